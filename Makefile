@@ -1,0 +1,58 @@
+# Two commands for a fresh clone: `make run` and `make test`. Everything they need is
+# installed inside the project (.venv, node_modules, .toolchain); nothing global.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+TOOLBIN := $(CURDIR)/.toolchain/bin
+export PATH := $(TOOLBIN):$(CURDIR)/$(BIN):$(PATH)
+export SOLCX_BINARY_PATH := $(CURDIR)/.toolchain/solcx
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: setup run test test-python test-contracts compile lint bench demo clean
+
+setup: $(VENV)/.installed node_modules/.installed .toolchain/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@echo "==> Python venv ($(PYTHON))"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --upgrade pip
+	@$(BIN)/python -m pip install --progress-bar on -e '.[dev]'
+	@touch $@
+
+node_modules/.installed: package.json package-lock.json
+	@echo "==> npm packages (solc, OpenZeppelin, anvil)"
+	@npm install --no-save --no-audit --no-fund --loglevel=error
+	@touch $@
+
+.toolchain/.installed: $(VENV)/.installed node_modules/.installed brownie-config.yaml toolchain/solc.cjs
+	@$(BIN)/python -m ledger.toolchain install
+	@touch $@
+
+compile: setup
+	@mkdir -p build/brownie  # brownie creates only the last level of its build folder
+	@$(BIN)/brownie compile
+
+run: setup
+	@$(BIN)/cofab up
+
+test: setup
+	@$(BIN)/ruff check .
+	@$(BIN)/python -m pytest
+	@$(MAKE) --no-print-directory test-contracts
+
+test-python: setup
+	@$(BIN)/python -m pytest
+
+test-contracts: setup
+	@mkdir -p build/brownie
+	@COFAB_BROWNIE_PORT=$$($(BIN)/python -m ledger.toolchain free-port) $(BIN)/brownie test
+
+lint: setup
+	@$(BIN)/ruff check .
+
+bench: setup
+	@for b in bench/*.py; do echo "==> $$b"; $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf build reports .toolchain .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,1 @@
+"""cofab HTTP API: a thin FastAPI layer over ledger/."""

@@ -1,0 +1,27 @@
+"""The FastAPI application over one Node."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from api import problems
+from api.routers import auth, devices, health, members, proposals, tx
+from api.sessions import SessionStore
+from ledger import __version__
+from ledger.node import Node
+
+DESCRIPTION = """
+cofab node API. Members sign in with Sign-In with Ethereum (EIP-4361): get a nonce from
+`GET /auth/nonce`, sign the message with your key, `POST /auth/login`, then send
+`Authorization: Bearer <token>`. Errors are RFC 9457 `application/problem+json`.
+"""
+
+
+def create_app(node: Node) -> FastAPI:
+    app = FastAPI(title="cofab", version=__version__, description=DESCRIPTION)
+    app.state.node = node
+    app.state.sessions = SessionStore(node.chain.chain_id)
+    problems.install(app)
+    for module in (health, auth, members, proposals, devices, tx):
+        app.include_router(module.router)
+    return app

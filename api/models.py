@@ -1,0 +1,107 @@
+"""Request and response bodies of the API."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+Address = Field(pattern=r"^0x[0-9a-fA-F]{40}$", description="Ethereum address")
+Hash32 = Field(default=None, pattern=r"^(0x)?[0-9a-fA-F]{64}$", description="32 bytes, hex")
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class Readiness(BaseModel):
+    ready: bool
+    chain_id: int
+    block_number: int
+    contracts: dict[str, str]
+
+
+class NonceOut(BaseModel):
+    nonce: str
+    domain: str
+    chain_id: int
+
+
+class LoginIn(BaseModel):
+    message: str = Field(description="EIP-4361 message text")
+    signature: str = Field(pattern=r"^0x[0-9a-fA-F]{130}$")
+
+
+class LoginOut(BaseModel):
+    token: str
+    token_type: Literal["bearer"] = "bearer"
+    address: str
+    expires_at: int
+
+
+class MemberOut(BaseModel):
+    address: str
+    roles: list[str]
+    roles_mask: int
+    status: str
+    since: int
+    metadata_hash: str
+    encryption_key: str
+
+
+class RolesAtOut(BaseModel):
+    address: str
+    block_number: int
+    roles: list[str]
+    status: str
+
+
+class ProfileIn(BaseModel):
+    metadata_hash: str | None = Hash32
+    encryption_key: str | None = Hash32
+
+
+class ProposalIn(BaseModel):
+    kind: Literal["admit", "set_roles", "suspend", "readmit", "set_quorum"]
+    target: str | None = Field(default=None, pattern=r"^0x[0-9a-fA-F]{40}$")
+    roles: list[str] = Field(default_factory=list, description="for admit and set_roles")
+    metadata_hash: str | None = Hash32
+    encryption_key: str | None = Hash32
+    quorum: int | None = Field(default=None, ge=1, le=65535, description="for set_quorum")
+
+
+class ProposalOut(BaseModel):
+    id: int
+    kind: str
+    target: str
+    roles: list[str]
+    quorum_value: int
+    proposer: str
+    expires_at: int
+    approvals: int
+    state: str
+    metadata_hash: str
+    encryption_key: str
+
+
+class DeviceIn(BaseModel):
+    device: str = Address
+    expires_at: int = Field(default=0, ge=0, description="unix time; 0 for no expiry")
+
+
+class DeviceOut(BaseModel):
+    address: str
+    owner: str
+    expires_at: int
+    active: bool
+    authorized_at_block: int
+
+
+class TxOut(BaseModel):
+    tx_hash: str
+    block_number: int
+    status: int
+
+
+class RawTxIn(BaseModel):
+    raw: str = Field(pattern=r"^0x[0-9a-fA-F]+$", description="signed raw transaction")

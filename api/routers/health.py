@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from api.deps import NodeDep
+from api.models import Health, Readiness
+from ledger import deployment
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health", response_model=Health, summary="The process is up")
+def health() -> Health:
+    return Health(status="ok")
+
+
+@router.get("/ready", response_model=Readiness, summary="Chain reachable, contracts in place")
+def ready(node: NodeDep) -> Readiness | JSONResponse:
+    contracts = {n: r.address for n, r in node.deployment.contracts.items()}
+    try:
+        deployment.check(node.chain, node.deployment)
+        block = node.chain.block_number()
+    except Exception as exc:  # noqa: BLE001 - readiness reports, it does not raise
+        body = {
+            "ready": False,
+            "chain_id": node.chain.chain_id,
+            "block_number": -1,
+            "contracts": contracts,
+            "detail": str(exc),
+        }
+        return JSONResponse(body, status_code=503)
+    return Readiness(
+        ready=True, chain_id=node.chain.chain_id, block_number=block, contracts=contracts
+    )
+
+
+@router.get("/status", summary="Chain, data directory and contract addresses")
+def status(node: NodeDep) -> dict[str, object]:
+    return node.status()

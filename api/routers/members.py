@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Query
+
+from api.deps import NodeDep, SessionDep
+from api.models import MemberOut, ProfileIn, RolesAtOut, TxOut
+from api.routers.tx import tx_out
+from ledger.consortium import checksum
+from ledger.roles import role_names
+
+router = APIRouter(prefix="/members", tags=["members"])
+
+
+@router.get("", response_model=list[MemberOut], summary="Every member, in admission order")
+def list_members(node: NodeDep) -> list[dict[str, object]]:
+    return [m.as_dict() for m in node.consortium.members()]
+
+
+@router.get("/{address}", response_model=MemberOut)
+def show_member(address: str, node: NodeDep) -> dict[str, object]:
+    return node.consortium.member(checksum(address)).as_dict()
+
+
+@router.get("/{address}/at", response_model=RolesAtOut, summary="Roles and status at a past block")
+def member_at(address: str, node: NodeDep, block: int = Query(ge=0)) -> RolesAtOut:
+    roles, status = node.consortium.roles_at(checksum(address), block)
+    return RolesAtOut(
+        address=checksum(address),
+        block_number=block,
+        roles=role_names(roles),
+        status=status.name.lower(),
+    )
+
+
+@router.put("/me/profile", response_model=TxOut, summary="Update your metadata hash and key")
+def update_profile(body: ProfileIn, node: NodeDep, session: SessionDep) -> TxOut:
+    receipt = node.consortium.update_profile(
+        node.sender(session.address), body.metadata_hash, body.encryption_key
+    )
+    return tx_out(receipt)

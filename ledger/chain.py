@@ -1,0 +1,207 @@
+"""One connect function for the three chain backends.
+
+- ``embedded``: eth-tester + py-evm in this process; ephemeral, for tests and demos.
+- ``devnet``: anvil supervised by cofab, state kept under the data directory.
+- ``rpc``: any EVM JSON-RPC endpoint, e.g. a Hyperledger Besu QBFT consortium chain.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+from web3.middleware import ExtraDataToPOAMiddleware
+from web3.providers.eth_tester import EthereumTesterProvider
+
+from ledger.devnet import Devnet
+from ledger.errors import ChainUnavailable, ConfigError, InvalidInput
+
+# Dev backends top up a sender that falls below this (gas is free on the devnet itself).
+_DEV_MIN_BALANCE = Web3.to_wei(10, "ether")
+_DEV_TOP_UP = Web3.to_wei(1000, "ether")
+_RPC_TIMEOUT_SECONDS = 10
+
+
+class Backend(StrEnum):
+    EMBEDDED = "embedded"
+    DEVNET = "devnet"
+    RPC = "rpc"
+
+
+@dataclass
+class Chain:
+    """A connected chain: web3, what kind it is, and how deep a receipt must be."""
+
+    w3: Web3
+    backend: Backend
+    chain_id: int
+    url: str | None = None
+    confirmations: int = 0
+    receipt_timeout: float = 120.0
+    faucet: LocalAccount | None = field(default=None, repr=False)
+    devnet: Devnet | None = field(default=None, repr=False)
+
+    @property
+    def is_dev(self) -> bool:
+        return self.backend in (Backend.EMBEDDED, Backend.DEVNET)
+
+    def block_number(self) -> int:
+        return int(self.w3.eth.block_number)
+
+    def ensure_gas(self, address: str) -> None:
+        """On dev backends, fund `address` from the faucet when it runs low."""
+        if self.faucet is None or self.gas_is_free():
+            return
+        if self.w3.eth.get_balance(address) >= _DEV_MIN_BALANCE:
+            return
+        tx = {
+            "to": address,
+            "value": _DEV_TOP_UP,
+            "gas": 21_000,
+            "nonce": self.w3.eth.get_transaction_count(self.faucet.address, "pending"),
+            "chainId": self.chain_id,
+            **self.fee_fields(),
+        }
+        signed = self.faucet.sign_transaction(tx)
+        tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
+        self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=self.receipt_timeout)
+
+    def gas_is_free(self) -> bool:
+        base_fee = self.w3.eth.get_block("latest").get("baseFeePerGas")
+        return not base_fee and self.w3.eth.gas_price == 0
+
+    def fee_fields(self) -> dict[str, int]:
+        """Legacy price on free-gas networks (Besu consortium, devnet), EIP-1559 otherwise."""
+        base_fee = self.w3.eth.get_block("latest").get("baseFeePerGas")
+        if not base_fee:
+            return {"gasPrice": int(self.w3.eth.gas_price)}
+        tip = Web3.to_wei(1, "gwei")
+        return {"maxFeePerGas": 2 * int(base_fee) + tip, "maxPriorityFeePerGas": tip}
+
+    def wait_confirmations(self, block_number: int) -> None:
+        if self.confirmations <= 0:
+            return
+        deadline = time.monotonic() + self.receipt_timeout
+        while self.block_number() < block_number + self.confirmations:
+            if time.monotonic() > deadline:
+                raise ChainUnavailable(
+                    f"block {block_number} did not reach {self.confirmations} confirmations"
+                )
+            time.sleep(0.5)
+
+    def close(self) -> None:
+        if self.devnet is not None:
+            self.devnet.stop()
+
+
+def _embedded() -> Chain:
+    from eth_tester import EthereumTester, PyEVMBackend
+
+    backend = PyEVMBackend()
+    w3 = Web3(EthereumTesterProvider(EthereumTester(backend)))
+    faucet = Account.from_key(backend.account_keys[0].to_bytes())
+    return Chain(w3=w3, backend=Backend.EMBEDDED, chain_id=int(w3.eth.chain_id), faucet=faucet)
+
+
+def _http(url: str) -> Web3:
+    if not url.startswith(("http://", "https://")):
+        raise InvalidInput(f"RPC URL must start with http:// or https://, got {url!r}")
+    w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": _RPC_TIMEOUT_SECONDS}))
+    # QBFT/IBFT/Clique put more than 32 bytes in extraData; web3 refuses those blocks
+    # unless this middleware is present. Harmless on other chains.
+    w3.middleware_onion.inject(ExtraDataToPOAMiddleware, layer=0)
+    return w3
+
+
+def _chain_id(w3: Web3, url: str) -> int:
+    try:
+        return int(w3.eth.chain_id)
+    except Exception as exc:  # noqa: BLE001 - any transport failure means the same to the user
+        raise ChainUnavailable(f"no JSON-RPC answer from {url}: {exc.__class__.__name__}") from None
+
+
+def _anvil_faucet() -> LocalAccount:
+    """anvil's first dev account (the public "test test … junk" mnemonic)."""
+    Account.enable_unaudited_hdwallet_features()
+    return Account.from_mnemonic("test test test test test test test test test test test junk")
+
+
+def connect(
+    backend: Backend | str = Backend.EMBEDDED,
+    *,
+    rpc_url: str | None = None,
+    data_dir: Path | None = None,
+    devnet_port: int = 8545,
+    confirmations: int = 0,
+    expected_chain_id: int | None = None,
+) -> Chain:
+    """Connect to a chain; for ``devnet`` also start anvil (stopped by ``Chain.close``)."""
+    try:
+        kind = Backend(backend)
+    except ValueError:
+        raise InvalidInput(f"unknown backend {backend!r}: choose embedded, devnet or rpc") from None
+    if kind is Backend.EMBEDDED:
+        chain = _embedded()
+    elif kind is Backend.DEVNET:
+        if data_dir is None:
+            raise ConfigError("the devnet backend needs a data directory for its state")
+        devnet = Devnet(state_dir=data_dir / "devnet", port=devnet_port)
+        devnet.start()
+        w3 = _http(devnet.url)
+        chain = Chain(
+            w3=w3,
+            backend=kind,
+            chain_id=_chain_id(w3, devnet.url),
+            url=devnet.url,
+            faucet=_anvil_faucet(),
+            devnet=devnet,
+        )
+    else:
+        if not rpc_url:
+            raise InvalidInput("the rpc backend needs --rpc-url")
+        w3 = _http(rpc_url)
+        chain = Chain(
+            w3=w3,
+            backend=kind,
+            chain_id=_chain_id(w3, rpc_url),
+            url=rpc_url,
+            confirmations=confirmations,
+        )
+    if expected_chain_id is not None and chain.chain_id != expected_chain_id:
+        chain.close()
+        raise ConfigError(
+            f"wrong chain: expected chain id {expected_chain_id}, the endpoint reports "
+            f"{chain.chain_id}"
+        )
+    return chain
+
+
+def attach(url: str, *, backend: Backend = Backend.RPC, confirmations: int = 0) -> Chain:
+    """Connect to an already running endpoint (e.g. the devnet of a running node)."""
+    w3 = _http(url)
+    chain_id = _chain_id(w3, url)
+    faucet = _anvil_faucet() if backend is Backend.DEVNET else None
+    return Chain(
+        w3=w3,
+        backend=backend,
+        chain_id=chain_id,
+        url=url,
+        confirmations=confirmations,
+        faucet=faucet,
+    )
+
+
+def as_dict(chain: Chain) -> dict[str, Any]:
+    return {
+        "backend": chain.backend.value,
+        "chain_id": chain.chain_id,
+        "url": chain.url,
+        "block_number": chain.block_number(),
+        "confirmations": chain.confirmations,
+    }

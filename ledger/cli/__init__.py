@@ -1,0 +1,38 @@
+"""The `cofab` command line."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from ledger.cli import devices, keys, members, node
+from ledger.cli.common import err
+
+app = typer.Typer(
+    help="cofab: a consortium ledger for shared manufacturing.\n\n"
+    "Exit codes: 0 done, 1 refused or failed, 2 invalid input, 3 chain or node unavailable.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.command("up")(node.up)
+app.command("down")(node.down)
+app.command("status")(node.status)
+app.add_typer(keys.app, name="keys")
+app.add_typer(members.app, name="member")
+app.add_typer(devices.app, name="device")
+
+
+def main() -> None:
+    try:
+        app()
+    except SystemExit:
+        raise
+    except Exception as exc:
+        if os.environ.get("COFAB_DEBUG"):
+            raise
+        err.print(f"[bold red]error:[/] unexpected failure: {exc.__class__.__name__}: {exc}")
+        err.print("set COFAB_DEBUG=1 to see the traceback")
+        sys.exit(70)

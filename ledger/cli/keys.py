@@ -1,0 +1,97 @@
+"""`cofab keys`: V3 keystores in the node's data directory."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ledger.cli.common import DataDirOpt, JsonOpt, PassFileOpt, handled, out, print_json
+from ledger.cli.common import prompt_passphrase as ask
+from ledger.errors import InvalidInput
+from ledger.keys import Keyring, read_passphrase
+from ledger.settings import data_dir as resolve_data_dir
+
+app = typer.Typer(help="Create, import, list and export keys (V3 keystore JSON).")
+
+
+def _keyring(data_dir: Path | None) -> Keyring:
+    return Keyring(resolve_data_dir(data_dir) / "keystore")
+
+
+@app.command("new")
+def new(
+    name: Annotated[str, typer.Argument(help="A name for the key")],
+    data_dir: DataDirOpt = None,
+    passphrase_file: PassFileOpt = None,
+) -> None:
+    """Create a new key, encrypted with a passphrase."""
+    with handled():
+        info = _keyring(data_dir).new(name, read_passphrase(passphrase_file, prompt=ask(True)))
+        out.print(f"created key [bold]{info.name}[/] {info.address}")
+
+
+@app.command("import")
+def import_(
+    name: Annotated[str, typer.Argument(help="A name for the key")],
+    keystore: Annotated[
+        Path | None, typer.Option("--keystore", help="A V3 keystore JSON from another wallet")
+    ] = None,
+    private_key_file: Annotated[
+        Path | None, typer.Option("--private-key-file", help="A file holding a hex private key")
+    ] = None,
+    data_dir: DataDirOpt = None,
+    passphrase_file: PassFileOpt = None,
+) -> None:
+    """Import a keystore (kept as is) or a raw private key (encrypted with the passphrase)."""
+    with handled():
+        if (keystore is None) == (private_key_file is None):
+            raise InvalidInput("give exactly one of --keystore or --private-key-file")
+        ring = _keyring(data_dir)
+        passphrase = read_passphrase(passphrase_file, prompt=ask(keystore is None))
+        if keystore is not None:
+            info = ring.import_keystore(name, keystore, passphrase)
+        else:
+            assert private_key_file is not None
+            try:
+                secret = private_key_file.read_text()
+            except OSError as exc:
+                raise InvalidInput(f"cannot read {private_key_file}: {exc.strerror}") from None
+            info = ring.import_private_key(name, secret, passphrase)
+        out.print(f"imported key [bold]{info.name}[/] {info.address}")
+
+
+@app.command("list")
+def list_(data_dir: DataDirOpt = None, as_json: JsonOpt = False) -> None:
+    """List the keys of this node."""
+    with handled():
+        keys = _keyring(data_dir).list()
+        if as_json:
+            print_json([{"name": k.name, "address": k.address} for k in keys])
+            return
+        if not keys:
+            out.print("no keys yet: `cofab keys new NAME`")
+        for k in keys:
+            out.print(f"{k.name:20} {k.address}")
+
+
+@app.command("export")
+def export(
+    name: Annotated[str, typer.Argument(help="Name or address of the key")],
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Write here instead of standard output")
+    ] = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Export a key as its (still encrypted) V3 keystore JSON, for any Ethereum wallet."""
+    with handled():
+        text = json.dumps(_keyring(data_dir).export(name), indent=2)
+        if out_file is None:
+            typer.echo(text)
+        else:
+            if out_file.exists():
+                raise InvalidInput(f"{out_file} exists; not overwriting it")
+            out_file.write_text(text + "\n")
+            out.print(f"wrote {out_file}")

@@ -1,0 +1,220 @@
+"""`cofab up`, `cofab down`, `cofab status`: run a node and look at it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import httpx
+import typer
+
+from ledger import deployment as deploy_mod
+from ledger.chain import Backend
+from ledger.cli.common import (
+    DataDirOpt,
+    JsonOpt,
+    PassFileOpt,
+    RpcUrlOpt,
+    err,
+    handled,
+    out,
+    print_json,
+    prompt_passphrase,
+)
+from ledger.devnet import port_is_free
+from ledger.errors import ConfigError, NodeNotRunning
+from ledger.node import Node, NodeOptions, clear_run_info, read_run_info, write_run_info
+from ledger.settings import DEFAULT_API_HOST, DEFAULT_API_PORT
+from ledger.settings import data_dir as resolve_data_dir
+
+DETACH_TIMEOUT_SECONDS = 120
+
+
+def up(
+    backend: Annotated[Backend, typer.Option(help="Chain backend")] = Backend.DEVNET,
+    rpc_url: RpcUrlOpt = None,
+    data_dir: DataDirOpt = None,
+    host: Annotated[str, typer.Option(help="API bind address")] = DEFAULT_API_HOST,
+    port: Annotated[int, typer.Option(help="API port")] = DEFAULT_API_PORT,
+    devnet_port: Annotated[int, typer.Option(help="anvil port (devnet backend)")] = 8545,
+    chain_id: Annotated[
+        int | None, typer.Option(help="Refuse to start unless the chain has this id")
+    ] = None,
+    confirmations: Annotated[int, typer.Option(help="Blocks to wait after each tx")] = 0,
+    redeploy: Annotated[bool, typer.Option(help="Deploy fresh contracts")] = False,
+    passphrase_file: PassFileOpt = None,
+    detach: Annotated[
+        bool, typer.Option(help="Run in the background; return when healthy")
+    ] = False,
+) -> None:
+    """Start a node: chain (devnet by default), contracts, and the API."""
+    with handled():
+        directory = resolve_data_dir(data_dir)
+        running = read_run_info(directory)
+        if running:
+            raise ConfigError(
+                f"a node is already running for {directory} (pid {running['pid']}, "
+                f"API {running['api_url']}): `cofab down` first"
+            )
+        if not port_is_free(host, port):
+            raise ConfigError(f"port {port} on {host} is already taken: choose another with --port")
+        if backend is Backend.RPC and not rpc_url:
+            raise ConfigError("--backend rpc needs --rpc-url")
+        if rpc_url and backend is Backend.DEVNET:
+            backend = Backend.RPC
+        if detach:
+            _detach(directory, host, port)
+            return
+        opts = NodeOptions(
+            backend=backend,
+            data_dir=directory,
+            rpc_url=rpc_url,
+            devnet_port=devnet_port,
+            confirmations=confirmations,
+            chain_id=chain_id,
+            redeploy=redeploy,
+            passphrase_file=passphrase_file,
+            prompt=prompt_passphrase(),
+        )
+        with out.status("starting node") as status:
+            node = Node.start(opts, progress=lambda msg: status.update(msg))
+        try:
+            _serve(node, directory, host, port, backend)
+        finally:
+            clear_run_info(directory)
+            with out.status("stopping the chain (state is kept)"):
+                node.close()
+        out.print("node stopped; run `cofab up` again to resume the same chain")
+
+
+def _serve(node: Node, directory: Path, host: str, port: int, backend: Backend) -> None:
+    import uvicorn
+
+    from api.app import create_app
+
+    api_url = f"http://{host}:{port}"
+    write_run_info(
+        directory,
+        {
+            "pid": os.getpid(),
+            "backend": backend.value,
+            "rpc_url": node.chain.url,
+            "api_url": api_url,
+            "chain_id": node.chain.chain_id,
+        },
+    )
+    status = node.status()
+    out.print(f"[bold green]cofab node ready[/] on chain {status['chain_id']} ({backend.value})")
+    for name, address in status["contracts"].items():
+        out.print(f"  {name:12} {address}")
+    out.print(f"  operator     {status['signers'][0]}")
+    out.print(f"  data dir     {directory}")
+    out.print(f"\nAPI {api_url}  ·  docs {api_url}/docs  ·  Ctrl-C stops (state is kept)")
+    out.print("Try:  curl " + api_url + "/health   ·   .venv/bin/cofab member list")
+    config = uvicorn.Config(create_app(node), host=host, port=port, log_level="warning")
+    uvicorn.Server(config).run()
+
+
+def _detach(directory: Path, host: str, port: int) -> None:
+    args = [a for a in sys.argv[1:] if a != "--detach"]
+    directory.mkdir(parents=True, exist_ok=True)
+    log_path = directory / "node.log"
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ledger.cli", *args],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, "COLUMNS": "120"},
+        )
+    url = f"http://{host}:{port}/health"
+    deadline = time.monotonic() + DETACH_TIMEOUT_SECONDS
+    with out.status("starting node in the background"):
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                tail = log_path.read_text(errors="replace")[-1500:]
+                raise NodeNotRunning(f"the node exited during start-up; its log says:\n{tail}")
+            try:
+                if httpx.get(url, timeout=1).status_code == 200 and read_run_info(directory):
+                    out.print(
+                        f"node running (pid {proc.pid}), API http://{host}:{port}, "
+                        f"log {log_path}; stop it with `cofab down`"
+                    )
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+    os.kill(proc.pid, signal.SIGTERM)
+    raise NodeNotRunning(f"the node did not become healthy in {DETACH_TIMEOUT_SECONDS}s")
+
+
+def down(
+    data_dir: DataDirOpt = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for a clean stop")] = 30.0,
+) -> None:
+    """Stop the node started by `cofab up` for this data directory (chain state is kept)."""
+    with handled():
+        directory = resolve_data_dir(data_dir)
+        info = read_run_info(directory)
+        if not info:
+            out.print(f"no node is running for {directory}")
+            return
+        pid = int(info["pid"])
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        with out.status(f"stopping node (pid {pid})"):
+            while time.monotonic() < deadline:
+                try:
+                    os.kill(pid, 0)
+                except ProcessLookupError:
+                    out.print("node stopped; chain state kept")
+                    return
+                time.sleep(0.2)
+        raise NodeNotRunning(f"node pid {pid} did not stop within {timeout:.0f}s")
+
+
+def status(
+    data_dir: DataDirOpt = None, rpc_url: RpcUrlOpt = None, as_json: JsonOpt = False
+) -> None:
+    """Chain id, block height, data directory and every deployed contract address."""
+    with handled():
+        directory = resolve_data_dir(data_dir)
+        info = read_run_info(directory)
+        if not info and not rpc_url:
+            records = sorted((directory / "deployments").glob("*.json"))
+            if as_json:
+                print_json(
+                    {
+                        "running": False,
+                        "data_dir": str(directory),
+                        "deployments": [p.stem for p in records],
+                    }
+                )
+            else:
+                err.print(f"node: not running (data dir {directory})")
+                for path in records:
+                    rec = deploy_mod.load(directory, int(path.stem))
+                    if rec:
+                        err.print(
+                            f"  chain {rec.chain_id}: "
+                            + ", ".join(f"{n} {r.address}" for n, r in rec.contracts.items())
+                        )
+            raise typer.Exit(3)
+        node = Node.attach(directory, rpc_url=rpc_url)
+        data = {"running": bool(info), **node.status(), "api_url": (info or {}).get("api_url")}
+        if as_json:
+            print_json(data)
+            return
+        out.print(f"chain id     {data['chain_id']} ({data['backend']}, {data['rpc_url']})")
+        out.print(f"block height {data['block_number']}")
+        out.print(f"data dir     {data['data_dir']}")
+        if data["api_url"]:
+            out.print(f"API          {data['api_url']}")
+        for name, address in data["contracts"].items():
+            out.print(f"{name:12} {address}")

@@ -1,0 +1,120 @@
+"""Compile contracts/ with the settings in brownie-config.yaml, cached by content.
+
+The runtime deploys from these artifacts; `brownie compile` builds its own copy from
+the same settings, so both always agree on bytecode.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import solcx
+from solcx.exceptions import SolcError
+
+from ledger.errors import ToolchainError
+from ledger.settings import (
+    BROWNIE_CONFIG,
+    BUILD_DIR,
+    CONTRACTS_DIR,
+    PROJECT_ROOT,
+    compiler_settings,
+)
+from ledger.toolchain import solc_binary
+
+
+@dataclass(frozen=True)
+class Artifact:
+    name: str
+    abi: list[dict[str, Any]]
+    bytecode: bytes
+    deployed_bytecode: bytes
+
+
+def _sources() -> dict[str, Path]:
+    return {
+        path.relative_to(PROJECT_ROOT).as_posix(): path
+        for path in sorted(CONTRACTS_DIR.rglob("*.sol"))
+    }
+
+
+def _fingerprint(sources: dict[str, Path]) -> str:
+    digest = hashlib.sha256()
+    lock = PROJECT_ROOT / "package-lock.json"
+    for extra in (BROWNIE_CONFIG, lock):
+        if extra.exists():
+            digest.update(extra.read_bytes())
+    for name, path in sources.items():
+        digest.update(name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:24]
+
+
+def _standard_input(sources: dict[str, Path]) -> dict[str, Any]:
+    settings = compiler_settings().standard_json_settings()
+    settings["outputSelection"] = {
+        "*": {"*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"]}
+    }
+    return {
+        "language": "Solidity",
+        "sources": {name: {"content": path.read_text()} for name, path in sources.items()},
+        "settings": settings,
+    }
+
+
+def _compile(sources: dict[str, Path]) -> dict[str, Any]:
+    try:
+        return solcx.compile_standard(
+            _standard_input(sources),
+            solc_binary=solc_binary(),
+            allow_paths=[str(PROJECT_ROOT)],
+            base_path=str(PROJECT_ROOT),
+        )
+    except SolcError as exc:
+        raise ToolchainError(f"contracts failed to compile:\n{exc.stderr_data or exc}") from None
+
+
+@cache
+def artifacts() -> dict[str, Artifact]:
+    """Every contract under contracts/, compiled once per content fingerprint."""
+    sources = _sources()
+    if not sources:
+        raise ToolchainError(f"no Solidity sources under {CONTRACTS_DIR}")
+    cache_file = BUILD_DIR / f"artifacts-{_fingerprint(sources)}.json"
+    if cache_file.exists():
+        output = json.loads(cache_file.read_text())
+    else:
+        output = _compile(sources)
+        BUILD_DIR.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=BUILD_DIR, suffix=".tmp")
+        with os.fdopen(fd, "w") as handle:
+            json.dump(output, handle)
+        os.replace(tmp, cache_file)
+    result: dict[str, Artifact] = {}
+    for source, contracts in output["contracts"].items():
+        if not source.startswith("contracts/"):
+            continue
+        for name, data in contracts.items():
+            code = data["evm"]["bytecode"]["object"]
+            if not code:
+                continue  # interfaces and abstract contracts
+            result[name] = Artifact(
+                name=name,
+                abi=data["abi"],
+                bytecode=bytes.fromhex(code),
+                deployed_bytecode=bytes.fromhex(data["evm"]["deployedBytecode"]["object"]),
+            )
+    return result
+
+
+def artifact(name: str) -> Artifact:
+    try:
+        return artifacts()[name]
+    except KeyError:
+        raise ToolchainError(f"no compiled contract named {name!r}") from None

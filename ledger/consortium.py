@@ -1,0 +1,265 @@
+"""Typed access to the Consortium contract: members, council proposals, device keys."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any
+
+from eth_utils import is_address, to_checksum_address
+from web3.contract import Contract
+from web3.logs import DISCARD
+
+from ledger.errors import InvalidInput, NotFound
+from ledger.roles import role_names
+from ledger.tx import REVERTS, Sender, revert_from
+
+ZERO32 = b"\x00" * 32
+
+
+class MemberStatus(IntEnum):
+    NONE = 0
+    ACTIVE = 1
+    SUSPENDED = 2
+
+
+class ProposalKind(IntEnum):
+    ADMIT = 0
+    SET_ROLES = 1
+    SUSPEND = 2
+    READMIT = 3
+    SET_QUORUM = 4
+
+
+@dataclass(frozen=True)
+class Member:
+    address: str
+    roles: int
+    status: MemberStatus
+    since: int
+    metadata_hash: bytes
+    encryption_key: bytes
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "address": self.address,
+            "roles": role_names(self.roles),
+            "roles_mask": self.roles,
+            "status": self.status.name.lower(),
+            "since": self.since,
+            "metadata_hash": "0x" + self.metadata_hash.hex(),
+            "encryption_key": "0x" + self.encryption_key.hex(),
+        }
+
+
+@dataclass(frozen=True)
+class Proposal:
+    id: int
+    kind: ProposalKind
+    target: str
+    roles: int
+    quorum_value: int
+    proposer: str
+    expires_at: int
+    approvals: int
+    executed: bool
+    cancelled: bool
+    metadata_hash: bytes
+    encryption_key: bytes
+
+    @property
+    def state(self) -> str:
+        if self.executed:
+            return "executed"
+        if self.cancelled:
+            return "cancelled"
+        return "open"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind.name.lower(),
+            "target": self.target,
+            "roles": role_names(self.roles),
+            "quorum_value": self.quorum_value,
+            "proposer": self.proposer,
+            "expires_at": self.expires_at,
+            "approvals": self.approvals,
+            "state": self.state,
+            "metadata_hash": "0x" + self.metadata_hash.hex(),
+            "encryption_key": "0x" + self.encryption_key.hex(),
+        }
+
+
+@dataclass(frozen=True)
+class Device:
+    address: str
+    owner: str
+    expires_at: int
+    active: bool
+    authorized_at_block: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "address": self.address,
+            "owner": self.owner,
+            "expires_at": self.expires_at,
+            "active": self.active,
+            "authorized_at_block": self.authorized_at_block,
+        }
+
+
+def checksum(value: str, what: str = "address") -> str:
+    if not isinstance(value, str) or not is_address(value):
+        raise InvalidInput(f"{what} {value!r} is not an Ethereum address (0x + 40 hex digits)")
+    return to_checksum_address(value)
+
+
+def bytes32(value: str | bytes | None, what: str) -> bytes:
+    if value is None or value == "":
+        return ZERO32
+    if isinstance(value, bytes):
+        raw = value
+    else:
+        text = value.removeprefix("0x")
+        try:
+            raw = bytes.fromhex(text)
+        except ValueError:
+            raise InvalidInput(f"{what} must be 32 bytes of hex") from None
+    if len(raw) != 32:
+        raise InvalidInput(f"{what} must be 32 bytes, got {len(raw)}")
+    return raw
+
+
+class ConsortiumClient:
+    def __init__(self, contract: Contract) -> None:
+        self.contract = contract
+
+    @property
+    def address(self) -> str:
+        return str(self.contract.address)
+
+    def _call(self, fn: Any, block: int | str = "latest") -> Any:
+        try:
+            return fn.call(block_identifier=block)
+        except REVERTS as exc:
+            raise revert_from(exc) from None
+
+    # --- reads -----------------------------------------------------------------------
+    def member(self, address: str) -> Member:
+        addr = checksum(address)
+        raw = self._call(self.contract.functions.member(addr))
+        if raw[1] == MemberStatus.NONE:
+            raise NotFound(f"{addr} is not a member of the consortium")
+        return Member(addr, raw[0], MemberStatus(raw[1]), raw[2], raw[3], raw[4])
+
+    def members(self) -> list[Member]:
+        count = self._call(self.contract.functions.memberCount())
+        addresses = [self._call(self.contract.functions.memberAt(i)) for i in range(count)]
+        return [self.member(a) for a in addresses]
+
+    def has_role(self, address: str, role: int) -> bool:
+        return bool(self._call(self.contract.functions.hasRole(checksum(address), int(role))))
+
+    def roles_at(self, address: str, block_number: int) -> tuple[int, MemberStatus]:
+        roles, status = self._call(self.contract.functions.rolesAt(checksum(address), block_number))
+        return int(roles), MemberStatus(status)
+
+    def governance(self) -> dict[str, int]:
+        fns = self.contract.functions
+        return {
+            "council_size": int(self._call(fns.councilSize())),
+            "quorum": int(self._call(fns.quorum())),
+            "effective_quorum": int(self._call(fns.effectiveQuorum())),
+            "proposal_ttl": int(self._call(fns.proposalTtl())),
+            "proposal_count": int(self._call(fns.proposalCount())),
+        }
+
+    def proposal(self, proposal_id: int) -> Proposal:
+        raw = self._call(self.contract.functions.proposal(proposal_id))
+        return Proposal(proposal_id, ProposalKind(raw[0]), *raw[1:])
+
+    def proposals(self) -> list[Proposal]:
+        count = self._call(self.contract.functions.proposalCount())
+        return [self.proposal(i) for i in range(1, count + 1)]
+
+    def has_approved(self, proposal_id: int, address: str) -> bool:
+        return bool(self._call(self.contract.functions.hasApproved(proposal_id, checksum(address))))
+
+    def device(self, address: str) -> Device:
+        addr = checksum(address, "device")
+        owner, expires_at, active, authorized_at = self._call(self.contract.functions.device(addr))
+        if int(owner, 16) == 0:
+            raise NotFound(f"{addr} is not a device key")
+        return Device(addr, owner, expires_at, active, authorized_at)
+
+    def is_authorized_signer(
+        self, member: str, signer: str, role: int, block_number: int, timestamp: int
+    ) -> bool:
+        fn = self.contract.functions.isAuthorizedSigner(
+            checksum(member), checksum(signer), int(role), block_number, timestamp
+        )
+        return bool(self._call(fn))
+
+    # --- writes ----------------------------------------------------------------------
+    def _proposal_id(self, receipt: Any) -> int:
+        events = self.contract.events.ProposalCreated().process_receipt(receipt, errors=DISCARD)
+        return int(events[0]["args"]["id"])
+
+    def propose_admit(
+        self,
+        sender: Sender,
+        account: str,
+        roles: int,
+        metadata_hash: str | bytes | None = None,
+        encryption_key: str | bytes | None = None,
+    ) -> tuple[int, Any]:
+        fn = self.contract.functions.proposeAdmit(
+            checksum(account),
+            int(roles),
+            bytes32(metadata_hash, "metadata hash"),
+            bytes32(encryption_key, "encryption key"),
+        )
+        receipt = sender.transact(fn)
+        return self._proposal_id(receipt), receipt
+
+    def propose_set_roles(self, sender: Sender, account: str, roles: int) -> tuple[int, Any]:
+        receipt = sender.transact(self.contract.functions.proposeSetRoles(checksum(account), int(roles)))
+        return self._proposal_id(receipt), receipt
+
+    def propose_suspend(self, sender: Sender, account: str) -> tuple[int, Any]:
+        receipt = sender.transact(self.contract.functions.proposeSuspend(checksum(account)))
+        return self._proposal_id(receipt), receipt
+
+    def propose_readmit(self, sender: Sender, account: str) -> tuple[int, Any]:
+        receipt = sender.transact(self.contract.functions.proposeReadmit(checksum(account)))
+        return self._proposal_id(receipt), receipt
+
+    def propose_quorum(self, sender: Sender, quorum: int) -> tuple[int, Any]:
+        if not 1 <= quorum <= 0xFFFF:
+            raise InvalidInput(f"quorum {quorum} is out of range")
+        receipt = sender.transact(self.contract.functions.proposeQuorum(quorum))
+        return self._proposal_id(receipt), receipt
+
+    def approve(self, sender: Sender, proposal_id: int) -> Any:
+        return sender.transact(self.contract.functions.approve(proposal_id))
+
+    def cancel(self, sender: Sender, proposal_id: int) -> Any:
+        return sender.transact(self.contract.functions.cancel(proposal_id))
+
+    def update_profile(
+        self, sender: Sender, metadata_hash: str | bytes | None, encryption_key: str | bytes | None
+    ) -> Any:
+        fn = self.contract.functions.updateProfile(
+            bytes32(metadata_hash, "metadata hash"), bytes32(encryption_key, "encryption key")
+        )
+        return sender.transact(fn)
+
+    def authorize_device(self, sender: Sender, device: str, expires_at: int = 0) -> Any:
+        if expires_at < 0:
+            raise InvalidInput("expiry must be a unix time or 0 for none")
+        fn = self.contract.functions.authorizeDevice(checksum(device, "device"), expires_at)
+        return sender.transact(fn)
+
+    def revoke_device(self, sender: Sender, device: str) -> Any:
+        return sender.transact(self.contract.functions.revokeDevice(checksum(device, "device")))

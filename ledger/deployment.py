@@ -1,0 +1,145 @@
+"""Deploy cofab's contracts once and remember where: <data dir>/deployments/<chain id>.json.
+
+On restart the record is reused after checking that the recorded code is still at each
+address; contracts added to the plan since are deployed next to the existing ones, and a
+full redeploy happens only when asked for.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from eth_utils import keccak
+from web3.contract import Contract
+
+from ledger.chain import Chain
+from ledger.compiler import artifact
+from ledger.errors import DeploymentError
+from ledger.tx import Sender
+
+WEEK = 7 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class GovernanceParams:
+    """Constructor parameters of the Consortium contract."""
+
+    council: tuple[str, ...]
+    quorum: int = 1
+    proposal_ttl: int = WEEK
+
+
+ArgsBuilder = Callable[[dict[str, str], GovernanceParams], tuple[Any, ...]]
+
+# Deployment order; each entry builds its constructor arguments from the addresses so far.
+PLAN: list[tuple[str, ArgsBuilder]] = [
+    ("Consortium", lambda _a, g: (list(g.council), g.quorum, g.proposal_ttl)),
+]
+
+
+@dataclass
+class ContractRecord:
+    address: str
+    tx_hash: str
+    block_number: int
+    code_hash: str
+
+
+@dataclass
+class Deployment:
+    chain_id: int
+    deployer: str
+    contracts: dict[str, ContractRecord] = field(default_factory=dict)
+    deployed_at: int = 0
+
+    def address(self, name: str) -> str:
+        try:
+            return self.contracts[name].address
+        except KeyError:
+            raise DeploymentError(f"{name} is not deployed on chain {self.chain_id}") from None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Deployment:
+        records = {k: ContractRecord(**v) for k, v in data["contracts"].items()}
+        return cls(data["chain_id"], data["deployer"], records, data.get("deployed_at", 0))
+
+
+def record_path(data_dir: Path, chain_id: int) -> Path:
+    return data_dir / "deployments" / f"{chain_id}.json"
+
+
+def load(data_dir: Path, chain_id: int) -> Deployment | None:
+    path = record_path(data_dir, chain_id)
+    if not path.exists():
+        return None
+    try:
+        return Deployment.from_json(json.loads(path.read_text()))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise DeploymentError(f"deployment record {path} is unreadable: {exc}") from None
+
+
+def save(data_dir: Path, deployment: Deployment) -> Path:
+    path = record_path(data_dir, deployment.chain_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(deployment.to_json(), indent=2) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def check(chain: Chain, deployment: Deployment) -> None:
+    """Every recorded contract still has its code: else the chain was reset or is another."""
+    for name, rec in deployment.contracts.items():
+        code = bytes(chain.w3.eth.get_code(rec.address))
+        if not code:
+            raise DeploymentError(
+                f"no code at {rec.address}, where {name} was recorded on chain "
+                f"{deployment.chain_id}: the chain was reset; start with --redeploy"
+            )
+        if "0x" + keccak(code).hex() != rec.code_hash:
+            raise DeploymentError(f"the code at {rec.address} is not the {name} cofab deployed")
+
+
+def deploy(
+    chain: Chain,
+    sender: Sender,
+    governance: GovernanceParams,
+    *,
+    existing: Deployment | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> Deployment:
+    """Deploy every contract of PLAN missing from `existing` (all of them when None)."""
+    deployment = existing or Deployment(
+        chain_id=chain.chain_id, deployer=sender.address, deployed_at=int(time.time())
+    )
+    addresses = {name: rec.address for name, rec in deployment.contracts.items()}
+    for name, build_args in PLAN:
+        if name in deployment.contracts:
+            continue
+        if progress:
+            progress(name)
+        art = artifact(name)
+        receipt = sender.deploy(art.abi, art.bytecode, *build_args(addresses, governance))
+        address = str(receipt["contractAddress"])
+        code = bytes(chain.w3.eth.get_code(address))
+        deployment.contracts[name] = ContractRecord(
+            address=address,
+            tx_hash=receipt["transactionHash"].to_0x_hex(),
+            block_number=int(receipt["blockNumber"]),
+            code_hash="0x" + keccak(code).hex(),
+        )
+        addresses[name] = address
+    return deployment
+
+
+def bind(chain: Chain, deployment: Deployment, name: str) -> Contract:
+    return chain.w3.eth.contract(address=deployment.address(name), abi=artifact(name).abi)

@@ -1,0 +1,240 @@
+"""A cofab node: a chain connection, the deployed contracts and the keys it signs with.
+
+`Node.start` is what `cofab up` runs; `Node.attach` is what other CLI commands use to
+reach the chain of a node that is already running (recorded in <data dir>/run.json).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+
+from ledger import deployment as deploy_mod
+from ledger.chain import Backend, Chain, attach, connect
+from ledger.consortium import ConsortiumClient
+from ledger.deployment import Deployment, GovernanceParams
+from ledger.errors import ConfigError, Forbidden, KeystoreError, NodeNotRunning
+from ledger.keys import Keyring, read_passphrase
+from ledger.settings import data_dir as resolve_data_dir
+from ledger.tx import Sender
+
+OPERATOR_KEY = "operator"
+
+
+@dataclass
+class NodeOptions:
+    backend: Backend = Backend.DEVNET
+    data_dir: Path = field(default_factory=resolve_data_dir)
+    rpc_url: str | None = None
+    devnet_port: int = 8545
+    confirmations: int = 0
+    chain_id: int | None = None
+    redeploy: bool = False
+    passphrase_file: Path | None = None
+    prompt: Callable[[], str] | None = None
+    quorum: int = 1
+    kdf_iterations: int | None = None
+
+
+def run_file(data_dir: Path) -> Path:
+    return data_dir / "run.json"
+
+
+def secrets_dir(data_dir: Path) -> Path:
+    return data_dir / "secrets"
+
+
+def _devnet_passphrase(data_dir: Path) -> Path:
+    """The devnet operator's passphrase file, made on first start (mode 0600)."""
+    path = secrets_dir(data_dir) / "operator.pass"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(24))
+    return path
+
+
+class Node:
+    def __init__(
+        self, chain: Chain, deployment: Deployment, keyring: Keyring, data_dir: Path
+    ) -> None:
+        self.chain = chain
+        self.deployment = deployment
+        self.keyring = keyring
+        self.data_dir = data_dir
+        self.consortium = ConsortiumClient(deploy_mod.bind(chain, deployment, "Consortium"))
+        self._senders: dict[str, Sender] = {}
+
+    # --- signing ---------------------------------------------------------------------
+    def add_signer(self, account: LocalAccount) -> Sender:
+        sender = self._senders.get(account.address)
+        if sender is None:
+            sender = Sender(self.chain, account)
+            self._senders[account.address] = sender
+        return sender
+
+    def sender(self, address: str | None = None) -> Sender:
+        """The sender for `address` (the operator when None) if this node holds its key."""
+        if address is None:
+            if not self._senders:
+                raise Forbidden("this node holds no unlocked key")
+            return next(iter(self._senders.values()))
+        for addr, sender in self._senders.items():
+            if addr.lower() == address.lower():
+                return sender
+        raise Forbidden(
+            f"this node does not hold the key of {address}; sign the transaction yourself "
+            "and submit it to POST /tx"
+        )
+
+    @property
+    def signer_addresses(self) -> list[str]:
+        return list(self._senders)
+
+    # --- lifecycle -------------------------------------------------------------------
+    @classmethod
+    def start(cls, opts: NodeOptions, progress: Callable[[str], None] | None = None) -> Node:
+        say = progress or (lambda _msg: None)
+        data_dir = opts.data_dir
+        data_dir.mkdir(parents=True, exist_ok=True)
+        keyring = Keyring(data_dir / "keystore")
+        say(f"connecting to the {opts.backend.value} chain")
+        chain = connect(
+            opts.backend,
+            rpc_url=opts.rpc_url,
+            data_dir=data_dir,
+            devnet_port=opts.devnet_port,
+            confirmations=opts.confirmations,
+            expected_chain_id=opts.chain_id,
+        )
+        try:
+            operator = cls._operator(opts, keyring, chain, say)
+            node = cls(chain, cls._deployment(opts, chain, operator, say), keyring, data_dir)
+            node.add_signer(operator)
+            return node
+        except BaseException:
+            chain.close()
+            raise
+
+    @staticmethod
+    def _operator(
+        opts: NodeOptions, keyring: Keyring, chain: Chain, say: Callable[[str], None]
+    ) -> LocalAccount:
+        passphrase_file = opts.passphrase_file
+        if passphrase_file is None and chain.is_dev and not os.environ.get("COFAB_PASSPHRASE"):
+            passphrase_file = _devnet_passphrase(opts.data_dir)
+        passphrase = read_passphrase(passphrase_file, prompt=opts.prompt)
+        try:
+            keyring.find(OPERATOR_KEY)
+        except Exception:  # noqa: BLE001 - absent: make one
+            if not chain.is_dev:
+                raise KeystoreError(
+                    f"no '{OPERATOR_KEY}' key in {keyring.directory}: import this node's "
+                    f"member key with `cofab keys import --name {OPERATOR_KEY}`"
+                ) from None
+            say("creating the operator key")
+            keyring.new(OPERATOR_KEY, passphrase, kdf_iterations=opts.kdf_iterations)
+        say("unlocking the operator key")
+        return keyring.unlock(OPERATOR_KEY, passphrase)
+
+    @staticmethod
+    def _deployment(
+        opts: NodeOptions, chain: Chain, operator: LocalAccount, say: Callable[[str], None]
+    ) -> Deployment:
+        sender = Sender(chain, operator)
+        governance = GovernanceParams(council=(operator.address,), quorum=opts.quorum)
+        persist = chain.backend is not Backend.EMBEDDED
+        existing = None
+        if persist and not opts.redeploy:
+            existing = deploy_mod.load(opts.data_dir, chain.chain_id)
+            if existing is not None:
+                say("checking the recorded deployment")
+                deploy_mod.check(chain, existing)
+        deployment = deploy_mod.deploy(
+            chain,
+            sender,
+            governance,
+            existing=existing,
+            progress=lambda name: say(f"deploying {name}"),
+        )
+        if persist:
+            deploy_mod.save(opts.data_dir, deployment)
+        return deployment
+
+    @classmethod
+    def attach(cls, data_dir: Path | None = None, *, rpc_url: str | None = None) -> Node:
+        """Reach the chain of a running node (or an RPC endpoint) with its recorded deployment."""
+        directory = data_dir or resolve_data_dir()
+        info = read_run_info(directory)
+        url = rpc_url or (info or {}).get("rpc_url")
+        if not url:
+            raise NodeNotRunning(
+                f"no running node found for {directory}: start one with `cofab up` "
+                "(or pass --rpc-url)"
+            )
+        backend = Backend((info or {}).get("backend", "rpc")) if not rpc_url else Backend.RPC
+        chain = attach(url, backend=backend)
+        deployment = deploy_mod.load(directory, chain.chain_id)
+        if deployment is None:
+            raise ConfigError(
+                f"no deployment of cofab recorded for chain {chain.chain_id} in {directory}"
+            )
+        return cls(chain, deployment, Keyring(directory / "keystore"), directory)
+
+    def unlock(self, name_or_address: str, passphrase: str) -> Sender:
+        return self.add_signer(self.keyring.unlock(name_or_address, passphrase))
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "chain_id": self.chain.chain_id,
+            "backend": self.chain.backend.value,
+            "rpc_url": self.chain.url,
+            "block_number": self.chain.block_number(),
+            "data_dir": str(self.data_dir),
+            "contracts": {n: r.address for n, r in self.deployment.contracts.items()},
+            "signers": self.signer_addresses,
+        }
+
+    def close(self) -> None:
+        self.chain.close()
+
+
+def write_run_info(data_dir: Path, info: dict[str, Any]) -> None:
+    path = run_file(data_dir)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(info, indent=2))
+    os.replace(tmp, path)
+
+
+def read_run_info(data_dir: Path) -> dict[str, Any] | None:
+    path = run_file(data_dir)
+    try:
+        info = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    pid = info.get("pid")
+    if pid is not None and not _alive(int(pid)):
+        return None
+    return info
+
+
+def clear_run_info(data_dir: Path) -> None:
+    run_file(data_dir).unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,140 @@
+"""Sign locally, send raw, wait for the receipt: the one way cofab writes to a chain.
+
+Local signing works the same on anvil, eth-tester and a Besu consortium node (which holds
+no keys). A revert is caught at gas estimation, before anything is sent, and comes back
+as a ContractRevert naming the contract's custom error.
+"""
+
+from __future__ import annotations
+
+import ast
+import threading
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from eth_tester.exceptions import TransactionFailed
+from hexbytes import HexBytes
+from web3.contract.contract import ContractFunction
+from web3.exceptions import ContractLogicError, TimeExhausted
+from web3.types import TxReceipt
+
+from ledger.chain import Chain
+from ledger.errors import ChainUnavailable, ContractRevert
+from ledger.reverts import decode_revert
+
+GAS_MARGIN = 1.2
+
+
+REVERTS: tuple[type[Exception], ...] = (ContractLogicError, TransactionFailed)
+
+
+def revert_from(exc: Exception) -> ContractRevert:
+    """The ContractRevert for a web3 ContractLogicError or an eth-tester TransactionFailed."""
+    data = getattr(exc, "data", None)
+    message = getattr(exc, "message", None) or str(exc)
+    if isinstance(data, (str, bytes)) and len(data) >= 10:
+        return decode_revert(data, fallback=message)
+    reason = message.removeprefix("execution reverted: ")
+    if reason[:2] in ("b'", 'b"'):  # eth-tester puts the raw revert bytes' repr here
+        try:
+            return decode_revert(ast.literal_eval(reason))
+        except (ValueError, SyntaxError):
+            pass
+    return ContractRevert(reason or "reverted")
+
+
+class Sender:
+    """Sends transactions for one account, keeping its nonces in order across threads."""
+
+    def __init__(self, chain: Chain, account: LocalAccount) -> None:
+        self.chain = chain
+        self.account = account
+        self._lock = threading.Lock()
+        self._next_nonce: int | None = None
+        self._funded = False
+
+    @property
+    def address(self) -> str:
+        return str(self.account.address)
+
+    def _nonce(self) -> int:
+        chain_nonce = self.chain.w3.eth.get_transaction_count(self.account.address, "pending")
+        if self._next_nonce is None or chain_nonce > self._next_nonce:
+            self._next_nonce = int(chain_nonce)
+        return self._next_nonce
+
+    def _prepare(self) -> None:
+        if not self._funded:
+            self.chain.ensure_gas(self.address)
+            self._funded = True
+
+    def transact(self, fn: ContractFunction, *, gas: int | None = None) -> TxReceipt:
+        """Estimate (reverts surface here, nothing sent), sign, send, wait."""
+        with self._lock:
+            self._prepare()
+            params: dict[str, Any] = {
+                "from": self.account.address,
+                "chainId": self.chain.chain_id,
+                **self.chain.fee_fields(),
+            }
+            try:
+                estimate = gas or fn.estimate_gas(params)
+            except REVERTS as exc:
+                raise revert_from(exc) from None
+            params["gas"] = gas or int(estimate * GAS_MARGIN) + 10_000
+            params["nonce"] = self._nonce()
+            tx = fn.build_transaction(params)
+            return self._send(tx)
+
+    def deploy(self, abi: list[dict[str, Any]], bytecode: bytes, *args: Any) -> TxReceipt:
+        with self._lock:
+            self._prepare()
+            factory = self.chain.w3.eth.contract(abi=abi, bytecode=bytecode)
+            params: dict[str, Any] = {
+                "from": self.account.address,
+                "chainId": self.chain.chain_id,
+                **self.chain.fee_fields(),
+            }
+            ctor = factory.constructor(*args)
+            try:
+                estimate = ctor.estimate_gas(params)
+            except REVERTS as exc:
+                raise revert_from(exc) from None
+            params["gas"] = int(estimate * GAS_MARGIN) + 50_000
+            params["nonce"] = self._nonce()
+            return self._send(ctor.build_transaction(params))
+
+    def _send(self, tx: dict[str, Any]) -> TxReceipt:
+        signed = self.account.sign_transaction(tx)
+        w3 = self.chain.w3
+        try:
+            tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
+        except ValueError as exc:
+            self._next_nonce = None  # resync from the chain next time
+            raise ChainUnavailable(f"the node refused the transaction: {exc}") from None
+        self._next_nonce = int(tx["nonce"]) + 1
+        try:
+            receipt = w3.eth.wait_for_transaction_receipt(
+                tx_hash, timeout=self.chain.receipt_timeout
+            )
+        except TimeExhausted:
+            raise ChainUnavailable(
+                f"transaction {HexBytes(tx_hash).to_0x_hex()} was not mined within "
+                f"{self.chain.receipt_timeout:.0f}s"
+            ) from None
+        if receipt["status"] != 1:
+            raise self._explain_failure(tx, receipt)
+        self.chain.wait_confirmations(int(receipt["blockNumber"]))
+        return receipt
+
+    def _explain_failure(self, tx: dict[str, Any], receipt: TxReceipt) -> ContractRevert:
+        call = {k: tx[k] for k in ("from", "to", "data", "value") if k in tx}
+        try:
+            self.chain.w3.eth.call(call, block_identifier=receipt["blockNumber"] - 1)
+        except REVERTS as exc:
+            return revert_from(exc)
+        except Exception:  # noqa: BLE001 - pruned history: no state to replay against
+            pass
+        return ContractRevert(
+            f"transaction {receipt['transactionHash'].to_0x_hex()} reverted on chain"
+        )

@@ -1,0 +1,73 @@
+"""Fixtures for the contract tests, run by `brownie test` (see `make test-contracts`)."""
+
+import os
+
+import pytest
+
+DAY = 86400
+TTL = 7 * DAY
+COUNCIL, FACTORY, DESIGNER, AUDITOR, BUYER = 1, 2, 4, 8, 16
+
+
+def _bind_devnet() -> None:
+    """Run the development anvil on 127.0.0.1:$COFAB_BROWNIE_PORT.
+
+    brownie-config.yaml cannot carry this (eth-brownie 1.22.2 crashes on project
+    cmd_settings and never expands ${VARS} there), so it is applied here: conftest modules
+    are imported during collection, before brownie connects (pytest_collection_finish)
+    and launches anvil with these settings.
+    """
+    # Imported here, not at module level: brownie hashes the sources of a conftest's
+    # module-level imports that live under the project, and .venv/ holds brownie's
+    # compiled _config module, which it cannot read as text.
+    from brownie._config import CONFIG
+
+    network_id = CONFIG.argv.get("network") or CONFIG.settings["networks"]["default"]
+    network = CONFIG.networks.get(network_id) or {}
+    if "cmd" not in network:
+        return  # a live network: nothing to launch
+    cmd_settings = network.get("cmd_settings") or {}
+    cmd_settings["host"] = "127.0.0.1"
+    port = os.environ.get("COFAB_BROWNIE_PORT")
+    if port:
+        cmd_settings["port"] = int(port)
+    network["cmd_settings"] = cmd_settings
+
+
+_bind_devnet()
+
+
+@pytest.fixture(autouse=True)
+def isolation(fn_isolation):
+    """Every test starts from the chain state the module-scoped fixtures built."""
+
+
+@pytest.fixture(scope="module")
+def council(accounts):
+    return accounts[0], accounts[1], accounts[2]
+
+
+@pytest.fixture(scope="module")
+def factory(accounts):
+    return accounts[3]
+
+
+@pytest.fixture(scope="module")
+def designer(accounts):
+    return accounts[4]
+
+
+@pytest.fixture(scope="module")
+def outsider(accounts):
+    return accounts[9]
+
+
+@pytest.fixture(scope="module")
+def consortium(Consortium, council, factory, designer):
+    """Three founding council members, quorum 2, proposals open for 7 days; plus an active
+    factory (accounts[3]) and an active designer (accounts[4]) admitted by quorum."""
+    c = Consortium.deploy(list(council), 2, TTL, {"from": council[0]})
+    for account, roles in ((factory, FACTORY), (designer, DESIGNER)):
+        tx = c.proposeAdmit(account, roles, b"\x11" * 32, b"\x22" * 32, {"from": council[0]})
+        c.approve(tx.events["ProposalCreated"]["id"], {"from": council[1]})
+    return c

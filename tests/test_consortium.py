@@ -1,0 +1,156 @@
+"""Membership through the Python client on a real EVM: quorum, history, devices, refusals."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import admit, new_account
+from ledger.consortium import MemberStatus
+from ledger.errors import ContractRevert, InvalidInput, NotFound
+from ledger.node import Node
+from ledger.roles import Role, parse_roles, role_names
+from ledger.tx import Sender
+
+
+def snapshot(node: Node) -> tuple[object, ...]:
+    c = node.consortium
+    return (c.members(), c.proposals(), c.governance())
+
+
+def test_operator_is_the_founding_council(node: Node, operator: Sender) -> None:
+    member = node.consortium.member(operator.address)
+    assert member.roles == Role.COUNCIL and member.status is MemberStatus.ACTIVE
+    assert node.consortium.governance()["effective_quorum"] == 1
+
+
+def test_admit_with_quorum_one_executes_at_once(node: Node, operator: Sender) -> None:
+    acct = new_account()
+    pid, _ = node.consortium.propose_admit(operator, acct.address, parse_roles("factory,buyer"))
+    assert node.consortium.proposal(pid).state == "executed"
+    member = node.consortium.member(acct.address)
+    assert role_names(member.roles) == ["factory", "buyer"]
+
+
+def test_two_of_three_quorum(node: Node, operator: Sender) -> None:
+    c = node.consortium
+    second, third = admit(node, Role.COUNCIL), admit(node, Role.COUNCIL)
+    c.propose_quorum(operator, 2)
+    assert c.governance()["quorum"] == 2
+    target = new_account()
+    pid, _ = c.propose_admit(second, target.address, int(Role.FACTORY))
+    assert c.proposal(pid).state == "open"
+    with pytest.raises(NotFound):
+        c.member(target.address)
+    with pytest.raises(ContractRevert) as refused:
+        c.approve(second, pid)
+    assert refused.value.error == "AlreadyApproved"
+    c.approve(third, pid)
+    assert c.proposal(pid).state == "executed"
+    assert c.member(target.address).status is MemberStatus.ACTIVE
+
+
+def test_roles_at_a_past_block(node: Node, operator: Sender) -> None:
+    c = node.consortium
+    acct = new_account()
+    before = node.chain.block_number()
+    c.propose_admit(operator, acct.address, int(Role.FACTORY))
+    admitted = node.chain.block_number()
+    c.propose_suspend(operator, acct.address)
+    suspended = node.chain.block_number()
+    assert c.roles_at(acct.address, before) == (0, MemberStatus.NONE)
+    assert c.roles_at(acct.address, admitted) == (int(Role.FACTORY), MemberStatus.ACTIVE)
+    assert c.roles_at(acct.address, suspended)[1] is MemberStatus.SUSPENDED
+    with pytest.raises(ContractRevert) as future:
+        c.roles_at(acct.address, suspended + 100)
+    assert future.value.error == "FutureBlock"
+
+
+def test_device_key_history(node: Node, factory: Sender) -> None:
+    c = node.consortium
+    device = new_account()
+    c.authorize_device(factory, device.address, 0)
+    authorized = node.chain.block_number()
+    c.revoke_device(factory, device.address)
+    revoked = node.chain.block_number()
+    role = int(Role.FACTORY)
+    assert c.is_authorized_signer(factory.address, device.address, role, authorized, 0)
+    assert not c.is_authorized_signer(factory.address, device.address, role, revoked, 0)
+    assert not c.is_authorized_signer(
+        factory.address, device.address, int(Role.DESIGNER), authorized, 0
+    )
+    assert not c.device(device.address).active
+
+
+def test_device_expiry(node: Node, factory: Sender) -> None:
+    c = node.consortium
+    device = new_account()
+    now = node.chain.w3.eth.get_block("latest")["timestamp"]
+    c.authorize_device(factory, device.address, now + 3600)
+    block = node.chain.block_number()
+    role = int(Role.FACTORY)
+    assert c.is_authorized_signer(factory.address, device.address, role, block, now + 10)
+    assert not c.is_authorized_signer(factory.address, device.address, role, block, now + 3600)
+
+
+def test_suspended_factory_devices_stop_signing(
+    node: Node, operator: Sender, factory: Sender
+) -> None:
+    c = node.consortium
+    device = new_account()
+    c.authorize_device(factory, device.address, 0)
+    c.propose_suspend(operator, factory.address)
+    block = node.chain.block_number()
+    assert not c.is_authorized_signer(factory.address, device.address, int(Role.FACTORY), block, 0)
+
+
+@pytest.mark.parametrize(
+    ("action", "error"),
+    [
+        (lambda c, s, t: c.propose_admit(s, t, int(Role.FACTORY)), "NotCouncil"),
+        (lambda c, s, t: c.propose_set_roles(s, t, int(Role.BUYER)), "NotCouncil"),
+        (lambda c, s, t: c.propose_suspend(s, t), "NotCouncil"),
+        (lambda c, s, t: c.propose_readmit(s, t), "NotCouncil"),
+        (lambda c, s, t: c.propose_quorum(s, 1), "NotCouncil"),
+        (lambda c, s, t: c.approve(s, 1), "NotCouncil"),
+        (lambda c, s, t: c.cancel(s, 1), "NotProposer"),
+        (lambda c, s, t: c.update_profile(s, "11" * 32, None), "NotMember"),
+        (lambda c, s, t: c.authorize_device(s, t, 0), "NotMember"),
+        (lambda c, s, t: c.revoke_device(s, t), "NotDeviceOwner"),
+    ],
+)
+def test_outsider_is_refused_and_nothing_changes(
+    node: Node, operator: Sender, factory: Sender, action, error: str
+) -> None:
+    c = node.consortium
+    device = new_account()
+    c.authorize_device(factory, device.address, 0)
+    open_pid, _ = c.propose_quorum(operator, 1)  # executes; gives proposal 1..n to aim at
+    outsider = node.add_signer(new_account())
+    target = device.address if "device" in error.lower() else factory.address
+    before = snapshot(node)
+    with pytest.raises(ContractRevert) as refused:
+        action(c, outsider, target)
+    assert refused.value.error == error
+    assert str(refused.value)  # a sentence, not a selector
+    assert snapshot(node) == before
+    assert open_pid >= 1
+
+
+def test_refusal_messages_are_readable(node: Node, operator: Sender, factory: Sender) -> None:
+    c = node.consortium
+    with pytest.raises(ContractRevert, match="is already a member"):
+        c.propose_admit(operator, factory.address, int(Role.FACTORY))
+    with pytest.raises(ContractRevert, match="does not hold the factory role"):
+        c.authorize_device(operator, new_account().address, 0)
+    with pytest.raises(ContractRevert, match="last active council member"):
+        c.propose_suspend(operator, operator.address)
+
+
+def test_bad_input_is_refused_before_the_chain(node: Node, operator: Sender) -> None:
+    c = node.consortium
+    with pytest.raises(InvalidInput, match="not an Ethereum address"):
+        c.propose_admit(operator, "0x1234", int(Role.FACTORY))
+    with pytest.raises(InvalidInput, match="unknown role"):
+        parse_roles("factory,wizard")
+    with pytest.raises(InvalidInput, match="32 bytes"):
+        c.propose_admit(operator, new_account().address, 2, metadata_hash="0xabcd")

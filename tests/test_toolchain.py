@@ -1,0 +1,66 @@
+"""The offline compiler: npm solc behind a native-looking executable, settings from one file."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import solcx
+import yaml
+
+from ledger.compiler import artifact, artifacts
+from ledger.settings import BROWNIE_CONFIG, compiler_settings
+from ledger.toolchain import anvil_binary, solc_binary
+
+
+def test_settings_come_from_brownie_config() -> None:
+    config = yaml.safe_load(BROWNIE_CONFIG.read_text())
+    settings = compiler_settings()
+    assert settings.solc_version == str(config["compiler"]["solc"]["version"])
+    assert settings.evm_version == config["compiler"]["evm_version"] == "cancun"
+
+
+def test_solc_wrapper_answers_like_native_solc() -> None:
+    out = subprocess.run([solc_binary(), "--version"], capture_output=True, text=True, check=True)
+    assert f"Version: {compiler_settings().solc_version}+commit" in out.stdout
+    # py-solc-x (and so brownie) finds it where it looks for an installed compiler
+    installed = [str(v) for v in solcx.get_installed_solc_versions()]
+    assert compiler_settings().solc_version in installed
+    solcx.set_solc_version(compiler_settings().solc_version, silent=True)
+    assert str(solcx.get_solc_version()) == compiler_settings().solc_version
+
+
+def test_standard_json_output_is_whole_json_beyond_64k() -> None:
+    # solcjs cut piped output at 64 KB; this output is several times that.
+    functions = " ".join(
+        f"function f{i}(uint x) external pure returns (uint) {{ return x + {i}; }}"
+        for i in range(200)
+    )
+    source = {
+        "language": "Solidity",
+        "sources": {"C.sol": {"content": f"contract C {{ {functions} }}"}},
+        "settings": {"outputSelection": {"*": {"*": ["*"], "": ["ast"]}}},
+    }
+    proc = subprocess.run(
+        [solc_binary(), "--standard-json"],
+        input=json.dumps(source),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    data = json.loads(proc.stdout)
+    assert "C" in data["contracts"]["C.sol"]
+    assert len(proc.stdout) > 65536
+
+
+def test_contracts_compile_for_cancun() -> None:
+    consortium = artifact("Consortium")
+    assert consortium.bytecode and consortium.deployed_bytecode
+    names = {item.get("name") for item in consortium.abi}
+    assert {"proposeAdmit", "approve", "rolesAt", "authorizeDevice", "MemberAdmitted"} <= names
+    assert artifacts() is artifacts()  # cached in-process
+
+
+def test_anvil_binary_runs() -> None:
+    out = subprocess.run([anvil_binary(), "--version"], capture_output=True, text=True, check=True)
+    assert "anvil" in out.stdout.lower()
