@@ -44,9 +44,13 @@ test: setup
 test-python: setup
 	@$(BIN)/python -m pytest
 
+# `-o addopts=...` replaces pyproject's addopts, whose `-p no:pytest-brownie` (meant for plain
+# pytest) would otherwise switch off the plugin `brownie test` itself runs on.
+# tests/brownie/conftest.py binds the devnet to 127.0.0.1:$$COFAB_BROWNIE_PORT.
 test-contracts: setup
 	@mkdir -p build/brownie
-	@COFAB_BROWNIE_PORT=$$($(BIN)/python -m ledger.toolchain free-port) $(BIN)/brownie test
+	@COFAB_BROWNIE_PORT=$$($(BIN)/python -m ledger.toolchain free-port) \
+		$(BIN)/brownie test -o "addopts=-ra --strict-markers"
 
 lint: setup
 	@$(BIN)/ruff check .

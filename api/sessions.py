@@ -7,6 +7,7 @@ import threading
 import time
 from dataclasses import dataclass
 
+from eth_keys.exceptions import BadSignature
 from siwe import SiweMessage, VerificationError, generate_nonce
 
 from ledger.errors import Unauthorized
@@ -53,6 +54,8 @@ class SessionStore:
             except VerificationError as exc:
                 reason = type(exc).__name__
                 raise Unauthorized(f"sign-in refused: {reason}") from None
+            except BadSignature:  # r/s out of range or no recoverable key: siwe lets it through
+                raise Unauthorized("sign-in refused: InvalidSignature") from None
             del self._nonces[parsed.nonce]
             token = secrets.token_urlsafe(32)
             session = Session(str(parsed.address), time.time() + TOKEN_TTL_SECONDS)

@@ -73,14 +73,16 @@ class Chain:
         self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=self.receipt_timeout)
 
     def gas_is_free(self) -> bool:
-        base_fee = self.w3.eth.get_block("latest").get("baseFeePerGas")
-        return not base_fee and self.w3.eth.gas_price == 0
+        return self.fee_fields().get("gasPrice") == 0
 
     def fee_fields(self) -> dict[str, int]:
-        """Legacy price on free-gas networks (Besu consortium, devnet), EIP-1559 otherwise."""
+        """Zero price where the base fee is zero (consortium chains, the devnet), the node's
+        legacy price before London, EIP-1559 fields otherwise."""
         base_fee = self.w3.eth.get_block("latest").get("baseFeePerGas")
-        if not base_fee:
+        if base_fee is None:
             return {"gasPrice": int(self.w3.eth.gas_price)}
+        if base_fee == 0:
+            return {"gasPrice": 0}
         tip = Web3.to_wei(1, "gwei")
         return {"maxFeePerGas": 2 * int(base_fee) + tip, "maxPriorityFeePerGas": tip}
 

@@ -22,7 +22,11 @@ from ledger.chain import Chain
 from ledger.errors import ChainUnavailable, ContractRevert
 from ledger.reverts import decode_revert
 
-GAS_MARGIN = 1.2
+# Estimates run against the latest block; history checkpoints written in a new block cost
+# a fresh storage slot (~22k gas) that the estimate saw as a cheap overwrite. Unused gas is
+# never charged, so the headroom is free.
+GAS_MARGIN = 1.25
+GAS_HEADROOM = 50_000
 
 
 REVERTS: tuple[type[Exception], ...] = (ContractLogicError, TransactionFailed)
@@ -81,7 +85,7 @@ class Sender:
                 estimate = gas or fn.estimate_gas(params)
             except REVERTS as exc:
                 raise revert_from(exc) from None
-            params["gas"] = gas or int(estimate * GAS_MARGIN) + 10_000
+            params["gas"] = gas or int(estimate * GAS_MARGIN) + GAS_HEADROOM
             params["nonce"] = self._nonce()
             tx = fn.build_transaction(params)
             return self._send(tx)
@@ -100,7 +104,7 @@ class Sender:
                 estimate = ctor.estimate_gas(params)
             except REVERTS as exc:
                 raise revert_from(exc) from None
-            params["gas"] = int(estimate * GAS_MARGIN) + 50_000
+            params["gas"] = int(estimate * GAS_MARGIN) + GAS_HEADROOM
             params["nonce"] = self._nonce()
             return self._send(ctor.build_transaction(params))
 

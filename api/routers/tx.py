@@ -3,8 +3,9 @@ from __future__ import annotations
 from typing import Any
 
 from eth_account import Account
+from eth_utils import ValidationError
 from fastapi import APIRouter
-from web3.exceptions import TimeExhausted
+from web3.exceptions import TimeExhausted, Web3RPCError
 
 from api.deps import NodeDep, SessionDep
 from api.models import RawTxIn, TxOut
@@ -33,7 +34,7 @@ def relay(body: RawTxIn, node: NodeDep, session: SessionDep) -> TxOut:
     try:
         tx_hash = w3.eth.send_raw_transaction(body.raw)
         receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=node.chain.receipt_timeout)
-    except ValueError as exc:
+    except (ValueError, ValidationError, Web3RPCError) as exc:  # RPC node / eth-tester
         raise InvalidInput(f"the chain refused the transaction: {exc}") from None
     except TimeExhausted:
         raise ChainUnavailable("the transaction was not mined in time") from None

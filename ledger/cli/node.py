@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -117,7 +118,15 @@ def _serve(node: Node, directory: Path, host: str, port: int, backend: Backend) 
     out.print(f"\nAPI {api_url}  ·  docs {api_url}/docs  ·  Ctrl-C stops (state is kept)")
     out.print("Try:  curl " + api_url + "/health   ·   .venv/bin/cofab member list")
     config = uvicorn.Config(create_app(node), host=host, port=port, log_level="warning")
-    uvicorn.Server(config).run()
+    # uvicorn re-raises the signal that stopped it once it has shut down; turning SIGTERM
+    # into KeyboardInterrupt (like Ctrl-C) lets the caller stop anvil and keep its state.
+    signal.signal(signal.SIGTERM, _interrupt)
+    with contextlib.suppress(KeyboardInterrupt):
+        uvicorn.Server(config).run()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _detach(directory: Path, host: str, port: int) -> None:

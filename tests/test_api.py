@@ -1,0 +1,822 @@
+"""The HTTP API over a real node: SIWE sign-in, council proposals, relayed transactions,
+device keys and problem+json refusals, on an embedded chain with the real contracts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from eth_account.datastructures import SignedTransaction
+from eth_account.messages import encode_defunct
+from eth_account.signers.local import LocalAccount
+from fastapi.testclient import TestClient
+from httpx import Response
+from siwe import SiweMessage, generate_nonce
+
+from api.app import create_app
+from conftest import admit, new_account
+from ledger.node import Node
+from ledger.roles import Role
+from ledger.tx import Sender
+
+DOMAIN = "testserver"  # the Host header TestClient sends, which the server expects in SIWE
+Headers = dict[str, str]
+STRANGER = "0x" + "12" * 20  # a well-formed address nobody uses
+
+
+# --- helpers --------------------------------------------------------------------------
+@pytest.fixture
+def client(node: Node) -> Iterator[TestClient]:
+    with TestClient(create_app(node)) as c:
+        yield c
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def siwe_text(
+    address: str,
+    nonce: str,
+    chain_id: int,
+    *,
+    domain: str = DOMAIN,
+    expires_in: timedelta | None = None,
+) -> str:
+    now = datetime.now(UTC)
+    message = SiweMessage(
+        domain=domain,
+        address=address,
+        statement="Sign in to the cofab node.",
+        uri=f"http://{domain}/auth/login",
+        version="1",
+        chain_id=chain_id,
+        nonce=nonce,
+        issued_at=_iso(now),
+        expiration_time=_iso(now + expires_in) if expires_in is not None else None,
+    )
+    return message.prepare_message()
+
+
+def sign_text(account: LocalAccount, text: str) -> str:
+    return account.sign_message(encode_defunct(text=text)).signature.to_0x_hex()
+
+
+def fresh_nonce(client: TestClient) -> str:
+    resp = client.get("/auth/nonce")
+    assert resp.status_code == 200, resp.text
+    return str(resp.json()["nonce"])
+
+
+def login(client: TestClient, message: str, signature: str) -> Response:
+    return client.post("/auth/login", json={"message": message, "signature": signature})
+
+
+def sign_in(client: TestClient, node: Node, account: LocalAccount) -> Headers:
+    """The full SIWE round trip; returns the Authorization header of the session."""
+    text = siwe_text(account.address, fresh_nonce(client), node.chain.chain_id)
+    resp = login(client, text, sign_text(account, text))
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert body["address"] == account.address
+    return {"Authorization": f"Bearer {body['token']}"}
+
+
+def assert_problem(resp: Response, status: int, error: str | None = None) -> dict[str, Any]:
+    """An RFC 9457 problem with `status` (and the contract's custom `error` if given)."""
+    assert resp.status_code == status, resp.text
+    assert resp.headers["content-type"].startswith("application/problem+json")
+    body: dict[str, Any] = resp.json()
+    assert body["status"] == status
+    assert body["title"]
+    assert isinstance(body["detail"], str) and body["detail"].strip()
+    if error is not None:
+        assert body.get("error") == error, body
+    return body
+
+
+def said(problem: dict[str, Any], text: str) -> bool:
+    """Whether a refusal's detail says `text`; contract errors spell addresses in lower case."""
+    return text.lower() in problem["detail"].lower()
+
+
+def ledger_state(client: TestClient, node: Node) -> tuple[Any, ...]:
+    """What a refused request must leave untouched."""
+    members = client.get("/members").json()
+    proposals = client.get("/proposals").json()
+    return members, proposals, node.consortium.governance()
+
+
+def propose(client: TestClient, headers: Headers, **body: Any) -> Response:
+    return client.post("/proposals", json=body, headers=headers)
+
+
+def member(client: TestClient, address: str) -> dict[str, Any]:
+    resp = client.get(f"/members/{address}")
+    assert resp.status_code == 200, resp.text
+    return dict(resp.json())
+
+
+def roles_at(client: TestClient, address: str, block: int) -> dict[str, Any]:
+    resp = client.get(f"/members/{address}/at", params={"block": block})
+    assert resp.status_code == 200, resp.text
+    return dict(resp.json())
+
+
+def signed_update_profile(
+    node: Node, account: LocalAccount, metadata: bytes, key: bytes, *, gas: int | None = None
+) -> SignedTransaction:
+    """`updateProfile` built and signed by `account` itself, as a wallet would."""
+    node.chain.ensure_gas(account.address)
+    params: dict[str, Any] = {
+        "from": account.address,
+        "chainId": node.chain.chain_id,
+        "nonce": node.chain.w3.eth.get_transaction_count(account.address, "pending"),
+        **node.chain.fee_fields(),
+    }
+    if gas is not None:
+        params["gas"] = gas  # skips estimation, which would refuse a reverting call
+    fn = node.consortium.contract.functions.updateProfile(metadata, key)
+    return account.sign_transaction(fn.build_transaction(params))
+
+
+def outside_member(node: Node, roles: Role) -> LocalAccount:
+    """A member admitted on chain whose key this node does not hold."""
+    account = new_account()
+    node.consortium.propose_admit(node.sender(), account.address, int(roles))
+    return account
+
+
+def chain_time(node: Node) -> int:
+    return int(node.chain.w3.eth.get_block("latest")["timestamp"])
+
+
+# --- health and docs ------------------------------------------------------------------
+def test_health(client: TestClient) -> None:
+    resp = client.get("/health")
+    assert resp.status_code == 200
+    assert resp.json() == {"status": "ok"}
+
+
+def test_ready_names_the_consortium(client: TestClient, node: Node) -> None:
+    resp = client.get("/ready")
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert body["ready"] is True
+    assert body["chain_id"] == node.chain.chain_id
+    assert body["contracts"]["Consortium"] == node.consortium.address
+    assert body["block_number"] == node.chain.block_number()
+
+
+def test_status(client: TestClient, node: Node, operator: Sender) -> None:
+    body = client.get("/status").json()
+    assert body["backend"] == "embedded"
+    assert body["chain_id"] == node.chain.chain_id
+    assert body["contracts"] == {"Consortium": node.consortium.address}
+    assert body["signers"] == [operator.address]
+
+
+def test_openapi_and_docs(client: TestClient) -> None:
+    spec = client.get("/openapi.json")
+    assert spec.status_code == 200
+    paths = spec.json()["paths"]
+    for path in ("/auth/nonce", "/auth/login", "/members", "/proposals", "/devices", "/tx"):
+        assert path in paths
+    assert "post" in paths["/proposals"] and "delete" in paths["/devices/{address}"]
+    docs = client.get("/docs")
+    assert docs.status_code == 200
+    assert "text/html" in docs.headers["content-type"]
+    assert "swagger" in docs.text.lower()
+
+
+# --- sign-in with Ethereum ------------------------------------------------------------
+def test_sign_in_round_trip(client: TestClient, node: Node) -> None:
+    account = new_account()
+    nonce_body = client.get("/auth/nonce").json()
+    assert nonce_body["domain"] == DOMAIN
+    assert nonce_body["chain_id"] == node.chain.chain_id
+    text = siwe_text(account.address, nonce_body["nonce"], nonce_body["chain_id"])
+    resp = login(client, text, sign_text(account, text))
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert body["token_type"] == "bearer" and body["address"] == account.address
+    me = client.get("/auth/me", headers={"Authorization": f"Bearer {body['token']}"})
+    assert me.status_code == 200
+    assert me.json() == {"address": account.address, "expires_at": body["expires_at"]}
+
+
+def test_nonces_are_distinct(client: TestClient) -> None:
+    assert len({fresh_nonce(client) for _ in range(5)}) == 5
+
+
+def _wrong_domain(c: TestClient, node: Node, a: LocalAccount) -> str:
+    return siwe_text(a.address, fresh_nonce(c), node.chain.chain_id, domain="evil.example")
+
+
+def _wrong_chain(c: TestClient, node: Node, a: LocalAccount) -> str:
+    return siwe_text(a.address, fresh_nonce(c), node.chain.chain_id + 1)
+
+
+def _unknown_nonce(c: TestClient, node: Node, a: LocalAccount) -> str:
+    return siwe_text(a.address, generate_nonce(), node.chain.chain_id)
+
+
+def _expired(c: TestClient, node: Node, a: LocalAccount) -> str:
+    return siwe_text(
+        a.address, fresh_nonce(c), node.chain.chain_id, expires_in=timedelta(minutes=-1)
+    )
+
+
+@pytest.mark.parametrize(
+    ("make_message", "reason"),
+    [
+        (_wrong_domain, "DomainMismatch"),
+        (_wrong_chain, "is for chain"),
+        (_unknown_nonce, "nonce"),
+        (_expired, "ExpiredMessage"),
+    ],
+    ids=["wrong-domain", "wrong-chain-id", "unknown-nonce", "expired"],
+)
+def test_sign_in_refused(client: TestClient, node: Node, make_message: Any, reason: str) -> None:
+    account = new_account()
+    text = make_message(client, node, account)
+    body = assert_problem(login(client, text, sign_text(account, text)), 401)
+    assert reason in body["detail"]
+    assert body["instance"] == "/auth/login"
+    assert "token" not in body
+
+
+def test_sign_in_refuses_a_signature_by_another_key(client: TestClient, node: Node) -> None:
+    claimed, impostor = new_account(), new_account()
+    text = siwe_text(claimed.address, fresh_nonce(client), node.chain.chain_id)
+    body = assert_problem(login(client, text, sign_text(impostor, text)), 401)
+    assert "InvalidSignature" in body["detail"]
+    # a forged attempt does not burn the nonce: its real owner can still sign in with it
+    assert login(client, text, sign_text(claimed, text)).status_code == 200
+
+
+def test_sign_in_refuses_a_reused_nonce(client: TestClient, node: Node) -> None:
+    account = new_account()
+    text = siwe_text(account.address, fresh_nonce(client), node.chain.chain_id)
+    signature = sign_text(account, text)
+    assert login(client, text, signature).status_code == 200
+    body = assert_problem(login(client, text, signature), 401)
+    assert "nonce" in body["detail"]
+
+
+@pytest.mark.parametrize(
+    "message",
+    ["hello", "", "testserver wants you to sign in with your Ethereum account:\n0x1234\n"],
+    ids=["prose", "empty", "truncated"],
+)
+def test_sign_in_refuses_a_malformed_message(client: TestClient, message: str) -> None:
+    signature = sign_text(new_account(), message or "x")
+    body = assert_problem(login(client, message, signature), 401)
+    assert "EIP-4361" in body["detail"]
+
+
+@pytest.mark.parametrize(
+    "signature",
+    ["0x" + "ff" * 65, "0x" + "00" * 65, "0x" + "11" * 64 + "1b"],
+    ids=["r-s-out-of-range", "all-zero", "no-recoverable-key"],
+)
+def test_sign_in_refuses_an_unrecoverable_signature(
+    client: TestClient, node: Node, signature: str
+) -> None:
+    account = new_account()
+    text = siwe_text(account.address, fresh_nonce(client), node.chain.chain_id)
+    assert_problem(login(client, text, signature), 401)
+
+
+def test_sign_in_validates_the_signature_shape(client: TestClient, node: Node) -> None:
+    account = new_account()
+    text = siwe_text(account.address, fresh_nonce(client), node.chain.chain_id)
+    body = assert_problem(login(client, text, "0x1234"), 422)
+    assert body["errors"][0]["field"] == "signature"
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [None, "Bearer not-a-token", "Bearer ", "Basic dXNlcjpwYXNz", "garbage"],
+    ids=["missing", "unknown-token", "empty-token", "basic-scheme", "no-scheme"],
+)
+def test_me_needs_a_valid_bearer_token(client: TestClient, authorization: str | None) -> None:
+    headers = {"Authorization": authorization} if authorization is not None else {}
+    body = assert_problem(client.get("/auth/me", headers=headers), 401)
+    assert "sign in" in body["detail"]
+
+
+def test_write_endpoints_need_a_token(client: TestClient, node: Node) -> None:
+    before = ledger_state(client, node)
+    device, target = new_account().address, new_account().address
+    attempts = [
+        ("POST", "/proposals", {"kind": "admit", "target": target, "roles": ["factory"]}),
+        ("POST", "/proposals/1/approve", None),
+        ("POST", "/proposals/1/cancel", None),
+        ("PUT", "/members/me/profile", {"metadata_hash": "0x" + "ab" * 32}),
+        ("POST", "/devices", {"device": device}),
+        ("DELETE", f"/devices/{device}", None),
+        ("POST", "/tx", {"raw": "0x02"}),
+    ]
+    for method, path, body in attempts:
+        resp = client.request(method, path, json=body)
+        assert_problem(resp, 401)
+    assert ledger_state(client, node) == before
+
+
+# --- council proposals by the operator (key held by the node) -------------------------
+def test_operator_admits_a_factory(client: TestClient, node: Node, operator: Sender) -> None:
+    headers = sign_in(client, node, operator.account)
+    target = new_account().address
+    before_block = node.chain.block_number()
+
+    resp = propose(client, headers, kind="admit", target=target, roles=["factory"])
+    assert resp.status_code == 201, resp.text
+    proposal = resp.json()
+    assert proposal["kind"] == "admit" and proposal["state"] == "executed"
+    assert proposal["approvals"] == 1 and proposal["proposer"] == operator.address
+    assert proposal["target"] == target and proposal["roles"] == ["factory"]
+    assert client.get(f"/proposals/{proposal['id']}").json() == proposal
+    assert [p["id"] for p in client.get("/proposals").json()] == [proposal["id"]]
+
+    listed = {m["address"]: m for m in client.get("/members").json()}
+    assert list(listed) == [operator.address, target]  # admission order
+    assert listed[target]["roles"] == ["factory"] and listed[target]["status"] == "active"
+    assert listed[operator.address]["roles"] == ["council"]
+
+    before = roles_at(client, target, before_block)
+    assert before == {
+        "address": target,
+        "block_number": before_block,
+        "roles": [],
+        "status": "none",
+    }
+    after = roles_at(client, target, node.chain.block_number())
+    assert after["status"] == "active" and after["roles"] == ["factory"]
+
+
+def test_admit_with_profile_hashes(client: TestClient, node: Node, operator: Sender) -> None:
+    headers = sign_in(client, node, operator.account)
+    target = new_account().address
+    meta, key = "0x" + "ab" * 32, "cd" * 32  # with or without 0x
+    resp = propose(
+        client,
+        headers,
+        kind="admit",
+        target=target,
+        roles=["designer", "buyer"],
+        metadata_hash=meta,
+        encryption_key=key,
+    )
+    assert resp.status_code == 201, resp.text
+    got = member(client, target)
+    assert got["roles"] == ["designer", "buyer"] and got["roles_mask"] == 4 | 16
+    assert got["metadata_hash"] == meta and got["encryption_key"] == "0x" + key
+
+
+def test_set_roles_suspend_and_readmit(client: TestClient, node: Node, operator: Sender) -> None:
+    headers = sign_in(client, node, operator.account)
+    target = new_account().address
+    assert propose(client, headers, kind="admit", target=target, roles=["factory"]).is_success
+    admitted_at = node.chain.block_number()
+
+    resp = propose(client, headers, kind="set_roles", target=target, roles=["factory", "auditor"])
+    assert resp.status_code == 201, resp.text
+    assert resp.json()["kind"] == "set_roles" and resp.json()["state"] == "executed"
+    assert member(client, target)["roles"] == ["factory", "auditor"]
+
+    resp = propose(client, headers, kind="suspend", target=target)
+    assert resp.status_code == 201, resp.text
+    suspended_at = node.chain.block_number()
+    assert member(client, target)["status"] == "suspended"
+
+    # a suspended member cannot be suspended again; the refusal changes nothing
+    before = ledger_state(client, node)
+    assert_problem(propose(client, headers, kind="suspend", target=target), 409, "MemberNotActive")
+    assert ledger_state(client, node) == before
+
+    resp = propose(client, headers, kind="readmit", target=target)
+    assert resp.status_code == 201, resp.text
+    got = member(client, target)
+    assert got["status"] == "active" and got["roles"] == ["factory", "auditor"]
+
+    assert roles_at(client, target, admitted_at)["roles"] == ["factory"]
+    assert roles_at(client, target, suspended_at)["status"] == "suspended"
+    assert roles_at(client, target, node.chain.block_number())["status"] == "active"
+    kinds = [p["kind"] for p in client.get("/proposals").json()]
+    assert kinds == ["admit", "set_roles", "suspend", "readmit"]
+
+
+def test_set_quorum_then_two_approvals(client: TestClient, node: Node, operator: Sender) -> None:
+    second = admit(node, Role.COUNCIL)  # a second council member whose key the node holds
+    op_headers = sign_in(client, node, operator.account)
+
+    resp = propose(client, op_headers, kind="set_quorum", quorum=2)
+    assert resp.status_code == 201, resp.text
+    assert resp.json()["kind"] == "set_quorum" and resp.json()["quorum_value"] == 2
+    assert node.consortium.governance()["quorum"] == 2
+
+    target = new_account().address
+    resp = propose(client, op_headers, kind="admit", target=target, roles=["buyer"])
+    assert resp.status_code == 201, resp.text
+    pid = resp.json()["id"]
+    assert resp.json()["state"] == "open" and resp.json()["approvals"] == 1
+    assert_problem(client.get(f"/members/{target}"), 404)
+
+    # approving twice is refused by the contract and changes nothing
+    before = ledger_state(client, node)
+    body = assert_problem(
+        client.post(f"/proposals/{pid}/approve", headers=op_headers), 409, "AlreadyApproved"
+    )
+    assert said(body, f"already approved by {operator.address}")
+    assert ledger_state(client, node) == before
+
+    second_headers = sign_in(client, node, second.account)
+    resp = client.post(f"/proposals/{pid}/approve", headers=second_headers)
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["state"] == "executed" and resp.json()["approvals"] == 2
+    assert member(client, target)["roles"] == ["buyer"]
+
+
+def test_proposer_cancels_an_open_proposal(
+    client: TestClient, node: Node, operator: Sender
+) -> None:
+    second = admit(node, Role.COUNCIL)
+    node.consortium.propose_quorum(operator, 2)
+    op_headers = sign_in(client, node, operator.account)
+    resp = propose(client, op_headers, kind="admit", target=new_account().address, roles=["buyer"])
+    assert resp.status_code == 201 and resp.json()["state"] == "open", resp.text
+    pid = resp.json()["id"]
+
+    before = ledger_state(client, node)
+    second_headers = sign_in(client, node, second.account)
+    resp = client.post(f"/proposals/{pid}/cancel", headers=second_headers)
+    assert_problem(resp, 409, "NotProposer")
+    assert ledger_state(client, node) == before
+
+    resp = client.post(f"/proposals/{pid}/cancel", headers=op_headers)
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["state"] == "cancelled"
+    resp = client.post(f"/proposals/{pid}/approve", headers=second_headers)
+    assert_problem(resp, 409, "ProposalClosed")
+
+
+def test_invalid_quorum_is_refused(client: TestClient, node: Node, operator: Sender) -> None:
+    headers = sign_in(client, node, operator.account)
+    before = ledger_state(client, node)
+    body = assert_problem(propose(client, headers, kind="set_quorum", quorum=2), 409)
+    assert body["error"] == "InvalidQuorum" and "council of 1" in body["detail"]
+    assert ledger_state(client, node) == before
+
+
+def test_last_council_member_cannot_be_suspended(
+    client: TestClient, node: Node, operator: Sender
+) -> None:
+    headers = sign_in(client, node, operator.account)
+    before = ledger_state(client, node)
+    resp = propose(client, headers, kind="suspend", target=operator.address)
+    body = assert_problem(resp, 409, "LastCouncilMember")
+    assert said(body, f"{operator.address} is the last active council member")
+    assert ledger_state(client, node) == before
+
+
+def test_admitting_a_member_twice_is_refused(
+    client: TestClient, node: Node, operator: Sender, factory: Sender
+) -> None:
+    headers = sign_in(client, node, operator.account)
+    before = ledger_state(client, node)
+    resp = propose(client, headers, kind="admit", target=factory.address, roles=["buyer"])
+    body = assert_problem(resp, 409, "AlreadyMember")
+    assert said(body, f"{factory.address} is already a member")
+    assert [a.lower() for a in body["args"]] == [factory.address.lower()]
+    assert ledger_state(client, node) == before
+
+
+# --- contract refusals ----------------------------------------------------------------
+def test_non_council_member_cannot_propose(client: TestClient, node: Node, factory: Sender) -> None:
+    headers = sign_in(client, node, factory.account)
+    before = ledger_state(client, node)
+    resp = propose(client, headers, kind="admit", target=new_account().address, roles=["buyer"])
+    body = assert_problem(resp, 409, "NotCouncil")
+    assert body["title"] == "Refused by the contract"
+    assert body["detail"].lower() == f"{factory.address} is not an active council member".lower()
+    assert [a.lower() for a in body["args"]] == [factory.address.lower()]
+    for kind, extra in [("suspend", {"target": factory.address}), ("set_quorum", {"quorum": 1})]:
+        assert_problem(propose(client, headers, kind=kind, **extra), 409, "NotCouncil")
+    assert_problem(client.post("/proposals/1/approve", headers=headers), 409, "NotCouncil")
+    assert ledger_state(client, node) == before
+
+
+def test_unknown_proposal(client: TestClient, node: Node, operator: Sender) -> None:
+    headers = sign_in(client, node, operator.account)
+    before = ledger_state(client, node)
+    body = assert_problem(
+        client.post("/proposals/999/approve", headers=headers), 409, "UnknownProposal"
+    )
+    assert "999" in body["detail"]
+    assert_problem(client.post("/proposals/999/cancel", headers=headers), 409, "UnknownProposal")
+    resp = client.get("/proposals/999")
+    assert 400 <= resp.status_code < 500
+    assert_problem(resp, resp.status_code)
+    assert_problem(client.get("/proposals/not-a-number"), 422)
+    assert ledger_state(client, node) == before
+
+
+def test_executed_proposal_cannot_be_approved_again(
+    client: TestClient, node: Node, operator: Sender
+) -> None:
+    headers = sign_in(client, node, operator.account)
+    resp = propose(client, headers, kind="admit", target=new_account().address, roles=["buyer"])
+    pid = resp.json()["id"]
+    before = ledger_state(client, node)
+    body = assert_problem(
+        client.post(f"/proposals/{pid}/approve", headers=headers), 409, "ProposalClosed"
+    )
+    assert f"proposal {pid}" in body["detail"]
+    assert ledger_state(client, node) == before
+
+
+# --- a member whose key the node does not hold ----------------------------------------
+def test_member_without_a_held_key_is_sent_to_post_tx(client: TestClient, node: Node) -> None:
+    council = outside_member(node, Role.COUNCIL)
+    headers = sign_in(client, node, council)
+    before = ledger_state(client, node)
+    resp = propose(client, headers, kind="admit", target=new_account().address, roles=["buyer"])
+    body = assert_problem(resp, 403)
+    assert "POST /tx" in body["detail"] and council.address in body["detail"]
+    resp = client.put(
+        "/members/me/profile", json={"metadata_hash": "0x" + "11" * 32}, headers=headers
+    )
+    assert_problem(resp, 403)
+    assert ledger_state(client, node) == before
+
+
+def test_member_relays_its_own_transaction(client: TestClient, node: Node) -> None:
+    account = outside_member(node, Role.FACTORY)
+    headers = sign_in(client, node, account)
+    meta, key = b"\x01" * 32, b"\x02" * 32
+    signed = signed_update_profile(node, account, meta, key)
+
+    resp = client.post("/tx", json={"raw": signed.raw_transaction.to_0x_hex()}, headers=headers)
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert body["tx_hash"] == signed.hash.to_0x_hex()
+    assert body["status"] == 1 and body["block_number"] == node.chain.block_number()
+    got = member(client, account.address)
+    assert got["metadata_hash"] == "0x" + meta.hex()
+    assert got["encryption_key"] == "0x" + key.hex()
+
+    # sending the very same transaction again is the caller's mistake, not a node failure
+    before = ledger_state(client, node)
+    resp = client.post("/tx", json={"raw": signed.raw_transaction.to_0x_hex()}, headers=headers)
+    assert_problem(resp, 422)
+    assert ledger_state(client, node) == before
+
+
+def test_relay_refuses_a_transaction_signed_by_another_key(client: TestClient, node: Node) -> None:
+    account, other = outside_member(node, Role.FACTORY), outside_member(node, Role.FACTORY)
+    headers = sign_in(client, node, account)
+    signed = signed_update_profile(node, other, b"\x03" * 32, b"\x04" * 32)
+    block = node.chain.block_number()
+    before = ledger_state(client, node)
+    resp = client.post("/tx", json={"raw": signed.raw_transaction.to_0x_hex()}, headers=headers)
+    body = assert_problem(resp, 403)
+    assert other.address in body["detail"] and account.address in body["detail"]
+    assert node.chain.block_number() == block  # nothing was sent
+    assert ledger_state(client, node) == before
+
+
+@pytest.mark.parametrize("raw", ["0xdeadbeef", "0x00", "0x" + "ff" * 120])
+def test_relay_refuses_garbage(client: TestClient, node: Node, raw: str) -> None:
+    headers = sign_in(client, node, outside_member(node, Role.FACTORY))
+    block = node.chain.block_number()
+    body = assert_problem(client.post("/tx", json={"raw": raw}, headers=headers), 422)
+    assert "signed Ethereum transaction" in body["detail"]
+    assert node.chain.block_number() == block
+
+
+def test_relay_validates_the_raw_field(client: TestClient, node: Node) -> None:
+    headers = sign_in(client, node, outside_member(node, Role.FACTORY))
+    body = assert_problem(client.post("/tx", json={"raw": "not hex"}, headers=headers), 422)
+    assert body["errors"][0]["field"] == "raw"
+    body = assert_problem(client.post("/tx", json={}, headers=headers), 422)
+    assert body["errors"][0]["field"] == "raw"
+
+
+def test_relayed_transaction_that_reverts(client: TestClient, node: Node) -> None:
+    outsider = new_account()  # signs in fine but is no member: updateProfile reverts
+    headers = sign_in(client, node, outsider)
+    signed = signed_update_profile(node, outsider, b"\x05" * 32, b"\x06" * 32, gas=200_000)
+    before = ledger_state(client, node)
+    resp = client.post("/tx", json={"raw": signed.raw_transaction.to_0x_hex()}, headers=headers)
+    body = assert_problem(resp, 409)
+    assert signed.hash.to_0x_hex() in body["detail"]
+    assert ledger_state(client, node) == before
+    assert_problem(client.get(f"/members/{outsider.address}"), 404)
+
+
+def test_member_updates_its_profile_through_the_node(
+    client: TestClient, node: Node, factory: Sender
+) -> None:
+    headers = sign_in(client, node, factory.account)
+    meta = "0x" + "42" * 32
+    resp = client.put("/members/me/profile", json={"metadata_hash": meta}, headers=headers)
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["status"] == 1
+    got = member(client, factory.address)
+    assert got["metadata_hash"] == meta and got["encryption_key"] == "0x" + "00" * 32
+
+
+# --- input validation -----------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"kind": "admit", "target": "0x1234", "roles": ["factory"]}, "target"),
+        ({"kind": "admit", "target": "0x" + "zz" * 20, "roles": ["factory"]}, "target"),
+        ({"kind": "promote", "target": STRANGER}, "kind"),
+        ({"kind": "set_quorum", "quorum": 0}, "quorum"),
+        (
+            {
+                "kind": "admit",
+                "target": STRANGER,
+                "roles": ["factory"],
+                "metadata_hash": "0x12",
+            },
+            "metadata_hash",
+        ),
+        ({"target": STRANGER}, "kind"),
+    ],
+    ids=[
+        "short-address",
+        "non-hex-address",
+        "unknown-kind",
+        "zero-quorum",
+        "short-hash",
+        "no-kind",
+    ],
+)
+def test_proposal_body_validation(
+    client: TestClient, node: Node, operator: Sender, body: dict[str, Any], field: str
+) -> None:
+    headers = sign_in(client, node, operator.account)
+    before = ledger_state(client, node)
+    problem = assert_problem(propose(client, headers, **body), 422)
+    assert problem["title"] == "Invalid input"
+    assert field in [e["field"] for e in problem["errors"]], problem
+    assert field in problem["detail"]
+    assert ledger_state(client, node) == before
+
+
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        ({"kind": "admit", "target": STRANGER, "roles": ["wizard"]}, "wizard"),
+        ({"kind": "admit", "target": STRANGER, "roles": []}, "at least one role"),
+        ({"kind": "set_roles", "target": STRANGER, "roles": ["factory", "king"]}, "king"),
+        ({"kind": "admit", "roles": ["factory"]}, "target"),
+        ({"kind": "suspend"}, "target"),
+        ({"kind": "set_quorum"}, "quorum"),
+    ],
+    ids=["unknown-role", "no-role", "unknown-role-set", "no-target", "suspend-no-target", "no-q"],
+)
+def test_proposal_semantic_validation(
+    client: TestClient, node: Node, operator: Sender, body: dict[str, Any], needle: str
+) -> None:
+    headers = sign_in(client, node, operator.account)
+    before = ledger_state(client, node)
+    problem = assert_problem(propose(client, headers, **body), 422)
+    assert needle in problem["detail"]
+    assert ledger_state(client, node) == before
+
+
+def test_member_lookups(client: TestClient, node: Node, operator: Sender) -> None:
+    unknown = new_account().address
+    body = assert_problem(client.get(f"/members/{unknown}"), 404)
+    assert unknown in body["detail"]
+    assert_problem(client.get(f"/members/{unknown.lower()}"), 404)
+    assert member(client, operator.address.lower())["address"] == operator.address
+    assert_problem(client.get("/members/0x1234"), 422)
+    assert_problem(client.get(f"/members/{operator.address}/at", params={"block": -1}), 422)
+    assert_problem(client.get(f"/members/{operator.address}/at"), 422)
+    future = node.chain.block_number() + 100
+    resp = client.get(f"/members/{operator.address}/at", params={"block": future})
+    assert 400 <= resp.status_code < 500
+    assert_problem(resp, resp.status_code)
+    assert_problem(client.get("/nowhere"), 404)
+
+
+# --- device keys ----------------------------------------------------------------------
+def test_factory_authorises_and_revokes_a_device(
+    client: TestClient, node: Node, factory: Sender
+) -> None:
+    headers = sign_in(client, node, factory.account)
+    device = new_account().address
+    expires = chain_time(node) + 3600
+
+    resp = client.post("/devices", json={"device": device, "expires_at": expires}, headers=headers)
+    assert resp.status_code == 201, resp.text
+    authorised = resp.json()
+    assert authorised == {
+        "address": device,
+        "owner": factory.address,
+        "expires_at": expires,
+        "active": True,
+        "authorized_at_block": node.chain.block_number(),
+    }
+    assert client.get(f"/devices/{device}").json() == authorised
+    assert node.consortium.is_authorized_signer(
+        factory.address, device, int(Role.FACTORY), node.chain.block_number(), expires - 1
+    )
+
+    resp = client.delete(f"/devices/{device}", headers=headers)
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["active"] is False and resp.json()["owner"] == factory.address
+    assert client.get(f"/devices/{device}").json()["active"] is False
+
+    body = assert_problem(client.delete(f"/devices/{device}", headers=headers), 409)
+    assert body["error"] == "DeviceNotAuthorized" and said(body, f"{device} is not authorised")
+
+
+def test_device_without_expiry(client: TestClient, node: Node, factory: Sender) -> None:
+    headers = sign_in(client, node, factory.account)
+    device = new_account().address
+    resp = client.post("/devices", json={"device": device}, headers=headers)
+    assert resp.status_code == 201, resp.text
+    assert resp.json()["expires_at"] == 0 and resp.json()["active"] is True
+
+
+def test_non_factories_cannot_authorise_devices(
+    client: TestClient, node: Node, operator: Sender
+) -> None:
+    device = new_account().address
+    before = ledger_state(client, node)
+
+    # an outsider whose key the node does not hold: the node cannot sign for it
+    stranger = sign_in(client, node, new_account())
+    resp = client.post("/devices", json={"device": device}, headers=stranger)
+    assert "POST /tx" in assert_problem(resp, 403)["detail"]
+
+    # an outsider whose key the node holds: the contract refuses it
+    held = node.add_signer(new_account())
+    resp = client.post(
+        "/devices", json={"device": device}, headers=sign_in(client, node, held.account)
+    )
+    body = assert_problem(resp, 409, "NotMember")
+    assert said(body, f"{held.address} is not a member")
+
+    # the council operator is a member but no factory
+    resp = client.post(
+        "/devices", json={"device": device}, headers=sign_in(client, node, operator.account)
+    )
+    body = assert_problem(resp, 409, "MissingRole")
+    assert "factory role" in body["detail"]
+
+    assert_problem(client.get(f"/devices/{device}"), 404)
+    assert ledger_state(client, node) == before
+
+
+def test_member_cannot_be_a_device(
+    client: TestClient, node: Node, operator: Sender, factory: Sender
+) -> None:
+    headers = sign_in(client, node, factory.account)
+    resp = client.post("/devices", json={"device": operator.address}, headers=headers)
+    body = assert_problem(resp, 409, "DeviceIsMember")
+    assert said(body, f"{operator.address} is a member and cannot be a device key")
+    assert_problem(client.get(f"/devices/{operator.address}"), 404)
+
+
+def test_devices_stay_with_their_owner(client: TestClient, node: Node, factory: Sender) -> None:
+    other = admit(node, Role.FACTORY)
+    owner_headers = sign_in(client, node, factory.account)
+    other_headers = sign_in(client, node, other.account)
+    device = new_account().address
+    assert client.post("/devices", json={"device": device}, headers=owner_headers).is_success
+
+    resp = client.post("/devices", json={"device": device}, headers=other_headers)
+    body = assert_problem(resp, 409, "DeviceTaken")
+    assert said(body, f"{device} belongs to {factory.address}")
+    resp = client.delete(f"/devices/{device}", headers=other_headers)
+    assert_problem(resp, 409, "NotDeviceOwner")
+    assert client.get(f"/devices/{device}").json()["active"] is True
+
+
+def test_device_input_is_checked(client: TestClient, node: Node, factory: Sender) -> None:
+    headers = sign_in(client, node, factory.account)
+    device = new_account().address
+    past = chain_time(node) - 10
+    body = assert_problem(
+        client.post("/devices", json={"device": device, "expires_at": past}, headers=headers),
+        409,
+        "InvalidExpiry",
+    )
+    assert str(past) in body["detail"]
+    for bad in ({"device": "0x1234"}, {"device": device, "expires_at": -1}, {}):
+        problem = assert_problem(client.post("/devices", json=bad, headers=headers), 422)
+        assert problem["errors"], problem
+    body = assert_problem(client.post("/devices", json={"device": "nope"}, headers=headers), 422)
+    assert body["errors"][0]["field"] == "device"
+    assert_problem(client.get("/devices/0x1234"), 422)
+    assert_problem(client.delete("/devices/0x1234", headers=headers), 422)
+    assert_problem(client.get(f"/devices/{device}"), 404)

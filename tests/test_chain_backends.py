@@ -1,0 +1,151 @@
+"""The three backends behind connect(): embedded, devnet (anvil, persisted) and rpc."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import FAST_KDF, PASSPHRASE, new_account
+from ledger.chain import Backend, connect
+from ledger.devnet import Devnet
+from ledger.errors import ChainUnavailable, ConfigError, DeploymentError, InvalidInput
+from ledger.node import Node, NodeOptions
+from ledger.roles import Role
+from ledger.toolchain import free_port
+
+
+def options(data_dir: Path, **kw: object) -> NodeOptions:
+    return NodeOptions(data_dir=data_dir, kdf_iterations=FAST_KDF, **kw)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def passphrase(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COFAB_PASSPHRASE", PASSPHRASE)
+
+
+@pytest.fixture
+def anvil(tmp_path: Path) -> Iterator[Devnet]:
+    """An anvil on a free loopback port, stopped by this fixture."""
+    with Devnet(state_dir=tmp_path / "anvil", port=free_port()) as devnet:
+        yield devnet
+
+
+def test_embedded_is_in_process_and_ephemeral(node: Node) -> None:
+    assert node.chain.backend is Backend.EMBEDDED
+    assert node.chain.url is None
+    assert not (node.data_dir / "deployments").exists()  # nothing recorded for a throwaway chain
+
+
+def test_devnet_survives_restart_with_same_contracts_and_members(
+    tmp_path: Path, passphrase: None
+) -> None:
+    data = tmp_path / "data"
+    port = free_port()
+    first = Node.start(options(data, backend=Backend.DEVNET, devnet_port=port))
+    try:
+        assert first.chain.url == f"http://127.0.0.1:{port}"
+        member = new_account()
+        first.consortium.propose_admit(first.sender(), member.address, int(Role.FACTORY))
+        addresses = dict(first.status()["contracts"])
+        members = first.consortium.members()
+        height = first.chain.block_number()
+    finally:
+        first.close()
+    assert (data / "devnet" / "state.json").exists()
+    assert not first.chain.devnet or first.chain.devnet.process is None
+
+    second = Node.start(options(data, backend=Backend.DEVNET, devnet_port=port))
+    try:
+        assert second.status()["contracts"] == addresses
+        assert second.consortium.members() == members
+        assert second.chain.block_number() >= height
+        # the history written before the restart still answers
+        logs = second.consortium.contract.events.MemberAdmitted().get_logs(from_block=0)
+        assert member.address in {log["args"]["member"] for log in logs}
+    finally:
+        second.close()
+
+
+def test_redeploy_only_when_asked(tmp_path: Path, passphrase: None) -> None:
+    data, port = tmp_path / "data", free_port()
+    node = Node.start(options(data, backend=Backend.DEVNET, devnet_port=port))
+    old = node.deployment.address("Consortium")
+    node.close()
+    node = Node.start(options(data, backend=Backend.DEVNET, devnet_port=port, redeploy=True))
+    try:
+        assert node.deployment.address("Consortium") != old
+    finally:
+        node.close()
+
+
+def test_recorded_deployment_on_a_reset_chain_is_refused(tmp_path: Path, passphrase: None) -> None:
+    data, port = tmp_path / "data", free_port()
+    Node.start(options(data, backend=Backend.DEVNET, devnet_port=port)).close()
+    (data / "devnet" / "state.json").unlink()  # the chain is gone, the record is not
+    with pytest.raises(DeploymentError, match="--redeploy"):
+        Node.start(options(data, backend=Backend.DEVNET, devnet_port=port))
+
+
+def test_rpc_backend_against_anvil(tmp_path: Path, anvil: Devnet, passphrase: None) -> None:
+    data = tmp_path / "rpc-node"
+    # an rpc node needs its member key imported first: it never invents one
+    with pytest.raises(Exception, match="cofab keys import"):
+        Node.start(options(data, backend=Backend.RPC, rpc_url=anvil.url))
+    from ledger.keys import Keyring
+
+    key = new_account()
+    Keyring(data / "keystore").import_private_key(
+        "operator", key.key.hex(), PASSPHRASE, kdf_iterations=FAST_KDF
+    )
+    node = Node.start(options(data, backend=Backend.RPC, rpc_url=anvil.url, confirmations=0))
+    try:
+        assert node.chain.backend is Backend.RPC
+        assert node.consortium.member(key.address).roles == Role.COUNCIL
+        assert (data / "deployments" / f"{node.chain.chain_id}.json").exists()
+    finally:
+        node.close()
+    assert anvil.process is not None and anvil.process.poll() is None  # rpc never stops the chain
+
+
+def test_rpc_confirmations_wait_for_depth(anvil: Devnet) -> None:
+    chain = connect(Backend.RPC, rpc_url=anvil.url, confirmations=0)
+    chain.confirmations = 2
+    chain.receipt_timeout = 1
+    with pytest.raises(ChainUnavailable, match="confirmations"):
+        chain.wait_confirmations(chain.block_number())  # automine: no new blocks arrive
+
+
+def test_unreachable_rpc_url() -> None:
+    with pytest.raises(ChainUnavailable, match="no JSON-RPC answer"):
+        connect(Backend.RPC, rpc_url=f"http://127.0.0.1:{free_port()}")
+
+
+def test_wrong_chain_id_is_refused(anvil: Devnet) -> None:
+    with pytest.raises(ConfigError, match="wrong chain"):
+        connect(Backend.RPC, rpc_url=anvil.url, expected_chain_id=1)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"backend": "mainnet"}, InvalidInput),
+        ({"backend": "rpc"}, InvalidInput),
+        ({"backend": "rpc", "rpc_url": "ftp://x"}, InvalidInput),
+        ({"backend": "devnet"}, ConfigError),
+    ],
+)
+def test_bad_connect_arguments(kwargs: dict[str, str], error: type[Exception]) -> None:
+    with pytest.raises(error):
+        connect(**kwargs)  # type: ignore[arg-type]
+
+
+def test_devnet_port_already_taken(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(ConfigError, match="already taken"):
+            Devnet(state_dir=tmp_path / "d", port=port).start()

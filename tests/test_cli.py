@@ -1,0 +1,275 @@
+"""The `cofab` command as a user runs it: real processes, a real devnet, real exit codes."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conftest import FAST_KDF, new_account
+from ledger.devnet import port_is_free
+from ledger.keys import Keyring
+from ledger.toolchain import free_port
+
+COFAB = [sys.executable, "-m", "ledger.cli"]
+
+
+@dataclass
+class Cli:
+    data_dir: Path
+    api_port: int
+    devnet_port: int
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("COFAB_")}
+        env["COFAB_DATA_DIR"] = str(self.data_dir)
+        env["COLUMNS"] = "200"
+        return env
+
+    def run(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*COFAB, *args],
+            capture_output=True,
+            text=True,
+            env=self.env(),
+            input=input,
+            timeout=180,
+        )
+
+    def up_args(self) -> list[str]:
+        return ["up", "--port", str(self.api_port), "--devnet-port", str(self.devnet_port)]
+
+    def pid(self) -> int | None:
+        try:
+            return int(json.loads((self.data_dir / "run.json").read_text())["pid"])
+        except (OSError, ValueError, KeyError):
+            return None
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+def refused(result: subprocess.CompletedProcess[str], code: int, text: str) -> None:
+    assert result.returncode == code, f"exit {result.returncode}\n{result.stdout}{result.stderr}"
+    assert text in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Iterator[Cli]:
+    c = Cli(tmp_path / "data", free_port(), free_port())
+    yield c
+    pid = c.pid()
+    if pid:  # a test failed with the node up: stop the process we started
+        c.run("down")
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def running(cli: Cli) -> Cli:
+    ok(cli.run(*cli.up_args(), "--detach"))
+    return cli
+
+
+def test_help_lists_commands(cli: Cli) -> None:
+    out = ok(cli.run("--help"))
+    for command in ("up", "down", "status", "keys", "member", "device"):
+        assert command in out
+
+
+def test_up_status_down_and_resume(running: Cli) -> None:
+    cli = running
+    health = httpx.get(f"http://127.0.0.1:{cli.api_port}/health", timeout=5)
+    assert health.status_code == 200
+    status = json.loads(ok(cli.run("status", "--json")))
+    assert status["running"] and status["chain_id"] == 31337
+    assert status["data_dir"] == str(cli.data_dir)
+    consortium = status["contracts"]["Consortium"]
+
+    factory = new_account()
+    out = ok(cli.run("member", "propose", "admit", factory.address, "--roles", "factory"))
+    assert "executed" in out
+    members = json.loads(ok(cli.run("member", "list", "--json")))
+    assert {m["address"] for m in members} >= {factory.address}
+
+    ok(cli.run("down"))
+    assert port_is_free("127.0.0.1", cli.api_port) and port_is_free("127.0.0.1", cli.devnet_port)
+    refused(cli.run("member", "list"), 3, "no running node")
+
+    ok(cli.run(*cli.up_args(), "--detach"))
+    status = json.loads(ok(cli.run("status", "--json")))
+    assert status["contracts"]["Consortium"] == consortium
+    assert json.loads(ok(cli.run("member", "list", "--json"))) == members
+    ok(cli.run("down"))
+
+
+def test_ctrl_c_stops_every_child_and_keeps_state(cli: Cli) -> None:
+    proc = subprocess.Popen(
+        [*COFAB, *cli.up_args()],
+        env=cli.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{cli.api_port}/health", timeout=1).is_success:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, output
+    assert "node stopped" in output
+    assert port_is_free("127.0.0.1", cli.devnet_port)  # anvil went down with it
+    assert (cli.data_dir / "devnet" / "state.json").exists()
+    assert not (cli.data_dir / "run.json").exists()
+
+
+def test_devices_and_proposals_through_the_cli(running: Cli) -> None:
+    cli = running
+    # a factory key held by this node
+    ring = Keyring(cli.data_dir / "keystore")
+    (cli.data_dir / "f.pass").write_text("factory-pass\n")
+    info = ring.new("plant", "factory-pass", kdf_iterations=FAST_KDF)
+    ok(cli.run("member", "propose", "admit", info.address, "--roles", "factory"))
+    device = new_account().address
+    signer = ["--from", "plant", "--passphrase-file", str(cli.data_dir / "f.pass")]
+    out = json.loads(
+        ok(cli.run("device", "authorize", device, "--expires", "+30d", *signer, "--json"))
+    )
+    assert out["active"] and out["owner"] == info.address and out["expires_at"] > time.time()
+    out = json.loads(ok(cli.run("device", "revoke", device, *signer, "--json")))
+    assert not out["active"]
+    refused(
+        cli.run("device", "authorize", new_account().address), 1, "does not hold the factory role"
+    )
+    refused(cli.run("device", "revoke", device, *signer), 1, "is not authorised")
+    # quorum 1: the proposal executed at once, so approving it again is refused
+    refused(cli.run("member", "approve", "1"), 1, "already executed")
+    proposals = json.loads(ok(cli.run("member", "proposals", "--json")))
+    assert proposals[0]["kind"] == "admit" and proposals[0]["state"] == "executed"
+    refused(cli.run("member", "approve", "99"), 1, "no proposal 99")
+
+
+def test_bad_input_gets_one_clear_line(running: Cli, tmp_path: Path) -> None:
+    cli = running
+    refused(
+        cli.run("member", "propose", "admit", "0x1234", "--roles", "factory"),
+        2,
+        "not an Ethereum address",
+    )
+    refused(
+        cli.run("member", "propose", "admit", new_account().address, "--roles", "wizard"),
+        2,
+        "unknown role",
+    )
+    refused(
+        cli.run("member", "propose", "promote", new_account().address), 2, "unknown proposal kind"
+    )
+    wrong = tmp_path / "wrong.pass"
+    wrong.write_text("not the passphrase")
+    refused(
+        cli.run(
+            "member", "propose", "suspend", new_account().address, "--passphrase-file", str(wrong)
+        ),
+        1,
+        "wrong passphrase",
+    )
+    refused(cli.run(*cli.up_args()), 2, "already running")
+    members_before = ok(cli.run("member", "list", "--json"))
+    refused(cli.run("member", "propose", "suspend", new_account().address), 1, "not a member")
+    assert ok(cli.run("member", "list", "--json")) == members_before
+
+
+def test_refusals_without_a_node(cli: Cli) -> None:
+    refused(cli.run("status"), 3, "not running")
+    refused(
+        cli.run(
+            "up",
+            "--backend",
+            "rpc",
+            "--rpc-url",
+            f"http://127.0.0.1:{free_port()}",
+            "--port",
+            str(cli.api_port),
+        ),
+        3,
+        "no JSON-RPC answer",
+    )
+    with __import__("socket").socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        refused(cli.run("up", "--port", str(taken)), 2, "already taken")
+
+
+def test_keys_commands(cli: Cli, tmp_path: Path) -> None:
+    pass_file = tmp_path / "p"
+    pass_file.write_text("s3cret")
+    out = ok(cli.run("keys", "new", "alice", "--passphrase-file", str(pass_file)))
+    assert "s3cret" not in out
+    keys = json.loads(ok(cli.run("keys", "list", "--json")))
+    assert keys[0]["name"] == "alice"
+    exported = tmp_path / "alice.json"
+    ok(cli.run("keys", "export", "alice", "--out", str(exported)))
+    assert json.loads(exported.read_text())["address"].lower() == keys[0]["address"][2:].lower()
+    ok(
+        cli.run(
+            "keys",
+            "import",
+            "alice2",
+            "--keystore",
+            str(exported),
+            "--passphrase-file",
+            str(pass_file),
+        ).__class__
+        and cli.run("keys", "list")
+    )
+    refused(
+        cli.run(
+            "keys",
+            "import",
+            "again",
+            "--keystore",
+            str(exported),
+            "--passphrase-file",
+            str(pass_file),
+        ),
+        2,
+        "already stored",
+    )
+    key_file = tmp_path / "k"
+    key_file.write_text("0x1234")
+    refused(
+        cli.run(
+            "keys",
+            "import",
+            "bad",
+            "--private-key-file",
+            str(key_file),
+            "--passphrase-file",
+            str(pass_file),
+        ),
+        2,
+        "32 bytes",
+    )
+    refused(cli.run("keys", "new", "bob"), 1, "passphrase is needed")  # no stdin, no file
