@@ -40,7 +40,8 @@ class SessionStore:
         try:
             parsed = SiweMessage.from_message(message=message)
         except Exception as exc:  # noqa: BLE001 - siwe raises several parse error types
-            raise Unauthorized(f"not an EIP-4361 sign-in message: {exc}") from None
+            reason = str(exc) or type(exc).__name__
+            raise Unauthorized(f"not an EIP-4361 sign-in message: {reason}") from None
         if parsed.chain_id != self.chain_id:
             raise Unauthorized(
                 f"the message is for chain {parsed.chain_id}, this node is on {self.chain_id}"

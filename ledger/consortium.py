@@ -224,7 +224,9 @@ class ConsortiumClient:
         return self._proposal_id(receipt), receipt
 
     def propose_set_roles(self, sender: Sender, account: str, roles: int) -> tuple[int, Any]:
-        receipt = sender.transact(self.contract.functions.proposeSetRoles(checksum(account), int(roles)))
+        receipt = sender.transact(
+            self.contract.functions.proposeSetRoles(checksum(account), int(roles))
+        )
         return self._proposal_id(receipt), receipt
 
     def propose_suspend(self, sender: Sender, account: str) -> tuple[int, Any]:

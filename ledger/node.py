@@ -18,6 +18,7 @@ from eth_account.signers.local import LocalAccount
 
 from ledger import deployment as deploy_mod
 from ledger.chain import Backend, Chain, attach, connect
+from ledger.compiler import artifacts
 from ledger.consortium import ConsortiumClient
 from ledger.deployment import Deployment, GovernanceParams
 from ledger.errors import ConfigError, Forbidden, KeystoreError, NodeNotRunning
@@ -149,6 +150,8 @@ class Node:
     def _deployment(
         opts: NodeOptions, chain: Chain, operator: LocalAccount, say: Callable[[str], None]
     ) -> Deployment:
+        say("compiling contracts")
+        artifacts()
         sender = Sender(chain, operator)
         governance = GovernanceParams(council=(operator.address,), quorum=opts.quorum)
         persist = chain.backend is not Backend.EMBEDDED

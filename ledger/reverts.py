@@ -6,7 +6,7 @@ from functools import cache
 from typing import Any
 
 from eth_abi import decode
-from eth_utils import function_signature_to_4byte_selector
+from eth_utils import function_signature_to_4byte_selector, to_checksum_address
 
 from ledger.compiler import artifacts
 from ledger.errors import ContractRevert
@@ -62,10 +62,16 @@ def _abi_type(item: dict[str, Any]) -> str:
     return str(item["type"])
 
 
-def _format(value: Any) -> str:
+# Refusals that are really "no such thing" or "bad argument" rather than a rule conflict.
+STATUS: dict[str, int] = {"UnknownProposal": 404, "FutureBlock": 422, "InvalidRoles": 422}
+
+
+def _format(value: Any, abi_type: str) -> Any:
+    if abi_type == "address":
+        return to_checksum_address(value)
     if isinstance(value, bytes):
         return "0x" + value.hex()
-    return str(value)
+    return value
 
 
 def decode_revert(data: str | bytes | None, fallback: str = "") -> ContractRevert:
@@ -87,11 +93,13 @@ def decode_revert(data: str | bytes | None, fallback: str = "") -> ContractRever
         text = fallback or (f"reverted with unknown data 0x{raw.hex()}" if raw else "reverted")
         return ContractRevert(text)
     name, types = known
-    values = decode(types, body) if types else ()
+    values = tuple(_format(v, t) for v, t in zip(decode(types, body), types, strict=True))
     shown = [
-        ROLE_NAMES.get(v, str(v)) if name == "MissingRole" and i == 1 else _format(v)
+        ROLE_NAMES.get(v, str(v)) if name == "MissingRole" and i == 1 else str(v)
         for i, v in enumerate(values)
     ]
     template = MESSAGES.get(name)
     text = template.format(*shown) if template else f"{name}({', '.join(shown)})"
-    return ContractRevert(text, error=name, args=tuple(values))
+    revert = ContractRevert(text, error=name, args=values)
+    revert.status = STATUS.get(name, ContractRevert.status)
+    return revert

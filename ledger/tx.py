@@ -9,17 +9,23 @@ from __future__ import annotations
 
 import ast
 import threading
+from dataclasses import dataclass
 from typing import Any
 
+from eth_account import Account
+from eth_account._utils.legacy_transactions import Transaction as LegacyTransaction
 from eth_account.signers.local import LocalAccount
+from eth_account.typed_transactions import TypedTransaction
 from eth_tester.exceptions import TransactionFailed
+from eth_utils import ValidationError
 from hexbytes import HexBytes
+from web3 import Web3
 from web3.contract.contract import ContractFunction
-from web3.exceptions import ContractLogicError, TimeExhausted
+from web3.exceptions import ContractLogicError, TimeExhausted, Web3RPCError
 from web3.types import TxReceipt
 
 from ledger.chain import Chain
-from ledger.errors import ChainUnavailable, ContractRevert
+from ledger.errors import ChainUnavailable, ContractRevert, Forbidden, InvalidInput
 from ledger.reverts import decode_revert
 
 # Estimates run against the latest block; history checkpoints written in a new block cost
@@ -30,6 +36,9 @@ GAS_HEADROOM = 50_000
 
 
 REVERTS: tuple[type[Exception], ...] = (ContractLogicError, TransactionFailed)
+# What a node (web3 RPC error), eth-tester (ValidationError) or web3 (ValueError) raise
+# when it will not take a transaction: bad nonce, duplicate, no funds.
+REFUSED: tuple[type[Exception], ...] = (ValueError, ValidationError, Web3RPCError)
 
 
 def revert_from(exc: Exception) -> ContractRevert:
@@ -113,7 +122,7 @@ class Sender:
         w3 = self.chain.w3
         try:
             tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
-        except ValueError as exc:
+        except REFUSED as exc:
             self._next_nonce = None  # resync from the chain next time
             raise ChainUnavailable(f"the node refused the transaction: {exc}") from None
         self._next_nonce = int(tx["nonce"]) + 1
@@ -132,13 +141,66 @@ class Sender:
         return receipt
 
     def _explain_failure(self, tx: dict[str, Any], receipt: TxReceipt) -> ContractRevert:
-        call = {k: tx[k] for k in ("from", "to", "data", "value") if k in tx}
-        try:
-            self.chain.w3.eth.call(call, block_identifier=receipt["blockNumber"] - 1)
-        except REVERTS as exc:
-            return revert_from(exc)
-        except Exception:  # noqa: BLE001 - pruned history: no state to replay against
-            pass
-        return ContractRevert(
-            f"transaction {receipt['transactionHash'].to_0x_hex()} reverted on chain"
+        return explain_failure(self.chain, {**tx, "from": self.address}, receipt)
+
+
+def explain_failure(chain: Chain, tx: dict[str, Any], receipt: TxReceipt) -> ContractRevert:
+    """Replay a mined, reverted transaction as a call to recover its custom error."""
+    call = {k: tx[k] for k in ("from", "to", "data", "value") if tx.get(k) is not None}
+    try:
+        chain.w3.eth.call(call, block_identifier=receipt["blockNumber"] - 1)
+    except REVERTS as exc:
+        return revert_from(exc)
+    except Exception:  # noqa: BLE001 - pruned history: no state to replay against
+        pass
+    return ContractRevert(f"transaction {receipt['transactionHash'].to_0x_hex()} reverted on chain")
+
+
+@dataclass(frozen=True)
+class RawTransaction:
+    sender: str
+    chain_id: int | None
+    fields: dict[str, Any]
+
+
+def decode_raw(raw: str | bytes) -> RawTransaction:
+    """Sender, chain id and fields of a signed raw transaction (legacy or typed)."""
+    data = HexBytes(raw)
+    try:
+        sender = Account.recover_transaction(data)
+        if data[0] <= 0x7F:
+            fields = TypedTransaction.from_bytes(data).as_dict()
+            chain_id = int(fields["chainId"])
+        else:
+            legacy = LegacyTransaction.from_bytes(data)
+            fields = {"to": legacy.to or None, "data": legacy.data, "value": legacy.value}
+            chain_id = (legacy.v - 35) // 2 if legacy.v >= 35 else None
+    except Exception:  # noqa: BLE001 - every decode failure is the caller's input
+        raise InvalidInput("raw is not a signed Ethereum transaction") from None
+    to = fields.get("to")
+    fields["to"] = Web3.to_checksum_address(to) if to else None
+    fields["from"] = sender
+    return RawTransaction(sender=sender, chain_id=chain_id, fields=fields)
+
+
+def relay(chain: Chain, raw: str, expected_sender: str) -> TxReceipt:
+    """Broadcast a transaction a member signed itself, after checking who and which chain."""
+    tx = decode_raw(raw)
+    if tx.sender.lower() != expected_sender.lower():
+        raise Forbidden(f"the transaction is signed by {tx.sender}, not by {expected_sender}")
+    if tx.chain_id != chain.chain_id:
+        raise InvalidInput(
+            f"the transaction is for chain {tx.chain_id}, this node is on chain {chain.chain_id}"
+            " (transactions without a chain id are replayable and refused)"
         )
+    try:
+        tx_hash = chain.w3.eth.send_raw_transaction(HexBytes(raw))
+        receipt = chain.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=chain.receipt_timeout)
+    except REFUSED as exc:
+        raise InvalidInput(f"the chain refused the transaction: {exc}") from None
+    except TimeExhausted:
+        raise ChainUnavailable("the transaction was not mined in time") from None
+    if receipt["status"] != 1:
+        raise explain_failure(chain, tx.fields, receipt)
+    chain.wait_confirmations(int(receipt["blockNumber"]))
+    return receipt
