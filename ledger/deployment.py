@@ -40,6 +40,7 @@ ArgsBuilder = Callable[[dict[str, str], GovernanceParams], tuple[Any, ...]]
 # Deployment order; each entry builds its constructor arguments from the addresses so far.
 PLAN: list[tuple[str, ArgsBuilder]] = [
     ("Consortium", lambda _a, g: (list(g.council), g.quorum, g.proposal_ttl)),
+    ("DesignRegistry", lambda a, _g: (a["Consortium"],)),
 ]
 
 

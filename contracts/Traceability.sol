@@ -1,0 +1,159 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
+import {IConsortium} from "./interfaces/IConsortium.sol";
+import {ISplits} from "./interfaces/ISplits.sol";
+
+/**
+ * @title Traceability
+ * @notice Anchors of signed production steps, per split of an order.
+ *
+ * Factories sign every production step off-chain as an EIP-712 `ProductionStep` whose
+ * domain names this contract as verifying contract. The steps of one split form a hash
+ * chain (each names the hash of the previous one) and are numbered 0, 1, 2, ... A node
+ * anchors a contiguous range of them at a time: the Merkle root of the range
+ * (OpenZeppelin StandardMerkleTree, leaves `(uint64 seq, bytes32 stepHash)`), the range,
+ * and the hash of its last step (the new head of the chain).
+ *
+ * The contract refuses a range that does not start right after the last anchored step
+ * (no gap, no overlap) and a range whose first step does not continue the anchored head,
+ * so a dropped, reordered or replaced step is detectable by anyone holding the bundle.
+ *
+ * @dev One anchor costs two new storage slots whatever the number of steps it covers;
+ * at 1,024 steps per anchor that is well under 100 gas per step.
+ */
+contract Traceability {
+    /// @notice Role bit of factories in the Consortium.
+    uint32 public constant FACTORY = 2;
+
+    /// @notice State of one split's step chain.
+    struct Trace {
+        uint64 nextSeq; // first sequence number not yet anchored
+        uint64 anchorCount; // anchors so far (index of the next one)
+        bytes32 head; // hash of the last anchored step (zero before the first)
+    }
+
+    /// @notice One anchored range of steps.
+    struct Anchor {
+        bytes32 root; // StandardMerkleTree root over (seq, stepHash) leaves
+        uint64 fromSeq;
+        uint64 toSeq; // inclusive
+        uint48 timestamp; // block time of the anchoring
+        uint48 blockNumber;
+    }
+
+    /// @notice The membership register asked who may anchor.
+    IConsortium public immutable consortium;
+    /// @notice The job board asked which factory a split belongs to.
+    ISplits public immutable splits;
+
+    mapping(uint256 jobId => mapping(uint256 splitId => Trace)) private _traces;
+    mapping(uint256 jobId => mapping(uint256 splitId => mapping(uint256 index => Anchor))) private _anchors;
+
+    /// @notice Steps `fromSeq`..`toSeq` of a split were anchored under `root`.
+    event StepsAnchored(
+        uint256 indexed jobId,
+        uint256 indexed splitId,
+        uint256 indexed index,
+        uint64 fromSeq,
+        uint64 toSeq,
+        bytes32 root,
+        bytes32 previousHead,
+        bytes32 head,
+        address anchoredBy
+    );
+
+    /// @notice The split does not exist (no factory assigned).
+    error UnknownSplit(uint256 jobId, uint256 splitId);
+    /// @notice `caller` is neither the split's factory nor one of its authorised device keys.
+    error NotSplitFactory(uint256 jobId, uint256 splitId, address caller);
+    /// @notice The range would leave steps `expected`..`fromSeq - 1` unanchored.
+    error SequenceGap(uint64 expected, uint64 fromSeq);
+    /// @notice The range starts at an already anchored step.
+    error RangeOverlap(uint64 expected, uint64 fromSeq);
+    /// @notice `toSeq` is before `fromSeq`.
+    error EmptyRange(uint64 fromSeq, uint64 toSeq);
+    /// @notice The range does not continue the anchored chain: its first step names another predecessor.
+    error HeadMismatch(bytes32 expected, bytes32 previousHead);
+    /// @notice A zero root or head.
+    error ZeroHash();
+    /// @notice No anchor with that index for the split.
+    error UnknownAnchor(uint256 jobId, uint256 splitId, uint256 index);
+
+    constructor(IConsortium consortium_, ISplits splits_) {
+        consortium = consortium_;
+        splits = splits_;
+    }
+
+    /**
+     * @notice Anchor steps `fromSeq`..`toSeq` of split `splitId` of job `jobId`.
+     * @param previousHead the `prevHash` named by step `fromSeq`: must equal the anchored head
+     * @param head the hash of step `toSeq`
+     * @param root the StandardMerkleTree root over `(uint64 seq, bytes32 stepHash)` of the range
+     * @return index the index of this anchor for the split
+     */
+    function anchor(
+        uint256 jobId,
+        uint256 splitId,
+        uint64 fromSeq,
+        uint64 toSeq,
+        bytes32 previousHead,
+        bytes32 head,
+        bytes32 root
+    ) external returns (uint256 index) {
+        address factory = splits.splitFactory(jobId, splitId);
+        if (factory == address(0)) revert UnknownSplit(jobId, splitId);
+        if (!consortium.isAuthorizedSigner(factory, msg.sender, FACTORY, block.number, block.timestamp)) {
+            revert NotSplitFactory(jobId, splitId, msg.sender);
+        }
+        Trace storage t = _traces[jobId][splitId];
+        if (fromSeq > t.nextSeq) revert SequenceGap(t.nextSeq, fromSeq);
+        if (fromSeq < t.nextSeq) revert RangeOverlap(t.nextSeq, fromSeq);
+        if (toSeq < fromSeq) revert EmptyRange(fromSeq, toSeq);
+        if (previousHead != t.head) revert HeadMismatch(t.head, previousHead);
+        if (root == bytes32(0) || head == bytes32(0)) revert ZeroHash();
+
+        index = t.anchorCount;
+        t.nextSeq = toSeq + 1;
+        t.anchorCount = uint64(index + 1);
+        t.head = head;
+        _anchors[jobId][splitId][index] = Anchor({
+            root: root,
+            fromSeq: fromSeq,
+            toSeq: toSeq,
+            timestamp: uint48(block.timestamp),
+            blockNumber: uint48(block.number)
+        });
+        emit StepsAnchored(jobId, splitId, index, fromSeq, toSeq, root, previousHead, head, msg.sender);
+    }
+
+    /// @notice The anchoring state of a split: next sequence number, anchors so far, head hash.
+    function trace(uint256 jobId, uint256 splitId) external view returns (Trace memory) {
+        return _traces[jobId][splitId];
+    }
+
+    /// @notice Anchor number `index` of a split.
+    function anchorAt(uint256 jobId, uint256 splitId, uint256 index) public view returns (Anchor memory a) {
+        a = _anchors[jobId][splitId][index];
+        if (a.root == bytes32(0)) revert UnknownAnchor(jobId, splitId, index);
+    }
+
+    /**
+     * @notice Whether step `seq` with hash `stepHash` is included in anchor `index` of the split.
+     * @param proof the StandardMerkleTree proof of the leaf `(seq, stepHash)`
+     */
+    function verifyStep(
+        uint256 jobId,
+        uint256 splitId,
+        uint256 index,
+        uint64 seq,
+        bytes32 stepHash,
+        bytes32[] calldata proof
+    ) external view returns (bool) {
+        Anchor memory a = anchorAt(jobId, splitId, index);
+        if (seq < a.fromSeq || seq > a.toSeq) return false;
+        bytes32 leaf = keccak256(bytes.concat(keccak256(abi.encode(seq, stepHash))));
+        return MerkleProof.verifyCalldata(proof, a.root, leaf);
+    }
+}

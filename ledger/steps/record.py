@@ -1,0 +1,269 @@
+"""The ProductionStep record: its EIP-712 types, domain and hashes.
+
+The same bytes are signed by cofab, by ethers.js `signTypedData` and by a wallet's
+`eth_signTypedData_v4` with `typed_data()` below; `digest` is what is signed, and it is
+also the step's identity (its hash) in the hash chain and the anchor Merkle tree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from typing import Any
+
+import sha3
+from eth_utils import is_address, to_checksum_address
+
+from ledger.errors import InvalidInput
+from ledger.settings import EIP712_DOMAIN_NAME, EIP712_DOMAIN_VERSION
+
+ZERO = b"\x00" * 32
+UINT64_MAX = 2**64 - 1
+
+STEP_TYPE = [
+    {"name": "jobId", "type": "uint256"},
+    {"name": "splitId", "type": "uint256"},
+    {"name": "seq", "type": "uint64"},
+    {"name": "prevHash", "type": "bytes32"},
+    {"name": "bizStep", "type": "string"},
+    {"name": "payloadHash", "type": "bytes32"},
+    {"name": "evidenceHash", "type": "bytes32"},
+    {"name": "time", "type": "uint64"},
+    {"name": "member", "type": "address"},
+]
+DOMAIN_TYPE = [
+    {"name": "name", "type": "string"},
+    {"name": "version", "type": "string"},
+    {"name": "chainId", "type": "uint256"},
+    {"name": "verifyingContract", "type": "address"},
+]
+PRIMARY_TYPE = "ProductionStep"
+TYPE_STRING = (
+    "ProductionStep(uint256 jobId,uint256 splitId,uint64 seq,bytes32 prevHash,string bizStep,"
+    "bytes32 payloadHash,bytes32 evidenceHash,uint64 time,address member)"
+)
+
+# GS1 Core Business Vocabulary 2.0 business steps (bare-word form used in EPCIS 2.0 JSON).
+BIZ_STEPS = frozenset(
+    [
+        "accepting",
+        "arriving",
+        "assembling",
+        "collecting",
+        "commissioning",
+        "consigning",
+        "creating_class_instance",
+        "cycle_counting",
+        "decommissioning",
+        "departing",
+        "destroying",
+        "disassembling",
+        "dispensing",
+        "encoding",
+        "entering_exiting",
+        "holding",
+        "inspecting",
+        "installing",
+        "killing",
+        "loading",
+        "other",
+        "packing",
+        "picking",
+        "receiving",
+        "removing",
+        "repackaging",
+        "repairing",
+        "replacing",
+        "reserving",
+        "retail_selling",
+        "sampling",
+        "sensor_reporting",
+        "shipping",
+        "staging_outbound",
+        "stock_taking",
+        "stocking",
+        "storing",
+        "transporting",
+        "unloading",
+        "unpacking",
+        "void_shipping",
+    ]
+)
+BIZ_STEP_URN = "urn:epcglobal:cbv:bizstep:"
+
+
+def keccak(data: bytes) -> bytes:
+    """keccak-256 via safe-pysha3: ~2.5x less per-call overhead than pycryptodome here."""
+    return sha3.keccak_256(data).digest()
+
+
+TYPE_HASH = keccak(TYPE_STRING.encode())
+_DOMAIN_TYPE_HASH = keccak(
+    b"EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
+)
+
+
+@lru_cache(maxsize=256)
+def _string_hash(text: str) -> bytes:
+    return keccak(text.encode())
+
+
+def normalize_biz_step(value: str) -> str:
+    word = value.removeprefix(BIZ_STEP_URN)
+    if word not in BIZ_STEPS:
+        raise InvalidInput(
+            f"business step {value!r} is not in the GS1 CBV 2.0 vocabulary (e.g. assembling, "
+            "inspecting, packing, shipping, receiving)"
+        )
+    return word
+
+
+@dataclass(frozen=True)
+class Domain:
+    chain_id: int
+    verifying_contract: str
+    name: str = EIP712_DOMAIN_NAME
+    version: str = EIP712_DOMAIN_VERSION
+
+    @property
+    def separator(self) -> bytes:
+        return _separator(self.name, self.version, self.chain_id, self.verifying_contract)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "chainId": self.chain_id,
+            "verifyingContract": to_checksum_address(self.verifying_contract),
+        }
+
+
+@lru_cache(maxsize=64)
+def _separator(name: str, version: str, chain_id: int, contract: str) -> bytes:
+    return keccak(
+        _DOMAIN_TYPE_HASH
+        + _string_hash(name)
+        + _string_hash(version)
+        + chain_id.to_bytes(32, "big")
+        + bytes(12)
+        + bytes.fromhex(contract[2:])
+    )
+
+
+@dataclass(frozen=True)
+class Step:
+    """One production step of a split, as signed."""
+
+    job_id: int
+    split_id: int
+    seq: int
+    prev_hash: bytes
+    biz_step: str
+    payload_hash: bytes
+    evidence_hash: bytes
+    time: int
+    member: str
+
+    def __post_init__(self) -> None:
+        for name in ("job_id", "split_id"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or not 0 <= v < 2**256:
+                raise InvalidInput(f"{name} must be a non-negative integer")
+        for name in ("seq", "time"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or not 0 <= v <= UINT64_MAX:
+                raise InvalidInput(f"{name} must be an integer from 0 to 2**64-1")
+        for name in ("prev_hash", "payload_hash", "evidence_hash"):
+            v = getattr(self, name)
+            if not isinstance(v, bytes) or len(v) != 32:
+                raise InvalidInput(f"{name} must be 32 bytes")
+        if not isinstance(self.member, str) or not is_address(self.member):
+            raise InvalidInput(f"member {self.member!r} is not an address")
+        normalize_biz_step(self.biz_step)
+
+    def struct_hash(self) -> bytes:
+        return keccak(
+            TYPE_HASH
+            + self.job_id.to_bytes(32, "big")
+            + self.split_id.to_bytes(32, "big")
+            + self.seq.to_bytes(32, "big")
+            + self.prev_hash
+            + _string_hash(self.biz_step)
+            + self.payload_hash
+            + self.evidence_hash
+            + self.time.to_bytes(32, "big")
+            + bytes(12)
+            + bytes.fromhex(self.member[2:])
+        )
+
+    def digest(self, domain: Domain) -> bytes:
+        """The EIP-712 signing hash; also the step's hash in its chain and in anchors."""
+        return keccak(b"\x19\x01" + domain.separator + self.struct_hash())
+
+    def message(self) -> dict[str, Any]:
+        return {
+            "jobId": self.job_id,
+            "splitId": self.split_id,
+            "seq": self.seq,
+            "prevHash": "0x" + self.prev_hash.hex(),
+            "bizStep": self.biz_step,
+            "payloadHash": "0x" + self.payload_hash.hex(),
+            "evidenceHash": "0x" + self.evidence_hash.hex(),
+            "time": self.time,
+            "member": to_checksum_address(self.member),
+        }
+
+    @classmethod
+    def from_message(cls, m: dict[str, Any]) -> Step:
+        try:
+            return cls(
+                job_id=int(m["jobId"]),
+                split_id=int(m["splitId"]),
+                seq=int(m["seq"]),
+                prev_hash=_b32(m["prevHash"], "prevHash"),
+                biz_step=normalize_biz_step(str(m["bizStep"])),
+                payload_hash=_b32(m["payloadHash"], "payloadHash"),
+                evidence_hash=_b32(m.get("evidenceHash") or "0x" + "00" * 32, "evidenceHash"),
+                time=int(m["time"]),
+                member=str(m["member"]),
+            )
+        except KeyError as exc:
+            raise InvalidInput(f"step field {exc.args[0]!r} is missing") from None
+        except (TypeError, ValueError):
+            raise InvalidInput("step fields must be numbers and 0x-hex strings") from None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _b32(value: Any, name: str) -> bytes:
+    if isinstance(value, bytes):
+        raw = value
+    else:
+        try:
+            raw = bytes.fromhex(str(value).removeprefix("0x"))
+        except ValueError:
+            raise InvalidInput(f"{name} is not hex") from None
+    if len(raw) != 32:
+        raise InvalidInput(f"{name} must be 32 bytes")
+    return raw
+
+
+def typed_data(step: Step, domain: Domain) -> dict[str, Any]:
+    """The eth_signTypedData_v4 document for a step (what ethers.js and wallets sign)."""
+    return {
+        "types": {"EIP712Domain": DOMAIN_TYPE, PRIMARY_TYPE: STEP_TYPE},
+        "primaryType": PRIMARY_TYPE,
+        "domain": domain.as_dict(),
+        "message": step.message(),
+    }
+
+
+def types_document() -> dict[str, Any]:
+    """The types alone, as served by the API for any EIP-712 tool."""
+    return {
+        "primaryType": PRIMARY_TYPE,
+        "types": {"EIP712Domain": DOMAIN_TYPE, PRIMARY_TYPE: STEP_TYPE},
+        "typeString": TYPE_STRING,
+        "typeHash": "0x" + TYPE_HASH.hex(),
+    }

@@ -1,0 +1,129 @@
+"""Sign and verify step digests at libsecp256k1 speed.
+
+Calls libsecp256k1 through coincurve's cffi bindings directly, skipping per-call object
+construction. Verification is by public-key recovery, like eth-account's: a plain ECDSA
+verify against a cached key would be cheaper but ignores v, and so would accept a
+signature that eth-account (and ecrecover) attribute to someone else.
+Results equal eth-account's (tests/test_step_signatures.py compares them
+over thousands of random and malformed signatures); the one deliberate policy on top is
+`is_low_s`, which the ingest applies to refuse malleable signatures, as OpenZeppelin's
+ECDSA does on-chain.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from coincurve import PrivateKey
+from coincurve._libsecp256k1 import ffi, lib
+from coincurve.context import GLOBAL_CONTEXT
+from eth_utils import to_checksum_address
+
+from ledger.steps.record import keccak
+
+SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+HALF_N = SECP256K1_N // 2
+_CTX = GLOBAL_CONTEXT.ctx
+_UNCOMPRESSED = lib.SECP256K1_EC_UNCOMPRESSED
+_local = threading.local()
+
+
+def _buffers() -> tuple[Any, Any, Any, Any]:
+    """Per-thread cffi output buffers, allocated once."""
+    b = getattr(_local, "b", None)
+    if b is None:
+        b = (
+            ffi.new("secp256k1_ecdsa_recoverable_signature *"),
+            ffi.new("secp256k1_pubkey *"),
+            ffi.new("unsigned char[65]"),
+            ffi.new("size_t *", 65),
+        )
+        _local.b = b
+    return b
+
+
+class Signer:
+    """A private key that signs 32-byte digests as 65-byte r‖s‖v signatures (v = 27/28)."""
+
+    def __init__(self, private_key: bytes) -> None:
+        key = PrivateKey(private_key)  # validates the scalar
+        self._secret = key.secret
+        self.address = address_of(key.public_key.format(False))
+        self._sig = ffi.new("secp256k1_ecdsa_recoverable_signature *")
+        self._out = ffi.new("unsigned char[64]")
+        self._recid = ffi.new("int *")
+        self._lock = threading.Lock()
+
+    def sign(self, digest: bytes) -> bytes:
+        """RFC 6979 deterministic signature, low s (libsecp256k1 always produces low s)."""
+        if len(digest) != 32:
+            raise ValueError("a digest is 32 bytes")
+        with self._lock:
+            if not lib.secp256k1_ecdsa_sign_recoverable(
+                _CTX, self._sig, digest, self._secret, ffi.NULL, ffi.NULL
+            ):
+                raise ValueError("signing failed")
+            lib.secp256k1_ecdsa_recoverable_signature_serialize_compact(
+                _CTX, self._out, self._recid, self._sig
+            )
+            return ffi.buffer(self._out, 64)[:] + bytes((self._recid[0] + 27,))
+
+
+def address_of(uncompressed_pubkey: bytes) -> str:
+    return to_checksum_address(keccak(uncompressed_pubkey[1:])[12:])
+
+
+def is_low_s(signature: bytes) -> bool:
+    return int.from_bytes(signature[32:64], "big") <= HALF_N
+
+
+def is_canonical(signature: bytes) -> bool:
+    """Low s and v in 0/1/27/28: the one form of a signature cofab accepts (no malleability)."""
+    return len(signature) == 65 and signature[64] in (0, 1, 27, 28) and is_low_s(signature)
+
+
+def recover_pubkey(digest: bytes, signature: bytes) -> bytes | None:
+    """The uncompressed public key that made `signature` over `digest`, or None.
+
+    libsecp256k1 itself refuses r or s out of range; v is read as eth-account reads it:
+    0/1, 27/28, or an EIP-155 value (35 + 2·chainId + parity).
+    """
+    if len(signature) != 65 or len(digest) != 32:
+        return None
+    v = signature[64]
+    if v >= 35:
+        v = (v - 35) % 2
+    elif v >= 27:
+        v -= 27
+    if v > 1:
+        return None
+    try:
+        rsig, pub, out, outlen = _local.b
+    except AttributeError:
+        rsig, pub, out, outlen = _buffers()
+    if not lib.secp256k1_ecdsa_recoverable_signature_parse_compact(_CTX, rsig, signature, v):
+        return None
+    if not lib.secp256k1_ecdsa_recover(_CTX, pub, rsig, digest):
+        return None
+    outlen[0] = 65
+    lib.secp256k1_ec_pubkey_serialize(_CTX, out, outlen, pub, _UNCOMPRESSED)
+    return ffi.buffer(out, 65)[:]
+
+
+def recover(digest: bytes, signature: bytes) -> str | None:
+    """The checksummed address that signed `digest`, or None for an invalid signature."""
+    pubkey = recover_pubkey(digest, signature)
+    return address_of(pubkey) if pubkey else None
+
+
+def recover_address(digest: bytes, signature: bytes) -> bytes | None:
+    """The 20-byte address that signed `digest` (no checksum formatting: the hot path)."""
+    pubkey = recover_pubkey(digest, signature)
+    return keccak(pubkey[1:])[12:] if pubkey else None
+
+
+def verify(digest: bytes, signature: bytes, address: str) -> bool:
+    """Whether `signature` over `digest` recovers to `address` (exactly eth-account's answer)."""
+    recovered = recover_address(digest, signature)
+    return recovered is not None and recovered == bytes.fromhex(address[2:])
