@@ -77,7 +77,21 @@ def _compile(sources: dict[str, Path]) -> dict[str, Any]:
             base_path=str(PROJECT_ROOT),
         )
     except SolcError as exc:
-        raise ToolchainError(f"contracts failed to compile:\n{exc.stderr_data or exc}") from None
+        raise ToolchainError(f"contracts failed to compile:\n{_errors(exc)}") from None
+
+
+def _errors(exc: SolcError) -> str:
+    """Just the compiler's error messages, not its whole JSON output."""
+    try:
+        output = json.loads(exc.stdout_data)
+        messages = [
+            e.get("formattedMessage") or e.get("message", "")
+            for e in output.get("errors", [])
+            if e.get("severity") == "error"
+        ]
+    except (TypeError, ValueError, AttributeError):
+        messages = []
+    return "\n".join(messages) or (exc.stderr_data or str(exc))[:2000]
 
 
 @cache
@@ -101,9 +115,7 @@ def artifacts() -> dict[str, Artifact]:
         if not source.startswith("contracts/"):
             continue
         for name, data in contracts.items():
-            code = data["evm"]["bytecode"]["object"]
-            if not code:
-                continue  # interfaces and abstract contracts
+            code = data["evm"]["bytecode"]["object"]  # empty for interfaces
             result[name] = Artifact(
                 name=name,
                 abi=data["abi"],

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,8 +82,18 @@ class Sender:
             self.chain.ensure_gas(self.address)
             self._funded = True
 
-    def transact(self, fn: ContractFunction, *, gas: int | None = None) -> TxReceipt:
-        """Estimate (reverts surface here, nothing sent), sign, send, wait."""
+    def transact(
+        self,
+        fn: ContractFunction,
+        *,
+        gas: int | None = None,
+        before_send: Callable[[bytes, str], None] | None = None,
+    ) -> TxReceipt:
+        """Estimate (reverts surface here, nothing sent), sign, send, wait.
+
+        `before_send(raw_tx, tx_hash)` runs between signing and sending, so a caller can
+        persist the signed transaction and rebroadcast it after a crash.
+        """
         with self._lock:
             self._prepare()
             params: dict[str, Any] = {
@@ -97,7 +108,7 @@ class Sender:
             params["gas"] = gas or int(estimate * GAS_MARGIN) + GAS_HEADROOM
             params["nonce"] = self._nonce()
             tx = fn.build_transaction(params)
-            return self._send(tx)
+            return self._send(tx, before_send)
 
     def deploy(self, abi: list[dict[str, Any]], bytecode: bytes, *args: Any) -> TxReceipt:
         with self._lock:
@@ -117,8 +128,12 @@ class Sender:
             params["nonce"] = self._nonce()
             return self._send(ctor.build_transaction(params))
 
-    def _send(self, tx: dict[str, Any]) -> TxReceipt:
+    def _send(
+        self, tx: dict[str, Any], before_send: Callable[[bytes, str], None] | None = None
+    ) -> TxReceipt:
         signed = self.account.sign_transaction(tx)
+        if before_send is not None:
+            before_send(bytes(signed.raw_transaction), signed.hash.to_0x_hex())
         w3 = self.chain.w3
         try:
             tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)

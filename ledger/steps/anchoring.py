@@ -1,0 +1,254 @@
+"""Anchor journaled steps on the Traceability contract, crash-safely.
+
+The chain is the authority on what is anchored (`trace(job, split).nextSeq`); the journal
+remembers an anchor transaction from before it is sent (state `submitted`, with the signed
+raw transaction). After a crash the node first settles those: a mined one is recorded, a
+lost one is rebroadcast unchanged (same nonce, same hash), a reverted one is dropped. Only
+then is the next range planned from the chain's state, so no range is skipped and the
+contract refuses any overlap.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from hexbytes import HexBytes
+from web3.contract import Contract
+from web3.exceptions import TransactionNotFound
+from web3.logs import DISCARD
+
+from ledger.chain import Chain
+from ledger.errors import Conflict, Forbidden, LedgerError
+from ledger.merkle import StandardMerkleTree, leaf_hash
+from ledger.steps.journal import Journal
+from ledger.tx import REFUSED, Sender
+
+LEAF_ENCODING = ("uint64", "bytes32")
+DEFAULT_MAX_STEPS = 1024
+log = logging.getLogger("cofab.anchoring")
+
+
+def anchor_tree(seqs_and_hashes: list[tuple[int, bytes]]) -> StandardMerkleTree:
+    leaves = [leaf_hash(LEAF_ENCODING, v) for v in seqs_and_hashes]
+    return StandardMerkleTree.from_leaf_hashes(leaves, seqs_and_hashes, LEAF_ENCODING)
+
+
+@dataclass(frozen=True)
+class AnchorOutcome:
+    job_id: int
+    split_id: int
+    index: int
+    from_seq: int
+    to_seq: int
+    root: str
+    tx_hash: str
+    block_number: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+class Anchorer:
+    def __init__(
+        self,
+        chain: Chain,
+        journal: Journal,
+        traceability: Contract,
+        sender_for: Callable[[int, int], Sender | None],
+    ) -> None:
+        self.chain = chain
+        self.journal = journal
+        self.contract = traceability
+        self.sender_for = sender_for  # (job, split) -> a Sender allowed to anchor it, or None
+        self._lock = threading.Lock()
+
+    def chain_trace(self, job_id: int, split_id: int) -> tuple[int, int, bytes]:
+        next_seq, count, head = self.contract.functions.trace(job_id, split_id).call()
+        return int(next_seq), int(count), bytes(head)
+
+    # --- crash recovery ----------------------------------------------------------------
+    def settle(self) -> None:
+        """Resolve anchors left `prepared` or `submitted` by an earlier run."""
+        with self._lock:
+            for row in self.journal.anchor_rows():
+                if row["state"] == "prepared":
+                    self.journal.drop_anchor(row["job_id"], row["split_id"], row["from_seq"])
+                elif row["state"] == "submitted":
+                    self._settle_submitted(row)
+
+    def _settle_submitted(self, row: dict[str, Any]) -> None:
+        w3 = self.chain.w3
+        try:
+            receipt = w3.eth.get_transaction_receipt(row["tx_hash"])
+        except TransactionNotFound:
+            receipt = None
+        if receipt is None and row["raw_tx"]:
+            try:
+                w3.eth.send_raw_transaction(HexBytes(row["raw_tx"]))
+            except REFUSED as exc:  # already known, or its nonce was used meanwhile
+                log.info("rebroadcast of %s refused: %s", row["tx_hash"], exc)
+            try:
+                receipt = w3.eth.wait_for_transaction_receipt(row["tx_hash"], timeout=30)
+            except Exception:  # noqa: BLE001 - lost for good: plan again from the chain
+                receipt = None
+        if receipt is not None and receipt["status"] == 1:
+            self._record(receipt)
+        else:
+            self.journal.drop_anchor(row["job_id"], row["split_id"], row["from_seq"])
+
+    def _record(self, receipt: Any) -> list[AnchorOutcome]:
+        outcomes = []
+        for ev in self.contract.events.StepsAnchored().process_receipt(receipt, errors=DISCARD):
+            a = ev["args"]
+            self.journal.mark_anchored(
+                a["jobId"],
+                a["splitId"],
+                a["fromSeq"],
+                a["toSeq"],
+                a["index"],
+                receipt["blockNumber"],
+                receipt["transactionHash"].to_0x_hex(),
+            )
+            outcomes.append(
+                AnchorOutcome(
+                    a["jobId"],
+                    a["splitId"],
+                    a["index"],
+                    a["fromSeq"],
+                    a["toSeq"],
+                    "0x" + bytes(a["root"]).hex(),
+                    receipt["transactionHash"].to_0x_hex(),
+                    int(receipt["blockNumber"]),
+                )
+            )
+        return outcomes
+
+    # --- anchoring ---------------------------------------------------------------------
+    def pending(self, job_id: int, split_id: int) -> int:
+        local_next, _ = self.journal.head(job_id, split_id)
+        chain_next, _, _ = self.chain_trace(job_id, split_id)
+        return max(0, local_next - chain_next)
+
+    def anchor(
+        self, job_id: int, split_id: int, max_steps: int = DEFAULT_MAX_STEPS
+    ) -> AnchorOutcome | None:
+        """Anchor the next range of the split's unanchored steps (None if there is none)."""
+        if max_steps < 1:
+            raise LedgerError("max_steps must be at least 1")
+        with self._lock:
+            local_next, _ = self.journal.head(job_id, split_id)
+            chain_next, _, chain_head = self.chain_trace(job_id, split_id)
+            if chain_next >= local_next:
+                return None
+            to_seq = min(local_next - 1, chain_next + max_steps - 1)
+            steps = self.journal.steps(job_id, split_id, chain_next, to_seq)
+            if not steps or steps[0].step.seq != chain_next:
+                raise Conflict(f"the journal lacks step {chain_next} of split {split_id}")
+            if steps[0].step.prev_hash != chain_head:
+                raise Conflict(
+                    f"split {split_id} of job {job_id}: the chain's anchored head "
+                    f"0x{chain_head.hex()} is not the predecessor of this node's step "
+                    f"{chain_next}: another party anchored different steps"
+                )
+            sender = self.sender_for(job_id, split_id)
+            if sender is None:
+                raise Forbidden(
+                    f"this node holds no key of the factory of split {split_id} of job {job_id}"
+                )
+            tree = anchor_tree([(s.step.seq, s.step_hash) for s in steps])
+            head = steps[-1].step_hash
+            self.journal.put_anchor(
+                job_id, split_id, chain_next, to_seq, tree.root, chain_head, head, "prepared"
+            )
+
+            def persist(raw: bytes, tx_hash: str) -> None:
+                self.journal.put_anchor(
+                    job_id,
+                    split_id,
+                    chain_next,
+                    to_seq,
+                    tree.root,
+                    chain_head,
+                    head,
+                    "submitted",
+                    tx_hash,
+                    raw,
+                )
+
+            fn = self.contract.functions.anchor(
+                job_id, split_id, chain_next, to_seq, chain_head, head, tree.root
+            )
+            try:
+                receipt = sender.transact(fn, before_send=persist)
+            except LedgerError:
+                self.journal.drop_anchor(job_id, split_id, chain_next)
+                raise
+            return self._record(receipt)[0]
+
+    def anchor_all(
+        self, job_id: int, split_id: int, max_steps: int = DEFAULT_MAX_STEPS
+    ) -> list[AnchorOutcome]:
+        outcomes = []
+        while (outcome := self.anchor(job_id, split_id, max_steps)) is not None:
+            outcomes.append(outcome)
+        return outcomes
+
+
+class AnchorService:
+    """Anchors in the background when a split has `max_steps` pending or its oldest
+    unanchored step is `max_age` seconds old."""
+
+    def __init__(
+        self,
+        anchorer: Anchorer,
+        *,
+        max_steps: int = DEFAULT_MAX_STEPS,
+        max_age: float = 30.0,
+        interval: float = 1.0,
+    ) -> None:
+        self.anchorer = anchorer
+        self.max_steps = max_steps
+        self.max_age = max_age
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def tick(self) -> list[AnchorOutcome]:
+        done: list[AnchorOutcome] = []
+        now = time.time()
+        for job_id, split_id, local_next, _ in self.anchorer.journal.splits():
+            chain_next, _, _ = self.anchorer.chain_trace(job_id, split_id)
+            if chain_next >= local_next:
+                continue
+            oldest = self.anchorer.journal.steps(job_id, split_id, chain_next, chain_next)
+            due = local_next - chain_next >= self.max_steps or (
+                oldest and now - oldest[0].received_at >= self.max_age
+            )
+            if due:
+                try:
+                    done += self.anchorer.anchor_all(job_id, split_id, self.max_steps)
+                except LedgerError as exc:
+                    log.warning("anchoring split %s of job %s: %s", split_id, job_id, exc)
+        return done
+
+    def start(self) -> None:
+        self.anchorer.settle()
+        self._thread = threading.Thread(target=self._run, name="cofab-anchor", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.tick()
+            except Exception:
+                log.exception("anchoring round failed")
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=30)

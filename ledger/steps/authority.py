@@ -1,0 +1,91 @@
+"""Who may sign a step for a split: its factory, or a device key the factory authorised.
+
+Answers come from the chain (Consortium, JobBoard) and are cached briefly, so a batch of
+thousands of steps costs a handful of calls rather than one per step.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+from web3.contract import Contract
+
+from ledger.consortium import ConsortiumClient
+from ledger.errors import Forbidden, InvalidInput
+from ledger.roles import Role
+
+CACHE_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class _Device:
+    owner: str
+    expires_at: int
+    active: bool
+
+
+class Authority:
+    def __init__(self, consortium: ConsortiumClient, splits: Contract) -> None:
+        self.consortium = consortium
+        self.splits = splits
+        self._factories: dict[tuple[int, int], str] = {}
+        self._members: dict[str, tuple[float, bool]] = {}
+        self._devices: dict[str, tuple[float, _Device | None]] = {}
+        self._lock = threading.Lock()
+
+    def split_factory(self, job_id: int, split_id: int) -> str:
+        key = (job_id, split_id)
+        with self._lock:
+            cached = self._factories.get(key)
+        if cached:
+            return cached
+        factory = str(self.splits.functions.splitFactory(job_id, split_id).call())
+        if int(factory, 16) == 0:
+            raise InvalidInput(f"job {job_id} has no split {split_id}")
+        with self._lock:
+            self._factories[key] = factory  # a split's factory never changes
+        return factory
+
+    def _is_active_factory(self, member: str) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            hit = self._members.get(member)
+        if hit and now - hit[0] < CACHE_SECONDS:
+            return hit[1]
+        ok = self.consortium.has_role(member, int(Role.FACTORY))
+        with self._lock:
+            self._members[member] = (now, ok)
+        return ok
+
+    def _device(self, signer: str) -> _Device | None:
+        now = time.monotonic()
+        with self._lock:
+            hit = self._devices.get(signer)
+        if hit and now - hit[0] < CACHE_SECONDS:
+            return hit[1]
+        owner, expires_at, active, _ = self.consortium.contract.functions.device(signer).call()
+        device = None if int(owner, 16) == 0 else _Device(owner, int(expires_at), bool(active))
+        with self._lock:
+            self._devices[signer] = (now, device)
+        return device
+
+    def check(self, job_id: int, split_id: int, member: str, signer: str, at_time: int) -> None:
+        """Raise unless `signer` may sign, at `at_time`, a step of this split for `member`."""
+        factory = self.split_factory(job_id, split_id)
+        if factory.lower() != member.lower():
+            raise Forbidden(
+                f"split {split_id} of job {job_id} belongs to {factory}, not to {member}"
+            )
+        if not self._is_active_factory(factory):
+            raise Forbidden(f"{factory} is not an active factory member")
+        if signer.lower() == factory.lower():
+            return
+        device = self._device(signer)
+        if device is None or device.owner.lower() != factory.lower():
+            raise Forbidden(f"{signer} is neither {factory} nor one of its device keys")
+        if not device.active:
+            raise Forbidden(f"device key {signer} of {factory} is revoked")
+        if device.expires_at and at_time >= device.expires_at:
+            raise Forbidden(f"device key {signer} expired at {device.expires_at}")

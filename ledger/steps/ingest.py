@@ -1,0 +1,168 @@
+"""Accept signed production steps: verify everything, store durably, then acknowledge.
+
+A batch is all-or-nothing: the first bad step refuses the whole batch, naming its index
+and what is wrong, and nothing is stored. Re-sending stored steps is harmless (they are
+reported as duplicates); a different step with a stored step's sequence number is
+equivocation: it is refused, and kept as evidence.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ledger.errors import Conflict, InvalidInput, LedgerError
+from ledger.steps import epcis
+from ledger.steps.authority import Authority
+from ledger.steps.journal import Journal, NewStep
+from ledger.steps.record import Domain, Step
+from ledger.steps.signatures import is_canonical, recover
+
+MAX_CLOCK_SKEW_SECONDS = 300
+MAX_BATCH = 5000
+
+
+@dataclass(frozen=True)
+class Submission:
+    """A step as a device or member sends it: the signed record, signature and payload."""
+
+    record: dict[str, Any]
+    signature: str
+    payload: dict[str, Any] | str | bytes
+
+
+@dataclass
+class IngestResult:
+    accepted: int = 0
+    duplicates: int = 0
+    step_hashes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "step_hashes": self.step_hashes,
+        }
+
+
+def _signature(text: str) -> bytes:
+    try:
+        raw = bytes.fromhex(text.removeprefix("0x"))
+    except (AttributeError, ValueError):
+        raise InvalidInput("signature is not hex") from None
+    if len(raw) != 65:
+        raise InvalidInput(f"signature must be 65 bytes, got {len(raw)}")
+    if not is_canonical(raw):
+        raise InvalidInput("signature is not canonical (low s, v of 27 or 28)")
+    return raw
+
+
+class Ingestor:
+    def __init__(
+        self,
+        journal: Journal,
+        domain: Domain,
+        authority: Authority,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.journal = journal
+        self.domain = domain
+        self.authority = authority
+        self.clock = clock
+        self._write = threading.Lock()
+        self._heads: dict[tuple[int, int], tuple[int, bytes]] = {}
+
+    def verify(self, sub: Submission) -> NewStep:
+        """Everything that does not depend on the journal: record, payload, signature, signer."""
+        step = Step.from_message(sub.record)
+        signature = _signature(sub.signature)
+        document = epcis.parse(sub.payload)
+        payload = epcis.canonical(document)
+        if epcis.payload_hash(payload) != step.payload_hash:
+            raise InvalidInput("payload hash mismatch: the payload is not the one the step signed")
+        epcis.check_matches(document, step.biz_step, step.time)
+        if step.time > self.clock() + MAX_CLOCK_SKEW_SECONDS:
+            raise InvalidInput(f"step time {step.time} is in the future")
+        digest = step.digest(self.domain)
+        signer = recover(digest, signature)
+        if signer is None:
+            raise InvalidInput("bad signature: it does not recover to any key")
+        self.authority.check(step.job_id, step.split_id, step.member, signer, step.time)
+        return NewStep(step, digest, signer, signature, payload)
+
+    def _head(self, key: tuple[int, int]) -> tuple[int, bytes]:
+        if key not in self._heads:
+            self._heads[key] = self.journal.head(*key)
+        return self._heads[key]
+
+    def ingest(self, submissions: Sequence[Submission]) -> IngestResult:
+        if not submissions:
+            raise InvalidInput("no steps given")
+        if len(submissions) > MAX_BATCH:
+            raise InvalidInput(f"at most {MAX_BATCH} steps per batch")
+        verified: list[NewStep] = []
+        for i, sub in enumerate(submissions):
+            try:
+                verified.append(self.verify(sub))
+            except LedgerError as exc:
+                exc.message = f"step {i}: {exc.message}"
+                exc.args = (exc.message,)
+                raise
+        with self._write:
+            return self._store(verified)
+
+    def _store(self, verified: list[NewStep]) -> IngestResult:
+        result = IngestResult()
+        fresh: list[NewStep] = []
+        heads: dict[tuple[int, int], tuple[int, bytes]] = {}
+        for i, new in enumerate(verified):
+            s = new.step
+            key = (s.job_id, s.split_id)
+            next_seq, head = heads.get(key) or self._head(key)
+            if s.seq < next_seq:
+                existing = self.journal.hash_at(s.job_id, s.split_id, s.seq)
+                if existing is None:  # stored by an earlier step of this same batch
+                    existing = next(
+                        n.step_hash
+                        for n in fresh
+                        if (n.step.job_id, n.step.split_id, n.step.seq)
+                        == (s.job_id, s.split_id, s.seq)
+                    )
+                if existing == new.step_hash:
+                    result.duplicates += 1
+                    result.step_hashes.append("0x" + new.step_hash.hex())
+                    continue
+                self.journal.record_equivocation(
+                    s, existing, new.step_hash, new.signer, new.signature
+                )
+                raise Conflict(
+                    f"step {i}: equivocation: split {s.split_id} of job {s.job_id} already has "
+                    f"a different step {s.seq} (0x{existing.hex()}); kept as evidence",
+                    existing_hash="0x" + existing.hex(),
+                    conflicting_hash="0x" + new.step_hash.hex(),
+                )
+            if s.seq > next_seq:
+                raise InvalidInput(
+                    f"step {i}: sequence gap: split {s.split_id} of job {s.job_id} expects step "
+                    f"{next_seq} next, got {s.seq}"
+                )
+            if s.prev_hash != head:
+                raise InvalidInput(
+                    f"step {i}: previous hash mismatch: step {s.seq} names 0x{s.prev_hash.hex()},"
+                    f" the chain's head is 0x{head.hex()}"
+                )
+            fresh.append(new)
+            heads[key] = (s.seq + 1, new.step_hash)
+            result.step_hashes.append("0x" + new.step_hash.hex())
+        if fresh:
+            with self.journal.transaction() as db:
+                Journal.insert_steps(db, fresh)
+                for (job, split), (next_seq, head) in heads.items():
+                    Journal.set_head(db, job, split, next_seq, head)
+            self._heads.update(heads)  # only after the commit is durable
+        result.accepted = len(fresh)
+        return result
+

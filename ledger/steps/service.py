@@ -1,0 +1,113 @@
+"""The node's production-step service: journal, ingest, anchoring and bundles together."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from web3.contract import Contract
+
+from ledger.chain import Chain
+from ledger.consortium import ConsortiumClient
+from ledger.errors import Forbidden
+from ledger.steps import bundle
+from ledger.steps.anchoring import DEFAULT_MAX_STEPS, Anchorer, AnchorOutcome, AnchorService
+from ledger.steps.authority import Authority
+from ledger.steps.builder import StepWriter
+from ledger.steps.ingest import Ingestor, IngestResult, Submission
+from ledger.steps.journal import Journal
+from ledger.steps.record import Domain
+from ledger.steps.signatures import Signer
+from ledger.tx import Sender
+
+
+class StepService:
+    def __init__(
+        self,
+        chain: Chain,
+        consortium: ConsortiumClient,
+        traceability: Contract,
+        splits: Contract,
+        journal_dir: Path,
+        senders: dict[str, Sender],
+    ) -> None:
+        self.chain = chain
+        self.traceability = traceability
+        self.domain = Domain(chain.chain_id, traceability.address)
+        # one journal per deployment: a reset chain never mixes with an old journal
+        name = f"{chain.chain_id}-{traceability.address.lower()}.sqlite"
+        self.journal = Journal(journal_dir / name)
+        self.authority = Authority(consortium, splits)
+        self.ingestor = Ingestor(self.journal, self.domain, self.authority)
+        self.senders = senders  # address -> Sender, the keys this node holds (shared, live)
+        self.anchorer = Anchorer(chain, self.journal, traceability, self._anchor_sender)
+        self.service: AnchorService | None = None
+
+    def _anchor_sender(self, job_id: int, split_id: int) -> Sender | None:
+        factory = self.authority.split_factory(job_id, split_id)
+        for address, sender in self.senders.items():
+            if address.lower() == factory.lower():
+                return sender
+        for address, sender in self.senders.items():
+            try:
+                self.authority.check(job_id, split_id, factory, address, 0)
+                return sender  # one of the factory's device keys
+            except Exception:  # noqa: BLE001 - not a key of this factory
+                continue
+        return None
+
+    def ingest(self, submissions: list[Submission]) -> IngestResult:
+        return self.ingestor.ingest(submissions)
+
+    def record(
+        self,
+        signer_address: str,
+        job_id: int,
+        split_id: int,
+        payload: dict[str, Any],
+        evidence_hashes: list[str] | None = None,
+    ) -> IngestResult:
+        """Sign the split's next step with a key this node holds, then ingest it."""
+        sender = next(
+            (s for a, s in self.senders.items() if a.lower() == signer_address.lower()), None
+        )
+        if sender is None:
+            raise Forbidden(f"this node does not hold the key of {signer_address}")
+        factory = self.authority.split_factory(job_id, split_id)
+        next_seq, head = self.journal.head(job_id, split_id)
+        writer = StepWriter(
+            Signer(sender.account.key), self.domain, job_id, split_id, factory, next_seq, head
+        )
+        return self.ingest([writer.step(payload, evidence_hashes)])
+
+    def anchor(
+        self, job_id: int, split_id: int, max_steps: int = DEFAULT_MAX_STEPS
+    ) -> list[AnchorOutcome]:
+        return self.anchorer.anchor_all(job_id, split_id, max_steps)
+
+    def timeline(self, job_id: int, split_id: int) -> dict[str, Any]:
+        next_seq, count, head = self.anchorer.chain_trace(job_id, split_id)
+        steps = self.journal.steps(job_id, split_id)
+        return {
+            "job_id": job_id,
+            "split_id": split_id,
+            "factory": self.authority.split_factory(job_id, split_id),
+            "anchored_through": next_seq - 1,
+            "anchors": count,
+            "anchored_head": "0x" + head.hex(),
+            "steps": [{**s.as_dict(), "anchored": s.step.seq < next_seq} for s in steps],
+        }
+
+    def export(self, job_id: int, split_id: int | None = None) -> dict[str, Any]:
+        return bundle.export(self.journal, self.traceability, self.chain.chain_id, job_id, split_id)
+
+    def start_anchoring(self, *, max_steps: int = DEFAULT_MAX_STEPS, max_age: float = 30.0) -> None:
+        if self.service is None:
+            self.service = AnchorService(self.anchorer, max_steps=max_steps, max_age=max_age)
+            self.service.start()
+
+    def close(self) -> None:
+        if self.service is not None:
+            self.service.stop()
+            self.service = None
+        self.journal.close()

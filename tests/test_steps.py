@@ -1,0 +1,303 @@
+"""Production steps: ingest rules, journal durability, anchoring, on real contracts."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from conftest import admit, new_account
+from ledger.compiler import artifact
+from ledger.errors import Conflict, ContractRevert, Forbidden, InvalidInput
+from ledger.node import Node
+from ledger.roles import Role
+from ledger.steps.anchoring import Anchorer, anchor_tree
+from ledger.steps.authority import Authority
+from ledger.steps.builder import StepWriter, object_event
+from ledger.steps.ingest import Ingestor, Submission
+from ledger.steps.journal import Journal
+from ledger.steps.record import Domain
+from ledger.steps.signatures import Signer
+from ledger.tx import Sender
+
+JOB, SPLIT = 7, 1
+T0 = int(time.time()) - 3600
+
+
+@dataclass
+class Env:
+    node: Node
+    factory: Sender
+    journal: Journal
+    ingestor: Ingestor
+    anchorer: Anchorer
+    domain: Domain
+    splits: object
+    traceability: object
+
+    def writer(self, signer: Signer | None = None, split: int = SPLIT) -> StepWriter:
+        return StepWriter(
+            signer or Signer(self.factory.account.key),
+            self.domain,
+            JOB,
+            split,
+            self.factory.address,
+        )
+
+
+def deploy(node: Node, name: str, *args: object) -> object:
+    art = artifact(name)
+    receipt = node.sender().deploy(art.abi, art.bytecode, *args)
+    return node.chain.w3.eth.contract(address=receipt["contractAddress"], abi=art.abi)
+
+
+@pytest.fixture
+def env(node: Node, tmp_path: Path) -> Env:
+    factory = admit(node, int(Role.FACTORY))
+    splits = deploy(node, "TestSplits")
+    trace = deploy(node, "Traceability", node.consortium.address, splits.address)
+    buyer = new_account().address
+    for split in (SPLIT, SPLIT + 1):
+        node.sender().transact(splits.functions.setSplit(JOB, split, factory.address, buyer))
+    journal = Journal(tmp_path / "journal.sqlite")
+    domain = Domain(node.chain.chain_id, trace.address)
+    authority = Authority(node.consortium, splits)
+    ingestor = Ingestor(journal, domain, authority)
+    anchorer = Anchorer(node.chain, journal, trace, lambda j, s: factory)
+    return Env(node, factory, journal, ingestor, anchorer, domain, splits, trace)
+
+
+def steps(writer: StepWriter, n: int, start: int = 0) -> list[Submission]:
+    return [writer.step(object_event("assembling", T0 + start + i)) for i in range(n)]
+
+
+def test_accepts_a_chain_of_steps_and_is_idempotent(env: Env) -> None:
+    batch = steps(env.writer(), 5)
+    result = env.ingestor.ingest(batch)
+    assert (result.accepted, result.duplicates) == (5, 0)
+    again = env.ingestor.ingest(batch)
+    assert (again.accepted, again.duplicates) == (0, 5)
+    assert env.journal.count() == 5
+    assert env.journal.head(JOB, SPLIT)[0] == 5
+
+
+def test_payload_is_stored_canonical(env: Env) -> None:
+    [sub] = steps(env.writer(), 1)
+    env.ingestor.ingest([sub])
+    stored = env.journal.steps(JOB, SPLIT)[0]
+    payload = env.journal.payload(stored.step.payload_hash)
+    assert payload is not None and payload.startswith(b'{"action":"OBSERVE"')
+
+
+def test_device_key_signs_until_revoked(env: Env) -> None:
+    device = new_account()
+    c = env.node.consortium
+    c.authorize_device(env.factory, device.address, 0)
+    w = env.writer(Signer(device.key))
+    env.ingestor.ingest(steps(w, 2))
+    c.revoke_device(env.factory, device.address)
+    time.sleep(2.1)  # past the authority cache
+    with pytest.raises(Forbidden, match="revoked"):
+        env.ingestor.ingest(steps(w, 1, start=10))
+    assert env.journal.count() == 2
+
+
+def test_expired_device_key(env: Env) -> None:
+    device = new_account()
+    expiry = env.node.chain.w3.eth.get_block("latest")["timestamp"] + 3600
+    env.node.consortium.authorize_device(env.factory, device.address, expiry)
+    env.ingestor.clock = lambda: expiry + 60  # the steps below are not from the future
+    w = env.writer(Signer(device.key))
+    ok = w.step(object_event("assembling", expiry - 10))
+    env.ingestor.ingest([ok])
+    late = w.step(object_event("packing", expiry + 10))
+    with pytest.raises(Forbidden, match="expired"):
+        env.ingestor.ingest([late])
+
+
+@pytest.mark.parametrize(
+    ("mutate", "error", "text"),
+    [
+        (lambda s: Submission(s.record, "0x" + "11" * 65, s.payload), InvalidInput, "signature"),
+        (
+            lambda s: Submission(s.record, s.signature[:-2] + "1d", s.payload),
+            InvalidInput,
+            "canonical",
+        ),
+        (
+            lambda s: Submission({**s.record, "seq": 3}, s.signature, s.payload),
+            Forbidden,
+            "neither",
+        ),
+        (
+            lambda s: Submission(s.record, s.signature, {**s.payload, "action": "ADD"}),
+            InvalidInput,
+            "payload hash mismatch",
+        ),
+        (
+            lambda s: Submission(s.record, s.signature, {"type": "ObjectEvent"}),
+            InvalidInput,
+            "malformed EPCIS",
+        ),
+        (lambda s: Submission(s.record, s.signature, "x" * 70_000), InvalidInput, "limit"),
+        (
+            lambda s: Submission({**s.record, "bizStep": "dancing"}, s.signature, s.payload),
+            InvalidInput,
+            "vocabulary",
+        ),
+        (
+            lambda s: Submission(
+                {k: v for k, v in s.record.items() if k != "seq"}, s.signature, s.payload
+            ),
+            InvalidInput,
+            "missing",
+        ),
+    ],
+)
+def test_bad_steps_are_refused_and_nothing_stored(env: Env, mutate, error, text: str) -> None:
+    [good] = steps(env.writer(), 1)
+    with pytest.raises(error, match=text):
+        env.ingestor.ingest([mutate(good)])
+    assert env.journal.count() == 0
+
+
+def test_wrong_domain_or_chain_is_refused(env: Env) -> None:
+    for wrong in (
+        Domain(env.domain.chain_id + 1, env.domain.verifying_contract),
+        Domain(env.domain.chain_id, "0x" + "12" * 20),
+    ):
+        w = StepWriter(Signer(env.factory.account.key), wrong, JOB, SPLIT, env.factory.address)
+        with pytest.raises(Forbidden):  # recovers to an unrelated key
+            env.ingestor.ingest(steps(w, 1))
+    assert env.journal.count() == 0
+
+
+def test_sequence_rules(env: Env) -> None:
+    w = env.writer()
+    first = steps(w, 3)
+    env.ingestor.ingest(first[:1])
+    with pytest.raises(InvalidInput, match="sequence gap"):
+        env.ingestor.ingest(first[2:])
+    env.ingestor.ingest(first[1:])
+    # a step that skips its predecessor's hash
+    bad = StepWriter(
+        w.signer, env.domain, JOB, SPLIT, env.factory.address, next_seq=3, head=b"\x01" * 32
+    ).step(object_event("packing", T0 + 50))
+    with pytest.raises(InvalidInput, match="previous hash mismatch"):
+        env.ingestor.ingest([bad])
+    assert env.journal.count() == 3
+
+
+def test_equivocation_is_refused_and_kept(env: Env) -> None:
+    w = env.writer()
+    env.ingestor.ingest(steps(w, 2))
+    fork = StepWriter(
+        w.signer,
+        env.domain,
+        JOB,
+        SPLIT,
+        env.factory.address,
+        next_seq=1,
+        head=env.journal.hash_at(JOB, SPLIT, 0) or b"",
+    )
+    other = fork.step(object_event("inspecting", T0 + 99))
+    with pytest.raises(Conflict, match="equivocation"):
+        env.ingestor.ingest([other])
+    [evidence] = env.journal.equivocations()
+    assert evidence.seq == 1 and evidence.existing_hash == env.journal.hash_at(JOB, SPLIT, 1)
+    assert env.journal.count() == 2
+
+
+def test_batch_is_all_or_nothing(env: Env) -> None:
+    batch = steps(env.writer(), 4)
+    batch[2] = Submission(batch[2].record, batch[2].signature, {**batch[2].payload, "x": 1})
+    with pytest.raises(InvalidInput, match="step 2: payload hash mismatch"):
+        env.ingestor.ingest(batch)
+    assert env.journal.count() == 0
+
+
+def test_someone_elses_split(env: Env) -> None:
+    other = admit(env.node, int(Role.FACTORY))
+    w = StepWriter(Signer(other.account.key), env.domain, JOB, SPLIT, other.address)
+    with pytest.raises(Forbidden, match="belongs to"):
+        env.ingestor.ingest(steps(w, 1))
+    w = StepWriter(Signer(other.account.key), env.domain, JOB, 99, other.address)
+    with pytest.raises(InvalidInput, match="no split 99"):
+        env.ingestor.ingest(steps(w, 1))
+
+
+def test_anchor_ranges_are_contiguous_and_verifiable_on_chain(env: Env) -> None:
+    env.ingestor.ingest(steps(env.writer(), 10))
+    first = env.anchorer.anchor(JOB, SPLIT, max_steps=4)
+    rest = env.anchorer.anchor_all(JOB, SPLIT, max_steps=4)
+    ranges = [(a.from_seq, a.to_seq) for a in [first, *rest]]
+    assert ranges == [(0, 3), (4, 7), (8, 9)]
+    assert env.anchorer.anchor(JOB, SPLIT) is None
+    stored = env.journal.steps(JOB, SPLIT)
+    assert {s.anchor_index for s in stored} == {0, 1, 2}
+    tree = anchor_tree([(s.step.seq, s.step_hash) for s in stored[4:8]])
+    for i, s in enumerate(stored[4:8]):
+        assert env.traceability.functions.verifyStep(
+            JOB, SPLIT, 1, s.step.seq, s.step_hash, tree.proof(i)
+        ).call()
+    assert not env.traceability.functions.verifyStep(
+        JOB, SPLIT, 1, stored[0].step.seq, stored[0].step_hash, tree.proof(0)
+    ).call()
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (lambda h: (JOB, SPLIT, 1, 1, bytes(32), h, h), "SequenceGap"),
+        (lambda h: (JOB, SPLIT, 0, 0, b"\x05" * 32, h, h), "HeadMismatch"),
+        (lambda h: (JOB, SPLIT, 0, 0, bytes(32), bytes(32), h), "ZeroHash"),
+        (lambda h: (JOB, 77, 0, 0, bytes(32), h, h), "UnknownSplit"),
+    ],
+)
+def test_contract_refuses_bad_ranges(env: Env, args, error: str) -> None:
+    fn = env.traceability.functions.anchor(*args(b"\x09" * 32))
+    with pytest.raises(ContractRevert) as refused:
+        env.factory.transact(fn)
+    assert refused.value.error == error
+
+
+def test_contract_refuses_overlap_and_outsiders(env: Env) -> None:
+    h = b"\x09" * 32
+    env.factory.transact(env.traceability.functions.anchor(JOB, SPLIT, 0, 3, bytes(32), h, h))
+    with pytest.raises(ContractRevert) as overlap:
+        env.factory.transact(env.traceability.functions.anchor(JOB, SPLIT, 2, 5, h, h, h))
+    assert overlap.value.error == "RangeOverlap"
+    outsider = env.node.add_signer(new_account())
+    with pytest.raises(ContractRevert) as refused:
+        outsider.transact(env.traceability.functions.anchor(JOB, SPLIT, 4, 5, h, h, h))
+    assert refused.value.error == "NotSplitFactory"
+
+
+def test_submitted_anchor_survives_a_crash(env: Env) -> None:
+    """A crash after the anchor tx was persisted and sent, before its receipt was read."""
+    env.ingestor.ingest(steps(env.writer(), 6))
+
+    class Crash(Exception):
+        pass
+
+    real = env.factory._send
+
+    def send_then_crash(tx, before_send=None):
+        real(tx, before_send)
+        raise Crash
+
+    env.factory._send = send_then_crash  # type: ignore[method-assign]
+    with pytest.raises(Crash):
+        env.anchorer.anchor(JOB, SPLIT, max_steps=4)
+    env.factory._send = real  # type: ignore[method-assign]
+    assert [r["state"] for r in env.journal.anchor_rows()] == ["submitted"]
+    restarted = Anchorer(
+        env.node.chain, Journal(env.journal.path), env.traceability, lambda j, s: env.factory
+    )
+    restarted.settle()
+    assert [r["state"] for r in restarted.journal.anchor_rows()] == ["mined"]
+    rest = restarted.anchor_all(JOB, SPLIT, max_steps=4)
+    assert [(a.from_seq, a.to_seq) for a in rest] == [(4, 5)]
+    assert tuple(env.traceability.functions.trace(JOB, SPLIT).call()[:2]) == (6, 2)
