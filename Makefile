@@ -45,12 +45,13 @@ test-python: setup
 	@$(BIN)/python -m pytest
 
 # `-o addopts=...` replaces pyproject's addopts, whose `-p no:pytest-brownie` (meant for plain
-# pytest) would otherwise switch off the plugin `brownie test` itself runs on.
-# tests/brownie/conftest.py binds the devnet to 127.0.0.1:$$COFAB_BROWNIE_PORT.
+# pytest) would otherwise switch off the plugin `brownie test` itself runs on; --confcutdir
+# keeps tests/conftest.py (the ledger suite's fixtures) out of the contract tests.
+# tests/brownie/conftest.py binds the devnet to 127.0.0.1:$COFAB_BROWNIE_PORT.
 test-contracts: setup
 	@mkdir -p build/brownie
 	@COFAB_BROWNIE_PORT=$$($(BIN)/python -m ledger.toolchain free-port) \
-		$(BIN)/brownie test -o "addopts=-ra --strict-markers"
+		$(BIN)/brownie test --confcutdir tests/brownie -o "addopts=-ra --strict-markers"
 
 lint: setup
 	@$(BIN)/ruff check .

@@ -151,7 +151,11 @@ contract Consortium {
     // ------------------------------------------------------------------------------------
 
     /**
-     * @notice `member` was admitted with `roles`.
+     * @notice `member` was admitted as an active member.
+     * @param member The new member.
+     * @param roles Its roles bitmask.
+     * @param metadataHash Hash of its off-chain profile document.
+     * @param encryptionKey Its X25519 public encryption key.
      * @param proposalId The executed proposal, or 0 for the founding council.
      */
     event MemberAdmitted(
@@ -162,25 +166,47 @@ contract Consortium {
         uint256 indexed proposalId
     );
 
-    /// @notice The roles of `member` changed from `previousRoles` to `roles` by proposal `proposalId`.
+    /**
+     * @notice The roles of `member` were replaced.
+     * @param member The member concerned (active or suspended).
+     * @param previousRoles Its roles before.
+     * @param roles Its roles now.
+     * @param proposalId The executed proposal.
+     */
     event MemberRolesChanged(
         address indexed member, uint32 previousRoles, uint32 roles, uint256 indexed proposalId
     );
 
-    /// @notice `member` was suspended by proposal `proposalId`.
+    /**
+     * @notice `member` was suspended: it keeps its roles but can no longer exercise them.
+     * @param member The member concerned.
+     * @param proposalId The executed proposal.
+     */
     event MemberSuspended(address indexed member, uint256 indexed proposalId);
 
-    /// @notice `member` was readmitted by proposal `proposalId`.
+    /**
+     * @notice `member` was readmitted with the roles it had.
+     * @param member The member concerned.
+     * @param proposalId The executed proposal.
+     */
     event MemberReadmitted(address indexed member, uint256 indexed proposalId);
 
-    /// @notice `member` replaced its profile hash and encryption key.
+    /**
+     * @notice `member` replaced its profile hash and encryption key.
+     * @param member The member concerned.
+     * @param metadataHash Hash of its new off-chain profile document.
+     * @param encryptionKey Its new X25519 public encryption key.
+     */
     event MemberProfileUpdated(address indexed member, bytes32 metadataHash, bytes32 encryptionKey);
 
     /**
      * @notice Proposal `id` was opened by `proposer`.
+     * @param id The new proposal id.
+     * @param kind What it does.
      * @param target The account concerned (zero for a quorum change).
      * @param roles Roles to grant (Admit, SetRoles), else zero.
      * @param quorumValue New quorum (SetQuorum), else zero.
+     * @param proposer The council member who opened it (its approval is counted at once).
      * @param expiresAt Last timestamp at which it can be approved.
      */
     event ProposalCreated(
@@ -195,6 +221,8 @@ contract Consortium {
 
     /**
      * @notice `approver` approved proposal `id`.
+     * @param id The proposal.
+     * @param approver The approving council member.
      * @param approvals Approvals collected so far, this one included.
      * @param required The {effectiveQuorum} when this approval was counted.
      */
@@ -208,13 +236,27 @@ contract Consortium {
     /// @notice Proposal `id` was cancelled by its proposer.
     event ProposalCancelled(uint256 indexed id);
 
-    /// @notice The quorum changed from `previousQuorum` to `newQuorum` by proposal `proposalId`.
+    /**
+     * @notice The configured quorum changed.
+     * @param previousQuorum The quorum before.
+     * @param newQuorum The quorum now.
+     * @param proposalId The executed proposal.
+     */
     event QuorumChanged(uint16 previousQuorum, uint16 newQuorum, uint256 indexed proposalId);
 
-    /// @notice `owner` authorised (or renewed) `device` until `expiresAt` (0 = no expiry).
+    /**
+     * @notice `owner` authorised (or renewed) `device` as a signing key.
+     * @param owner The factory the key signs for.
+     * @param device The key's address.
+     * @param expiresAt Timestamp from which its signatures are no longer valid; 0 = never.
+     */
     event DeviceAuthorized(address indexed owner, address indexed device, uint48 expiresAt);
 
-    /// @notice `owner` revoked `device`.
+    /**
+     * @notice `owner` revoked `device`; it stays bound to `owner`.
+     * @param owner The factory the key was authorised for.
+     * @param device The key's address.
+     */
     event DeviceRevoked(address indexed owner, address indexed device);
 
     // ------------------------------------------------------------------------------------
@@ -257,7 +299,8 @@ contract Consortium {
     error LastCouncilMember(address account);
     /// @notice `account` is a member and so cannot be a device key.
     error DeviceIsMember(address account);
-    /// @notice `account` is an authorised device key and so cannot be admitted.
+    /// @notice `account` is a device key that has not been revoked (expired or not), so it
+    /// cannot be admitted; its owner must revoke it first.
     error AccountIsDevice(address account);
     /// @notice `device` is bound to `owner`.
     error DeviceTaken(address device, address owner);
@@ -289,6 +332,8 @@ contract Consortium {
      * @param council The founding council: each becomes an active member with the COUNCIL role.
      * @param quorum_ Approvals needed to execute a proposal, 1..`council.length`.
      * @param proposalTtl_ Seconds a proposal stays open for approval, > 0.
+     * @dev Reverts with {ZeroAddress}, {DuplicateMember}, {InvalidQuorum} (also for an empty
+     * `council`: no quorum fits) or {InvalidTtl}.
      */
     constructor(address[] memory council, uint16 quorum_, uint48 proposalTtl_) {
         uint256 n = council.length;
@@ -311,7 +356,8 @@ contract Consortium {
     /**
      * @notice Proposes to admit `account` with `roles` and the given profile.
      * @dev Caller must be an active council member. Reverts with {ZeroAddress},
-     * {InvalidRoles}, {AlreadyMember} or {AccountIsDevice} for an ineligible target.
+     * {InvalidRoles}, {AlreadyMember} or {AccountIsDevice} (a device key not yet revoked)
+     * for an ineligible target.
      * Executes at once if the caller's approval reaches the quorum.
      * @return id The new proposal id.
      */
@@ -371,6 +417,11 @@ contract Consortium {
      * {ProposalClosed}, {ProposalExpired} or {AlreadyApproved}. Execution re-validates the
      * proposal against the current state and reverts the whole call if it no longer applies
      * (e.g. {AlreadyMember} when the target was admitted meanwhile).
+     *
+     * Approvals count when given: suspending an approver later does not withdraw them. If the
+     * council shrinks so that {effectiveQuorum} falls to or below the approvals already
+     * collected, the next approval executes the proposal (if every remaining council member
+     * has approved already, a new proposal is needed).
      */
     function approve(uint256 id) external onlyCouncil {
         Proposal storage p = _openProposal(id);
@@ -741,10 +792,14 @@ contract Consortium {
         _checkpointMember(account, m.roles, status);
     }
 
+    /// @dev Records `account`'s roles and status at the current block (the last write of a
+    /// block wins): `roles | uint208(status) << 32`.
     function _checkpointMember(address account, uint32 roles, MemberStatus status) private {
         _memberHistory[account].push(_clock(), uint208(roles) | (uint208(uint8(status)) << 32));
     }
 
+    /// @dev Records device `account`'s state at the current block (the last write of a block
+    /// wins): `expiresAt | (active ? 1 : 0) << 48`.
     function _checkpointDevice(address account, bool active, uint48 expiresAt) private {
         _deviceHistory[account].push(
             _clock(),
@@ -756,21 +811,25 @@ contract Consortium {
     // Internal: checks
     // ------------------------------------------------------------------------------------
 
+    /// @dev Reverts with {NotCouncil} unless `account` is an active council member.
     function _checkCouncil(address account) private view {
         if (!hasRole(account, COUNCIL)) revert NotCouncil(account);
     }
 
+    /// @dev Reverts with {NotMember} or {MemberNotActive} unless `account` is an active member.
     function _checkActive(address account) private view {
         MemberStatus status = _members[account].status;
         if (status == MemberStatus.None) revert NotMember(account);
         if (status != MemberStatus.Active) revert MemberNotActive(account);
     }
 
+    /// @dev Reverts unless `account` is an active member with every bit of `role` ({MissingRole}).
     function _checkRole(address account, uint32 role) private view {
         _checkActive(account);
         if (_members[account].roles & role != role) revert MissingRole(account, role);
     }
 
+    /// @dev Reverts with {InvalidRoles} unless `roles` is a nonzero subset of {ALL_ROLES}.
     function _checkRoles(uint32 roles) private pure {
         if (roles == 0 || roles & ~ALL_ROLES != 0) revert InvalidRoles(roles);
     }

@@ -9,13 +9,21 @@ TTL = 7 * DAY
 COUNCIL, FACTORY, DESIGNER, AUDITOR, BUYER = 1, 2, 4, 8, 16
 
 
-def _bind_devnet() -> None:
+def pytest_configure(config):
+    # brownie's own chain.sleep/mine/snapshot go through its deprecated rpc.* wrappers and
+    # warn on every call: noise that says nothing about this project.
+    config.addinivalue_line(
+        "filterwarnings", r"ignore:rpc\.\w+ should not be called directly:FutureWarning"
+    )
+
+
+def pytest_sessionstart(session):
     """Run the development anvil on 127.0.0.1:$COFAB_BROWNIE_PORT.
 
     brownie-config.yaml cannot carry this (eth-brownie 1.22.2 crashes on project
-    cmd_settings and never expands ${VARS} there), so it is applied here: conftest modules
-    are imported during collection, before brownie connects (pytest_collection_finish)
-    and launches anvil with these settings.
+    cmd_settings for `development` and never expands ${VARS} there), so it is applied here,
+    after brownie has read its options (pytest_configure) and before it connects and
+    launches anvil (pytest_collection_finish).
     """
     # Imported here, not at module level: brownie hashes the sources of a conftest's
     # module-level imports that live under the project, and .venv/ holds brownie's
@@ -25,16 +33,13 @@ def _bind_devnet() -> None:
     network_id = CONFIG.argv.get("network") or CONFIG.settings["networks"]["default"]
     network = CONFIG.networks.get(network_id) or {}
     if "cmd" not in network:
-        return  # a live network: nothing to launch
-    cmd_settings = network.get("cmd_settings") or {}
+        return  # a live network, or one brownie only attaches to
+    cmd_settings = dict(network.get("cmd_settings") or {})
     cmd_settings["host"] = "127.0.0.1"
     port = os.environ.get("COFAB_BROWNIE_PORT")
     if port:
         cmd_settings["port"] = int(port)
     network["cmd_settings"] = cmd_settings
-
-
-_bind_devnet()
 
 
 @pytest.fixture(autouse=True)

@@ -139,10 +139,14 @@ def test_outsider_is_refused_by_every_state_changing_function(
     o = {"from": outsider}
     c = consortium
     cases = {
-        "proposeAdmit": (lambda: c.proposeAdmit(outsider, FACTORY, META, KEY, o),
-                         ("NotCouncil", outsider)),
-        "proposeSetRoles": (lambda: c.proposeSetRoles(factory, ALL_ROLES, o),
-                            ("NotCouncil", outsider)),
+        "proposeAdmit": (
+            lambda: c.proposeAdmit(outsider, FACTORY, META, KEY, o),
+            ("NotCouncil", outsider),
+        ),
+        "proposeSetRoles": (
+            lambda: c.proposeSetRoles(factory, ALL_ROLES, o),
+            ("NotCouncil", outsider),
+        ),
         "proposeSuspend": (lambda: c.proposeSuspend(council[1], o), ("NotCouncil", outsider)),
         "proposeReadmit": (lambda: c.proposeReadmit(factory, o), ("NotCouncil", outsider)),
         "proposeQuorum": (lambda: c.proposeQuorum(1, o), ("NotCouncil", outsider)),
@@ -271,7 +275,10 @@ def test_quorum_of_one_executes_in_the_proposing_transaction(consortium, council
 
     tx = consortium.proposeAdmit(newcomer, BUYER, META, KEY, {"from": council[2]})
     assert list(tx.events.keys()) == [
-        "ProposalCreated", "ProposalApproved", "MemberAdmitted", "ProposalExecuted"
+        "ProposalCreated",
+        "ProposalApproved",
+        "MemberAdmitted",
+        "ProposalExecuted",
     ]
     assert tx.events["ProposalApproved"]["required"] == 1
     assert consortium.hasRole(newcomer, BUYER)
@@ -525,23 +532,29 @@ def test_roles_at_past_blocks(consortium, council, newcomer):
 def test_history_keeps_the_state_at_the_end_of_a_block(consortium, council, factory):
     first = pid(consortium.proposeSetRoles(factory, FACTORY | AUDITOR, {"from": council[0]}))
     second = pid(consortium.proposeSetRoles(factory, FACTORY | BUYER, {"from": council[0]}))
-    before = chain.height
+    block = chain.height + 1
+    # four transactions in one block: automine off, sent without waiting, then one evm_mine
+    # (raw RPC: brownie's chain.mine waits on the pending transactions' confirmation threads)
     web3.provider.make_request("evm_setAutomine", [False])
     try:
-        opts = {"from": council[1], "gas_limit": 500_000, "required_confs": 0}
-        txs = [consortium.approve(first, opts), consortium.approve(second, dict(opts))]
-        opts = {"from": factory, "gas_limit": 500_000, "required_confs": 0}
-        txs.append(consortium.authorizeDevice(DEVICE, 0, opts))
-        txs.append(consortium.revokeDevice(DEVICE, dict(opts)))
-        chain.mine()
+        by_council = {"from": council[1], "gas_limit": 500_000, "required_confs": 0}
+        by_factory = {"from": factory, "gas_limit": 500_000, "required_confs": 0}
+        sent = [
+            consortium.approve(first, dict(by_council)),
+            consortium.approve(second, dict(by_council)),
+            consortium.authorizeDevice(DEVICE, 0, dict(by_factory)),
+            consortium.revokeDevice(DEVICE, dict(by_factory)),
+        ]
+        web3.provider.make_request("evm_mine", [])
     finally:
         web3.provider.make_request("evm_setAutomine", [True])
-    for tx in txs:
-        tx.wait(1)
-        assert tx.status == 1 and tx.block_number == before + 1
-    block = before + 1
+    for tx in sent:
+        receipt = web3.eth.wait_for_transaction_receipt(tx.txid, timeout=30)
+        assert (receipt["status"], receipt["blockNumber"]) == (1, block)
+
     assert as_tuple(consortium.rolesAt(factory, block - 1)) == (FACTORY, ACTIVE)
     assert as_tuple(consortium.rolesAt(factory, block)) == (FACTORY | BUYER, ACTIVE)
+    assert as_tuple(consortium.deviceAt(DEVICE, block - 1)) == (ZERO_ADDRESS, False, 0)
     assert as_tuple(consortium.deviceAt(DEVICE, block)) == (factory, False, 0)
 
 
@@ -568,7 +581,10 @@ def test_authorize_device(consortium, factory):
     assert (event["owner"], event["device"], event["expiresAt"]) == (factory, DEVICE, expires_at)
     d = consortium.device(DEVICE)
     assert (d["owner"], d["expiresAt"], d["active"], d["authorizedAt"]) == (
-        factory, expires_at, True, tx.block_number
+        factory,
+        expires_at,
+        True,
+        tx.block_number,
     )
     assert consortium.isAuthorizedSigner(factory, DEVICE, FACTORY, tx.block_number, chain.time())
 
@@ -620,7 +636,8 @@ def test_revoke_device(consortium, council, factory, factory2):
 
     tx = consortium.revokeDevice(DEVICE, {"from": factory})
     assert (tx.events["DeviceRevoked"]["owner"], tx.events["DeviceRevoked"]["device"]) == (
-        factory, DEVICE
+        factory,
+        DEVICE,
     )
     d = consortium.device(DEVICE)
     assert (d["owner"], d["active"]) == (factory, False)
