@@ -44,14 +44,11 @@ test: setup
 test-python: setup
 	@$(BIN)/python -m pytest
 
-# `-o addopts=...` replaces pyproject's addopts, whose `-p no:pytest-brownie` (meant for plain
-# pytest) would otherwise switch off the plugin `brownie test` itself runs on; --confcutdir
-# keeps tests/conftest.py (the ledger suite's fixtures) out of the contract tests.
-# tests/brownie/conftest.py binds the devnet to 127.0.0.1:$COFAB_BROWNIE_PORT.
+# tests/brownie/pytest.ini keeps brownie's pytest plugin on there (pyproject.toml turns it
+# off for the plain suite); tests/brownie/conftest.py binds anvil to 127.0.0.1 on this port.
 test-contracts: setup
 	@mkdir -p build/brownie
-	@COFAB_BROWNIE_PORT=$$($(BIN)/python -m ledger.toolchain free-port) \
-		$(BIN)/brownie test --confcutdir tests/brownie -o "addopts=-ra --strict-markers"
+	@COFAB_BROWNIE_PORT=$$($(BIN)/python -m ledger.toolchain free-port) $(BIN)/brownie test
 
 lint: setup
 	@$(BIN)/ruff check .
