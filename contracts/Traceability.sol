@@ -20,27 +20,20 @@ import {ISplits} from "./interfaces/ISplits.sol";
  * (no gap, no overlap) and a range whose first step does not continue the anchored head,
  * so a dropped, reordered or replaced step is detectable by anyone holding the bundle.
  *
- * @dev One anchor costs two new storage slots whatever the number of steps it covers;
- * at 1,024 steps per anchor that is well under 100 gas per step.
+ * @dev Gas: an anchor writes one new storage slot, the commitment
+ * `keccak256(abi.encode(root, head))`, and updates one packed slot per split; the root,
+ * range and heads travel in the {StepsAnchored} event. At 1,024 steps per anchor that is
+ * well under 100 gas per step. The caller names the previous anchor's root and head,
+ * which the contract checks against the stored commitment.
  */
 contract Traceability {
     /// @notice Role bit of factories in the Consortium.
     uint32 public constant FACTORY = 2;
 
-    /// @notice State of one split's step chain.
+    /// @notice State of one split's step chain (one storage slot).
     struct Trace {
         uint64 nextSeq; // first sequence number not yet anchored
         uint64 anchorCount; // anchors so far (index of the next one)
-        bytes32 head; // hash of the last anchored step (zero before the first)
-    }
-
-    /// @notice One anchored range of steps.
-    struct Anchor {
-        bytes32 root; // StandardMerkleTree root over (seq, stepHash) leaves
-        uint64 fromSeq;
-        uint64 toSeq; // inclusive
-        uint48 timestamp; // block time of the anchoring
-        uint48 blockNumber;
     }
 
     /// @notice The membership register asked who may anchor.
@@ -49,9 +42,15 @@ contract Traceability {
     ISplits public immutable splits;
 
     mapping(uint256 jobId => mapping(uint256 splitId => Trace)) private _traces;
-    mapping(uint256 jobId => mapping(uint256 splitId => mapping(uint256 index => Anchor))) private _anchors;
+    mapping(uint256 jobId => mapping(uint256 splitId => mapping(uint256 index => bytes32))) private
+        _commitments;
 
-    /// @notice Steps `fromSeq`..`toSeq` of a split were anchored under `root`.
+    /**
+     * @notice Steps `fromSeq`..`toSeq` of a split were anchored under `root`.
+     * @param index the anchor's number within the split (0, 1, ...)
+     * @param previousHead the hash step `fromSeq` names as its predecessor (zero for step 0)
+     * @param head the hash of step `toSeq`
+     */
     event StepsAnchored(
         uint256 indexed jobId,
         uint256 indexed splitId,
@@ -74,8 +73,9 @@ contract Traceability {
     error RangeOverlap(uint64 expected, uint64 fromSeq);
     /// @notice `toSeq` is before `fromSeq`.
     error EmptyRange(uint64 fromSeq, uint64 toSeq);
-    /// @notice The range does not continue the anchored chain: its first step names another predecessor.
-    error HeadMismatch(bytes32 expected, bytes32 previousHead);
+    /// @notice The range does not continue the anchored chain: the previous anchor's root and
+    /// head given are not the ones anchored, or step 0 names a predecessor.
+    error HeadMismatch(bytes32 previousRoot, bytes32 previousHead);
     /// @notice A zero root or head.
     error ZeroHash();
     /// @notice No anchor with that index for the split.
@@ -88,7 +88,9 @@ contract Traceability {
 
     /**
      * @notice Anchor steps `fromSeq`..`toSeq` of split `splitId` of job `jobId`.
-     * @param previousHead the `prevHash` named by step `fromSeq`: must equal the anchored head
+     * @param previousRoot the root of the split's previous anchor (zero for the first)
+     * @param previousHead the head of the previous anchor, which step `fromSeq` names as its
+     * predecessor (zero for the first)
      * @param head the hash of step `toSeq`
      * @param root the StandardMerkleTree root over `(uint64 seq, bytes32 stepHash)` of the range
      * @return index the index of this anchor for the split
@@ -98,6 +100,7 @@ contract Traceability {
         uint256 splitId,
         uint64 fromSeq,
         uint64 toSeq,
+        bytes32 previousRoot,
         bytes32 previousHead,
         bytes32 head,
         bytes32 root
@@ -107,53 +110,66 @@ contract Traceability {
         if (!consortium.isAuthorizedSigner(factory, msg.sender, FACTORY, block.number, block.timestamp)) {
             revert NotSplitFactory(jobId, splitId, msg.sender);
         }
-        Trace storage t = _traces[jobId][splitId];
+        Trace memory t = _traces[jobId][splitId];
         if (fromSeq > t.nextSeq) revert SequenceGap(t.nextSeq, fromSeq);
         if (fromSeq < t.nextSeq) revert RangeOverlap(t.nextSeq, fromSeq);
         if (toSeq < fromSeq) revert EmptyRange(fromSeq, toSeq);
-        if (previousHead != t.head) revert HeadMismatch(t.head, previousHead);
         if (root == bytes32(0) || head == bytes32(0)) revert ZeroHash();
-
         index = t.anchorCount;
-        t.nextSeq = toSeq + 1;
-        t.anchorCount = uint64(index + 1);
-        t.head = head;
-        _anchors[jobId][splitId][index] = Anchor({
-            root: root,
-            fromSeq: fromSeq,
-            toSeq: toSeq,
-            timestamp: uint48(block.timestamp),
-            blockNumber: uint48(block.number)
-        });
+        if (index == 0) {
+            if (previousRoot != bytes32(0) || previousHead != bytes32(0)) {
+                revert HeadMismatch(previousRoot, previousHead);
+            }
+        } else if (_commitments[jobId][splitId][index - 1] != _commit(previousRoot, previousHead)) {
+            revert HeadMismatch(previousRoot, previousHead);
+        }
+
+        _traces[jobId][splitId] = Trace({nextSeq: toSeq + 1, anchorCount: uint64(index + 1)});
+        _commitments[jobId][splitId][index] = _commit(root, head);
         emit StepsAnchored(jobId, splitId, index, fromSeq, toSeq, root, previousHead, head, msg.sender);
     }
 
-    /// @notice The anchoring state of a split: next sequence number, anchors so far, head hash.
+    /// @notice The anchoring state of a split: next sequence number and anchors so far.
     function trace(uint256 jobId, uint256 splitId) external view returns (Trace memory) {
         return _traces[jobId][splitId];
     }
 
-    /// @notice Anchor number `index` of a split.
-    function anchorAt(uint256 jobId, uint256 splitId, uint256 index) public view returns (Anchor memory a) {
-        a = _anchors[jobId][splitId][index];
-        if (a.root == bytes32(0)) revert UnknownAnchor(jobId, splitId, index);
+    /// @notice The stored commitment `keccak256(abi.encode(root, head))` of anchor `index`.
+    function commitment(uint256 jobId, uint256 splitId, uint256 index) public view returns (bytes32 c) {
+        c = _commitments[jobId][splitId][index];
+        if (c == bytes32(0)) revert UnknownAnchor(jobId, splitId, index);
+    }
+
+    /// @notice Whether anchor `index` of the split has this root and head.
+    function isAnchor(uint256 jobId, uint256 splitId, uint256 index, bytes32 root, bytes32 head)
+        public
+        view
+        returns (bool)
+    {
+        return _commitments[jobId][splitId][index] == _commit(root, head) && root != bytes32(0);
     }
 
     /**
-     * @notice Whether step `seq` with hash `stepHash` is included in anchor `index` of the split.
+     * @notice Whether step `seq` with hash `stepHash` is included in anchor `index` of the
+     * split, whose root and head are `root` and `head`.
      * @param proof the StandardMerkleTree proof of the leaf `(seq, stepHash)`
      */
     function verifyStep(
         uint256 jobId,
         uint256 splitId,
         uint256 index,
+        bytes32 root,
+        bytes32 head,
         uint64 seq,
         bytes32 stepHash,
         bytes32[] calldata proof
     ) external view returns (bool) {
-        Anchor memory a = anchorAt(jobId, splitId, index);
-        if (seq < a.fromSeq || seq > a.toSeq) return false;
+        if (!isAnchor(jobId, splitId, index, root, head)) return false;
         bytes32 leaf = keccak256(bytes.concat(keccak256(abi.encode(seq, stepHash))));
-        return MerkleProof.verifyCalldata(proof, a.root, leaf);
+        return MerkleProof.verifyCalldata(proof, root, leaf);
+    }
+
+    function _commit(bytes32 root, bytes32 head) private pure returns (bytes32) {
+        return keccak256(abi.encode(root, head));
     }
 }

@@ -111,7 +111,7 @@ def _embedded() -> Chain:
     return Chain(w3=w3, backend=Backend.EMBEDDED, chain_id=int(w3.eth.chain_id), faucet=faucet)
 
 
-def _http(url: str) -> Web3:
+def http_web3(url: str) -> Web3:
     if not url.startswith(("http://", "https://")):
         raise InvalidInput(f"RPC URL must start with http:// or https://, got {url!r}")
     w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": _RPC_TIMEOUT_SECONDS}))
@@ -155,7 +155,7 @@ def connect(
             raise ConfigError("the devnet backend needs a data directory for its state")
         devnet = Devnet(state_dir=data_dir / "devnet", port=devnet_port)
         devnet.start()
-        w3 = _http(devnet.url)
+        w3 = http_web3(devnet.url)
         chain = Chain(
             w3=w3,
             backend=kind,
@@ -167,7 +167,7 @@ def connect(
     else:
         if not rpc_url:
             raise InvalidInput("the rpc backend needs --rpc-url")
-        w3 = _http(rpc_url)
+        w3 = http_web3(rpc_url)
         chain = Chain(
             w3=w3,
             backend=kind,
@@ -186,7 +186,7 @@ def connect(
 
 def attach(url: str, *, backend: Backend = Backend.RPC, confirmations: int = 0) -> Chain:
     """Connect to an already running endpoint (e.g. the devnet of a running node)."""
-    w3 = _http(url)
+    w3 = http_web3(url)
     chain_id = _chain_id(w3, url)
     faucet = _anvil_faucet() if backend is Backend.DEVNET else None
     return Chain(

@@ -238,41 +238,55 @@ def test_anchor_ranges_are_contiguous_and_verifiable_on_chain(env: Env) -> None:
     stored = env.journal.steps(JOB, SPLIT)
     assert {s.anchor_index for s in stored} == {0, 1, 2}
     tree = anchor_tree([(s.step.seq, s.step_hash) for s in stored[4:8]])
+    head = stored[7].step_hash
+    verify = env.traceability.functions.verifyStep
     for i, s in enumerate(stored[4:8]):
-        assert env.traceability.functions.verifyStep(
-            JOB, SPLIT, 1, s.step.seq, s.step_hash, tree.proof(i)
-        ).call()
-    assert not env.traceability.functions.verifyStep(
-        JOB, SPLIT, 1, stored[0].step.seq, stored[0].step_hash, tree.proof(0)
-    ).call()
+        assert verify(JOB, SPLIT, 1, tree.root, head, s.step.seq, s.step_hash,
+                      tree.proof(i)).call()
+    assert not verify(JOB, SPLIT, 1, tree.root, head, stored[0].step.seq, stored[0].step_hash,
+                      tree.proof(0)).call()
+    assert not verify(JOB, SPLIT, 0, tree.root, head, stored[4].step.seq, stored[4].step_hash,
+                      tree.proof(0)).call()  # right proof, wrong anchor
+
+
+Z = bytes(32)
 
 
 @pytest.mark.parametrize(
     ("args", "error"),
     [
-        (lambda h: (JOB, SPLIT, 1, 1, bytes(32), h, h), "SequenceGap"),
-        (lambda h: (JOB, SPLIT, 0, 0, b"\x05" * 32, h, h), "HeadMismatch"),
-        (lambda h: (JOB, SPLIT, 0, 0, bytes(32), bytes(32), h), "ZeroHash"),
-        (lambda h: (JOB, 77, 0, 0, bytes(32), h, h), "UnknownSplit"),
+        (lambda h: (JOB, SPLIT, 1, 1, Z, Z, h, h), "SequenceGap"),
+        (lambda h: (JOB, SPLIT, 0, 0, Z, b"\x05" * 32, h, h), "HeadMismatch"),
+        (lambda h: (JOB, SPLIT, 0, 0, Z, Z, Z, h), "ZeroHash"),
+        (lambda h: (JOB, SPLIT, 0, 2, Z, Z, h, h), None),  # control: a valid first anchor
+        (lambda h: (JOB, 77, 0, 0, Z, Z, h, h), "UnknownSplit"),
     ],
 )
-def test_contract_refuses_bad_ranges(env: Env, args, error: str) -> None:
+def test_contract_refuses_bad_ranges(env: Env, args, error: str | None) -> None:
     fn = env.traceability.functions.anchor(*args(b"\x09" * 32))
+    if error is None:
+        assert env.factory.transact(fn)["status"] == 1
+        return
     with pytest.raises(ContractRevert) as refused:
         env.factory.transact(fn)
     assert refused.value.error == error
 
 
 def test_contract_refuses_overlap_and_outsiders(env: Env) -> None:
-    h = b"\x09" * 32
-    env.factory.transact(env.traceability.functions.anchor(JOB, SPLIT, 0, 3, bytes(32), h, h))
+    h, r = b"\x09" * 32, b"\x0a" * 32
+    anchor = env.traceability.functions.anchor
+    env.factory.transact(anchor(JOB, SPLIT, 0, 3, Z, Z, h, r))
     with pytest.raises(ContractRevert) as overlap:
-        env.factory.transact(env.traceability.functions.anchor(JOB, SPLIT, 2, 5, h, h, h))
+        env.factory.transact(anchor(JOB, SPLIT, 2, 5, r, h, h, r))
     assert overlap.value.error == "RangeOverlap"
+    with pytest.raises(ContractRevert) as broken:  # names a head that was never anchored
+        env.factory.transact(anchor(JOB, SPLIT, 4, 5, r, b"\x0b" * 32, h, r))
+    assert broken.value.error == "HeadMismatch"
     outsider = env.node.add_signer(new_account())
     with pytest.raises(ContractRevert) as refused:
-        outsider.transact(env.traceability.functions.anchor(JOB, SPLIT, 4, 5, h, h, h))
+        outsider.transact(anchor(JOB, SPLIT, 4, 5, r, h, h, r))
     assert refused.value.error == "NotSplitFactory"
+    env.factory.transact(anchor(JOB, SPLIT, 4, 5, r, h, h, r))  # the right continuation
 
 
 def test_submitted_anchor_survives_a_crash(env: Env) -> None:
@@ -300,4 +314,4 @@ def test_submitted_anchor_survives_a_crash(env: Env) -> None:
     assert [r["state"] for r in restarted.journal.anchor_rows()] == ["mined"]
     rest = restarted.anchor_all(JOB, SPLIT, max_steps=4)
     assert [(a.from_seq, a.to_seq) for a in rest] == [(4, 5)]
-    assert tuple(env.traceability.functions.trace(JOB, SPLIT).call()[:2]) == (6, 2)
+    assert tuple(env.traceability.functions.trace(JOB, SPLIT).call()) == (6, 2)

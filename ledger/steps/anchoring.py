@@ -26,6 +26,7 @@ from ledger.chain import Chain
 from ledger.errors import Conflict, Forbidden, LedgerError
 from ledger.merkle import StandardMerkleTree, leaf_hash
 from ledger.steps.journal import Journal
+from ledger.steps.record import ZERO
 from ledger.tx import REFUSED, Sender
 
 LEAF_ENCODING = ("uint64", "bytes32")
@@ -67,9 +68,31 @@ class Anchorer:
         self.sender_for = sender_for  # (job, split) -> a Sender allowed to anchor it, or None
         self._lock = threading.Lock()
 
-    def chain_trace(self, job_id: int, split_id: int) -> tuple[int, int, bytes]:
-        next_seq, count, head = self.contract.functions.trace(job_id, split_id).call()
-        return int(next_seq), int(count), bytes(head)
+    def chain_trace(self, job_id: int, split_id: int) -> tuple[int, int]:
+        """(next sequence number to anchor, anchors so far) of a split, from the contract."""
+        next_seq, count = self.contract.functions.trace(job_id, split_id).call()
+        return int(next_seq), int(count)
+
+    def last_anchor(self, job_id: int, split_id: int, count: int) -> tuple[bytes, bytes]:
+        """(root, head) of anchor `count - 1`: from the journal if this node made it, else
+        from its StepsAnchored event; zeros before the first anchor."""
+        if count == 0:
+            return ZERO, ZERO
+        for row in self.journal.anchor_rows("mined"):
+            if (row["job_id"], row["split_id"], row["anchor_index"]) == (
+                job_id,
+                split_id,
+                count - 1,
+            ):
+                return bytes(row["root"]), bytes(row["head"])
+        logs = self.contract.events.StepsAnchored().get_logs(
+            from_block=0,
+            argument_filters={"jobId": job_id, "splitId": split_id, "index": count - 1},
+        )
+        if not logs:
+            raise Conflict(f"anchor {count - 1} of split {split_id} has no event on this node")
+        args = logs[-1]["args"]
+        return bytes(args["root"]), bytes(args["head"])
 
     # --- crash recovery ----------------------------------------------------------------
     def settle(self) -> None:
@@ -131,7 +154,7 @@ class Anchorer:
     # --- anchoring ---------------------------------------------------------------------
     def pending(self, job_id: int, split_id: int) -> int:
         local_next, _ = self.journal.head(job_id, split_id)
-        chain_next, _, _ = self.chain_trace(job_id, split_id)
+        chain_next, _ = self.chain_trace(job_id, split_id)
         return max(0, local_next - chain_next)
 
     def anchor(
@@ -142,9 +165,10 @@ class Anchorer:
             raise LedgerError("max_steps must be at least 1")
         with self._lock:
             local_next, _ = self.journal.head(job_id, split_id)
-            chain_next, _, chain_head = self.chain_trace(job_id, split_id)
+            chain_next, count = self.chain_trace(job_id, split_id)
             if chain_next >= local_next:
                 return None
+            prev_root, chain_head = self.last_anchor(job_id, split_id, count)
             to_seq = min(local_next - 1, chain_next + max_steps - 1)
             steps = self.journal.steps(job_id, split_id, chain_next, to_seq)
             if not steps or steps[0].step.seq != chain_next:
@@ -181,7 +205,7 @@ class Anchorer:
                 )
 
             fn = self.contract.functions.anchor(
-                job_id, split_id, chain_next, to_seq, chain_head, head, tree.root
+                job_id, split_id, chain_next, to_seq, prev_root, chain_head, head, tree.root
             )
             try:
                 receipt = sender.transact(fn, before_send=persist)
@@ -222,7 +246,7 @@ class AnchorService:
         done: list[AnchorOutcome] = []
         now = time.time()
         for job_id, split_id, local_next, _ in self.anchorer.journal.splits():
-            chain_next, _, _ = self.anchorer.chain_trace(job_id, split_id)
+            chain_next, _ = self.anchorer.chain_trace(job_id, split_id)
             if chain_next >= local_next:
                 continue
             oldest = self.anchorer.journal.steps(job_id, split_id, chain_next, chain_next)

@@ -15,6 +15,7 @@ from typing import Any
 
 from web3 import Web3
 from web3.contract import Contract
+from web3.logs import DISCARD
 
 from ledger.compiler import artifact
 from ledger.errors import InvalidInput, NotFound
@@ -157,6 +158,10 @@ def load(text: str | bytes) -> dict[str, Any]:
         bundle = json.loads(text)
     except ValueError as exc:
         raise InvalidInput(f"the bundle is not JSON (truncated or corrupt?): {exc}") from None
+    return check_shape(bundle)
+
+
+def check_shape(bundle: Any) -> dict[str, Any]:
     if not isinstance(bundle, dict) or bundle.get("format") != FORMAT:
         raise InvalidInput(f"not a cofab step bundle (expected format {FORMAT!r})")
     for key in ("chain_id", "traceability", "job_id", "splits"):
@@ -196,6 +201,30 @@ def verify(bundle: dict[str, Any], w3: Web3) -> Verification:
     return result
 
 
+def _anchor_block(
+    trace: Contract, a: dict[str, Any], job_id: int, sid: int
+) -> dict[str, Any] | None:
+    """The block of the anchor's transaction, if that transaction really emitted it."""
+    w3 = trace.w3
+    try:
+        receipt = w3.eth.get_transaction_receipt(a["tx_hash"])
+    except Exception:  # noqa: BLE001 - unknown or malformed hash
+        return None
+    if receipt is None or receipt["status"] != 1:
+        return None
+    for ev in trace.events.StepsAnchored().process_receipt(receipt, errors=DISCARD):
+        x = ev["args"]
+        if (x["jobId"], x["splitId"], x["index"], x["fromSeq"], x["toSeq"]) == (
+            job_id,
+            sid,
+            int(a["index"]),
+            int(a["from_seq"]),
+            int(a["to_seq"]),
+        ) and _hex(bytes(x["root"])) == a["root"]:
+            return dict(w3.eth.get_block(receipt["blockNumber"]))
+    return None
+
+
 def _verify_split(
     result: Verification,
     entry: dict[str, Any],
@@ -213,15 +242,24 @@ def _verify_split(
 
     anchors: dict[int, dict[str, Any]] = {}
     for a in entry.get("anchors", []):
-        on_chain = trace.functions.anchorAt(job_id, sid, int(a["index"])).call()
-        root, from_seq, to_seq, timestamp, block = on_chain
-        if (_hex(bytes(root)), from_seq, to_seq) != (a["root"], a["from_seq"], a["to_seq"]):
-            add("error", "anchor-mismatch", f"anchor {a['index']} differs from the chain's")
+        index, root, head_ = int(a["index"]), _b(a["root"]), _b(a["head"])
+        if not trace.functions.isAnchor(job_id, sid, index, root, head_).call():
+            add("error", "anchor-mismatch", f"anchor {index} is not on chain with that root/head")
             continue
-        anchors[int(a["index"])] = {
-            "root": bytes(root),
-            "timestamp": int(timestamp),
-            "block": int(block),
+        block = _anchor_block(trace, a, job_id, sid)
+        if block is None:
+            add(
+                "error",
+                "anchor-tx-mismatch",
+                f"transaction {a.get('tx_hash')} did not anchor anchor {index}",
+            )
+            continue
+        anchors[index] = {
+            "root": root,
+            "timestamp": int(block["timestamp"]),
+            "block": int(block["number"]),
+            "from": int(a["from_seq"]),
+            "to": int(a["to_seq"]),
         }
     expected_seq, head = 0, ZERO
     for item in entry.get("steps", []):
@@ -254,6 +292,8 @@ def _verify_split(
         idx = item.get("anchor_index")
         if idx is None or idx not in anchors:
             add("warning", "unanchored", "no anchor proves this step", seq)
+        elif not anchors[idx]["from"] <= seq <= anchors[idx]["to"]:
+            add("error", "not-included", f"step {seq} is outside anchor {idx}'s range", seq)
         else:
             anchor = anchors[idx]
             leaf = leaf_hash(LEAF_ENCODING, (seq, digest))

@@ -73,7 +73,6 @@ class Ingestor:
         self.authority = authority
         self.clock = clock
         self._write = threading.Lock()
-        self._heads: dict[tuple[int, int], tuple[int, bytes]] = {}
 
     def verify(self, sub: Submission) -> NewStep:
         """Everything that does not depend on the journal: record, payload, signature, signer."""
@@ -93,11 +92,6 @@ class Ingestor:
         self.authority.check(step.job_id, step.split_id, step.member, signer, step.time)
         return NewStep(step, digest, signer, signature, payload)
 
-    def _head(self, key: tuple[int, int]) -> tuple[int, bytes]:
-        if key not in self._heads:
-            self._heads[key] = self.journal.head(*key)
-        return self._heads[key]
-
     def ingest(self, submissions: Sequence[Submission]) -> IngestResult:
         if not submissions:
             raise InvalidInput("no steps given")
@@ -115,54 +109,61 @@ class Ingestor:
             return self._store(verified)
 
     def _store(self, verified: list[NewStep]) -> IngestResult:
+        """Sequence checks and inserts in one write transaction: the journal, not a cache,
+        is the truth, so several processes may ingest into the same journal safely."""
         result = IngestResult()
-        fresh: list[NewStep] = []
-        heads: dict[tuple[int, int], tuple[int, bytes]] = {}
-        for i, new in enumerate(verified):
-            s = new.step
-            key = (s.job_id, s.split_id)
-            next_seq, head = heads.get(key) or self._head(key)
-            if s.seq < next_seq:
-                existing = self.journal.hash_at(s.job_id, s.split_id, s.seq)
-                if existing is None:  # stored by an earlier step of this same batch
-                    existing = next(
-                        n.step_hash
-                        for n in fresh
-                        if (n.step.job_id, n.step.split_id, n.step.seq)
-                        == (s.job_id, s.split_id, s.seq)
-                    )
-                if existing == new.step_hash:
-                    result.duplicates += 1
-                    result.step_hashes.append("0x" + new.step_hash.hex())
-                    continue
-                self.journal.record_equivocation(
-                    s, existing, new.step_hash, new.signer, new.signature
-                )
-                raise Conflict(
-                    f"step {i}: equivocation: split {s.split_id} of job {s.job_id} already has "
-                    f"a different step {s.seq} (0x{existing.hex()}); kept as evidence",
-                    existing_hash="0x" + existing.hex(),
-                    conflicting_hash="0x" + new.step_hash.hex(),
-                )
-            if s.seq > next_seq:
-                raise InvalidInput(
-                    f"step {i}: sequence gap: split {s.split_id} of job {s.job_id} expects step "
-                    f"{next_seq} next, got {s.seq}"
-                )
-            if s.prev_hash != head:
-                raise InvalidInput(
-                    f"step {i}: previous hash mismatch: step {s.seq} names 0x{s.prev_hash.hex()},"
-                    f" the chain's head is 0x{head.hex()}"
-                )
-            fresh.append(new)
-            heads[key] = (s.seq + 1, new.step_hash)
-            result.step_hashes.append("0x" + new.step_hash.hex())
-        if fresh:
+        fork: tuple[int, NewStep, bytes] | None = None
+        try:
             with self.journal.transaction() as db:
-                Journal.insert_steps(db, fresh)
-                for (job, split), (next_seq, head) in heads.items():
-                    Journal.set_head(db, job, split, next_seq, head)
-            self._heads.update(heads)  # only after the commit is durable
-        result.accepted = len(fresh)
+                fresh: list[NewStep] = []
+                heads: dict[tuple[int, int], tuple[int, bytes]] = {}
+                for i, new in enumerate(verified):
+                    s = new.step
+                    key = (s.job_id, s.split_id)
+                    next_seq, head = heads.get(key) or Journal.read_head(db, *key)
+                    if s.seq < next_seq:
+                        existing = Journal.read_hash(db, s.job_id, s.split_id, s.seq) or next(
+                            n.step_hash
+                            for n in fresh
+                            if (n.step.job_id, n.step.split_id, n.step.seq) == (*key, s.seq)
+                        )
+                        if existing == new.step_hash:
+                            result.duplicates += 1
+                            result.step_hashes.append("0x" + new.step_hash.hex())
+                            continue
+                        fork = (i, new, existing)
+                        raise _Fork
+                    if s.seq > next_seq:
+                        raise InvalidInput(
+                            f"step {i}: sequence gap: split {s.split_id} of job {s.job_id} "
+                            f"expects step {next_seq} next, got {s.seq}"
+                        )
+                    if s.prev_hash != head:
+                        raise InvalidInput(
+                            f"step {i}: previous hash mismatch: step {s.seq} names "
+                            f"0x{s.prev_hash.hex()}, the chain's head is 0x{head.hex()}"
+                        )
+                    fresh.append(new)
+                    heads[key] = (s.seq + 1, new.step_hash)
+                    result.step_hashes.append("0x" + new.step_hash.hex())
+                if fresh:
+                    Journal.insert_steps(db, fresh)
+                    for (job, split), (next_seq, head) in heads.items():
+                        Journal.set_head(db, job, split, next_seq, head)
+                result.accepted = len(fresh)
+        except _Fork:
+            assert fork is not None
+            i, new, existing = fork
+            s = new.step
+            self.journal.record_equivocation(s, existing, new.step_hash, new.signer, new.signature)
+            raise Conflict(
+                f"step {i}: equivocation: split {s.split_id} of job {s.job_id} already has "
+                f"a different step {s.seq} (0x{existing.hex()}); kept as evidence",
+                existing_hash="0x" + existing.hex(),
+                conflicting_hash="0x" + new.step_hash.hex(),
+            ) from None
         return result
 
+
+class _Fork(Exception):
+    """Internal: unwinds the write transaction before the equivocation is recorded."""

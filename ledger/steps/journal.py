@@ -189,19 +189,11 @@ class Journal:
     def head(self, job_id: int, split_id: int) -> tuple[int, bytes]:
         """(next sequence number, hash of the last step) of a split's chain."""
         with self._lock:
-            row = self._db.execute(
-                "SELECT next_seq, head FROM heads WHERE job_id=? AND split_id=?",
-                (str(job_id), str(split_id)),
-            ).fetchone()
-        return (row[0], row[1]) if row else (0, ZERO)
+            return self.read_head(self._db, job_id, split_id)
 
     def hash_at(self, job_id: int, split_id: int, seq: int) -> bytes | None:
         with self._lock:
-            row = self._db.execute(
-                "SELECT step_hash FROM steps WHERE job_id=? AND split_id=? AND seq=?",
-                (str(job_id), str(split_id), seq),
-            ).fetchone()
-        return row[0] if row else None
+            return self.read_hash(self._db, job_id, split_id, seq)
 
     def steps(
         self, job_id: int, split_id: int | None = None, from_seq: int = 0, to_seq: int | None = None
@@ -280,6 +272,22 @@ class Journal:
                 for n in steps
             ],
         )
+
+    @staticmethod
+    def read_head(db: sqlite3.Connection, job_id: int, split_id: int) -> tuple[int, bytes]:
+        row = db.execute(
+            "SELECT next_seq, head FROM heads WHERE job_id=? AND split_id=?",
+            (str(job_id), str(split_id)),
+        ).fetchone()
+        return (row[0], row[1]) if row else (0, ZERO)
+
+    @staticmethod
+    def read_hash(db: sqlite3.Connection, job_id: int, split_id: int, seq: int) -> bytes | None:
+        row = db.execute(
+            "SELECT step_hash FROM steps WHERE job_id=? AND split_id=? AND seq=?",
+            (str(job_id), str(split_id), seq),
+        ).fetchone()
+        return row[0] if row else None
 
     @staticmethod
     def set_head(

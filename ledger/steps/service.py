@@ -86,8 +86,10 @@ class StepService:
         return self.anchorer.anchor_all(job_id, split_id, max_steps)
 
     def timeline(self, job_id: int, split_id: int) -> dict[str, Any]:
-        next_seq, count, head = self.anchorer.chain_trace(job_id, split_id)
+        next_seq, count = self.anchorer.chain_trace(job_id, split_id)
+        _, head = self.anchorer.last_anchor(job_id, split_id, count)
         steps = self.journal.steps(job_id, split_id)
+        local_next, local_head = self.journal.head(job_id, split_id)
         return {
             "job_id": job_id,
             "split_id": split_id,
@@ -95,6 +97,8 @@ class StepService:
             "anchored_through": next_seq - 1,
             "anchors": count,
             "anchored_head": "0x" + head.hex(),
+            "next_seq": local_next,
+            "head": "0x" + local_head.hex(),
             "steps": [{**s.as_dict(), "anchored": s.step.seq < next_seq} for s in steps],
         }
 

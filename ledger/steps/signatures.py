@@ -83,12 +83,8 @@ def is_canonical(signature: bytes) -> bool:
     return len(signature) == 65 and signature[64] in (0, 1, 27, 28) and is_low_s(signature)
 
 
-def recover_pubkey(digest: bytes, signature: bytes) -> bytes | None:
-    """The uncompressed public key that made `signature` over `digest`, or None.
-
-    libsecp256k1 itself refuses r or s out of range; v is read as eth-account reads it:
-    0/1, 27/28, or an EIP-155 value (35 + 2·chainId + parity).
-    """
+def _recover_into(digest: bytes, signature: bytes) -> Any:
+    """Recover into this thread's output buffer; the buffer, or None if invalid."""
     if len(signature) != 65 or len(digest) != 32:
         return None
     v = signature[64]
@@ -108,7 +104,17 @@ def recover_pubkey(digest: bytes, signature: bytes) -> bytes | None:
         return None
     outlen[0] = 65
     lib.secp256k1_ec_pubkey_serialize(_CTX, out, outlen, pub, _UNCOMPRESSED)
-    return ffi.buffer(out, 65)[:]
+    return ffi.buffer(out, 65)
+
+
+def recover_pubkey(digest: bytes, signature: bytes) -> bytes | None:
+    """The uncompressed public key that made `signature` over `digest`, or None.
+
+    libsecp256k1 itself refuses r or s out of range; v is read as eth-account reads it:
+    0/1, 27/28, or an EIP-155 value (35 + 2·chainId + parity).
+    """
+    buf = _recover_into(digest, signature)
+    return buf[:] if buf is not None else None
 
 
 def recover(digest: bytes, signature: bytes) -> str | None:
@@ -119,8 +125,8 @@ def recover(digest: bytes, signature: bytes) -> str | None:
 
 def recover_address(digest: bytes, signature: bytes) -> bytes | None:
     """The 20-byte address that signed `digest` (no checksum formatting: the hot path)."""
-    pubkey = recover_pubkey(digest, signature)
-    return keccak(pubkey[1:])[12:] if pubkey else None
+    buf = _recover_into(digest, signature)
+    return keccak(buf[1:])[12:] if buf is not None else None
 
 
 def verify(digest: bytes, signature: bytes, address: str) -> bool:

@@ -1,0 +1,123 @@
+"""Production steps: ingest (pre-signed or signed by the node), timeline, anchors, bundles."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query, status
+from pydantic import BaseModel, Field
+
+from api.deps import NodeDep, SessionDep
+from ledger.errors import NotFound
+from ledger.steps import bundle as step_bundle
+from ledger.steps.ingest import MAX_BATCH, Submission
+from ledger.steps.record import types_document
+
+router = APIRouter(tags=["production steps"])
+
+
+class StepIn(BaseModel):
+    record: dict[str, Any] = Field(description="the ProductionStep message, as signed")
+    signature: str = Field(description="65-byte EIP-712 signature, 0x-hex")
+    payload: dict[str, Any] = Field(
+        description="the EPCIS 2.0 event the record's payloadHash names"
+    )
+
+
+class BatchIn(BaseModel):
+    steps: list[StepIn] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class RecordIn(BaseModel):
+    payload: dict[str, Any] = Field(description="an EPCIS 2.0 event")
+    evidence_hashes: list[str] = Field(default_factory=list, description="SHA-256 of files")
+
+
+class IngestOut(BaseModel):
+    accepted: int
+    duplicates: int
+    step_hashes: list[str]
+
+
+def _submissions(steps: list[StepIn]) -> list[Submission]:
+    return [Submission(s.record, s.signature, s.payload) for s in steps]
+
+
+@router.get("/steps/types", summary="EIP-712 types and domain for eth_signTypedData_v4")
+def step_types(node: NodeDep) -> dict[str, Any]:
+    return {**types_document(), "domain": node.steps.domain.as_dict()}
+
+
+@router.post("/steps", response_model=IngestOut, summary="Submit one pre-signed step")
+def submit(body: StepIn, node: NodeDep) -> dict[str, Any]:
+    return node.steps.ingest(_submissions([body])).as_dict()
+
+
+@router.post(
+    "/steps/batch",
+    response_model=IngestOut,
+    summary="Submit pre-signed steps; all are stored, or none",
+)
+def submit_batch(body: BatchIn, node: NodeDep) -> dict[str, Any]:
+    return node.steps.ingest(_submissions(body.steps)).as_dict()
+
+
+@router.post(
+    "/jobs/{job_id}/splits/{split_id}/steps",
+    response_model=IngestOut,
+    status_code=status.HTTP_201_CREATED,
+    summary="Record the split's next step, signed by this node with your key",
+)
+def record(
+    job_id: int, split_id: int, body: RecordIn, node: NodeDep, session: SessionDep
+) -> dict[str, Any]:
+    return node.steps.record(
+        session.address, job_id, split_id, body.payload, body.evidence_hashes
+    ).as_dict()
+
+
+@router.get("/jobs/{job_id}/splits/{split_id}/steps", summary="The split's timeline of steps")
+def timeline(job_id: int, split_id: int, node: NodeDep) -> dict[str, Any]:
+    return node.steps.timeline(job_id, split_id)
+
+
+@router.post(
+    "/jobs/{job_id}/splits/{split_id}/anchor", summary="Anchor the split's unanchored steps now"
+)
+def anchor(
+    job_id: int,
+    split_id: int,
+    node: NodeDep,
+    session: SessionDep,
+    max_steps: int = Query(1024, ge=1, le=65536),
+) -> list[dict[str, Any]]:
+    return [a.as_dict() for a in node.steps.anchor(job_id, split_id, max_steps)]
+
+
+@router.get("/jobs/{job_id}/steps/export", summary="Proof bundle of the job's steps")
+def export(job_id: int, node: NodeDep, split: int | None = None) -> dict[str, Any]:
+    return node.steps.export(job_id, split)
+
+
+@router.post("/steps/verify", summary="Verify a proof bundle against the chain")
+def verify(body: dict[str, Any], node: NodeDep) -> dict[str, Any]:
+    checked = step_bundle.check_shape(body)
+    return step_bundle.verify(checked, node.chain.w3).as_dict()
+
+
+@router.get("/steps/equivocations", summary="Conflicting steps refused as equivocation")
+def equivocations(node: NodeDep) -> list[dict[str, Any]]:
+    return [e.as_dict() for e in node.steps.journal.equivocations()]
+
+
+@router.get("/steps/{step_hash}", summary="One stored step")
+def show(step_hash: str, node: NodeDep) -> dict[str, Any]:
+    try:
+        raw = bytes.fromhex(step_hash.removeprefix("0x"))
+    except ValueError:
+        raw = b""
+    stored = node.steps.journal.step(raw) if len(raw) == 32 else None
+    if stored is None:
+        raise NotFound(f"no step {step_hash} in this node's journal")
+    payload = node.steps.journal.payload(stored.step.payload_hash)
+    return {**stored.as_dict(), "payload": payload.decode() if payload else None}

@@ -1,0 +1,208 @@
+"""`cofab step`: record, list, anchor, export and verify production steps."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from web3 import Web3
+
+from ledger.blobs import BlobStore
+from ledger.chain import http_web3
+from ledger.cli.common import (
+    DataDirOpt,
+    FromOpt,
+    JsonOpt,
+    PassFileOpt,
+    RpcUrlOpt,
+    attach_node,
+    err,
+    handled,
+    out,
+    print_json,
+    signing_node,
+)
+from ledger.errors import InvalidInput, NodeNotRunning
+from ledger.node import OPERATOR_KEY, read_run_info
+from ledger.settings import data_dir as resolve_data_dir
+from ledger.steps import bundle as step_bundle
+
+app = typer.Typer(help="Signed, hash-chained, anchored production steps.")
+JobArg = Annotated[int, typer.Argument(help="Job id")]
+SplitArg = Annotated[int, typer.Argument(help="Split id")]
+
+
+def _read_json(path: Path, what: str) -> dict:
+    try:
+        data = json.loads(path.read_text())
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {what} {path}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise InvalidInput(f"{what} {path} is not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise InvalidInput(f"{what} {path} must be a JSON object")
+    return data
+
+
+@app.command("record")
+def record(
+    job: JobArg,
+    split: SplitArg,
+    payload: Annotated[Path, typer.Option(help="EPCIS 2.0 event (JSON file)")],
+    evidence: Annotated[list[Path] | None, typer.Option(help="Evidence file (repeatable)")] = None,
+    key: FromOpt = OPERATOR_KEY,
+    data_dir: DataDirOpt = None,
+    rpc_url: RpcUrlOpt = None,
+    passphrase_file: PassFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Sign the split's next step with your key (factory or device) and journal it."""
+    with handled():
+        document = _read_json(payload, "payload")
+        node = signing_node(data_dir, rpc_url, key, passphrase_file)
+        blobs = BlobStore(node.data_dir / "blobs")
+        hashes = []
+        for path in evidence or []:
+            try:
+                hashes.append(blobs.put(path.read_bytes()))
+            except OSError as exc:
+                raise InvalidInput(f"cannot read evidence {path}: {exc.strerror}") from None
+        result = node.steps.record(node.sender().address, job, split, document, hashes)
+        if as_json:
+            print_json(result.as_dict())
+        else:
+            out.print(f"recorded step {result.step_hashes[0]}")
+
+
+@app.command("list")
+def list_(
+    job: JobArg,
+    split: SplitArg,
+    data_dir: DataDirOpt = None,
+    rpc_url: RpcUrlOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The split's steps, oldest first, and how far they are anchored."""
+    with handled():
+        timeline = attach_node(data_dir, rpc_url).steps.timeline(job, split)
+        if as_json:
+            print_json(timeline)
+            return
+        table = Table("seq", "step", "time", "signer", "hash", "anchored")
+        for s in timeline["steps"]:
+            r = s["record"]
+            table.add_row(
+                str(r["seq"]),
+                r["bizStep"],
+                str(r["time"]),
+                s["signer"],
+                s["step_hash"][:18] + "…",
+                "yes" if s["anchored"] else "no",
+            )
+        out.print(table)
+        out.print(
+            f"factory {timeline['factory']}; anchored through step "
+            f"{timeline['anchored_through']} in {timeline['anchors']} anchor(s)"
+        )
+
+
+@app.command("show")
+def show(
+    step_hash: Annotated[str, typer.Argument(help="Step hash (0x…)")],
+    data_dir: DataDirOpt = None,
+    rpc_url: RpcUrlOpt = None,
+) -> None:
+    """One step with its payload."""
+    with handled():
+        node = attach_node(data_dir, rpc_url)
+        try:
+            raw = bytes.fromhex(step_hash.removeprefix("0x"))
+        except ValueError:
+            raw = b""
+        stored = node.steps.journal.step(raw) if len(raw) == 32 else None
+        if stored is None:
+            raise InvalidInput(f"no step {step_hash} in this node's journal")
+        payload = node.steps.journal.payload(stored.step.payload_hash)
+        print_json({**stored.as_dict(), "payload": json.loads(payload) if payload else None})
+
+
+@app.command("anchor")
+def anchor(
+    job: JobArg,
+    split: SplitArg,
+    max_steps: Annotated[int, typer.Option(help="Steps per anchor")] = 1024,
+    key: FromOpt = OPERATOR_KEY,
+    data_dir: DataDirOpt = None,
+    rpc_url: RpcUrlOpt = None,
+    passphrase_file: PassFileOpt = None,
+) -> None:
+    """Anchor the split's unanchored steps now (the node also does it by count and age)."""
+    with handled():
+        node = signing_node(data_dir, rpc_url, key, passphrase_file)
+        done = node.steps.anchor(job, split, max_steps)
+        if not done:
+            out.print("nothing to anchor")
+        for a in done:
+            out.print(
+                f"anchored steps {a.from_seq}-{a.to_seq} as anchor {a.index} "
+                f"(root {a.root[:18]}…, tx {a.tx_hash}, block {a.block_number})"
+            )
+
+
+@app.command("export")
+def export(
+    job: JobArg,
+    split: Annotated[int | None, typer.Option(help="Only this split")] = None,
+    out_file: Annotated[Path | None, typer.Option("--out", help="Bundle file to write")] = None,
+    data_dir: DataDirOpt = None,
+    rpc_url: RpcUrlOpt = None,
+) -> None:
+    """Write the proof bundle of a job's steps (to standard output without --out)."""
+    with handled():
+        data = attach_node(data_dir, rpc_url).steps.export(job, split)
+        text = json.dumps(data, indent=1)
+        if out_file is None:
+            typer.echo(text)
+            return
+        out_file.write_text(text + "\n")
+        steps = sum(len(s["steps"]) for s in data["splits"])
+        out.print(f"wrote {out_file}: {steps} step(s) of job {job}")
+
+
+def _endpoint(data_dir: Path | None, rpc_url: str | None) -> Web3:
+    if rpc_url:
+        return http_web3(rpc_url)
+    info = read_run_info(resolve_data_dir(data_dir))
+    if not info or not info.get("rpc_url"):
+        raise NodeNotRunning("give --rpc-url (or start a node with `cofab up`)")
+    return http_web3(info["rpc_url"])
+
+
+@app.command("verify")
+def verify(
+    bundle_file: Annotated[Path, typer.Argument(help="Proof bundle from `cofab step export`")],
+    rpc_url: RpcUrlOpt = None,
+    data_dir: DataDirOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check a bundle against the chain alone. Exit 0 valid, 2 contradicted or unreadable."""
+    with handled():
+        try:
+            text = bundle_file.read_text()
+        except OSError as exc:
+            raise InvalidInput(f"cannot read {bundle_file}: {exc.strerror}") from None
+        result = step_bundle.verify(step_bundle.load(text), _endpoint(data_dir, rpc_url))
+        if as_json:
+            print_json(result.as_dict())
+        else:
+            for f in result.findings:
+                where = f" split {f.split_id}" if f.split_id is not None else ""
+                where += f" step {f.seq}" if f.seq is not None else ""
+                err.print(f"{f.severity}:{where} {f.message} [{f.code}]")
+            verdict = "valid" if result.ok else "INVALID"
+            out.print(f"{verdict}: {result.steps} step(s), {result.anchored} proven anchored")
+        if not result.ok:
+            raise typer.Exit(2)
