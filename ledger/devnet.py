@@ -8,10 +8,12 @@ audit never needs historical state because membership history lives in the contr
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +26,17 @@ from ledger.toolchain import anvil_binary
 
 STATE_INTERVAL_SECONDS = 2
 READY_TIMEOUT_SECONDS = 30
+
+
+def _terminate_with_parent() -> None:
+    """In the child: SIGTERM anvil if cofab dies, even by SIGKILL, so it still writes its
+    state and frees its port (Linux; elsewhere cofab's own shutdown does it)."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+PR_SET_PDEATHSIG = 1
 
 
 def port_is_free(host: str, port: int) -> bool:
@@ -95,6 +108,7 @@ class Devnet:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # Ctrl-C reaches cofab, which stops anvil in order
+                preexec_fn=_terminate_with_parent,
             )
         finally:
             log.close()

@@ -29,6 +29,7 @@ from ledger.cli.common import (
 )
 from ledger.devnet import port_is_free
 from ledger.errors import ConfigError, NodeNotRunning
+from ledger.keys import read_passphrase
 from ledger.node import Node, NodeOptions, clear_run_info, read_run_info, write_run_info
 from ledger.settings import DEFAULT_API_HOST, DEFAULT_API_PORT
 from ledger.settings import data_dir as resolve_data_dir
@@ -52,6 +53,16 @@ def up(
     detach: Annotated[
         bool, typer.Option(help="Run in the background; return when healthy")
     ] = False,
+    unlock: Annotated[
+        list[str] | None,
+        typer.Option(help="Also unlock this key (repeatable; same passphrase source)"),
+    ] = None,
+    anchor_steps: Annotated[
+        int, typer.Option(help="Anchor a split once this many steps are pending")
+    ] = 1024,
+    anchor_age: Annotated[
+        float, typer.Option(help="...or once its oldest pending step is this many seconds old")
+    ] = 30.0,
 ) -> None:
     """Start a node: chain (devnet by default), contracts, and the API."""
     with handled():
@@ -82,9 +93,18 @@ def up(
             passphrase_file=passphrase_file,
             prompt=prompt_passphrase(),
         )
+        if anchor_steps < 1 or anchor_age <= 0:
+            raise ConfigError("--anchor-steps must be at least 1 and --anchor-age positive")
         with out.status("starting node") as status:
             node = Node.start(opts, progress=lambda msg: status.update(msg))
         try:
+            for name in unlock or []:
+                status_msg = f"unlocking {name}"
+                with out.status(status_msg):
+                    passphrase = read_passphrase(passphrase_file, prompt=prompt_passphrase())
+                    node.unlock(name, passphrase)
+            if "Traceability" in node.deployment.contracts:
+                node.steps.start_anchoring(max_steps=anchor_steps, max_age=anchor_age)
             _serve(node, directory, host, port, backend)
         finally:
             clear_run_info(directory)

@@ -18,6 +18,7 @@ from typing import Any, Literal
 import rfc8785
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from ledger import canonical_json
 from ledger.errors import InvalidInput
 from ledger.steps.record import normalize_biz_step
 
@@ -136,7 +137,7 @@ def parse(document: dict[str, Any] | bytes | str) -> dict[str, Any]:
 
 def canonical(document: dict[str, Any]) -> bytes:
     try:
-        data = rfc8785.dumps(document)
+        data = canonical_json.dumps(document)
     except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
         raise InvalidInput(f"payload cannot be canonicalised (RFC 8785): {exc}") from None
     if len(data) > MAX_PAYLOAD_BYTES:
@@ -174,4 +175,4 @@ def evidence_hash(file_hashes: list[str]) -> bytes:
     for h in cleaned:
         if len(h) != 64 or any(c not in "0123456789abcdef" for c in h):
             raise InvalidInput(f"evidence hash {h!r} is not a SHA-256 hex digest")
-    return hashlib.sha256(rfc8785.dumps(cleaned)).digest()
+    return hashlib.sha256(canonical_json.dumps(cleaned)).digest()

@@ -13,12 +13,12 @@ ECDSA does on-chain.
 from __future__ import annotations
 
 import threading
+from functools import lru_cache
 from typing import Any
 
 from coincurve import PrivateKey
 from coincurve._libsecp256k1 import ffi, lib
 from coincurve.context import GLOBAL_CONTEXT
-from eth_utils import to_checksum_address
 
 from ledger.steps.record import keccak
 
@@ -71,7 +71,18 @@ class Signer:
 
 
 def address_of(uncompressed_pubkey: bytes) -> str:
-    return to_checksum_address(keccak(uncompressed_pubkey[1:])[12:])
+    return checksum(keccak(uncompressed_pubkey[1:])[12:])
+
+
+@lru_cache(maxsize=4096)
+def checksum(address: bytes) -> str:
+    """EIP-55 form of a 20-byte address (cached: a node sees the same signers again and
+    again, and eth_utils' version costs more than the signature recovery)."""
+    hex_ = address.hex()
+    digest = keccak(hex_.encode()).hex()
+    return "0x" + "".join(
+        c.upper() if int(d, 16) >= 8 else c for c, d in zip(hex_, digest[:40], strict=True)
+    )
 
 
 def is_low_s(signature: bytes) -> bool:
@@ -119,8 +130,8 @@ def recover_pubkey(digest: bytes, signature: bytes) -> bytes | None:
 
 def recover(digest: bytes, signature: bytes) -> str | None:
     """The checksummed address that signed `digest`, or None for an invalid signature."""
-    pubkey = recover_pubkey(digest, signature)
-    return address_of(pubkey) if pubkey else None
+    address = recover_address(digest, signature)
+    return checksum(address) if address is not None else None
 
 
 def recover_address(digest: bytes, signature: bytes) -> bytes | None:

@@ -1,0 +1,141 @@
+"""Steps on a whole node: a real order's splits, node-signed steps, bundles and the API."""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+from jobkit import four_splits, in_production, parties
+
+from api.app import create_app
+from ledger.node import Node
+from ledger.steps import bundle as step_bundle
+from ledger.steps.builder import StepWriter, object_event
+from ledger.steps.signatures import Signer
+
+T0 = int(time.time()) - 600
+
+
+@pytest.fixture
+def order(node: Node):
+    p = parties(node)
+    job_id = in_production(node, p)
+    return p, job_id
+
+
+def test_record_anchor_export_verify(node: Node, order) -> None:
+    p, job = order
+    plant = p.factories[0]
+    for i in range(5):
+        node.steps.record(plant.address, job, 0, object_event("assembling", T0 + i))
+    assert node.steps.anchor(job, 0, max_steps=3)[-1].to_seq == 4
+    node.steps.record(plant.address, job, 0, object_event("packing", T0 + 10))  # unanchored
+    exported = node.steps.export(job, 0)
+    result = step_bundle.verify(step_bundle.load(json.dumps(exported)), node.chain.w3)
+    assert result.ok and result.steps == 6 and result.anchored == 5
+    assert [f.code for f in result.findings] == ["unanchored"]
+
+
+def _codes(bundle: dict, node: Node) -> set[str]:
+    result = step_bundle.verify(bundle, node.chain.w3)
+    return {f.code for f in result.findings if f.severity == "error"}
+
+
+def test_tampered_bundles_are_caught(node: Node, order) -> None:
+    p, job = order
+    plant = p.factories[0]
+    for i in range(4):
+        node.steps.record(plant.address, job, 0, object_event("assembling", T0 + i))
+    node.steps.anchor(job, 0)
+    good = node.steps.export(job, 0)
+    assert _codes(good, node) == set()
+
+    edited = copy.deepcopy(good)
+    payload = json.loads(edited["splits"][0]["steps"][1]["payload"])
+    payload["quantityList"][0]["quantity"] = 999
+    edited["splits"][0]["steps"][1]["payload"] = json.dumps(payload)
+    assert "payload-mismatch" in _codes(edited, node)
+
+    reordered = copy.deepcopy(good)
+    s = reordered["splits"][0]["steps"]
+    s[1], s[2] = s[2], s[1]
+    assert {"sequence-gap", "chain-break"} <= _codes(reordered, node)
+
+    dropped = copy.deepcopy(good)
+    del dropped["splits"][0]["steps"][2]
+    assert {"sequence-gap", "chain-break"} <= _codes(dropped, node)
+
+    forged = copy.deepcopy(good)
+    outsider = Signer(b"\x11" * 32)
+    rec = forged["splits"][0]["steps"][0]
+    rec["signature"] = "0x" + outsider.sign(bytes.fromhex(rec["step_hash"][2:])).hex()
+    assert "unauthorized-signer" in _codes(forged, node)
+
+    wrong_root = copy.deepcopy(good)
+    wrong_root["splits"][0]["anchors"][0]["root"] = "0x" + "00" * 31 + "01"
+    assert "anchor-mismatch" in _codes(wrong_root, node)
+
+
+def test_bundle_for_the_wrong_chain(node: Node, order) -> None:
+    p, job = order
+    node.steps.record(p.factories[0].address, job, 0, object_event("assembling", T0))
+    bad = node.steps.export(job, 0)
+    bad["chain_id"] = 1
+    assert _codes(bad, node) == {"wrong-chain"}
+
+
+def test_api_batch_ingest_timeline_export_and_verify(node: Node, order) -> None:
+    p, job = order
+    client = TestClient(create_app(node))
+    types = client.get("/steps/types").json()
+    assert types["primaryType"] == "ProductionStep"
+    assert types["domain"]["verifyingContract"] == node.deployment.address("Traceability")
+
+    spec = four_splits(p)[1]
+    plant = next(f for f in p.factories if f.address == spec.factory)
+    writer = StepWriter(Signer(plant.account.key), node.steps.domain, job, 1, plant.address)
+    subs = [writer.step(object_event("inspecting", T0 + i)) for i in range(20)]
+    body = {
+        "steps": [
+            {"record": s.record, "signature": s.signature, "payload": s.payload} for s in subs
+        ]
+    }
+    resp = client.post("/steps/batch", json=body)
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["accepted"] == 20
+    assert client.post("/steps/batch", json=body).json()["duplicates"] == 20
+
+    bad = copy.deepcopy(body)
+    bad["steps"][0]["payload"]["action"] = "ADD"
+    resp = client.post("/steps/batch", json={"steps": bad["steps"][:1]})
+    assert resp.status_code == 422
+    assert resp.headers["content-type"].startswith("application/problem+json")
+    assert "payload hash mismatch" in resp.json()["detail"]
+
+    node.steps.anchor(job, 1)
+    timeline = client.get(f"/jobs/{job}/splits/1/steps").json()
+    assert len(timeline["steps"]) == 20 and all(s["anchored"] for s in timeline["steps"])
+    exported = client.get(f"/jobs/{job}/steps/export", params={"split": 1}).json()
+    verdict = client.post("/steps/verify", json=exported).json()
+    assert verdict["ok"] and verdict["anchored"] == 20
+    one = client.get(f"/steps/{timeline['steps'][3]['step_hash']}").json()
+    assert one["record"]["seq"] == 3 and "inspecting" in one["payload"]
+    assert client.get("/steps/0x" + "00" * 32).status_code == 404
+
+
+def test_batch_endpoint_validates_and_documents_its_body(node: Node) -> None:
+    client = TestClient(create_app(node))
+    for body in (b"{not json", b'{"steps": []}', b'{"steps": [{"record": {}}]}'):
+        resp = client.post("/steps/batch", content=body,
+                           headers={"content-type": "application/json"})
+        assert resp.status_code == 422, resp.text
+        assert resp.headers["content-type"].startswith("application/problem+json")
+    schema = client.get("/openapi.json").json()
+    batch = schema["paths"]["/steps/batch"]["post"]["requestBody"]["content"]
+    assert batch["application/json"]["schema"]["properties"]["steps"]["items"]["$ref"] == (
+        "#/components/schemas/StepIn"
+    )
+    assert "StepIn" in schema["components"]["schemas"]
