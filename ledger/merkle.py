@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from eth_abi import encode
-from eth_utils import keccak
 
 from ledger.errors import InvalidInput
+from ledger.hashing import keccak
 
 FORMAT = "standard-v1"
 

@@ -81,3 +81,11 @@ def test_leaf_is_double_hashed() -> None:
     single = StandardMerkleTree.of([value], ENCODING)
     assert single.root == leaf_hash(ENCODING, value)
     assert single.proof(0) == []
+
+
+def test_step_leaf_equals_the_generic_leaf() -> None:
+    from ledger.steps.anchoring import LEAF_ENCODING, step_leaf
+
+    for seq in (0, 1, 2**63 - 1, 2**64 - 1):
+        h = os.urandom(32)
+        assert step_leaf(seq, h) == leaf_hash(LEAF_ENCODING, (seq, h))

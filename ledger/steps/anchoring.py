@@ -24,7 +24,8 @@ from web3.logs import DISCARD
 
 from ledger.chain import Chain
 from ledger.errors import Conflict, Forbidden, LedgerError
-from ledger.merkle import StandardMerkleTree, leaf_hash
+from ledger.hashing import keccak
+from ledger.merkle import StandardMerkleTree
 from ledger.steps.journal import Journal
 from ledger.steps.record import ZERO
 from ledger.tx import REFUSED, Sender
@@ -34,8 +35,14 @@ DEFAULT_MAX_STEPS = 1024
 log = logging.getLogger("cofab.anchoring")
 
 
+def step_leaf(seq: int, step_hash: bytes) -> bytes:
+    """leaf_hash(("uint64", "bytes32"), (seq, step_hash)) without the ABI encoder: both
+    are static types, so abi.encode is just the two 32-byte words."""
+    return keccak(keccak(seq.to_bytes(32, "big") + step_hash))
+
+
 def anchor_tree(seqs_and_hashes: list[tuple[int, bytes]]) -> StandardMerkleTree:
-    leaves = [leaf_hash(LEAF_ENCODING, v) for v in seqs_and_hashes]
+    leaves = [step_leaf(seq, h) for seq, h in seqs_and_hashes]
     return StandardMerkleTree.from_leaf_hashes(leaves, seqs_and_hashes, LEAF_ENCODING)
 
 

@@ -11,10 +11,10 @@ from dataclasses import asdict, dataclass
 from functools import lru_cache
 from typing import Any
 
-import sha3
 from eth_utils import is_address, to_checksum_address
 
 from ledger.errors import InvalidInput
+from ledger.hashing import keccak
 from ledger.settings import EIP712_DOMAIN_NAME, EIP712_DOMAIN_VERSION
 
 ZERO = b"\x00" * 32
@@ -92,9 +92,6 @@ BIZ_STEPS = frozenset(
 BIZ_STEP_URN = "urn:epcglobal:cbv:bizstep:"
 
 
-def keccak(data: bytes) -> bytes:
-    """keccak-256 via safe-pysha3: ~2.5x less per-call overhead than pycryptodome here."""
-    return sha3.keccak_256(data).digest()
 
 
 TYPE_HASH = keccak(TYPE_STRING.encode())

@@ -1,0 +1,521 @@
+"""Audit one job: rebuild it from the chain and the evidence bundles, check every rule.
+
+The same chain state and the same inputs always give the same report: nothing depends
+on the wall clock, on this node's journal or on the order the bundles are given in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from web3 import Web3
+
+from ledger import canonical_json
+from ledger.audit import chain_record
+from ledger.audit.chain_record import Contracts, JobRecord
+from ledger.audit.findings import Finding, Severity
+from ledger.audit.steps import (
+    Anchor,
+    Authority,
+    check_split,
+    parse_items,
+    recover_all,
+    signature_pairs,
+)
+from ledger.errors import InvalidInput
+from ledger.reverts import JOB_STATUS_NAMES, SPLIT_STATUS_NAMES
+from ledger.roles import Role, role_names
+from ledger.steps.bundle import FORMAT as STEPS_FORMAT
+from ledger.steps.record import Domain
+
+PPM = 1_000_000
+HANDOVER_KEY = "cofab:handover"
+
+
+@dataclass
+class AuditInputs:
+    bundles: list[dict[str, Any]] = field(default_factory=list)
+    design_files: list[bytes] = field(default_factory=list)
+
+    def digests(self) -> dict[str, list[str]]:
+        return {
+            "bundles": sorted(hashlib.sha256(_sorted_json(b)).hexdigest() for b in self.bundles),
+            "design_files": sorted(hashlib.sha256(f).hexdigest() for f in self.design_files),
+        }
+
+
+def _sorted_json(value: Any) -> bytes:
+    """Deterministic bytes of parsed JSON (sorted keys; C encoder: bundles are large)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _identity(item: dict[str, Any]) -> tuple[Any, ...]:
+    """What makes two bundle entries the same step: record, signature and payload."""
+    record = json.dumps(item.get("record"), sort_keys=True, default=str)
+    return (str(item.get("signature")), str(item.get("payload")), record)
+
+
+def _seq(item: dict[str, Any]) -> int:
+    record = item.get("record")
+    seq = record.get("seq", 0) if isinstance(record, dict) else 0
+    return seq if type(seq) is int else 0
+
+
+def _label(step: Any) -> str:
+    raw = bytes.fromhex(str(step)[2:]) if isinstance(step, str) else bytes(step)
+    return raw.rstrip(b"\x00").decode("utf-8", "replace")
+
+
+class JobAudit:
+    def __init__(self, contracts: Contracts, job_id: int, inputs: AuditInputs) -> None:
+        self.c = contracts
+        self.w3: Web3 = contracts.w3
+        self.job_id = job_id
+        self.inputs = inputs
+        self.findings: list[Finding] = []
+        self.record: JobRecord = chain_record.load(contracts, job_id)
+        self._times: dict[int, int] = {e.block: e.timestamp for e in self.record.events}
+        self.authority = Authority(contracts.consortium, self.block_time)
+        self.split_results: dict[int, dict[str, Any]] = {}
+
+    def block_time(self, number: int) -> int:
+        if number not in self._times:
+            self._times[number] = int(self.w3.eth.get_block(number)["timestamp"])
+        return self._times[number]
+
+    def add(self, finding: Finding) -> None:
+        self.findings.append(finding)
+
+    def flag(self, sev: Severity, code: str, text: str, **evidence: Any) -> None:
+        self.add(Finding(sev, code, text, {"job": self.job_id, **evidence}))
+
+    # --- the checks ------------------------------------------------------------------
+    def run(self) -> dict[str, Any]:
+        created = self._one("JobBoard", "JobCreated")
+        self._check_design(created)
+        self._check_members(created)
+        self._check_money()
+        self._check_deliveries()
+        self._check_custody()
+        self._check_steps()
+        self._check_disputes()
+        return self._report()
+
+    def _one(self, contract: str, name: str) -> Any:
+        found = self.record.of(contract, name)
+        if not found:
+            raise InvalidInput(f"job {self.job_id} has no {name} event on this chain")
+        return found[0]
+
+    def _check_design(self, created: Any) -> None:
+        job = self.record.job
+        design = bytes.fromhex(str(job["designId"])[2:])
+        registered = [
+            e
+            for e in self.record.events
+            if e.contract == "DesignRegistry" and e.name in ("DesignRegistered", "DesignClaimed")
+        ]
+        if not registered or registered[0].block > created.block:
+            self.flag(
+                Severity.MAJOR,
+                "design-unregistered",
+                f"design 0x{design.hex()} was not registered before the order",
+                tx=created.tx_hash,
+                block=created.block,
+            )
+        active, designer, royalty = self.c.designs.functions.licenceAt(
+            design, job["buyer"], created.block
+        ).call()
+        if not active:
+            self.flag(
+                Severity.MAJOR,
+                "design-unlicensed",
+                f"the design was not licensed to the buyer {job['buyer']} when ordered",
+                tx=created.tx_hash,
+                block=created.block,
+            )
+        elif int(royalty) != int(job["royaltyPpm"]) or designer != job["designer"]:
+            self.flag(
+                Severity.CRITICAL,
+                "licence-mismatch",
+                "the order's designer or royalty differs from the licence",
+                tx=created.tx_hash,
+                block=created.block,
+            )
+        for e in self.record.of("DesignRegistry", "DesignRevoked"):
+            self.flag(
+                Severity.INFO,
+                "design-revoked",
+                f"the designer revoked the design at block {e.block}",
+                tx=e.tx_hash,
+                block=e.block,
+            )
+        for data in self.inputs.design_files:
+            digest = hashlib.sha256(data).digest()
+            if digest != design:
+                self.flag(
+                    Severity.CRITICAL,
+                    "design-file-mismatch",
+                    f"a design file given to the audit (sha256 0x{digest.hex()}) is not "
+                    f"the ordered design 0x{design.hex()}: it was replaced",
+                    file_sha256="0x" + digest.hex(),
+                )
+
+    def _role_at(self, who: str, role: Role, block: int) -> bool:
+        roles, status = self.c.consortium.functions.rolesAt(who, block).call()
+        return int(status) == 1 and bool(int(roles) & int(role))
+
+    def _check_members(self, created: Any) -> None:
+        buyer = self.record.job["buyer"]
+        if not self._role_at(buyer, Role.BUYER, created.block):
+            self.flag(
+                Severity.CRITICAL,
+                "buyer-not-member",
+                f"{buyer} was not an active buyer when it ordered",
+                block=created.block,
+            )
+        for e in self.record.of("JobBoard", "SplitAssigned"):
+            factory = e.args["factory"]
+            if not self._role_at(factory, Role.FACTORY, e.block):
+                self.flag(
+                    Severity.CRITICAL,
+                    "factory-not-member",
+                    f"split {e.args['splitId']} went to {factory}, not an active factory",
+                    split=int(e.args["splitId"]),
+                    tx=e.tx_hash,
+                    block=e.block,
+                )
+
+    def _check_money(self) -> None:
+        job, escrow = self.record.job, self.record.escrow
+        price = int(job["price"])
+        shares = sum(int(s["sharePpm"]) for s in self.record.splits)
+        fee_ppm = int(escrow.get("feePpm", 0))
+        total = shares + int(job["royaltyPpm"]) + fee_ppm
+        if self.record.splits and total != PPM:
+            self.flag(
+                Severity.CRITICAL,
+                "shares-do-not-sum",
+                f"split shares {shares} + royalty {job['royaltyPpm']} + fee {fee_ppm} "
+                f"= {total}, not {PPM}",
+            )
+        deposited = sum(int(e.args["amount"]) for e in self.record.of("Settlement", "Deposited"))
+        if deposited and deposited != price:
+            self.flag(
+                Severity.CRITICAL,
+                "deposit-mismatch",
+                f"escrow received {deposited}, the price is {price}",
+            )
+        for e in self.record.of("Settlement", "ShareAllocated"):
+            expected = price * int(e.args["sharePpm"]) // PPM
+            if int(e.args["amount"]) != expected:
+                self.flag(
+                    Severity.CRITICAL,
+                    "allocation-mismatch",
+                    f"split {e.args['splitId']} was allocated {e.args['amount']}, its "
+                    f"share is worth {expected}",
+                    split=int(e.args["splitId"]),
+                    tx=e.tx_hash,
+                    block=e.block,
+                )
+        released = sum(int(e.args["amount"]) for e in self.record.of("Settlement", "SplitReleased"))
+        released += sum(
+            int(e.args["payout"]) for e in self.record.of("Settlement", "RulingApplied")
+        )
+        released += sum(
+            int(e.args["royaltyAmount"]) + int(e.args["feeAmount"])
+            for e in self.record.of("Settlement", "FeesReleased")
+        )
+        refunded = sum(int(e.args["amount"]) for e in self.record.of("Settlement", "Refunded"))
+        held = int(escrow.get("held", 0))
+        if deposited != released + refunded + held:
+            self.flag(
+                Severity.CRITICAL,
+                "escrow-imbalance",
+                f"deposited {deposited} != released {released} + refunded {refunded} + held {held}",
+            )
+        self.money = {
+            "price": price,
+            "deposited": deposited,
+            "released": released,
+            "refunded": refunded,
+            "held": held,
+            "shares_ppm": shares,
+            "royalty_ppm": int(job["royaltyPpm"]),
+            "fee_ppm": fee_ppm,
+        }
+
+    def _check_deliveries(self) -> None:
+        deadline = int(self.record.job["deadline"])
+        for e in self.record.of("JobBoard", "SplitDelivered"):
+            if e.timestamp > deadline:
+                late = e.timestamp - deadline
+                self.flag(
+                    Severity.MAJOR,
+                    "late-delivery",
+                    f"split {e.args['splitId']} was delivered {late // 3600} h "
+                    f"{late % 3600 // 60} min after the deadline",
+                    split=int(e.args["splitId"]),
+                    tx=e.tx_hash,
+                    block=e.block,
+                    seconds_late=late,
+                )
+
+    def _factory(self, split_id: int) -> str:
+        if 0 <= split_id < len(self.record.splits):
+            return str(self.record.splits[split_id]["factory"])
+        return chain_record.ZERO_ADDRESS
+
+    def _check_custody(self) -> None:
+        self.handovers = []
+        for e in self.record.of("JobBoard", "CustodyHandedOver"):
+            a = e.args
+            self.handovers.append(
+                (int(a["fromSplit"]), int(a["toSplit"]), "0x" + bytes(a["lot"]).hex())
+            )
+            for side, split_key, signer_key in (
+                ("sender", "fromSplit", "fromSigner"),
+                ("receiver", "toSplit", "toSigner"),
+            ):
+                factory = self._factory(int(a[split_key]))
+                ok, _, _ = self.authority.window(factory, a[signer_key], e.block)
+                if not ok:
+                    self.flag(
+                        Severity.CRITICAL,
+                        "handover-signer",
+                        f"the {side} of the hand-over of lot 0x{bytes(a['lot']).hex()} "
+                        f"was signed by {a[signer_key]}, who could not sign for {factory}",
+                        split=int(a[split_key]),
+                        tx=e.tx_hash,
+                        block=e.block,
+                    )
+
+    def _bundle_splits(self) -> dict[int, list[dict[str, Any]]]:
+        """Steps per split from every bundle; the same step in two bundles counts once."""
+        out: dict[int, dict[str, dict[str, Any]]] = defaultdict(dict)
+        for b in self.inputs.bundles:
+            if b.get("format") != STEPS_FORMAT:
+                raise InvalidInput(f"not a step bundle (format {b.get('format')!r})")
+            if int(b.get("job_id", -1)) != self.job_id:
+                raise InvalidInput(f"a bundle is for job {b.get('job_id')}, not {self.job_id}")
+            if int(b.get("chain_id", -1)) != int(self.w3.eth.chain_id):
+                raise InvalidInput(f"a bundle is for chain {b.get('chain_id')}")
+            for s in b.get("splits", []):
+                for item in s.get("steps", []):
+                    out[int(s["split_id"])][(_seq(item), *_identity(item))] = item
+        # by sequence number, then by identity: independent of the bundles' order
+        return {sid: [items[k] for k in sorted(items)] for sid, items in out.items()}
+
+    def _check_steps(self) -> None:
+        if self.c.traceability is None:
+            return
+        trace = self.c.traceability
+        domain = Domain(int(self.w3.eth.chain_id), trace.address)
+        anchors: dict[int, list[Anchor]] = defaultdict(list)
+        for e in self.record.of("Traceability", "StepsAnchored"):
+            a = e.args
+            anchors[int(a["splitId"])].append(
+                Anchor(
+                    int(a["index"]),
+                    int(a["fromSeq"]),
+                    int(a["toSeq"]),
+                    bytes(a["root"]),
+                    bytes(a["head"]),
+                    e.tx_hash,
+                    e.block,
+                    e.timestamp,
+                )
+            )
+        bundled = self._bundle_splits()
+        latest = int(self.w3.eth.block_number)
+        sids = sorted(set(anchors) | set(bundled) | set(range(len(self.record.splits))))
+        parsed, pairs = {}, []
+        for sid in sids:
+            parsed[sid] = parse_items(bundled.get(sid, []), domain, partial(self._bad, sid))
+            pairs += signature_pairs(parsed[sid])
+        recovered = iter(recover_all(pairs))  # one process pool for the whole job
+        for sid in sids:
+            items = bundled.get(sid, [])
+            result = check_split(
+                parsed=parsed[sid],
+                recovered=[next(recovered) for _ in parsed[sid]],
+                job_id=self.job_id,
+                split_id=sid,
+                factory=self._factory(sid),
+                items=items,
+                anchors=sorted(anchors.get(sid, []), key=lambda a: a.index),
+                domain=domain,
+                authority=self.authority,
+                latest_block=latest,
+                add=self.add,
+            )
+            self._check_handover_steps(sid, items)
+            anchored_through = max((a.to_seq for a in anchors.get(sid, [])), default=-1)
+            self.split_results[sid] = {
+                "steps_in_bundles": result.steps,
+                "steps_anchored_on_chain": anchored_through + 1,
+                "steps_proven": result.anchored,
+                "signatures_verified": result.verified_signatures,
+                "anchors": [
+                    {
+                        "index": a.index,
+                        "from_seq": a.from_seq,
+                        "to_seq": a.to_seq,
+                        "root": "0x" + a.root.hex(),
+                        "tx": a.tx_hash,
+                        "block": a.block,
+                        "time": a.timestamp,
+                    }
+                    for a in anchors.get(sid, [])
+                ],
+                "first_step": _summary(items[0]) if items else None,
+                "last_step": _summary(items[-1]) if items else None,
+            }
+
+    def _bad(self, sid: int, index: int, message: str) -> None:
+        self.flag(Severity.CRITICAL, "bad-record", message, split=sid, item=index)
+
+    def _check_handover_steps(self, sid: int, items: list[dict[str, Any]]) -> None:
+        """A shipping step that names a hand-over needs the receiver's signature on chain."""
+        for item in items:
+            payload = item.get("payload")
+            if not payload:
+                continue
+            try:
+                doc = json.loads(payload)
+            except ValueError:
+                continue
+            h = doc.get(HANDOVER_KEY) if isinstance(doc, dict) else None
+            if not isinstance(h, dict) or "toSplit" not in h:
+                continue
+            lot = str(h.get("lot", ""))
+            if (sid, int(h["toSplit"]), lot) not in self.handovers:
+                seq = (item.get("record") or {}).get("seq")
+                self.flag(
+                    Severity.MAJOR,
+                    "one-sided-handover",
+                    f"split {sid} says it handed lot {lot} to split {h['toSplit']} "
+                    f"(step {seq}), but the receiver never signed for it on chain",
+                    split=sid,
+                    seq=seq,
+                )
+
+    def _check_disputes(self) -> None:
+        self.disputes = []
+        for e in self.record.events:
+            if e.contract != "Disputes":
+                continue
+            self.disputes.append(e.as_dict())
+            if e.name == "DisputeOpened":
+                self.flag(
+                    Severity.INFO,
+                    "dispute-opened",
+                    f"a dispute was opened on split {e.args.get('splitId')} by "
+                    f"{e.args.get('claimant', e.args.get('party'))}",
+                    split=int(e.args.get("splitId", -1)),
+                    tx=e.tx_hash,
+                    block=e.block,
+                )
+            elif e.name == "DisputeRuled":
+                self.flag(
+                    Severity.INFO,
+                    "dispute-ruled",
+                    f"the auditors ruled on split {e.args.get('splitId')}",
+                    split=int(e.args.get("splitId", -1)),
+                    tx=e.tx_hash,
+                    block=e.block,
+                )
+
+    # --- the report ------------------------------------------------------------------
+    def _report(self) -> dict[str, Any]:
+        job = self.record.job
+        findings = sorted(self.findings, key=lambda f: f.sort_key())
+        counts = {s.value: sum(1 for f in findings if f.severity is s) for s in Severity}
+        verdict = "clean" if counts["critical"] == counts["major"] == 0 else "findings"
+        splits = []
+        for i, s in enumerate(self.record.splits):
+            splits.append(
+                {
+                    "split": i,
+                    "factory": s["factory"],
+                    "step": _label(s["step"]),
+                    "status": SPLIT_STATUS_NAMES.get(int(s["status"]), str(s["status"])),
+                    "quantity": int(s["quantity"]),
+                    "share_ppm": int(s["sharePpm"]),
+                    "depends_on": [d for d in range(64) if int(s["dependsOn"]) >> d & 1],
+                    **self.split_results.get(i, {}),
+                }
+            )
+        return {
+            "format": "cofab-audit/1",
+            "chain_id": int(self.w3.eth.chain_id),
+            "contracts": {
+                "JobBoard": self.c.job_board.address,
+                "Consortium": self.c.consortium.address,
+                "DesignRegistry": self.c.designs.address,
+                "Settlement": self.c.settlement.address,
+                "Traceability": self.c.traceability.address if self.c.traceability else None,
+                "Disputes": self.c.disputes.address if self.c.disputes else None,
+            },
+            "inputs": self.inputs.digests(),
+            "job": {
+                "id": self.job_id,
+                "buyer": job["buyer"],
+                "design": job["designId"],
+                "designer": job["designer"],
+                "status": JOB_STATUS_NAMES.get(int(job["status"]), str(job["status"])),
+                "quantity": int(job["quantity"]),
+                "price": int(job["price"]),
+                "token": job["token"],
+                "deadline": int(job["deadline"]),
+                "buyer_roles": role_names(
+                    int(self.c.consortium.functions.member(job["buyer"]).call()[0])
+                ),
+            },
+            "summary": {"verdict": verdict, **counts},
+            "findings": [f.as_dict() for f in findings],
+            "splits": splits,
+            "money": self.money,
+            "disputes": self.disputes,
+            "timeline": [e.as_dict() for e in self.record.events],
+        }
+
+
+def _summary(item: dict[str, Any]) -> dict[str, Any]:
+    rec = item.get("record") or {}
+    return {"seq": rec.get("seq"), "bizStep": rec.get("bizStep"), "time": rec.get("time")}
+
+
+def audit(contracts: Contracts, job_id: int, inputs: AuditInputs | None = None) -> dict[str, Any]:
+    return JobAudit(contracts, job_id, inputs or AuditInputs()).run()
+
+
+def report_hash(report: dict[str, Any]) -> str:
+    """SHA-256 of the canonical JSON of a report (without its own hash field)."""
+    body = {k: v for k, v in report.items() if k != "report_hash"}
+    return hashlib.sha256(canonical_json.dumps(body)).hexdigest()
+
+
+def seal(report: dict[str, Any]) -> dict[str, Any]:
+    return {**report, "report_hash": report_hash(report)}
+
+
+def bundles_from(texts: Sequence[str]) -> list[dict[str, Any]]:
+    from ledger.steps import bundle as step_bundle
+
+    return [step_bundle.load(t) for t in texts]
+
+
+def contracts_of(node: Any) -> Contracts:
+    """The audited contracts of a node's deployment (all other inputs come from the chain)."""
+    dep = node.deployment
+    trace = dep.contracts.get("Traceability")
+    return Contracts.discover(
+        node.chain.w3, dep.address("JobBoard"), traceability=trace.address if trace else None
+    )

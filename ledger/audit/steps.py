@@ -1,0 +1,351 @@
+"""Check a split's signed steps against its anchors on chain: the heart of the audit.
+
+Built for 100,000-step jobs: signer recovery runs on every core, inclusion is checked by
+rebuilding each anchor's Merkle root from the steps it covers (three hashes per step
+instead of one per proof level), and signer authority is asked of the chain once per
+(member, signer, anchor block), not once per step.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from web3.contract import Contract
+
+from ledger.audit.findings import Finding, Severity
+from ledger.merkle import process_proof
+from ledger.roles import Role
+from ledger.steps.anchoring import anchor_tree, step_leaf
+from ledger.steps.record import ZERO, Domain, Step
+from ledger.steps.signatures import checksum, recover_address
+
+PARALLEL_FROM = 4_000  # steps; below this a process pool costs more than it saves
+
+
+@dataclass(frozen=True)
+class Anchor:
+    index: int
+    from_seq: int
+    to_seq: int
+    root: bytes
+    head: bytes
+    tx_hash: str
+    block: int
+    timestamp: int
+
+
+def _recover_chunk(pairs: list[tuple[bytes, bytes]]) -> list[bytes | None]:
+    return [recover_address(d, s) for d, s in pairs]
+
+
+def recover_all(pairs: list[tuple[bytes, bytes]]) -> list[bytes | None]:
+    """Recover every signer, on all cores when there are many: worker processes take
+    their share while this process recovers its own."""
+    cores = min(os.cpu_count() or 1, 8)
+    if len(pairs) < PARALLEL_FROM or cores < 2:
+        return _recover_chunk(pairs)
+    share = -(-len(pairs) // cores)
+    mine, rest = pairs[:share], pairs[share:]
+    size = -(-len(rest) // ((cores - 1) * 2))
+    chunks = [rest[i : i + size] for i in range(0, len(rest), size)]
+    with ProcessPoolExecutor(max_workers=cores - 1) as pool:
+        futures = [pool.submit(_recover_chunk, c) for c in chunks]
+        out = _recover_chunk(mine)
+        for f in futures:
+            out += f.result()
+    return out
+
+
+class Authority:
+    """Could `signer` sign for `member` as a factory: at a block, and at a step's time."""
+
+    def __init__(self, consortium: Contract, block_time: Callable[[int], int]) -> None:
+        self.consortium = consortium
+        self.block_time = block_time
+        self._cache: dict[tuple[str, str, int], tuple[bool, int, int]] = {}
+
+    def window(self, member: str, signer: str, block: int) -> tuple[bool, int, int]:
+        """(authorised at `block`, earliest valid time, expiry or 0)."""
+        key = (member.lower(), signer.lower(), block)
+        if key not in self._cache:
+            fns = self.consortium.functions
+            ok = fns.isAuthorizedSigner(member, signer, int(Role.FACTORY), block, 0).call()
+            since = int(fns.member(member).call()[2])
+            expires = 0
+            if signer.lower() != member.lower():
+                _owner, _active, expires = fns.deviceAt(signer, block).call()
+                authorized_block = int(fns.device(signer).call()[3])
+                if authorized_block:
+                    since = max(since, self.block_time(min(authorized_block, block)))
+            self._cache[key] = (bool(ok), since, int(expires))
+        return self._cache[key]
+
+
+@dataclass
+class SplitResult:
+    steps: int = 0
+    anchored: int = 0
+    verified_signatures: int = 0
+
+
+Parsed = tuple[int, Step, dict[str, Any], bytes]
+
+
+def parse_items(
+    items: Sequence[dict[str, Any]], domain: Domain, bad: Callable[[int, str], None]
+) -> list[Parsed]:
+    """(index, step, item, step hash) of every readable record; `bad` hears of the rest."""
+    parsed: list[Parsed] = []
+    for i, item in enumerate(items):
+        try:
+            step = Step.from_message(item["record"])
+        except Exception as exc:  # noqa: BLE001 - any unreadable record is one finding
+            bad(i, f"unreadable step record: {exc}")
+            continue
+        parsed.append((i, step, item, step.digest(domain)))
+    return parsed
+
+
+def signature_pairs(parsed: Sequence[Parsed]) -> list[tuple[bytes, bytes]]:
+    out = []
+    for _, _, item, digest in parsed:
+        try:
+            sig = bytes.fromhex(str(item.get("signature", ""))[2:])
+        except ValueError:
+            sig = b""
+        out.append((digest, sig))
+    return out
+
+
+def check_split(
+    *,
+    job_id: int,
+    split_id: int,
+    factory: str,
+    items: Sequence[dict[str, Any]],
+    anchors: Sequence[Anchor],
+    domain: Domain,
+    authority: Authority,
+    latest_block: int,
+    parsed: Sequence[Parsed] | None = None,
+    recovered: Sequence[bytes | None] | None = None,
+    add: Callable[[Finding], None],
+) -> SplitResult:
+    """Check the bundle's steps of one split; every problem is passed to `add`.
+
+    `parsed` and `recovered` may be computed beforehand (`parse_items`, `recover_all` over
+    several splits at once, so one process pool serves a whole job)."""
+    res = SplitResult()
+
+    def finding(sev: Severity, code: str, text: str, **ev: Any) -> None:
+        add(Finding(sev, code, text, {"job": job_id, "split": split_id, **ev}))
+
+    if parsed is None:
+        parsed = parse_items(
+            items, domain, lambda i, msg: finding(Severity.CRITICAL, "bad-record", msg, item=i)
+        )
+    if recovered is None:
+        recovered = recover_all(signature_pairs(parsed))
+    by_seq: dict[int, tuple[Step, bytes]] = {}
+    checked: list[tuple[Step, bytes, str | None, dict[str, Any]]] = []
+    expected_seq, head = 0, ZERO
+    for (_, step, item, digest), signer_raw in zip(parsed, recovered, strict=True):
+        seq = step.seq
+        res.steps += 1
+        ev = {"seq": seq, "step": "0x" + digest.hex()}
+        if step.job_id != job_id or step.split_id != split_id:
+            finding(Severity.CRITICAL, "misfiled", "the step names another job or split", **ev)
+        if seq in by_seq:
+            finding(
+                Severity.CRITICAL,
+                "duplicate-seq",
+                f"two different steps claim sequence number {seq}",
+                **ev,
+            )
+        elif seq != expected_seq:
+            finding(
+                Severity.CRITICAL,
+                "sequence-gap",
+                f"expected step {expected_seq}, found step {seq}",
+                **ev,
+            )
+        if step.prev_hash != head:
+            finding(
+                Severity.CRITICAL,
+                "chain-break",
+                f"step {seq} does not name the step before it as its predecessor",
+                **ev,
+            )
+        stated = item.get("step_hash")
+        if stated is not None and stated != "0x" + digest.hex():
+            finding(
+                Severity.CRITICAL,
+                "hash-mismatch",
+                "the stated step hash is not the hash of the record",
+                **ev,
+            )
+        payload = item.get("payload")
+        if payload is None:
+            finding(Severity.MINOR, "no-payload", "the step's payload is not in the bundle", **ev)
+        elif hashlib.sha256(str(payload).encode()).digest() != step.payload_hash:
+            finding(
+                Severity.CRITICAL,
+                "payload-mismatch",
+                f"the payload of step {seq} does not hash to the signed payloadHash "
+                "(edited after signing)",
+                **ev,
+            )
+        if factory.lower() != step.member.lower():
+            finding(
+                Severity.CRITICAL,
+                "wrong-factory",
+                f"step {seq} is accountable to {step.member}, the split is {factory}'s",
+                **ev,
+            )
+        signer = checksum(signer_raw) if signer_raw is not None else None
+        if signer is None:
+            finding(Severity.CRITICAL, "bad-signature", "the signature recovers to no key", **ev)
+        if seq not in by_seq:
+            by_seq[seq] = (step, digest)
+            checked.append((step, digest, signer, item))
+        if seq >= expected_seq:
+            expected_seq, head = seq + 1, digest
+
+    _check_anchors(checked, by_seq, anchors, authority, latest_block, res, finding)
+    return res
+
+
+def _check_anchors(
+    checked: list[tuple[Step, bytes, str | None, dict[str, Any]]],
+    by_seq: dict[int, tuple[Step, bytes]],
+    anchors: Sequence[Anchor],
+    authority: Authority,
+    latest_block: int,
+    res: SplitResult,
+    finding: Callable[..., None],
+) -> None:
+    anchor_of: dict[int, Anchor] = {}
+    rebuilt: set[int] = set()  # anchors whose whole range was rebuilt into their root
+    for a in anchors:
+        covered = [by_seq.get(q) for q in range(a.from_seq, a.to_seq + 1)]
+        present = [c for c in covered if c is not None]
+        if len(present) == len(covered):
+            tree = anchor_tree([(s.seq, d) for s, d in present])  # type: ignore[misc]
+            if tree.root != a.root:
+                finding(
+                    Severity.CRITICAL,
+                    "not-included",
+                    f"steps {a.from_seq}-{a.to_seq} are not the ones anchored in anchor "
+                    f"{a.index}: they were replaced, reordered or edited after anchoring",
+                    tx=a.tx_hash,
+                    block=a.block,
+                    anchor=a.index,
+                )
+                continue
+            if present[-1][1] != a.head:
+                finding(
+                    Severity.CRITICAL,
+                    "head-mismatch",
+                    f"anchor {a.index}'s head is not step {a.to_seq}'s hash",
+                    tx=a.tx_hash,
+                    block=a.block,
+                    anchor=a.index,
+                )
+            rebuilt.add(a.index)
+        else:
+            missing = [
+                q
+                for q, c in zip(range(a.from_seq, a.to_seq + 1), covered, strict=True)
+                if c is None
+            ]
+            finding(
+                Severity.MAJOR,
+                "missing-steps",
+                f"{len(missing)} step(s) anchored in anchor {a.index} are not in the "
+                f"bundles: {_ranges(missing)}",
+                tx=a.tx_hash,
+                block=a.block,
+                anchor=a.index,
+            )
+        for q in range(a.from_seq, a.to_seq + 1):
+            anchor_of[q] = a
+    for step, digest, signer, item in checked:
+        seq = step.seq
+        ev = {"seq": seq, "step": "0x" + digest.hex()}
+        a = anchor_of.get(seq)
+        if a is None:
+            finding(Severity.MINOR, "unanchored", f"step {seq} is not anchored on chain", **ev)
+            block = latest_block
+        else:
+            if a.index not in rebuilt:  # the root was not rebuilt: check this step's proof
+                proof = [bytes.fromhex(p[2:]) for p in item.get("proof") or []]
+                if process_proof(step_leaf(seq, digest), proof) != a.root:
+                    finding(
+                        Severity.CRITICAL,
+                        "not-included",
+                        f"step {seq} is not in anchor {a.index}'s Merkle root",
+                        tx=a.tx_hash,
+                        block=a.block,
+                        **ev,
+                    )
+                    continue
+            res.anchored += 1
+            block = a.block
+            if step.time > a.timestamp:
+                finding(
+                    Severity.CRITICAL,
+                    "after-anchor",
+                    f"step {seq} is dated {step.time}, after its anchor at {a.timestamp} "
+                    "(backdating is impossible, so the date is false)",
+                    tx=a.tx_hash,
+                    block=a.block,
+                    **ev,
+                )
+        if signer is None:
+            continue
+        ok, since, expires = authority.window(step.member, signer, block)
+        if not ok:
+            finding(
+                Severity.CRITICAL,
+                "unauthorized-signer",
+                f"{signer} could not sign for {step.member} at block {block} (not the "
+                "factory, not an active factory, or a revoked device key)",
+                signer=signer,
+                block=block,
+                **ev,
+            )
+        elif step.time < since:
+            finding(
+                Severity.CRITICAL,
+                "signer-not-yet-valid",
+                f"step {seq} is dated {step.time}, before {signer} could sign for "
+                f"{step.member} (from {since})",
+                signer=signer,
+                **ev,
+            )
+        elif expires and step.time >= expires:
+            finding(
+                Severity.CRITICAL,
+                "signer-expired",
+                f"device key {signer} had expired ({expires}) by step {seq}'s time",
+                signer=signer,
+                **ev,
+            )
+        else:
+            res.verified_signatures += 1
+
+
+def _ranges(seqs: list[int]) -> str:
+    out, start = [], None
+    for i, q in enumerate(seqs):
+        if start is None:
+            start = q
+        if i + 1 == len(seqs) or seqs[i + 1] != q + 1:
+            out.append(f"{start}" if start == q else f"{start}-{q}")
+            start = None
+    return ", ".join(out[:20]) + (" …" if len(out) > 20 else "")

