@@ -97,6 +97,17 @@ class Chain:
                 )
             time.sleep(0.5)
 
+    def advance_time(self, seconds: int) -> None:
+        """Move a dev chain's clock forward and mine a block (deadlines in demos, tests)."""
+        if self.backend is Backend.EMBEDDED:
+            latest = int(self.w3.eth.get_block("latest")["timestamp"])
+            self.w3.provider.ethereum_tester.time_travel(latest + seconds)  # type: ignore[attr-defined]
+        elif self.faucet is not None:  # anvil
+            self.w3.provider.make_request("evm_increaseTime", [seconds])  # type: ignore[arg-type]
+            self.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+        else:
+            raise ConfigError("only a dev chain's clock can be moved")
+
     def close(self) -> None:
         if self.devnet is not None:
             self.devnet.stop()

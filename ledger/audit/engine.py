@@ -23,6 +23,7 @@ from ledger.audit.findings import Finding, Severity
 from ledger.audit.steps import (
     Anchor,
     Authority,
+    Parsed,
     check_split,
     parse_items,
     recover_all,
@@ -55,16 +56,15 @@ def _sorted_json(value: Any) -> bytes:
     return json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
 
 
-def _identity(item: dict[str, Any]) -> tuple[Any, ...]:
-    """What makes two bundle entries the same step: record, signature and payload."""
-    record = json.dumps(item.get("record"), sort_keys=True, default=str)
-    return (str(item.get("signature")), str(item.get("payload")), record)
-
-
-def _seq(item: dict[str, Any]) -> int:
-    record = item.get("record")
-    seq = record.get("seq", 0) if isinstance(record, dict) else 0
-    return seq if type(seq) is int else 0
+def _distinct(parsed: list[Parsed]) -> list[Parsed]:
+    """The same step (record hash, signature, payload) given twice counts once; order by
+    sequence number then content, so the bundles' order never matters."""
+    seen: dict[tuple[int, bytes, str, str], Parsed] = {}
+    for p in parsed:
+        _, step, item, digest = p
+        key = (step.seq, digest, str(item.get("signature")), str(item.get("payload")))
+        seen.setdefault(key, p)
+    return [seen[k] for k in sorted(seen)]
 
 
 def _label(step: Any) -> str:
@@ -253,6 +253,17 @@ class JobAudit:
 
     def _check_deliveries(self) -> None:
         deadline = int(self.record.job["deadline"])
+        now = int(self.w3.eth.get_block("latest")["timestamp"])
+        if now > deadline:
+            for i, s in enumerate(self.record.splits):
+                if SPLIT_STATUS_NAMES.get(int(s["status"])) in ("assigned", "accepted"):
+                    self.flag(
+                        Severity.MAJOR,
+                        "missed-deadline",
+                        f"split {i} ({_label(s['step'])}) was not delivered by the deadline",
+                        split=i,
+                        factory=s["factory"],
+                    )
         for e in self.record.of("JobBoard", "SplitDelivered"):
             if e.timestamp > deadline:
                 late = e.timestamp - deadline
@@ -297,8 +308,8 @@ class JobAudit:
                     )
 
     def _bundle_splits(self) -> dict[int, list[dict[str, Any]]]:
-        """Steps per split from every bundle; the same step in two bundles counts once."""
-        out: dict[int, dict[str, dict[str, Any]]] = defaultdict(dict)
+        """Steps per split from every bundle, as given (deduplicated once parsed)."""
+        out: dict[int, list[dict[str, Any]]] = defaultdict(list)
         for b in self.inputs.bundles:
             if b.get("format") != STEPS_FORMAT:
                 raise InvalidInput(f"not a step bundle (format {b.get('format')!r})")
@@ -307,10 +318,8 @@ class JobAudit:
             if int(b.get("chain_id", -1)) != int(self.w3.eth.chain_id):
                 raise InvalidInput(f"a bundle is for chain {b.get('chain_id')}")
             for s in b.get("splits", []):
-                for item in s.get("steps", []):
-                    out[int(s["split_id"])][(_seq(item), *_identity(item))] = item
-        # by sequence number, then by identity: independent of the bundles' order
-        return {sid: [items[k] for k in sorted(items)] for sid, items in out.items()}
+                out[int(s["split_id"])].extend(s.get("steps", []))
+        return out
 
     def _check_steps(self) -> None:
         if self.c.traceability is None:
@@ -337,11 +346,13 @@ class JobAudit:
         sids = sorted(set(anchors) | set(bundled) | set(range(len(self.record.splits))))
         parsed, pairs = {}, []
         for sid in sids:
-            parsed[sid] = parse_items(bundled.get(sid, []), domain, partial(self._bad, sid))
+            parsed[sid] = _distinct(
+                parse_items(bundled.get(sid, []), domain, partial(self._bad, sid))
+            )
             pairs += signature_pairs(parsed[sid])
         recovered = iter(recover_all(pairs))  # one process pool for the whole job
         for sid in sids:
-            items = bundled.get(sid, [])
+            items = [p[2] for p in parsed[sid]]
             result = check_split(
                 parsed=parsed[sid],
                 recovered=[next(recovered) for _ in parsed[sid]],

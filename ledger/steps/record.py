@@ -92,12 +92,16 @@ BIZ_STEPS = frozenset(
 BIZ_STEP_URN = "urn:epcglobal:cbv:bizstep:"
 
 
-
-
 TYPE_HASH = keccak(TYPE_STRING.encode())
 _DOMAIN_TYPE_HASH = keccak(
     b"EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
 )
+
+
+@lru_cache(maxsize=4096)
+def _is_address(text: str) -> bool:
+    """Cached: a split's thousands of steps name the same member."""
+    return bool(is_address(text))
 
 
 @lru_cache(maxsize=256)
@@ -174,7 +178,7 @@ class Step:
             v = getattr(self, name)
             if not isinstance(v, bytes) or len(v) != 32:
                 raise InvalidInput(f"{name} must be 32 bytes")
-        if not isinstance(self.member, str) or not is_address(self.member):
+        if not isinstance(self.member, str) or not _is_address(self.member):
             raise InvalidInput(f"member {self.member!r} is not an address")
         normalize_biz_step(self.biz_step)
 
