@@ -493,6 +493,20 @@ class JobAudit:
             "findings": [f.as_dict() for f in findings],
             "splits": splits,
             "money": self.money,
+            "custody": [
+                {
+                    "from_split": int(e.args["fromSplit"]),
+                    "to_split": int(e.args["toSplit"]),
+                    "lot": "0x" + bytes(e.args["lot"]).hex(),
+                    "quantity": int(e.args["quantity"]),
+                    "from_signer": e.args["fromSigner"],
+                    "to_signer": e.args["toSigner"],
+                    "tx": e.tx_hash,
+                    "block": e.block,
+                    "time": e.timestamp,
+                }
+                for e in self.record.of("JobBoard", "CustodyHandedOver")
+            ],
             "disputes": self.disputes,
             "timeline": [e.as_dict() for e in self.record.events],
         }

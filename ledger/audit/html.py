@@ -93,6 +93,21 @@ def render(report: dict[str, Any]) -> str:
             f"{s.get('steps_anchored_on_chain', 0)} / {s.get('steps_proven', 0)}</td>"
             f"<td>{anchors}</td></tr>"
         )
+    out.append("</table><h2>Custody</h2>")
+    if report.get("custody"):
+        out.append(
+            "<table><tr><th>time</th><th>lot</th><th>from &rarr; to</th><th>signed by</th></tr>"
+        )
+        for h in report["custody"]:
+            out.append(
+                f"<tr><td>{_t(h['time'])}</td><td><code>{escape(_short(h['lot']))}</code> &times; "
+                f"{h['quantity']}</td><td>split {h['from_split']} &rarr; split {h['to_split']}</td>"
+                f"<td><code>{escape(_short(h['from_signer']))}</code> and <code>"
+                f"{escape(_short(h['to_signer']))}</code></td></tr>"
+            )
+        out.append("</table><table style='display:none'>")
+    else:
+        out.append("<p>No lot changed hands between splits.</p><table style='display:none'>")
     m = report["money"]
     out += [
         "</table><h2>Money</h2><table>",

@@ -143,7 +143,11 @@ def check_split(
     res = SplitResult()
 
     def finding(sev: Severity, code: str, text: str, **ev: Any) -> None:
-        add(Finding(sev, code, text, {"job": job_id, "split": split_id, **ev}))
+        add(
+            Finding(
+                sev, code, f"split {split_id}: {text}", {"job": job_id, "split": split_id, **ev}
+            )
+        )
 
     if parsed is None:
         parsed = parse_items(
