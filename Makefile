@@ -38,11 +38,11 @@ run: setup
 
 test: setup
 	@$(BIN)/ruff check .
-	@$(BIN)/python -m pytest
+	@$(BIN)/python -m pytest -n 2
 	@$(MAKE) --no-print-directory test-contracts
 
 test-python: setup
-	@$(BIN)/python -m pytest
+	@$(BIN)/python -m pytest -n 2
 
 # tests/brownie/pytest.ini keeps brownie's pytest plugin on there (pyproject.toml turns it
 # off for the plain suite); tests/brownie/conftest.py binds anvil to 127.0.0.1 on this port.
@@ -54,7 +54,7 @@ lint: setup
 	@$(BIN)/ruff check .
 
 bench: setup
-	@for b in bench/*.py; do echo "==> $$b"; $(BIN)/python $$b || exit 1; done
+	@for b in designs settlement steps audit; do echo "==> bench/$$b.py"; $(BIN)/python bench/$$b.py || exit 1; done
 
 clean:
 	rm -rf build reports .toolchain .pytest_cache .ruff_cache .hypothesis

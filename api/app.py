@@ -5,7 +5,21 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from api import problems
-from api.routers import auth, devices, health, members, proposals, tx
+from api.routers import (
+    audit,
+    auth,
+    designs,
+    devices,
+    disputes,
+    health,
+    jobs,
+    members,
+    pay,
+    proposals,
+    reputation,
+    steps,
+    tx,
+)
 from api.sessions import SessionStore
 from ledger import __version__
 from ledger.node import Node
@@ -22,6 +36,8 @@ def create_app(node: Node) -> FastAPI:
     app.state.node = node
     app.state.sessions = SessionStore(node.chain.chain_id)
     problems.install(app)
-    for module in (health, auth, members, proposals, devices, tx):
+    for module in (health, auth, members, proposals, devices, designs, steps, jobs, pay, audit, tx):
+        app.include_router(module.router)
+    for module in (disputes, reputation):
         app.include_router(module.router)
     return app

@@ -113,11 +113,30 @@ class Chain:
             self.devnet.stop()
 
 
+class _TesterProvider(EthereumTesterProvider):
+    """web3's eth-tester provider reads every revert as Error(string); for some custom-error
+    arguments that read overflows (OverflowError, not DecodingError) and the revert data is
+    lost. Re-raise it the way web3 reports undecodable reverts, so it names its error."""
+
+    def make_request(self, method: Any, params: Any) -> Any:
+        from eth_tester.exceptions import TransactionFailed
+
+        try:
+            return super().make_request(method, params)
+        except OverflowError as exc:
+            failed = exc.__context__
+            if not isinstance(failed, TransactionFailed):
+                raise
+            raw = failed.args[0]
+            raw = raw.args[0] if isinstance(raw, Exception) else raw
+            raise TransactionFailed(f"execution reverted: {raw}") from None
+
+
 def _embedded() -> Chain:
     from eth_tester import EthereumTester, PyEVMBackend
 
     backend = PyEVMBackend()
-    w3 = Web3(EthereumTesterProvider(EthereumTester(backend)))
+    w3 = Web3(_TesterProvider(EthereumTester(backend)))
     faucet = Account.from_key(backend.account_keys[0].to_bytes())
     return Chain(w3=w3, backend=Backend.EMBEDDED, chain_id=int(w3.eth.chain_id), faucet=faucet)
 

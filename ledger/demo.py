@@ -9,6 +9,7 @@ with an edited evidence bundle — disputes, audits, rules and pays everyone by 
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import os
 import time
@@ -305,11 +306,18 @@ def settle_dispute(story: Story, c: Cast, job_id: int, report: dict[str, Any]) -
     dispute_id = disputes.open(
         c.buyer, job_id, 1, "inspection record edited after signing", evidence
     )
+    answer = hashlib.sha256(b"factory 2: paint runs are cosmetic, parts are in tolerance").digest()
+    disputes.add_evidence(c.factories[1], dispute_id, answer, "urn:cofab:note:factory2-reply")
+    say("   factory 2 answers with its own evidence: voting opens")
     for auditor, share in zip(c.auditors, (600_000, 700_000), strict=True):
         disputes.vote(auditor, dispute_id, share, "factory")
         say(
             f"   {c.name(auditor.address)} votes: pay {share / 10_000:.0f} % of the split, "
             "fault with the factory"
         )
-    ruled = disputes.show(dispute_id)
-    say(f"   ruling: {ruled}")
+    ruling = disputes.show(dispute_id).as_dict()["ruling"] or {}
+    say(
+        f"   ruling: factory 2 is paid {int(ruling.get('payout_ppm', 0)) / 10_000:.0f} % of its "
+        f"split ({int(ruling.get('payout', 0)) / DUSD:,.2f} dUSD), the buyer is refunded "
+        f"{int(ruling.get('refund', 0)) / DUSD:,.2f} dUSD; fault: {ruling.get('fault')}"
+    )

@@ -20,7 +20,9 @@ from web3.contract import Contract
 
 from ledger.chain import Chain
 from ledger.compiler import artifact
+from ledger.disputes import link_disputes
 from ledger.errors import DeploymentError
+from ledger.settlement import ZERO_ADDRESS, link_job_board, mint_demo_balances
 from ledger.tx import Sender
 
 WEEK = 7 * 24 * 3600
@@ -28,11 +30,22 @@ WEEK = 7 * 24 * 3600
 
 @dataclass(frozen=True)
 class GovernanceParams:
-    """Constructor parameters of the Consortium contract."""
+    """Constructor parameters of the Consortium and Settlement contracts."""
 
     council: tuple[str, ...]
     quorum: int = 1
     proposal_ttl: int = WEEK
+    # Settlement: an existing ERC-20 orders are paid in (consortium chains; dev chains deploy
+    # DemoStable when none is given), who receives the platform fee (the first council
+    # member when None) and the fee in parts per million of each order's price.
+    payment_token: str | None = None
+    platform: str | None = None
+    platform_fee_ppm: int = 20_000
+    # Disputes: seconds for evidence after opening, seconds for votes after that, and the
+    # number of auditor votes that rule (see docs/disputes.md).
+    dispute_evidence_period: int = 3 * 24 * 3600
+    dispute_ruling_period: int = WEEK
+    dispute_quorum: int = 2
 
 
 ArgsBuilder = Callable[[dict[str, str], GovernanceParams], tuple[Any, ...]]
@@ -41,7 +54,44 @@ ArgsBuilder = Callable[[dict[str, str], GovernanceParams], tuple[Any, ...]]
 PLAN: list[tuple[str, ArgsBuilder]] = [
     ("Consortium", lambda _a, g: (list(g.council), g.quorum, g.proposal_ttl)),
     ("DesignRegistry", lambda a, _g: (a["Consortium"],)),
+    ("DemoStable", lambda _a, _g: ()),
+    (
+        "Settlement",
+        lambda a, g: (
+            g.payment_token or a.get("DemoStable", ZERO_ADDRESS),
+            g.platform or g.council[0],
+            g.platform_fee_ppm,
+        ),
+    ),
+    ("JobBoard", lambda a, _g: (a["Consortium"], a["DesignRegistry"], a["Settlement"])),
+    ("Traceability", lambda a, _g: (a["Consortium"], a["JobBoard"])),
+    (
+        "Disputes",
+        lambda a, g: (
+            a["Consortium"],
+            a["JobBoard"],
+            a["Settlement"],
+            g.dispute_evidence_period,
+            g.dispute_ruling_period,
+            g.dispute_quorum,
+        ),
+    ),
 ]
+
+# Contracts of PLAN deployed only where their condition holds (others always are).
+Condition = Callable[[Chain, GovernanceParams], bool]
+CONDITIONS: dict[str, Condition] = {
+    "DemoStable": lambda chain, g: chain.is_dev and not g.payment_token,
+}
+
+# One-time steps the deployer runs right after a contract of PLAN is deployed (links
+# between contracts, demo balances): (chain, deployer, addresses so far, parameters).
+AfterDeploy = Callable[[Chain, Sender, dict[str, str], GovernanceParams], None]
+AFTER_DEPLOY: dict[str, AfterDeploy] = {
+    "DemoStable": mint_demo_balances,
+    "JobBoard": link_job_board,
+    "Disputes": link_disputes,
+}
 
 
 @dataclass
@@ -126,6 +176,9 @@ def deploy(
     for name, build_args in PLAN:
         if name in deployment.contracts:
             continue
+        condition = CONDITIONS.get(name)
+        if condition is not None and not condition(chain, governance):
+            continue
         if progress:
             progress(name)
         art = artifact(name)
@@ -139,6 +192,9 @@ def deploy(
             code_hash="0x" + keccak(code).hex(),
         )
         addresses[name] = address
+        after = AFTER_DEPLOY.get(name)
+        if after is not None:
+            after(chain, sender, addresses, governance)
     return deployment
 
 

@@ -21,9 +21,14 @@ from ledger.chain import Backend, Chain, attach, connect
 from ledger.compiler import artifacts
 from ledger.consortium import ConsortiumClient
 from ledger.deployment import Deployment, GovernanceParams
+from ledger.designs.client import DesignsClient
+from ledger.disputes import DisputesClient
 from ledger.errors import ConfigError, Forbidden, KeystoreError, NodeNotRunning
+from ledger.jobs import JobsClient
 from ledger.keys import Keyring, read_passphrase
 from ledger.settings import data_dir as resolve_data_dir
+from ledger.settlement import SettlementClient
+from ledger.steps.service import StepService
 from ledger.tx import Sender
 
 OPERATOR_KEY = "operator"
@@ -42,6 +47,7 @@ class NodeOptions:
     prompt: Callable[[], str] | None = None
     quorum: int = 1
     kdf_iterations: int | None = None
+    payment_token: str | None = None  # an existing ERC-20 for orders (else the demo token)
 
 
 def run_file(data_dir: Path) -> Path:
@@ -73,6 +79,65 @@ class Node:
         self.data_dir = data_dir
         self.consortium = ConsortiumClient(deploy_mod.bind(chain, deployment, "Consortium"))
         self._senders: dict[str, Sender] = {}
+        self._designs: DesignsClient | None = None
+        self._steps: StepService | None = None
+        self._settlement: SettlementClient | None = None
+        self._jobs: JobsClient | None = None
+        self._disputes: DisputesClient | None = None
+
+    @property
+    def designs(self) -> DesignsClient:
+        """The DesignRegistry client (bound on first use: older deployments lack it)."""
+        if self._designs is None:
+            record = self.deployment.contracts.get("DesignRegistry")
+            self._designs = DesignsClient(
+                deploy_mod.bind(self.chain, self.deployment, "DesignRegistry"),
+                from_block=record.block_number if record else 0,
+            )
+        return self._designs
+
+    @property
+    def steps(self) -> StepService:
+        """Production steps: journal, ingest and anchoring (opened on first use)."""
+        if self._steps is None:
+            self._steps = StepService(
+                self.chain,
+                self.consortium,
+                deploy_mod.bind(self.chain, self.deployment, "Traceability"),
+                deploy_mod.bind(self.chain, self.deployment, "JobBoard"),
+                self.data_dir / "journal",
+                self._senders,
+            )
+        return self._steps
+
+    @property
+    def settlement(self) -> SettlementClient:
+        """The Settlement client: escrow, balances, withdrawals (bound on first use)."""
+        if self._settlement is None:
+            contract = deploy_mod.bind(self.chain, self.deployment, "Settlement")
+            record = self.deployment.contracts["Settlement"]
+            self._settlement = SettlementClient(contract, self.chain, record.block_number)
+        return self._settlement
+
+    @property
+    def jobs(self) -> JobsClient:
+        """The JobBoard client: orders, splits, custody (bound on first use)."""
+        if self._jobs is None:
+            contract = deploy_mod.bind(self.chain, self.deployment, "JobBoard")
+            self._jobs = JobsClient(contract, self.settlement, self.chain)
+        return self._jobs
+
+    @property
+    def disputes(self) -> DisputesClient:
+        """The Disputes client: open, evidence, votes, rulings (bound on first use)."""
+        if self._disputes is None:
+            record = self.deployment.contracts.get("Disputes")
+            self._disputes = DisputesClient(
+                deploy_mod.bind(self.chain, self.deployment, "Disputes"),
+                self.chain,
+                from_block=record.block_number if record else 0,
+            )
+        return self._disputes
 
     # --- signing ---------------------------------------------------------------------
     def add_signer(self, account: LocalAccount) -> Sender:
@@ -153,7 +218,9 @@ class Node:
         say("compiling contracts")
         artifacts()
         sender = Sender(chain, operator)
-        governance = GovernanceParams(council=(operator.address,), quorum=opts.quorum)
+        governance = GovernanceParams(
+            council=(operator.address,), quorum=opts.quorum, payment_token=opts.payment_token
+        )
         persist = chain.backend is not Backend.EMBEDDED
         existing = None
         if persist and not opts.redeploy:
@@ -207,6 +274,8 @@ class Node:
         }
 
     def close(self) -> None:
+        if self._steps is not None:
+            self._steps.close()
         self.chain.close()
 
 

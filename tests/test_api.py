@@ -174,7 +174,8 @@ def test_status(client: TestClient, node: Node, operator: Sender) -> None:
     body = client.get("/status").json()
     assert body["backend"] == "embedded"
     assert body["chain_id"] == node.chain.chain_id
-    assert body["contracts"] == {"Consortium": node.consortium.address}
+    assert body["contracts"]["Consortium"] == node.consortium.address
+    assert body["contracts"] == {n: r.address for n, r in node.deployment.contracts.items()}
     assert body["signers"] == [operator.address]
 
 

@@ -7,7 +7,8 @@ import sys
 
 import typer
 
-from ledger.cli import devices, keys, members, node
+from ledger.cli import audit, demo, designs, devices, jobs, keys, members, node, pay, steps
+from ledger.cli import disputes as disputes_cli
 from ledger.cli.common import err
 
 app = typer.Typer(
@@ -23,6 +24,13 @@ app.command("status")(node.status)
 app.add_typer(keys.app, name="keys")
 app.add_typer(members.app, name="member")
 app.add_typer(devices.app, name="device")
+app.add_typer(designs.app, name="design")
+app.add_typer(steps.app, name="step")
+app.add_typer(jobs.app, name="job")
+app.add_typer(pay.app, name="pay")
+app.add_typer(audit.app, name="audit")
+app.add_typer(disputes_cli.app, name="dispute")
+app.command("demo")(demo.demo)
 
 
 def main() -> None:

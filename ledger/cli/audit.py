@@ -84,7 +84,7 @@ def job(
         )
         for f in report["findings"]:
             if f["severity"] in ("critical", "major"):
-                out.print(f"  [{f['severity']}] {f['statement']}", highlight=False)
+                out.print(f"  [{f['severity']}] {f['statement']}", markup=False, highlight=False)
         if out_path is not None:
             out.print(f"report {out_path}")
         out.print(f"report hash {report['report_hash']}")

@@ -62,7 +62,7 @@ def _play(node: Node, out_dir: Path) -> None:
     path = story.run(
         node,
         out_dir.resolve(),
-        say=lambda line: out.print(line, highlight=False, soft_wrap=True),
+        say=lambda line: out.print(line, markup=False, highlight=False, soft_wrap=True),
         dispute=story.settle_dispute,
     )
     out.print(f"\n[bold]HTML audit report:[/] {path}")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
+from ledger import reputation
 from ledger.cli.common import (
     DataDirOpt,
     FromOpt,
@@ -21,8 +22,8 @@ from ledger.cli.common import (
 )
 from ledger.consortium import Member, Proposal
 from ledger.errors import InvalidInput
-from ledger.node import OPERATOR_KEY
-from ledger.roles import parse_roles, role_names
+from ledger.node import OPERATOR_KEY, Node
+from ledger.roles import Role, parse_roles, role_names
 
 app = typer.Typer(help="Consortium members and council proposals.")
 
@@ -44,6 +45,25 @@ def _print_proposal(p: Proposal) -> None:
     out.print(f"proposal {p.id}: {what} — {d['state']}, {p.approvals} approval(s)")
 
 
+def print_reputation(node: Node, rep: dict[str, Any]) -> None:
+    """The reputation section of `member show` (definitions in docs/disputes.md)."""
+    s, d, disp = rep["splits"], rep["deadlines"], rep["disputes"]
+    out.print(f"reputation      from the chain, as of block {rep['as_of_block']}")
+    out.print(
+        f"  splits        {s['assigned']} assigned, {s['accepted']} accepted, "
+        f"{s['delivered']} delivered"
+    )
+    rate = "" if d["on_time_rate"] is None else f" ({d['on_time_rate']:.0%} on time)"
+    out.print(f"  deadlines     {d['on_time']} on time, {d['late']} late{rate}")
+    out.print(
+        f"  disputes      {disp['against']} against it, {disp['opened']} opened by it, "
+        f"{disp['lost']} lost of {disp['ruled']} ruled, {disp['lapsed']} lapsed, "
+        f"{disp['open']} open"
+    )
+    paid = [node.settlement.token(t).info.format(a) for t, a in rep["paid"].items()]
+    out.print(f"  paid          {', '.join(paid) or 'nothing yet'}")
+
+
 @app.command("list")
 def list_(data_dir: DataDirOpt = None, rpc_url: RpcUrlOpt = None, as_json: JsonOpt = False) -> None:
     """List every member with roles and status."""
@@ -63,9 +83,10 @@ def show(
     rpc_url: RpcUrlOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Show one member (or its roles at a past block)."""
+    """Show one member (or its roles at a past block); a factory's reputation from the chain."""
     with handled():
-        consortium = attach_node(data_dir, rpc_url).consortium
+        node = attach_node(data_dir, rpc_url)
+        consortium = node.consortium
         if block is not None:
             roles, status = consortium.roles_at(address, block)
             data = {
@@ -76,12 +97,17 @@ def show(
             }
         else:
             data = consortium.member(address).as_dict()
+            if data["roles_mask"] & Role.FACTORY and "JobBoard" in node.deployment.contracts:
+                data["reputation"] = reputation.of_node(node, address).as_dict()
         if as_json:
             print_json(data)
         else:
+            shown_reputation = data.pop("reputation", None)
             for key, value in data.items():
                 shown = ",".join(value) if isinstance(value, list) else value
                 out.print(f"{key:15} {shown}")
+            if shown_reputation is not None:
+                print_reputation(node, shown_reputation)
 
 
 @app.command("proposals")

@@ -13,6 +13,7 @@ from typing import Annotated
 
 import httpx
 import typer
+from eth_utils import is_address, to_checksum_address
 
 from ledger import deployment as deploy_mod
 from ledger.chain import Backend
@@ -50,6 +51,14 @@ def up(
     confirmations: Annotated[int, typer.Option(help="Blocks to wait after each tx")] = 0,
     redeploy: Annotated[bool, typer.Option(help="Deploy fresh contracts")] = False,
     passphrase_file: PassFileOpt = None,
+    payment_token: Annotated[
+        str | None,
+        typer.Option(
+            envvar="COFAB_PAYMENT_TOKEN",
+            help="Existing ERC-20 orders are paid in (consortium chains; dev chains deploy "
+            "a demo dollar). Used when the Settlement is deployed",
+        ),
+    ] = None,
     detach: Annotated[
         bool, typer.Option(help="Run in the background; return when healthy")
     ] = False,
@@ -75,6 +84,8 @@ def up(
             )
         if not port_is_free(host, port):
             raise ConfigError(f"port {port} on {host} is already taken: choose another with --port")
+        if payment_token is not None and not is_address(payment_token):
+            raise ConfigError(f"--payment-token {payment_token!r} is not an address")
         if backend is Backend.RPC and not rpc_url:
             raise ConfigError("--backend rpc needs --rpc-url")
         if rpc_url and backend is Backend.DEVNET:
@@ -91,6 +102,7 @@ def up(
             chain_id=chain_id,
             redeploy=redeploy,
             passphrase_file=passphrase_file,
+            payment_token=to_checksum_address(payment_token) if payment_token else None,
             prompt=prompt_passphrase(),
         )
         if anchor_steps < 1 or anchor_age <= 0:

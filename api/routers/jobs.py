@@ -1,0 +1,313 @@
+"""Orders over HTTP: create, fund, split, accept (directly or by a relayed EIP-712
+signature), hand over, deliver, accept delivery, cancel, expire, and the readable view.
+
+Writes are sent by the node with the signed-in member's key. Signed records (acceptances,
+hand-overs) are relayed by the node's operator key when the signer's key is not held here.
+Amounts are integers in the token's smallest unit (1e-6 for the demo dollar).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query, status
+from pydantic import BaseModel, Field
+
+from api.deps import NodeDep, SessionDep
+from ledger import job_signing
+from ledger.errors import Forbidden
+from ledger.job_signing import Acceptance, Handover
+from ledger.jobs import SplitSpec, label32
+from ledger.node import Node
+from ledger.tx import Sender
+
+router = APIRouter(prefix="/jobs", tags=["jobs"])
+
+Hex32 = r"^(0x)?[0-9a-fA-F]{64}$"
+AddressPattern = r"^0x[0-9a-fA-F]{40}$"
+SignaturePattern = r"^(0x)?[0-9a-fA-F]{130}$"
+
+
+# --- bodies -------------------------------------------------------------------------------
+class JobIn(BaseModel):
+    design_id: str = Field(pattern=Hex32, description="SHA-256 of the design file")
+    quantity: int = Field(gt=0, lt=2**64)
+    price: int = Field(gt=0, lt=2**128, description="token units (1e-6 for dUSD)")
+    deadline: int = Field(gt=0, lt=2**48, description="delivery deadline, unix seconds")
+    token: str | None = Field(default=None, pattern=AddressPattern, description="default: dUSD")
+    spec_hash: str | None = Field(default=None, pattern=Hex32, description="order document hash")
+
+
+class SplitIn(BaseModel):
+    factory: str = Field(pattern=AddressPattern)
+    step: str = Field(min_length=1, description="process step or lot label, ≤ 32 bytes")
+    quantity: int = Field(gt=0, lt=2**64)
+    share_ppm: int = Field(gt=0, lt=1_000_000, description="parts per million of the price")
+    depends_on: list[int] = Field(default_factory=list, description="earlier split ids")
+
+
+class SplitsIn(BaseModel):
+    splits: list[SplitIn] = Field(min_length=1, max_length=64)
+
+
+class SignedAcceptanceIn(BaseModel):
+    nonce: int = Field(ge=0)
+    deadline: int = Field(gt=0)
+    signature: str = Field(pattern=SignaturePattern)
+
+
+class HandoverIn(BaseModel):
+    from_split: int = Field(ge=0, lt=64)
+    to_split: int = Field(ge=0, lt=64)
+    lot: str = Field(description="lot label (≤ 32 bytes) or 0x + 64 hex digits")
+    quantity: int = Field(gt=0, lt=2**64)
+    deadline: int = Field(gt=0, description="last unix time the signatures are valid")
+    from_signature: str | None = Field(default=None, pattern=SignaturePattern)
+    to_signature: str | None = Field(default=None, pattern=SignaturePattern)
+
+
+class DeliverIn(BaseModel):
+    evidence_hash: str | None = Field(default=None, pattern=Hex32)
+
+
+# --- responses ----------------------------------------------------------------------------
+class TokenOut(BaseModel):
+    address: str
+    symbol: str
+    decimals: int
+
+
+class EscrowOut(BaseModel):
+    deposited: int
+    held: int
+    released: int
+    refunded: int
+
+
+class SplitOut(BaseModel):
+    id: int
+    factory: str
+    step: str
+    quantity: int
+    share_ppm: int
+    amount: int
+    amount_text: str
+    depends_on: list[int]
+    status: str = Field(description="assigned | accepted | delivered | paid | ruled | refunded")
+    received_from: list[int]
+    handed_to: list[int]
+    custody: list[str] = Field(description="who holds this split's output lots")
+    payout: int | None
+
+
+class PayoutOut(BaseModel):
+    account: str
+    role: str
+    share_ppm: int
+    amount: int
+    amount_text: str
+    state: str = Field(description="held | credited | refunded")
+
+
+class JobOut(BaseModel):
+    id: int
+    status: str = Field(
+        description="created | funded | split | in_production | delivered | accepted | "
+        "settled | cancelled | expired"
+    )
+    buyer: str
+    design_id: str
+    designer: str
+    royalty_ppm: int
+    platform: str
+    platform_fee_ppm: int
+    token: TokenOut
+    quantity: int
+    price: int
+    price_text: str
+    deadline: int
+    shares_total_ppm: int | None
+    escrow: EscrowOut
+    splits: list[SplitOut]
+    payouts: list[PayoutOut]
+
+
+class JobSummaryOut(BaseModel):
+    id: int
+    buyer: str
+    status: str
+    price: int
+    token: str
+    split_count: int
+    deadline: int
+
+
+class TypedDataOut(BaseModel):
+    types: dict[str, list[dict[str, str]]]
+    primaryType: str  # the eth_signTypedData_v4 field name
+    domain: dict[str, Any]
+    message: dict[str, Any]
+
+
+def _view(node: Node, job_id: int) -> dict[str, Any]:
+    return node.jobs.view(job_id).as_dict()
+
+
+def _relayer(node: Node, address: str) -> Sender:
+    """The signed-in member's key if this node holds it, else the operator's."""
+    try:
+        return node.sender(address)
+    except Forbidden:
+        return node.sender()
+
+
+# --- reads --------------------------------------------------------------------------------
+@router.get("", response_model=list[JobSummaryOut], summary="Every order (or one party's)")
+def list_jobs(
+    node: NodeDep,
+    party: str | None = Query(default=None, pattern=AddressPattern, description="buyer/factory"),
+) -> list[dict[str, Any]]:
+    return [j.as_dict() for j in node.jobs.list_jobs(party)]
+
+
+@router.get("/{job_id}", response_model=JobOut, summary="An order: splits, custody, payouts")
+def show_job(job_id: int, node: NodeDep) -> dict[str, Any]:
+    return _view(node, job_id)
+
+
+@router.get(
+    "/{job_id}/splits/{split_id}/acceptance",
+    response_model=TypedDataOut,
+    summary="The EIP-712 acceptance the split's factory signs (eth_signTypedData_v4)",
+)
+def acceptance_typed_data(
+    job_id: int,
+    split_id: int,
+    node: NodeDep,
+    deadline: int | None = Query(default=None, gt=0, description="default: in 24 hours"),
+) -> dict[str, Any]:
+    return node.jobs.typed_data(node.jobs.acceptance(job_id, split_id, deadline))
+
+
+@router.post(
+    "/{job_id}/handover/typed-data",
+    response_model=TypedDataOut,
+    summary="The EIP-712 hand-over both factories sign (signatures in the body are ignored)",
+)
+def handover_typed_data(job_id: int, body: HandoverIn, node: NodeDep) -> dict[str, Any]:
+    return node.jobs.typed_data(_handover(job_id, body))
+
+
+# --- writes -------------------------------------------------------------------------------
+@router.post(
+    "", response_model=JobOut, status_code=status.HTTP_201_CREATED, summary="Place an order"
+)
+def create_job(body: JobIn, node: NodeDep, session: SessionDep) -> dict[str, Any]:
+    job_id, _ = node.jobs.create(
+        node.sender(session.address),
+        body.design_id,
+        body.quantity,
+        body.price,
+        body.deadline,
+        body.token,
+        body.spec_hash,
+    )
+    return _view(node, job_id)
+
+
+@router.post("/{job_id}/fund", response_model=JobOut, summary="Pay the price into escrow")
+def fund(job_id: int, node: NodeDep, session: SessionDep) -> dict[str, Any]:
+    node.jobs.fund(node.sender(session.address), job_id)
+    return _view(node, job_id)
+
+
+@router.post(
+    "/{job_id}/splits",
+    response_model=JobOut,
+    summary="Split by process step (shares + royalty + fee = 1,000,000 ppm)",
+)
+def split(job_id: int, body: SplitsIn, node: NodeDep, session: SessionDep) -> dict[str, Any]:
+    specs = [
+        SplitSpec(s.factory, s.step, s.quantity, s.share_ppm, tuple(s.depends_on))
+        for s in body.splits
+    ]
+    node.jobs.split(node.sender(session.address), job_id, specs)
+    return _view(node, job_id)
+
+
+@router.post(
+    "/{job_id}/splits/{split_id}/accept", response_model=JobOut, summary="Accept your split"
+)
+def accept(job_id: int, split_id: int, node: NodeDep, session: SessionDep) -> dict[str, Any]:
+    node.jobs.accept(node.sender(session.address), job_id, split_id)
+    return _view(node, job_id)
+
+
+@router.post(
+    "/{job_id}/splits/{split_id}/accept-signed",
+    response_model=JobOut,
+    summary="Relay a factory's signed EIP-712 acceptance",
+)
+def accept_signed(
+    job_id: int, split_id: int, body: SignedAcceptanceIn, node: NodeDep, session: SessionDep
+) -> dict[str, Any]:
+    split = node.jobs.split_record(job_id, split_id)
+    record = Acceptance(job_id, split_id, split.factory, split.share_ppm, body.nonce, body.deadline)
+    signature = job_signing.signature_bytes(body.signature)
+    node.jobs.accept_with_signature(_relayer(node, session.address), record, signature)
+    return _view(node, job_id)
+
+
+@router.post(
+    "/{job_id}/handover",
+    response_model=JobOut,
+    summary="Hand lots over to a dependent split (both factories' signatures)",
+)
+def handover(job_id: int, body: HandoverIn, node: NodeDep, session: SessionDep) -> dict[str, Any]:
+    node.jobs.handover(
+        _relayer(node, session.address),
+        _handover(job_id, body),
+        job_signing.signature_bytes(body.from_signature, "from_signature"),
+        job_signing.signature_bytes(body.to_signature, "to_signature"),
+    )
+    return _view(node, job_id)
+
+
+@router.post(
+    "/{job_id}/splits/{split_id}/deliver", response_model=JobOut, summary="Deliver your split"
+)
+def deliver(
+    job_id: int, split_id: int, node: NodeDep, session: SessionDep, body: DeliverIn | None = None
+) -> dict[str, Any]:
+    evidence = body.evidence_hash if body else None
+    node.jobs.deliver(node.sender(session.address), job_id, split_id, evidence)
+    return _view(node, job_id)
+
+
+@router.post(
+    "/{job_id}/splits/{split_id}/accept-delivery",
+    response_model=JobOut,
+    summary="Accept a delivery as the buyer: the split's factory is paid",
+)
+def accept_delivery(
+    job_id: int, split_id: int, node: NodeDep, session: SessionDep
+) -> dict[str, Any]:
+    node.jobs.accept_delivery(node.sender(session.address), job_id, split_id)
+    return _view(node, job_id)
+
+
+@router.post("/{job_id}/cancel", response_model=JobOut, summary="Cancel before production")
+def cancel(job_id: int, node: NodeDep, session: SessionDep) -> dict[str, Any]:
+    node.jobs.cancel(node.sender(session.address), job_id)
+    return _view(node, job_id)
+
+
+@router.post("/{job_id}/expire", response_model=JobOut, summary="Expire after the deadline")
+def expire(job_id: int, node: NodeDep, session: SessionDep) -> dict[str, Any]:
+    node.jobs.expire(_relayer(node, session.address), job_id)
+    return _view(node, job_id)
+
+
+def _handover(job_id: int, body: HandoverIn) -> Handover:
+    lot = label32(body.lot, "lot")
+    return Handover(job_id, body.from_split, body.to_split, lot, body.quantity, body.deadline)

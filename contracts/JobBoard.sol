@@ -1,0 +1,786 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {Nonces} from "@openzeppelin/contracts/utils/Nonces.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+
+import {IConsortium} from "./interfaces/IConsortium.sol";
+import {IDesignLicences} from "./interfaces/IDesignLicences.sol";
+import {ISettlement, ISettlementHooks} from "./interfaces/ISettlement.sol";
+import {ISplits} from "./interfaces/ISplits.sol";
+
+/**
+ * @title JobBoard
+ * @notice Orders of a cofab consortium, split by process step across factories.
+ *
+ * A buyer (an active BUYER member) places an order for a design licensed to it: design,
+ * quantity, price, delivery deadline and payment token. The buyer funds it (the price goes
+ * into escrow in the {Settlement}) and splits it: one split per process step or lot, each
+ * with a factory (an active FACTORY member), a step label, a quantity, a share of the price
+ * (parts per million; with the designer's royalty and the platform fee they sum to exactly
+ * 1e6) and dependencies on earlier splits, which makes the splits a DAG.
+ *
+ * Each factory accepts its split, by transaction ({acceptSplit}) or by an EIP-712 signed
+ * acceptance anyone may relay ({acceptSplitWithSig}). When every split is accepted the
+ * order is in production. The output lots of a split pass to a split that depends on it
+ * only when both factories sign the hand-over ({handover}). A split is delivered
+ * ({deliver}) only after each of its dependencies was delivered and handed over to it.
+ * The buyer accepts each delivery ({acceptDelivery}), which releases that split's amount
+ * to its factory; the last one also releases the royalty and the fee: the order is then
+ * accepted and settled.
+ *
+ * Order lifecycle: Created → Funded → Split → InProduction → Delivered → Accepted →
+ * Settled; the buyer may cancel (full refund) until production starts, and anyone may
+ * expire an order whose deadline passed before it was fully delivered (refund of what was
+ * not delivered). Every transition emits {JobStatusChanged}.
+ *
+ * @dev EIP-712 domain: name "cofab", version "1", the chain id and this contract. Replayed
+ * acceptances are refused by a per-factory nonce ({nonces}) and a deadline; a hand-over
+ * happens once per dependency edge and carries a deadline. Membership comes from the
+ * Consortium, licences and royalties from the design registry, money from the Settlement.
+ * State changes precede the calls to the Settlement (checks-effects-interactions) and every
+ * mutating function is non-reentrant.
+ */
+contract JobBoard is ISplits, ISettlementHooks, EIP712, Nonces, ReentrancyGuardTransient {
+    /// @notice Consortium role bit of factories.
+    uint32 public constant FACTORY = 2;
+    /// @notice Consortium role bit of buyers.
+    uint32 public constant BUYER = 16;
+    /// @notice Most splits per order (dependencies are a 64-bit mask).
+    uint256 public constant MAX_SPLITS = 64;
+
+    /// @notice EIP-712 type of a factory's acceptance of its split.
+    bytes32 public constant ACCEPT_SPLIT_TYPEHASH = keccak256(
+        "AcceptSplit(uint256 jobId,uint256 splitId,address factory,uint32 sharePpm,uint256 nonce,uint256 deadline)"
+    );
+    /// @notice EIP-712 type of a custody hand-over, signed by both factories.
+    bytes32 public constant HANDOVER_TYPEHASH = keccak256(
+        "Handover(uint256 jobId,uint256 fromSplit,uint256 toSplit,bytes32 lot,uint64 quantity,uint256 deadline)"
+    );
+
+    // ------------------------------------------------------------------------------------
+    // Types
+    // ------------------------------------------------------------------------------------
+
+    /// @notice Lifecycle of an order. `Accepted` is passed through in the transaction that
+    /// accepts the last delivery, which also settles the order.
+    enum JobStatus {
+        None,
+        Created,
+        Funded,
+        Split,
+        InProduction,
+        Delivered,
+        Accepted,
+        Settled,
+        Cancelled,
+        Expired
+    }
+
+    /// @notice Lifecycle of a split: assigned to a factory, accepted by it, delivered, then
+    /// paid (the buyer accepted the delivery), ruled on (a dispute ruling closed it) or
+    /// refunded (the order was cancelled or expired before delivery).
+    enum SplitStatus {
+        None,
+        Assigned,
+        Accepted,
+        Delivered,
+        Paid,
+        Ruled,
+        Refunded
+    }
+
+    /**
+     * @notice An order.
+     * @param buyer Who placed, paid and accepts it.
+     * @param deadline Delivery deadline (unix time).
+     * @param status Lifecycle status.
+     * @param splitCount Number of splits.
+     * @param acceptedCount Splits accepted by their factory.
+     * @param deliveredCount Splits delivered.
+     * @param closedCount Splits paid, ruled on or refunded.
+     * @param token The ERC-20 it is paid in.
+     * @param quantity Units ordered.
+     * @param royaltyPpm The designer's royalty, read from the licence when the order was placed.
+     * @param designer The design's registrant, who receives the royalty.
+     * @param price The price, in token units.
+     * @param designId The licensed design (SHA-256 of the design file).
+     */
+    struct Job {
+        address buyer;
+        uint48 deadline;
+        JobStatus status;
+        uint8 splitCount;
+        uint8 acceptedCount;
+        uint8 deliveredCount;
+        uint8 closedCount;
+        IERC20 token;
+        uint64 quantity;
+        uint32 royaltyPpm;
+        address designer;
+        uint128 price;
+        bytes32 designId;
+    }
+
+    /**
+     * @notice What the buyer asks of one split.
+     * @param factory The factory to do it.
+     * @param step The process step or lot, as a short label (e.g. "machining").
+     * @param quantity Units of this step or lot.
+     * @param sharePpm The factory's share of the price, parts per million.
+     * @param dependsOn Bit `i` set: this split needs the output of split `i` (`i` < its own index).
+     */
+    struct SplitSpec {
+        address factory;
+        bytes32 step;
+        uint64 quantity;
+        uint32 sharePpm;
+        uint64 dependsOn;
+    }
+
+    /**
+     * @notice A custody hand-over, the EIP-712 message both factories sign.
+     * @param jobId The order.
+     * @param fromSplit The split whose output lots pass on.
+     * @param toSplit The split that depends on it and receives them.
+     * @param lot Identifier of the lot (e.g. the hash of its GS1 SSCC or lot number).
+     * @param quantity Units handed over.
+     * @param deadline Last unix time at which the signatures are valid.
+     */
+    struct Handover {
+        uint256 jobId;
+        uint256 fromSplit;
+        uint256 toSplit;
+        bytes32 lot;
+        uint64 quantity;
+        uint256 deadline;
+    }
+
+    /**
+     * @notice A split of an order.
+     * @param factory The factory doing it.
+     * @param status Lifecycle status.
+     * @param dependsOn Bit `i` set: needs the output of split `i`.
+     * @param quantity Units of this step or lot.
+     * @param received Bit `i` set: the output lots of split `i` were handed over to this split.
+     * @param handedTo Bit `j` set: this split's output lots were handed over to split `j`.
+     * @param sharePpm The factory's share of the price.
+     * @param step The process step or lot label.
+     */
+    struct Split {
+        address factory;
+        SplitStatus status;
+        uint64 dependsOn;
+        uint64 quantity;
+        uint64 received;
+        uint64 handedTo;
+        uint32 sharePpm;
+        bytes32 step;
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Storage
+    // ------------------------------------------------------------------------------------
+
+    IConsortium private immutable _consortium;
+    IDesignLicences private immutable _licences;
+    ISettlement private immutable _settlement;
+
+    uint256 private _jobCount;
+    mapping(uint256 jobId => Job) private _jobs;
+    mapping(uint256 jobId => mapping(uint256 splitId => Split)) private _splits;
+
+    // ------------------------------------------------------------------------------------
+    // Events
+    // ------------------------------------------------------------------------------------
+
+    /**
+     * @notice `buyer` placed order `jobId` for `quantity` units of design `designId`
+     * (licensed to it with `royaltyPpm` for `designer`) at `price` in `token`, to be
+     * delivered by `deadline`; `specHash` is the hash of the off-chain order document.
+     */
+    event JobCreated(
+        uint256 indexed jobId,
+        address indexed buyer,
+        bytes32 indexed designId,
+        address designer,
+        uint32 royaltyPpm,
+        IERC20 token,
+        uint64 quantity,
+        uint128 price,
+        uint48 deadline,
+        bytes32 specHash
+    );
+
+    /// @notice Order `jobId` moved to `status`.
+    event JobStatusChanged(uint256 indexed jobId, JobStatus status);
+
+    /// @notice Split `splitId` of order `jobId`: `factory` does `quantity` of `step` for
+    /// `sharePpm` of the price, after the splits in the `dependsOn` mask.
+    event SplitAssigned(
+        uint256 indexed jobId,
+        uint256 splitId,
+        address indexed factory,
+        bytes32 step,
+        uint64 quantity,
+        uint32 sharePpm,
+        uint64 dependsOn
+    );
+
+    /// @notice `factory` accepted split `splitId` of order `jobId`; `relayer` sent the
+    /// transaction (the factory itself, or whoever relayed its signed acceptance).
+    event SplitAccepted(uint256 indexed jobId, uint256 splitId, address indexed factory, address relayer);
+
+    /// @notice Lot `lot` (`quantity` units) of split `fromSplit` passed to split `toSplit` of
+    /// order `jobId`, signed by `fromSigner` and `toSigner` (the factories or their device keys).
+    event CustodyHandedOver(
+        uint256 indexed jobId,
+        uint256 fromSplit,
+        uint256 toSplit,
+        bytes32 lot,
+        uint64 quantity,
+        address fromSigner,
+        address toSigner
+    );
+
+    /// @notice `factory` delivered split `splitId` of order `jobId`; `evidenceHash` is the
+    /// hash of its delivery note or QC evidence (zero if none).
+    event SplitDelivered(uint256 indexed jobId, uint256 splitId, address indexed factory, bytes32 evidenceHash);
+
+    /// @notice The buyer accepted the delivery of split `splitId` of order `jobId`.
+    event DeliveryAccepted(uint256 indexed jobId, uint256 splitId, address indexed buyer);
+
+    /// @notice A dispute ruling closed split `splitId` of order `jobId`, paying `payout`.
+    event SplitRuled(uint256 indexed jobId, uint256 splitId, uint128 payout);
+
+    // ------------------------------------------------------------------------------------
+    // Errors
+    // ------------------------------------------------------------------------------------
+
+    /// @notice `account` is not an active member holding the BUYER role.
+    error NotActiveBuyer(address account);
+    /// @notice `account` is not an active member holding the FACTORY role.
+    error NotActiveFactory(address account);
+    /// @notice Design `designId` is not actively licensed to `licensee`.
+    error DesignNotLicensed(bytes32 designId, address licensee);
+    /// @notice The royalty `royaltyPpm` plus the platform fee `feePpm` leave nothing for factories.
+    error FeesTooHigh(uint32 royaltyPpm, uint32 feePpm);
+    /// @notice `token` is not a contract (and no default payment token is configured if zero).
+    error InvalidToken(address token);
+    /// @notice Quantity and price must be positive.
+    error ZeroQuantityOrPrice();
+    /// @notice The deadline `deadline` is not in the future.
+    error InvalidDeadline(uint256 deadline);
+    /// @notice No order has id `jobId`.
+    error UnknownJob(uint256 jobId);
+    /// @notice Order `jobId` has no split `splitId`.
+    error UnknownSplit(uint256 jobId, uint256 splitId);
+    /// @notice `caller` is not the buyer of order `jobId`.
+    error NotJobBuyer(uint256 jobId, address caller);
+    /// @notice `caller` is not the factory of split `splitId` of order `jobId`.
+    error NotSplitFactory(uint256 jobId, uint256 splitId, address caller);
+    /// @notice Order `jobId` is `status`, which does not allow this.
+    error JobNotInStatus(uint256 jobId, JobStatus status);
+    /// @notice Split `splitId` of order `jobId` is `status`, which does not allow this.
+    error SplitNotInStatus(uint256 jobId, uint256 splitId, SplitStatus status);
+    /// @notice The deadline `deadline` of order `jobId` has passed.
+    error JobDeadlinePassed(uint256 jobId, uint256 deadline);
+    /// @notice Order `jobId` can expire only after its deadline `deadline`.
+    error NotYetExpired(uint256 jobId, uint256 deadline);
+    /// @notice `count` splits: an order needs 1 to {MAX_SPLITS}.
+    error InvalidSplitCount(uint256 count);
+    /// @notice Split `splitId` has a zero quantity.
+    error ZeroSplitQuantity(uint256 splitId);
+    /// @notice Split `splitId` depends on `dependsOn`, which names itself or a later split.
+    error InvalidDependencies(uint256 splitId, uint64 dependsOn);
+    /// @notice Split `splitId` of order `jobId` needs split `dependency` delivered first.
+    error DependencyNotDelivered(uint256 jobId, uint256 splitId, uint256 dependency);
+    /// @notice Split `splitId` of order `jobId` has not received the lots of split `dependency`.
+    error LotsNotReceived(uint256 jobId, uint256 splitId, uint256 dependency);
+    /// @notice Split `toSplit` of order `jobId` does not depend on split `fromSplit`.
+    error NotADependency(uint256 jobId, uint256 fromSplit, uint256 toSplit);
+    /// @notice The lots of split `fromSplit` were already handed over to split `toSplit`.
+    error AlreadyHandedOver(uint256 jobId, uint256 fromSplit, uint256 toSplit);
+    /// @notice The signature's deadline `deadline` has passed.
+    error SignatureExpired(uint256 deadline);
+    /// @notice The acceptance is signed by `signer`, not by the split's factory.
+    error InvalidAcceptanceSignature(uint256 jobId, uint256 splitId, address signer);
+    /// @notice The hand-over lacks the signature of the factory of split `splitId`.
+    error HandoverNotSigned(uint256 jobId, uint256 splitId);
+    /// @notice `signer` may not sign hand-overs for the factory of split `splitId`.
+    error InvalidHandoverSignature(uint256 jobId, uint256 splitId, address signer);
+    /// @notice `caller` is not the Settlement.
+    error NotSettlement(address caller);
+
+    // ------------------------------------------------------------------------------------
+    // Constructor
+    // ------------------------------------------------------------------------------------
+
+    /**
+     * @param consortium_ Who is an active buyer or factory.
+     * @param licences_ The design registry: licences and royalties.
+     * @param settlement_ The escrow.
+     */
+    constructor(IConsortium consortium_, IDesignLicences licences_, ISettlement settlement_)
+        EIP712("cofab", "1")
+    {
+        _consortium = consortium_;
+        _licences = licences_;
+        _settlement = settlement_;
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Orders
+    // ------------------------------------------------------------------------------------
+
+    /**
+     * @notice Places an order as the caller, an active buyer holding a licence of `designId`.
+     * @param token The payment token; zero for the Settlement's default token.
+     * @param specHash Hash of the off-chain order document (drawings list, tolerances, …).
+     * @dev Reverts with {NotActiveBuyer}, {InvalidToken}, {ZeroQuantityOrPrice},
+     * {InvalidDeadline}, {DesignNotLicensed} or {FeesTooHigh}.
+     * @return jobId The new order's id (from 1).
+     */
+    function createJob(
+        bytes32 designId,
+        IERC20 token,
+        uint64 quantity,
+        uint128 price,
+        uint48 deadline,
+        bytes32 specHash
+    ) external nonReentrant returns (uint256 jobId) {
+        if (!_consortium.hasRole(msg.sender, BUYER)) revert NotActiveBuyer(msg.sender);
+        if (address(token) == address(0)) token = _settlement.defaultToken();
+        if (address(token).code.length == 0) revert InvalidToken(address(token));
+        if (quantity == 0 || price == 0) revert ZeroQuantityOrPrice();
+        if (deadline <= block.timestamp) revert InvalidDeadline(deadline);
+        jobId = ++_jobCount;
+        Job storage j = _jobs[jobId];
+        j.buyer = msg.sender;
+        j.deadline = deadline;
+        j.status = JobStatus.Created;
+        j.token = token;
+        j.quantity = quantity;
+        j.price = price;
+        j.designId = designId;
+        _license(j, designId);
+        emit JobCreated(
+            jobId, msg.sender, designId, j.designer, j.royaltyPpm, token, quantity, price, deadline, specHash
+        );
+        emit JobStatusChanged(jobId, JobStatus.Created);
+    }
+
+    /**
+     * @notice Pays the price of order `jobId` into escrow. The caller, its buyer, must have
+     * approved the Settlement for the price in the order's token.
+     * @dev Reverts with {UnknownJob}, {NotJobBuyer}, {JobNotInStatus}, {JobDeadlinePassed},
+     * or the Settlement's refusal (e.g. SafeERC20FailedOperation for a token returning false).
+     */
+    function fund(uint256 jobId) external nonReentrant {
+        Job storage j = _buyerJob(jobId);
+        _checkStatus(jobId, j, JobStatus.Created);
+        _checkDeadline(jobId, j);
+        _setStatus(jobId, j, JobStatus.Funded);
+        _settlement.deposit(jobId, j.token, msg.sender, j.price);
+    }
+
+    /**
+     * @notice Splits funded order `jobId` into `specs`, one per process step or lot.
+     * @dev Shares with the royalty and the platform fee must sum to 1e6 (checked by the
+     * Settlement: {Settlement-SharesDoNotSum}). Reverts with {UnknownJob}, {NotJobBuyer},
+     * {JobNotInStatus}, {JobDeadlinePassed}, {InvalidSplitCount}, {NotActiveFactory},
+     * {ZeroSplitQuantity} or {InvalidDependencies}.
+     */
+    function split(uint256 jobId, SplitSpec[] calldata specs) external nonReentrant {
+        Job storage j = _buyerJob(jobId);
+        _checkStatus(jobId, j, JobStatus.Funded);
+        _checkDeadline(jobId, j);
+        uint256 n = specs.length;
+        if (n == 0 || n > MAX_SPLITS) revert InvalidSplitCount(n);
+
+        address[] memory factories = new address[](n);
+        uint32[] memory shares = new uint32[](n);
+        for (uint256 i = 0; i < n; ++i) {
+            SplitSpec calldata s = specs[i];
+            if (!_consortium.hasRole(s.factory, FACTORY)) revert NotActiveFactory(s.factory);
+            if (s.quantity == 0) revert ZeroSplitQuantity(i);
+            if (s.dependsOn >> i != 0) revert InvalidDependencies(i, s.dependsOn);
+            _splits[jobId][i] = Split({
+                factory: s.factory,
+                status: SplitStatus.Assigned,
+                dependsOn: s.dependsOn,
+                quantity: s.quantity,
+                received: 0,
+                handedTo: 0,
+                sharePpm: s.sharePpm,
+                step: s.step
+            });
+            factories[i] = s.factory;
+            shares[i] = s.sharePpm;
+            emit SplitAssigned(jobId, i, s.factory, s.step, s.quantity, s.sharePpm, s.dependsOn);
+        }
+        j.splitCount = uint8(n);
+        _setStatus(jobId, j, JobStatus.Split);
+        _settlement.allocate(jobId, j.designer, j.royaltyPpm, factories, shares);
+    }
+
+    /**
+     * @notice Accepts split `splitId` of order `jobId` as its factory.
+     * @dev Reverts with {UnknownJob}, {UnknownSplit}, {NotSplitFactory}, {JobNotInStatus},
+     * {SplitNotInStatus}, {JobDeadlinePassed} or {NotActiveFactory}.
+     */
+    function acceptSplit(uint256 jobId, uint256 splitId) external nonReentrant {
+        Split storage s = _split(jobId, splitId);
+        if (msg.sender != s.factory) revert NotSplitFactory(jobId, splitId, msg.sender);
+        _accept(jobId, splitId, s);
+    }
+
+    /**
+     * @notice Accepts split `splitId` of order `jobId` with its factory's EIP-712
+     * `AcceptSplit` signature; anyone may relay it.
+     * @param nonce The factory's next nonce ({nonces}); each signature is usable once.
+     * @param deadline Last unix time at which the signature is valid.
+     * @dev Reverts as {acceptSplit}, and with {SignatureExpired}, {InvalidAcceptanceSignature}
+     * or `InvalidAccountNonce` (a replayed or out-of-order signature).
+     */
+    function acceptSplitWithSig(
+        uint256 jobId,
+        uint256 splitId,
+        uint256 nonce,
+        uint256 deadline,
+        bytes calldata signature
+    ) external nonReentrant {
+        Split storage s = _split(jobId, splitId);
+        if (block.timestamp > deadline) revert SignatureExpired(deadline);
+        address factory = s.factory;
+        bytes32 digest = hashAcceptance(jobId, splitId, factory, s.sharePpm, nonce, deadline);
+        (address signer, ECDSA.RecoverError err,) = ECDSA.tryRecover(digest, signature);
+        if (err != ECDSA.RecoverError.NoError || signer != factory) {
+            revert InvalidAcceptanceSignature(jobId, splitId, signer);
+        }
+        _useCheckedNonce(factory, nonce);
+        _accept(jobId, splitId, s);
+    }
+
+    /**
+     * @notice Hands the output lots of split `h.fromSplit` over to split `h.toSplit`, which
+     * depends on it. Both factories sign the EIP-712 `Handover` `h`; a party that sends the
+     * transaction may leave its own signature empty. A factory may sign with a device key
+     * it authorised in the Consortium.
+     * @dev Reverts with {UnknownJob}, {UnknownSplit}, {JobNotInStatus}, {NotADependency},
+     * {SplitNotInStatus}, {AlreadyHandedOver}, {ZeroSplitQuantity}, {SignatureExpired},
+     * {HandoverNotSigned} or {InvalidHandoverSignature}.
+     */
+    function handover(Handover calldata h, bytes calldata fromSignature, bytes calldata toSignature)
+        external
+        nonReentrant
+    {
+        (Split storage from, Split storage to) = _checkHandover(h);
+        bytes32 digest = hashHandover(h);
+        address fromSigner = _handoverSigner(h.jobId, h.fromSplit, from.factory, digest, fromSignature);
+        address toSigner = _handoverSigner(h.jobId, h.toSplit, to.factory, digest, toSignature);
+        to.received |= uint64(1) << h.fromSplit;
+        from.handedTo |= uint64(1) << h.toSplit;
+        emit CustodyHandedOver(h.jobId, h.fromSplit, h.toSplit, h.lot, h.quantity, fromSigner, toSigner);
+    }
+
+    /**
+     * @notice Declares split `splitId` of order `jobId` delivered, as its factory, before
+     * the order's deadline. Every dependency must be delivered and handed over to it.
+     * @param evidenceHash Hash of the delivery note or QC evidence (zero if none).
+     * @dev Reverts with {UnknownJob}, {UnknownSplit}, {NotSplitFactory}, {JobNotInStatus},
+     * {SplitNotInStatus}, {JobDeadlinePassed}, {NotActiveFactory},
+     * {DependencyNotDelivered} or {LotsNotReceived}.
+     */
+    function deliver(uint256 jobId, uint256 splitId, bytes32 evidenceHash) external nonReentrant {
+        Job storage j = _job(jobId);
+        Split storage s = _split(jobId, splitId);
+        if (msg.sender != s.factory) revert NotSplitFactory(jobId, splitId, msg.sender);
+        _checkStatus(jobId, j, JobStatus.InProduction);
+        if (s.status != SplitStatus.Accepted) revert SplitNotInStatus(jobId, splitId, s.status);
+        _checkDeadline(jobId, j);
+        if (!_consortium.hasRole(msg.sender, FACTORY)) revert NotActiveFactory(msg.sender);
+        uint64 deps = s.dependsOn;
+        for (uint256 d = 0; deps >> d != 0; ++d) {
+            if ((deps >> d) & 1 == 0) continue;
+            SplitStatus ds = _splits[jobId][d].status;
+            if (ds != SplitStatus.Delivered && ds != SplitStatus.Paid) {
+                revert DependencyNotDelivered(jobId, splitId, d);
+            }
+            if ((s.received >> d) & 1 == 0) revert LotsNotReceived(jobId, splitId, d);
+        }
+        s.status = SplitStatus.Delivered;
+        emit SplitDelivered(jobId, splitId, msg.sender, evidenceHash);
+        if (++j.deliveredCount == j.splitCount) _setStatus(jobId, j, JobStatus.Delivered);
+    }
+
+    /**
+     * @notice Accepts the delivery of split `splitId` of order `jobId` as its buyer: the
+     * split's amount is credited to its factory. Accepting the last open split also
+     * credits the royalty and the fee, and the order is accepted and settled.
+     * @dev Allowed while the order is in production, delivered or expired. Reverts with
+     * {UnknownJob}, {UnknownSplit}, {NotJobBuyer}, {JobNotInStatus} or {SplitNotInStatus}.
+     */
+    function acceptDelivery(uint256 jobId, uint256 splitId) external nonReentrant {
+        Job storage j = _buyerJob(jobId);
+        JobStatus st = j.status;
+        if (st != JobStatus.InProduction && st != JobStatus.Delivered && st != JobStatus.Expired) {
+            revert JobNotInStatus(jobId, st);
+        }
+        Split storage s = _split(jobId, splitId);
+        if (s.status != SplitStatus.Delivered) revert SplitNotInStatus(jobId, splitId, s.status);
+        s.status = SplitStatus.Paid;
+        emit DeliveryAccepted(jobId, splitId, msg.sender);
+        if (++j.closedCount == j.splitCount && st != JobStatus.Expired) {
+            _setStatus(jobId, j, JobStatus.Accepted);
+            _setStatus(jobId, j, JobStatus.Settled);
+        }
+        _settlement.release(jobId, splitId);
+    }
+
+    /**
+     * @notice Cancels order `jobId` as its buyer before production starts; whatever was
+     * paid is refunded to the buyer (withdraw it from the Settlement).
+     * @dev Reverts with {UnknownJob}, {NotJobBuyer} or {JobNotInStatus}.
+     */
+    function cancel(uint256 jobId) external nonReentrant {
+        Job storage j = _buyerJob(jobId);
+        JobStatus st = j.status;
+        if (st != JobStatus.Created && st != JobStatus.Funded && st != JobStatus.Split) {
+            revert JobNotInStatus(jobId, st);
+        }
+        uint256 n = j.splitCount;
+        for (uint256 i = 0; i < n; ++i) {
+            _splits[jobId][i].status = SplitStatus.Refunded;
+        }
+        j.closedCount = uint8(n);
+        _setStatus(jobId, j, JobStatus.Cancelled);
+        if (st != JobStatus.Created) _settlement.refund(jobId, 0);
+    }
+
+    /**
+     * @notice Expires order `jobId` after its deadline, if it was not fully delivered; anyone
+     * may call it. Splits not yet delivered, the royalty and the fee are refunded to the
+     * buyer; delivered splits stay in escrow until the buyer accepts them or a ruling.
+     * @dev Reverts with {UnknownJob}, {JobNotInStatus} or {NotYetExpired}.
+     */
+    function expire(uint256 jobId) external nonReentrant {
+        Job storage j = _job(jobId);
+        JobStatus st = j.status;
+        if (
+            st != JobStatus.Created && st != JobStatus.Funded && st != JobStatus.Split
+                && st != JobStatus.InProduction
+        ) revert JobNotInStatus(jobId, st);
+        if (block.timestamp <= j.deadline) revert NotYetExpired(jobId, j.deadline);
+        uint256 n = j.splitCount;
+        uint256 keep = 0;
+        uint8 closed = j.closedCount;
+        for (uint256 i = 0; i < n; ++i) {
+            Split storage s = _splits[jobId][i];
+            SplitStatus ss = s.status;
+            if (ss == SplitStatus.Assigned || ss == SplitStatus.Accepted) {
+                s.status = SplitStatus.Refunded;
+                ++closed;
+            } else if (ss == SplitStatus.Delivered) {
+                keep |= uint256(1) << i;
+            }
+        }
+        j.closedCount = closed;
+        _setStatus(jobId, j, JobStatus.Expired);
+        if (st != JobStatus.Created) _settlement.refund(jobId, keep);
+    }
+
+    /// @inheritdoc ISettlementHooks
+    /// @dev Settlement only. A ruling applies to a split of an order in production,
+    /// delivered or expired that is not yet closed; reverts with {NotSettlement},
+    /// {JobNotInStatus} or {SplitNotInStatus}, which undoes the ruling.
+    function onSplitRuled(uint256 jobId, uint256 splitId, uint128 payout) external nonReentrant {
+        if (msg.sender != address(_settlement)) revert NotSettlement(msg.sender);
+        Job storage j = _job(jobId);
+        JobStatus st = j.status;
+        if (st != JobStatus.InProduction && st != JobStatus.Delivered && st != JobStatus.Expired) {
+            revert JobNotInStatus(jobId, st);
+        }
+        Split storage s = _split(jobId, splitId);
+        SplitStatus ss = s.status;
+        if (ss != SplitStatus.Accepted && ss != SplitStatus.Delivered) {
+            revert SplitNotInStatus(jobId, splitId, ss);
+        }
+        s.status = SplitStatus.Ruled;
+        emit SplitRuled(jobId, splitId, payout);
+        if (++j.closedCount == j.splitCount && st != JobStatus.Expired) {
+            _setStatus(jobId, j, JobStatus.Settled);
+        }
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Views
+    // ------------------------------------------------------------------------------------
+
+    /// @notice Number of orders placed (ids run from 1).
+    function jobCount() external view returns (uint256) {
+        return _jobCount;
+    }
+
+    /// @notice Order `jobId`; reverts with {UnknownJob}.
+    function job(uint256 jobId) external view returns (Job memory) {
+        return _job(jobId);
+    }
+
+    /// @notice Split `splitId` of order `jobId`; reverts with {UnknownJob} or {UnknownSplit}.
+    function splitOf(uint256 jobId, uint256 splitId) external view returns (Split memory) {
+        return _split(jobId, splitId);
+    }
+
+    /// @notice Every split of order `jobId`; reverts with {UnknownJob}.
+    function splits(uint256 jobId) external view returns (Split[] memory out) {
+        uint256 n = _job(jobId).splitCount;
+        out = new Split[](n);
+        for (uint256 i = 0; i < n; ++i) {
+            out[i] = _splits[jobId][i];
+        }
+    }
+
+    /// @inheritdoc ISplits
+    function splitFactory(uint256 jobId, uint256 splitId) external view returns (address) {
+        return _splits[jobId][splitId].factory;
+    }
+
+    /// @inheritdoc ISplits
+    function jobBuyer(uint256 jobId) external view returns (address) {
+        return _jobs[jobId].buyer;
+    }
+
+    /// @notice The Consortium, design registry and Settlement this board uses.
+    function links() external view returns (address consortium, address licences, address settlement) {
+        return (address(_consortium), address(_licences), address(_settlement));
+    }
+
+    /// @notice The EIP-712 digest a factory signs to accept a split.
+    function hashAcceptance(
+        uint256 jobId,
+        uint256 splitId,
+        address factory,
+        uint32 sharePpm,
+        uint256 nonce,
+        uint256 deadline
+    ) public view returns (bytes32) {
+        return _hashTypedDataV4(
+            keccak256(abi.encode(ACCEPT_SPLIT_TYPEHASH, jobId, splitId, factory, sharePpm, nonce, deadline))
+        );
+    }
+
+    /// @notice The EIP-712 digest both factories sign for a hand-over.
+    function hashHandover(Handover calldata h) public view returns (bytes32) {
+        return _hashTypedDataV4(
+            keccak256(
+                abi.encode(HANDOVER_TYPEHASH, h.jobId, h.fromSplit, h.toSplit, h.lot, h.quantity, h.deadline)
+            )
+        );
+    }
+
+    /// @notice The EIP-712 domain separator (name "cofab", version "1").
+    function domainSeparator() external view returns (bytes32) {
+        return _domainSeparatorV4();
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Internal
+    // ------------------------------------------------------------------------------------
+
+    /// @dev Records the buyer's licence of `designId`: designer and royalty.
+    function _license(Job storage j, bytes32 designId) private {
+        (bool active, address designer, uint32 royaltyPpm) = _licences.licenceOf(designId, msg.sender);
+        if (!active) revert DesignNotLicensed(designId, msg.sender);
+        uint32 feePpm = _settlement.platformFeePpm();
+        if (uint256(royaltyPpm) + feePpm >= 1_000_000) revert FeesTooHigh(royaltyPpm, feePpm);
+        j.designer = designer;
+        j.royaltyPpm = royaltyPpm;
+    }
+
+    function _accept(uint256 jobId, uint256 splitId, Split storage s) private {
+        Job storage j = _jobs[jobId];
+        _checkStatus(jobId, j, JobStatus.Split);
+        if (s.status != SplitStatus.Assigned) revert SplitNotInStatus(jobId, splitId, s.status);
+        _checkDeadline(jobId, j);
+        address factory = s.factory;
+        if (!_consortium.hasRole(factory, FACTORY)) revert NotActiveFactory(factory);
+        s.status = SplitStatus.Accepted;
+        emit SplitAccepted(jobId, splitId, factory, msg.sender);
+        if (++j.acceptedCount == j.splitCount) _setStatus(jobId, j, JobStatus.InProduction);
+    }
+
+    /// @dev The checks of {handover} before its signatures.
+    function _checkHandover(Handover calldata h) private view returns (Split storage from, Split storage to) {
+        uint256 jobId = h.jobId;
+        _checkStatus(jobId, _job(jobId), JobStatus.InProduction);
+        from = _split(jobId, h.fromSplit);
+        to = _split(jobId, h.toSplit);
+        if ((to.dependsOn >> h.fromSplit) & 1 == 0) revert NotADependency(jobId, h.fromSplit, h.toSplit);
+        if (from.status != SplitStatus.Delivered && from.status != SplitStatus.Paid) {
+            revert SplitNotInStatus(jobId, h.fromSplit, from.status);
+        }
+        if (to.status != SplitStatus.Accepted) revert SplitNotInStatus(jobId, h.toSplit, to.status);
+        if ((to.received >> h.fromSplit) & 1 == 1) revert AlreadyHandedOver(jobId, h.fromSplit, h.toSplit);
+        if (h.quantity == 0) revert ZeroSplitQuantity(h.fromSplit);
+        if (block.timestamp > h.deadline) revert SignatureExpired(h.deadline);
+    }
+
+    /// @dev Who signed the hand-over for the factory of `splitId`: the sender when it left
+    /// its signature empty, else the recovered signer; it must be the factory or one of its
+    /// authorised device keys, and the factory an active FACTORY member.
+    function _handoverSigner(
+        uint256 jobId,
+        uint256 splitId,
+        address factory,
+        bytes32 digest,
+        bytes calldata signature
+    ) private view returns (address signer) {
+        if (signature.length == 0) {
+            signer = msg.sender;
+            if (!_mayHandover(factory, signer)) revert HandoverNotSigned(jobId, splitId);
+            return signer;
+        }
+        ECDSA.RecoverError err;
+        (signer, err,) = ECDSA.tryRecover(digest, signature);
+        if (err != ECDSA.RecoverError.NoError || !_mayHandover(factory, signer)) {
+            revert InvalidHandoverSignature(jobId, splitId, signer);
+        }
+    }
+
+    function _mayHandover(address factory, address signer) private view returns (bool) {
+        return _consortium.isAuthorizedSigner(factory, signer, FACTORY, block.number, block.timestamp);
+    }
+
+    function _job(uint256 jobId) private view returns (Job storage j) {
+        j = _jobs[jobId];
+        if (j.status == JobStatus.None) revert UnknownJob(jobId);
+    }
+
+    function _buyerJob(uint256 jobId) private view returns (Job storage j) {
+        j = _job(jobId);
+        if (msg.sender != j.buyer) revert NotJobBuyer(jobId, msg.sender);
+    }
+
+    function _split(uint256 jobId, uint256 splitId) private view returns (Split storage s) {
+        Job storage j = _job(jobId);
+        if (splitId >= j.splitCount) revert UnknownSplit(jobId, splitId);
+        s = _splits[jobId][splitId];
+    }
+
+    function _checkStatus(uint256 jobId, Job storage j, JobStatus expected) private view {
+        if (j.status != expected) revert JobNotInStatus(jobId, j.status);
+    }
+
+    function _checkDeadline(uint256 jobId, Job storage j) private view {
+        if (block.timestamp > j.deadline) revert JobDeadlinePassed(jobId, j.deadline);
+    }
+
+    function _setStatus(uint256 jobId, Job storage j, JobStatus status) private {
+        j.status = status;
+        emit JobStatusChanged(jobId, status);
+    }
+}

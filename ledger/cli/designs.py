@@ -1,0 +1,431 @@
+"""`cofab design`: register drawings, prove priority, license and share them encrypted."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+
+from ledger.chain import attach
+from ledger.cli.common import (
+    DataDirOpt,
+    FromOpt,
+    JsonOpt,
+    PassFileOpt,
+    RpcUrlOpt,
+    attach_node,
+    err,
+    handled,
+    out,
+    print_json,
+    signer_passphrase,
+    signing_node,
+)
+from ledger.designs.certificates import Certificate, CertificateInvalid, lookup, verify_certificate
+from ledger.designs.client import design_id, hex32
+from ledger.designs.crypto import encryption_key, public_bytes
+from ledger.designs.files import NewDesign, sha256_file, sha256_files
+from ledger.designs.service import DesignService, load_package
+from ledger.errors import InvalidInput, NodeNotRunning
+from ledger.node import OPERATOR_KEY, read_run_info
+from ledger.settings import data_dir as resolve_data_dir
+
+app = typer.Typer(help="Design files: registration, certificates, licences, encrypted sharing.")
+
+IdArg = Annotated[str, typer.Argument(help="Design id: the file's SHA-256 (64 hex digits)")]
+
+
+def _service(
+    data_dir: Path | None, rpc_url: str | None, key: str, passphrase_file: Path | None
+) -> tuple[DesignService, Any]:
+    node = signing_node(data_dir, rpc_url, key, passphrase_file)
+    return DesignService(node), node.sender()
+
+
+def _print(data: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print_json(data)
+        return
+    for name, value in data.items():
+        out.print(f"{name:18} {value}", highlight=False)
+
+
+def _hash_with_progress(paths: list[Path]) -> list[bytes]:
+    total = sum(p.stat().st_size for p in paths)
+    columns = (
+        TextColumn("hashing {task.fields[files]} file(s)"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=err, transient=True) as progress:
+        task = progress.add_task("hash", total=total, files=len(paths))
+        return sha256_files(paths, lambda n: progress.advance(task, n))
+
+
+@app.command("register")
+def register(
+    files: Annotated[list[Path], typer.Argument(help="Design files; several make one batch")],
+    parent: Annotated[
+        str | None, typer.Option("--parent", help="Id of the design these are versions of")
+    ] = None,
+    title: Annotated[str | None, typer.Option("--title", help="Title kept in the metadata")] = None,
+    bundle_dir: Annotated[
+        Path | None,
+        typer.Option("--bundle-dir", help="Also write each certificate here as <file>.cert.json"),
+    ] = None,
+    key: FromOpt = OPERATOR_KEY,
+    data_dir: DataDirOpt = None,
+    rpc_url: RpcUrlOpt = None,
+    passphrase_file: PassFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Timestamp files on chain: one transaction for one file or for a whole batch."""
+    with handled():
+        for path in files:
+            if not path.is_file():
+                raise InvalidInput(f"{path} is not a readable file")
+        if parent is not None:
+            design_id(parent, "parent design id")
+        svc, sender = _service(data_dir, rpc_url, key, passphrase_file)
+        digests = _hash_with_progress(files)
+        items = [
+            NewDesign.from_path(p, d, title=title) for p, d in zip(files, digests, strict=True)
+        ]
+        with out.status(f"registering {len(items)} design(s)"):
+            certs = svc.register(sender, items, parent)
+        if bundle_dir is not None:
+            bundle_dir.mkdir(parents=True, exist_ok=True)
+            for path, cert in zip(files, certs, strict=True):
+                (bundle_dir / f"{path.name}.cert.json").write_text(cert.dumps())
+        if as_json:
+            print_json([c.to_json() for c in certs])
+            return
+        first = certs[0]
+        how = f"one batch of {len(certs)} files" if len(certs) > 1 else "one file"
+        out.print(
+            f"registered {how} by {first.designer} in block {first.block_number} "
+            f"(tx {first.tx_hash})",
+            highlight=False,
+        )
+        for path, cert in zip(files, certs, strict=True):
+            out.print(f"  {cert.design_id.hex()}  {path}", highlight=False)
+        where = bundle_dir or svc.certificates_dir
+        out.print(f"certificates in {where}", highlight=False)
+
+
+@app.command("show")
+def show(
+    design: IdArg,
+    data_dir: DataDirOpt = None,
+    rpc_url: RpcUrlOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """One design: registrant, time, block, status (and what this node knows of it)."""
+    with handled():
+        _print(DesignService(attach_node(data_dir, rpc_url)).show(design), as_json)
+
+
+@app.command("list")
+def list_(
+    designer: Annotated[str | None, typer.Option(help="Only this designer's designs")] = None,
+    data_dir: DataDirOpt = None,
+    rpc_url: RpcUrlOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Designs recorded on chain, and this node's batch members not yet claimed."""
+    with handled():
+        rows = DesignService(attach_node(data_dir, rpc_url)).listing(designer)
+        if as_json:
+            print_json(rows)
+            return
+        table = Table("design id", "designer", "block", "status", "title")
+        for r in rows:
+            meta = r.get("metadata") or {}
+            table.add_row(
+                r["design_id"][:18] + "…",
+                r["designer"],
+                str(r["block_number"]),
+                r["status"],
+                str(meta.get("title") or meta.get("file_name") or ""),
+            )
+        out.print(table)
+
+
+@app.command("certificate")
+def certificate(
+    design: IdArg,
+    out_file: Annotated[Path | None, typer.Option("--out", help="Write it to this file")] = None,
+    data_dir: DataDirOpt = None,
+    rpc_url: RpcUrlOpt = None,
+) -> None:
+    """Print (or write) the certificate this node issued for a design."""
+    with handled():
+        cert = DesignService(attach_node(data_dir, rpc_url)).certificate(design)
+        if cert is None:
+            raise InvalidInput(f"this node holds no certificate for design {design}")
+        if out_file is None:
+            typer.echo(cert.dumps(), nl=False)
+        else:
+            out_file.write_text(cert.dumps())
+            out.print(f"wrote {out_file}")
+
+
+def _endpoint(rpc_url: str | None, data_dir: Path | None) -> str:
+    if rpc_url:
+        return rpc_url
+    info = read_run_info(resolve_data_dir(data_dir))
+    if info and info.get("rpc_url"):
+        return str(info["rpc_url"])
+    raise NodeNotRunning("give the chain endpoint with --rpc-url (or run a node)")
+
+
+@app.command("verify")
+def verify(
+    file: Annotated[Path, typer.Argument(help="The design file")],
+    proof: Annotated[
+        Path | None, typer.Option("--proof", help="The certificate (proof bundle) JSON")
+    ] = None,
+    contract: Annotated[
+        str | None,
+        typer.Option(help="DesignRegistry address, when checking without a bundle"),
+    ] = None,
+    rpc_url: RpcUrlOpt = None,
+    data_dir: DataDirOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check a file against the chain: exit 0 registered, 1 not registered, 2 bundle mismatch.
+
+    Needs only the file, the bundle and a JSON-RPC endpoint.
+    """
+    with handled():
+        if not file.is_file():
+            raise InvalidInput(f"{file} is not a readable file")
+        cert = None
+        if proof is not None:
+            try:
+                cert = Certificate.loads(proof.read_bytes())
+            except OSError as exc:
+                raise CertificateInvalid(f"cannot read bundle {proof}: {exc.strerror}") from None
+        digest = sha256_file(file)
+        chain = attach(_endpoint(rpc_url, data_dir))
+        if cert is not None:
+            verdict = verify_certificate(chain.w3, digest, cert)
+        else:
+            address = contract or _local_registry(data_dir, chain.chain_id)
+            verdict = lookup(chain.w3, address, digest)
+        data = verdict.as_dict()
+        if as_json:
+            print_json(data)
+            return
+        out.print(
+            f"registered: {file} (sha256 {digest.hex()})\n"
+            f"  by       {verdict.designer}\n"
+            f"  block    {verdict.block_number} on chain {verdict.chain_id}\n"
+            f"  time     {verdict.block_time} ({_utc(verdict.block_time)})\n"
+            f"  kind     {verdict.kind}"
+            + (f", tx {verdict.tx_hash}" if verdict.tx_hash else "")
+            + f"\n  priority {verdict.priority}"
+            + (f", status {verdict.status}" if verdict.status else ""),
+            highlight=False,
+        )
+        for note in verdict.notes:
+            out.print(f"  note     {note}", highlight=False)
+
+
+def _utc(seconds: int) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
+
+
+def _local_registry(data_dir: Path | None, chain_id: int) -> str:
+    from ledger import deployment as deploy_mod
+
+    record = deploy_mod.load(resolve_data_dir(data_dir), chain_id)
+    if record is None or "DesignRegistry" not in record.contracts:
+        raise InvalidInput("without --proof, give the registry address with --contract")
+    return record.contracts["DesignRegistry"].address
+
+
+@app.command("claim")
+def claim(
+    design: IdArg,
+    key: FromOpt = OPERATOR_KEY,
+    data_dir: DataDirOpt = None,
+    rpc_url: RpcUrlOpt = None,
+    passphrase_file: PassFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Record a batch member on chain with its Merkle proof (so its priority is enforced)."""
+    with handled():
+        svc, sender = _service(data_dir, rpc_url, key, passphrase_file)
+        _print(svc.claim(sender, design).as_dict(), as_json)
+
+
+@app.command("revoke")
+def revoke(
+    design: IdArg,
+    key: FromOpt = OPERATOR_KEY,
+    data_dir: DataDirOpt = None,
+    rpc_url: RpcUrlOpt = None,
+    passphrase_file: PassFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Revoke your design: no new licences, shares or versions; its licences lapse."""
+    with handled():
+        svc, sender = _service(data_dir, rpc_url, key, passphrase_file)
+        _print(svc.revoke(sender, design).as_dict(), as_json)
+
+
+@app.command("supersede")
+def supersede(
+    design: IdArg,
+    by: Annotated[str, typer.Option("--by", help="Id of the newer version")],
+    key: FromOpt = OPERATOR_KEY,
+    data_dir: DataDirOpt = None,
+    rpc_url: RpcUrlOpt = None,
+    passphrase_file: PassFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Mark your design as superseded by a newer version (no new licences of the old one)."""
+    with handled():
+        svc, sender = _service(data_dir, rpc_url, key, passphrase_file)
+        _print(svc.supersede(sender, design, by).as_dict(), as_json)
+
+
+@app.command("license")
+def license_(
+    design: IdArg,
+    to: Annotated[str, typer.Option("--to", help="Member address of the licensee")],
+    royalty_ppm: Annotated[
+        int | None, typer.Option("--royalty-ppm", help="Grant: royalty, parts per million")
+    ] = None,
+    revoke_: Annotated[bool, typer.Option("--revoke", help="Revoke the licence")] = False,
+    block: Annotated[
+        int | None, typer.Option("--block", help="Show the licence at this past block")
+    ] = None,
+    key: FromOpt = OPERATOR_KEY,
+    data_dir: DataDirOpt = None,
+    rpc_url: RpcUrlOpt = None,
+    passphrase_file: PassFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Grant (--royalty-ppm), revoke (--revoke) or show (neither) a licence of your design."""
+    with handled():
+        if royalty_ppm is not None and revoke_:
+            raise InvalidInput("give --royalty-ppm to grant or --revoke to revoke, not both")
+        if royalty_ppm is None and not revoke_:
+            node = attach_node(data_dir, rpc_url)
+            _print(node.designs.licence(design, to, block).as_dict(), as_json)
+            return
+        svc, sender = _service(data_dir, rpc_url, key, passphrase_file)
+        if revoke_:
+            licence = svc.revoke_licence(sender, design, to)
+        else:
+            assert royalty_ppm is not None
+            licence = svc.grant_licence(sender, design, to, royalty_ppm)
+        _print(licence.as_dict(), as_json)
+
+
+@app.command("key")
+def key_(
+    publish: Annotated[
+        bool, typer.Option("--publish", help="Publish it as your Consortium encryption key")
+    ] = False,
+    key: FromOpt = OPERATOR_KEY,
+    data_dir: DataDirOpt = None,
+    rpc_url: RpcUrlOpt = None,
+    passphrase_file: PassFileOpt = None,
+) -> None:
+    """Show (or publish) your X25519 encryption key, derived from your Ethereum key."""
+    with handled():
+        node = signing_node(data_dir, rpc_url, key, passphrase_file)
+        sender = node.sender()
+        if publish:
+            public, receipt = DesignService(node).publish_key(sender)
+            out.print(
+                f"published encryption key 0x{public.hex()} for {sender.address} "
+                f"(tx {receipt['transactionHash'].to_0x_hex()})",
+                highlight=False,
+            )
+        else:
+            public = public_bytes(encryption_key(bytes(sender.account.key)))
+            out.print(f"0x{public.hex()}", highlight=False)
+
+
+@app.command("share")
+def share(
+    design: IdArg,
+    to: Annotated[list[str], typer.Option("--to", help="Licensed member address (repeatable)")],
+    file: Annotated[
+        Path | None, typer.Option("--file", help="The design file, if this node lacks it")
+    ] = None,
+    key: FromOpt = OPERATOR_KEY,
+    data_dir: DataDirOpt = None,
+    rpc_url: RpcUrlOpt = None,
+    passphrase_file: PassFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Encrypt your design for licensed members and record the share on chain."""
+    with handled():
+        plaintext = None
+        if file is not None:
+            try:
+                plaintext = file.read_bytes()
+            except OSError as exc:
+                raise InvalidInput(f"cannot read {file}: {exc.strerror}") from None
+        svc, sender = _service(data_dir, rpc_url, key, passphrase_file)
+        shares = svc.share(sender, design, to, plaintext)
+        if as_json:
+            print_json([s.as_dict() for s in shares])
+            return
+        for s in shares:
+            out.print(
+                f"shared {hex32(s.design_id)} with {s.recipient} at block {s.block_number}: "
+                f"ciphertext {s.ciphertext_hash.hex()}",
+                highlight=False,
+            )
+
+
+@app.command("fetch")
+def fetch(
+    design: IdArg,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Where to write the file [default: ./<id>]")
+    ] = None,
+    package: Annotated[
+        Path | None,
+        typer.Option("--package", help="A share package downloaded from GET /designs/{id}/share"),
+    ] = None,
+    key: FromOpt = OPERATOR_KEY,
+    data_dir: DataDirOpt = None,
+    rpc_url: RpcUrlOpt = None,
+    passphrase_file: PassFileOpt = None,
+) -> None:
+    """Decrypt a design shared with you, after checking the share against the chain."""
+    with handled():
+        did = design_id(design)
+        target = out_file or Path(did.hex())
+        if target.exists():
+            raise InvalidInput(f"{target} exists; not overwriting it")
+        data = load_package(package) if package is not None else None
+        node = attach_node(data_dir, rpc_url)
+        account = node.keyring.unlock(key, signer_passphrase(node, key, passphrase_file))
+        plaintext = DesignService(node).fetch(account, did, data)
+        tmp = target.with_name(f".{target.name}.tmp")
+        tmp.write_bytes(plaintext)
+        os.replace(tmp, target)
+        out.print(f"wrote {target} ({len(plaintext)} bytes, sha256 {did.hex()})", highlight=False)

@@ -1,0 +1,446 @@
+"""`cofab job`: orders split by process step, signed acceptances and hand-overs, delivery."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from eth_utils import is_address, to_checksum_address
+from rich.table import Table
+
+from ledger import job_signing
+from ledger.cli.common import (
+    DataDirOpt,
+    FromOpt,
+    JsonOpt,
+    PassFileOpt,
+    RpcUrlOpt,
+    attach_node,
+    handled,
+    out,
+    print_json,
+    signing_node,
+)
+from ledger.cli.devices import parse_expiry
+from ledger.errors import InvalidInput
+from ledger.job_signing import Acceptance, Handover
+from ledger.jobs import JobView, SplitSpec, label32
+from ledger.node import OPERATOR_KEY, Node
+
+app = typer.Typer(help="Orders: create, fund, split by process step, accept, hand over, deliver.")
+
+JobArg = Annotated[int, typer.Argument(help="Job id")]
+SplitArg = Annotated[int, typer.Argument(help="Split id (0, 1, … in the order they were given)")]
+OutOpt = Annotated[Path | None, typer.Option("--out", help="Write the signed record to this file")]
+
+
+def resolve_account(node: Node, text: str) -> str:
+    """An address, or the name of a key in this node's keyring."""
+    if is_address(text):
+        return to_checksum_address(text)
+    return node.keyring.find(text).address
+
+
+def _done(node: Node, job_id: int, as_json: bool, what: str) -> None:
+    view = node.jobs.view(job_id)
+    if as_json:
+        print_json(view.as_dict())
+    else:
+        out.print(f"job {job_id}: {what} — now {view.status.label}")
+
+
+def _when(ts: int) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def print_view(view: JobView) -> None:
+    """The order as lines that fit a narrow terminal (full addresses, no tables)."""
+    t = view.token
+    out.print(f"[bold]job {view.id}[/] — {view.status.label}", highlight=False)
+    out.print(f"  buyer     {view.buyer}")
+    out.print(f"  design    {view.design_id}")
+    out.print(f"  designer  {view.designer}")
+    out.print(f"  order     {view.quantity} units for {t.format(view.price)}")
+    out.print(f"  deadline  {_when(view.deadline)}")
+    out.print(
+        f"  escrow    {t.format(view.deposited)} deposited, {t.format(view.held)} held,\n"
+        f"            {t.format(view.released)} released, {t.format(view.refunded)} refunded"
+    )
+    if view.splits:
+        out.print("[bold]splits[/]")
+    for s in view.splits:
+        after = f", after {'+'.join(map(str, s.depends_on))}" if s.depends_on else ""
+        out.print(
+            f"  {s.id}  {s.step}: {s.quantity} units{after} — {s.share_ppm / 10_000:g}% = "
+            f"{t.format(s.amount)} — {s.status.label}",
+            highlight=False,
+        )
+        out.print(f"     factory      {s.factory}")
+        for holder in s.custody:
+            out.print(f"     lots held by {holder}")
+    if view.payouts:
+        out.print("[bold]payouts[/]")
+    for p in view.payouts:
+        share = f" ({p.share_ppm / 10_000:g}%)" if p.share_ppm else ""
+        out.print(f"  {t.format(p.amount)}{share} {p.state} — {p.role}", highlight=False)
+        out.print(f"     to {p.account}")
+    if view.splits:
+        out.print(f"shares sum to {view.shares_total:,} ppm of 1,000,000")
+
+
+def _write_record(data: dict[str, Any], path: Path | None) -> None:
+    text = json.dumps(data, indent=2)
+    if path is None:
+        out.print_json(text)
+    else:
+        path.write_text(text + "\n")
+        out.print(f"signed record written to {path}")
+
+
+def _read_record(path: Path, primary: str) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+        typed = data["typed_data"]
+        if typed["primaryType"] != primary:
+            raise InvalidInput(f"{path} holds a {typed['primaryType']}, not a {primary}")
+        data["signature"] = job_signing.signature_bytes(data["signature"])
+        return data
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InvalidInput(f"{path} is not a signed {primary} record: {exc}") from None
+
+
+@app.command("create")
+def create(
+    design: Annotated[str, typer.Option(help="Design id (SHA-256 of the file) licensed to you")],
+    quantity: Annotated[int, typer.Option(help="Units ordered")],
+    price: Annotated[str, typer.Option(help="Price in token units, e.g. 1250.50")],
+    deadline: Annotated[str, typer.Option(help="Delivery deadline: +30d, ISO 8601 or unix")],
+    token: Annotated[
+        str | None, typer.Option(help="Payment ERC-20 [default: the chain's payment token]")
+    ] = None,
+    spec_hash: Annotated[
+        str | None, typer.Option(help="32-byte hex hash of the order document")
+    ] = None,
+    key: FromOpt = OPERATOR_KEY,
+    data_dir: DataDirOpt = None,
+    rpc_url: RpcUrlOpt = None,
+    passphrase_file: PassFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Place an order as a buyer holding a licence of the design."""
+    with handled():
+        node = signing_node(data_dir, rpc_url, key, passphrase_file)
+        erc20 = node.settlement.token(token)
+        job_id, _ = node.jobs.create(
+            node.sender(),
+            design,
+            quantity,
+            erc20.info.parse(price),
+            parse_expiry(deadline),
+            erc20.address,
+            spec_hash,
+        )
+        _done(node, job_id, as_json, "created")
+
+
+@app.command("fund")
+def fund(
+    job_id: JobArg,
+    key: FromOpt = OPERATOR_KEY,
+    data_dir: DataDirOpt = None,
+    rpc_url: RpcUrlOpt = None,
+    passphrase_file: PassFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Pay the price into escrow (approves the Settlement for it first if needed)."""
+    with handled():
+        node = signing_node(data_dir, rpc_url, key, passphrase_file)
+        node.jobs.fund(node.sender(), job_id)
+        _done(node, job_id, as_json, "funded")
+
+
+@app.command("split")
+def split(
+    job_id: JobArg,
+    splits: Annotated[
+        list[str],
+        typer.Option(
+            "--split",
+            help="factory=ADDRESS|KEY,step=LABEL,quantity=N,share=PPM|N%[,after=0+1] (repeat)",
+        ),
+    ],
+    key: FromOpt = OPERATOR_KEY,
+    data_dir: DataDirOpt = None,
+    rpc_url: RpcUrlOpt = None,
+    passphrase_file: PassFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Split a funded order by process step; shares + royalty + fee must sum to 1,000,000."""
+    with handled():
+        specs = [SplitSpec.parse(text) for text in splits]
+        node = signing_node(data_dir, rpc_url, key, passphrase_file)
+        specs = [
+            SplitSpec(
+                resolve_account(node, s.factory), s.step, s.quantity, s.share_ppm, s.depends_on
+            )
+            for s in specs
+        ]
+        node.jobs.split(node.sender(), job_id, specs)
+        _done(node, job_id, as_json, f"split into {len(specs)}")
+
+
+@app.command("accept")
+def accept(
+    job_id: JobArg,
+    split_id: SplitArg,
+    sign_only: Annotated[
+        bool, typer.Option("--sign-only", help="Sign an EIP-712 acceptance; send nothing")
+    ] = False,
+    signed: Annotated[
+        Path | None, typer.Option("--signed", help="Relay this signed acceptance record")
+    ] = None,
+    expires: Annotated[
+        str | None, typer.Option("--expires", help="Signature deadline (+1d, ISO, unix)")
+    ] = None,
+    out_file: OutOpt = None,
+    key: FromOpt = OPERATOR_KEY,
+    data_dir: DataDirOpt = None,
+    rpc_url: RpcUrlOpt = None,
+    passphrase_file: PassFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Accept your split; or sign an acceptance for anyone to relay; or relay one (--signed)."""
+    with handled():
+        if sign_only and signed:
+            raise InvalidInput("--sign-only and --signed exclude each other")
+        node = signing_node(data_dir, rpc_url, key, passphrase_file)
+        sender, jobs = node.sender(), node.jobs
+        if sign_only:
+            record = jobs.acceptance(job_id, split_id, parse_expiry(expires) or None)
+            if record.factory != sender.address:
+                raise InvalidInput(
+                    f"split {split_id} of job {job_id} belongs to {record.factory}, "
+                    f"not to {sender.address}"
+                )
+            typed = jobs.typed_data(record)
+            signature = job_signing.sign(sender.account, typed)
+            _write_record(
+                {
+                    "typed_data": typed,
+                    "signer": sender.address,
+                    "signature": "0x" + signature.hex(),
+                },
+                out_file,
+            )
+            return
+        if signed is not None:
+            data = _read_record(signed, "AcceptSplit")
+            record = Acceptance.from_message(data["typed_data"]["message"])
+            if (record.job_id, record.split_id) != (job_id, split_id):
+                raise InvalidInput(
+                    f"{signed} accepts split {record.split_id} of job {record.job_id}, "
+                    f"not split {split_id} of job {job_id}"
+                )
+            jobs.accept_with_signature(sender, record, data["signature"])
+        else:
+            jobs.accept(sender, job_id, split_id)
+        _done(node, job_id, as_json, f"split {split_id} accepted")
+
+
+@app.command("handover")
+def handover(
+    job_id: JobArg,
+    from_split: Annotated[int, typer.Argument(help="Split whose lots pass on")],
+    to_split: Annotated[int, typer.Argument(help="Split that depends on it and receives them")],
+    lot: Annotated[
+        str | None, typer.Option(help="Lot identifier (≤ 32 characters, or 0x + 64 hex)")
+    ] = None,
+    quantity: Annotated[int | None, typer.Option(help="Units handed over")] = None,
+    expires: Annotated[
+        str | None, typer.Option("--expires", help="Signature deadline (+1d, ISO, unix)")
+    ] = None,
+    sign_only: Annotated[
+        bool, typer.Option("--sign-only", help="Sign your side of the hand-over; send nothing")
+    ] = False,
+    signed: Annotated[
+        list[Path] | None,
+        typer.Option("--signed", help="The other party's signed record (repeat for both)"),
+    ] = None,
+    role: Annotated[
+        str | None, typer.Option(help="from | to: the side a device key signs for")
+    ] = None,
+    out_file: OutOpt = None,
+    key: FromOpt = OPERATOR_KEY,
+    data_dir: DataDirOpt = None,
+    rpc_url: RpcUrlOpt = None,
+    passphrase_file: PassFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Pass lots to the next split: both factories sign (the sender of the tx may skip its own)."""
+    with handled():
+        records = [_read_record(p, "Handover") for p in signed or []]
+        if records:
+            record = Handover.from_message(records[0]["typed_data"]["message"])
+            if any(Handover.from_message(r["typed_data"]["message"]) != record for r in records):
+                raise InvalidInput("the signed records are for different hand-overs")
+        else:
+            if lot is None or quantity is None:
+                raise InvalidInput("a hand-over needs --lot and --quantity (or --signed records)")
+            deadline = parse_expiry(expires) or job_signing.default_deadline()
+            record = Handover(job_id, from_split, to_split, label32(lot, "lot"), quantity, deadline)
+        if (record.job_id, record.from_split, record.to_split) != (job_id, from_split, to_split):
+            raise InvalidInput("the signed record is for another job or other splits")
+        if role not in (None, "from", "to"):
+            raise InvalidInput("--role is from or to")
+        node = signing_node(data_dir, rpc_url, key, passphrase_file)
+        sender, jobs = node.sender(), node.jobs
+        sender_factory = jobs.split_record(job_id, from_split).factory
+        receiver_factory = jobs.split_record(job_id, to_split).factory
+        if sign_only:
+            side = {sender_factory: "from", receiver_factory: "to"}.get(sender.address, role)
+            if side is None:
+                raise InvalidInput(
+                    f"{sender.address} is neither factory of the hand-over: a device key "
+                    "says which side it signs for with --role from|to"
+                )
+            typed = jobs.typed_data(record)
+            signature = job_signing.sign(sender.account, typed)
+            _write_record(
+                {
+                    "typed_data": typed,
+                    "signer": sender.address,
+                    "role": side,
+                    "signature": "0x" + signature.hex(),
+                },
+                out_file,
+            )
+            return
+        sigs = {"from": b"", "to": b""}
+        for r in records:
+            signer = job_signing.recover(jobs.typed_data(record), r["signature"])
+            side = (
+                "from" if signer == sender_factory else "to" if signer == receiver_factory else ""
+            )
+            if not side:  # a device key: the record says for whom it signed
+                side = "from" if r.get("role") == "from" else "to"
+            sigs[side] = r["signature"]
+        jobs.handover(sender, record, sigs["from"], sigs["to"])
+        _done(node, job_id, as_json, f"lots of split {from_split} handed over to split {to_split}")
+
+
+@app.command("deliver")
+def deliver(
+    job_id: JobArg,
+    split_id: SplitArg,
+    evidence: Annotated[
+        str | None, typer.Option(help="32-byte hex hash of the delivery note or QC evidence")
+    ] = None,
+    key: FromOpt = OPERATOR_KEY,
+    data_dir: DataDirOpt = None,
+    rpc_url: RpcUrlOpt = None,
+    passphrase_file: PassFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Declare your split delivered (its dependencies must be delivered and handed over)."""
+    with handled():
+        node = signing_node(data_dir, rpc_url, key, passphrase_file)
+        node.jobs.deliver(node.sender(), job_id, split_id, evidence)
+        _done(node, job_id, as_json, f"split {split_id} delivered")
+
+
+@app.command("accept-delivery")
+def accept_delivery(
+    job_id: JobArg,
+    split_id: SplitArg,
+    key: FromOpt = OPERATOR_KEY,
+    data_dir: DataDirOpt = None,
+    rpc_url: RpcUrlOpt = None,
+    passphrase_file: PassFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Accept a delivered split as the buyer: its factory is paid its share."""
+    with handled():
+        node = signing_node(data_dir, rpc_url, key, passphrase_file)
+        node.jobs.accept_delivery(node.sender(), job_id, split_id)
+        _done(node, job_id, as_json, f"delivery of split {split_id} accepted")
+
+
+@app.command("cancel")
+def cancel(
+    job_id: JobArg,
+    key: FromOpt = OPERATOR_KEY,
+    data_dir: DataDirOpt = None,
+    rpc_url: RpcUrlOpt = None,
+    passphrase_file: PassFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Cancel an order before production starts; the payment is refunded to the buyer."""
+    with handled():
+        node = signing_node(data_dir, rpc_url, key, passphrase_file)
+        node.jobs.cancel(node.sender(), job_id)
+        _done(node, job_id, as_json, "cancelled")
+
+
+@app.command("expire")
+def expire(
+    job_id: JobArg,
+    key: FromOpt = OPERATOR_KEY,
+    data_dir: DataDirOpt = None,
+    rpc_url: RpcUrlOpt = None,
+    passphrase_file: PassFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Expire an order past its deadline: what was not delivered is refunded (anyone may)."""
+    with handled():
+        node = signing_node(data_dir, rpc_url, key, passphrase_file)
+        node.jobs.expire(node.sender(), job_id)
+        _done(node, job_id, as_json, "expired")
+
+
+@app.command("show")
+def show(
+    job_id: JobArg, data_dir: DataDirOpt = None, rpc_url: RpcUrlOpt = None, as_json: JsonOpt = False
+) -> None:
+    """An order: state, splits, who holds the lots, shares and payouts."""
+    with handled():
+        view = attach_node(data_dir, rpc_url).jobs.view(job_id)
+        if as_json:
+            print_json(view.as_dict())
+        else:
+            print_view(view)
+
+
+@app.command("list")
+def list_(
+    party: Annotated[
+        str | None, typer.Option(help="Only jobs where this address or key is buyer or factory")
+    ] = None,
+    data_dir: DataDirOpt = None,
+    rpc_url: RpcUrlOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List orders."""
+    with handled():
+        node = attach_node(data_dir, rpc_url)
+        jobs = node.jobs.list_jobs(resolve_account(node, party) if party else None)
+        if as_json:
+            print_json([j.as_dict() for j in jobs])
+            return
+        if not jobs:
+            out.print("no jobs yet")
+            return
+        table = Table("job", "status", "buyer", "price", "splits", "deadline")
+        for j in jobs:
+            token = node.settlement.token(j.token).info
+            table.add_row(
+                str(j.id),
+                j.status.label,
+                j.buyer,
+                token.format(j.price),
+                str(j.split_count),
+                _when(j.deadline)[:10],
+            )
+        out.print(table)

@@ -1,0 +1,1 @@
+"""Design IP: registration and priority, certificates, licences and encrypted sharing."""

@@ -1,0 +1,416 @@
+"""Design certificates: the proof bundle of a registration, and its independent verifier.
+
+A certificate says "file with SHA-256 X was registered by D in transaction T, block N,
+time t, on chain C, contract A" (plus, for a batch, the Merkle proof of X under the
+batch root). `verify_certificate` checks every one of those claims against a JSON-RPC
+endpoint and nothing else: no cofab node, no keystore, no compiler (the few ABI items it
+needs are spelled out below), so a third party can run it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from eth_abi import decode
+from eth_utils import is_address, keccak, to_checksum_address
+from web3 import Web3
+from web3.exceptions import TransactionNotFound
+
+from ledger import merkle
+from ledger.errors import LedgerError, NotFound
+
+FORMAT = "cofab-design-certificate/1"
+LEAF_ENCODING = ("bytes32", "bytes32", "bytes32")  # designId, metadataHash, parentId
+ZERO32 = b"\x00" * 32
+
+TOPIC_REGISTERED = keccak(text="DesignRegistered(bytes32,address,bytes32,bytes32)")
+TOPIC_BATCH = keccak(text="BatchRegistered(bytes32,address,uint256,bytes32)")
+SELECTOR_DESIGN = keccak(text="design(bytes32)")[:4]
+SELECTOR_REVOKED_AT = keccak(text="revokedAt(bytes32)")[:4]
+FLAG_REVOKED, FLAG_SUPERSEDED = 1, 2
+
+
+class CertificateInvalid(LedgerError):
+    """The bundle is unreadable, is for another file or chain, or contradicts the chain."""
+
+    status: ClassVar[int] = 422
+    title: ClassVar[str] = "Certificate does not match"
+    exit_code: ClassVar[int] = 2
+
+
+class NotRegistered(NotFound):
+    """No registration of this content is recorded on the chain."""
+
+
+def _hex(raw: bytes) -> str:
+    return "0x" + raw.hex()
+
+
+def _b32(value: Any, name: str) -> bytes:
+    if not isinstance(value, str):
+        raise CertificateInvalid(f"corrupt bundle: {name} must be a 0x-hex string")
+    try:
+        raw = bytes.fromhex(value.removeprefix("0x"))
+    except ValueError:
+        raise CertificateInvalid(f"corrupt bundle: {name} is not hex") from None
+    if len(raw) != 32:
+        raise CertificateInvalid(f"corrupt bundle: {name} must be 32 bytes")
+    return raw
+
+
+def _int(value: Any, name: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise CertificateInvalid(f"corrupt bundle: {name} must be a whole number")
+    return value
+
+
+def _address(value: Any, name: str) -> str:
+    if not isinstance(value, str) or not is_address(value):
+        raise CertificateInvalid(f"corrupt bundle: {name} must be an address")
+    return to_checksum_address(value)
+
+
+@dataclass(frozen=True)
+class BatchProof:
+    root: bytes
+    count: int
+    manifest_hash: bytes
+    proof: tuple[bytes, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "root": _hex(self.root),
+            "count": self.count,
+            "manifest_hash": _hex(self.manifest_hash),
+            "leaf_encoding": list(LEAF_ENCODING),
+            "proof": [_hex(p) for p in self.proof],
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> BatchProof:
+        if not isinstance(data, dict):
+            raise CertificateInvalid("corrupt bundle: batch must be an object")
+        if data.get("leaf_encoding") != list(LEAF_ENCODING):
+            raise CertificateInvalid(f"corrupt bundle: leaf_encoding must be {list(LEAF_ENCODING)}")
+        proof = data.get("proof")
+        if not isinstance(proof, list):
+            raise CertificateInvalid("corrupt bundle: batch.proof must be a list")
+        return cls(
+            root=_b32(data.get("root"), "batch.root"),
+            count=_int(data.get("count"), "batch.count"),
+            manifest_hash=_b32(data.get("manifest_hash"), "batch.manifest_hash"),
+            proof=tuple(_b32(p, "batch.proof[]") for p in proof),
+        )
+
+
+@dataclass(frozen=True)
+class Certificate:
+    design_id: bytes
+    designer: str
+    metadata_hash: bytes
+    parent_id: bytes | None
+    chain_id: int
+    contract: str
+    tx_hash: str
+    block_number: int
+    block_hash: str
+    block_time: int
+    batch: BatchProof | None = None
+    metadata: dict[str, Any] | None = None
+
+    @property
+    def kind(self) -> str:
+        return "batch" if self.batch else "single"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "design_id": _hex(self.design_id),
+            "designer": self.designer,
+            "metadata_hash": _hex(self.metadata_hash),
+            "parent_id": _hex(self.parent_id) if self.parent_id else None,
+            "chain_id": self.chain_id,
+            "contract": self.contract,
+            "tx_hash": self.tx_hash,
+            "block_number": self.block_number,
+            "block_hash": self.block_hash,
+            "block_time": self.block_time,
+            "batch": self.batch.to_json() if self.batch else None,
+            "metadata": self.metadata,
+        }
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_json(), indent=2) + "\n"
+
+    @classmethod
+    def from_json(cls, data: Any) -> Certificate:
+        if not isinstance(data, dict):
+            raise CertificateInvalid("corrupt bundle: not a JSON object")
+        if data.get("format") != FORMAT:
+            raise CertificateInvalid(
+                f"corrupt bundle: format must be {FORMAT!r}, got {data.get('format')!r}"
+            )
+        parent = data.get("parent_id")
+        batch = data.get("batch")
+        metadata = data.get("metadata")
+        return cls(
+            design_id=_b32(data.get("design_id"), "design_id"),
+            designer=_address(data.get("designer"), "designer"),
+            metadata_hash=_b32(data.get("metadata_hash"), "metadata_hash"),
+            parent_id=None if parent is None else _b32(parent, "parent_id"),
+            chain_id=_int(data.get("chain_id"), "chain_id"),
+            contract=_address(data.get("contract"), "contract"),
+            tx_hash=_hex(_b32(data.get("tx_hash"), "tx_hash")),
+            block_number=_int(data.get("block_number"), "block_number"),
+            block_hash=_hex(_b32(data.get("block_hash"), "block_hash")),
+            block_time=_int(data.get("block_time"), "block_time"),
+            batch=None if batch is None else BatchProof.from_json(batch),
+            metadata=metadata if isinstance(metadata, dict) else None,
+        )
+
+    @classmethod
+    def loads(cls, text: str | bytes) -> Certificate:
+        try:
+            data = json.loads(text)
+        except (ValueError, UnicodeDecodeError):
+            raise CertificateInvalid("corrupt bundle: not valid JSON (truncated?)") from None
+        return cls.from_json(data)
+
+
+@dataclass
+class Verdict:
+    """What the chain says about a design: who, when, which block, and who holds priority."""
+
+    design_id: bytes
+    designer: str
+    block_number: int
+    block_time: int
+    chain_id: int
+    contract: str
+    kind: str
+    tx_hash: str | None = None
+    status: str | None = None  # active | revoked | superseded on chain; None: not claimed yet
+    priority: str = "held"  # held | unclaimed | preceded
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "registered": True,
+            "design_id": _hex(self.design_id),
+            "designer": self.designer,
+            "block_number": self.block_number,
+            "block_time": self.block_time,
+            "chain_id": self.chain_id,
+            "contract": self.contract,
+            "kind": self.kind,
+            "tx_hash": self.tx_hash,
+            "status": self.status,
+            "priority": self.priority,
+            "notes": self.notes,
+        }
+
+
+@dataclass(frozen=True)
+class OnChain:
+    designer: str
+    registered_at: int
+    block_number: int
+    flags: int
+    revoked_at: int
+
+    @property
+    def status(self) -> str:
+        if self.flags & FLAG_REVOKED:
+            return "revoked"
+        return "superseded" if self.flags & FLAG_SUPERSEDED else "active"
+
+
+def _eth_call(w3: Web3, contract: str, data: bytes) -> bytes:
+    try:
+        return bytes(w3.eth.call({"to": contract, "data": _hex(data)}))
+    except Exception as exc:  # noqa: BLE001 - any failure means the contract is not a registry
+        raise CertificateInvalid(
+            f"{contract} does not answer as a cofab DesignRegistry: {exc.__class__.__name__}"
+        ) from None
+
+
+def on_chain_record(w3: Web3, contract: str, did: bytes) -> OnChain | None:
+    """The registry's current record of `did`, read with a raw eth_call."""
+    raw = _eth_call(w3, contract, SELECTOR_DESIGN + did)
+    if len(raw) < 128:
+        raise CertificateInvalid(f"{contract} does not answer as a cofab DesignRegistry")
+    designer, registered_at, block, flags = decode(["address", "uint40", "uint40", "uint8"], raw)
+    if int(designer, 16) == 0:
+        return None
+    (revoked_at,) = decode(["uint256"], _eth_call(w3, contract, SELECTOR_REVOKED_AT + did))
+    return OnChain(to_checksum_address(designer), registered_at, block, flags, revoked_at)
+
+
+def lookup(w3: Web3, contract: str, did: bytes) -> Verdict:
+    """Who registered `did` according to the registry's storage alone (no bundle)."""
+    if not is_address(contract):
+        raise CertificateInvalid(f"{contract!r} is not a contract address")
+    contract = to_checksum_address(contract)
+    if not bytes(w3.eth.get_code(contract)):
+        raise CertificateInvalid(f"there is no contract at {contract} on this chain")
+    record = on_chain_record(w3, contract, did)
+    if record is None:
+        raise NotRegistered(
+            f"not registered: no design {_hex(did)} is recorded by {contract} (a member of an "
+            "unclaimed batch is found only with its bundle: --proof)"
+        )
+    verdict = Verdict(
+        design_id=did,
+        designer=record.designer,
+        block_number=record.block_number,
+        block_time=record.registered_at,
+        chain_id=int(w3.eth.chain_id),
+        contract=contract,
+        kind="batch" if record.flags & 4 else "single",
+        status=record.status,
+    )
+    if record.revoked_at:
+        verdict.notes.append(f"revoked by its designer at block {record.revoked_at}")
+    return verdict
+
+
+def _log_of(receipt: Any, contract: str, topic0: bytes, topic1: bytes) -> Any:
+    for log in receipt["logs"]:
+        topics = [bytes(t) for t in log["topics"]]
+        if (
+            log["address"].lower() == contract.lower()
+            and len(topics) >= 2
+            and topics[0] == topic0
+            and topics[1] == topic1
+        ):
+            return log
+    return None
+
+
+def _topic_address(topic: bytes) -> str:
+    return to_checksum_address(topic[-20:])
+
+
+def _wrong_registrant(topic: bytes) -> str:
+    return f"the registrant on chain is {_topic_address(topic)}, not the bundle's designer"
+
+
+def verify_certificate(w3: Web3, file_digest: bytes, cert: Certificate) -> Verdict:
+    """Check `cert` for the file hashing to `file_digest` against the chain behind `w3`.
+
+    Raises CertificateInvalid (file/bundle mismatch, wrong chain, or any claim of the
+    bundle the chain contradicts); returns the Verdict otherwise.
+    """
+    if file_digest != cert.design_id:
+        raise CertificateInvalid(
+            f"the file does not match the bundle: the file's SHA-256 is {file_digest.hex()}, "
+            f"the bundle certifies {cert.design_id.hex()}"
+        )
+    chain_id = int(w3.eth.chain_id)
+    if chain_id != cert.chain_id:
+        raise CertificateInvalid(
+            f"wrong chain: the bundle is for chain {cert.chain_id}, "
+            f"the endpoint is chain {chain_id}"
+        )
+    try:
+        receipt = w3.eth.get_transaction_receipt(cert.tx_hash)
+    except TransactionNotFound:
+        receipt = None
+    if receipt is None:
+        raise CertificateInvalid(f"transaction {cert.tx_hash} is not on this chain")
+    if receipt["status"] != 1:
+        raise CertificateInvalid(f"transaction {cert.tx_hash} reverted: it registered nothing")
+    if int(receipt["blockNumber"]) != cert.block_number:
+        raise CertificateInvalid(
+            f"transaction {cert.tx_hash} is in block {receipt['blockNumber']}, "
+            f"not {cert.block_number} as the bundle says"
+        )
+    block = w3.eth.get_block(cert.block_number)
+    if block["hash"].to_0x_hex() != cert.block_hash.lower():
+        raise CertificateInvalid(f"block {cert.block_number} has another hash on this chain")
+    if int(block["timestamp"]) != cert.block_time:
+        raise CertificateInvalid(
+            f"block {cert.block_number} is dated {block['timestamp']}, not {cert.block_time}"
+        )
+    parent = cert.parent_id or ZERO32
+    if cert.batch is None:
+        log = _log_of(receipt, cert.contract, TOPIC_REGISTERED, cert.design_id)
+        if log is None:
+            raise CertificateInvalid(
+                f"transaction {cert.tx_hash} did not register design {cert.design_id.hex()} "
+                f"in contract {cert.contract}"
+            )
+        topics = [bytes(t) for t in log["topics"]]
+        if _topic_address(topics[2]) != cert.designer:
+            raise CertificateInvalid(_wrong_registrant(topics[2]))
+        if topics[3] != parent or bytes(log["data"])[:32] != cert.metadata_hash:
+            raise CertificateInvalid(
+                "the registered parent or metadata hash differs from the bundle's"
+            )
+    else:
+        batch = cert.batch
+        log = _log_of(receipt, cert.contract, TOPIC_BATCH, batch.root)
+        if log is None:
+            raise CertificateInvalid(
+                f"transaction {cert.tx_hash} did not register batch {batch.root.hex()} "
+                f"in contract {cert.contract}"
+            )
+        topics = [bytes(t) for t in log["topics"]]
+        if _topic_address(topics[2]) != cert.designer:
+            raise CertificateInvalid(_wrong_registrant(topics[2]))
+        count, manifest = decode(["uint256", "bytes32"], bytes(log["data"]))
+        if count != batch.count or manifest != batch.manifest_hash:
+            raise CertificateInvalid("the batch size or manifest hash differs from the bundle's")
+        value = [cert.design_id, cert.metadata_hash, parent]
+        if not merkle.verify(batch.root, LEAF_ENCODING, value, list(batch.proof)):
+            raise CertificateInvalid(
+                f"the Merkle proof does not place design {cert.design_id.hex()} "
+                f"under batch root {batch.root.hex()}"
+            )
+    verdict = Verdict(
+        design_id=cert.design_id,
+        designer=cert.designer,
+        block_number=cert.block_number,
+        block_time=cert.block_time,
+        chain_id=chain_id,
+        contract=cert.contract,
+        kind=cert.kind,
+        tx_hash=cert.tx_hash,
+    )
+    _priority(w3, cert, verdict)
+    return verdict
+
+
+def _priority(w3: Web3, cert: Certificate, verdict: Verdict) -> None:
+    """Compare the bundle's registration with the registry's current record of the content."""
+    record = on_chain_record(w3, cert.contract, cert.design_id)
+    if record is None:
+        verdict.priority = "unclaimed"
+        verdict.notes.append(
+            "batch member not yet claimed on chain: the proof above is the evidence; "
+            "`cofab design claim` records it"
+        )
+        return
+    same = record.designer == cert.designer and record.block_number == cert.block_number
+    if same:
+        verdict.status = record.status
+        verdict.priority = "held"
+        if record.revoked_at:
+            verdict.notes.append(f"revoked by its designer at block {record.revoked_at}")
+        return
+    if record.block_number < cert.block_number or (
+        record.block_number == cert.block_number and record.designer != cert.designer
+    ):
+        verdict.priority = "preceded"
+        verdict.notes.append(
+            f"priority is held by an earlier registration: {record.designer} at block "
+            f"{record.block_number}"
+        )
+    else:
+        verdict.priority = "unclaimed"
+        verdict.notes.append(
+            f"the chain records a later registration ({record.designer}, block "
+            f"{record.block_number}); this earlier one takes priority once claimed"
+        )

@@ -1,0 +1,252 @@
+"""Typed access to the DesignRegistry contract: designs, batches, licences, shares."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from web3.contract import Contract
+from web3.types import TxReceipt
+
+from ledger.consortium import checksum
+from ledger.errors import InvalidInput, NotFound
+from ledger.tx import REVERTS, Sender, revert_from
+
+ZERO32 = b"\x00" * 32
+FLAG_REVOKED, FLAG_SUPERSEDED, FLAG_BATCH = 1, 2, 4
+ROYALTY_SCALE = 1_000_000
+
+
+def design_id(value: str | bytes, what: str = "design id") -> bytes:
+    """A design id (SHA-256 of the file) from 64 hex digits, with or without 0x, or bytes."""
+    if isinstance(value, bytes):
+        raw = value
+    else:
+        text = value.strip().lower().removeprefix("0x")
+        try:
+            raw = bytes.fromhex(text)
+        except ValueError:
+            raw = b""
+    if len(raw) != 32:
+        raise InvalidInput(f"{what} {value!r} is not a SHA-256 hash (64 hex digits)")
+    return raw
+
+
+def optional_id(value: str | bytes | None, what: str) -> bytes:
+    return ZERO32 if value in (None, "", b"") else design_id(value, what)  # type: ignore[arg-type]
+
+
+def hex32(raw: bytes) -> str:
+    return "0x" + raw.hex()
+
+
+@dataclass(frozen=True)
+class DesignRecord:
+    design_id: bytes
+    designer: str
+    registered_at: int
+    block_number: int
+    flags: int
+    revoked_at_block: int
+
+    @property
+    def revoked(self) -> bool:
+        return bool(self.flags & FLAG_REVOKED)
+
+    @property
+    def superseded(self) -> bool:
+        return bool(self.flags & FLAG_SUPERSEDED)
+
+    @property
+    def from_batch(self) -> bool:
+        return bool(self.flags & FLAG_BATCH)
+
+    @property
+    def status(self) -> str:
+        return "revoked" if self.revoked else "superseded" if self.superseded else "active"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "design_id": hex32(self.design_id),
+            "designer": self.designer,
+            "registered_at": self.registered_at,
+            "block_number": self.block_number,
+            "status": self.status,
+            "from_batch": self.from_batch,
+            "revoked_at_block": self.revoked_at_block or None,
+        }
+
+
+@dataclass(frozen=True)
+class BatchRecord:
+    root: bytes
+    designer: str
+    registered_at: int
+    block_number: int
+
+
+@dataclass(frozen=True)
+class Licence:
+    design_id: bytes
+    licensee: str
+    active: bool
+    designer: str
+    royalty_ppm: int
+    block_number: int | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "design_id": hex32(self.design_id),
+            "licensee": self.licensee,
+            "active": self.active,
+            "designer": self.designer,
+            "royalty_ppm": self.royalty_ppm,
+            "block_number": self.block_number,
+        }
+
+
+@dataclass(frozen=True)
+class ShareRecord:
+    design_id: bytes
+    recipient: str
+    ciphertext_hash: bytes
+    wrapped_key_hash: bytes
+    block_number: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "design_id": hex32(self.design_id),
+            "recipient": self.recipient,
+            "ciphertext_hash": hex32(self.ciphertext_hash),
+            "wrapped_key_hash": hex32(self.wrapped_key_hash),
+            "block_number": self.block_number,
+        }
+
+
+class DesignsClient:
+    def __init__(self, contract: Contract, from_block: int = 0) -> None:
+        self.contract = contract
+        self.from_block = from_block
+
+    @property
+    def address(self) -> str:
+        return str(self.contract.address)
+
+    def _call(self, fn: Any, block: int | str = "latest") -> Any:
+        try:
+            return fn.call(block_identifier=block)
+        except REVERTS as exc:
+            raise revert_from(exc) from None
+
+    # --- reads -----------------------------------------------------------------------
+    def find(self, value: str | bytes) -> DesignRecord | None:
+        did = design_id(value)
+        designer, registered_at, block, flags = self._call(self.contract.functions.design(did))
+        if int(designer, 16) == 0:
+            return None
+        revoked_at = int(self._call(self.contract.functions.revokedAt(did)))
+        return DesignRecord(did, designer, registered_at, block, flags, revoked_at)
+
+    def design(self, value: str | bytes) -> DesignRecord:
+        record = self.find(value)
+        if record is None:
+            raise NotFound(f"design {hex32(design_id(value))} is not registered on chain")
+        return record
+
+    def batch(self, root: bytes) -> BatchRecord | None:
+        designer, registered_at, block = self._call(self.contract.functions.batch(root))
+        if int(designer, 16) == 0:
+            return None
+        return BatchRecord(root, designer, registered_at, block)
+
+    def verify_member(
+        self, root: bytes, did: bytes, metadata_hash: bytes, parent: bytes, proof: Sequence[bytes]
+    ) -> bool:
+        fn = self.contract.functions.verifyMember(root, did, metadata_hash, parent, list(proof))
+        return bool(self._call(fn))
+
+    def leaf_hash(self, did: bytes, metadata_hash: bytes, parent: bytes) -> bytes:
+        return bytes(self._call(self.contract.functions.leafHash(did, metadata_hash, parent)))
+
+    def licence(self, value: str | bytes, licensee: str, block: int | None = None) -> Licence:
+        did, who = design_id(value), checksum(licensee, "licensee")
+        if block is None:
+            fn = self.contract.functions.licenceOf(did, who)
+        else:
+            if block < 0:
+                raise InvalidInput("block must be 0 or more")
+            fn = self.contract.functions.licenceAt(did, who, block)
+        active, designer, royalty = self._call(fn)
+        return Licence(did, who, bool(active), designer, int(royalty), block)
+
+    def share_of(self, value: str | bytes, recipient: str) -> ShareRecord | None:
+        did, who = design_id(value), checksum(recipient, "recipient")
+        ciphertext, wrapped, block = self._call(self.contract.functions.shareOf(did, who))
+        if int(block) == 0:
+            return None
+        return ShareRecord(did, who, bytes(ciphertext), bytes(wrapped), int(block))
+
+    def events(self, name: str, **filters: Any) -> list[Any]:
+        """Every `name` event of the registry (optionally filtered on indexed arguments)."""
+        event = getattr(self.contract.events, name)
+        return list(event.get_logs(from_block=self.from_block, argument_filters=filters or None))
+
+    # --- writes ----------------------------------------------------------------------
+    def register(
+        self, sender: Sender, did: bytes, parent: bytes, metadata_hash: bytes
+    ) -> TxReceipt:
+        return sender.transact(self.contract.functions.register(did, parent, metadata_hash))
+
+    def register_batch(
+        self, sender: Sender, root: bytes, count: int, manifest_hash: bytes
+    ) -> TxReceipt:
+        return sender.transact(self.contract.functions.registerBatch(root, count, manifest_hash))
+
+    def claim(
+        self,
+        sender: Sender,
+        root: bytes,
+        did: bytes,
+        metadata_hash: bytes,
+        parent: bytes,
+        proof: Sequence[bytes],
+    ) -> TxReceipt:
+        fn = self.contract.functions.claim(root, did, metadata_hash, parent, list(proof))
+        return sender.transact(fn)
+
+    def revoke(self, sender: Sender, value: str | bytes) -> TxReceipt:
+        return sender.transact(self.contract.functions.revoke(design_id(value)))
+
+    def supersede(self, sender: Sender, value: str | bytes, successor: str | bytes) -> TxReceipt:
+        fn = self.contract.functions.supersede(design_id(value), design_id(successor, "successor"))
+        return sender.transact(fn)
+
+    def grant_licence(
+        self, sender: Sender, value: str | bytes, licensee: str, royalty_ppm: int
+    ) -> TxReceipt:
+        if not 0 <= royalty_ppm <= ROYALTY_SCALE:
+            raise InvalidInput(
+                f"royalty {royalty_ppm} ppm is out of range: 0..{ROYALTY_SCALE} (1,000,000 = 100%)"
+            )
+        fn = self.contract.functions.grantLicence(
+            design_id(value), checksum(licensee, "licensee"), royalty_ppm
+        )
+        return sender.transact(fn)
+
+    def revoke_licence(self, sender: Sender, value: str | bytes, licensee: str) -> TxReceipt:
+        fn = self.contract.functions.revokeLicence(design_id(value), checksum(licensee, "licensee"))
+        return sender.transact(fn)
+
+    def record_share(
+        self,
+        sender: Sender,
+        value: str | bytes,
+        recipient: str,
+        ciphertext_hash: bytes,
+        wrapped_key_hash: bytes,
+    ) -> TxReceipt:
+        fn = self.contract.functions.recordShare(
+            design_id(value), checksum(recipient, "recipient"), ciphertext_hash, wrapped_key_hash
+        )
+        return sender.transact(fn)

@@ -1,0 +1,625 @@
+"""Typed access to the JobBoard: orders, their splits by process step, custody and payouts.
+
+`JobsClient.view` assembles the readable picture of an order from the JobBoard and the
+Settlement: its state, each split's factory, step, dependencies, state and who holds its
+lots, and every payee's share and payout.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Any, NamedTuple
+
+from eth_account.signers.local import LocalAccount
+from web3.contract import Contract
+from web3.logs import DISCARD
+from web3.types import TxReceipt
+
+from ledger import job_signing
+from ledger.chain import Chain
+from ledger.consortium import bytes32, checksum
+from ledger.errors import InvalidInput, NotFound
+from ledger.job_signing import Acceptance, Handover
+from ledger.settlement import SCALE, Erc20, SettlementClient, Token, call
+from ledger.tx import Sender
+
+MAX_SPLITS = 64
+ZERO32 = b"\x00" * 32
+
+
+class JobStatus(IntEnum):
+    NONE = 0
+    CREATED = 1
+    FUNDED = 2
+    SPLIT = 3
+    IN_PRODUCTION = 4
+    DELIVERED = 5
+    ACCEPTED = 6
+    SETTLED = 7
+    CANCELLED = 8
+    EXPIRED = 9
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+class SplitStatus(IntEnum):
+    NONE = 0
+    ASSIGNED = 1
+    ACCEPTED = 2
+    DELIVERED = 3
+    PAID = 4
+    RULED = 5
+    REFUNDED = 6
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+class JobRecord(NamedTuple):
+    """`JobBoard.job(id)` as stored."""
+
+    buyer: str
+    deadline: int
+    status: int
+    split_count: int
+    accepted_count: int
+    delivered_count: int
+    closed_count: int
+    token: str
+    quantity: int
+    royalty_ppm: int
+    designer: str
+    price: int
+    design_id: bytes
+
+
+class SplitRecord(NamedTuple):
+    """`JobBoard.splitOf(id, split)` as stored; masks have bit i for split i."""
+
+    factory: str
+    status: int
+    depends_on: int
+    quantity: int
+    received: int
+    handed_to: int
+    share_ppm: int
+    step: bytes
+
+
+def label32(text: str | bytes, what: str = "label") -> bytes:
+    """A short text label (≤ 32 UTF-8 bytes, zero-padded) or 0x + 64 hex digits as bytes32."""
+    if isinstance(text, bytes):
+        raw = text
+    elif re.fullmatch(r"0x[0-9a-fA-F]{64}", text):
+        return bytes.fromhex(text[2:])
+    else:
+        raw = text.encode()
+    if not raw or len(raw) > 32:
+        raise InvalidInput(f"{what} {text!r} must be 1 to 32 bytes of text, or 0x + 64 hex digits")
+    return raw.ljust(32, b"\x00")
+
+
+def show32(raw: bytes) -> str:
+    """The text of a label32, or its hex when it is not text."""
+    text = raw.rstrip(b"\x00")
+    try:
+        decoded = text.decode()
+    except UnicodeDecodeError:
+        return "0x" + raw.hex()
+    if decoded and decoded.isprintable() and b"\x00" not in text:
+        return decoded
+    return "0x" + raw.hex()
+
+
+def mask(indices: Iterable[int]) -> int:
+    bits = 0
+    for i in indices:
+        bits |= 1 << i
+    return bits
+
+
+def indices(bits: int) -> list[int]:
+    return [i for i in range(MAX_SPLITS) if bits >> i & 1]
+
+
+@dataclass(frozen=True)
+class SplitSpec:
+    """What the buyer asks of one split; `depends_on` lists earlier split ids."""
+
+    factory: str
+    step: str
+    quantity: int
+    share_ppm: int
+    depends_on: tuple[int, ...] = ()
+
+    def as_tuple(self, index: int) -> tuple[str, bytes, int, int, int]:
+        if any(not 0 <= d < index for d in self.depends_on):
+            raise InvalidInput(
+                f"split {index} may depend only on earlier splits (0..{index - 1}), "
+                f"not on {list(self.depends_on)}"
+            )
+        if not 0 < self.quantity < 2**64:
+            raise InvalidInput(f"split {index}: quantity must be a positive 64-bit integer")
+        if not 0 < self.share_ppm < SCALE:
+            raise InvalidInput(f"split {index}: share must be 1..999999 ppm")
+        return (
+            checksum(self.factory, "factory"),
+            label32(self.step, "step"),
+            self.quantity,
+            self.share_ppm,
+            mask(self.depends_on),
+        )
+
+    @classmethod
+    def parse(cls, text: str) -> SplitSpec:
+        """`factory=0x…,step=machining,quantity=100,share=25%,after=0+1` (share in ppm or %)."""
+        fields: dict[str, str] = {}
+        for part in text.split(","):
+            key, sep, value = part.partition("=")
+            if not sep:
+                raise InvalidInput(f"split {text!r}: expected key=value pairs, got {part!r}")
+            fields[key.strip().lower()] = value.strip()
+        unknown = set(fields) - {"factory", "step", "quantity", "share", "after"}
+        missing = {"factory", "step", "quantity", "share"} - set(fields)
+        if unknown or missing:
+            raise InvalidInput(
+                f"split {text!r}: needs factory, step, quantity, share (and optionally after)"
+                + (f"; unknown {sorted(unknown)}" if unknown else "")
+            )
+        after = tuple(int(x) for x in fields.get("after", "").split("+") if x.strip().isdigit())
+        if fields.get("after") and len(after) != len(fields["after"].split("+")):
+            raise InvalidInput(f"split {text!r}: after= lists split ids joined by +, e.g. 0+1")
+        if not fields["quantity"].isdigit():
+            raise InvalidInput(f"split {text!r}: quantity must be a whole number")
+        return cls(
+            factory=fields["factory"],
+            step=fields["step"],
+            quantity=int(fields["quantity"]),
+            share_ppm=parse_share(fields["share"]),
+            depends_on=after,
+        )
+
+
+def parse_share(text: str | int) -> int:
+    """'250000' (ppm) or '25%' → 250000."""
+    raw = str(text).strip()
+    try:
+        if raw.endswith("%"):
+            value = float(raw[:-1]) * SCALE / 100
+            if value != int(value):
+                raise ValueError
+            return int(value)
+        return int(raw)
+    except ValueError:
+        raise InvalidInput(f"share {text!r} must be parts per million or a percentage") from None
+
+
+@dataclass(frozen=True)
+class SplitView:
+    id: int
+    factory: str
+    step: str
+    quantity: int
+    share_ppm: int
+    amount: int
+    depends_on: list[int]
+    status: SplitStatus
+    received_from: list[int]
+    handed_to: list[int]
+    custody: list[str]
+    payout: int | None
+
+    def as_dict(self, token: Token) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "factory": self.factory,
+            "step": self.step,
+            "quantity": self.quantity,
+            "share_ppm": self.share_ppm,
+            "amount": self.amount,
+            "amount_text": token.format(self.amount),
+            "depends_on": self.depends_on,
+            "status": self.status.label,
+            "received_from": self.received_from,
+            "handed_to": self.handed_to,
+            "custody": self.custody,
+            "payout": self.payout,
+        }
+
+
+@dataclass(frozen=True)
+class Payout:
+    """One payee of an order: who, why, what share, how much, and where the money is."""
+
+    account: str
+    role: str
+    share_ppm: int
+    amount: int
+    state: str  # held | credited | refunded | pending (not yet allocated)
+
+    def as_dict(self, token: Token) -> dict[str, Any]:
+        return {
+            "account": self.account,
+            "role": self.role,
+            "share_ppm": self.share_ppm,
+            "amount": self.amount,
+            "amount_text": token.format(self.amount),
+            "state": self.state,
+        }
+
+
+@dataclass(frozen=True)
+class JobView:
+    id: int
+    buyer: str
+    design_id: str
+    designer: str
+    royalty_ppm: int
+    fee_ppm: int
+    platform: str
+    token: Token
+    quantity: int
+    price: int
+    deadline: int
+    status: JobStatus
+    splits: list[SplitView]
+    payouts: list[Payout]
+    deposited: int
+    held: int
+    refunded: int
+    released: int = field(default=0)
+
+    @property
+    def shares_total(self) -> int:
+        return sum(s.share_ppm for s in self.splits) + self.royalty_ppm + self.fee_ppm
+
+    def as_dict(self) -> dict[str, Any]:
+        t = self.token
+        return {
+            "id": self.id,
+            "status": self.status.label,
+            "buyer": self.buyer,
+            "design_id": self.design_id,
+            "designer": self.designer,
+            "royalty_ppm": self.royalty_ppm,
+            "platform": self.platform,
+            "platform_fee_ppm": self.fee_ppm,
+            "token": t.as_dict(),
+            "quantity": self.quantity,
+            "price": self.price,
+            "price_text": t.format(self.price),
+            "deadline": self.deadline,
+            "shares_total_ppm": self.shares_total if self.splits else None,
+            "escrow": {
+                "deposited": self.deposited,
+                "held": self.held,
+                "released": self.released,
+                "refunded": self.refunded,
+            },
+            "splits": [s.as_dict(t) for s in self.splits],
+            "payouts": [p.as_dict(t) for p in self.payouts],
+        }
+
+
+@dataclass(frozen=True)
+class JobSummary:
+    id: int
+    buyer: str
+    status: JobStatus
+    price: int
+    token: str
+    split_count: int
+    deadline: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "buyer": self.buyer,
+            "status": self.status.label,
+            "price": self.price,
+            "token": self.token,
+            "split_count": self.split_count,
+            "deadline": self.deadline,
+        }
+
+
+class JobsClient:
+    def __init__(self, contract: Contract, settlement: SettlementClient, chain: Chain) -> None:
+        self.contract = contract
+        self.settlement = settlement
+        self.chain = chain
+
+    @property
+    def address(self) -> str:
+        return str(self.contract.address)
+
+    # --- reads -----------------------------------------------------------------------
+    def count(self) -> int:
+        return int(call(self.contract.functions.jobCount()))
+
+    def raw_job(self, job_id: int) -> JobRecord:
+        if job_id <= 0 or job_id > self.count():
+            raise NotFound(f"there is no job {job_id}")
+        return JobRecord(*call(self.contract.functions.job(job_id)))
+
+    def raw_splits(self, job_id: int) -> list[SplitRecord]:
+        return [SplitRecord(*s) for s in call(self.contract.functions.splits(job_id))]
+
+    def status(self, job_id: int) -> JobStatus:
+        return JobStatus(self.raw_job(job_id).status)
+
+    def split_record(self, job_id: int, split_id: int) -> SplitRecord:
+        splits = self.raw_splits(job_id) if self.raw_job(job_id) else []
+        if not 0 <= split_id < len(splits):
+            raise NotFound(f"job {job_id} has no split {split_id}")
+        return splits[split_id]
+
+    def nonce(self, factory: str) -> int:
+        return int(call(self.contract.functions.nonces(checksum(factory, "factory"))))
+
+    def token_of(self, job_id: int) -> Erc20:
+        return self.settlement.token(self.raw_job(job_id).token)
+
+    def list_jobs(self, party: str | None = None) -> list[JobSummary]:
+        """Every job, or those where `party` is the buyer or a split's factory."""
+        out = []
+        who = checksum(party) if party else None
+        for job_id in range(1, self.count() + 1):
+            j = self.raw_job(job_id)
+            if who and j.buyer != who and who not in {s.factory for s in self.raw_splits(job_id)}:
+                continue
+            status = JobStatus(j.status)
+            out.append(
+                JobSummary(job_id, j.buyer, status, j.price, j.token, j.split_count, j.deadline)
+            )
+        return out
+
+    def view(self, job_id: int) -> JobView:
+        j = self.raw_job(job_id)
+        buyer, designer, royalty, price = j.buyer, j.designer, j.royalty_ppm, j.price
+        status = JobStatus(j.status)
+        token = self.settlement.token(j.token).info
+        escrow = self.settlement.escrow(job_id)
+        fee_ppm = escrow.fee_ppm if escrow.deposited else self.settlement.platform_fee_ppm()
+        platform = self.settlement.platform()
+        raw_splits = self.raw_splits(job_id)
+        rulings = (
+            self.settlement.rulings(job_id)
+            if any(s.status == SplitStatus.RULED for s in raw_splits)
+            else {}
+        )
+        splits = [
+            self._split_view(i, s, raw_splits, buyer, price, rulings)
+            for i, s in enumerate(raw_splits)
+        ]
+        payouts = self._payouts(status, splits, escrow, buyer, designer, royalty, platform, price)
+        released = sum(p.amount for p in payouts if p.state == "credited" and p.role != "refund")
+        refunded = escrow.deposited - escrow.held - released if escrow.deposited else 0
+        return JobView(
+            id=job_id,
+            buyer=buyer,
+            design_id="0x" + bytes(j.design_id).hex(),
+            designer=designer,
+            royalty_ppm=royalty,
+            fee_ppm=fee_ppm,
+            platform=platform,
+            token=token,
+            quantity=j.quantity,
+            price=price,
+            deadline=j.deadline,
+            status=status,
+            splits=splits,
+            payouts=payouts,
+            deposited=escrow.deposited,
+            held=escrow.held,
+            refunded=refunded,
+            released=released,
+        )
+
+    @staticmethod
+    def _split_view(
+        i: int,
+        raw: SplitRecord,
+        all_splits: Sequence[SplitRecord],
+        buyer: str,
+        price: int,
+        rulings: dict[int, int],
+    ) -> SplitView:
+        factory, status, depends, quantity, received, handed, share, step = raw
+        status = SplitStatus(status)
+        dependents = [j for j, s in enumerate(all_splits) if s.depends_on >> i & 1]
+        handed_to = indices(handed)
+        custody: list[str] = []
+        if status in (SplitStatus.ASSIGNED, SplitStatus.ACCEPTED, SplitStatus.DELIVERED) or (
+            status is SplitStatus.PAID and dependents
+        ):
+            custody = [all_splits[j].factory for j in handed_to]
+            if not dependents or set(handed_to) != set(dependents):
+                custody.insert(0, factory)
+        if status is SplitStatus.PAID and not dependents:
+            custody = [buyer]
+        amount = price * share // SCALE
+        payout = {SplitStatus.PAID: amount, SplitStatus.REFUNDED: 0}.get(status, rulings.get(i))
+        return SplitView(
+            id=i,
+            factory=factory,
+            step=show32(bytes(step)),
+            quantity=quantity,
+            share_ppm=share,
+            amount=amount,
+            depends_on=indices(depends),
+            status=status,
+            received_from=indices(received),
+            handed_to=handed_to,
+            custody=list(dict.fromkeys(custody)),
+            payout=payout,
+        )
+
+    @staticmethod
+    def _payouts(
+        status: JobStatus,
+        splits: list[SplitView],
+        escrow: Any,
+        buyer: str,
+        designer: str,
+        royalty_ppm: int,
+        platform: str,
+        price: int,
+    ) -> list[Payout]:
+        if not splits:
+            if escrow.deposited and status in (JobStatus.CANCELLED, JobStatus.EXPIRED):
+                return [Payout(buyer, "refund", 0, escrow.deposited, "credited")]
+            return []
+        out: list[Payout] = []
+        refund = 0
+        for s in splits:
+            if s.status is SplitStatus.PAID:
+                state = "credited"
+            elif s.status is SplitStatus.REFUNDED:
+                state, refund = "refunded", refund + s.amount
+            elif s.status is SplitStatus.RULED:
+                state, refund = "credited", refund + s.amount - (s.payout or 0)
+            else:
+                state = "held"
+            amount = (
+                s.payout if s.status is SplitStatus.RULED and s.payout is not None else s.amount
+            )
+            role = f"factory of split {s.id} ({s.step})"
+            out.append(Payout(s.factory, role, s.share_ppm, amount, state))
+        royalty = price * royalty_ppm // SCALE
+        fee = price - sum(s.amount for s in splits) - royalty
+        fees_refunded = status in (JobStatus.CANCELLED, JobStatus.EXPIRED)
+        fees_state = (
+            "refunded"
+            if fees_refunded
+            else "credited"
+            if escrow.status == 3  # EscrowStatus.CLOSED
+            else "held"
+        )
+        if fees_refunded:
+            refund += royalty + fee
+        if royalty_ppm:
+            out.append(Payout(designer, "designer royalty", royalty_ppm, royalty, fees_state))
+        out.append(Payout(platform, "platform fee", escrow.fee_ppm, fee, fees_state))
+        if refund:
+            out.append(Payout(buyer, "refund", 0, refund, "credited"))
+        return out
+
+    # --- writes ----------------------------------------------------------------------
+    def create(
+        self,
+        sender: Sender,
+        design_id: str | bytes,
+        quantity: int,
+        price: int,
+        deadline: int,
+        token: str | None = None,
+        spec_hash: str | bytes | None = None,
+    ) -> tuple[int, TxReceipt]:
+        """Place an order; `token` None pays in the Settlement's default token."""
+        if not 0 < quantity < 2**64:
+            raise InvalidInput("quantity must be a positive 64-bit integer")
+        if not 0 < price < 2**128:
+            raise InvalidInput("price must be positive")
+        if not 0 < deadline < 2**48:
+            raise InvalidInput("deadline must be a unix time")
+        erc20 = self.settlement.token(token)
+        fn = self.contract.functions.createJob(
+            bytes32(design_id, "design id"),
+            erc20.address,
+            quantity,
+            price,
+            deadline,
+            bytes32(spec_hash, "spec hash"),
+        )
+        receipt = sender.transact(fn)
+        events = self.contract.events.JobCreated().process_receipt(receipt, errors=DISCARD)
+        return int(events[0]["args"]["jobId"]), receipt
+
+    def fund(self, sender: Sender, job_id: int) -> TxReceipt:
+        """Approve the Settlement for the price if needed, then pay it into escrow."""
+        j = self.raw_job(job_id)
+        erc20, price = self.settlement.token(j.token), j.price
+        if j.buyer == sender.address and JobStatus(j.status) is JobStatus.CREATED:
+            have = erc20.balance_of(sender.address)
+            if have < price:
+                raise InvalidInput(
+                    f"{sender.address} holds {erc20.info.format(have)}, the price is "
+                    f"{erc20.info.format(price)}"
+                )
+            if erc20.allowance(sender.address, self.settlement.address) < price:
+                erc20.approve(sender, self.settlement.address, price)
+        return sender.transact(self.contract.functions.fund(job_id))
+
+    def split(self, sender: Sender, job_id: int, specs: Sequence[SplitSpec]) -> TxReceipt:
+        if not 0 < len(specs) <= MAX_SPLITS:
+            raise InvalidInput(f"an order needs 1 to {MAX_SPLITS} splits, got {len(specs)}")
+        args = [spec.as_tuple(i) for i, spec in enumerate(specs)]
+        return sender.transact(self.contract.functions.split(job_id, args))
+
+    def accept(self, sender: Sender, job_id: int, split_id: int) -> TxReceipt:
+        return sender.transact(self.contract.functions.acceptSplit(job_id, split_id))
+
+    def acceptance(self, job_id: int, split_id: int, deadline: int | None = None) -> Acceptance:
+        """The acceptance its factory signs for split `split_id`, at the factory's next nonce."""
+        split = self.split_record(job_id, split_id)
+        deadline = deadline or job_signing.default_deadline()
+        nonce = self.nonce(split.factory)
+        return Acceptance(job_id, split_id, split.factory, split.share_ppm, nonce, deadline)
+
+    def typed_data(self, record: Acceptance | Handover) -> dict[str, Any]:
+        return record.typed_data(self.chain.chain_id, self.address)
+
+    def sign(self, account: LocalAccount, record: Acceptance | Handover) -> bytes:
+        return job_signing.sign(account, self.typed_data(record))
+
+    def accept_with_signature(
+        self, relayer: Sender, acceptance: Acceptance, signature: bytes
+    ) -> TxReceipt:
+        """Relay a factory's signed acceptance (any member may pay the gas)."""
+        fn = self.contract.functions.acceptSplitWithSig(
+            acceptance.job_id,
+            acceptance.split_id,
+            acceptance.nonce,
+            acceptance.deadline,
+            job_signing.signature_bytes(signature),
+        )
+        return relayer.transact(fn)
+
+    def handover(
+        self,
+        sender: Sender,
+        record: Handover,
+        from_signature: bytes = b"",
+        to_signature: bytes = b"",
+    ) -> TxReceipt:
+        """Hand lots over; a factory sending the transaction may omit its own signature."""
+        fn = self.contract.functions.handover(
+            record.as_tuple(),
+            job_signing.signature_bytes(from_signature, "sender's signature"),
+            job_signing.signature_bytes(to_signature, "receiver's signature"),
+        )
+        return sender.transact(fn)
+
+    def deliver(
+        self, sender: Sender, job_id: int, split_id: int, evidence_hash: str | bytes | None = None
+    ) -> TxReceipt:
+        fn = self.contract.functions.deliver(
+            job_id, split_id, bytes32(evidence_hash, "evidence hash")
+        )
+        return sender.transact(fn)
+
+    def accept_delivery(self, sender: Sender, job_id: int, split_id: int) -> TxReceipt:
+        return sender.transact(self.contract.functions.acceptDelivery(job_id, split_id))
+
+    def cancel(self, sender: Sender, job_id: int) -> TxReceipt:
+        return sender.transact(self.contract.functions.cancel(job_id))
+
+    def expire(self, sender: Sender, job_id: int) -> TxReceipt:
+        return sender.transact(self.contract.functions.expire(job_id))

@@ -1,0 +1,193 @@
+"""The /designs endpoints over a real node: upload and by-hash registration, verification,
+licences, encrypted shares, and problem+json refusals that change nothing."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from test_api import Headers, assert_problem, sign_in
+
+from api.app import create_app
+from conftest import admit, new_account
+from ledger.node import Node
+from ledger.roles import Role
+from ledger.tx import Sender
+
+
+@pytest.fixture
+def client(node: Node) -> Iterator[TestClient]:
+    with TestClient(create_app(node)) as c:
+        yield c
+
+
+@pytest.fixture
+def designer(node: Node) -> Sender:
+    return admit(node, int(Role.DESIGNER))
+
+
+@pytest.fixture
+def as_designer(client: TestClient, node: Node, designer: Sender) -> Headers:
+    return sign_in(client, node, designer.account)
+
+
+def upload(client: TestClient, headers: Headers, *contents: bytes, **form: str) -> object:
+    files = [
+        ("files", (f"part{i}.step", c, "application/octet-stream")) for i, c in enumerate(contents)
+    ]
+    return client.post("/designs", files=files, data=form, headers=headers)
+
+
+def state(client: TestClient, node: Node) -> tuple[object, ...]:
+    """What a refused request must leave untouched: designs, chain height, stored blobs."""
+    blobs = sorted(str(p) for p in (node.data_dir / "blobs").rglob("*"))
+    return client.get("/designs").json(), node.chain.block_number(), blobs
+
+
+def test_register_by_upload_and_by_hash_then_show_list_verify(
+    client: TestClient, node: Node, designer: Sender, as_designer: Headers
+) -> None:
+    one, two, three = os.urandom(300), os.urandom(300), os.urandom(300)
+    resp = upload(client, as_designer, one, title="bracket")
+    assert resp.status_code == 201, resp.text
+    [cert] = resp.json()
+    did = "0x" + hashlib.sha256(one).hexdigest()
+    assert cert["design_id"] == did and cert["designer"] == designer.address
+    assert cert["metadata"]["title"] == "bracket" and cert["batch"] is None
+
+    resp = upload(client, as_designer, two, three, parent_id=did)
+    assert resp.status_code == 201, resp.text
+    batch = resp.json()
+    assert len(batch) == 2 and batch[0]["batch"]["root"] == batch[1]["batch"]["root"]
+    assert batch[0]["parent_id"] == did
+
+    by_hash = hashlib.sha256(b"a file the node never sees").hexdigest()
+    resp = client.post(
+        "/designs/by-hash",
+        json={"designs": [{"design_id": by_hash, "title": "secret"}]},
+        headers=as_designer,
+    )
+    assert resp.status_code == 201, resp.text
+
+    shown = client.get(f"/designs/{did}").json()
+    assert shown["designer"] == designer.address and shown["status"] == "active"
+    listed = client.get("/designs", params={"designer": designer.address}).json()
+    assert {d["design_id"] for d in listed} == {did, "0x" + by_hash} | {
+        c["design_id"] for c in batch
+    }
+    assert {d["status"] for d in listed if d["from_batch"]} == {"unclaimed"}
+    assert client.get(f"/designs/{did}/certificate").json() == cert
+
+    resp = client.post(
+        "/designs/verify",
+        files={"file": ("x", two), "bundle": ("b.json", json.dumps(batch[0]))},
+    )
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["priority"] == "unclaimed" and resp.json()["kind"] == "batch"
+    resp = client.post("/designs/verify", data={"design": did})
+    assert resp.status_code == 200 and resp.json()["designer"] == designer.address
+    problem = assert_problem(client.post("/designs/verify", files={"file": ("x", b"nope")}), 404)
+    assert "not registered" in problem["detail"]
+    bad = assert_problem(
+        client.post(
+            "/designs/verify", files={"file": ("x", one), "bundle": ("b.json", b'{"format": 1')}
+        ),
+        422,
+    )
+    assert "corrupt bundle" in bad["detail"]
+    resp = client.post(
+        "/designs/verify", files={"file": ("x", one), "bundle": ("b.json", json.dumps(batch[0]))}
+    )
+    assert "does not match the bundle" in assert_problem(resp, 422)["detail"]
+
+    claimed = client.post(f"/designs/{batch[0]['design_id']}/claim", headers=as_designer)
+    assert claimed.status_code == 200 and claimed.json()["status"] == "active"
+
+
+def test_refusals_are_problems_and_change_nothing(
+    client: TestClient, node: Node, designer: Sender, as_designer: Headers
+) -> None:
+    content = os.urandom(200)
+    assert upload(client, as_designer, content).status_code == 201
+    rival = admit(node, int(Role.DESIGNER))
+    factory = admit(node, int(Role.FACTORY))
+    before = state(client, node)
+    problem = assert_problem(upload(client, sign_in(client, node, rival.account), content), 409)
+    assert designer.address.lower() in problem["detail"].lower()
+    assert "already registered" in problem["detail"]
+    unknown = hashlib.sha256(b"nothing").hexdigest()
+    assert_problem(upload(client, as_designer, os.urandom(9), parent_id=unknown), 404)
+    problem = assert_problem(upload(client, sign_in(client, node, factory.account), b"x"), 403)
+    assert "designer role" in problem["detail"]
+    assert_problem(upload(client, {}, b"x"), 401)
+    did = "0x" + hashlib.sha256(content).hexdigest()
+    stranger = new_account().address
+    resp = client.put(
+        f"/designs/{did}/licences/{stranger}", json={"royalty_ppm": 1}, headers=as_designer
+    )
+    assert "not a member" in assert_problem(resp, 404)["detail"]
+    resp = client.put(
+        f"/designs/{did}/licences/{factory.address}",
+        json={"royalty_ppm": 2_000_000},
+        headers=as_designer,
+    )
+    assert_problem(resp, 422)
+    assert_problem(client.get("/designs/0x1234"), 422)
+    assert state(client, node) == before
+
+
+def test_licence_share_and_fetch_over_http(
+    client: TestClient, node: Node, designer: Sender, as_designer: Headers
+) -> None:
+    content = os.urandom(4096)
+    did = upload(client, as_designer, content).json()[0]["design_id"]
+    factory = admit(node, int(Role.FACTORY))
+    as_factory = sign_in(client, node, factory.account)
+    key = client.put("/designs/encryption-key", headers=as_factory)
+    assert key.status_code == 200, key.text
+    assert (
+        client.get(f"/members/{factory.address}").json()["encryption_key"]
+        == key.json()["encryption_key"]
+    )
+
+    shared = client.post(
+        f"/designs/{did}/shares", json={"recipients": [factory.address]}, headers=as_designer
+    )
+    assert_problem(shared, 409)  # not licensed yet
+    granted = client.put(
+        f"/designs/{did}/licences/{factory.address}",
+        json={"royalty_ppm": 20_000},
+        headers=as_designer,
+    )
+    assert granted.status_code == 200 and granted.json()["active"]
+    granted_at = node.chain.block_number()
+    shared = client.post(
+        f"/designs/{did}/shares", json={"recipients": [factory.address]}, headers=as_designer
+    )
+    assert shared.status_code == 201, shared.text
+    package = client.get(f"/designs/{did}/share", headers=as_factory)
+    assert (
+        package.status_code == 200
+        and package.json()["ciphertext_hash"] == shared.json()[0]["ciphertext_hash"]
+    )
+    file = client.get(f"/designs/{did}/file", headers=as_factory)
+    assert file.status_code == 200 and file.content == content
+    assert_problem(client.get(f"/designs/{did}/share", headers=as_designer), 404)
+
+    revoked = client.delete(f"/designs/{did}/licences/{factory.address}", headers=as_designer)
+    assert revoked.status_code == 200 and not revoked.json()["active"]
+    past = client.get(f"/designs/{did}/licences/{factory.address}", params={"block": granted_at})
+    assert past.json()["active"] and past.json()["royalty_ppm"] == 20_000
+    assert_problem(client.get(f"/designs/{did}/file", headers=as_factory), 403)
+    assert_problem(
+        client.post(
+            f"/designs/{did}/shares", json={"recipients": [factory.address]}, headers=as_designer
+        ),
+        409,
+    )
+    gone = client.post(f"/designs/{did}/revoke", headers=as_designer)
+    assert gone.status_code == 200 and gone.json()["status"] == "revoked"

@@ -1,0 +1,183 @@
+"""A scripted order through the REST API over a real node: 3 factories, 4 splits with one
+dependency, a designer royalty and a platform fee; every payee is paid exactly its share.
+Plus the API's refusals (problem+json, nothing changed)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from eth_account.messages import encode_typed_data
+from fastapi.testclient import TestClient
+from jobkit import DUSD, FEE_PPM, ROYALTY_PPM, Parties, parties
+from test_api import assert_problem, sign_in
+
+from api.app import create_app
+from ledger.node import Node
+
+PRICE = 12_000 * DUSD
+Headers = dict[str, str]
+
+
+@pytest.fixture
+def client(node: Node) -> Iterator[TestClient]:
+    with TestClient(create_app(node)) as c:
+        yield c
+
+
+def body_of(resp: Any, status: int = 200) -> dict[str, Any]:
+    assert resp.status_code == status, resp.text
+    return dict(resp.json())
+
+
+def wallet_sign(account: Any, typed: dict[str, Any]) -> str:
+    """Sign typed data as a wallet would (eth_signTypedData_v4 on the JSON)."""
+    return account.sign_message(encode_typed_data(full_message=typed)).signature.to_0x_hex()
+
+
+def splits_body(p: Parties, assembly_share: int = 200_000) -> dict[str, Any]:
+    f = p.factories
+    rows = [
+        (f[0].address, "machining", 100, 300_000, []),
+        (f[1].address, "painting", 100, 230_000, []),
+        (f[0].address, "machining lot 2", 50, 200_000, []),
+        (f[2].address, "assembly", 100, assembly_share, [0]),
+    ]
+    keys = ("factory", "step", "quantity", "share_ppm", "depends_on")
+    return {"splits": [dict(zip(keys, row, strict=True)) for row in rows]}
+
+
+def placed(client: TestClient, node: Node, p: Parties, buyer: Headers) -> int:
+    deadline = int(time.time()) + 30 * 86_400
+    order = {"design_id": "0x" + p.design.hex(), "quantity": 100}
+    order |= {"price": PRICE, "deadline": deadline}
+    job = body_of(client.post("/jobs", json=order, headers=buyer), 201)
+    assert job["status"] == "created" and job["token"]["symbol"] == "dUSD"
+    assert job["royalty_ppm"] == ROYALTY_PPM and job["designer"] == p.designer.address
+    return int(job["id"])
+
+
+def test_an_order_through_the_api_pays_everyone_exactly(client: TestClient, node: Node) -> None:
+    p = parties(node)
+    f = p.factories
+    buyer = sign_in(client, node, p.buyer.account)
+    plant = [sign_in(client, node, x.account) for x in f]
+    config = body_of(client.get("/pay/config"))
+    assert config["platform_fee_ppm"] == FEE_PPM and config["default_token"]["decimals"] == 6
+
+    job_id = placed(client, node, p, buyer)
+    assert body_of(client.post(f"/jobs/{job_id}/fund", headers=buyer))["status"] == "funded"
+    job = body_of(client.post(f"/jobs/{job_id}/splits", json=splits_body(p), headers=buyer))
+    assert job["status"] == "split" and job["shares_total_ppm"] == 1_000_000
+    assert [s["depends_on"] for s in job["splits"]] == [[], [], [], [0]]
+
+    # factories 0 and 1 accept by transaction; factory 2 signs in its wallet, the buyer relays
+    for factory, split in ((0, 0), (1, 1), (0, 2)):
+        body_of(client.post(f"/jobs/{job_id}/splits/{split}/accept", headers=plant[factory]))
+    typed = body_of(client.get(f"/jobs/{job_id}/splits/3/acceptance"))
+    assert typed["primaryType"] == "AcceptSplit" and typed["domain"]["name"] == "cofab"
+    signed = {
+        "nonce": typed["message"]["nonce"],
+        "deadline": typed["message"]["deadline"],
+        "signature": wallet_sign(f[2].account, typed),
+    }
+    relayed = client.post(f"/jobs/{job_id}/splits/3/accept-signed", json=signed, headers=buyer)
+    job = body_of(relayed)
+    assert job["status"] == "in_production"
+    replay = client.post(f"/jobs/{job_id}/splits/3/accept-signed", json=signed, headers=buyer)
+    assert_problem(replay, 409, "InvalidAccountNonce")
+
+    for factory, split in ((0, 0), (1, 1), (0, 2)):
+        body_of(client.post(f"/jobs/{job_id}/splits/{split}/deliver", headers=plant[factory]))
+    # assembly cannot deliver before the machined lots reach it
+    early = client.post(f"/jobs/{job_id}/splits/3/deliver", headers=plant[2])
+    assert_problem(early, 409, "LotsNotReceived")
+
+    # hand-over: the machining plant signs the typed data, the assembly plant submits it
+    lots = {"from_split": 0, "to_split": 3, "lot": "LOT-2026-001", "quantity": 100}
+    lots["deadline"] = int(time.time()) + 3600
+    typed = body_of(client.post(f"/jobs/{job_id}/handover/typed-data", json=lots))
+    alone = client.post(f"/jobs/{job_id}/handover", json=lots, headers=plant[0])
+    assert_problem(alone, 409, "HandoverNotSigned")
+    signed_lots = {**lots, "from_signature": wallet_sign(f[0].account, typed)}
+    job = body_of(client.post(f"/jobs/{job_id}/handover", json=signed_lots, headers=plant[2]))
+    assert job["splits"][0]["custody"] == [f[2].address]
+    assert job["splits"][3]["received_from"] == [0]
+    evidence = {"evidence_hash": "0x" + "5e" * 32}
+    job = body_of(client.post(f"/jobs/{job_id}/splits/3/deliver", json=evidence, headers=plant[2]))
+    assert job["status"] == "delivered"
+
+    for split in range(4):
+        url = f"/jobs/{job_id}/splits/{split}/accept-delivery"
+        job = body_of(client.post(url, headers=buyer))
+    assert job["status"] == "settled"
+    assert job["escrow"] == {"deposited": PRICE, "held": 0, "released": PRICE, "refunded": 0}
+    assert job["splits"][3]["custody"] == [p.buyer.address]
+
+    platform = node.settlement.platform()
+    expected = {
+        f[0].address: PRICE * 500_000 // 10**6,  # two splits: 30 % + 20 %
+        f[1].address: PRICE * 230_000 // 10**6,
+        f[2].address: PRICE * 200_000 // 10**6,
+        p.designer.address: PRICE * ROYALTY_PPM // 10**6,
+        platform: PRICE * FEE_PPM // 10**6,
+    }
+    assert sum(expected.values()) == PRICE
+    shown: dict[str, int] = {}
+    for payout in job["payouts"]:
+        assert payout["state"] == "credited"
+        shown[payout["account"]] = shown.get(payout["account"], 0) + payout["amount"]
+    assert shown == expected
+
+    accounts = {p.designer.address: p.designer.account, platform: node.sender().account}
+    accounts.update({x.address: x.account for x in f})
+    for address, amount in expected.items():
+        before = body_of(client.get(f"/pay/balances/{address}"))
+        assert before["withdrawable"] == amount
+        headers = sign_in(client, node, accounts[address])
+        paid = body_of(client.post("/pay/withdraw", json={}, headers=headers))
+        assert paid["amount"] == amount
+        after = body_of(client.get(f"/pay/balances/{address}"))
+        assert after["wallet"] - before["wallet"] == amount and after["withdrawable"] == 0
+        again = client.post("/pay/withdraw", json={}, headers=headers)
+        assert "nothing to withdraw" in assert_problem(again, 409)["detail"]
+    totals = body_of(client.get("/pay/totals"))
+    assert totals["conserved"] and totals["held"] == 0
+    listed = body_of_list(client.get("/jobs", params={"party": f[2].address}))
+    assert [j["id"] for j in listed] == [job_id]
+
+
+def body_of_list(resp: Any) -> list[dict[str, Any]]:
+    assert resp.status_code == 200, resp.text
+    return list(resp.json())
+
+
+def test_the_api_refuses_bad_orders_and_changes_nothing(client: TestClient, node: Node) -> None:
+    p = parties(node)
+    buyer = sign_in(client, node, p.buyer.account)
+    plant = sign_in(client, node, p.factories[1].account)
+    job_id = placed(client, node, p, buyer)
+    body_of(client.post(f"/jobs/{job_id}/fund", headers=buyer))
+    before = body_of(client.get(f"/jobs/{job_id}")), body_of(client.get("/pay/totals"))
+
+    short = client.post(f"/jobs/{job_id}/splits", json=splits_body(p, 199_999), headers=buyer)
+    problem = assert_problem(short, 422, "SharesDoNotSum")
+    assert "999999" in problem["detail"]
+    by_factory = client.post(f"/jobs/{job_id}/splits", json=splits_body(p), headers=plant)
+    assert_problem(by_factory, 409, "NotJobBuyer")
+    bad_share = splits_body(p)
+    bad_share["splits"][0]["share_ppm"] = 0
+    assert_problem(client.post(f"/jobs/{job_id}/splits", json=bad_share, headers=buyer), 422)
+    assert_problem(client.post(f"/jobs/{job_id}/splits", json=splits_body(p)), 401)
+    assert_problem(client.get("/jobs/77"), 404)
+    assert (body_of(client.get(f"/jobs/{job_id}")), body_of(client.get("/pay/totals"))) == before
+
+    body_of(client.post(f"/jobs/{job_id}/splits", json=splits_body(p), headers=buyer))
+    theirs = client.post(f"/jobs/{job_id}/splits/0/accept", headers=plant)
+    assert_problem(theirs, 409, "NotSplitFactory")
+    assert body_of(client.get(f"/jobs/{job_id}"))["splits"][0]["status"] == "assigned"
+    cancelled = body_of(client.post(f"/jobs/{job_id}/cancel", headers=buyer))
+    assert cancelled["status"] == "cancelled" and cancelled["escrow"]["refunded"] == PRICE
+    assert body_of(client.get(f"/pay/balances/{p.buyer.address}"))["withdrawable"] == PRICE

@@ -1,0 +1,392 @@
+"""Random sequences of fund / split / accept / deliver / accept-delivery / cancel / expire /
+withdraw on the real JobBoard and Settlement, checked against a model after every step:
+escrow conservation (deposited = released + refunded + held, the token balance matches),
+nobody withdraws more than credited, every credit is what the model expects, and every
+order the step touched has shares summing to exactly 1e6 and amounts summing to its price."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    rule,
+    run_state_machine_as_test,
+)
+from jobkit import DAY, FEE_PPM, ROYALTY_PPM, Parties, parties, time_travel
+
+from ledger.errors import Conflict, ContractRevert
+from ledger.job_signing import Handover
+from ledger.jobs import SplitSpec
+from ledger.node import Node
+from ledger.settlement import SCALE
+
+AVAILABLE = SCALE - ROYALTY_PPM - FEE_PPM  # what the factories share
+LOT = b"lot".ljust(32, b"\x00")
+OPEN = ("assigned", "accepted")
+DONE = ("settled", "cancelled", "expired")
+AIM = st.integers(0, 9)  # mostly aim at a job where the action is valid (see `target`)
+INDEX = st.integers(0, 999)
+TIMES = st.integers(1, 3)  # per-split actions act on up to 3 splits in one step
+
+
+@dataclass
+class JobModel:
+    id: int
+    price: int
+    status: str = "created"
+    factories: list[str] = field(default_factory=list)
+    shares: list[int] = field(default_factory=list)
+    deps: list[int] = field(default_factory=list)
+    splits: list[str] = field(default_factory=list)
+    received: list[int] = field(default_factory=list)
+    late: bool = False  # its deadline has passed
+    deposited: int = 0
+    refunded: int = 0
+    released: int = 0
+
+    def amount(self, i: int) -> int:
+        return self.price * self.shares[i] // SCALE
+
+    @property
+    def royalty(self) -> int:
+        return self.price * ROYALTY_PPM // SCALE
+
+    @property
+    def fee(self) -> int:
+        return self.price - sum(self.amount(i) for i in range(len(self.shares))) - self.royalty
+
+    @property
+    def held(self) -> int:
+        return self.deposited - self.refunded - self.released
+
+
+class OrderMachine(RuleBasedStateMachine):
+    node: Node
+    p: Parties
+
+    def __init__(self) -> None:
+        super().__init__()
+        node, p = self.node, self.p
+        self.jobs: list[JobModel] = []
+        self.touched: set[int] = set()
+        self.accounts = {
+            "buyer": p.buyer,
+            "designer": p.designer,
+            "platform": node.sender(),
+            **{f"factory{i}": f for i, f in enumerate(p.factories)},
+        }
+        # withdrawable now, as the model expects it (the node is shared across examples)
+        self.owed = {name: node.settlement.balance(s.address) for name, s in self.accounts.items()}
+        self.by_address = {s.address: name for name, s in self.accounts.items()}
+        self.dirty = set(self.accounts)  # accounts whose credit changed since the last check
+
+    # --- helpers ------------------------------------------------------------------------
+    def credit(self, address: str, amount: int) -> None:
+        name = self.by_address[address]
+        self.owed[name] += amount
+        self.dirty.add(name)
+
+    def target(
+        self,
+        aim: int,
+        index: int,
+        valid: Callable[[JobModel, int], bool],
+        per_split: bool = False,
+        keen: Callable[[int], bool] = lambda aim: aim < 8,
+    ) -> tuple[JobModel, int] | None:
+        """A job (and split) to act on: one where the action is valid when `keen(aim)`,
+        else one where it is not (so refusals are exercised too); None if there is none."""
+        pairs = [(j, i) for j in self.jobs for i in (range(len(j.splits)) if per_split else [0])]
+        pool = [pair for pair in pairs if valid(*pair) == keen(aim)]
+        if not pool:
+            return None
+        job, i = pool[index % len(pool)]
+        self.touched.add(job.id)
+        return job, i
+
+    def snapshot(self, job_id: int) -> tuple[object, ...]:
+        jobs = self.node.jobs
+        totals = self.node.settlement.totals().as_dict()
+        return totals, jobs.raw_job(job_id), jobs.raw_splits(job_id), jobs.count()
+
+    def refused(
+        self, fn: Callable[..., object], sender: object, job_id: int, *args: object
+    ) -> None:
+        """A call the model says is invalid: refused by the contract, nothing changed."""
+        before = self.snapshot(job_id)
+        with pytest.raises(ContractRevert):
+            fn(sender, job_id, *args)
+        assert self.snapshot(job_id) == before
+
+    def chain_time(self) -> int:
+        return int(self.node.chain.w3.eth.get_block("latest")["timestamp"])
+
+    # --- rules ----------------------------------------------------------------------------
+    @initialize()
+    def two_orders(self) -> None:
+        self.create(10_000 * 10**6)
+        self.create(1_234_567_891)
+
+    def create(self, price: int) -> None:
+        node, p = self.node, self.p
+        token = node.settlement.token()
+        if token.balance_of(p.buyer.address) < price:
+            token.mint(node.sender(), p.buyer.address, 10**12)
+        job_id, _ = node.jobs.create(p.buyer, p.design, 1, price, self.chain_time() + 30 * DAY)
+        self.jobs.append(JobModel(job_id, price))
+        self.touched.add(job_id)
+
+    @rule(aim=AIM, index=INDEX, price=st.integers(min_value=1, max_value=10**10))
+    def fund(self, aim: int, index: int, price: int) -> None:
+        """Fund an order; place a new one first when none waits (at most 3 at a time)."""
+        waiting = [j for j in self.jobs if j.status == "created" and not j.late]
+        active = [j for j in self.jobs if j.status not in DONE and not j.late]
+        if aim < 8 and not waiting and len(active) < 3:
+            self.create(price)
+        picked = self.target(aim, index, lambda j, _i: j.status == "created" and not j.late)
+        if picked is None:
+            return
+        job = picked[0]
+        if job.status != "created" or job.late:
+            self.refused(self.node.jobs.fund, self.p.buyer, job.id)
+            return
+        self.node.jobs.fund(self.p.buyer, job.id)
+        job.status, job.deposited = "funded", job.price
+
+    @rule(
+        aim=AIM,
+        index=INDEX,
+        weights=st.lists(st.integers(1, 100), min_size=1, max_size=3),
+        factories=st.lists(st.integers(0, 2), min_size=4, max_size=4),
+        deps=st.lists(st.integers(0, 15), min_size=4, max_size=4),
+        broken=st.integers(0, 9),
+        error=st.sampled_from([1, -1, 1000]),
+    )
+    def split(
+        self,
+        aim: int,
+        index: int,
+        weights: list[int],
+        factories: list[int],
+        deps: list[int],
+        broken: int,
+        error: int,
+    ) -> None:
+        picked = self.target(aim, index, lambda j, _i: j.status == "funded" and not j.late)
+        if picked is None:
+            return
+        job = picked[0]
+        n = len(weights)
+        shares = [AVAILABLE * w // sum(weights) for w in weights]
+        shares[-1] += AVAILABLE - sum(shares)
+        error = error if broken == 9 else 0  # now and then shares off the 1e6 sum
+        shares[0] += error
+        masks = [deps[i] & ((1 << i) - 1) for i in range(n)]
+        plants = [self.p.factories[factories[i]].address for i in range(n)]
+        after = [tuple(b for b in range(i) if masks[i] >> b & 1) for i in range(n)]
+        specs = [SplitSpec(plants[i], f"step {i}", 10, shares[i], after[i]) for i in range(n)]
+        if job.status != "funded" or job.late or error:
+            self.refused(self.node.jobs.split, self.p.buyer, job.id, specs)
+            return
+        self.node.jobs.split(self.p.buyer, job.id, specs)
+        job.status, job.factories, job.shares, job.deps = "split", plants, shares, masks
+        job.splits, job.received = ["assigned"] * n, [0] * n
+
+    @rule(aim=AIM, index=INDEX, times=TIMES)
+    def accept(self, aim: int, index: int, times: int) -> None:
+        for k in range(times):
+            self._accept_one(aim, index + k)
+
+    def _accept_one(self, aim: int, index: int) -> None:
+        def valid(j: JobModel, i: int) -> bool:
+            return j.status == "split" and j.splits[i] == "assigned" and not j.late
+
+        picked = self.target(aim, index, valid, per_split=True)
+        if picked is None:
+            return
+        job, split = picked
+        factory = self.node.sender(job.factories[split])
+        if not valid(job, split):
+            self.refused(self.node.jobs.accept, factory, job.id, split)
+            return
+        self.node.jobs.accept(factory, job.id, split)
+        job.splits[split] = "accepted"
+        if all(s == "accepted" for s in job.splits):
+            job.status = "production"
+
+    @rule(aim=AIM, index=INDEX, times=TIMES)
+    def deliver(self, aim: int, index: int, times: int) -> None:
+        for k in range(times):
+            self._deliver_one(aim, index + k)
+
+    def _deliver_one(self, aim: int, index: int) -> None:
+        def ready(j: JobModel, i: int) -> bool:
+            return j.status == "production" and j.splits[i] == "accepted" and not j.late
+
+        def valid(j: JobModel, i: int) -> bool:
+            deps = [d for d in range(i) if j.deps[i] >> d & 1]
+            return ready(j, i) and all(j.splits[d] in ("delivered", "paid") for d in deps)
+
+        picked = self.target(aim, index, valid, per_split=True)
+        if picked is None:
+            return
+        job, split = picked
+        jobs, factory = self.node.jobs, self.node.sender(job.factories[split])
+        if not ready(job, split):
+            self.refused(jobs.deliver, factory, job.id, split)
+            return
+        for d in range(split):  # hand over the lots of every delivered dependency
+            needed = job.deps[split] >> d & 1 and not job.received[split] >> d & 1
+            if needed and job.splits[d] in ("delivered", "paid"):
+                record = Handover(job.id, d, split, LOT, 10, self.chain_time() + DAY)
+                sender = self.node.sender(job.factories[d])
+                jobs.handover(factory, record, jobs.sign(sender.account, record))
+                job.received[split] |= 1 << d
+        if not valid(job, split):
+            self.refused(jobs.deliver, factory, job.id, split)
+            return
+        jobs.deliver(factory, job.id, split)
+        job.splits[split] = "delivered"
+        if all(s == "delivered" for s in job.splits):
+            job.status = "delivered"
+
+    @rule(aim=AIM, index=INDEX, times=TIMES)
+    def accept_delivery(self, aim: int, index: int, times: int) -> None:
+        for k in range(times):
+            self._accept_delivery_one(aim, index + k)
+
+    def _accept_delivery_one(self, aim: int, index: int) -> None:
+        picked = self.target(aim, index, lambda j, i: j.splits[i] == "delivered", per_split=True)
+        if picked is None:
+            return
+        job, split = picked
+        buyer = self.p.buyer
+        if job.splits[split] != "delivered":
+            self.refused(self.node.jobs.accept_delivery, buyer, job.id, split)
+            return
+        self.node.jobs.accept_delivery(buyer, job.id, split)
+        job.splits[split] = "paid"
+        job.released += job.amount(split)
+        self.credit(job.factories[split], job.amount(split))
+        if all(s in ("paid", "refunded") for s in job.splits) and job.status != "expired":
+            job.status = "settled"
+            job.released += job.royalty + job.fee
+            self.credit(self.p.designer.address, job.royalty)
+            self.credit(self.node.sender().address, job.fee)
+
+    @rule(aim=AIM, index=INDEX)
+    def cancel(self, aim: int, index: int) -> None:
+        def valid(j: JobModel, _i: int) -> bool:
+            return j.status in ("created", "funded", "split")
+
+        # rarely cancel a live order (hypothesis draws the bounds 0 and 9 most often)
+        picked = self.target(aim, index, valid, keen=lambda aim: aim == 4)
+        if picked is None:
+            return
+        job = picked[0]
+        if not valid(job, 0):
+            self.refused(self.node.jobs.cancel, self.p.buyer, job.id)
+            return
+        self.node.jobs.cancel(self.p.buyer, job.id)
+        if job.status != "created":
+            job.refunded = job.price
+            self.credit(self.p.buyer.address, job.price)
+        job.status, job.splits = "cancelled", ["refunded"] * len(job.splits)
+
+    @rule(aim=AIM, index=INDEX, tick=st.integers(0, 29))
+    def expire(self, aim: int, index: int, tick: int) -> None:
+        """Now and then let every deadline pass first, then expire an order (or try to)."""
+        if tick == 17:  # (hypothesis favours the bounds 0 and 29)
+            time_travel(self.node, 31 * DAY)
+            for job in self.jobs:
+                job.late = True
+
+        def valid(j: JobModel, _i: int) -> bool:
+            return j.status in ("created", "funded", "split", "production") and j.late
+
+        picked = self.target(aim, index, valid, keen=lambda aim: aim < 5)
+        if picked is None:
+            return
+        job = picked[0]
+        if not valid(job, 0):
+            self.refused(self.node.jobs.expire, self.p.buyer, job.id)
+            return
+        self.node.jobs.expire(self.p.buyer, job.id)
+        refund = 0
+        if job.status == "funded":
+            refund = job.price
+        elif job.status in ("split", "production"):
+            for i, s in enumerate(job.splits):
+                if s in OPEN:
+                    job.splits[i] = "refunded"
+                    refund += job.amount(i)
+            refund += job.royalty + job.fee
+        job.status, job.refunded = "expired", job.refunded + refund
+        self.credit(self.p.buyer.address, refund)
+
+    @rule(who=st.sampled_from(["buyer", "designer", "platform", "factory0", "factory1"]))
+    def withdraw(self, who: str) -> None:
+        sender, owed = self.accounts[who], self.owed[who]
+        token = self.node.settlement.token()
+        if owed == 0:
+            with pytest.raises(Conflict):
+                self.node.settlement.withdraw(sender)
+            return
+        wallet = token.balance_of(sender.address)
+        self.node.settlement.withdraw(sender)
+        assert token.balance_of(sender.address) - wallet == owed
+        self.owed[who] = 0
+        self.dirty.add(who)
+
+    # --- invariants -------------------------------------------------------------------
+    @invariant()
+    def escrow_is_conserved(self) -> None:
+        totals = self.node.settlement.totals()
+        assert totals.deposited == totals.released + totals.refunded + totals.held
+        assert totals.balance == totals.held + totals.released + totals.refunded - totals.withdrawn
+
+    @invariant()
+    def credits_are_what_the_model_expects(self) -> None:
+        for name in self.dirty:
+            credited, withdrawn = self.node.settlement.account(self.accounts[name].address)
+            assert withdrawn <= credited
+            assert credited - withdrawn == self.owed[name], name
+        self.dirty.clear()
+
+    @invariant()
+    def touched_orders_share_exactly_one_million(self) -> None:
+        jobs, settlement = self.node.jobs, self.node.settlement
+        for job in (j for j in self.jobs if j.id in self.touched):
+            escrow = settlement.escrow(job.id)
+            assert escrow.held == job.held, (job, escrow)
+            if not job.shares:
+                continue
+            shares = [s.share_ppm for s in jobs.raw_splits(job.id)]
+            assert shares == job.shares
+            assert sum(shares) + escrow.royalty_ppm + escrow.fee_ppm == SCALE
+            amounts = [settlement.payee(job.id, i)[3] for i in range(len(shares))]
+            assert sum(amounts) + job.royalty + job.fee == job.price
+            assert 0 <= job.fee - job.price * FEE_PPM // SCALE <= len(shares) + 1  # rounding dust
+        self.touched.clear()
+
+
+def test_random_order_sequences_conserve_escrow_and_shares(node: Node) -> None:
+    OrderMachine.node = node
+    OrderMachine.p = parties(node)
+    run_state_machine_as_test(
+        OrderMachine,
+        settings=settings(
+            max_examples=20,  # hypothesis keeps its first ~10 examples to a step or two
+            stateful_step_count=50,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            database=None,
+        ),
+    )
