@@ -23,7 +23,7 @@ from web3.exceptions import TransactionNotFound
 from web3.logs import DISCARD
 
 from ledger.chain import Chain
-from ledger.errors import Conflict, Forbidden, LedgerError
+from ledger.errors import ChainUnavailable, Conflict, Forbidden, LedgerError
 from ledger.hashing import keccak
 from ledger.merkle import StandardMerkleTree
 from ledger.steps.journal import Journal
@@ -97,7 +97,9 @@ class Anchorer:
             argument_filters={"jobId": job_id, "splitId": split_id, "index": count - 1},
         )
         if not logs:
-            raise Conflict(f"anchor {count - 1} of split {split_id} has no event on this node")
+            raise ChainUnavailable(
+                f"anchor {count - 1} of split {split_id} has no event on this node yet"
+            )
         args = logs[-1]["args"]
         return bytes(args["root"]), bytes(args["head"])
 
