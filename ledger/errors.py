@@ -55,7 +55,7 @@ class ContractRevert(LedgerError):
     title = "Refused by the contract"
 
     def __init__(self, message: str, error: str = "", args: tuple[Any, ...] = ()) -> None:
-        super().__init__(message, error=error, args=[_jsonable(a) for a in args])
+        super().__init__(message, error=error, args=[jsonable(a) for a in args])
         self.error = error
         self.error_args = args
 
@@ -91,9 +91,10 @@ class DeploymentError(LedgerError):
     exit_code = 3
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """Bytes as 0x-hex, tuples as lists: contract values ready for JSON."""
     if isinstance(value, bytes):
         return "0x" + value.hex()
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     return value

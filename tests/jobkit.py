@@ -87,5 +87,4 @@ def state(node: Node, job_id: int | None = None) -> tuple[Any, ...]:
 
 def time_travel(node: Node, seconds: int) -> None:
     """Move the embedded chain's clock forward (mines a block)."""
-    latest = node.chain.w3.eth.get_block("latest")["timestamp"]
-    node.chain.w3.provider.ethereum_tester.time_travel(int(latest) + seconds)  # type: ignore[attr-defined]
+    node.chain.advance_time(seconds)

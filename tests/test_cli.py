@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from eth_account import Account
 
 from conftest import FAST_KDF, new_account
 from ledger.devnet import port_is_free
@@ -232,18 +233,17 @@ def test_keys_commands(cli: Cli, tmp_path: Path) -> None:
     exported = tmp_path / "alice.json"
     ok(cli.run("keys", "export", "alice", "--out", str(exported)))
     assert json.loads(exported.read_text())["address"].lower() == keys[0]["address"][2:].lower()
-    ok(
+    foreign = new_account()  # a key from another wallet, as a V3 keystore
+    wallet = tmp_path / "wallet.json"
+    wallet.write_text(json.dumps(Account.encrypt(foreign.key, "s3cret", iterations=FAST_KDF)))
+    out = ok(
         cli.run(
-            "keys",
-            "import",
-            "alice2",
-            "--keystore",
-            str(exported),
-            "--passphrase-file",
-            str(pass_file),
-        ).__class__
-        and cli.run("keys", "list")
+            "keys", "import", "bob", "--keystore", str(wallet), "--passphrase-file", str(pass_file)
+        )
     )
+    assert foreign.address in out
+    listed = {k["name"]: k["address"] for k in json.loads(ok(cli.run("keys", "list", "--json")))}
+    assert listed["bob"] == foreign.address
     refused(
         cli.run(
             "keys",

@@ -133,7 +133,7 @@ def test_outsider_is_refused_and_nothing_changes(
     assert refused.value.error == error
     assert str(refused.value)  # a sentence, not a selector
     assert snapshot(node) == before
-    assert open_pid >= 1
+    assert c.proposal(open_pid).state == "executed"  # the target proposal is closed
 
 
 def test_refusal_messages_are_readable(node: Node, operator: Sender, factory: Sender) -> None:

@@ -133,12 +133,8 @@ def equivocations(node: NodeDep) -> list[dict[str, Any]]:
 
 @router.get("/steps/{step_hash}", summary="One stored step")
 def show(step_hash: str, node: NodeDep) -> dict[str, Any]:
-    try:
-        raw = bytes.fromhex(step_hash.removeprefix("0x"))
-    except ValueError:
-        raw = b""
-    stored = node.steps.journal.step(raw) if len(raw) == 32 else None
-    if stored is None:
+    found = node.steps.find(step_hash)
+    if found is None:
         raise NotFound(f"no step {step_hash} in this node's journal")
-    payload = node.steps.journal.payload(stored.step.payload_hash)
+    stored, payload = found
     return {**stored.as_dict(), "payload": payload.decode() if payload else None}

@@ -13,17 +13,9 @@ from web3 import Web3
 from web3.contract import Contract
 
 from ledger.compiler import artifact
-from ledger.errors import NotFound
+from ledger.errors import NotFound, jsonable
 
 ZERO_ADDRESS = "0x" + "00" * 20
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return "0x" + value.hex()
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    return value
 
 
 @dataclass(frozen=True)
@@ -40,7 +32,7 @@ class Event:
         return {
             "contract": self.contract,
             "event": self.name,
-            "args": {k: _jsonable(v) for k, v in sorted(self.args.items())},
+            "args": {k: jsonable(v) for k, v in sorted(self.args.items())},
             "block": self.block,
             "tx": self.tx_hash,
             "time": self.timestamp,
@@ -117,7 +109,7 @@ class _Blocks:
 
 def _struct(raw: Any, abi_outputs: list[dict[str, Any]]) -> dict[str, Any]:
     comps = abi_outputs[0]["components"]
-    return {c["name"]: _jsonable(v) for c, v in zip(comps, raw, strict=True)}
+    return {c["name"]: jsonable(v) for c, v in zip(comps, raw, strict=True)}
 
 
 def _fn_outputs(contract: Contract, name: str) -> list[dict[str, Any]]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -529,12 +528,6 @@ def report_hash(report: dict[str, Any]) -> str:
 
 def seal(report: dict[str, Any]) -> dict[str, Any]:
     return {**report, "report_hash": report_hash(report)}
-
-
-def bundles_from(texts: Sequence[str]) -> list[dict[str, Any]]:
-    from ledger.steps import bundle as step_bundle
-
-    return [step_bundle.load(t) for t in texts]
 
 
 def contracts_of(node: Any) -> Contracts:

@@ -117,15 +117,10 @@ def show(
 ) -> None:
     """One step with its payload."""
     with handled():
-        node = attach_node(data_dir, rpc_url)
-        try:
-            raw = bytes.fromhex(step_hash.removeprefix("0x"))
-        except ValueError:
-            raw = b""
-        stored = node.steps.journal.step(raw) if len(raw) == 32 else None
-        if stored is None:
+        found = attach_node(data_dir, rpc_url).steps.find(step_hash)
+        if found is None:
             raise InvalidInput(f"no step {step_hash} in this node's journal")
-        payload = node.steps.journal.payload(stored.step.payload_hash)
+        stored, payload = found
         print_json({**stored.as_dict(), "payload": json.loads(payload) if payload else None})
 
 

@@ -85,13 +85,9 @@ class Anchorer:
         from its StepsAnchored event; zeros before the first anchor."""
         if count == 0:
             return ZERO, ZERO
-        for row in self.journal.anchor_rows("mined"):
-            if (row["job_id"], row["split_id"], row["anchor_index"]) == (
-                job_id,
-                split_id,
-                count - 1,
-            ):
-                return bytes(row["root"]), bytes(row["head"])
+        mined = self.journal.mined_anchor(job_id, split_id, count - 1)
+        if mined is not None:
+            return mined
         logs = self.contract.events.StepsAnchored().get_logs(
             from_block=0,
             argument_filters={"jobId": job_id, "splitId": split_id, "index": count - 1},
@@ -161,11 +157,6 @@ class Anchorer:
         return outcomes
 
     # --- anchoring ---------------------------------------------------------------------
-    def pending(self, job_id: int, split_id: int) -> int:
-        local_next, _ = self.journal.head(job_id, split_id)
-        chain_next, _ = self.chain_trace(job_id, split_id)
-        return max(0, local_next - chain_next)
-
     def anchor(
         self, job_id: int, split_id: int, max_steps: int = DEFAULT_MAX_STEPS
     ) -> AnchorOutcome | None:
@@ -248,6 +239,7 @@ class AnchorService:
         self.max_steps = max_steps
         self.max_age = max_age
         self.interval = interval
+        self._anchored: dict[tuple[int, int], int] = {}  # chain's next seq, last seen
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -255,7 +247,10 @@ class AnchorService:
         done: list[AnchorOutcome] = []
         now = time.time()
         for job_id, split_id, local_next, _ in self.anchorer.journal.splits():
+            if self._anchored.get((job_id, split_id), -1) >= local_next:
+                continue  # anchored through the journal's head when last asked: no RPC
             chain_next, _ = self.anchorer.chain_trace(job_id, split_id)
+            self._anchored[(job_id, split_id)] = chain_next
             if chain_next >= local_next:
                 continue
             oldest = self.anchorer.journal.steps(job_id, split_id, chain_next, chain_next)
@@ -264,7 +259,10 @@ class AnchorService:
             )
             if due:
                 try:
-                    done += self.anchorer.anchor_all(job_id, split_id, self.max_steps)
+                    made = self.anchorer.anchor_all(job_id, split_id, self.max_steps)
+                    done += made
+                    if made:
+                        self._anchored[(job_id, split_id)] = made[-1].to_seq + 1
                 except LedgerError as exc:
                     log.warning("anchoring split %s of job %s: %s", split_id, job_id, exc)
         return done

@@ -354,6 +354,16 @@ class Journal:
             out.append(d)
         return out
 
+    def mined_anchor(self, job_id: int, split_id: int, index: int) -> tuple[bytes, bytes] | None:
+        """(root, head) of anchor `index` of a split if this node anchored it."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT root, head FROM anchors WHERE job_id=? AND split_id=? AND "
+                "anchor_index=? AND state='mined'",
+                (str(job_id), str(split_id), index),
+            ).fetchone()
+        return (bytes(row[0]), bytes(row[1])) if row else None
+
     def put_anchor(
         self,
         job_id: int,

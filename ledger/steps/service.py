@@ -15,7 +15,7 @@ from ledger.steps.anchoring import DEFAULT_MAX_STEPS, Anchorer, AnchorOutcome, A
 from ledger.steps.authority import Authority
 from ledger.steps.builder import StepWriter
 from ledger.steps.ingest import Ingestor, IngestResult, Submission
-from ledger.steps.journal import Journal
+from ledger.steps.journal import Journal, StoredStep
 from ledger.steps.record import Domain
 from ledger.steps.signatures import Signer
 from ledger.tx import Sender
@@ -79,6 +79,17 @@ class StepService:
             Signer(sender.account.key), self.domain, job_id, split_id, factory, next_seq, head
         )
         return self.ingest([writer.step(payload, evidence_hashes)])
+
+    def find(self, step_hash: str) -> tuple[StoredStep, bytes | None] | None:
+        """A stored step by its 0x-hex hash, with its canonical payload; None if unknown."""
+        try:
+            raw = bytes.fromhex(step_hash.removeprefix("0x"))
+        except ValueError:
+            return None
+        stored = self.journal.step(raw) if len(raw) == 32 else None
+        if stored is None:
+            return None
+        return stored, self.journal.payload(stored.step.payload_hash)
 
     def anchor(
         self, job_id: int, split_id: int, max_steps: int = DEFAULT_MAX_STEPS

@@ -95,7 +95,11 @@ def is_canonical(signature: bytes) -> bool:
 
 
 def _recover_into(digest: bytes, signature: bytes) -> Any:
-    """Recover into this thread's output buffer; the buffer, or None if invalid."""
+    """Recover into this thread's output buffer; the buffer, or None if invalid.
+
+    libsecp256k1 itself refuses r or s out of range; v is read as eth-account reads it:
+    0/1, 27/28, or an EIP-155 value (35 + 2·chainId + parity).
+    """
     if len(signature) != 65 or len(digest) != 32:
         return None
     v = signature[64]
@@ -116,16 +120,6 @@ def _recover_into(digest: bytes, signature: bytes) -> Any:
     outlen[0] = 65
     lib.secp256k1_ec_pubkey_serialize(_CTX, out, outlen, pub, _UNCOMPRESSED)
     return ffi.buffer(out, 65)
-
-
-def recover_pubkey(digest: bytes, signature: bytes) -> bytes | None:
-    """The uncompressed public key that made `signature` over `digest`, or None.
-
-    libsecp256k1 itself refuses r or s out of range; v is read as eth-account reads it:
-    0/1, 27/28, or an EIP-155 value (35 + 2·chainId + parity).
-    """
-    buf = _recover_into(digest, signature)
-    return buf[:] if buf is not None else None
 
 
 def recover(digest: bytes, signature: bytes) -> str | None:
