@@ -1,15 +1,24 @@
 """Supervise an anvil devnet whose state lives in the data directory.
 
 anvil dumps its state on SIGINT/SIGTERM and every few seconds (--state-interval), so a
-restart resumes the same chain: blocks, logs and contracts. --prune-history keeps memory
-flat under long automine runs (default flags were seen to stall near block 4000); the
-audit never needs historical state because membership history lives in the contracts.
+restart resumes the same chain: blocks, logs and contracts. `--prune-history N` keeps
+memory flat under long automine runs (default flags were seen to stall near block 4000)
+while still holding the last N states: with no window, a call at `latest` that races a
+newly mined block fails with BlockOutOfRangeError. The audit never needs older state
+because membership history lives in the contracts.
+
+anvil rewrites state.json in place, so a SIGKILL in the middle of a dump leaves a
+truncated file that anvil refuses to load. Every start that finds a readable state keeps
+it as state.good.json; a start that finds an unreadable one resumes from that copy and
+says so (the blocks after it are lost, as after any rollback).
 """
 
 from __future__ import annotations
 
 import ctypes
+import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -26,6 +35,7 @@ from ledger.toolchain import anvil_binary
 
 STATE_INTERVAL_SECONDS = 2
 READY_TIMEOUT_SECONDS = 30
+STATES_IN_MEMORY = 64  # recent states kept by --prune-history: reads at `latest` never race
 
 
 def _terminate_with_parent() -> None:
@@ -58,6 +68,7 @@ class Devnet:
     host: str = "127.0.0.1"
     chain_id: int = DEVNET_CHAIN_ID
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    recovered: str | None = field(default=None, repr=False)  # set by start(), in words
 
     @property
     def url(self) -> str:
@@ -66,6 +77,10 @@ class Devnet:
     @property
     def state_file(self) -> Path:
         return self.state_dir / "state.json"
+
+    @property
+    def good_state_file(self) -> Path:
+        return self.state_dir / "state.good.json"
 
     def command(self) -> list[str]:
         return [
@@ -81,6 +96,7 @@ class Devnet:
             "--state-interval",
             str(STATE_INTERVAL_SECONDS),
             "--prune-history",
+            str(STATES_IN_MEMORY),
             "--block-base-fee-per-gas",
             "0",
             "--gas-price",
@@ -100,6 +116,7 @@ class Devnet:
                 f"choose another with --devnet-port"
             )
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.recovered = self._check_state()
         log = open(self.state_dir / "anvil.log", "ab")  # noqa: SIM115 - owned by the child
         try:
             self.process = subprocess.Popen(
@@ -113,6 +130,36 @@ class Devnet:
         finally:
             log.close()
         self._wait_ready()
+
+    def _check_state(self) -> str | None:
+        """Keep a readable state as the last good copy; replace an unreadable one by it.
+
+        Returns a sentence for the operator when it recovered, else None. Raises
+        ChainUnavailable, saying what to do, when there is nothing to recover from.
+        """
+        if not self.state_file.exists():
+            return None
+        height = state_height(self.state_file)
+        if height is not None:
+            tmp = self.good_state_file.with_suffix(".tmp")
+            shutil.copyfile(self.state_file, tmp)
+            os.replace(tmp, self.good_state_file)
+            return None
+        broken = self.state_file.with_name(f"state.broken-{int(time.time())}.json")
+        os.replace(self.state_file, broken)
+        good = state_height(self.good_state_file) if self.good_state_file.exists() else None
+        if good is None:
+            raise ChainUnavailable(
+                f"the devnet state {self.state_file} is unreadable (anvil was killed while "
+                f"writing it) and there is no good copy to resume from; it was moved to "
+                f"{broken}. Start a new devnet with `cofab up --redeploy` (the old chain's "
+                f"journal is set aside), or restore state.json from a backup."
+            )
+        shutil.copyfile(self.good_state_file, self.state_file)
+        return (
+            f"the devnet state was unreadable (moved to {broken.name}); resumed from the "
+            f"last good copy at block {good}: blocks after it are lost"
+        )
 
     def _wait_ready(self) -> None:
         w3 = Web3(Web3.HTTPProvider(self.url, request_kwargs={"timeout": 2}))
@@ -151,3 +198,21 @@ class Devnet:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def state_height(path: Path) -> int | None:
+    """The block number an anvil state file resumes at, or None if it is unreadable."""
+    try:
+        with path.open("rb") as fh:
+            state = json.load(fh)
+        if isinstance(state.get("best_block_number"), int):
+            return int(state["best_block_number"])
+        number = (state.get("block") or {}).get("number")
+        if isinstance(number, str):
+            return int(number, 16)
+        if isinstance(number, int):
+            return number
+        blocks = state.get("blocks") or []
+        return len(blocks) - 1 if blocks else 0
+    except (OSError, ValueError, AttributeError):
+        return None

@@ -96,9 +96,8 @@ def test_kill_9_loses_no_acknowledged_step_and_anchors_stay_contiguous(tmp_path:
                         for s in range(SPLITS)
                     ]
                     errors = [a.text for a in answers if a.status_code != 200]
-                    if errors:  # e.g. mid-anchor: asked again below, reported if it persists
-                        time.sleep(0.5)
-                        continue
+                    if errors:
+                        break
                     timelines = [a.json() for a in answers]
                     if all(t["anchored_through"] == total - 1 for t in timelines):
                         break
@@ -110,7 +109,7 @@ def test_kill_9_loses_no_acknowledged_step_and_anchors_stay_contiguous(tmp_path:
 
     assert acked_before_kill > 0
     log = (data / "node-process.log").read_text(errors="replace")[-3000:]
-    assert not errors, f"the timeline kept failing: {errors[:1]}\n{log}"
+    assert not errors, f"the timeline failed: {errors[:1]}\n{log}"
     stored = {s["step_hash"] for t in timelines for s in t["steps"]}
     assert set(acked) <= stored, "an acknowledged step was lost"
     assert len(stored) == BATCHES * PER_BATCH

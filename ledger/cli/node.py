@@ -143,6 +143,8 @@ def _serve(node: Node, directory: Path, host: str, port: int, backend: Backend) 
     )
     status = node.status()
     out.print(f"[bold green]cofab node ready[/] on chain {status['chain_id']} ({backend.value})")
+    if node.chain.devnet is not None and node.chain.devnet.recovered:
+        out.print(f"[bold yellow]warning:[/] {node.chain.devnet.recovered}")
     for name, address in status["contracts"].items():
         out.print(f"  {name:12} {address}")
     out.print(f"  operator     {status['signers'][0]}")
