@@ -3,15 +3,22 @@
 `python -m ledger.toolchain install` puts `solc` and `anvil` in .toolchain/bin and
 registers solc where py-solc-x (and so brownie) looks for solc-v<version>: the project's
 own .toolchain/solcx (used with $SOLCX_BINARY_PATH) and ~/.solcx.
+
+The entry in ~/.solcx is shared by every checkout on the machine, so it must not point
+into any one of them: it points at a self-contained copy of the wrapper and the npm
+compiler (with its dependencies) under ~/.solcx/cofab-solc-v<version>/, which moving or
+deleting a checkout leaves working.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import shutil
 import socket
 import sys
+import tempfile
 from pathlib import Path
 
 from ledger.errors import ToolchainError
@@ -72,6 +79,46 @@ def _link(target: Path, link: Path) -> None:
     link.symlink_to(target)
 
 
+def _npm_closure(package: str) -> list[str]:
+    """`package` and everything it depends on, as installed in node_modules."""
+    seen: list[str] = []
+    todo = [package]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.append(name)
+        manifest = json.loads((NODE_MODULES / name / "package.json").read_text())
+        todo.extend(manifest.get("dependencies", {}))
+    return seen
+
+
+def standalone_solc(home: Path, version: str) -> Path:
+    """A copy of the solc wrapper and the npm compiler under `home` that needs nothing
+    from this checkout; reused when already there for this version."""
+    bundle = home / f"cofab-solc-v{version}"
+    wrapper = bundle / "toolchain" / SOLC_WRAPPER.name
+    if wrapper.is_file() and wrapper.read_bytes() == SOLC_WRAPPER.read_bytes():
+        return wrapper
+    home.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".cofab-solc-", dir=home))
+    try:
+        (staging / "toolchain").mkdir()
+        shutil.copy2(SOLC_WRAPPER, staging / "toolchain" / SOLC_WRAPPER.name)
+        for name in _npm_closure("solc"):
+            shutil.copytree(NODE_MODULES / name, staging / "node_modules" / name, symlinks=True)
+        if bundle.exists():  # an older wrapper: set aside, then swap in the new copy
+            stale = Path(tempfile.mkdtemp(prefix=".cofab-stale-", dir=home))
+            os.replace(bundle, stale / bundle.name)
+            shutil.rmtree(stale, ignore_errors=True)
+        os.replace(staging, bundle)  # atomic: a second checkout installing at once is fine
+    except OSError:
+        shutil.rmtree(staging, ignore_errors=True)
+        if not wrapper.is_file():
+            raise
+    return wrapper
+
+
 def install() -> list[Path]:
     """Create the executables and registrations; idempotent."""
     version = compiler_settings().solc_version
@@ -82,7 +129,8 @@ def install() -> list[Path]:
     for directory in solcx_dirs():
         link = directory / f"solc-v{version}"
         try:
-            _link(solc, link)
+            inside = directory.resolve().is_relative_to(PROJECT_ROOT.resolve())
+            _link(solc if inside else standalone_solc(directory, version), link)
         except OSError:
             continue  # an unwritable home is fine: $SOLCX_BINARY_PATH covers brownie
         made.append(link)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 
+import pytest
 import solcx
 import yaml
 
 from ledger.compiler import artifact, artifacts
-from ledger.settings import BROWNIE_CONFIG, compiler_settings
-from ledger.toolchain import anvil_binary, solc_binary
+from ledger.settings import BROWNIE_CONFIG, PROJECT_ROOT, compiler_settings
+from ledger.toolchain import anvil_binary, install, solc_binary
 
 
 def test_settings_come_from_brownie_config() -> None:
@@ -64,3 +66,23 @@ def test_contracts_compile_for_cancun() -> None:
 def test_anvil_binary_runs() -> None:
     out = subprocess.run([anvil_binary(), "--version"], capture_output=True, text=True, check=True)
     assert "anvil" in out.stdout.lower()
+
+
+def test_home_entry_does_not_depend_on_this_checkout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another clone, or this one deleted, must not break a bare `brownie compile`."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("SOLCX_BINARY_PATH", raising=False)
+    install()
+    install()  # idempotent: the second checkout finds the copy in place
+    entry = tmp_path / ".solcx" / f"solc-v{compiler_settings().solc_version}"
+    target = entry.resolve()
+    assert not target.is_relative_to(PROJECT_ROOT.resolve())
+    bundle = target.parent.parent
+    links = [p for p in bundle.rglob("*") if p.is_symlink()]
+    assert all(not p.resolve().is_relative_to(PROJECT_ROOT.resolve()) for p in links)
+    out = subprocess.run(
+        [str(entry), "--version"], capture_output=True, text=True, check=True, cwd=tmp_path
+    )
+    assert f"Version: {compiler_settings().solc_version}+commit" in out.stdout
