@@ -271,7 +271,12 @@ class Node:
             "data_dir": str(self.data_dir),
             "contracts": {n: r.address for n, r in self.deployment.contracts.items()},
             "signers": self.signer_addresses,
+            "stalled": self.stalled(),
         }
+
+    def stalled(self) -> list[str]:
+        """What keeps this node from agreeing with the chain (splits it cannot anchor)."""
+        return self._steps.stalled() if self._steps is not None else []
 
     def close(self) -> None:
         if self._steps is not None:

@@ -129,7 +129,11 @@ class Sender:
             return self._send(ctor.build_transaction(params))
 
     def _send(
-        self, tx: dict[str, Any], before_send: Callable[[bytes, str], None] | None = None
+        self,
+        tx: dict[str, Any],
+        before_send: Callable[[bytes, str], None] | None = None,
+        *,
+        resent: bool = False,
     ) -> TxReceipt:
         signed = self.account.sign_transaction(tx)
         if before_send is not None:
@@ -138,7 +142,11 @@ class Sender:
         try:
             tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
         except REFUSED as exc:
-            self._next_nonce = None  # resync from the chain next time
+            self._next_nonce = None  # resync from the chain
+            if not resent and self._nonce() < int(tx["nonce"]):
+                # the chain lost this account's later transactions (it lost blocks): the
+                # refused one was never taken, so sending it at the chain's nonce is safe
+                return self._send({**tx, "nonce": self._nonce()}, before_send, resent=True)
             raise ChainUnavailable(f"the node refused the transaction: {exc}") from None
         self._next_nonce = int(tx["nonce"]) + 1
         try:

@@ -30,6 +30,17 @@ def ready(node: NodeDep) -> Readiness | JSONResponse:
             "detail": str(exc),
         }
         return JSONResponse(body, status_code=503)
+    stalled = node.stalled()
+    if stalled:  # journaled steps the node cannot anchor: it disagrees with the chain
+        body = {
+            "ready": False,
+            "chain_id": node.chain.chain_id,
+            "block_number": block,
+            "contracts": contracts,
+            "detail": "anchoring is stalled: " + "; ".join(stalled),
+            "stalled": stalled,
+        }
+        return JSONResponse(body, status_code=503)
     return Readiness(
         ready=True, chain_id=node.chain.chain_id, block_number=block, contracts=contracts
     )

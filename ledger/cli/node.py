@@ -251,6 +251,8 @@ def status(
             raise typer.Exit(3)
         node = Node.attach(directory, rpc_url=rpc_url)
         data = {"running": bool(info), **node.status(), "api_url": (info or {}).get("api_url")}
+        if data["api_url"]:  # what the running node knows that the chain does not
+            data["stalled"] = _running_node_stalled(str(data["api_url"]))
         if as_json:
             print_json(data)
             return
@@ -261,3 +263,14 @@ def status(
             out.print(f"API          {data['api_url']}")
         for name, address in data["contracts"].items():
             out.print(f"{name:12} {address}")
+        for line in data["stalled"]:
+            out.print(f"[bold red]stalled[/]      {line}")
+
+
+def _running_node_stalled(api_url: str) -> list[str]:
+    """The running node's own account of splits it cannot anchor (from GET /ready)."""
+    try:
+        answer = httpx.get(api_url + "/ready", timeout=5).json()
+    except (httpx.HTTPError, ValueError):
+        return ["the running node does not answer on " + api_url]
+    return [str(line) for line in answer.get("stalled", [])]

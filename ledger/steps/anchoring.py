@@ -80,13 +80,34 @@ class Anchorer:
         next_seq, count = self.contract.functions.trace(job_id, split_id).call()
         return int(next_seq), int(count)
 
-    def last_anchor(self, job_id: int, split_id: int, count: int) -> tuple[bytes, bytes]:
-        """(root, head) of anchor `count - 1`: from the journal if this node made it, else
-        from its StepsAnchored event; zeros before the first anchor."""
+    def reconcile(self, job_id: int, split_id: int, next_seq: int, count: int) -> int:
+        """Make the journal agree with the chain's (next_seq, count) for a split: anchors
+        the chain lost (a rollback) are dropped, so their steps are anchored again."""
+        lost = self.journal.forget_anchors(job_id, split_id, next_seq, count)
+        if lost:
+            log.warning(
+                "split %s of job %s: the chain no longer has %d anchor(s) this node made "
+                "(it lost blocks); anchoring again from step %d",
+                split_id,
+                job_id,
+                lost,
+                next_seq,
+            )
+        return lost
+
+    def last_anchor(
+        self, job_id: int, split_id: int, count: int, next_seq: int
+    ) -> tuple[bytes, bytes]:
+        """(root, head) of anchor `count - 1`: from the journal if this node made it and
+        the chain still has it, else from its StepsAnchored event; zeros before the first
+        anchor."""
         if count == 0:
             return ZERO, ZERO
-        mined = self.journal.mined_anchor(job_id, split_id, count - 1)
-        if mined is not None:
+        mined = self.journal.mined_anchor(job_id, split_id, count - 1, next_seq - 1)
+        if (
+            mined is not None
+            and self.contract.functions.isAnchor(job_id, split_id, count - 1, *mined).call()
+        ):
             return mined
         logs = self.contract.events.StepsAnchored().get_logs(
             from_block=0,
@@ -166,9 +187,10 @@ class Anchorer:
         with self._lock:
             local_next, _ = self.journal.head(job_id, split_id)
             chain_next, count = self.chain_trace(job_id, split_id)
+            self.reconcile(job_id, split_id, chain_next, count)
             if chain_next >= local_next:
                 return None
-            prev_root, chain_head = self.last_anchor(job_id, split_id, count)
+            prev_root, chain_head = self.last_anchor(job_id, split_id, count, chain_next)
             to_seq = min(local_next - 1, chain_next + max_steps - 1)
             steps = self.journal.steps(job_id, split_id, chain_next, to_seq)
             if not steps or steps[0].step.seq != chain_next:
@@ -240,18 +262,38 @@ class AnchorService:
         self.max_age = max_age
         self.interval = interval
         self._anchored: dict[tuple[int, int], int] = {}  # chain's next seq, last seen
+        self._seen: tuple[int, bytes] | None = None  # (number, hash) of a block seen
+        self.problems: dict[tuple[int, int], str] = {}  # splits that could not anchor, why
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    def _watch_for_rollback(self) -> None:
+        """Forget what the chain was last seen to have anchored if the block seen last is
+        no longer on the chain (it lost blocks or was reset): every split is asked again
+        and reconciled instead of being skipped on a stale cache."""
+        w3 = self.anchorer.chain.w3
+        latest = w3.eth.get_block("latest")
+        seen, self._seen = self._seen, (int(latest["number"]), bytes(latest["hash"]))
+        if seen is None or seen == self._seen:
+            return
+        if seen[0] <= self._seen[0]:
+            block = w3.eth.get_block(seen[0]) if seen[0] < self._seen[0] else latest
+            if bytes(block["hash"]) == seen[1]:
+                return
+        log.warning("the chain no longer has block %d seen earlier: reconciling anchors", seen[0])
+        self._anchored.clear()
 
     def tick(self) -> list[AnchorOutcome]:
         done: list[AnchorOutcome] = []
         now = time.time()
+        self._watch_for_rollback()
         for job_id, split_id, local_next, _ in self.anchorer.journal.splits():
             if self._anchored.get((job_id, split_id), -1) >= local_next:
                 continue  # anchored through the journal's head when last asked: no RPC
             chain_next, _ = self.anchorer.chain_trace(job_id, split_id)
             self._anchored[(job_id, split_id)] = chain_next
             if chain_next >= local_next:
+                self.problems.pop((job_id, split_id), None)
                 continue
             oldest = self.anchorer.journal.steps(job_id, split_id, chain_next, chain_next)
             due = local_next - chain_next >= self.max_steps or (
@@ -263,9 +305,19 @@ class AnchorService:
                     done += made
                     if made:
                         self._anchored[(job_id, split_id)] = made[-1].to_seq + 1
+                    self.problems.pop((job_id, split_id), None)
                 except LedgerError as exc:
-                    log.warning("anchoring split %s of job %s: %s", split_id, job_id, exc)
+                    if self.problems.get((job_id, split_id)) != str(exc):
+                        log.warning("anchoring split %s of job %s: %s", split_id, job_id, exc)
+                    self.problems[(job_id, split_id)] = str(exc)
         return done
+
+    def stalled(self) -> list[str]:
+        """Why splits with journaled steps cannot be anchored now, one sentence each."""
+        return [
+            f"job {job} split {split}: {reason}"
+            for (job, split), reason in sorted(self.problems.items())
+        ]
 
     def start(self) -> None:
         self.anchorer.settle()

@@ -354,15 +354,41 @@ class Journal:
             out.append(d)
         return out
 
-    def mined_anchor(self, job_id: int, split_id: int, index: int) -> tuple[bytes, bytes] | None:
-        """(root, head) of anchor `index` of a split if this node anchored it."""
+    def mined_anchor(
+        self, job_id: int, split_id: int, index: int, to_seq: int
+    ) -> tuple[bytes, bytes] | None:
+        """(root, head) of anchor `index` ending at `to_seq` if this node anchored it."""
         with self._lock:
             row = self._db.execute(
                 "SELECT root, head FROM anchors WHERE job_id=? AND split_id=? AND "
-                "anchor_index=? AND state='mined'",
-                (str(job_id), str(split_id), index),
+                "anchor_index=? AND to_seq=? AND state='mined'",
+                (str(job_id), str(split_id), index, to_seq),
             ).fetchone()
         return (bytes(row[0]), bytes(row[1])) if row else None
+
+    def forget_anchors(self, job_id: int, split_id: int, next_seq: int, count: int) -> int:
+        """Drop the mined anchors the chain no longer has: those reaching step `next_seq`
+        or numbered `count` or later (the chain lost blocks). Their steps become
+        unanchored again; returns how many anchors were dropped."""
+        with self.transaction() as db:
+            key = (str(job_id), str(split_id))
+            lost = db.execute(
+                "SELECT MIN(from_seq), COUNT(*) FROM anchors WHERE job_id=? AND split_id=? "
+                "AND state='mined' AND (to_seq>=? OR anchor_index>=?)",
+                (*key, next_seq, count),
+            ).fetchone()
+            if not lost[1]:
+                return 0
+            db.execute(
+                "DELETE FROM anchors WHERE job_id=? AND split_id=? AND state='mined' AND "
+                "(to_seq>=? OR anchor_index>=?)",
+                (*key, next_seq, count),
+            )
+            db.execute(
+                "UPDATE steps SET anchor_index=NULL WHERE job_id=? AND split_id=? AND seq>=?",
+                (*key, min(int(lost[0]), next_seq)),
+            )
+            return int(lost[1])
 
     def put_anchor(
         self,

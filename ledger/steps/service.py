@@ -98,7 +98,7 @@ class StepService:
 
     def timeline(self, job_id: int, split_id: int) -> dict[str, Any]:
         next_seq, count = self.anchorer.chain_trace(job_id, split_id)
-        _, head = self.anchorer.last_anchor(job_id, split_id, count)
+        _, head = self.anchorer.last_anchor(job_id, split_id, count, next_seq)
         steps = self.journal.steps(job_id, split_id)
         local_next, local_head = self.journal.head(job_id, split_id)
         return {
@@ -115,6 +115,11 @@ class StepService:
 
     def export(self, job_id: int, split_id: int | None = None) -> dict[str, Any]:
         return bundle.export(self.journal, self.traceability, self.chain.chain_id, job_id, split_id)
+
+    def stalled(self) -> list[str]:
+        """Splits the background anchoring cannot anchor, with the reason (empty if none
+        or if this node does not anchor automatically)."""
+        return self.service.stalled() if self.service is not None else []
 
     def start_anchoring(self, *, max_steps: int = DEFAULT_MAX_STEPS, max_age: float = 30.0) -> None:
         if self.service is None:
