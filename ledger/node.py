@@ -100,6 +100,7 @@ class Node:
     def steps(self) -> StepService:
         """Production steps: journal, ingest and anchoring (opened on first use)."""
         if self._steps is None:
+            record = self.deployment.contracts.get("Traceability")
             self._steps = StepService(
                 self.chain,
                 self.consortium,
@@ -107,6 +108,7 @@ class Node:
                 deploy_mod.bind(self.chain, self.deployment, "JobBoard"),
                 self.data_dir / "journal",
                 self._senders,
+                deployed_at=record.block_number if record else 0,
             )
         return self._steps
 

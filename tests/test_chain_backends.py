@@ -216,3 +216,33 @@ def test_truncated_state_without_a_good_copy_says_what_to_do(tmp_path: Path) -> 
     assert devnet.process is None
     assert not devnet.state_file.exists()
     assert list(devnet.state_dir.glob("state.broken-*.json"))
+
+
+def test_a_reset_chain_never_reopens_the_old_journal(tmp_path: Path, passphrase: None) -> None:
+    """Redeployed on a reset devnet, the contracts come back at the same addresses: the
+    journal is keyed to the chain's genesis and deployment block, not the addresses."""
+    data, port = tmp_path / "data", free_port()
+    first = Node.start(options(data, backend=Backend.DEVNET, devnet_port=port))
+    try:
+        old_journal = first.steps.journal.path
+        first.steps.journal.set_meta("written-by", "the first chain's node")
+        old_address = first.deployment.address("Traceability")
+    finally:
+        first.close()
+    (data / "devnet" / "state.json").unlink()  # the chain is reset
+    (data / "devnet" / "state.good.json").unlink(missing_ok=True)
+    second = Node.start(options(data, backend=Backend.DEVNET, devnet_port=port, redeploy=True))
+    try:
+        assert second.deployment.address("Traceability") == old_address
+        assert second.steps.journal.path == old_journal  # same name, but a new journal
+        assert second.steps.journal.meta("written-by") is None
+        assert list(old_journal.parent.glob("*.old-chain-*.sqlite")), "the old one is kept aside"
+        second_chain = second.steps.journal.meta("chain")
+    finally:
+        second.close()
+    third = Node.start(options(data, backend=Backend.DEVNET, devnet_port=port))
+    try:  # a plain restart of the same chain keeps its journal
+        assert third.steps.journal.meta("chain") == second_chain
+        assert len(list(old_journal.parent.glob("*.old-chain-*.sqlite"))) == 1
+    finally:
+        third.close()

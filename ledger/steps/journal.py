@@ -10,6 +10,8 @@ to the blob store instead.
 from __future__ import annotations
 
 import json
+import logging
+import os
 import sqlite3
 import threading
 import time
@@ -20,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from ledger.steps.record import ZERO, Step
+
+log = logging.getLogger("cofab.journal")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS steps (
@@ -63,6 +67,10 @@ CREATE TABLE IF NOT EXISTS equivocations (
     received_at REAL NOT NULL,
     UNIQUE (conflicting_hash)
 );
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS anchors (
     job_id TEXT NOT NULL,
     split_id TEXT NOT NULL,
@@ -168,6 +176,49 @@ class Journal:
         self._db.execute("PRAGMA busy_timeout=10000")
         self._db.executescript(SCHEMA)
         self._lock = threading.RLock()
+
+    @classmethod
+    def for_chain(cls, path: Path, chain: str) -> Journal:
+        """The journal at `path` if it belongs to `chain` (an identity string a reset
+        chain does not reproduce); an older chain's journal is moved aside, loudly, and a
+        new one started, so steps of a chain that no longer exists are never mixed in."""
+        journal = cls(path)
+        recorded = journal.meta("chain")
+        if recorded is None:
+            journal.set_meta("chain", chain)
+            return journal
+        if recorded == chain:
+            return journal
+        journal.close()
+        aside = path.with_name(f"{path.stem}.old-chain-{int(time.time())}{path.suffix}")
+        for suffix in ("", "-wal", "-shm"):
+            old = Path(str(path) + suffix)
+            if old.exists():
+                os.replace(old, Path(str(aside) + suffix))
+        log.warning(
+            "the journal %s belongs to a chain that is no longer there (%s; now %s): moved "
+            "to %s, starting a new journal",
+            path,
+            recorded,
+            chain,
+            aside,
+        )
+        fresh = cls(path)
+        fresh.set_meta("chain", chain)
+        return fresh
+
+    def meta(self, key: str) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return str(row[0]) if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                (key, value),
+            )
 
     def close(self) -> None:
         with self._lock:

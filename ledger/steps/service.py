@@ -30,13 +30,15 @@ class StepService:
         splits: Contract,
         journal_dir: Path,
         senders: dict[str, Sender],
+        deployed_at: int = 0,
     ) -> None:
         self.chain = chain
         self.traceability = traceability
         self.domain = Domain(chain.chain_id, traceability.address)
-        # one journal per deployment: a reset chain never mixes with an old journal
+        # one journal per deployment; a chain reset and redeployed at the same addresses
+        # has a new genesis and deployment block, so its journal is not the old one
         name = f"{chain.chain_id}-{traceability.address.lower()}.sqlite"
-        self.journal = Journal(journal_dir / name)
+        self.journal = Journal.for_chain(journal_dir / name, chain_identity(chain, deployed_at))
         self.authority = Authority(consortium, splits)
         self.ingestor = Ingestor(self.journal, self.domain, self.authority)
         self.senders = senders  # address -> Sender, the keys this node holds (shared, live)
@@ -131,3 +133,11 @@ class StepService:
             self.service.stop()
             self.service = None
         self.journal.close()
+
+
+def chain_identity(chain: Chain, deployed_at: int) -> str:
+    """`genesis:<hash> deployed:<block>:<hash>`: what a chain reset does not reproduce."""
+    w3 = chain.w3
+    genesis = bytes(w3.eth.get_block(0)["hash"]).hex()
+    deployed = bytes(w3.eth.get_block(deployed_at)["hash"]).hex()
+    return f"genesis:0x{genesis} deployed:{deployed_at}:0x{deployed}"
