@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from api import problems
+from api.limits import RequestLimits
 from api.routers import (
     audit,
     auth,
@@ -36,6 +37,7 @@ def create_app(node: Node) -> FastAPI:
     app.state.node = node
     app.state.sessions = SessionStore(node.chain.chain_id)
     problems.install(app)
+    app.add_middleware(RequestLimits)
     for module in (health, auth, members, proposals, devices, designs, steps, jobs, pay, audit, tx):
         app.include_router(module.router)
     for module in (disputes, reputation):

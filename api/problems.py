@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ledger.errors import LedgerError
+from ledger.errors import FAULTS, LedgerError, fault
 
 PROBLEM = "application/problem+json"
 log = logging.getLogger("cofab.api")
@@ -44,12 +44,23 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        title = {404: "Not found", 405: "Method not allowed", 401: "Sign-in required"}.get(
-            exc.status_code, "Error"
-        )
+        title = {
+            404: "Not found",
+            405: "Method not allowed",
+            401: "Sign-in required",
+            413: "Request too large",
+        }.get(exc.status_code, "Error")
         return problem(exc.status_code, title, str(exc.detail), request)
 
-    @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        known = fault(exc)
+        if known is not None:
+            log.warning("%s on %s: %s", known.title, request.url.path, exc)
+            return problem(known.status, known.title, known.message, request)
         log.exception("unexpected error on %s", request.url.path)
         return problem(500, "Internal error", "the node failed unexpectedly; see its log", request)
+
+    # the faults below cofab (chain transport, disk) by type, so they are answered as
+    # problems rather than re-raised by the server's last-resort handler
+    for kind in (*FAULTS, Exception):
+        app.add_exception_handler(kind, unexpected)

@@ -66,6 +66,12 @@ class ChainUnavailable(LedgerError):
     exit_code = 3
 
 
+class DiskFull(LedgerError):
+    status = 507
+    title = "Insufficient storage"
+    exit_code = 3
+
+
 class NodeNotRunning(LedgerError):
     status = 503
     title = "Node not running"
@@ -98,3 +104,45 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [jsonable(v) for v in value]
     return value
+
+
+def _fault_types() -> tuple[type[Exception], ...]:
+    import sqlite3
+
+    import requests
+    from web3.exceptions import ProviderConnectionError, TimeExhausted
+
+    return (
+        OSError,
+        sqlite3.OperationalError,
+        requests.RequestException,
+        ProviderConnectionError,
+        TimeExhausted,
+    )
+
+
+FAULTS = _fault_types()
+"""Exception types that may be faults `fault()` knows (a subset of each type is)."""
+
+
+def fault(exc: BaseException) -> LedgerError | None:
+    """The LedgerError a known fault of the machine or the chain means, or None.
+
+    Faults come from below cofab (the HTTP client to the chain, SQLite, the disk) as
+    their own exception types; each adapter turns them into the same answer with this.
+    """
+    import errno
+    import sqlite3
+
+    import requests
+    from web3.exceptions import ProviderConnectionError, TimeExhausted
+
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return DiskFull("the node's disk is full: free space on its data directory's disk")
+    if isinstance(exc, sqlite3.OperationalError) and "disk is full" in str(exc):
+        return DiskFull("the node's disk is full: free space on its data directory's disk")
+    if isinstance(exc, (requests.ConnectionError, requests.Timeout, ProviderConnectionError)):
+        return ChainUnavailable("the node cannot reach its chain: is the chain's RPC endpoint up?")
+    if isinstance(exc, TimeExhausted):
+        return ChainUnavailable(f"the chain did not answer in time: {exc}")
+    return None

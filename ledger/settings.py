@@ -28,6 +28,20 @@ DEVNET_CHAIN_ID = 31337
 EIP712_DOMAIN_NAME = "cofab"
 EIP712_DOMAIN_VERSION = "1"
 
+# What one HTTP request may carry. JSON bodies are parsed in memory, so they are bounded
+# in size and nesting; file uploads (designs, evidence) stream to disk and have their own
+# bound, set with $COFAB_MAX_UPLOAD_BYTES.
+MAX_JSON_BYTES = 4 * 1024 * 1024
+MAX_JSON_DEPTH = 64
+MAX_UPLOAD_BYTES_ENV = "COFAB_MAX_UPLOAD_BYTES"
+DEFAULT_MAX_UPLOAD_BYTES = 1024 * 1024 * 1024
+
+
+def max_upload_bytes() -> int:
+    """The largest file upload the API accepts ($COFAB_MAX_UPLOAD_BYTES, default 1 GiB)."""
+    raw = os.environ.get(MAX_UPLOAD_BYTES_ENV)
+    return int(raw) if raw and raw.isdigit() else DEFAULT_MAX_UPLOAD_BYTES
+
 
 def data_dir(override: str | os.PathLike[str] | None = None) -> Path:
     """The node's data directory: explicit override, then $COFAB_DATA_DIR, then ./.cofab."""

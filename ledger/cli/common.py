@@ -17,7 +17,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from ledger.errors import LedgerError
+from ledger.errors import LedgerError, fault
 from ledger.keys import read_passphrase
 from ledger.node import OPERATOR_KEY, Node, secrets_dir
 from ledger.settings import DATA_DIR_ENV
@@ -92,3 +92,9 @@ def handled() -> Iterator[None]:
     except KeyboardInterrupt:
         err.print("interrupted")
         raise typer.Exit(130) from None
+    except Exception as exc:
+        known = fault(exc)
+        if known is None:
+            raise
+        err.print(f"[bold red]error:[/] {known.message}", highlight=False)
+        raise typer.Exit(known.exit_code) from None
