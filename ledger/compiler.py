@@ -35,6 +35,20 @@ class Artifact:
     abi: list[dict[str, Any]]
     bytecode: bytes
     deployed_bytecode: bytes
+    immutables: tuple[tuple[int, int], ...] = ()  # (offset, length) set at construction
+
+    def runs_as(self, code: bytes) -> bool:
+        """Whether `code` (read from a chain) is this contract's runtime code: equal to
+        the compiled code once the immutables, filled in by the constructor, are masked."""
+        if len(code) != len(self.deployed_bytecode) or not code:
+            return False
+        masked = bytearray(code)
+        for start, length in self.immutables:
+            masked[start : start + length] = bytes(length)
+        return bytes(masked) == self.deployed_bytecode
+
+
+OUTPUTS_VERSION = b"outputs-2"  # bump when _standard_input selects other outputs
 
 
 def _sources() -> dict[str, Path]:
@@ -45,7 +59,7 @@ def _sources() -> dict[str, Path]:
 
 
 def _fingerprint(sources: dict[str, Path]) -> str:
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(OUTPUTS_VERSION)
     lock = PROJECT_ROOT / "package-lock.json"
     for extra in (BROWNIE_CONFIG, lock):
         if extra.exists():
@@ -59,7 +73,14 @@ def _fingerprint(sources: dict[str, Path]) -> str:
 def _standard_input(sources: dict[str, Path]) -> dict[str, Any]:
     settings = compiler_settings().standard_json_settings()
     settings["outputSelection"] = {
-        "*": {"*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"]}
+        "*": {
+            "*": [
+                "abi",
+                "evm.bytecode.object",
+                "evm.deployedBytecode.object",
+                "evm.deployedBytecode.immutableReferences",
+            ]
+        }
     }
     return {
         "language": "Solidity",
@@ -121,6 +142,13 @@ def artifacts() -> dict[str, Artifact]:
                 abi=data["abi"],
                 bytecode=bytes.fromhex(code),
                 deployed_bytecode=bytes.fromhex(data["evm"]["deployedBytecode"]["object"]),
+                immutables=tuple(
+                    (int(ref["start"]), int(ref["length"]))
+                    for refs in data["evm"]["deployedBytecode"]
+                    .get("immutableReferences", {})
+                    .values()
+                    for ref in refs
+                ),
             )
     return result
 

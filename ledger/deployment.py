@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 from eth_utils import keccak
 from web3.contract import Contract
 
@@ -158,6 +159,44 @@ def check(chain: Chain, deployment: Deployment) -> None:
             )
         if "0x" + keccak(code).hex() != rec.code_hash:
             raise DeploymentError(f"the code at {rec.address} is not the {name} cofab deployed")
+
+
+def fetch(source: str) -> Deployment:
+    """A deployment record from a member node (`http(s)://…`, its GET /deployment) or a
+    file; not trusted until `verify` has compared it with the chain."""
+    try:
+        if source.startswith(("http://", "https://")):
+            url = source.rstrip("/") + "/deployment"
+            answer = httpx.get(url, timeout=10)
+            answer.raise_for_status()
+            data = answer.json()
+        else:
+            data = json.loads(Path(source).read_text())
+        return Deployment.from_json(data)
+    except (httpx.HTTPError, OSError) as exc:
+        raise DeploymentError(f"cannot read the deployment record from {source}: {exc}") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise DeploymentError(f"{source} did not give a cofab deployment record: {exc}") from None
+
+
+def verify(chain: Chain, deployment: Deployment) -> None:
+    """The record is for this chain and every contract in it runs the code this checkout
+    compiles (immutables aside): a node joins only contracts it can vouch for."""
+    if deployment.chain_id != chain.chain_id:
+        raise DeploymentError(
+            f"the deployment record is for chain {deployment.chain_id}, this chain is "
+            f"{chain.chain_id}"
+        )
+    if "Consortium" not in deployment.contracts:
+        raise DeploymentError("the deployment record has no Consortium")
+    check(chain, deployment)
+    for name, rec in deployment.contracts.items():
+        code = bytes(chain.w3.eth.get_code(rec.address))
+        if not artifact(name).runs_as(code):
+            raise DeploymentError(
+                f"the code at {rec.address} is not the {name} this version of cofab "
+                f"compiles: refusing to join (a different cofab version, or not cofab)"
+            )
 
 
 def deploy(

@@ -23,7 +23,13 @@ from ledger.consortium import ConsortiumClient
 from ledger.deployment import Deployment, GovernanceParams
 from ledger.designs.client import DesignsClient
 from ledger.disputes import DisputesClient
-from ledger.errors import ConfigError, Forbidden, KeystoreError, NodeNotRunning
+from ledger.errors import (
+    ConfigError,
+    DeploymentError,
+    Forbidden,
+    KeystoreError,
+    NodeNotRunning,
+)
 from ledger.jobs import JobsClient
 from ledger.keys import Keyring, read_passphrase
 from ledger.settings import data_dir as resolve_data_dir
@@ -43,6 +49,8 @@ class NodeOptions:
     confirmations: int = 0
     chain_id: int | None = None
     redeploy: bool = False
+    deploy: bool = False  # rpc: deploy a new consortium when none is recorded
+    join: str | None = None  # rpc: take the deployment of a member node (URL) or a file
     passphrase_file: Path | None = None
     prompt: Callable[[], str] | None = None
     quorum: int = 1
@@ -206,7 +214,8 @@ class Node:
             if not chain.is_dev:
                 raise KeystoreError(
                     f"no '{OPERATOR_KEY}' key in {keyring.directory}: import this node's "
-                    f"member key with `cofab keys import --name {OPERATOR_KEY}`"
+                    f"member key with `cofab keys import {OPERATOR_KEY} --keystore FILE` "
+                    f"(or --private-key-file FILE)"
                 ) from None
             say("creating the operator key")
             keyring.new(OPERATOR_KEY, passphrase, kdf_iterations=opts.kdf_iterations)
@@ -230,6 +239,23 @@ class Node:
             if existing is not None:
                 say("checking the recorded deployment")
                 deploy_mod.check(chain, existing)
+        if existing is None and opts.join:
+            say(f"joining the consortium of {opts.join}")
+            joined = deploy_mod.fetch(opts.join)
+            deploy_mod.verify(chain, joined)
+            deploy_mod.save(opts.data_dir, joined)
+            return joined
+        shared = chain.backend is Backend.RPC  # a chain others use: never deploy unasked
+        if shared and not opts.deploy and not opts.redeploy:
+            if existing is None:
+                raise DeploymentError(
+                    f"no cofab deployment is recorded for chain {chain.chain_id} in "
+                    f"{opts.data_dir}. To join an existing consortium: `cofab up --backend "
+                    f"rpc --rpc-url URL --join <a member node's API URL>`. To start a new "
+                    f"consortium on this chain, with this node's key as its council: add "
+                    f"--deploy."
+                )
+            return existing  # contracts added to cofab later are deployed with --deploy
         deployment = deploy_mod.deploy(
             chain,
             sender,

@@ -64,6 +64,7 @@ def prepare(data_dir: Path, rpc_url: str, splits: int = 1) -> Stage:
             data_dir=data_dir,
             kdf_iterations=KDF,
             payment_token=token,
+            deploy=True,
         )
         node = Node.start(opts)
     finally:

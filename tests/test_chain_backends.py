@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -102,7 +104,16 @@ def test_rpc_backend_against_anvil(tmp_path: Path, anvil: Devnet, passphrase: No
     Keyring(data / "keystore").import_private_key(
         "operator", key.key.hex(), PASSPHRASE, kdf_iterations=FAST_KDF
     )
-    node = Node.start(options(data, backend=Backend.RPC, rpc_url=anvil.url, confirmations=0))
+    # a shared chain: deploying a new consortium there is never implicit
+    height = anvil_height(anvil)
+    with pytest.raises(DeploymentError, match="--join") as refused:
+        Node.start(options(data, backend=Backend.RPC, rpc_url=anvil.url))
+    assert "--deploy" in str(refused.value)
+    assert anvil_height(anvil) == height, "nothing was deployed"
+    assert not (data / "deployments").exists()
+    node = Node.start(
+        options(data, backend=Backend.RPC, rpc_url=anvil.url, confirmations=0, deploy=True)
+    )
     try:
         assert node.chain.backend is Backend.RPC
         assert node.consortium.member(key.address).roles == Role.COUNCIL
@@ -110,6 +121,67 @@ def test_rpc_backend_against_anvil(tmp_path: Path, anvil: Devnet, passphrase: No
     finally:
         node.close()
     assert anvil.process is not None and anvil.process.poll() is None  # rpc never stops the chain
+    again = Node.start(options(data, backend=Backend.RPC, rpc_url=anvil.url))  # recorded: no flag
+    again.close()
+
+
+def anvil_height(anvil: Devnet) -> int:
+    return int(str(_rpc(anvil.url, "eth_blockNumber", [])["result"]), 16)
+
+
+def _member_node(tmp_path: Path, name: str, anvil: Devnet, **kw: object) -> Node:
+    from ledger.keys import Keyring
+
+    data = tmp_path / name
+    Keyring(data / "keystore").import_private_key(
+        "operator", new_account().key.hex(), PASSPHRASE, kdf_iterations=FAST_KDF
+    )
+    return Node.start(options(data, backend=Backend.RPC, rpc_url=anvil.url, **kw))
+
+
+def test_joining_takes_a_member_nodes_deployment_checked_against_the_chain(
+    tmp_path: Path, anvil: Devnet, passphrase: None
+) -> None:
+    import uvicorn
+
+    from api.app import create_app
+
+    founder = _member_node(tmp_path, "founder", anvil, deploy=True)
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(founder), host="127.0.0.1", port=port, log_level="warning")
+    )
+    serving = threading.Thread(target=server.run)
+    serving.start()
+    try:
+        while not server.started:
+            time.sleep(0.05)
+        height = anvil_height(anvil)
+        joiner = _member_node(tmp_path, "joiner", anvil, join=f"http://127.0.0.1:{port}")
+        try:
+            assert joiner.deployment.contracts == founder.deployment.contracts
+            assert anvil_height(anvil) == height, "joining deploys nothing"
+            assert joiner.consortium.member(founder.signer_addresses[0]).roles == Role.COUNCIL
+        finally:
+            joiner.close()
+    finally:
+        server.should_exit = True
+        serving.join()
+        founder.close()
+
+    record = founder.deployment.to_json()
+    forged = tmp_path / "forged.json"  # a record naming the Consortium as the Settlement
+    consortium = record["contracts"]["Consortium"]
+    forged.write_text(
+        json.dumps({**record, "contracts": {**record["contracts"], "Settlement": consortium}})
+    )
+    with pytest.raises(DeploymentError, match="not the Settlement"):
+        _member_node(tmp_path, "victim", anvil, join=str(forged))
+    other_chain = tmp_path / "other-chain.json"
+    other_chain.write_text(json.dumps({**record, "chain_id": 1}))
+    with pytest.raises(DeploymentError, match="for chain 1"):
+        _member_node(tmp_path, "victim2", anvil, join=str(other_chain))
+    assert not (tmp_path / "victim" / "deployments").exists()
 
 
 def test_rpc_confirmations_wait_for_depth(anvil: Devnet) -> None:

@@ -98,7 +98,11 @@ def test_chain_down_answers_503_saying_so(tmp_path: Path, monkeypatch: pytest.Mo
     devnet.start()
     try:
         opts = NodeOptions(
-            backend=Backend.RPC, rpc_url=devnet.url, data_dir=data, kdf_iterations=FAST_KDF
+            backend=Backend.RPC,
+            rpc_url=devnet.url,
+            data_dir=data,
+            kdf_iterations=FAST_KDF,
+            deploy=True,
         )
         node = Node.start(opts)
     finally:

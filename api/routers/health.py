@@ -49,3 +49,11 @@ def ready(node: NodeDep) -> Readiness | JSONResponse:
 @router.get("/status", summary="Chain, data directory and contract addresses")
 def status(node: NodeDep) -> dict[str, object]:
     return node.status()
+
+
+@router.get(
+    "/deployment",
+    summary="The consortium's contracts on this chain (what `cofab up --join` reads)",
+)
+def deployment_record(node: NodeDep) -> dict[str, object]:
+    return node.deployment.to_json()

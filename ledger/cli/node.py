@@ -50,6 +50,21 @@ def up(
     ] = None,
     confirmations: Annotated[int, typer.Option(help="Blocks to wait after each tx")] = 0,
     redeploy: Annotated[bool, typer.Option(help="Deploy fresh contracts")] = False,
+    deploy: Annotated[
+        bool,
+        typer.Option(
+            "--deploy",
+            help="rpc backend: deploy a new consortium (this node's key is its council) "
+            "when none is recorded",
+        ),
+    ] = False,
+    join: Annotated[
+        str | None,
+        typer.Option(
+            help="rpc backend: join the consortium of a member node (its API URL) or of a "
+            "deployment record file; checked against the code on chain",
+        ),
+    ] = None,
     passphrase_file: PassFileOpt = None,
     payment_token: Annotated[
         str | None,
@@ -101,6 +116,8 @@ def up(
             confirmations=confirmations,
             chain_id=chain_id,
             redeploy=redeploy,
+            deploy=deploy,
+            join=join,
             passphrase_file=passphrase_file,
             payment_token=to_checksum_address(payment_token) if payment_token else None,
             prompt=prompt_passphrase(),
