@@ -218,14 +218,14 @@ class Step:
     def from_message(cls, m: dict[str, Any]) -> Step:
         try:
             return cls(
-                job_id=int(m["jobId"]),
-                split_id=int(m["splitId"]),
-                seq=int(m["seq"]),
+                job_id=_integer(m["jobId"], "jobId"),
+                split_id=_integer(m["splitId"], "splitId"),
+                seq=_integer(m["seq"], "seq"),
                 prev_hash=_b32(m["prevHash"], "prevHash"),
                 biz_step=normalize_biz_step(str(m["bizStep"])),
                 payload_hash=_b32(m["payloadHash"], "payloadHash"),
                 evidence_hash=_b32(m.get("evidenceHash") or "0x" + "00" * 32, "evidenceHash"),
-                time=int(m["time"]),
+                time=_integer(m["time"], "time"),
                 member=str(m["member"]),
             )
         except KeyError as exc:
@@ -235,6 +235,17 @@ class Step:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _integer(value: Any, name: str) -> int:
+    """A JSON integer, as signed: 2.9, 10.0, "0" or true would be read as another
+    number than the one the signer saw, so they are refused rather than coerced."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput(
+            f"{name} must be a JSON integer, not {value!r}",
+            errors=[{"field": name, "message": "must be an integer"}],
+        )
+    return value
 
 
 def _b32(value: Any, name: str) -> bytes:
