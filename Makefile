@@ -4,12 +4,14 @@ SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
+# schemathesis needs a newer Hypothesis than brownie pins: the API fuzzer has its own venv
+FUZZ_VENV := .venv-fuzz
 TOOLBIN := $(CURDIR)/.toolchain/bin
 export PATH := $(TOOLBIN):$(CURDIR)/$(BIN):$(PATH)
 export SOLCX_BINARY_PATH := $(CURDIR)/.toolchain/solcx
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup run test test-python test-contracts compile lint bench demo clean
+.PHONY: setup run test test-python test-contracts fuzz compile lint bench demo clean
 
 setup: $(VENV)/.installed node_modules/.installed .toolchain/.installed
 
@@ -18,6 +20,13 @@ $(VENV)/.installed: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --upgrade pip
 	@$(BIN)/python -m pip install --progress-bar on -e '.[dev]'
+	@touch $@
+
+$(FUZZ_VENV)/.installed: pyproject.toml
+	@echo "==> API fuzzer venv"
+	@test -x $(FUZZ_VENV)/bin/python || $(PYTHON) -m venv $(FUZZ_VENV)
+	@$(FUZZ_VENV)/bin/python -m pip install --quiet --upgrade pip
+	@$(FUZZ_VENV)/bin/python -m pip install --progress-bar on -e '.[fuzz]'
 	@touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -40,6 +49,7 @@ test: setup
 	@$(BIN)/ruff check .
 	@$(BIN)/python -m pytest -n 2
 	@$(MAKE) --no-print-directory test-contracts
+	@$(MAKE) --no-print-directory fuzz
 
 test-python: setup
 	@$(BIN)/python -m pytest -n 2
@@ -50,6 +60,11 @@ test-contracts: setup
 	@mkdir -p build/brownie
 	@COFAB_BROWNIE_PORT=$$($(BIN)/python -m ledger.toolchain free-port) $(BIN)/brownie test
 
+# Every operation of the OpenAPI schema, anonymous and signed in: no 5xx. Bounded by
+# COFAB_FUZZ_EXAMPLES inputs per operation (default 20).
+fuzz: setup $(FUZZ_VENV)/.installed
+	@$(FUZZ_VENV)/bin/python -m pytest tests/fuzz -p no:cacheprovider -o addopts="" -q -W ignore
+
 lint: setup
 	@$(BIN)/ruff check .
 
@@ -57,4 +72,4 @@ bench: setup
 	@for b in designs settlement steps audit; do echo "==> bench/$$b.py"; $(BIN)/python bench/$$b.py || exit 1; done
 
 clean:
-	rm -rf build reports .toolchain .pytest_cache .ruff_cache .hypothesis
+	rm -rf build reports .toolchain .pytest_cache .ruff_cache .hypothesis $(FUZZ_VENV)

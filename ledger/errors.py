@@ -110,7 +110,7 @@ def _fault_types() -> tuple[type[Exception], ...]:
     import sqlite3
 
     import requests
-    from web3.exceptions import ProviderConnectionError, TimeExhausted
+    from web3.exceptions import MismatchedABI, ProviderConnectionError, TimeExhausted
 
     return (
         OSError,
@@ -118,6 +118,7 @@ def _fault_types() -> tuple[type[Exception], ...]:
         requests.RequestException,
         ProviderConnectionError,
         TimeExhausted,
+        MismatchedABI,
     )
 
 
@@ -135,7 +136,7 @@ def fault(exc: BaseException) -> LedgerError | None:
     import sqlite3
 
     import requests
-    from web3.exceptions import ProviderConnectionError, TimeExhausted
+    from web3.exceptions import MismatchedABI, ProviderConnectionError, TimeExhausted
 
     if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
         return DiskFull("the node's disk is full: free space on its data directory's disk")
@@ -145,4 +146,10 @@ def fault(exc: BaseException) -> LedgerError | None:
         return ChainUnavailable("the node cannot reach its chain: is the chain's RPC endpoint up?")
     if isinstance(exc, TimeExhausted):
         return ChainUnavailable(f"the chain did not answer in time: {exc}")
+    if isinstance(exc, MismatchedABI):  # a value the API edge let through unbounded
+        reasons = [line.strip() for line in str(exc).splitlines() if "not compatible" in line]
+        return InvalidInput(
+            "a value does not fit the contract's type: "
+            + ("; ".join(reasons) or "a number out of range")
+        )
     return None
