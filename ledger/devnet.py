@@ -21,6 +21,7 @@ from pathlib import Path
 from web3 import Web3
 
 from ledger.errors import ChainUnavailable, ConfigError
+from ledger.private import open_private, private_dir
 from ledger.settings import DEVNET_CHAIN_ID
 from ledger.toolchain import anvil_binary
 
@@ -99,8 +100,8 @@ class Devnet:
                 f"port {self.port} on {self.host} is already taken: stop what uses it or "
                 f"choose another with --devnet-port"
             )
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        log = open(self.state_dir / "anvil.log", "ab")  # noqa: SIM115 - owned by the child
+        private_dir(self.state_dir)
+        log = os.fdopen(open_private(self.state_dir / "anvil.log"), "ab")
         try:
             self.process = subprocess.Popen(
                 self.command(),
@@ -109,6 +110,7 @@ class Devnet:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # Ctrl-C reaches cofab, which stops anvil in order
                 preexec_fn=_terminate_with_parent,
+                umask=0o077,  # anvil's state file is private to the node's user
             )
         finally:
             log.close()
