@@ -100,8 +100,9 @@ def assert_private(data_dir: Path, *, running: bool) -> None:
         mode = path.stat().st_mode & 0o777
         assert mode == (0o700 if path.is_dir() else 0o600), f"{path} is {mode:o}"
         seen.add(path.relative_to(data_dir).parts[0])
-    assert {"run.json", "node.log", "keystore", "secrets", "deployments", "journal"} <= seen
-    if running:  # SQLite's write-ahead log and shared memory exist while the node runs
+    assert {"node.log", "devnet", "keystore", "secrets", "deployments", "journal"} <= seen
+    if running:  # the run file, SQLite's write-ahead log and shared memory
+        assert "run.json" in seen
         assert list((data_dir / "journal").glob("*.sqlite-wal"))
         assert list((data_dir / "journal").glob("*.sqlite-shm"))
 

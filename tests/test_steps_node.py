@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import time
 
 import pytest
@@ -12,7 +13,10 @@ from jobkit import four_splits, in_production, parties
 from test_api import assert_problem, sign_in
 
 from api.app import create_app
-from ledger.node import Node
+from ledger import deployment as deploy_mod
+from ledger.designs.files import NewDesign
+from ledger.designs.service import DesignService
+from ledger.node import Node, write_run_info
 from ledger.steps import bundle as step_bundle
 from ledger.steps.builder import StepWriter, object_event
 from ledger.steps.signatures import Signer
@@ -181,3 +185,28 @@ def test_api_records_steps_only_as_a_factory_with_its_own_key(node: Node, order)
     headers = sign_in(client, node, p.factories[0].account)
     resp = client.post(f"/jobs/{job}/splits/0/steps", json=step, headers=headers)
     assert resp.status_code == 201, resp.text
+
+
+def test_node_files_are_private_whatever_the_umask(node: Node, order) -> None:
+    """Journal (and its -wal/-shm), blobs, design certificates, run file and deployment
+    record: 0600 in 0700 directories, even under a permissive umask."""
+    p, job = order
+    old = os.umask(0o022)
+    try:
+        node.steps.record(p.factories[0].address, job, 0, object_event("assembling", T0))
+        design = NewDesign.from_bytes(b"solid cube", file_name="cube.stl", title=None)
+        DesignService(node).register(p.designer, [design])
+        write_run_info(node.data_dir, {"pid": os.getpid()})
+        deploy_mod.save(node.data_dir, node.deployment)
+    finally:
+        os.umask(old)
+    files = [f for f in node.data_dir.rglob("*") if f.is_file()]
+    names = {f.name for f in files}
+    assert {"run.json", f"{node.chain.chain_id}.json"} <= names
+    assert any(n.endswith(".sqlite-wal") for n in names)
+    assert any(n.endswith(".sqlite-shm") for n in names)
+    assert any(f.parent.name == "certificates" for f in files)
+    assert any("blobs" in f.parts for f in files)
+    for path in [node.data_dir, *node.data_dir.rglob("*")]:
+        mode = path.stat().st_mode & 0o777
+        assert mode == (0o700 if path.is_dir() else 0o600), f"{path} is {mode:o}"
