@@ -1002,3 +1002,19 @@ def test_device_input_is_checked(client: TestClient, node: Node, factory: Sender
     assert_problem(client.get("/devices/0x1234"), 422)
     assert_problem(client.delete("/devices/0x1234", headers=headers), 422)
     assert_problem(client.get(f"/devices/{device}"), 404)
+
+
+def test_outstanding_nonces_are_bounded(
+    client: TestClient, node: Node, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Anonymous nonce requests cannot grow the node's memory: the oldest nonces go first."""
+    monkeypatch.setattr("api.sessions.MAX_NONCES", 3)
+    account = outside_member(node, Role.BUYER)
+    nonces = [fresh_nonce(client) for _ in range(5)]
+    assert len(client.app.state.sessions._nonces) == 3  # type: ignore[attr-defined]
+    oldest = siwe_text(account.address, nonces[0], node.chain.chain_id)
+    assert (
+        "nonce" in assert_problem(login(client, oldest, sign_text(account, oldest)), 401)["detail"]
+    )
+    newest = siwe_text(account.address, nonces[-1], node.chain.chain_id)
+    assert login(client, newest, sign_text(account, newest)).status_code == 200
