@@ -1018,3 +1018,14 @@ def test_outstanding_nonces_are_bounded(
     )
     newest = siwe_text(account.address, nonces[-1], node.chain.chain_id)
     assert login(client, newest, sign_text(account, newest)).status_code == 200
+
+
+def test_multibyte_message_over_4_kib_is_refused_as_too_large(
+    client: TestClient, node: Node
+) -> None:
+    account = outside_member(node, Role.BUYER)
+    text = siwe_text(account.address, fresh_nonce(client), node.chain.chain_id)
+    text = text.replace("Sign in to the cofab node.", "é" * 3000, 1)
+    assert len(text) <= MAX_MESSAGE_BYTES < len(text.encode())
+    body = assert_problem(login(client, text, sign_text(account, text)), 413)
+    assert "4096 bytes" in body["detail"]
