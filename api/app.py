@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from api import problems
+from api.deps import active_member
 from api.limits import RequestLimits
 from api.routers import (
     audit,
@@ -24,18 +25,25 @@ from api.routers import (
 from api.sessions import SessionStore
 from ledger import __version__
 from ledger.node import Node
+from ledger.settings import PublicOrigin, public_origin
 
 DESCRIPTION = """
-cofab node API. Members sign in with Sign-In with Ethereum (EIP-4361): get a nonce from
-`GET /auth/nonce`, sign the message with your key, `POST /auth/login`, then send
-`Authorization: Bearer <token>`. Errors are RFC 9457 `application/problem+json`.
+cofab node API. Active members sign in with Sign-In with Ethereum (EIP-4361): get a nonce,
+the node's domain and URI from `GET /auth/nonce`, sign the message with your key,
+`POST /auth/login`, then send `Authorization: Bearer <token>`. Errors are RFC 9457
+`application/problem+json`.
 """
 
 
-def create_app(node: Node) -> FastAPI:
+def create_app(node: Node, public_url: str | PublicOrigin | None = None) -> FastAPI:
+    """The API; sign-in messages must name `public_url` (default: $COFAB_PUBLIC_URL, else
+    the default bind address)."""
+    origin = public_url if isinstance(public_url, PublicOrigin) else public_origin(public_url)
     app = FastAPI(title="cofab", version=__version__, description=DESCRIPTION)
     app.state.node = node
-    app.state.sessions = SessionStore(node.chain.chain_id)
+    app.state.sessions = SessionStore(
+        node.chain.chain_id, origin, lambda address: active_member(node, address)
+    )
     problems.install(app)
     app.add_middleware(RequestLimits)
     for module in (health, auth, members, proposals, devices, designs, steps, jobs, pay, audit, tx):

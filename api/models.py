@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from api.eip4361 import MAX_MESSAGE_BYTES
+
 Address = Field(pattern=r"^0x[0-9a-fA-F]{40}$", description="Ethereum address")
 Hash32 = Field(default=None, pattern=r"^(0x)?[0-9a-fA-F]{64}$", description="32 bytes, hex")
 
@@ -23,12 +25,13 @@ class Readiness(BaseModel):
 
 class NonceOut(BaseModel):
     nonce: str
-    domain: str
+    domain: str = Field(description="the EIP-4361 `domain` the message must name")
+    uri: str = Field(description="the node's public URL; the message's `URI` must be under it")
     chain_id: int
 
 
 class LoginIn(BaseModel):
-    message: str = Field(description="EIP-4361 message text")
+    message: str = Field(max_length=MAX_MESSAGE_BYTES, description="EIP-4361 message text")
     signature: str = Field(pattern=r"^0x[0-9a-fA-F]{130}$")
 
 

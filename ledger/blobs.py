@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from ledger.errors import InvalidInput, LedgerError, NotFound
+from ledger.private import private_dir
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -59,8 +60,8 @@ class BlobStore:
         target = self.path(digest)
         if target.is_file():
             return digest
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        private_dir(target.parent)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")  # mode 0600
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)

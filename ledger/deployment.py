@@ -8,7 +8,6 @@ full redeploy happens only when asked for.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -23,6 +22,7 @@ from ledger.chain import Chain
 from ledger.compiler import artifact
 from ledger.disputes import link_disputes
 from ledger.errors import DeploymentError
+from ledger.private import write_private
 from ledger.settlement import ZERO_ADDRESS, link_job_board, mint_demo_balances
 from ledger.tx import Sender
 
@@ -141,11 +141,7 @@ def load(data_dir: Path, chain_id: int) -> Deployment | None:
 
 def save(data_dir: Path, deployment: Deployment) -> Path:
     path = record_path(data_dir, deployment.chain_id)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(deployment.to_json(), indent=2) + "\n")
-    os.replace(tmp, path)
-    return path
+    return write_private(path, json.dumps(deployment.to_json(), indent=2) + "\n")
 
 
 def check(chain: Chain, deployment: Deployment) -> None:

@@ -30,6 +30,7 @@ from pathlib import Path
 from web3 import Web3
 
 from ledger.errors import ChainUnavailable, ConfigError
+from ledger.private import open_private, private_dir
 from ledger.settings import DEVNET_CHAIN_ID
 from ledger.toolchain import anvil_binary
 
@@ -115,9 +116,9 @@ class Devnet:
                 f"port {self.port} on {self.host} is already taken: stop what uses it or "
                 f"choose another with --devnet-port"
             )
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.state_dir)
         self.recovered = self._check_state()
-        log = open(self.state_dir / "anvil.log", "ab")  # noqa: SIM115 - owned by the child
+        log = os.fdopen(open_private(self.state_dir / "anvil.log"), "ab")
         try:
             self.process = subprocess.Popen(
                 self.command(),
@@ -126,6 +127,7 @@ class Devnet:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # Ctrl-C reaches cofab, which stops anvil in order
                 preexec_fn=_terminate_with_parent,
+                umask=0o077,  # anvil's state file is private to the node's user
             )
         finally:
             log.close()
@@ -143,6 +145,7 @@ class Devnet:
         if height is not None:
             tmp = self.good_state_file.with_suffix(".tmp")
             shutil.copyfile(self.state_file, tmp)
+            os.chmod(tmp, 0o600)
             os.replace(tmp, self.good_state_file)
             return None
         broken = self.state_file.with_name(f"state.broken-{int(time.time())}.json")
@@ -156,6 +159,7 @@ class Devnet:
                 f"journal is set aside), or restore state.json from a backup."
             )
         shutil.copyfile(self.good_state_file, self.state_file)
+        os.chmod(self.state_file, 0o600)
         return (
             f"the devnet state was unreadable (moved to {broken.name}); resumed from the "
             f"last good copy at block {good}: blocks after it are lost"

@@ -48,6 +48,11 @@ class Forbidden(LedgerError):
     title = "Forbidden"
 
 
+class TooLarge(LedgerError):
+    status = 413
+    title = "Too large"
+
+
 class ContractRevert(LedgerError):
     """The chain refused a call; `error` is the contract's custom error name."""
 

@@ -21,6 +21,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import is_hex, to_checksum_address
 
 from ledger.errors import InvalidInput, KeystoreError, NotFound
+from ledger.private import private_dir
 
 PASSPHRASE_ENV = "COFAB_PASSPHRASE"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -102,7 +103,7 @@ class Keyring:
         for info in self.list():
             if info.address == address:
                 raise InvalidInput(f"address {address} is already stored as {info.name!r}")
-        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dir(self.directory)
         tmp = path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:

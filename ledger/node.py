@@ -32,6 +32,7 @@ from ledger.errors import (
 )
 from ledger.jobs import JobsClient
 from ledger.keys import Keyring, read_passphrase
+from ledger.private import FILE_MODE, private_dir, write_private
 from ledger.settings import data_dir as resolve_data_dir
 from ledger.settlement import SettlementClient
 from ledger.steps.service import StepService
@@ -70,8 +71,8 @@ def _devnet_passphrase(data_dir: Path) -> Path:
     """The devnet operator's passphrase file, made on first start (mode 0600)."""
     path = secrets_dir(data_dir) / "operator.pass"
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        private_dir(path.parent)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
         with os.fdopen(fd, "w") as handle:
             handle.write(secrets.token_urlsafe(24))
     return path
@@ -179,8 +180,7 @@ class Node:
     @classmethod
     def start(cls, opts: NodeOptions, progress: Callable[[str], None] | None = None) -> Node:
         say = progress or (lambda _msg: None)
-        data_dir = opts.data_dir
-        data_dir.mkdir(parents=True, exist_ok=True)
+        data_dir = private_dir(opts.data_dir)
         keyring = Keyring(data_dir / "keystore")
         say(f"connecting to the {opts.backend.value} chain")
         chain = connect(
@@ -290,14 +290,21 @@ class Node:
     def unlock(self, name_or_address: str, passphrase: str) -> Sender:
         return self.add_signer(self.keyring.unlock(name_or_address, passphrase))
 
-    def status(self) -> dict[str, Any]:
+    def public_status(self) -> dict[str, Any]:
+        """What anyone may know: the chain, its height and the contracts on it."""
         return {
             "chain_id": self.chain.chain_id,
+            "block_number": self.chain.block_number(),
+            "contracts": {n: r.address for n, r in self.deployment.contracts.items()},
+        }
+
+    def status(self) -> dict[str, Any]:
+        """The public status plus how this node runs: for its operator and members only."""
+        return {
+            **self.public_status(),
             "backend": self.chain.backend.value,
             "rpc_url": self.chain.url,
-            "block_number": self.chain.block_number(),
             "data_dir": str(self.data_dir),
-            "contracts": {n: r.address for n, r in self.deployment.contracts.items()},
             "signers": self.signer_addresses,
             "stalled": self.stalled(),
         }
@@ -313,10 +320,7 @@ class Node:
 
 
 def write_run_info(data_dir: Path, info: dict[str, Any]) -> None:
-    path = run_file(data_dir)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(info, indent=2))
-    os.replace(tmp, path)
+    write_private(run_file(data_dir), json.dumps(info, indent=2))
 
 
 def read_run_info(data_dir: Path) -> dict[str, Any] | None:

@@ -10,8 +10,11 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import SplitResult, urlsplit
 
 import yaml
+
+from ledger.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CONTRACTS_DIR = PROJECT_ROOT / "contracts"
@@ -21,6 +24,7 @@ BUILD_DIR = PROJECT_ROOT / "build" / "cofab"
 BROWNIE_CONFIG = PROJECT_ROOT / "brownie-config.yaml"
 
 DATA_DIR_ENV = "COFAB_DATA_DIR"
+PUBLIC_URL_ENV = "COFAB_PUBLIC_URL"
 DEFAULT_DATA_DIR = PROJECT_ROOT / ".cofab"
 DEFAULT_API_HOST = "127.0.0.1"
 DEFAULT_API_PORT = 8000
@@ -47,6 +51,89 @@ def data_dir(override: str | os.PathLike[str] | None = None) -> Path:
     """The node's data directory: explicit override, then $COFAB_DATA_DIR, then ./.cofab."""
     raw = override or os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR
     return Path(raw).expanduser().resolve()
+
+
+_WILDCARD_HOSTS = {"0.0.0.0", "::", ""}
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+@dataclass(frozen=True)
+class PublicOrigin:
+    """Where members reach the node's API: the only origin sign-in messages may name."""
+
+    scheme: str
+    host: str
+    port: int
+    path: str  # a prefix when the API is served under a path, else ""
+
+    @property
+    def authority(self) -> str:
+        """host[:port] as a browser writes it (EIP-4361 `domain`): no default port."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return host if _DEFAULT_PORTS[self.scheme] == self.port else f"{host}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"{self.scheme}://{self.authority}{self.path}"
+
+    def __str__(self) -> str:
+        return self.url
+
+    def names_domain(self, domain: str) -> bool:
+        """Whether an EIP-4361 `domain` (an authority, no scheme) is this origin's."""
+        parts = urlsplit(f"{self.scheme}://{domain}")
+        return parts.netloc == domain and self._same_origin(parts)
+
+    def covers_uri(self, uri: str) -> bool:
+        """Whether `uri` is on this origin, at or under its path."""
+        parts = urlsplit(uri)
+        if not self._same_origin(parts) or parts.scheme.lower() != self.scheme:
+            return False
+        path = parts.path
+        return not self.path or path == self.path or path.startswith(self.path + "/")
+
+    def _same_origin(self, parts: SplitResult) -> bool:
+        try:
+            port = parts.port or _DEFAULT_PORTS[self.scheme]
+        except ValueError:
+            return False
+        return (
+            parts.username is None
+            and parts.password is None
+            and (parts.hostname or "") == self.host
+            and port == self.port
+        )
+
+
+def public_origin(
+    url: str | None = None, *, host: str = DEFAULT_API_HOST, port: int = DEFAULT_API_PORT
+) -> PublicOrigin:
+    """The node's public origin: `url`, else $COFAB_PUBLIC_URL, else the bind address."""
+    raw = url or os.environ.get(PUBLIC_URL_ENV)
+    if not raw:
+        if host in _WILDCARD_HOSTS:
+            raise ConfigError(
+                f"the API binds every address ({host!r}): say where members reach it with "
+                "--public-url (e.g. https://node.example.org)"
+            )
+        bracketed = f"[{host}]" if ":" in host else host
+        raw = f"http://{bracketed}:{port}"
+    parts = urlsplit(raw.strip())
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parts.hostname:
+        raise ConfigError(f"public URL {raw!r} is not an http:// or https:// URL with a host")
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise ConfigError(f"public URL {raw!r} must have no user, query or fragment")
+    try:
+        explicit_port = parts.port
+    except ValueError:
+        raise ConfigError(f"public URL {raw!r} has an invalid port") from None
+    return PublicOrigin(
+        scheme=scheme,
+        host=parts.hostname.lower(),
+        port=explicit_port or _DEFAULT_PORTS[scheme],
+        path=parts.path.rstrip("/"),
+    )
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("COFAB_DATA_DIR", str(tmp_path / "cofab-data"))
     monkeypatch.delenv("COFAB_PASSPHRASE", raising=False)
     monkeypatch.delenv("COFAB_RPC_URL", raising=False)
+    monkeypatch.setenv("COFAB_PUBLIC_URL", "http://testserver")  # TestClient's origin
 
 
 @pytest.fixture

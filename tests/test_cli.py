@@ -45,6 +45,7 @@ class Cli:
             env=self.env(),
             input=input,
             timeout=180,
+            umask=0o022,  # a permissive umask: the node's files must be private anyway
         )
 
     def up_args(self) -> list[str]:
@@ -91,14 +92,36 @@ def test_help_lists_commands(cli: Cli) -> None:
         assert command in out
 
 
-def test_up_status_down_and_resume(running: Cli) -> None:
-    cli = running
-    health = httpx.get(f"http://127.0.0.1:{cli.api_port}/health", timeout=5)
+def assert_private(data_dir: Path, *, running: bool) -> None:
+    """The data directory and every directory in it 0700, every file 0600."""
+    assert (data_dir.stat().st_mode & 0o777) == 0o700
+    seen = set()
+    for path in data_dir.rglob("*"):
+        mode = path.stat().st_mode & 0o777
+        assert mode == (0o700 if path.is_dir() else 0o600), f"{path} is {mode:o}"
+        seen.add(path.relative_to(data_dir).parts[0])
+    assert {"node.log", "devnet", "keystore", "secrets", "deployments", "journal"} <= seen
+    if running:  # the run file, SQLite's write-ahead log and shared memory
+        assert "run.json" in seen
+        assert list((data_dir / "journal").glob("*.sqlite-wal"))
+        assert list((data_dir / "journal").glob("*.sqlite-shm"))
+
+
+def test_up_status_down_and_resume(cli: Cli) -> None:
+    public = "https://node.example:8443/cofab"
+    ok(cli.run(*cli.up_args(), "--public-url", public, "--detach"))
+    api = f"http://127.0.0.1:{cli.api_port}"
+    health = httpx.get(f"{api}/health", timeout=5)
     assert health.status_code == 200
+    nonce = httpx.get(f"{api}/auth/nonce", timeout=5).json()
+    assert (nonce["domain"], nonce["uri"]) == ("node.example:8443", public)
+    anonymous = httpx.get(f"{api}/status", timeout=5).json()
+    assert set(anonymous) == {"chain_id", "block_number", "contracts"}
     status = json.loads(ok(cli.run("status", "--json")))
     assert status["running"] and status["chain_id"] == 31337
     assert status["data_dir"] == str(cli.data_dir)
     consortium = status["contracts"]["Consortium"]
+    assert_private(cli.data_dir, running=True)
 
     factory = new_account()
     out = ok(cli.run("member", "propose", "admit", factory.address, "--roles", "factory"))
@@ -110,11 +133,15 @@ def test_up_status_down_and_resume(running: Cli) -> None:
     assert port_is_free("127.0.0.1", cli.api_port) and port_is_free("127.0.0.1", cli.devnet_port)
     refused(cli.run("member", "list"), 3, "no running node")
 
+    os.chmod(cli.data_dir, 0o755)  # as an older version left it: tightened on start
     ok(cli.run(*cli.up_args(), "--detach"))
+    nonce = httpx.get(f"{api}/auth/nonce", timeout=5).json()
+    assert (nonce["domain"], nonce["uri"]) == (f"127.0.0.1:{cli.api_port}", api)
     status = json.loads(ok(cli.run("status", "--json")))
     assert status["contracts"]["Consortium"] == consortium
     assert json.loads(ok(cli.run("member", "list", "--json"))) == members
     ok(cli.run("down"))
+    assert_private(cli.data_dir, running=False)
 
 
 def test_ctrl_c_stops_every_child_and_keeps_state(cli: Cli) -> None:
@@ -221,6 +248,9 @@ def test_refusals_without_a_node(cli: Cli) -> None:
         busy.listen()
         taken = busy.getsockname()[1]
         refused(cli.run("up", "--port", str(taken)), 2, "already taken")
+    # bound to every address, the node cannot guess where members reach it
+    refused(cli.run("up", "--host", "0.0.0.0", "--port", str(cli.api_port)), 2, "--public-url")
+    refused(cli.run(*cli.up_args(), "--public-url", "ftp://node.example"), 2, "not an http")
 
 
 def test_keys_commands(cli: Cli, tmp_path: Path) -> None:

@@ -421,7 +421,10 @@ def test_the_api_opens_takes_evidence_and_votes(client: TestClient, case: Case) 
     body = {"job_id": job, "split_id": 1, "reason": "paint flaking", "evidence_hash": EVIDENCE}
     assert_problem(client.post("/disputes", json=body), 401)
     assert_problem(client.post("/disputes", json={**body, "split_id": 64}, headers=buyer), 422)
-    stranger = sign_in(client, node, case.auditors[0].account)
+    auditor = sign_in(client, node, case.auditors[0].account)
+    problem = assert_problem(client.post("/disputes", json=body, headers=auditor), 403)
+    assert problem["detail"].startswith("this needs the factory or buyer role")
+    stranger = sign_in(client, node, p.factories[0].account)  # a factory, not of this split
     problem = assert_problem(client.post("/disputes", json=body, headers=stranger), 409)
     assert problem["error"] == "NotJobParty"
 
@@ -458,3 +461,29 @@ def test_the_api_opens_takes_evidence_and_votes(client: TestClient, case: Case) 
     assert_problem(client.get("/disputes/2"), 404)
     assert_problem(client.post("/disputes/1/votes", json={"payout_ppm": 2e6}, headers=buyer), 422)
     assert node.settlement.totals().conserved
+
+
+def test_the_api_lapses_only_with_the_callers_own_key(client: TestClient, case: Case) -> None:
+    """Lapse is open to any member, but the node never signs it with another key: not the
+    operator's, not a party's. Non-members get no token to ask with."""
+    node, p = case.node, case.p
+    dispute_id = open_on_painting(case)
+    time_travel(node, EVIDENCE_PERIOD + RULING_PERIOD + 60)
+    outsider = Account.create()  # an auditor whose key this node does not hold
+    node.consortium.propose_admit(node.sender(), outsider.address, int(Role.AUDITOR))
+    headers = sign_in(client, node, outsider)
+    before = snapshot(node, case.job)
+    problem = assert_problem(client.post(f"/disputes/{dispute_id}/lapse", headers=headers), 403)
+    assert "does not hold the key" in problem["detail"] and "POST /tx" in problem["detail"]
+    assert snapshot(node, case.job) == before
+    assert node.disputes.show(dispute_id).status is DisputeStatus.OPEN
+
+    resp = client.post(
+        f"/disputes/{dispute_id}/lapse", headers=sign_in(client, node, p.buyer.account)
+    )
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["status"] == "lapsed"
+    lapse_logs = node.disputes.logs("DisputeLapsed")
+    assert [log["transactionHash"] for log in lapse_logs]
+    tx = node.chain.w3.eth.get_transaction(lapse_logs[-1]["transactionHash"])
+    assert tx["from"] == p.buyer.address

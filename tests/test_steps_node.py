@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import time
 
 import pytest
 from fastapi.testclient import TestClient
 from jobkit import four_splits, in_production, parties
+from test_api import assert_problem, sign_in
 
 from api.app import create_app
-from ledger.node import Node
+from ledger import deployment as deploy_mod
+from ledger.designs.files import NewDesign
+from ledger.designs.service import DesignService
+from ledger.node import Node, write_run_info
 from ledger.steps import bundle as step_bundle
 from ledger.steps.builder import StepWriter, object_event
 from ledger.steps.signatures import Signer
@@ -129,8 +134,9 @@ def test_api_batch_ingest_timeline_export_and_verify(node: Node, order) -> None:
 def test_batch_endpoint_validates_and_documents_its_body(node: Node) -> None:
     client = TestClient(create_app(node))
     for body in (b"{not json", b'{"steps": []}', b'{"steps": [{"record": {}}]}'):
-        resp = client.post("/steps/batch", content=body,
-                           headers={"content-type": "application/json"})
+        resp = client.post(
+            "/steps/batch", content=body, headers={"content-type": "application/json"}
+        )
         assert resp.status_code == 422, resp.text
         assert resp.headers["content-type"].startswith("application/problem+json")
     schema = client.get("/openapi.json").json()
@@ -139,3 +145,68 @@ def test_batch_endpoint_validates_and_documents_its_body(node: Node) -> None:
         "#/components/schemas/StepIn"
     )
     assert "StepIn" in schema["components"]["schemas"]
+
+
+def test_api_anchors_only_with_the_split_factorys_own_key(node: Node, order) -> None:
+    """A member who is not the split's factory cannot make the node anchor (with the
+    factory's key it holds); the factory anchors with its own key; strangers get no token."""
+    p, job = order
+    plant = p.factories[0]
+    for i in range(3):
+        node.steps.record(plant.address, job, 0, object_event("assembling", T0 + i))
+    client = TestClient(create_app(node))
+    trace = node.steps.anchorer.chain_trace
+    before = (trace(job, 0), client.get(f"/jobs/{job}/splits/0/steps").json())
+
+    assert_problem(client.post(f"/jobs/{job}/splits/0/anchor"), 401)
+    for other in (p.buyer, p.factories[1]):  # a buyer; a factory of another split
+        headers = sign_in(client, node, other.account)
+        resp = client.post(f"/jobs/{job}/splits/0/anchor", headers=headers)
+        assert_problem(resp, 403)
+    assert (trace(job, 0), client.get(f"/jobs/{job}/splits/0/steps").json()) == before
+    assert node.steps.journal.anchor_rows() == []
+
+    resp = client.post(f"/jobs/{job}/splits/0/anchor", headers=sign_in(client, node, plant.account))
+    assert resp.status_code == 200, resp.text
+    assert [a["to_seq"] for a in resp.json()] == [2]
+    tx = node.chain.w3.eth.get_transaction(resp.json()[0]["tx_hash"])
+    assert tx["from"] == plant.address
+
+
+def test_api_records_steps_only_as_a_factory_with_its_own_key(node: Node, order) -> None:
+    p, job = order
+    client = TestClient(create_app(node))
+    step = {"payload": object_event("assembling", T0)}
+    resp = client.post(
+        f"/jobs/{job}/splits/0/steps", json=step, headers=sign_in(client, node, p.buyer.account)
+    )
+    assert assert_problem(resp, 403)["detail"].startswith("this needs the factory role")
+    assert node.steps.journal.steps(job, 0) == []
+    headers = sign_in(client, node, p.factories[0].account)
+    resp = client.post(f"/jobs/{job}/splits/0/steps", json=step, headers=headers)
+    assert resp.status_code == 201, resp.text
+
+
+def test_node_files_are_private_whatever_the_umask(node: Node, order) -> None:
+    """Journal (and its -wal/-shm), blobs, design certificates, run file and deployment
+    record: 0600 in 0700 directories, even under a permissive umask."""
+    p, job = order
+    old = os.umask(0o022)
+    try:
+        node.steps.record(p.factories[0].address, job, 0, object_event("assembling", T0))
+        design = NewDesign.from_bytes(b"solid cube", file_name="cube.stl", title=None)
+        DesignService(node).register(p.designer, [design])
+        write_run_info(node.data_dir, {"pid": os.getpid()})
+        deploy_mod.save(node.data_dir, node.deployment)
+    finally:
+        os.umask(old)
+    files = [f for f in node.data_dir.rglob("*") if f.is_file()]
+    names = {f.name for f in files}
+    assert {"run.json", f"{node.chain.chain_id}.json"} <= names
+    assert any(n.endswith(".sqlite-wal") for n in names)
+    assert any(n.endswith(".sqlite-shm") for n in names)
+    assert any(f.parent.name == "certificates" for f in files)
+    assert any("blobs" in f.parts for f in files)
+    for path in [node.data_dir, *node.data_dir.rglob("*")]:
+        mode = path.stat().st_mode & 0o777
+        assert mode == (0o700 if path.is_dir() else 0o600), f"{path} is {mode:o}"

@@ -1,8 +1,10 @@
 """Disputes over HTTP: list and read them; open one, add evidence, vote, lapse.
 
-Writes are sent by the node with the signed-in member's key (it must hold it); a lapse,
-which anyone may trigger, falls back to the node operator's key. Payout shares are parts
-per million of the split's amount; amounts are integers in token units.
+Writes are signed by the node with the signed-in member's own key (it must hold it, else
+the member signs the transaction itself and relays it with POST /tx): opening and evidence
+need the buyer or factory role, votes the auditor role. A lapse, which any member may
+trigger, is signed by the caller's own key too. Payout shares are parts per million of the
+split's amount; amounts are integers in token units.
 """
 
 from __future__ import annotations
@@ -12,15 +14,15 @@ from typing import Any, Literal
 from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, Field
 
-from api.deps import NodeDep, SessionDep
+from api.deps import MemberDep, NodeDep, signer_for
 from ledger.disputes import MAX_TEXT_BYTES, DisputeStatus
-from ledger.errors import Forbidden
 from ledger.node import Node
-from ledger.tx import Sender
+from ledger.roles import Role
 
 router = APIRouter(prefix="/disputes", tags=["disputes"])
 
 Hex32 = r"^(0x)?[0-9a-fA-F]{64}$"
+PARTY = int(Role.BUYER | Role.FACTORY)  # who can be a claimant or respondent
 
 
 class OpenIn(BaseModel):
@@ -92,14 +94,6 @@ def _show(node: Node, dispute_id: int) -> dict[str, Any]:
     return node.disputes.show(dispute_id).as_dict()
 
 
-def _anyone(node: Node, address: str) -> Sender:
-    """The signed-in member's key if this node holds it, else the operator's."""
-    try:
-        return node.sender(address)
-    except Forbidden:
-        return node.sender()
-
-
 @router.get("", response_model=list[DisputeOut], summary="Every dispute (or one job's)")
 def list_disputes(
     node: NodeDep,
@@ -121,9 +115,13 @@ def show_dispute(dispute_id: int, node: NodeDep) -> dict[str, Any]:
     status_code=status.HTTP_201_CREATED,
     summary="Open a dispute on a split as its buyer or factory (freezes its payout)",
 )
-def open_dispute(body: OpenIn, node: NodeDep, session: SessionDep) -> dict[str, Any]:
+def open_dispute(body: OpenIn, node: NodeDep, member: MemberDep) -> dict[str, Any]:
     dispute_id = node.disputes.open(
-        node.sender(session.address), body.job_id, body.split_id, body.reason, body.evidence_hash
+        signer_for(node, member, PARTY),
+        body.job_id,
+        body.split_id,
+        body.reason,
+        body.evidence_hash,
     )
     return _show(node, dispute_id)
 
@@ -134,10 +132,10 @@ def open_dispute(body: OpenIn, node: NodeDep, session: SessionDep) -> dict[str, 
     summary="Add evidence as the claimant or respondent, until the evidence deadline",
 )
 def add_evidence(
-    dispute_id: int, body: EvidenceIn, node: NodeDep, session: SessionDep
+    dispute_id: int, body: EvidenceIn, node: NodeDep, member: MemberDep
 ) -> dict[str, Any]:
     node.disputes.add_evidence(
-        node.sender(session.address), dispute_id, body.evidence_hash, body.uri
+        signer_for(node, member, PARTY), dispute_id, body.evidence_hash, body.uri
     )
     return _show(node, dispute_id)
 
@@ -147,16 +145,19 @@ def add_evidence(
     response_model=DisputeOut,
     summary="Vote as an auditor who is not a party; the quorum's vote rules",
 )
-def vote(dispute_id: int, body: VoteIn, node: NodeDep, session: SessionDep) -> dict[str, Any]:
-    node.disputes.vote(node.sender(session.address), dispute_id, body.payout_ppm, body.fault)
+def vote(dispute_id: int, body: VoteIn, node: NodeDep, member: MemberDep) -> dict[str, Any]:
+    node.disputes.vote(
+        signer_for(node, member, Role.AUDITOR), dispute_id, body.payout_ppm, body.fault
+    )
     return _show(node, dispute_id)
 
 
 @router.post(
     "/{dispute_id}/lapse",
     response_model=DisputeOut,
-    summary="Close a dispute without ruling after its ruling deadline (anyone)",
+    summary="Close a dispute without ruling after its ruling deadline (any member, "
+    "signed with its own key)",
 )
-def lapse(dispute_id: int, node: NodeDep, session: SessionDep) -> dict[str, Any]:
-    node.disputes.lapse(_anyone(node, session.address), dispute_id)
+def lapse(dispute_id: int, node: NodeDep, member: MemberDep) -> dict[str, Any]:
+    node.disputes.lapse(signer_for(node, member), dispute_id)
     return _show(node, dispute_id)

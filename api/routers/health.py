@@ -3,7 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from api.deps import NodeDep
+from api.deps import NodeDep, OptionalMemberDep
 from api.models import Health, Readiness
 from ledger import deployment
 
@@ -46,9 +46,13 @@ def ready(node: NodeDep) -> Readiness | JSONResponse:
     )
 
 
-@router.get("/status", summary="Chain, data directory and contract addresses")
-def status(node: NodeDep) -> dict[str, object]:
-    return node.status()
+@router.get(
+    "/status",
+    summary="Chain id, block height and contracts; with a member's token also the backend, "
+    "RPC URL, data directory and the keys the node holds",
+)
+def status(node: NodeDep, member: OptionalMemberDep) -> dict[str, object]:
+    return node.status() if member is not None else node.public_status()
 
 
 @router.get(

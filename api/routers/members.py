@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query
 
-from api.deps import NodeDep, SessionDep
+from api.deps import MemberDep, NodeDep, signer_for
 from api.models import MemberOut, ProfileIn, RolesAtOut, TxOut
 from api.routers.tx import tx_out
 from ledger.consortium import checksum
@@ -33,8 +33,8 @@ def member_at(address: str, node: NodeDep, block: int = Query(ge=0)) -> RolesAtO
 
 
 @router.put("/me/profile", response_model=TxOut, summary="Update your metadata hash and key")
-def update_profile(body: ProfileIn, node: NodeDep, session: SessionDep) -> TxOut:
+def update_profile(body: ProfileIn, node: NodeDep, member: MemberDep) -> TxOut:
     receipt = node.consortium.update_profile(
-        node.sender(session.address), body.metadata_hash, body.encryption_key
+        signer_for(node, member), body.metadata_hash, body.encryption_key
     )
     return tx_out(receipt)

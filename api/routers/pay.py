@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from api.deps import NodeDep, SessionDep
+from api.deps import MemberDep, NodeDep, signer_for
 from ledger.consortium import checksum
 
 router = APIRouter(prefix="/pay", tags=["payments"])
@@ -86,8 +86,8 @@ def balance(address: str, node: NodeDep, token: str | None = TokenQuery) -> Bala
 
 
 @router.post("/withdraw", response_model=WithdrawOut, summary="Withdraw what you are owed")
-def withdraw(body: WithdrawIn, node: NodeDep, session: SessionDep) -> WithdrawOut:
-    sender = node.sender(session.address)
+def withdraw(body: WithdrawIn, node: NodeDep, member: MemberDep) -> WithdrawOut:
+    sender = signer_for(node, member)
     erc20 = node.settlement.token(body.token)
     amount, receipt = node.settlement.withdraw(sender, erc20.address, body.amount)
     return WithdrawOut(

@@ -4,10 +4,10 @@ from typing import Any
 
 from fastapi import APIRouter, status
 
-from api.deps import NodeDep, SessionDep
+from api.deps import MemberDep, NodeDep, signer_for
 from api.models import ProposalIn, ProposalOut
 from ledger.errors import InvalidInput
-from ledger.roles import parse_roles
+from ledger.roles import Role, parse_roles
 
 router = APIRouter(prefix="/proposals", tags=["council"])
 
@@ -34,8 +34,8 @@ def _need_target(body: ProposalIn) -> str:
     status_code=status.HTTP_201_CREATED,
     summary="Propose a membership change (council only)",
 )
-def propose(body: ProposalIn, node: NodeDep, session: SessionDep) -> dict[str, Any]:
-    sender = node.sender(session.address)
+def propose(body: ProposalIn, node: NodeDep, member: MemberDep) -> dict[str, Any]:
+    sender = signer_for(node, member, Role.COUNCIL)
     c = node.consortium
     if body.kind == "admit":
         pid, _ = c.propose_admit(
@@ -59,12 +59,12 @@ def propose(body: ProposalIn, node: NodeDep, session: SessionDep) -> dict[str, A
 
 
 @router.post("/{proposal_id}/approve", response_model=ProposalOut)
-def approve(proposal_id: int, node: NodeDep, session: SessionDep) -> dict[str, Any]:
-    node.consortium.approve(node.sender(session.address), proposal_id)
+def approve(proposal_id: int, node: NodeDep, member: MemberDep) -> dict[str, Any]:
+    node.consortium.approve(signer_for(node, member, Role.COUNCIL), proposal_id)
     return node.consortium.proposal(proposal_id).as_dict()
 
 
 @router.post("/{proposal_id}/cancel", response_model=ProposalOut)
-def cancel(proposal_id: int, node: NodeDep, session: SessionDep) -> dict[str, Any]:
-    node.consortium.cancel(node.sender(session.address), proposal_id)
+def cancel(proposal_id: int, node: NodeDep, member: MemberDep) -> dict[str, Any]:
+    node.consortium.cancel(signer_for(node, member, Role.COUNCIL), proposal_id)
     return node.consortium.proposal(proposal_id).as_dict()

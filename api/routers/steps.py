@@ -9,8 +9,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, ValidationError
 
-from api.deps import NodeDep, SessionDep
-from ledger.errors import NotFound
+from api.deps import MemberDep, NodeDep, signer_for
+from ledger.errors import Forbidden, NotFound
+from ledger.roles import Role
 from ledger.steps import bundle as step_bundle
 from ledger.steps.ingest import MAX_BATCH, Submission
 from ledger.steps.record import types_document
@@ -90,10 +91,11 @@ async def submit_batch(request: Request, node: NodeDep) -> dict[str, Any]:
     summary="Record the split's next step, signed by this node with your key",
 )
 def record(
-    job_id: int, split_id: int, body: RecordIn, node: NodeDep, session: SessionDep
+    job_id: int, split_id: int, body: RecordIn, node: NodeDep, member: MemberDep
 ) -> dict[str, Any]:
+    sender = signer_for(node, member, Role.FACTORY)
     return node.steps.record(
-        session.address, job_id, split_id, body.payload, body.evidence_hashes
+        sender.address, job_id, split_id, body.payload, body.evidence_hashes
     ).as_dict()
 
 
@@ -103,16 +105,24 @@ def timeline(job_id: int, split_id: int, node: NodeDep) -> dict[str, Any]:
 
 
 @router.post(
-    "/jobs/{job_id}/splits/{split_id}/anchor", summary="Anchor the split's unanchored steps now"
+    "/jobs/{job_id}/splits/{split_id}/anchor",
+    summary="Anchor the split's unanchored steps now, signed with the split factory's own key",
 )
 def anchor(
     job_id: int,
     split_id: int,
     node: NodeDep,
-    session: SessionDep,
+    member: MemberDep,
     max_steps: int = Query(1024, ge=1, le=65536),
 ) -> list[dict[str, Any]]:
-    return [a.as_dict() for a in node.steps.anchor(job_id, split_id, max_steps)]
+    sender = signer_for(node, member, Role.FACTORY)
+    factory = node.steps.authority.split_factory(job_id, split_id)
+    if factory.lower() != sender.address.lower():
+        raise Forbidden(
+            f"only the factory of split {split_id} of job {job_id} ({factory}) anchors its "
+            "steps on demand; the node anchors pending steps by its own policy"
+        )
+    return [a.as_dict() for a in node.steps.anchor(job_id, split_id, max_steps, sender=sender)]
 
 
 @router.get("/jobs/{job_id}/steps/export", summary="Proof bundle of the job's steps")

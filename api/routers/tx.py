@@ -4,7 +4,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from api.deps import NodeDep, SessionDep
+from api.deps import MemberDep, NodeDep
 from api.models import RawTxIn, TxOut
 from ledger import tx
 
@@ -20,5 +20,5 @@ def tx_out(receipt: Any) -> TxOut:
 
 
 @router.post("", response_model=TxOut, summary="Relay a transaction you signed yourself")
-def relay(body: RawTxIn, node: NodeDep, session: SessionDep) -> TxOut:
-    return tx_out(tx.relay(node.chain, body.raw, session.address))
+def relay(body: RawTxIn, node: NodeDep, member: MemberDep) -> TxOut:
+    return tx_out(tx.relay(node.chain, body.raw, member.address))

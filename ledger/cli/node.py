@@ -32,7 +32,14 @@ from ledger.devnet import port_is_free
 from ledger.errors import ConfigError, NodeNotRunning
 from ledger.keys import read_passphrase
 from ledger.node import Node, NodeOptions, clear_run_info, read_run_info, write_run_info
-from ledger.settings import DEFAULT_API_HOST, DEFAULT_API_PORT
+from ledger.private import open_private
+from ledger.settings import (
+    DEFAULT_API_HOST,
+    DEFAULT_API_PORT,
+    PUBLIC_URL_ENV,
+    PublicOrigin,
+    public_origin,
+)
 from ledger.settings import data_dir as resolve_data_dir
 
 DETACH_TIMEOUT_SECONDS = 120
@@ -44,6 +51,14 @@ def up(
     data_dir: DataDirOpt = None,
     host: Annotated[str, typer.Option(help="API bind address")] = DEFAULT_API_HOST,
     port: Annotated[int, typer.Option(help="API port")] = DEFAULT_API_PORT,
+    public_url: Annotated[
+        str | None,
+        typer.Option(
+            envvar=PUBLIC_URL_ENV,
+            help="Where members reach the API (scheme://host[:port][/path]); sign-in "
+            "messages must name it. Default: http://HOST:PORT",
+        ),
+    ] = None,
     devnet_port: Annotated[int, typer.Option(help="anvil port (devnet backend)")] = 8545,
     chain_id: Annotated[
         int | None, typer.Option(help="Refuse to start unless the chain has this id")
@@ -105,6 +120,7 @@ def up(
             raise ConfigError("--backend rpc needs --rpc-url")
         if rpc_url and backend is Backend.DEVNET:
             backend = Backend.RPC
+        origin = public_origin(public_url, host=host, port=port)
         if detach:
             _detach(directory, host, port)
             return
@@ -134,7 +150,7 @@ def up(
                     node.unlock(name, passphrase)
             if "Traceability" in node.deployment.contracts:
                 node.steps.start_anchoring(max_steps=anchor_steps, max_age=anchor_age)
-            _serve(node, directory, host, port, backend)
+            _serve(node, directory, host, port, backend, origin)
         finally:
             clear_run_info(directory)
             with out.status("stopping the chain (state is kept)"):
@@ -142,7 +158,9 @@ def up(
         out.print("node stopped; run `cofab up` again to resume the same chain")
 
 
-def _serve(node: Node, directory: Path, host: str, port: int, backend: Backend) -> None:
+def _serve(
+    node: Node, directory: Path, host: str, port: int, backend: Backend, origin: PublicOrigin
+) -> None:
     import uvicorn
 
     from api.app import create_app
@@ -155,6 +173,7 @@ def _serve(node: Node, directory: Path, host: str, port: int, backend: Backend) 
             "backend": backend.value,
             "rpc_url": node.chain.url,
             "api_url": api_url,
+            "public_url": origin.url,
             "chain_id": node.chain.chain_id,
         },
     )
@@ -166,9 +185,10 @@ def _serve(node: Node, directory: Path, host: str, port: int, backend: Backend) 
         out.print(f"  {name:12} {address}")
     out.print(f"  operator     {status['signers'][0]}")
     out.print(f"  data dir     {directory}")
+    out.print(f"  public URL   {origin.url}  (sign-in messages must name it)")
     out.print(f"\nAPI {api_url}  ·  docs {api_url}/docs  ·  Ctrl-C stops (state is kept)")
     out.print("Try:  curl " + api_url + "/health   ·   .venv/bin/cofab member list")
-    config = uvicorn.Config(create_app(node), host=host, port=port, log_level="warning")
+    config = uvicorn.Config(create_app(node, origin), host=host, port=port, log_level="warning")
     # uvicorn re-raises the signal that stopped it once it has shut down; turning SIGTERM
     # into KeyboardInterrupt (like Ctrl-C) lets the caller stop anvil and keep its state.
     signal.signal(signal.SIGTERM, _interrupt)
@@ -182,9 +202,8 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def _detach(directory: Path, host: str, port: int) -> None:
     args = [a for a in sys.argv[1:] if a != "--detach"]
-    directory.mkdir(parents=True, exist_ok=True)
     log_path = directory / "node.log"
-    with open(log_path, "ab") as log:
+    with os.fdopen(open_private(log_path), "ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "ledger.cli", *args],
             stdin=subprocess.DEVNULL,
@@ -192,6 +211,7 @@ def _detach(directory: Path, host: str, port: int) -> None:
             stderr=subprocess.STDOUT,
             start_new_session=True,
             env={**os.environ, "COLUMNS": "120"},
+            umask=0o077,  # whatever the node writes is private to its user
         )
     url = f"http://{host}:{port}/health"
     deadline = time.monotonic() + DETACH_TIMEOUT_SECONDS

@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -38,6 +37,7 @@ from ledger.designs.files import NewDesign, canonical
 from ledger.errors import Conflict, Forbidden, InvalidInput, NotFound
 from ledger.merkle import StandardMerkleTree
 from ledger.node import Node
+from ledger.private import write_private
 from ledger.tx import Sender
 
 
@@ -72,14 +72,7 @@ class DesignService:
         return [c for c in found if c.chain_id == self.node.chain.chain_id]
 
     def _save(self, cert: Certificate) -> None:
-        self.certificates_dir.mkdir(parents=True, exist_ok=True)
-        path = self._certificate_path(cert.design_id)
-        tmp = path.with_suffix(".tmp")
-        with open(tmp, "w") as handle:
-            handle.write(cert.dumps())
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        write_private(self._certificate_path(cert.design_id), cert.dumps())
 
     # --- registration ------------------------------------------------------------------
     def _refuse_known(self, did: bytes) -> None:

@@ -179,9 +179,15 @@ class Anchorer:
 
     # --- anchoring ---------------------------------------------------------------------
     def anchor(
-        self, job_id: int, split_id: int, max_steps: int = DEFAULT_MAX_STEPS
+        self,
+        job_id: int,
+        split_id: int,
+        max_steps: int = DEFAULT_MAX_STEPS,
+        *,
+        sender: Sender | None = None,
     ) -> AnchorOutcome | None:
-        """Anchor the next range of the split's unanchored steps (None if there is none)."""
+        """Anchor the next range of the split's unanchored steps (None if there is none),
+        signed by `sender`, else by the key `sender_for` picks."""
         if max_steps < 1:
             raise LedgerError("max_steps must be at least 1")
         with self._lock:
@@ -201,7 +207,7 @@ class Anchorer:
                     f"0x{chain_head.hex()} is not the predecessor of this node's step "
                     f"{chain_next}: another party anchored different steps"
                 )
-            sender = self.sender_for(job_id, split_id)
+            sender = sender or self.sender_for(job_id, split_id)
             if sender is None:
                 raise Forbidden(
                     f"this node holds no key of the factory of split {split_id} of job {job_id}"
@@ -237,10 +243,15 @@ class Anchorer:
             return self._record(receipt)[0]
 
     def anchor_all(
-        self, job_id: int, split_id: int, max_steps: int = DEFAULT_MAX_STEPS
+        self,
+        job_id: int,
+        split_id: int,
+        max_steps: int = DEFAULT_MAX_STEPS,
+        *,
+        sender: Sender | None = None,
     ) -> list[AnchorOutcome]:
         outcomes = []
-        while (outcome := self.anchor(job_id, split_id, max_steps)) is not None:
+        while (outcome := self.anchor(job_id, split_id, max_steps, sender=sender)) is not None:
             outcomes.append(outcome)
         return outcomes
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ledger.private import private_file, tighten
 from ledger.steps.record import ZERO, Step
 
 log = logging.getLogger("cofab.journal")
@@ -168,10 +169,13 @@ class Journal:
     """One SQLite database per node; safe to share between threads (one writer at a time)."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        # SQLite creates the -wal and -shm files with the database file's mode: 0600
+        private_file(path)
         self.path = path
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
+        for suffix in ("-wal", "-shm"):
+            tighten(path.with_name(path.name + suffix))
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA busy_timeout=10000")
         self._db.executescript(SCHEMA)

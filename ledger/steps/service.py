@@ -94,9 +94,16 @@ class StepService:
         return stored, self.journal.payload(stored.step.payload_hash)
 
     def anchor(
-        self, job_id: int, split_id: int, max_steps: int = DEFAULT_MAX_STEPS
+        self,
+        job_id: int,
+        split_id: int,
+        max_steps: int = DEFAULT_MAX_STEPS,
+        *,
+        sender: Sender | None = None,
     ) -> list[AnchorOutcome]:
-        return self.anchorer.anchor_all(job_id, split_id, max_steps)
+        """Anchor the split's pending steps, signed by `sender` (default: a key of the
+        split's factory this node holds, as the background anchoring does)."""
+        return self.anchorer.anchor_all(job_id, split_id, max_steps, sender=sender)
 
     def timeline(self, job_id: int, split_id: int) -> dict[str, Any]:
         next_seq, count = self.anchorer.chain_trace(job_id, split_id)
