@@ -148,7 +148,10 @@ class DeviceBinding:
 
     def typed_data(self, chain_id: int, consortium: str) -> dict[str, Any]:
         return {
-            "types": {"EIP712Domain": job_signing.DOMAIN_TYPE, "DeviceBinding": DEVICE_BINDING_TYPE},
+            "types": {
+                "EIP712Domain": job_signing.DOMAIN_TYPE,
+                "DeviceBinding": DEVICE_BINDING_TYPE,
+            },
             "primaryType": "DeviceBinding",
             "domain": job_signing.domain(chain_id, consortium),
             "message": self.message(),

@@ -858,7 +858,10 @@ def test_the_signature_covers_factory_expiry_nonce_chain_and_contract(
     assert consortium.DEVICE_BINDING_TYPEHASH() == "0x" + bytes(typehash).hex()
     data = binding(consortium, factory, DEVICE, expires_at)
     expected = _hash_eip191_message(encode_typed_data(full_message=data))
-    assert consortium.deviceBindingDigest(factory, DEVICE, expires_at, 0) == "0x" + bytes(expected).hex()
+    assert (
+        consortium.deviceBindingDigest(factory, DEVICE, expires_at, 0)
+        == "0x" + bytes(expected).hex()
+    )
     tx = consortium.authorizeDevice(DEVICE, expires_at, sign_binding(DEVICE_KEY, data), f)
     assert tx.events["DeviceAuthorized"]["device"] == DEVICE
     assert consortium.device(DEVICE)["nonce"] == 1
