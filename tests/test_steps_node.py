@@ -7,6 +7,7 @@ import json
 import time
 
 import pytest
+from eth_account import Account
 from fastapi.testclient import TestClient
 from jobkit import four_splits, in_production, parties
 
@@ -139,3 +140,45 @@ def test_batch_endpoint_validates_and_documents_its_body(node: Node) -> None:
         "#/components/schemas/StepIn"
     )
     assert "StepIn" in schema["components"]["schemas"]
+
+
+def test_backdated_step_of_an_expired_device_key_over_the_api(node: Node, order) -> None:
+    """A device key past its expiry dates its step before the expiry: POST /steps/batch
+    refuses it (403, nothing journaled); a step it signed in time but that was anchored only
+    after the expiry is flagged by bundle verification."""
+    p, job = order
+    plant = p.factories[0]
+    device = Account.create()
+    now = int(node.chain.w3.eth.get_block("latest")["timestamp"])
+    expiry = now + 600
+    node.consortium.authorize_device(plant, device, expiry)
+    client = TestClient(create_app(node))
+    writer = StepWriter(Signer(device.key), node.steps.domain, job, 0, plant.address)
+
+    def batch(*subs):
+        return {
+            "steps": [
+                {"record": s.record, "signature": s.signature, "payload": s.payload} for s in subs
+            ]
+        }
+
+    node.steps.ingestor.clock = lambda: now + 30  # received in time
+    in_time = writer.step(object_event("assembling", now + 10))
+    assert client.post("/steps/batch", json=batch(in_time)).json()["accepted"] == 1
+    before = client.get(f"/jobs/{job}/splits/0/steps").json()
+
+    node.steps.ingestor.clock = lambda: expiry + 60  # the key has expired on arrival
+    backdated = writer.step(object_event("packing", now + 20))
+    resp = client.post("/steps/batch", json=batch(backdated))
+    assert resp.status_code == 403, resp.text
+    assert resp.headers["content-type"].startswith("application/problem+json")
+    assert f"expired at {expiry}" in resp.json()["detail"]
+    assert client.get(f"/jobs/{job}/splits/0/steps").json() == before
+    assert node.steps.journal.count() == 1
+
+    node.chain.advance_time(700)  # anchored only after the expiry
+    node.steps.anchor(job, 0)
+    result = step_bundle.verify(node.steps.export(job, 0), node.chain.w3)
+    assert [(f.severity, f.code, f.seq) for f in result.findings] == [
+        ("warning", "backdated-past-expiry", 0)
+    ]
