@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -65,8 +65,10 @@ class ProfileIn(BaseModel):
 
 
 class ProposalIn(BaseModel):
-    kind: Literal["admit", "set_roles", "suspend", "readmit", "set_quorum"]
-    target: str | None = Field(default=None, pattern=r"^0x[0-9a-fA-F]{40}$")
+    kind: Literal["admit", "set_roles", "suspend", "readmit", "set_quorum", "unbind_device"]
+    target: str | None = Field(
+        default=None, pattern=r"^0x[0-9a-fA-F]{40}$", description="member, or device key to unbind"
+    )
     roles: list[str] = Field(default_factory=list, description="for admit and set_roles")
     metadata_hash: str | None = Hash32
     encryption_key: str | None = Hash32
@@ -89,7 +91,12 @@ class ProposalOut(BaseModel):
 
 class DeviceIn(BaseModel):
     device: str = Address
-    expires_at: int = Field(default=0, ge=0, description="unix time; 0 for no expiry")
+    expires_at: int = Field(default=0, ge=0, le=2**48 - 1, description="unix time; 0 for no expiry")
+    signature: str = Field(
+        pattern=r"^0x[0-9a-fA-F]{130}$",
+        description="the device key's EIP-712 DeviceBinding signature (from "
+        "GET /devices/{address}/binding): proof that the factory holds the device key",
+    )
 
 
 class DeviceOut(BaseModel):
@@ -98,6 +105,12 @@ class DeviceOut(BaseModel):
     expires_at: int
     active: bool
     authorized_at_block: int
+    nonce: int
+
+
+class DeviceBindingOut(BaseModel):
+    typed_data: dict[str, Any] = Field(description="EIP-712 typed data (eth_signTypedData_v4)")
+    digest: str = Field(description="the 32-byte hash the device key signs")
 
 
 class TxOut(BaseModel):

@@ -3,6 +3,8 @@ pragma solidity ^0.8.24;
 
 import {Checkpoints} from "@openzeppelin/contracts/utils/structs/Checkpoints.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 
 /**
  * @title Consortium
@@ -15,21 +17,29 @@ import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
  * as its first approval) and it executes as soon as {effectiveQuorum} approvals are
  * collected, within {proposalTtl} seconds of its creation.
  *
- * Factories delegate signing to shop-floor device keys with {authorizeDevice}; a device
- * key stays bound to the first factory that authorised it and can be revoked at any time
- * by that factory.
+ * Factories delegate signing to shop-floor device keys with {authorizeDevice}. The device
+ * key proves possession by signing an EIP-712 {DeviceBinding} naming the factory, the
+ * expiry and a per-device nonce (the domain fixes the chain and this contract), so no
+ * factory can bind a key it does not hold, and a binding transaction copied by another
+ * factory is worthless to it. A device key stays bound to its factory, which may revoke
+ * it at any time; the binding is released when the council unbinds the key
+ * ({proposeUnbindDevice}), when the key is admitted as a member, or when another factory
+ * binds it (with a fresh signature of the key) after its owner stopped being an active
+ * factory.
  *
  * Every membership and device change is checkpointed by block number, so an auditor can
  * ask what a member (or a device key) was allowed to do at the block where a signed
  * record was anchored: see {rolesAt}, {deviceAt} and {isAuthorizedSigner}.
  *
  * @dev The contract makes no external calls; every function follows checks-effects-events.
- * History uses OpenZeppelin {Checkpoints-Trace208} keyed by `block.number`; a block with
- * several changes keeps only the last one, so lookups return the state at the end of the
- * block.
+ * History uses OpenZeppelin checkpoints keyed by `block.number` ({Checkpoints-Trace208} for
+ * members, {Checkpoints-Trace224} for devices, whose value packs owner, expiry and state in
+ * one slot); a block with several changes keeps only the last one, so lookups return the
+ * state at the end of the block.
  */
-contract Consortium {
+contract Consortium is EIP712 {
     using Checkpoints for Checkpoints.Trace208;
+    using Checkpoints for Checkpoints.Trace224;
 
     // ------------------------------------------------------------------------------------
     // Roles
@@ -48,6 +58,13 @@ contract Consortium {
     /// @notice Union of every defined role bit; a roles mask must be a nonzero subset of it.
     uint32 public constant ALL_ROLES = 31;
 
+    /// @notice EIP-712 type a device key signs to consent to being bound to `factory` until
+    /// `expiresAt` (0 = no expiry); `nonce` is the device's {Device-nonce}, so a signature
+    /// binds once.
+    bytes32 public constant DEVICE_BINDING_TYPEHASH = keccak256(
+        "DeviceBinding(address factory,address device,uint48 expiresAt,uint256 nonce)"
+    );
+
     // ------------------------------------------------------------------------------------
     // Types
     // ------------------------------------------------------------------------------------
@@ -65,7 +82,8 @@ contract Consortium {
         SetRoles,
         Suspend,
         Readmit,
-        SetQuorum
+        SetQuorum,
+        UnbindDevice
     }
 
     /**
@@ -87,7 +105,8 @@ contract Consortium {
     /**
      * @notice A council proposal.
      * @param kind What the proposal does.
-     * @param target The account concerned (zero for {ProposalKind-SetQuorum}).
+     * @param target The account concerned (zero for {ProposalKind-SetQuorum}, the device key
+     * for {ProposalKind-UnbindDevice}).
      * @param roles Roles for {ProposalKind-Admit} and {ProposalKind-SetRoles}, else zero.
      * @param quorumValue New quorum for {ProposalKind-SetQuorum}, else zero.
      * @param proposer The council member who opened it.
@@ -114,16 +133,19 @@ contract Consortium {
 
     /**
      * @notice A delegated signing key of a factory.
-     * @param owner The factory the key is bound to (permanently, from its first authorisation).
+     * @param owner The factory the key is bound to (zero if unbound).
      * @param expiresAt Timestamp from which signatures are no longer valid; 0 means never.
-     * @param active Whether the key is currently authorised (false once revoked).
-     * @param authorizedAt `block.number` of the latest authorisation.
+     * @param active Whether the key is currently authorised (false once revoked or unbound).
+     * @param authorizedAt `block.number` of the latest authorisation (0 once unbound).
+     * @param nonce Number of bindings and unbindings so far: the nonce the next
+     * {DEVICE_BINDING_TYPEHASH} signature of the key must carry.
      */
     struct Device {
         address owner;
         uint48 expiresAt;
         bool active;
         uint48 authorizedAt;
+        uint64 nonce;
     }
 
     // ------------------------------------------------------------------------------------
@@ -144,7 +166,7 @@ contract Consortium {
     mapping(uint256 id => mapping(address approver => bool)) private _approved;
 
     mapping(address device => Device) private _devices;
-    mapping(address device => Checkpoints.Trace208) private _deviceHistory;
+    mapping(address device => Checkpoints.Trace224) private _deviceHistory;
 
     // ------------------------------------------------------------------------------------
     // Events
@@ -259,6 +281,16 @@ contract Consortium {
      */
     event DeviceRevoked(address indexed owner, address indexed device);
 
+    /**
+     * @notice `device` is no longer bound to `owner`: it may be bound anew or admitted.
+     * @param owner The factory the key was bound to.
+     * @param device The key's address.
+     * @param proposalId The executed {ProposalKind-UnbindDevice} or {ProposalKind-Admit}
+     * proposal, or 0 when another factory bound the key after `owner` stopped being an
+     * active factory.
+     */
+    event DeviceUnbound(address indexed owner, address indexed device, uint256 indexed proposalId);
+
     // ------------------------------------------------------------------------------------
     // Errors
     // ------------------------------------------------------------------------------------
@@ -299,11 +331,17 @@ contract Consortium {
     error LastCouncilMember(address account);
     /// @notice `account` is a member and so cannot be a device key.
     error DeviceIsMember(address account);
-    /// @notice `account` is a device key that has not been revoked (expired or not), so it
-    /// cannot be admitted; its owner must revoke it first.
+    /// @notice `account` is a device key of an active factory that has not been revoked
+    /// (expired or not), so it cannot be admitted; its owner must revoke it or the council
+    /// unbind it first.
     error AccountIsDevice(address account);
-    /// @notice `device` is bound to `owner`.
+    /// @notice `device` is bound to `owner`, an active factory.
     error DeviceTaken(address device, address owner);
+    /// @notice The binding signature recovers to `signer` (zero if to no key), not to `device`:
+    /// only the device key itself can consent to its binding.
+    error InvalidDeviceSignature(address device, address signer);
+    /// @notice `device` is not bound to any factory.
+    error DeviceNotBound(address device);
     /// @notice `device` is not currently authorised.
     error DeviceNotAuthorized(address device);
     /// @notice `caller` does not own `device`.
@@ -335,7 +373,11 @@ contract Consortium {
      * @dev Reverts with {ZeroAddress}, {DuplicateMember}, {InvalidQuorum} (also for an empty
      * `council`: no quorum fits) or {InvalidTtl}.
      */
-    constructor(address[] memory council, uint16 quorum_, uint48 proposalTtl_) {
+    constructor(
+        address[] memory council,
+        uint16 quorum_,
+        uint48 proposalTtl_
+    ) EIP712("cofab", "1") {
         uint256 n = council.length;
         for (uint256 i = 0; i < n; ++i) {
             address account = council[i];
@@ -403,6 +445,18 @@ contract Consortium {
     }
 
     /**
+     * @notice Proposes to release device key `device` from its factory: it stops signing
+     * for it at once and may then be admitted as a member or bound to another factory.
+     * @dev Reverts with {DeviceNotBound} if `device` is bound to no factory (also when the
+     * proposal executes). Unbinding also spends the device's nonce, so binding signatures
+     * it gave before are void.
+     * @return id The new proposal id.
+     */
+    function proposeUnbindDevice(address device) external onlyCouncil returns (uint256 id) {
+        return _propose(ProposalKind.UnbindDevice, device, 0, 0, bytes32(0), bytes32(0));
+    }
+
+    /**
      * @notice Proposes to set the quorum to `newQuorum`.
      * @dev Reverts with {InvalidQuorum} unless 1 <= `newQuorum` <= {councilSize}.
      * @return id The new proposal id.
@@ -464,26 +518,45 @@ contract Consortium {
 
     /**
      * @notice Authorises `device` to sign for the caller until `expiresAt` (0 = no expiry),
-     * or renews it.
+     * or renews it, with the device key's consent `signature`: an EIP-712
+     * {DEVICE_BINDING_TYPEHASH} record (caller, `device`, `expiresAt`, the device's
+     * {Device-nonce}) signed by `device` under this contract's domain.
      * @dev Caller must be an active member with the FACTORY role ({NotMember},
      * {MemberNotActive}, {MissingRole}). `device` must not be zero ({ZeroAddress}), a member
-     * ({DeviceIsMember}) or bound to another owner ({DeviceTaken}); `expiresAt` must be 0 or
-     * in the future ({InvalidExpiry}).
+     * ({DeviceIsMember}) or bound to another owner that is still an active factory
+     * ({DeviceTaken}); `expiresAt` must be 0 or in the future ({InvalidExpiry});
+     * `signature` must recover to `device` ({InvalidDeviceSignature}). A binding left by an
+     * owner that is no longer an active factory is released ({DeviceUnbound}, proposal 0).
+     * The signature names the caller, so a copy sent by another factory fails, and the
+     * nonce makes it single-use, so a revoked or unbound key cannot be re-bound with it.
+     * Gas: one ECDSA recovery (~4k) on top of two storage slots and one checkpoint.
      */
-    function authorizeDevice(address device, uint48 expiresAt) external {
+    function authorizeDevice(address device, uint48 expiresAt, bytes calldata signature) external {
         _checkRole(msg.sender, FACTORY);
         if (device == address(0)) revert ZeroAddress();
         if (_members[device].status != MemberStatus.None) revert DeviceIsMember(device);
         Device storage d = _devices[device];
         address owner = d.owner;
-        if (owner != address(0) && owner != msg.sender) revert DeviceTaken(device, owner);
+        if (owner != address(0) && owner != msg.sender && hasRole(owner, FACTORY)) {
+            revert DeviceTaken(device, owner);
+        }
         if (expiresAt != 0 && expiresAt <= block.timestamp) revert InvalidExpiry(expiresAt);
+        uint64 nonce = d.nonce;
+        bytes32 digest = _hashTypedDataV4(
+            keccak256(abi.encode(DEVICE_BINDING_TYPEHASH, msg.sender, device, expiresAt, nonce))
+        );
+        (address signer, ECDSA.RecoverError err, ) = ECDSA.tryRecover(digest, signature);
+        if (err != ECDSA.RecoverError.NoError || signer != device) {
+            revert InvalidDeviceSignature(device, signer);
+        }
 
+        if (owner != address(0) && owner != msg.sender) emit DeviceUnbound(owner, device, 0);
         d.owner = msg.sender;
         d.expiresAt = expiresAt;
         d.active = true;
-        d.authorizedAt = _clock();
-        _checkpointDevice(device, true, expiresAt);
+        d.authorizedAt = SafeCast.toUint48(block.number);
+        d.nonce = nonce + 1;
+        _checkpointDevice(device, msg.sender, true, expiresAt);
         emit DeviceAuthorized(msg.sender, device, expiresAt);
     }
 
@@ -499,7 +572,7 @@ contract Consortium {
         if (!d.active) revert DeviceNotAuthorized(device);
 
         d.active = false;
-        _checkpointDevice(device, false, d.expiresAt);
+        _checkpointDevice(device, msg.sender, false, d.expiresAt);
         emit DeviceRevoked(msg.sender, device);
     }
 
@@ -587,19 +660,33 @@ contract Consortium {
     }
 
     /**
+     * @notice The EIP-712 digest `device` signs to consent to being bound to `factory`
+     * until `expiresAt` with the device's nonce `nonce` (see {authorizeDevice}).
+     */
+    function deviceBindingDigest(
+        address factory,
+        address device,
+        uint48 expiresAt,
+        uint256 nonce
+    ) external view returns (bytes32) {
+        return _hashTypedDataV4(
+            keccak256(abi.encode(DEVICE_BINDING_TYPEHASH, factory, device, expiresAt, nonce))
+        );
+    }
+
+    /**
      * @notice Authorisation of `device` at the end of block `blockNumber`.
-     * @dev `owner` is zero before the device's first authorisation. Reverts with
-     * {FutureBlock} if `blockNumber` is after the current block.
+     * @dev `owner` is zero before the device's first authorisation and while it is unbound.
+     * Reverts with {FutureBlock} if `blockNumber` is after the current block.
      */
     function deviceAt(
         address device,
         uint256 blockNumber
     ) public view returns (address owner, bool active, uint48 expiresAt) {
-        uint48 key = _pastKey(blockNumber);
-        Checkpoints.Trace208 storage history = _deviceHistory[device];
-        if (history.length() == 0 || history.at(0)._key > key) return (address(0), false, 0);
-        uint208 packed = history.upperLookupRecent(key);
-        return (_devices[device].owner, (packed >> 48) & 1 == 1, uint48(packed));
+        uint224 packed = _deviceHistory[device].upperLookupRecent(
+            SafeCast.toUint32(_pastKey(blockNumber))
+        );
+        return (address(uint160(packed)), (packed >> 208) & 1 == 1, uint48(packed >> 160));
     }
 
     /**
@@ -683,6 +770,8 @@ contract Consortium {
         } else if (kind == ProposalKind.Readmit) {
             _setStatus(target, MemberStatus.Active);
             emit MemberReadmitted(target, id);
+        } else if (kind == ProposalKind.UnbindDevice) {
+            _unbindDevice(target, id);
         } else {
             uint16 previous = _quorum;
             _quorum = p.quorumValue;
@@ -704,13 +793,18 @@ contract Consortium {
             }
             return;
         }
+        if (kind == ProposalKind.UnbindDevice) {
+            if (_devices[target].owner == address(0)) revert DeviceNotBound(target);
+            return;
+        }
         Member storage m = _members[target];
         MemberStatus status = m.status;
         if (kind == ProposalKind.Admit) {
             if (target == address(0)) revert ZeroAddress();
             _checkRoles(roles);
             if (status != MemberStatus.None) revert AlreadyMember(target);
-            if (_devices[target].active) revert AccountIsDevice(target);
+            Device storage d = _devices[target];
+            if (d.active && hasRole(d.owner, FACTORY)) revert AccountIsDevice(target);
             return;
         }
         if (status == MemberStatus.None) revert NotMember(target);
@@ -744,7 +838,9 @@ contract Consortium {
     // Internal: membership state
     // ------------------------------------------------------------------------------------
 
-    /// @dev Creates an active member (the caller validated `account` and `roles`).
+    /// @dev Creates an active member (the caller validated `account` and `roles`), first
+    /// releasing a binding of `account` as a device key (revoked, or left by a factory that
+    /// is no longer active) so that a member is never also a device key.
     function _admit(
         address account,
         uint32 roles,
@@ -752,6 +848,7 @@ contract Consortium {
         bytes32 encryptionKey,
         uint256 proposalId
     ) private {
+        if (_devices[account].owner != address(0)) _unbindDevice(account, proposalId);
         _members[account] = Member({
             roles: roles,
             status: MemberStatus.Active,
@@ -798,12 +895,32 @@ contract Consortium {
         _memberHistory[account].push(_clock(), uint208(roles) | (uint208(uint8(status)) << 32));
     }
 
+    /// @dev Clears the binding of `device` (the caller checked it has an owner), keeping and
+    /// advancing its nonce so that binding signatures given before are void.
+    function _unbindDevice(address device, uint256 proposalId) private {
+        Device storage d = _devices[device];
+        address owner = d.owner;
+        d.owner = address(0);
+        d.expiresAt = 0;
+        d.active = false;
+        d.authorizedAt = 0;
+        ++d.nonce;
+        _checkpointDevice(device, address(0), false, 0);
+        emit DeviceUnbound(owner, device, proposalId);
+    }
+
     /// @dev Records device `account`'s state at the current block (the last write of a block
-    /// wins): `expiresAt | (active ? 1 : 0) << 48`.
-    function _checkpointDevice(address account, bool active, uint48 expiresAt) private {
+    /// wins) in one slot: `owner | expiresAt << 160 | (active ? 1 : 0) << 208`, keyed by the
+    /// block number as uint32 (good for 2^32 blocks).
+    function _checkpointDevice(
+        address account,
+        address owner,
+        bool active,
+        uint48 expiresAt
+    ) private {
         _deviceHistory[account].push(
-            _clock(),
-            uint208(expiresAt) | (uint208(active ? 1 : 0) << 48)
+            SafeCast.toUint32(block.number),
+            uint224(uint160(owner)) | (uint224(expiresAt) << 160) | (uint224(active ? 1 : 0) << 208)
         );
     }
 

@@ -1,4 +1,10 @@
-"""Typed access to the Consortium contract: members, council proposals, device keys."""
+"""Typed access to the Consortium contract: members, council proposals, device keys.
+
+A device key is bound to a factory only with its own consent: an EIP-712 `DeviceBinding`
+(factory, device, expiresAt, nonce) signed by the device key under the Consortium's domain
+(name "cofab", version "1", chain id, Consortium address). `DeviceBinding.typed_data` is the
+`eth_signTypedData_v4` JSON, so a device or wallet elsewhere can sign it unchanged.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +12,12 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
+from eth_account.signers.local import LocalAccount
 from eth_utils import is_address, to_checksum_address
 from web3.contract import Contract
 from web3.logs import DISCARD
 
+from ledger import job_signing
 from ledger.errors import InvalidInput, NotFound
 from ledger.roles import role_names
 from ledger.tx import REVERTS, Sender, revert_from
@@ -29,6 +37,7 @@ class ProposalKind(IntEnum):
     SUSPEND = 2
     READMIT = 3
     SET_QUORUM = 4
+    UNBIND_DEVICE = 5
 
 
 @dataclass(frozen=True)
@@ -94,10 +103,11 @@ class Proposal:
 @dataclass(frozen=True)
 class Device:
     address: str
-    owner: str
+    owner: str  # the zero address once unbound
     expires_at: int
     active: bool
     authorized_at_block: int
+    nonce: int  # the nonce the device's next binding signature must carry
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -106,6 +116,45 @@ class Device:
             "expires_at": self.expires_at,
             "active": self.active,
             "authorized_at_block": self.authorized_at_block,
+            "nonce": self.nonce,
+        }
+
+
+DEVICE_BINDING_TYPE = [
+    {"name": "factory", "type": "address"},
+    {"name": "device", "type": "address"},
+    {"name": "expiresAt", "type": "uint48"},
+    {"name": "nonce", "type": "uint256"},
+]
+MAX_EXPIRY = 2**48 - 1
+
+
+@dataclass(frozen=True)
+class DeviceBinding:
+    """A device key's consent to sign for `factory` until `expires_at` (0 = never)."""
+
+    factory: str
+    device: str
+    expires_at: int
+    nonce: int
+
+    def message(self) -> dict[str, Any]:
+        return {
+            "factory": to_checksum_address(self.factory),
+            "device": to_checksum_address(self.device),
+            "expiresAt": self.expires_at,
+            "nonce": self.nonce,
+        }
+
+    def typed_data(self, chain_id: int, consortium: str) -> dict[str, Any]:
+        return {
+            "types": {
+                "EIP712Domain": job_signing.DOMAIN_TYPE,
+                "DeviceBinding": DEVICE_BINDING_TYPE,
+            },
+            "primaryType": "DeviceBinding",
+            "domain": job_signing.domain(chain_id, consortium),
+            "message": self.message(),
         }
 
 
@@ -138,6 +187,10 @@ class ConsortiumClient:
     @property
     def address(self) -> str:
         return str(self.contract.address)
+
+    @property
+    def chain_id(self) -> int:
+        return int(self.contract.w3.eth.chain_id)
 
     def _call(self, fn: Any, block: int | str = "latest") -> Any:
         try:
@@ -186,12 +239,35 @@ class ConsortiumClient:
     def has_approved(self, proposal_id: int, address: str) -> bool:
         return bool(self._call(self.contract.functions.hasApproved(proposal_id, checksum(address))))
 
+    def _device_record(self, addr: str) -> Device:
+        owner, expires_at, active, authorized_at, nonce = self._call(
+            self.contract.functions.device(addr)
+        )
+        return Device(addr, owner, expires_at, active, authorized_at, nonce)
+
     def device(self, address: str) -> Device:
+        """A device key bound now, or once bound and since unbound (owner zero)."""
         addr = checksum(address, "device")
-        owner, expires_at, active, authorized_at = self._call(self.contract.functions.device(addr))
-        if int(owner, 16) == 0:
+        record = self._device_record(addr)
+        if int(record.owner, 16) == 0 and record.nonce == 0:
             raise NotFound(f"{addr} is not a device key")
-        return Device(addr, owner, expires_at, active, authorized_at)
+        return record
+
+    def device_binding(self, factory: str, device: str, expires_at: int = 0) -> DeviceBinding:
+        """What `device` must sign to be bound to `factory` next (its current nonce)."""
+        if not 0 <= expires_at <= MAX_EXPIRY:
+            raise InvalidInput("expiry must be a unix time or 0 for none")
+        addr = checksum(device, "device")
+        nonce = self._device_record(addr).nonce
+        return DeviceBinding(checksum(factory, "factory"), addr, expires_at, nonce)
+
+    def binding_typed_data(self, binding: DeviceBinding) -> dict[str, Any]:
+        return binding.typed_data(self.chain_id, self.address)
+
+    def sign_binding(self, device: LocalAccount, factory: str, expires_at: int = 0) -> bytes:
+        """The device key's consent to be bound to `factory` (proof that it holds the key)."""
+        binding = self.device_binding(factory, device.address, expires_at)
+        return job_signing.sign(device, self.binding_typed_data(binding))
 
     def is_authorized_signer(
         self, member: str, signer: str, role: int, block_number: int, timestamp: int
@@ -257,11 +333,37 @@ class ConsortiumClient:
         )
         return sender.transact(fn)
 
-    def authorize_device(self, sender: Sender, device: str, expires_at: int = 0) -> Any:
-        if expires_at < 0:
+    def authorize_device(
+        self,
+        sender: Sender,
+        device: str | LocalAccount,
+        expires_at: int = 0,
+        signature: str | bytes | None = None,
+    ) -> Any:
+        """Bind `device` to the sender's factory with the device key's binding signature:
+        given, or made here when `device` is the key itself."""
+        if not 0 <= expires_at <= MAX_EXPIRY:
             raise InvalidInput("expiry must be a unix time or 0 for none")
-        fn = self.contract.functions.authorizeDevice(checksum(device, "device"), expires_at)
+        if isinstance(device, LocalAccount):
+            address = device.address
+            if signature is None:
+                signature = self.sign_binding(device, sender.address, expires_at)
+        else:
+            address = checksum(device, "device")
+        proof = job_signing.signature_bytes(signature, "device signature")
+        if not proof:
+            raise InvalidInput(
+                f"the device key {address} must sign its binding to {sender.address} "
+                "(an EIP-712 DeviceBinding signature)"
+            )
+        fn = self.contract.functions.authorizeDevice(address, expires_at, proof)
         return sender.transact(fn)
+
+    def propose_unbind_device(self, sender: Sender, device: str) -> tuple[int, Any]:
+        receipt = sender.transact(
+            self.contract.functions.proposeUnbindDevice(checksum(device, "device"))
+        )
+        return self._proposal_id(receipt), receipt
 
     def revoke_device(self, sender: Sender, device: str) -> Any:
         return sender.transact(self.contract.functions.revokeDevice(checksum(device, "device")))

@@ -40,6 +40,9 @@ MESSAGES: dict[str, str] = {
     "DeviceIsMember": "{0} is a member and cannot be a device key",
     "AccountIsDevice": "{0} is a device key and cannot become a member",
     "DeviceTaken": "device key {0} belongs to {1}",
+    "InvalidDeviceSignature": "the binding is not signed by device key {0} (the signature "
+    "recovers to {1}): only the device key itself can consent to its binding",
+    "DeviceNotBound": "device key {0} is not bound to any factory",
     "DeviceNotAuthorized": "device key {0} is not authorised",
     "NotDeviceOwner": "device key {0} does not belong to {1}",
     "InvalidExpiry": "expiry {0} is not in the future",
@@ -192,6 +195,7 @@ STATUS.update({"SharesDoNotSum": 422, "InvalidDependencies": 422, "ZeroSplitQuan
 STATUS.update({"InvalidDeadline": 422, "ZeroQuantityOrPrice": 422, "InvalidSplitCount": 422})
 STATUS.update({"UnknownDispute": 404, "InvalidPayoutShare": 422, "EmptyReason": 422})
 STATUS.update({"TextTooLong": 422})
+STATUS.update({"InvalidDeviceSignature": 403})
 
 
 def _format(value: Any, abi_type: str) -> Any:

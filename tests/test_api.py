@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from eth_account.datastructures import SignedTransaction
-from eth_account.messages import encode_defunct
+from eth_account.messages import encode_defunct, encode_typed_data
 from eth_account.signers.local import LocalAccount
 from fastapi.testclient import TestClient
 from httpx import Response
@@ -479,7 +479,7 @@ def test_write_endpoints_need_a_token(client: TestClient, node: Node) -> None:
         ("POST", "/proposals/1/approve", None),
         ("POST", "/proposals/1/cancel", None),
         ("PUT", "/members/me/profile", {"metadata_hash": "0x" + "ab" * 32}),
-        ("POST", "/devices", {"device": device}),
+        ("POST", "/devices", {"device": device, "signature": "0x" + "00" * 65}),
         ("DELETE", f"/devices/{device}", None),
         ("POST", "/tx", {"raw": "0x02"}),
     ]
@@ -892,14 +892,49 @@ def test_member_lookups(client: TestClient, node: Node, operator: Sender) -> Non
 
 
 # --- device keys ----------------------------------------------------------------------
+NO_CONSENT = "0x" + "00" * 65  # well-formed; for refusals that come before it is read
+
+
+def consent(client: TestClient, device: LocalAccount, factory: str, expires_at: int = 0) -> str:
+    """The device key signs the binding the node describes (as a device elsewhere would)."""
+    resp = client.get(
+        f"/devices/{device.address}/binding",
+        params={"factory": factory, "expires_at": expires_at},
+    )
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert body["typed_data"]["primaryType"] == "DeviceBinding"
+    signed = device.sign_message(encode_typed_data(full_message=body["typed_data"]))
+    assert "0x" + bytes(signed.message_hash).hex() == body["digest"]
+    return "0x" + bytes(signed.signature).hex()
+
+
+def bind(
+    client: TestClient,
+    headers: Headers,
+    device: LocalAccount,
+    factory: str,
+    expires_at: int = 0,
+) -> Response:
+    signature = consent(client, device, factory, expires_at)
+    body = {"device": device.address, "expires_at": expires_at, "signature": signature}
+    return client.post("/devices", json=body, headers=headers)
+
+
+def device_state(client: TestClient, node: Node, device: str) -> tuple[Any, ...]:
+    record = node.consortium.contract.functions.device(device).call()
+    return (*ledger_state(client, node), tuple(record))
+
+
 def test_factory_authorises_and_revokes_a_device(
     client: TestClient, node: Node, factory: Sender
 ) -> None:
     headers = sign_in(client, node, factory.account)
-    device = new_account().address
+    key = new_account()
+    device = key.address
     expires = chain_time(node) + 3600
 
-    resp = client.post("/devices", json={"device": device, "expires_at": expires}, headers=headers)
+    resp = bind(client, headers, key, factory.address, expires)
     assert resp.status_code == 201, resp.text
     authorised = resp.json()
     assert authorised == {
@@ -908,6 +943,7 @@ def test_factory_authorises_and_revokes_a_device(
         "expires_at": expires,
         "active": True,
         "authorized_at_block": node.chain.block_number(),
+        "nonce": 1,
     }
     assert client.get(f"/devices/{device}").json() == authorised
     assert node.consortium.is_authorized_signer(
@@ -925,10 +961,94 @@ def test_factory_authorises_and_revokes_a_device(
 
 def test_device_without_expiry(client: TestClient, node: Node, factory: Sender) -> None:
     headers = sign_in(client, node, factory.account)
-    device = new_account().address
-    resp = client.post("/devices", json={"device": device}, headers=headers)
+    resp = bind(client, headers, new_account(), factory.address)
     assert resp.status_code == 201, resp.text
     assert resp.json()["expires_at"] == 0 and resp.json()["active"] is True
+
+
+def test_a_factory_cannot_squat_a_device_address(
+    client: TestClient, node: Node, operator: Sender, factory: Sender
+) -> None:
+    """Without the device key's own signature nothing is bound, and the address stays free
+    to be admitted as a member."""
+    headers = sign_in(client, node, factory.account)
+    victim = new_account()
+    before = device_state(client, node, victim.address)
+    resp = client.get(f"/devices/{victim.address}/binding", params={"factory": factory.address})
+    data = encode_typed_data(full_message=resp.json()["typed_data"])
+    forged = [  # signed by the squatter itself, and by some other key
+        "0x" + bytes(k.sign_message(data).signature).hex() for k in (factory.account, new_account())
+    ]
+    for signature in (*forged, NO_CONSENT):
+        body = {"device": victim.address, "signature": signature}
+        problem = assert_problem(
+            client.post("/devices", json=body, headers=headers), 403, "InvalidDeviceSignature"
+        )
+        assert said(problem, f"not signed by device key {victim.address}")
+    missing = assert_problem(
+        client.post("/devices", json={"device": victim.address}, headers=headers), 422
+    )
+    assert missing["errors"][0]["field"] == "signature"
+    assert device_state(client, node, victim.address) == before
+    assert_problem(client.get(f"/devices/{victim.address}"), 404)
+    admitted = propose(
+        client,
+        sign_in(client, node, operator.account),
+        kind="admit",
+        target=victim.address,
+        roles=["buyer"],
+    )
+    assert admitted.status_code == 201 and admitted.json()["state"] == "executed"
+
+
+def test_the_node_never_signs_a_binding_for_the_device(
+    client: TestClient, node: Node, factory: Sender
+) -> None:
+    """Even holding the device key, the node binds it only with a signature in the body."""
+    held = node.add_signer(new_account())
+    headers = sign_in(client, node, factory.account)
+    before = device_state(client, node, held.address)
+    body = {"device": held.address, "signature": NO_CONSENT}
+    assert_problem(client.post("/devices", json=body, headers=headers), 403)
+    assert device_state(client, node, held.address) == before
+
+
+def test_a_front_run_copy_of_a_binding_is_refused(
+    client: TestClient, node: Node, factory: Sender
+) -> None:
+    rival = admit(node, Role.FACTORY)
+    key = new_account()
+    body = {"device": key.address, "signature": consent(client, key, factory.address)}
+    before = device_state(client, node, key.address)
+    resp = client.post("/devices", json=body, headers=sign_in(client, node, rival.account))
+    assert_problem(resp, 403, "InvalidDeviceSignature")
+    assert device_state(client, node, key.address) == before
+    resp = client.post("/devices", json=body, headers=sign_in(client, node, factory.account))
+    assert resp.status_code == 201 and resp.json()["owner"] == factory.address
+
+
+def test_council_unbinds_a_device(
+    client: TestClient, node: Node, operator: Sender, factory: Sender
+) -> None:
+    key = new_account()
+    assert bind(client, sign_in(client, node, factory.account), key, factory.address).is_success
+    council = sign_in(client, node, operator.account)
+    refused = propose(client, council, kind="admit", target=key.address, roles=["buyer"])
+    assert_problem(refused, 409, "AccountIsDevice")
+    denied = propose(
+        client, sign_in(client, node, factory.account), kind="unbind_device", target=key.address
+    )
+    assert_problem(denied, 409, "NotCouncil")
+
+    resp = propose(client, council, kind="unbind_device", target=key.address)
+    assert resp.status_code == 201, resp.text
+    assert resp.json()["kind"] == "unbind_device" and resp.json()["state"] == "executed"
+    unbound = client.get(f"/devices/{key.address}").json()
+    assert (unbound["owner"], unbound["active"]) == ("0x" + "00" * 20, False)
+    again = propose(client, council, kind="unbind_device", target=key.address)
+    assert_problem(again, 409, "DeviceNotBound")
+    admitted = propose(client, council, kind="admit", target=key.address, roles=["buyer"])
+    assert admitted.json()["state"] == "executed"
 
 
 def test_non_factories_cannot_authorise_devices(
@@ -936,11 +1056,12 @@ def test_non_factories_cannot_authorise_devices(
 ) -> None:
     device = new_account().address
     before = ledger_state(client, node)
+    body = {"device": device, "signature": NO_CONSENT}
 
     # a factory whose key the node does not hold: the node cannot sign for it
     stranger = sign_in(client, node, outside_member(node, Role.FACTORY))
     before = ledger_state(client, node)
-    resp = client.post("/devices", json={"device": device}, headers=stranger)
+    resp = client.post("/devices", json=body, headers=stranger)
     assert "POST /tx" in assert_problem(resp, 403)["detail"]
 
     # an outsider whose key the node holds gets no token, so the node signs nothing for it
@@ -949,11 +1070,9 @@ def test_non_factories_cannot_authorise_devices(
     assert_problem(login(client, text, sign_text(held.account, text)), 403)
 
     # the council operator is a member but no factory
-    resp = client.post(
-        "/devices", json={"device": device}, headers=sign_in(client, node, operator.account)
-    )
-    body = assert_problem(resp, 409, "MissingRole")
-    assert "factory role" in body["detail"]
+    resp = client.post("/devices", json=body, headers=sign_in(client, node, operator.account))
+    problem = assert_problem(resp, 409, "MissingRole")
+    assert "factory role" in problem["detail"]
 
     assert_problem(client.get(f"/devices/{device}"), 404)
     assert ledger_state(client, node) == before
@@ -963,7 +1082,7 @@ def test_member_cannot_be_a_device(
     client: TestClient, node: Node, operator: Sender, factory: Sender
 ) -> None:
     headers = sign_in(client, node, factory.account)
-    resp = client.post("/devices", json={"device": operator.address}, headers=headers)
+    resp = bind(client, headers, operator.account, factory.address)
     body = assert_problem(resp, 409, "DeviceIsMember")
     assert said(body, f"{operator.address} is a member and cannot be a device key")
     assert_problem(client.get(f"/devices/{operator.address}"), 404)
@@ -973,10 +1092,11 @@ def test_devices_stay_with_their_owner(client: TestClient, node: Node, factory: 
     other = admit(node, Role.FACTORY)
     owner_headers = sign_in(client, node, factory.account)
     other_headers = sign_in(client, node, other.account)
-    device = new_account().address
-    assert client.post("/devices", json={"device": device}, headers=owner_headers).is_success
+    key = new_account()
+    device = key.address
+    assert bind(client, owner_headers, key, factory.address).is_success
 
-    resp = client.post("/devices", json={"device": device}, headers=other_headers)
+    resp = bind(client, other_headers, key, other.address)  # even with the key's consent
     body = assert_problem(resp, 409, "DeviceTaken")
     assert said(body, f"{device} belongs to {factory.address}")
     resp = client.delete(f"/devices/{device}", headers=other_headers)
@@ -986,20 +1106,27 @@ def test_devices_stay_with_their_owner(client: TestClient, node: Node, factory: 
 
 def test_device_input_is_checked(client: TestClient, node: Node, factory: Sender) -> None:
     headers = sign_in(client, node, factory.account)
-    device = new_account().address
+    key = new_account()
+    device = key.address
     past = chain_time(node) - 10
-    body = assert_problem(
-        client.post("/devices", json={"device": device, "expires_at": past}, headers=headers),
-        409,
-        "InvalidExpiry",
-    )
+    body = assert_problem(bind(client, headers, key, factory.address, past), 409, "InvalidExpiry")
     assert str(past) in body["detail"]
-    for bad in ({"device": "0x1234"}, {"device": device, "expires_at": -1}, {}):
+    for bad in (
+        {"device": "0x1234", "signature": NO_CONSENT},
+        {"device": device, "expires_at": -1, "signature": NO_CONSENT},
+        {"device": device, "signature": "0x1234"},
+        {},
+    ):
         problem = assert_problem(client.post("/devices", json=bad, headers=headers), 422)
         assert problem["errors"], problem
-    body = assert_problem(client.post("/devices", json={"device": "nope"}, headers=headers), 422)
+    body = assert_problem(
+        client.post("/devices", json={"device": "nope", "signature": NO_CONSENT}, headers=headers),
+        422,
+    )
     assert body["errors"][0]["field"] == "device"
     assert_problem(client.get("/devices/0x1234"), 422)
+    assert_problem(client.get("/devices/0x1234/binding", params={"factory": device}), 422)
+    assert_problem(client.get(f"/devices/{device}/binding", params={"factory": "x"}), 422)
     assert_problem(client.delete("/devices/0x1234", headers=headers), 422)
     assert_problem(client.get(f"/devices/{device}"), 404)
 

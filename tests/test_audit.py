@@ -112,8 +112,9 @@ def test_reordered_steps(node: Node, story: Story) -> None:
     resigned = []
     for item in [items[i] for i in (0, 3, 2, 1, 4, 5)]:
         sub = w.step(json.loads(item["payload"]))
-        resigned.append({"record": sub.record, "signature": sub.signature,
-                         "payload": item["payload"]})
+        resigned.append(
+            {"record": sub.record, "signature": sub.signature, "payload": item["payload"]}
+        )
     bundle = copy.deepcopy(story.bundle)
     bundle["splits"][0]["steps"] = resigned
     found = codes(run(story, [bundle]))
@@ -148,13 +149,64 @@ def test_replaced_design_file(story: Story) -> None:
 def test_revoked_device_key(node: Node, story: Story) -> None:
     plant = node.sender(node.jobs.view(story.job).as_dict()["splits"][0]["factory"])
     device = new_account()
-    node.consortium.authorize_device(plant, device.address, 0)
+    node.consortium.authorize_device(plant, device, 0)
     record(node, plant, story.job, 0, 2, signer=Signer(device.key))
     node.consortium.revoke_device(plant, device.address)
     node.steps.anchor(story.job, 0)  # anchored after the key was revoked
     report = run(story, [node.steps.export(story.job)])
     bad = [f for f in report["findings"] if f["code"] == "unauthorized-signer"]
     assert {f["evidence"]["seq"] for f in bad} == {6, 7}
+
+
+def device_steps(node: Node, plant, job: int, device, times: list[int], received: int) -> None:
+    """Steps of split 0 signed by `device`, dated `times`, reaching the node at `received`."""
+    next_seq, head = node.steps.journal.head(job, 0)
+    w = StepWriter(Signer(device.key), node.steps.domain, job, 0, plant.address, next_seq, head)
+    node.steps.ingestor.clock = lambda: received
+    node.steps.ingest([w.step(object_event("assembling", t)) for t in times])
+
+
+def findings_of(report: dict, code: str) -> list[dict]:
+    return [f for f in report["findings"] if f["code"] == code]
+
+
+def test_device_step_backdated_before_its_binding(node: Node, story: Story) -> None:
+    """A device key dates steps before it was bound to the factory: the audit names them."""
+    plant = node.sender(node.jobs.view(story.job).as_dict()["splits"][0]["factory"])
+    device = new_account()
+    node.chain.advance_time(3600)  # the factory was admitted an hour before the binding
+    receipt = node.consortium.authorize_device(plant, device, 0)
+    bound = int(node.chain.w3.eth.get_block(receipt["blockNumber"])["timestamp"])
+    device_steps(node, plant, story.job, device, [bound - 1800, bound], received=bound + 1)
+    node.steps.anchor(story.job, 0)
+    report = run(story, [node.steps.export(story.job)])
+    [backdated] = findings_of(report, "backdated-before-binding")
+    assert backdated["severity"] == "critical" and backdated["evidence"]["seq"] == 6
+    assert backdated["evidence"]["bound_since"] == bound
+    assert str(bound - 1800) in backdated["statement"]
+    assert codes(report) == {"backdated-before-binding"}  # step 7, dated at the binding, is fine
+
+
+def test_device_step_anchored_after_the_key_expired(node: Node, story: Story) -> None:
+    """A step dated before its device key's expiry but anchored only after it: authority is
+    judged at the anchor's block time too, and the possible back-dating is reported."""
+    plant = node.sender(node.jobs.view(story.job).as_dict()["splits"][0]["factory"])
+    device = new_account()
+    expiry = chain_now(node) + 600
+    node.consortium.authorize_device(plant, device, expiry)
+    now = chain_now(node)  # the binding's block
+    device_steps(node, plant, story.job, device, [now], received=now + 20)
+    node.steps.anchor(story.job, 0)  # anchored before the expiry: clean
+    assert codes(run(story, [node.steps.export(story.job)])) == set()
+
+    device_steps(node, plant, story.job, device, [now + 10], received=now + 20)
+    node.chain.advance_time(700)  # the key expires before this step is anchored
+    node.steps.anchor(story.job, 0)
+    report = run(story, [node.steps.export(story.job)])
+    [late] = findings_of(report, "backdated-past-expiry")
+    assert late["severity"] == "major" and late["evidence"]["seq"] == 7
+    assert late["evidence"]["expired"] == expiry and late["evidence"]["block"] > 0
+    assert codes(report) == {"backdated-past-expiry"}
 
 
 def test_signer_not_yet_a_member(node: Node, story: Story) -> None:
@@ -211,8 +263,7 @@ def test_audit_over_the_api(story: Story) -> None:
     page = client.get(f"/jobs/{story.job}/audit", params={"format": "html"})
     assert page.headers["content-type"].startswith("text/html") and "Findings" in page.text
     tampered = copy.deepcopy(story.bundle)
-    tampered["splits"][0]["steps"][1]["signature"] = tampered["splits"][0]["steps"][0][
-        "signature"]
+    tampered["splits"][0]["steps"][1]["signature"] = tampered["splits"][0]["steps"][0]["signature"]
     body = {"bundles": [tampered], "include_node_steps": False}
     found = client.post(f"/jobs/{story.job}/audit", json=body).json()
     assert found["summary"]["verdict"] == "findings"

@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 from eth_account import Account
+from eth_account.messages import encode_typed_data
 
 from conftest import FAST_KDF, new_account
 from ledger.devnet import port_is_free
@@ -179,22 +180,109 @@ def test_devices_and_proposals_through_the_cli(running: Cli) -> None:
     (cli.data_dir / "f.pass").write_text("factory-pass\n")
     info = ring.new("plant", "factory-pass", kdf_iterations=FAST_KDF)
     ok(cli.run("member", "propose", "admit", info.address, "--roles", "factory"))
-    device = new_account().address
+    # a device key held in this node's keystore: the CLI signs its consent with it
+    (cli.data_dir / "d.pass").write_text("device-pass\n")
+    device = ring.new("press-1", "device-pass", kdf_iterations=FAST_KDF).address
     signer = ["--from", "plant", "--passphrase-file", str(cli.data_dir / "f.pass")]
+    device_pass = ["--device-passphrase-file", str(cli.data_dir / "d.pass")]
     out = json.loads(
-        ok(cli.run("device", "authorize", device, "--expires", "+30d", *signer, "--json"))
+        ok(
+            cli.run(
+                "device",
+                "authorize",
+                "press-1",
+                "--expires",
+                "+30d",
+                *signer,
+                *device_pass,
+                "--json",
+            )
+        )
     )
     assert out["active"] and out["owner"] == info.address and out["expires_at"] > time.time()
+    assert out["address"] == device and out["nonce"] == 1
     out = json.loads(ok(cli.run("device", "revoke", device, *signer, "--json")))
     assert not out["active"]
-    refused(
-        cli.run("device", "authorize", new_account().address), 1, "does not hold the factory role"
-    )
     refused(cli.run("device", "revoke", device, *signer), 1, "is not authorised")
+
+    # a device key held elsewhere signs the typed data `device binding` prints
+    remote = new_account()
+    refused(cli.run("device", "authorize", remote.address, *signer), 2, "--signature")
+    printed = json.loads(
+        ok(cli.run("device", "binding", remote.address, "--for", info.address, "--expires", "+1d"))
+    )
+    expires_at = str(printed["expires_at"])
+    signed = remote.sign_message(encode_typed_data(full_message=printed["typed_data"]))
+    assert "0x" + bytes(signed.message_hash).hex() == printed["digest"]
+    proof = "0x" + bytes(signed.signature).hex()
+    # a squatter's own signature, or the right one for another expiry, binds nothing
+    squat = (
+        "0x"
+        + bytes(
+            new_account()
+            .sign_message(encode_typed_data(full_message=printed["typed_data"]))
+            .signature
+        ).hex()
+    )
+    refused(
+        cli.run(
+            "device",
+            "authorize",
+            remote.address,
+            "--expires",
+            expires_at,
+            "--signature",
+            squat,
+            *signer,
+        ),
+        1,
+        "only the device key itself can consent",
+    )
+    refused(
+        cli.run(
+            "device",
+            "authorize",
+            remote.address,
+            "--expires",
+            str(int(expires_at) + 1),
+            "--signature",
+            proof,
+            *signer,
+        ),
+        1,
+        "only the device key itself can consent",
+    )
+    refused(cli.run("device", "show", remote.address), 1, "is not a device key")
+    out = json.loads(
+        ok(
+            cli.run(
+                "device",
+                "authorize",
+                remote.address,
+                "--expires",
+                expires_at,
+                "--signature",
+                proof,
+                *signer,
+                "--json",
+            )
+        )
+    )
+    assert out["owner"] == info.address and out["expires_at"] == int(expires_at)
+    refused(
+        cli.run("device", "authorize", new_account().address, "--signature", "0x" + "00" * 65),
+        1,
+        "does not hold the factory role",
+    )
+    # the council unbinds it (quorum 1: at once)
+    assert "unbind_device" in ok(cli.run("device", "unbind", remote.address))
+    out = json.loads(ok(cli.run("device", "show", remote.address, "--json")))
+    assert out["owner"] == "0x" + "00" * 20 and not out["active"]
     # quorum 1: the proposal executed at once, so approving it again is refused
     refused(cli.run("member", "approve", "1"), 1, "already executed")
     proposals = json.loads(ok(cli.run("member", "proposals", "--json")))
     assert proposals[0]["kind"] == "admit" and proposals[0]["state"] == "executed"
+    assert proposals[-1]["kind"] == "unbind_device" and proposals[-1]["state"] == "executed"
     refused(cli.run("member", "approve", "99"), 1, "no proposal 99")
 
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import pytest
+from web3.logs import DISCARD
 
 from conftest import admit, new_account
-from ledger.consortium import MemberStatus
+from ledger.consortium import MemberStatus, ProposalKind
 from ledger.errors import ContractRevert, InvalidInput, NotFound
 from ledger.node import Node
 from ledger.roles import Role, parse_roles, role_names
 from ledger.tx import Sender
+
+ZERO_ADDRESS = "0x" + "00" * 20
 
 
 def snapshot(node: Node) -> tuple[object, ...]:
@@ -68,7 +71,7 @@ def test_roles_at_a_past_block(node: Node, operator: Sender) -> None:
 def test_device_key_history(node: Node, factory: Sender) -> None:
     c = node.consortium
     device = new_account()
-    c.authorize_device(factory, device.address, 0)
+    c.authorize_device(factory, device, 0)
     authorized = node.chain.block_number()
     c.revoke_device(factory, device.address)
     revoked = node.chain.block_number()
@@ -85,7 +88,7 @@ def test_device_expiry(node: Node, factory: Sender) -> None:
     c = node.consortium
     device = new_account()
     now = node.chain.w3.eth.get_block("latest")["timestamp"]
-    c.authorize_device(factory, device.address, now + 3600)
+    c.authorize_device(factory, device, now + 3600)
     block = node.chain.block_number()
     role = int(Role.FACTORY)
     assert c.is_authorized_signer(factory.address, device.address, role, block, now + 10)
@@ -97,7 +100,7 @@ def test_suspended_factory_devices_stop_signing(
 ) -> None:
     c = node.consortium
     device = new_account()
-    c.authorize_device(factory, device.address, 0)
+    c.authorize_device(factory, device, 0)
     c.propose_suspend(operator, factory.address)
     block = node.chain.block_number()
     assert not c.is_authorized_signer(factory.address, device.address, int(Role.FACTORY), block, 0)
@@ -114,8 +117,9 @@ def test_suspended_factory_devices_stop_signing(
         (lambda c, s, t: c.approve(s, 1), "NotCouncil"),
         (lambda c, s, t: c.cancel(s, 1), "NotProposer"),
         (lambda c, s, t: c.update_profile(s, "11" * 32, None), "NotMember"),
-        (lambda c, s, t: c.authorize_device(s, t, 0), "NotMember"),
+        (lambda c, s, t: c.authorize_device(s, t, 0, "0x" + "00" * 65), "NotMember"),
         (lambda c, s, t: c.revoke_device(s, t), "NotDeviceOwner"),
+        (lambda c, s, t: c.propose_unbind_device(s, t), "NotCouncil"),
     ],
 )
 def test_outsider_is_refused_and_nothing_changes(
@@ -123,7 +127,7 @@ def test_outsider_is_refused_and_nothing_changes(
 ) -> None:
     c = node.consortium
     device = new_account()
-    c.authorize_device(factory, device.address, 0)
+    c.authorize_device(factory, device, 0)
     open_pid, _ = c.propose_quorum(operator, 1)  # executes; gives proposal 1..n to aim at
     outsider = node.add_signer(new_account())
     target = device.address if "device" in error.lower() else factory.address
@@ -141,7 +145,7 @@ def test_refusal_messages_are_readable(node: Node, operator: Sender, factory: Se
     with pytest.raises(ContractRevert, match="is already a member"):
         c.propose_admit(operator, factory.address, int(Role.FACTORY))
     with pytest.raises(ContractRevert, match="does not hold the factory role"):
-        c.authorize_device(operator, new_account().address, 0)
+        c.authorize_device(operator, new_account(), 0)
     with pytest.raises(ContractRevert, match="last active council member"):
         c.propose_suspend(operator, operator.address)
 
@@ -154,3 +158,87 @@ def test_bad_input_is_refused_before_the_chain(node: Node, operator: Sender) -> 
         parse_roles("factory,wizard")
     with pytest.raises(InvalidInput, match="32 bytes"):
         c.propose_admit(operator, new_account().address, 2, metadata_hash="0xabcd")
+
+
+# --- device binding: proof of possession, unbinding ------------------------------------
+def device_state(node: Node, device: str) -> tuple[object, ...]:
+    raw = node.consortium.contract.functions.device(device).call()
+    at = node.consortium.contract.functions.deviceAt(device, node.chain.block_number()).call()
+    return (*snapshot(node), tuple(raw), tuple(at))
+
+
+def test_a_factory_cannot_bind_a_key_it_does_not_hold(
+    node: Node, operator: Sender, factory: Sender
+) -> None:
+    c = node.consortium
+    victim = new_account()
+    before = device_state(node, victim.address)
+    own = c.sign_binding(factory.account, factory.address)  # the squatter signs for it
+    for signature in (own, c.sign_binding(new_account(), factory.address)):
+        with pytest.raises(ContractRevert) as refused:
+            c.authorize_device(factory, victim.address, 0, signature)
+        assert refused.value.error == "InvalidDeviceSignature" and refused.value.status == 403
+        assert "only the device key itself can consent" in str(refused.value)
+    with pytest.raises(InvalidInput, match="must sign its binding"):
+        c.authorize_device(factory, victim.address, 0)
+    assert device_state(node, victim.address) == before
+    with pytest.raises(NotFound):
+        c.device(victim.address)
+    c.propose_admit(operator, victim.address, int(Role.BUYER))  # the address stays admissible
+    assert c.has_role(victim.address, int(Role.BUYER))
+
+
+def test_a_copied_binding_is_worthless_to_another_factory(node: Node, factory: Sender) -> None:
+    c = node.consortium
+    rival = admit(node, int(Role.FACTORY))
+    device = new_account()
+    signature = c.sign_binding(device, factory.address, 0)
+    before = device_state(node, device.address)
+    with pytest.raises(ContractRevert) as refused:
+        c.authorize_device(rival, device.address, 0, signature)
+    assert refused.value.error == "InvalidDeviceSignature"
+    assert device_state(node, device.address) == before
+    c.authorize_device(factory, device.address, 0, signature)
+    assert c.device(device.address).owner == factory.address
+
+
+def test_binding_typed_data_is_what_the_contract_checks(node: Node, factory: Sender) -> None:
+    from ledger import job_signing
+
+    c = node.consortium
+    device = new_account()
+    binding = c.device_binding(factory.address, device.address, 0)
+    data = c.binding_typed_data(binding)
+    assert data["domain"]["verifyingContract"] == c.address
+    assert data["domain"]["chainId"] == node.chain.chain_id
+    on_chain = c.contract.functions.deviceBindingDigest(factory.address, device.address, 0, 0)
+    assert on_chain.call() == job_signing.digest(data)
+    c.authorize_device(factory, device.address, 0, job_signing.sign(device, data))
+    assert c.device(device.address).nonce == 1
+
+
+def test_council_unbinds_a_device_then_it_can_be_admitted(
+    node: Node, operator: Sender, factory: Sender
+) -> None:
+    c = node.consortium
+    device = new_account()
+    c.authorize_device(factory, device, 0)
+    with pytest.raises(ContractRevert) as refused:
+        c.propose_admit(operator, device.address, int(Role.BUYER))
+    assert refused.value.error == "AccountIsDevice"
+    pid, receipt = c.propose_unbind_device(operator, device.address)
+    proposal = c.proposal(pid)
+    assert proposal.kind is ProposalKind.UNBIND_DEVICE and proposal.state == "executed"
+    assert proposal.as_dict()["kind"] == "unbind_device"
+    [event] = c.contract.events.DeviceUnbound().process_receipt(receipt, errors=DISCARD)
+    assert event["args"]["owner"] == factory.address
+    assert event["args"]["proposalId"] == pid
+    unbound = c.device(device.address)
+    assert (unbound.owner, unbound.active, unbound.nonce) == (ZERO_ADDRESS, False, 2)
+    block = node.chain.block_number()
+    assert not c.is_authorized_signer(factory.address, device.address, 2, block, 0)
+    with pytest.raises(ContractRevert) as refused:
+        c.propose_unbind_device(operator, device.address)
+    assert refused.value.error == "DeviceNotBound"
+    c.propose_admit(operator, device.address, int(Role.BUYER))
+    assert c.has_role(device.address, int(Role.BUYER))

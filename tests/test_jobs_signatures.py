@@ -181,11 +181,11 @@ def test_a_device_key_signs_a_handover_for_its_factory(node: Node) -> None:
     job_id = in_production(node, p)
     node.jobs.deliver(sender, job_id, 0)
     device = new_account()
-    node.consortium.authorize_device(sender, device.address)
+    node.consortium.authorize_device(sender, device)
     record = Handover(job_id, 0, 3, LOT, 100, int(time.time()) + 3600)
     # a device of another factory may not sign for this one
     rogue = new_account()
-    node.consortium.authorize_device(p.factories[1], rogue.address)
+    node.consortium.authorize_device(p.factories[1], rogue)
     rogue_sig = node.jobs.sign(rogue, record)
     refused("InvalidHandoverSignature", node.jobs.handover, receiver, record, rogue_sig)
     node.jobs.handover(receiver, record, node.jobs.sign(device, record))

@@ -94,7 +94,7 @@ def test_payload_is_stored_canonical(env: Env) -> None:
 def test_device_key_signs_until_revoked(env: Env) -> None:
     device = new_account()
     c = env.node.consortium
-    c.authorize_device(env.factory, device.address, 0)
+    c.authorize_device(env.factory, device, 0)
     w = env.writer(Signer(device.key))
     env.ingestor.ingest(steps(w, 2))
     c.revoke_device(env.factory, device.address)
@@ -107,14 +107,36 @@ def test_device_key_signs_until_revoked(env: Env) -> None:
 def test_expired_device_key(env: Env) -> None:
     device = new_account()
     expiry = env.node.chain.w3.eth.get_block("latest")["timestamp"] + 3600
-    env.node.consortium.authorize_device(env.factory, device.address, expiry)
-    env.ingestor.clock = lambda: expiry + 60  # the steps below are not from the future
+    env.node.consortium.authorize_device(env.factory, device, expiry)
+    env.ingestor.clock = lambda: expiry - 60  # received before the expiry
     w = env.writer(Signer(device.key))
-    ok = w.step(object_event("assembling", expiry - 10))
+    ok = w.step(object_event("assembling", expiry - 100))
     env.ingestor.ingest([ok])
+    env.ingestor.clock = lambda: expiry - 10  # received in time, but dated after the expiry
     late = w.step(object_event("packing", expiry + 10))
     with pytest.raises(Forbidden, match="expired"):
         env.ingestor.ingest([late])
+    assert env.journal.count() == 1
+
+
+def test_backdated_step_of_an_expired_device_key_is_refused(env: Env) -> None:
+    """A device key past its expiry dates its step before the expiry: the node judges the
+    key at the time it receives the step, refuses it, and journals nothing."""
+    device = new_account()
+    expiry = env.node.chain.w3.eth.get_block("latest")["timestamp"] + 3600
+    env.node.consortium.authorize_device(env.factory, device, expiry)
+    w = env.writer(Signer(device.key))
+    env.ingestor.clock = lambda: expiry - 60
+    env.ingestor.ingest([w.step(object_event("assembling", expiry - 100))])
+    head = env.journal.head(JOB, SPLIT)
+
+    env.ingestor.clock = lambda: expiry + 60  # the key has expired when the step arrives
+    backdated = w.step(object_event("packing", expiry - 30))
+    with pytest.raises(Forbidden, match=f"expired at {expiry}") as refused:
+        env.ingestor.ingest([backdated])
+    assert refused.value.status == 403
+    assert "step 0:" in refused.value.message
+    assert env.journal.count() == 1 and env.journal.head(JOB, SPLIT) == head
 
 
 @pytest.mark.parametrize(
@@ -241,12 +263,13 @@ def test_anchor_ranges_are_contiguous_and_verifiable_on_chain(env: Env) -> None:
     head = stored[7].step_hash
     verify = env.traceability.functions.verifyStep
     for i, s in enumerate(stored[4:8]):
-        assert verify(JOB, SPLIT, 1, tree.root, head, s.step.seq, s.step_hash,
-                      tree.proof(i)).call()
-    assert not verify(JOB, SPLIT, 1, tree.root, head, stored[0].step.seq, stored[0].step_hash,
-                      tree.proof(0)).call()
-    assert not verify(JOB, SPLIT, 0, tree.root, head, stored[4].step.seq, stored[4].step_hash,
-                      tree.proof(0)).call()  # right proof, wrong anchor
+        assert verify(JOB, SPLIT, 1, tree.root, head, s.step.seq, s.step_hash, tree.proof(i)).call()
+    assert not verify(
+        JOB, SPLIT, 1, tree.root, head, stored[0].step.seq, stored[0].step_hash, tree.proof(0)
+    ).call()
+    assert not verify(
+        JOB, SPLIT, 0, tree.root, head, stored[4].step.seq, stored[4].step_hash, tree.proof(0)
+    ).call()  # right proof, wrong anchor
 
 
 Z = bytes(32)

@@ -8,6 +8,7 @@ import os
 import time
 
 import pytest
+from eth_account import Account
 from fastapi.testclient import TestClient
 from jobkit import four_splits, in_production, parties
 from test_api import assert_problem, sign_in
@@ -210,3 +211,45 @@ def test_node_files_are_private_whatever_the_umask(node: Node, order) -> None:
     for path in [node.data_dir, *node.data_dir.rglob("*")]:
         mode = path.stat().st_mode & 0o777
         assert mode == (0o700 if path.is_dir() else 0o600), f"{path} is {mode:o}"
+
+
+def test_backdated_step_of_an_expired_device_key_over_the_api(node: Node, order) -> None:
+    """A device key past its expiry dates its step before the expiry: POST /steps/batch
+    refuses it (403, nothing journaled); a step it signed in time but that was anchored only
+    after the expiry is flagged by bundle verification."""
+    p, job = order
+    plant = p.factories[0]
+    device = Account.create()
+    now = int(node.chain.w3.eth.get_block("latest")["timestamp"])
+    expiry = now + 600
+    node.consortium.authorize_device(plant, device, expiry)
+    client = TestClient(create_app(node))
+    writer = StepWriter(Signer(device.key), node.steps.domain, job, 0, plant.address)
+
+    def batch(*subs):
+        return {
+            "steps": [
+                {"record": s.record, "signature": s.signature, "payload": s.payload} for s in subs
+            ]
+        }
+
+    node.steps.ingestor.clock = lambda: now + 30  # received in time
+    in_time = writer.step(object_event("assembling", now + 10))
+    assert client.post("/steps/batch", json=batch(in_time)).json()["accepted"] == 1
+    before = client.get(f"/jobs/{job}/splits/0/steps").json()
+
+    node.steps.ingestor.clock = lambda: expiry + 60  # the key has expired on arrival
+    backdated = writer.step(object_event("packing", now + 20))
+    resp = client.post("/steps/batch", json=batch(backdated))
+    assert resp.status_code == 403, resp.text
+    assert resp.headers["content-type"].startswith("application/problem+json")
+    assert f"expired at {expiry}" in resp.json()["detail"]
+    assert client.get(f"/jobs/{job}/splits/0/steps").json() == before
+    assert node.steps.journal.count() == 1
+
+    node.chain.advance_time(700)  # anchored only after the expiry
+    node.steps.anchor(job, 0)
+    result = step_bundle.verify(node.steps.export(job, 0), node.chain.w3)
+    assert [(f.severity, f.code, f.seq) for f in result.findings] == [
+        ("warning", "backdated-past-expiry", 0)
+    ]

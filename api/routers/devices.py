@@ -1,11 +1,14 @@
+"""Device keys: a factory binds a shop-floor key with the key's own signed consent."""
+
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Query, status
 
 from api.deps import NodeDep, SessionDep
-from api.models import DeviceIn, DeviceOut
+from api.models import DeviceBindingOut, DeviceIn, DeviceOut
+from ledger import job_signing
 
 router = APIRouter(prefix="/devices", tags=["device keys"])
 
@@ -15,14 +18,32 @@ def show_device(address: str, node: NodeDep) -> dict[str, Any]:
     return node.consortium.device(address).as_dict()
 
 
+@router.get(
+    "/{address}/binding",
+    response_model=DeviceBindingOut,
+    summary="What a device key signs to consent to its binding to a factory",
+)
+def binding(
+    address: str,
+    node: NodeDep,
+    factory: str = Query(pattern=r"^0x[0-9a-fA-F]{40}$", description="the factory to bind to"),
+    expires_at: int = Query(default=0, ge=0, le=2**48 - 1, description="0 for no expiry"),
+) -> dict[str, Any]:
+    c = node.consortium
+    data = c.binding_typed_data(c.device_binding(factory, address, expires_at))
+    return {"typed_data": data, "digest": "0x" + job_signing.digest(data).hex()}
+
+
 @router.post(
     "",
     response_model=DeviceOut,
     status_code=status.HTTP_201_CREATED,
-    summary="Authorise a shop-floor device key (factories)",
+    summary="Authorise a shop-floor device key with its signed consent (factories)",
 )
 def authorize(body: DeviceIn, node: NodeDep, session: SessionDep) -> dict[str, Any]:
-    node.consortium.authorize_device(node.sender(session.address), body.device, body.expires_at)
+    # the transaction is the signed-in member's; the consent is the device key's own
+    sender = node.sender(session.address)
+    node.consortium.authorize_device(sender, body.device, body.expires_at, body.signature)
     return node.consortium.device(body.device).as_dict()
 
 

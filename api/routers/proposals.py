@@ -32,7 +32,7 @@ def _need_target(body: ProposalIn) -> str:
     "",
     response_model=ProposalOut,
     status_code=status.HTTP_201_CREATED,
-    summary="Propose a membership change (council only)",
+    summary="Propose a membership change or a device unbinding (council only)",
 )
 def propose(body: ProposalIn, node: NodeDep, member: MemberDep) -> dict[str, Any]:
     sender = signer_for(node, member, Role.COUNCIL)
@@ -51,6 +51,8 @@ def propose(body: ProposalIn, node: NodeDep, member: MemberDep) -> dict[str, Any
         pid, _ = c.propose_suspend(sender, _need_target(body))
     elif body.kind == "readmit":
         pid, _ = c.propose_readmit(sender, _need_target(body))
+    elif body.kind == "unbind_device":
+        pid, _ = c.propose_unbind_device(sender, _need_target(body))
     else:
         if body.quorum is None:
             raise InvalidInput("a set_quorum proposal needs quorum")

@@ -61,28 +61,68 @@ def recover_all(pairs: list[tuple[bytes, bytes]]) -> list[bytes | None]:
     return out
 
 
+@dataclass(frozen=True)
+class Window:
+    """What the chain says of `signer` signing for `member` as of one anchor's block."""
+
+    authorized: bool  # at the end of the block (member active factory, key bound and active)
+    member_since: int  # when the member was admitted
+    bound_since: int  # device keys: when the binding active at the block began; else 0
+    expires: int  # device keys: expiry at the block, 0 for none
+
+
 class Authority:
-    """Could `signer` sign for `member` as a factory: at a block, and at a step's time."""
+    """Could `signer` sign for `member` as a factory: at a block, and at a step's time.
+
+    A device key's binding history comes from its DeviceAuthorized, DeviceRevoked and
+    DeviceUnbound events (read once per key): the audit needs when the binding in force at
+    the anchor began, which renewals do not move but a revocation or unbinding ends."""
 
     def __init__(self, consortium: Contract, block_time: Callable[[int], int]) -> None:
         self.consortium = consortium
         self.block_time = block_time
-        self._cache: dict[tuple[str, str, int], tuple[bool, int, int]] = {}
+        self._cache: dict[tuple[str, str, int], Window] = {}
+        self._bindings: dict[str, list[tuple[int, int, str, str]]] = {}
 
-    def window(self, member: str, signer: str, block: int) -> tuple[bool, int, int]:
-        """(authorised at `block`, earliest valid time, expiry or 0)."""
+    def _events(self, signer: str) -> list[tuple[int, int, str, str]]:
+        """(block, log index, event name, owner) of every binding change of `signer`."""
+        key = signer.lower()
+        if key not in self._bindings:
+            found = []
+            for name in ("DeviceAuthorized", "DeviceRevoked", "DeviceUnbound"):
+                event = getattr(self.consortium.events, name)()
+                for log in event.get_logs(from_block=0, argument_filters={"device": signer}):
+                    found.append(
+                        (int(log["blockNumber"]), int(log["logIndex"]), name, log["args"]["owner"])
+                    )
+            self._bindings[key] = sorted(found)
+        return self._bindings[key]
+
+    def bound_since(self, member: str, signer: str, block: int) -> int:
+        """Block time at which `signer`'s binding to `member` in force at `block` began
+        (0 if none was in force)."""
+        owner, start = "", 0
+        for number, _, name, who in self._events(signer):
+            if number > block:
+                break
+            if name == "DeviceAuthorized":
+                if owner != who.lower():
+                    owner, start = who.lower(), number
+            else:  # revoked or unbound: a later authorisation starts a new binding
+                owner, start = "", 0
+        return self.block_time(start) if owner == member.lower() else 0
+
+    def window(self, member: str, signer: str, block: int) -> Window:
         key = (member.lower(), signer.lower(), block)
         if key not in self._cache:
             fns = self.consortium.functions
             ok = fns.isAuthorizedSigner(member, signer, int(Role.FACTORY), block, 0).call()
             since = int(fns.member(member).call()[2])
-            expires = 0
+            bound, expires = 0, 0
             if signer.lower() != member.lower():
                 _owner, _active, expires = fns.deviceAt(signer, block).call()
-                authorized_block = int(fns.device(signer).call()[3])
-                if authorized_block:
-                    since = max(since, self.block_time(min(authorized_block, block)))
-            self._cache[key] = (bool(ok), since, int(expires))
+                bound = self.bound_since(member, signer, block) if ok else 0
+            self._cache[key] = Window(bool(ok), since, bound, int(expires))
         return self._cache[key]
 
 
@@ -312,32 +352,57 @@ def _check_anchors(
                 )
         if signer is None:
             continue
-        ok, since, expires = authority.window(step.member, signer, block)
-        if not ok:
+        w = authority.window(step.member, signer, block)
+        if not w.authorized:
             finding(
                 Severity.CRITICAL,
                 "unauthorized-signer",
                 f"{signer} could not sign for {step.member} at block {block} (not the "
-                "factory, not an active factory, or a revoked device key)",
+                "factory, not an active factory, or a revoked or unbound device key)",
                 signer=signer,
                 block=block,
                 **ev,
             )
-        elif step.time < since:
+        elif step.time < w.member_since:
             finding(
                 Severity.CRITICAL,
                 "signer-not-yet-valid",
-                f"step {seq} is dated {step.time}, before {signer} could sign for "
-                f"{step.member} (from {since})",
+                f"step {seq} is dated {step.time}, before {step.member} was admitted "
+                f"(at {w.member_since})",
                 signer=signer,
                 **ev,
             )
-        elif expires and step.time >= expires:
+        elif step.time < w.bound_since:
+            finding(
+                Severity.CRITICAL,
+                "backdated-before-binding",
+                f"step {seq} is dated {step.time}, before device key {signer} was bound to "
+                f"{step.member} (at {w.bound_since}): the key could not sign for it then, so "
+                "the step was back-dated",
+                signer=signer,
+                bound_since=w.bound_since,
+                **ev,
+            )
+        elif w.expires and step.time >= w.expires:
             finding(
                 Severity.CRITICAL,
                 "signer-expired",
-                f"device key {signer} had expired ({expires}) by step {seq}'s time",
+                f"device key {signer} had expired ({w.expires}) by step {seq}'s time",
                 signer=signer,
+                **ev,
+            )
+        elif w.expires and a is not None and a.timestamp >= w.expires:
+            finding(
+                Severity.MAJOR,
+                "backdated-past-expiry",
+                f"step {seq} is dated {step.time}, before device key {signer} expired at "
+                f"{w.expires}, but was anchored only at {a.timestamp}, after the expiry: "
+                "nothing shows the key signed it in time (a key past its expiry may have "
+                "back-dated it)",
+                signer=signer,
+                expired=w.expires,
+                tx=a.tx_hash,
+                block=a.block,
                 **ev,
             )
         else:

@@ -1,14 +1,21 @@
-"""`cofab device`: shop-floor signer keys a factory authorises."""
+"""`cofab device`: shop-floor signer keys a factory authorises.
+
+A device key is bound only with its own consent, a DeviceBinding signature: made here from
+the device's keystore when this node holds the key, or made where the key lives (from the
+typed data `cofab device binding` prints) and passed with --signature.
+"""
 
 from __future__ import annotations
 
 import re
 import time
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from ledger import job_signing
 from ledger.cli.common import (
     DataDirOpt,
     FromOpt,
@@ -19,12 +26,16 @@ from ledger.cli.common import (
     handled,
     out,
     print_json,
+    prompt_passphrase,
+    signer_passphrase,
     signing_node,
 )
-from ledger.errors import InvalidInput
+from ledger.cli.members import print_proposal
+from ledger.errors import InvalidInput, NotFound
+from ledger.keys import read_passphrase
 from ledger.node import OPERATOR_KEY
 
-app = typer.Typer(help="Authorise and revoke device signer keys.")
+app = typer.Typer(help="Authorise, revoke and unbind device signer keys.")
 _RELATIVE = re.compile(r"^\+(\d+)([smhd])$")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -53,8 +64,27 @@ def _print(data: dict[str, object], as_json: bool) -> None:
 
 @app.command("authorize")
 def authorize(
-    device: Annotated[str, typer.Argument(help="Device key address")],
-    expires: Annotated[str | None, typer.Option(help="Unix seconds, ISO 8601 or +30d")] = None,
+    device: Annotated[
+        str,
+        typer.Argument(
+            help="Device key: its name or address in this node's keystore (the key signs its "
+            "consent here), or its address with --signature"
+        ),
+    ],
+    expires: Annotated[
+        str | None,
+        typer.Option(help="Unix seconds, ISO 8601 or +30d (with --signature: the signed value)"),
+    ] = None,
+    signature: Annotated[
+        str | None,
+        typer.Option(
+            help="The device key's DeviceBinding signature made where the key is "
+            "(see `cofab device binding`)"
+        ),
+    ] = None,
+    device_passphrase_file: Annotated[
+        Path | None, typer.Option(help="Read the device key's passphrase from this file")
+    ] = None,
     key: FromOpt = OPERATOR_KEY,
     data_dir: DataDirOpt = None,
     rpc_url: RpcUrlOpt = None,
@@ -63,9 +93,43 @@ def authorize(
 ) -> None:
     """Authorise a device key to sign production steps for your factory."""
     with handled():
-        node = signing_node(data_dir, rpc_url, key, passphrase_file)
-        node.consortium.authorize_device(node.sender(), device, parse_expiry(expires))
+        expires_at = parse_expiry(expires)
+        node = attach_node(data_dir, rpc_url)
+        if signature is None:
+            try:
+                node.keyring.find(device)
+            except NotFound:
+                raise InvalidInput(
+                    f"the key of device {device} is not in {node.keyring.directory}: have the "
+                    "device sign the typed data of `cofab device binding` and pass --signature"
+                ) from None
+        sender = node.unlock(key, signer_passphrase(node, key, passphrase_file))
+        if signature is None:
+            passphrase = read_passphrase(device_passphrase_file, prompt=prompt_passphrase())
+            account = node.keyring.unlock(device, passphrase)
+            node.consortium.authorize_device(sender, account, expires_at)
+            device = account.address
+        else:
+            node.consortium.authorize_device(sender, device, expires_at, signature)
         _print(node.consortium.device(device).as_dict(), as_json)
+
+
+@app.command("binding")
+def binding(
+    device: Annotated[str, typer.Argument(help="Device key address")],
+    factory: Annotated[str, typer.Option("--for", help="The factory to bind it to")],
+    expires: Annotated[str | None, typer.Option(help="Unix seconds, ISO 8601 or +30d")] = None,
+    data_dir: DataDirOpt = None,
+    rpc_url: RpcUrlOpt = None,
+) -> None:
+    """Print the EIP-712 typed data a device key signs to consent to its binding."""
+    with handled():
+        c = attach_node(data_dir, rpc_url).consortium
+        data = c.binding_typed_data(c.device_binding(factory, device, parse_expiry(expires)))
+        digest = "0x" + job_signing.digest(data).hex()
+        print_json(
+            {"typed_data": data, "digest": digest, "expires_at": data["message"]["expiresAt"]}
+        )
 
 
 @app.command("revoke")
@@ -82,6 +146,21 @@ def revoke(
         node = signing_node(data_dir, rpc_url, key, passphrase_file)
         node.consortium.revoke_device(node.sender(), device)
         _print(node.consortium.device(device).as_dict(), as_json)
+
+
+@app.command("unbind")
+def unbind(
+    device: Annotated[str, typer.Argument(help="Device key address")],
+    key: FromOpt = OPERATOR_KEY,
+    data_dir: DataDirOpt = None,
+    rpc_url: RpcUrlOpt = None,
+    passphrase_file: PassFileOpt = None,
+) -> None:
+    """Propose (council) to release a device key from its factory; it executes at quorum."""
+    with handled():
+        node = signing_node(data_dir, rpc_url, key, passphrase_file)
+        pid, _ = node.consortium.propose_unbind_device(node.sender(), device)
+        print_proposal(node.consortium.proposal(pid))
 
 
 @app.command("show")

@@ -27,7 +27,7 @@ from ledger.roles import Role, parse_roles, role_names
 
 app = typer.Typer(help="Consortium members and council proposals.")
 
-KINDS = ("admit", "set-roles", "suspend", "readmit", "quorum")
+KINDS = ("admit", "set-roles", "suspend", "readmit", "quorum", "unbind-device")
 
 
 def _member_table(members: list[Member]) -> Table:
@@ -37,7 +37,8 @@ def _member_table(members: list[Member]) -> Table:
     return table
 
 
-def _print_proposal(p: Proposal) -> None:
+def print_proposal(p: Proposal) -> None:
+    """One line: what proposal `p` does and where it stands."""
     d = p.as_dict()
     what = d["kind"] + (f" {d['target']}" if d["kind"] != "set_quorum" else f" {p.quorum_value}")
     if d["roles"]:
@@ -123,13 +124,18 @@ def proposals(
         if not items:
             out.print("no proposals yet")
         for p in items:
-            _print_proposal(p)
+            print_proposal(p)
 
 
 @app.command("propose")
 def propose(
-    kind: Annotated[str, typer.Argument(help="admit | set-roles | suspend | readmit | quorum")],
-    target: Annotated[str, typer.Argument(help="Member address (or the new quorum)")],
+    kind: Annotated[
+        str,
+        typer.Argument(help="admit | set-roles | suspend | readmit | quorum | unbind-device"),
+    ],
+    target: Annotated[
+        str, typer.Argument(help="Member address (the new quorum, or the device key to unbind)")
+    ],
     roles: Annotated[
         str, typer.Option(help="Comma-separated: council,factory,designer,auditor,buyer")
     ] = "",
@@ -162,11 +168,13 @@ def propose(
             pid, _ = c.propose_suspend(sender, target)
         elif kind == "readmit":
             pid, _ = c.propose_readmit(sender, target)
+        elif kind == "unbind-device":
+            pid, _ = c.propose_unbind_device(sender, target)
         else:
             if not target.isdigit():
                 raise InvalidInput(f"quorum must be a whole number, got {target!r}")
             pid, _ = c.propose_quorum(sender, int(target))
-        _print_proposal(c.proposal(pid))
+        print_proposal(c.proposal(pid))
 
 
 @app.command("approve")
@@ -181,7 +189,7 @@ def approve(
     with handled():
         node = signing_node(data_dir, rpc_url, key, passphrase_file)
         node.consortium.approve(node.sender(), proposal_id)
-        _print_proposal(node.consortium.proposal(proposal_id))
+        print_proposal(node.consortium.proposal(proposal_id))
 
 
 @app.command("cancel")
@@ -196,4 +204,4 @@ def cancel(
     with handled():
         node = signing_node(data_dir, rpc_url, key, passphrase_file)
         node.consortium.cancel(node.sender(), proposal_id)
-        _print_proposal(node.consortium.proposal(proposal_id))
+        print_proposal(node.consortium.proposal(proposal_id))

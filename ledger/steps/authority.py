@@ -65,14 +65,18 @@ class Authority:
             hit = self._devices.get(signer)
         if hit and now - hit[0] < CACHE_SECONDS:
             return hit[1]
-        owner, expires_at, active, _ = self.consortium.contract.functions.device(signer).call()
+        owner, expires_at, active, *_ = self.consortium.contract.functions.device(signer).call()
         device = None if int(owner, 16) == 0 else _Device(owner, int(expires_at), bool(active))
         with self._lock:
             self._devices[signer] = (now, device)
         return device
 
     def check(self, job_id: int, split_id: int, member: str, signer: str, at_time: int) -> None:
-        """Raise unless `signer` may sign, at `at_time`, a step of this split for `member`."""
+        """Raise unless `signer` may sign a step of this split for `member` at `at_time`.
+
+        Ingest passes the time the node receives the step (or the step's own time if that
+        is later), never the time the step claims alone: a key past its expiry cannot get a
+        step in by dating it before the expiry."""
         factory = self.split_factory(job_id, split_id)
         if factory.lower() != member.lower():
             raise Forbidden(
@@ -88,4 +92,8 @@ class Authority:
         if not device.active:
             raise Forbidden(f"device key {signer} of {factory} is revoked")
         if device.expires_at and at_time >= device.expires_at:
-            raise Forbidden(f"device key {signer} expired at {device.expires_at}")
+            raise Forbidden(
+                f"device key {signer} of {factory} expired at {device.expires_at}, before "
+                f"{at_time}: a step it signed is accepted only before the expiry, whatever "
+                "time the step states"
+            )

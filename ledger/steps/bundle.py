@@ -303,16 +303,21 @@ def _verify_split(
                 result.anchored += 1
             if step.time > anchor["timestamp"]:
                 add("error", "after-anchor", "the step is dated after its anchor", seq)
-            if (
-                signer
-                and not consortium.functions.isAuthorizedSigner(
-                    step.member, signer, int(Role.FACTORY), anchor["block"], step.time
-                ).call()
-            ):
-                add(
-                    "error",
-                    "unauthorized-signer",
-                    f"{signer} could not sign for {step.member} when anchored",
-                    seq,
-                )
+            if signer:
+                authorized = consortium.functions.isAuthorizedSigner
+                role, block = int(Role.FACTORY), anchor["block"]
+                if not authorized(step.member, signer, role, block, step.time).call():
+                    add(
+                        "error",
+                        "unauthorized-signer",
+                        f"{signer} could not sign for {step.member} when anchored",
+                        seq,
+                    )
+                elif not authorized(step.member, signer, role, block, anchor["timestamp"]).call():
+                    add(
+                        "warning",
+                        "backdated-past-expiry",
+                        f"the step is dated before {signer} expired but anchored after it",
+                        seq,
+                    )
         expected_seq, head = seq + 1, digest

@@ -83,13 +83,17 @@ class Ingestor:
         if epcis.payload_hash(payload) != step.payload_hash:
             raise InvalidInput("payload hash mismatch: the payload is not the one the step signed")
         epcis.check_matches(document, step.biz_step, step.time)
-        if step.time > self.clock() + MAX_CLOCK_SKEW_SECONDS:
+        received = int(self.clock())
+        if step.time > received + MAX_CLOCK_SKEW_SECONDS:
             raise InvalidInput(f"step time {step.time} is in the future")
         digest = step.digest(self.domain)
         signer = recover(digest, signature)
         if signer is None:
             raise InvalidInput("bad signature: it does not recover to any key")
-        self.authority.check(step.job_id, step.split_id, step.member, signer, step.time)
+        # authority is judged when the step arrives, not at the time it claims: a step
+        # back-dated before its key's expiry is still refused once the key has expired
+        at_time = max(received, step.time)
+        self.authority.check(step.job_id, step.split_id, step.member, signer, at_time)
         return NewStep(step, digest, signer, signature, payload)
 
     def ingest(self, submissions: Sequence[Submission]) -> IngestResult:

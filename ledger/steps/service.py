@@ -52,7 +52,8 @@ class StepService:
                 return sender
         for address, sender in self.senders.items():
             try:
-                self.authority.check(job_id, split_id, factory, address, 0)
+                now = int(self.ingestor.clock())
+                self.authority.check(job_id, split_id, factory, address, now)
                 return sender  # one of the factory's device keys
             except Exception:  # noqa: BLE001 - not a key of this factory
                 continue

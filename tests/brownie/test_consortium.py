@@ -8,20 +8,25 @@ test starts from that state.
 import brownie
 import pytest
 from brownie import ZERO_ADDRESS, chain, web3
+from eth_account import Account
+from eth_account.messages import _hash_eip191_message, encode_typed_data
 
 DAY = 86400
 TTL = 7 * DAY
 COUNCIL, FACTORY, DESIGNER, AUDITOR, BUYER = 1, 2, 4, 8, 16
 ALL_ROLES = 31
 NONE, ACTIVE, SUSPENDED = 0, 1, 2
-ADMIT, SET_ROLES, SUSPEND, READMIT, SET_QUORUM = range(5)
+ADMIT, SET_ROLES, SUSPEND, READMIT, SET_QUORUM, UNBIND_DEVICE = range(6)
 
 META = b"\x11" * 32
 KEY = b"\x22" * 32
 ZERO32 = b"\x00" * 32
 
-DEVICE = web3.to_checksum_address("0x" + "d1" * 20)
-DEVICE_2 = web3.to_checksum_address("0x" + "d2" * 20)
+DEVICE_KEY = Account.from_key(b"\xd1" * 32)
+DEVICE_2_KEY = Account.from_key(b"\xd2" * 32)
+DEVICE, DEVICE_2 = DEVICE_KEY.address, DEVICE_2_KEY.address
+DEVICE_KEYS = {DEVICE: DEVICE_KEY, DEVICE_2: DEVICE_2_KEY}
+NO_SIGNATURE = b"\x00" * 65
 
 
 # ---------------------------------------------------------------------------------------
@@ -54,6 +59,58 @@ def decide(consortium, function, *args):
 
 def as_tuple(value):
     return tuple(value)
+
+
+def binding(consortium, factory, device, expires_at, nonce=None, chain_id=None):
+    """The EIP-712 DeviceBinding typed data of `device` consenting to sign for `factory`."""
+    return {
+        "types": {
+            "EIP712Domain": [
+                {"name": "name", "type": "string"},
+                {"name": "version", "type": "string"},
+                {"name": "chainId", "type": "uint256"},
+                {"name": "verifyingContract", "type": "address"},
+            ],
+            "DeviceBinding": [
+                {"name": "factory", "type": "address"},
+                {"name": "device", "type": "address"},
+                {"name": "expiresAt", "type": "uint48"},
+                {"name": "nonce", "type": "uint256"},
+            ],
+        },
+        "primaryType": "DeviceBinding",
+        "domain": {
+            "name": "cofab",
+            "version": "1",
+            "chainId": chain.id if chain_id is None else chain_id,
+            "verifyingContract": consortium.address,
+        },
+        "message": {
+            "factory": str(factory),
+            "device": str(device),
+            "expiresAt": expires_at,
+            "nonce": consortium.device(device)["nonce"] if nonce is None else nonce,
+        },
+    }
+
+
+def sign_binding(key, data):
+    return key.sign_message(encode_typed_data(full_message=data)).signature
+
+
+def consent(consortium, factory, device, expires_at, **kw):
+    """The device key's signature binding it to `factory` (a dummy for keyless addresses,
+    for checks that refuse before the signature is looked at)."""
+    key = DEVICE_KEYS.get(str(device))
+    if key is None:
+        return NO_SIGNATURE
+    return sign_binding(key, binding(consortium, factory, device, expires_at, **kw))
+
+
+def authorize(consortium, device, expires_at, params):
+    """`params["from"]` binds `device` with the device key's own consent."""
+    signature = consent(consortium, params["from"], device, expires_at)
+    return consortium.authorizeDevice(device, expires_at, signature, params)
 
 
 @pytest.fixture
@@ -135,7 +192,7 @@ def test_outsider_is_refused_by_every_state_changing_function(
     consortium, council, factory, outsider
 ):
     open_id = pid(consortium.proposeSuspend(factory, {"from": council[0]}))
-    consortium.authorizeDevice(DEVICE, 0, {"from": factory})
+    authorize(consortium, DEVICE, 0, {"from": factory})
     o = {"from": outsider}
     c = consortium
     cases = {
@@ -153,8 +210,12 @@ def test_outsider_is_refused_by_every_state_changing_function(
         "approve": (lambda: c.approve(open_id, o), ("NotCouncil", outsider)),
         "cancel": (lambda: c.cancel(open_id, o), ("NotProposer", open_id, outsider)),
         "updateProfile": (lambda: c.updateProfile(META, KEY, o), ("NotMember", outsider)),
-        "authorizeDevice": (lambda: c.authorizeDevice(DEVICE_2, 0, o), ("NotMember", outsider)),
+        "authorizeDevice": (lambda: authorize(c, DEVICE_2, 0, o), ("NotMember", outsider)),
         "revokeDevice": (lambda: c.revokeDevice(DEVICE, o), ("NotDeviceOwner", DEVICE, outsider)),
+        "proposeUnbindDevice": (
+            lambda: c.proposeUnbindDevice(DEVICE, o),
+            ("NotCouncil", outsider),
+        ),
     }
     state_changing = {
         item["name"]
@@ -285,7 +346,7 @@ def test_quorum_of_one_executes_in_the_proposing_transaction(consortium, council
 
 
 def test_proposals_validate_their_target(consortium, council, factory, outsider):
-    consortium.authorizeDevice(DEVICE, 0, {"from": factory})
+    authorize(consortium, DEVICE, 0, {"from": factory})
     c0 = {"from": council[0]}
     c = consortium
     cases = [
@@ -303,6 +364,7 @@ def test_proposals_validate_their_target(consortium, council, factory, outsider)
         (lambda: c.proposeReadmit(factory, c0), ("MemberNotSuspended", factory)),
         (lambda: c.proposeQuorum(0, c0), ("InvalidQuorum", 0, 3)),
         (lambda: c.proposeQuorum(4, c0), ("InvalidQuorum", 4, 3)),
+        (lambda: c.proposeUnbindDevice(DEVICE_2, c0), ("DeviceNotBound", DEVICE_2)),
     ]
     for call, (error, *args) in cases:
         with err(error, *args):
@@ -328,7 +390,7 @@ def test_execution_revalidates_and_applies_nothing_on_failure(
 
     # the target became a device key while the proposal was open
     device_id = pid(consortium.proposeAdmit(DEVICE, BUYER, META, KEY, {"from": council[0]}))
-    consortium.authorizeDevice(DEVICE, 0, {"from": factory})
+    authorize(consortium, DEVICE, 0, {"from": factory})
     with err("AccountIsDevice", DEVICE):
         consortium.approve(device_id, {"from": council[1]})
     assert not consortium.isMember(DEVICE)
@@ -542,7 +604,7 @@ def test_history_keeps_the_state_at_the_end_of_a_block(consortium, council, fact
         sent = [
             consortium.approve(first, dict(by_council)),
             consortium.approve(second, dict(by_council)),
-            consortium.authorizeDevice(DEVICE, 0, dict(by_factory)),
+            authorize(consortium, DEVICE, 0, dict(by_factory)),
             consortium.revokeDevice(DEVICE, dict(by_factory)),
         ]
         web3.provider.make_request("evm_mine", [])
@@ -576,7 +638,7 @@ def test_future_blocks_are_refused(consortium, council):
 
 def test_authorize_device(consortium, factory):
     expires_at = chain.time() + DAY
-    tx = consortium.authorizeDevice(DEVICE, expires_at, {"from": factory})
+    tx = authorize(consortium, DEVICE, expires_at, {"from": factory})
     event = tx.events["DeviceAuthorized"]
     assert (event["owner"], event["device"], event["expiresAt"]) == (factory, DEVICE, expires_at)
     d = consortium.device(DEVICE)
@@ -592,34 +654,34 @@ def test_authorize_device(consortium, factory):
 def test_authorize_device_checks(consortium, council, factory, designer, factory2):
     f = {"from": factory}
     with err("MissingRole", designer, FACTORY):
-        consortium.authorizeDevice(DEVICE, 0, {"from": designer})
+        authorize(consortium, DEVICE, 0, {"from": designer})
     with err("MissingRole", council[0], FACTORY):
-        consortium.authorizeDevice(DEVICE, 0, {"from": council[0]})
+        authorize(consortium, DEVICE, 0, {"from": council[0]})
     with err("ZeroAddress"):
-        consortium.authorizeDevice(ZERO_ADDRESS, 0, f)
+        authorize(consortium, ZERO_ADDRESS, 0, f)
     with err("DeviceIsMember", designer):
-        consortium.authorizeDevice(designer, 0, f)
+        authorize(consortium, designer, 0, f)
     with err("DeviceIsMember", factory):
-        consortium.authorizeDevice(factory, 0, f)
+        authorize(consortium, factory, 0, f)
     now = chain[-1].timestamp
     with err("InvalidExpiry", now):
-        consortium.authorizeDevice(DEVICE, now, f)
+        authorize(consortium, DEVICE, now, f)
     with err("InvalidExpiry", 1):
-        consortium.authorizeDevice(DEVICE, 1, f)
+        authorize(consortium, DEVICE, 1, f)
 
-    consortium.authorizeDevice(DEVICE, 0, f)
+    authorize(consortium, DEVICE, 0, f)
     with err("DeviceTaken", DEVICE, factory):
-        consortium.authorizeDevice(DEVICE, 0, {"from": factory2})
+        authorize(consortium, DEVICE, 0, {"from": factory2})
 
     decide(consortium, "proposeSuspend", factory)
     with err("MemberNotActive", factory):
-        consortium.authorizeDevice(DEVICE_2, 0, f)
+        authorize(consortium, DEVICE_2, 0, f)
 
 
 def test_reauthorizing_renews_the_device(consortium, factory):
-    first = consortium.authorizeDevice(DEVICE, chain.time() + 60, {"from": factory})
+    first = authorize(consortium, DEVICE, chain.time() + 60, {"from": factory})
     later = chain.time() + 30 * DAY
-    tx = consortium.authorizeDevice(DEVICE, later, {"from": factory})
+    tx = authorize(consortium, DEVICE, later, {"from": factory})
     assert tx.events["DeviceAuthorized"]["expiresAt"] == later
     d = consortium.device(DEVICE)
     assert d["expiresAt"] == later and d["authorizedAt"] == tx.block_number > first.block_number
@@ -628,7 +690,7 @@ def test_reauthorizing_renews_the_device(consortium, factory):
 def test_revoke_device(consortium, council, factory, factory2):
     with err("NotDeviceOwner", DEVICE, factory):
         consortium.revokeDevice(DEVICE, {"from": factory})  # never authorised
-    consortium.authorizeDevice(DEVICE, 0, {"from": factory})
+    authorize(consortium, DEVICE, 0, {"from": factory})
     with err("NotDeviceOwner", DEVICE, council[0]):
         consortium.revokeDevice(DEVICE, {"from": council[0]})
     with err("NotDeviceOwner", DEVICE, factory2):
@@ -646,13 +708,13 @@ def test_revoke_device(consortium, council, factory, factory2):
 
     # the key stays bound to its first owner
     with err("DeviceTaken", DEVICE, factory):
-        consortium.authorizeDevice(DEVICE, 0, {"from": factory2})
-    consortium.authorizeDevice(DEVICE, 0, {"from": factory})
+        authorize(consortium, DEVICE, 0, {"from": factory2})
+    authorize(consortium, DEVICE, 0, {"from": factory})
     assert consortium.device(DEVICE)["active"]
 
 
 def test_suspended_owner_can_still_revoke(consortium, factory):
-    consortium.authorizeDevice(DEVICE, 0, {"from": factory})
+    authorize(consortium, DEVICE, 0, {"from": factory})
     decide(consortium, "proposeSuspend", factory)
     tx = consortium.revokeDevice(DEVICE, {"from": factory})
     assert "DeviceRevoked" in tx.events
@@ -660,17 +722,24 @@ def test_suspended_owner_can_still_revoke(consortium, factory):
 
 
 def test_revoked_device_key_can_be_admitted_and_then_is_no_device(consortium, factory):
-    consortium.authorizeDevice(DEVICE, 0, {"from": factory})
+    authorize(consortium, DEVICE, 0, {"from": factory})
     consortium.revokeDevice(DEVICE, {"from": factory})
-    decide(consortium, "proposeAdmit", DEVICE, BUYER, META, KEY)
+    tx = decide(consortium, "proposeAdmit", DEVICE, BUYER, META, KEY)
+    unbound = tx.events["DeviceUnbound"]
+    assert (unbound["owner"], unbound["device"], unbound["proposalId"]) == (
+        factory,
+        DEVICE,
+        tx.events["ProposalExecuted"]["id"],
+    )
     assert consortium.hasRole(DEVICE, BUYER)
+    assert consortium.device(DEVICE)["owner"] == ZERO_ADDRESS
     with err("DeviceIsMember", DEVICE):
-        consortium.authorizeDevice(DEVICE, 0, {"from": factory})
+        authorize(consortium, DEVICE, 0, {"from": factory})
 
 
 def test_device_expiry(consortium, council, factory):
     expires_at = chain.time() + 3600
-    block = consortium.authorizeDevice(DEVICE, expires_at, {"from": factory}).block_number
+    block = authorize(consortium, DEVICE, expires_at, {"from": factory}).block_number
     assert consortium.isAuthorizedSigner(factory, DEVICE, FACTORY, block, expires_at - 1)
     assert not consortium.isAuthorizedSigner(factory, DEVICE, FACTORY, block, expires_at)
     assert not consortium.isAuthorizedSigner(factory, DEVICE, FACTORY, block, expires_at + 1)
@@ -678,11 +747,11 @@ def test_device_expiry(consortium, council, factory):
     chain.sleep(7200)
     chain.mine()
     with err("InvalidExpiry", expires_at):
-        consortium.authorizeDevice(DEVICE, expires_at, {"from": factory})
+        authorize(consortium, DEVICE, expires_at, {"from": factory})
     # expired but not revoked: still an authorised key, so not admissible
     with err("AccountIsDevice", DEVICE):
         consortium.proposeAdmit(DEVICE, BUYER, META, KEY, {"from": council[0]})
-    renewed = consortium.authorizeDevice(DEVICE, 0, {"from": factory}).block_number
+    renewed = authorize(consortium, DEVICE, 0, {"from": factory}).block_number
     assert consortium.isAuthorizedSigner(factory, DEVICE, FACTORY, renewed, 2**255)
 
 
@@ -691,10 +760,10 @@ def test_device_history_and_authorized_signers_at_past_blocks(
 ):
     before = chain.height
     expires_at = chain.time() + DAY
-    authorized = consortium.authorizeDevice(DEVICE, expires_at, {"from": factory}).block_number
+    authorized = authorize(consortium, DEVICE, expires_at, {"from": factory}).block_number
     chain.mine(2)
     revoked = consortium.revokeDevice(DEVICE, {"from": factory}).block_number
-    reauthorized = consortium.authorizeDevice(DEVICE, 0, {"from": factory}).block_number
+    reauthorized = authorize(consortium, DEVICE, 0, {"from": factory}).block_number
     suspended = decide(consortium, "proposeSuspend", factory).block_number
 
     assert as_tuple(consortium.deviceAt(DEVICE, before)) == (ZERO_ADDRESS, False, 0)
@@ -730,3 +799,202 @@ def test_device_history_and_authorized_signers_at_past_blocks(
     assert not signs(factory, DEVICE, FACTORY, suspended)
     assert not signs(factory, factory, FACTORY, suspended)
     assert consortium.device(DEVICE)["active"]
+
+
+# ---------------------------------------------------------------------------------------
+# device binding: proof of possession, council unbinding, lapsed owners
+# ---------------------------------------------------------------------------------------
+
+
+def assert_unbound(consortium, device):
+    """`device` was never bound: no record, no history, admissible."""
+    d = consortium.device(device)
+    assert (d["owner"], d["active"], d["expiresAt"], d["nonce"]) == (ZERO_ADDRESS, False, 0, 0)
+    assert as_tuple(consortium.deviceAt(device, chain.height)) == (ZERO_ADDRESS, False, 0)
+
+
+def test_a_factory_cannot_squat_a_key_it_does_not_hold(consortium, council, factory, accounts):
+    """Binding an address needs that address's signature: the squatter's own signature, a
+    signature of another key, or none at all is refused, and the address stays free."""
+    squatter = {"from": factory}
+    data = binding(consortium, factory, DEVICE, 0)
+    for key, recovered in (
+        (Account.from_key(b"\x33" * 32), Account.from_key(b"\x33" * 32).address),
+        (DEVICE_2_KEY, DEVICE_2),
+    ):
+        with err("InvalidDeviceSignature", DEVICE, recovered):
+            consortium.authorizeDevice(DEVICE, 0, sign_binding(key, data), squatter)
+    for junk in (NO_SIGNATURE, b"", b"\x01" * 64):
+        with err("InvalidDeviceSignature", DEVICE, ZERO_ADDRESS):
+            consortium.authorizeDevice(DEVICE, 0, junk, squatter)
+    assert_unbound(consortium, DEVICE)
+    # the address can still be admitted
+    decide(consortium, "proposeAdmit", DEVICE, BUYER, META, KEY)
+    assert consortium.hasRole(DEVICE, BUYER)
+
+
+def test_the_signature_covers_factory_expiry_nonce_chain_and_contract(
+    Consortium, consortium, council, factory
+):
+    f = {"from": factory}
+    expires_at = chain.time() + DAY
+    other = Consortium.deploy(list(council), 2, TTL, {"from": council[0]})
+    wrong = {
+        "expiry": binding(consortium, factory, DEVICE, expires_at + 1),
+        "nonce": binding(consortium, factory, DEVICE, expires_at, nonce=1),
+        "chain": binding(consortium, factory, DEVICE, expires_at, chain_id=chain.id + 1),
+        "contract": binding(other, factory, DEVICE, expires_at),
+    }
+    for data in wrong.values():
+        signature = sign_binding(DEVICE_KEY, data)
+        seen = recovered(consortium, factory, DEVICE, expires_at, signature)
+        with err("InvalidDeviceSignature", DEVICE, seen):
+            consortium.authorizeDevice(DEVICE, expires_at, signature, f)
+    assert_unbound(consortium, DEVICE)
+
+    typehash = web3.keccak(
+        text="DeviceBinding(address factory,address device,uint48 expiresAt,uint256 nonce)"
+    )
+    assert consortium.DEVICE_BINDING_TYPEHASH() == "0x" + bytes(typehash).hex()
+    data = binding(consortium, factory, DEVICE, expires_at)
+    expected = _hash_eip191_message(encode_typed_data(full_message=data))
+    assert (
+        consortium.deviceBindingDigest(factory, DEVICE, expires_at, 0)
+        == "0x" + bytes(expected).hex()
+    )
+    tx = consortium.authorizeDevice(DEVICE, expires_at, sign_binding(DEVICE_KEY, data), f)
+    assert tx.events["DeviceAuthorized"]["device"] == DEVICE
+    assert consortium.device(DEVICE)["nonce"] == 1
+
+
+def recovered(consortium, factory, device, expires_at, signature):
+    """Who `signature` recovers to when read as `factory`'s binding of `device` now."""
+    data = binding(consortium, factory, device, expires_at)
+    return Account.recover_message(encode_typed_data(full_message=data), signature=signature)
+
+
+def test_a_front_run_copy_of_the_binding_gains_nothing(consortium, factory, factory2):
+    """Another factory sending the victim's binding transaction first is refused; the
+    victim's own transaction then binds the key to the victim."""
+    signature = consent(consortium, factory, DEVICE, 0)
+    seen = recovered(consortium, factory2, DEVICE, 0, signature)
+    with err("InvalidDeviceSignature", DEVICE, seen):
+        consortium.authorizeDevice(DEVICE, 0, signature, {"from": factory2})
+    assert_unbound(consortium, DEVICE)
+    consortium.authorizeDevice(DEVICE, 0, signature, {"from": factory})
+    assert consortium.device(DEVICE)["owner"] == factory
+
+
+def test_a_binding_signature_is_single_use(consortium, factory):
+    f = {"from": factory}
+    signature = consent(consortium, factory, DEVICE, 0)
+    consortium.authorizeDevice(DEVICE, 0, signature, f)
+    consortium.revokeDevice(DEVICE, f)
+    seen = recovered(consortium, factory, DEVICE, 0, signature)
+    with err("InvalidDeviceSignature", DEVICE, seen):
+        consortium.authorizeDevice(DEVICE, 0, signature, f)
+    d = consortium.device(DEVICE)
+    assert (d["owner"], d["active"], d["nonce"]) == (factory, False, 1)
+    authorize(consortium, DEVICE, 0, f)  # a fresh consent carries nonce 1
+    assert consortium.device(DEVICE)["active"] and consortium.device(DEVICE)["nonce"] == 2
+
+
+def test_council_unbinds_a_device(consortium, council, factory, factory2, outsider):
+    f = {"from": factory}
+    expires_at = chain.time() + DAY
+    bound = authorize(consortium, DEVICE, expires_at, f).block_number
+    stale = consent(consortium, factory, DEVICE, 0)  # given before the unbinding
+    with err("NotCouncil", factory):
+        consortium.proposeUnbindDevice(DEVICE, f)
+
+    tx = consortium.proposeUnbindDevice(DEVICE, {"from": council[0]})
+    id_ = pid(tx)
+    created = tx.events["ProposalCreated"]
+    assert (created["kind"], created["target"]) == (UNBIND_DEVICE, DEVICE)
+    assert "DeviceUnbound" not in tx.events and consortium.device(DEVICE)["active"]
+    tx = consortium.approve(id_, {"from": council[1]})
+    assert list(tx.events.keys()) == ["ProposalApproved", "DeviceUnbound", "ProposalExecuted"]
+    unbound = tx.events["DeviceUnbound"]
+    assert (unbound["owner"], unbound["device"], unbound["proposalId"]) == (factory, DEVICE, id_)
+
+    d = consortium.device(DEVICE)
+    assert (d["owner"], d["active"], d["expiresAt"], d["authorizedAt"], d["nonce"]) == (
+        ZERO_ADDRESS,
+        False,
+        0,
+        0,
+        2,
+    )
+    assert as_tuple(consortium.deviceAt(DEVICE, bound)) == (factory, True, expires_at)
+    assert as_tuple(consortium.deviceAt(DEVICE, tx.block_number)) == (ZERO_ADDRESS, False, 0)
+    assert consortium.isAuthorizedSigner(factory, DEVICE, FACTORY, bound, expires_at - 1)
+    assert not consortium.isAuthorizedSigner(
+        factory, DEVICE, FACTORY, tx.block_number, expires_at - 1
+    )
+    # the former owner can neither revoke it nor re-bind it with a consent given earlier
+    with err("NotDeviceOwner", DEVICE, factory):
+        consortium.revokeDevice(DEVICE, f)
+    with err("InvalidDeviceSignature", DEVICE, recovered(consortium, factory, DEVICE, 0, stale)):
+        consortium.authorizeDevice(DEVICE, 0, stale, f)
+    assert consortium.device(DEVICE)["owner"] == ZERO_ADDRESS
+    # unbinding an unbound key is refused, at proposal and at execution
+    with err("DeviceNotBound", DEVICE):
+        consortium.proposeUnbindDevice(DEVICE, {"from": council[0]})
+    # the address is free: another factory may bind it with its consent, or it is admitted
+    authorize(consortium, DEVICE, 0, {"from": factory2})
+    assert consortium.device(DEVICE)["owner"] == factory2
+    decide(consortium, "proposeUnbindDevice", DEVICE)
+    decide(consortium, "proposeAdmit", DEVICE, BUYER, META, KEY)
+    assert consortium.hasRole(DEVICE, BUYER)
+
+
+def test_unbinding_is_revalidated_at_execution(consortium, council, factory):
+    authorize(consortium, DEVICE, 0, {"from": factory})
+    first = pid(consortium.proposeUnbindDevice(DEVICE, {"from": council[0]}))
+    second = pid(consortium.proposeUnbindDevice(DEVICE, {"from": council[1]}))
+    consortium.approve(first, {"from": council[2]})
+    with err("DeviceNotBound", DEVICE):
+        consortium.approve(second, {"from": council[2]})
+    assert not consortium.proposal(second)["executed"]
+
+
+def test_an_active_factory_key_blocks_admission_until_unbound(consortium, council, factory):
+    authorize(consortium, DEVICE, 0, {"from": factory})
+    with err("AccountIsDevice", DEVICE):
+        consortium.proposeAdmit(DEVICE, BUYER, META, KEY, {"from": council[0]})
+    decide(consortium, "proposeUnbindDevice", DEVICE)
+    decide(consortium, "proposeAdmit", DEVICE, BUYER, META, KEY)
+    assert consortium.hasRole(DEVICE, BUYER)
+
+
+def test_bindings_of_a_suspended_factory_block_nothing(consortium, council, factory, factory2):
+    """Once its owner is no longer an active factory, a binding neither keeps the key from
+    being admitted nor from being bound (with its consent) to another factory; readmitting
+    the owner does not bring a released binding back."""
+    authorize(consortium, DEVICE, 0, {"from": factory})
+    authorize(consortium, DEVICE_2, 0, {"from": factory})
+    decide(consortium, "proposeSuspend", factory)
+
+    tx = authorize(consortium, DEVICE, 0, {"from": factory2})
+    unbound = tx.events["DeviceUnbound"]
+    assert (unbound["owner"], unbound["device"], unbound["proposalId"]) == (factory, DEVICE, 0)
+    assert consortium.device(DEVICE)["owner"] == factory2
+    assert consortium.isAuthorizedSigner(factory2, DEVICE, FACTORY, tx.block_number, 0)
+
+    tx = decide(consortium, "proposeAdmit", DEVICE_2, BUYER, META, KEY)
+    assert tx.events["DeviceUnbound"]["owner"] == factory
+    assert consortium.hasRole(DEVICE_2, BUYER)
+
+    readmitted = decide(consortium, "proposeReadmit", factory).block_number
+    assert consortium.device(DEVICE)["owner"] == factory2
+    assert not consortium.isAuthorizedSigner(factory, DEVICE, FACTORY, readmitted, 0)
+    assert not consortium.isAuthorizedSigner(factory, DEVICE_2, FACTORY, readmitted, 0)
+    with err("DeviceTaken", DEVICE, factory2):
+        authorize(consortium, DEVICE, 0, {"from": factory})
+
+
+def test_a_factory_that_lost_its_role_does_not_hold_its_keys(consortium, factory, factory2):
+    authorize(consortium, DEVICE, 0, {"from": factory})
+    decide(consortium, "proposeSetRoles", factory, BUYER)
+    authorize(consortium, DEVICE, 0, {"from": factory2})
+    assert consortium.device(DEVICE)["owner"] == factory2
