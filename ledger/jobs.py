@@ -91,11 +91,11 @@ class SplitRecord(NamedTuple):
     depends_on: int
     quantity: int
     received: int
-    handed_to: int
     share_ppm: int
-    step: bytes
-    handed_quantity: int
     delivered_at: int
+    step: bytes
+    handed_to: int
+    handed_quantity: int
 
 
 def label32(text: str | bytes, what: str = "label") -> bytes:
@@ -453,8 +453,14 @@ class JobsClient:
         rulings: dict[int, int],
         review_period: int,
     ) -> SplitView:
-        factory, status, depends, quantity, received, handed, share, step = raw[:8]
-        status = SplitStatus(status)
+        factory, depends, quantity, received = (
+            raw.factory,
+            raw.depends_on,
+            raw.quantity,
+            raw.received,
+        )
+        handed, share, step = raw.handed_to, raw.share_ppm, raw.step
+        status = SplitStatus(raw.status)
         delivered_at = raw.delivered_at or None
         review_ends = (
             delivered_at + review_period
