@@ -96,7 +96,7 @@ def order(
         run.add("deliver", jobs.deliver(factories[i], job_id, i))
     lots = Handover(job_id, 0, n - 1, b"lot".ljust(32, b"\x00"), 10, int(time.time()) + 3600)
     sig = jobs.sign(factories[0].account, lots)
-    run.add("hand-over (2 signatures, 1 sent)", jobs.handover(factories[-1], lots, sig))
+    run.add("hand-over (2 signatures)", jobs.handover(factories[-1], lots, sig))
     run.add("deliver", jobs.deliver(factories[-1], job_id, n - 1))
     for i in range(n - 1):
         run.add("accept delivery (pays 1)", jobs.accept_delivery(buyer, job_id, i))

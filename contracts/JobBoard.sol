@@ -4,7 +4,6 @@ pragma solidity ^0.8.24;
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
-import {Nonces} from "@openzeppelin/contracts/utils/Nonces.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 
 import {IConsortium} from "./interfaces/IConsortium.sol";
@@ -17,7 +16,7 @@ import {ISplits} from "./interfaces/ISplits.sol";
  * @notice Orders of a cofab consortium, split by process step across factories.
  *
  * A buyer (an active BUYER member) places an order for a design licensed to it: design,
- * quantity, price, delivery deadline and payment token. The buyer funds it (the price goes
+ * quantity, price, delivery deadline, review period and payment token. The buyer funds it (the price goes
  * into escrow in the {Settlement}) and splits it: one split per process step or lot, each
  * with a factory (an active FACTORY member), a step label, a quantity, a share of the price
  * (parts per million; with the designer's royalty and the platform fee they sum to exactly
@@ -26,11 +25,15 @@ import {ISplits} from "./interfaces/ISplits.sol";
  * Each factory accepts its split, by transaction ({acceptSplit}) or by an EIP-712 signed
  * acceptance anyone may relay ({acceptSplitWithSig}). When every split is accepted the
  * order is in production. The output lots of a split pass to a split that depends on it
- * only when both factories sign the hand-over ({handover}). A split is delivered
- * ({deliver}) only after each of its dependencies was delivered and handed over to it.
- * The buyer accepts each delivery ({acceptDelivery}), which releases that split's amount
- * to its factory; the last one also releases the royalty and the fee: the order is then
- * accepted and settled.
+ * only when both factories sign the hand-over ({handover}); a split hands over at most
+ * the quantity it was assigned, in total over its dependents. A split is delivered
+ * ({deliver}) only after each of its dependencies was delivered (a later ruling on it does
+ * not undo that) and handed over to it. The buyer accepts each delivery
+ * ({acceptDelivery}), which releases that split's amount to its factory; the last one also
+ * releases the royalty and the fee: the order is then accepted and settled. A buyer who
+ * neither accepts nor disputes a delivery within the order's review period does not keep
+ * the money in escrow: after it anyone may finalise the delivery as accepted
+ * ({finalizeDelivery}), unless a dispute on the split is open.
  *
  * Order lifecycle: Created → Funded → Split → InProduction → Delivered → Accepted →
  * Settled; the buyer may cancel (full refund) until production starts, and anyone may
@@ -38,19 +41,26 @@ import {ISplits} from "./interfaces/ISplits.sol";
  * not delivered). Every transition emits {JobStatusChanged}.
  *
  * @dev EIP-712 domain: name "cofab", version "1", the chain id and this contract. Replayed
- * acceptances are refused by a per-factory nonce ({nonces}) and a deadline; a hand-over
- * happens once per dependency edge and carries a deadline. Membership comes from the
+ * acceptances are refused by unordered nonces ({nonceBitmap}, as Permit2 does: any unused
+ * 256-bit value, one bit each, so acceptances signed for different orders never invalidate
+ * one another) and a deadline; a hand-over happens once per dependency edge, carries a
+ * deadline and always needs both signatures (an empty one is refused: the transaction's
+ * sender never stands in for a factory's consent). Membership comes from the
  * Consortium, licences and royalties from the design registry, money from the Settlement.
  * State changes precede the calls to the Settlement (checks-effects-interactions) and every
  * mutating function is non-reentrant.
  */
-contract JobBoard is ISplits, ISettlementHooks, EIP712, Nonces, ReentrancyGuardTransient {
+contract JobBoard is ISplits, ISettlementHooks, EIP712, ReentrancyGuardTransient {
     /// @notice Consortium role bit of factories.
     uint32 public constant FACTORY = 2;
     /// @notice Consortium role bit of buyers.
     uint32 public constant BUYER = 16;
     /// @notice Most splits per order (dependencies are a 64-bit mask).
     uint256 public constant MAX_SPLITS = 64;
+    /// @notice Review period of an order placed with none (0): 14 days.
+    uint32 public constant DEFAULT_REVIEW_PERIOD = 14 days;
+    /// @notice Longest review period an order may set.
+    uint32 public constant MAX_REVIEW_PERIOD = 365 days;
 
     /// @notice EIP-712 type of a factory's acceptance of its split.
     bytes32 public constant ACCEPT_SPLIT_TYPEHASH = keccak256(
@@ -106,6 +116,8 @@ contract JobBoard is ISplits, ISettlementHooks, EIP712, Nonces, ReentrancyGuardT
      * @param quantity Units ordered.
      * @param royaltyPpm The designer's royalty, read from the licence when the order was placed.
      * @param designer The design's registrant, who receives the royalty.
+     * @param reviewPeriod Seconds the buyer has, after a split is delivered, to accept or
+     * dispute it; after them anyone may finalise the delivery as accepted.
      * @param price The price, in token units.
      * @param designId The licensed design (SHA-256 of the design file).
      */
@@ -121,6 +133,7 @@ contract JobBoard is ISplits, ISettlementHooks, EIP712, Nonces, ReentrancyGuardT
         uint64 quantity;
         uint32 royaltyPpm;
         address designer;
+        uint32 reviewPeriod;
         uint128 price;
         bytes32 designId;
     }
@@ -166,9 +179,18 @@ contract JobBoard is ISplits, ISettlementHooks, EIP712, Nonces, ReentrancyGuardT
      * @param dependsOn Bit `i` set: needs the output of split `i`.
      * @param quantity Units of this step or lot.
      * @param received Bit `i` set: the output lots of split `i` were handed over to this split.
-     * @param handedTo Bit `j` set: this split's output lots were handed over to split `j`.
      * @param sharePpm The factory's share of the price.
+     * @param deliveredAt When it was delivered (0: never). Kept when a ruling closes the split,
+     * so a split delivered and then ruled on still counts as delivered for its dependents.
      * @param step The process step or lot label.
+     * @param handedTo Bit `j` set: this split's output lots were handed over to split `j`.
+     * @param handedQuantity Units of its output handed over so far, to all its dependents
+     * (at most `quantity`).
+     * @dev Four slots: (factory, status, dependsOn), (quantity, received, sharePpm,
+     * deliveredAt), (step), (handedTo, handedQuantity). What a delivery writes shares the
+     * slots {split} already filled, so {deliver} never pays for a fresh slot; the last slot,
+     * written only by a split that hands lots over, is paid for (22,100 gas) by its first
+     * hand-over and stays zero (and free) for splits without dependents.
      */
     struct Split {
         address factory;
@@ -176,9 +198,11 @@ contract JobBoard is ISplits, ISettlementHooks, EIP712, Nonces, ReentrancyGuardT
         uint64 dependsOn;
         uint64 quantity;
         uint64 received;
-        uint64 handedTo;
         uint32 sharePpm;
+        uint48 deliveredAt;
         bytes32 step;
+        uint64 handedTo;
+        uint64 handedQuantity;
     }
 
     // ------------------------------------------------------------------------------------
@@ -192,6 +216,8 @@ contract JobBoard is ISplits, ISettlementHooks, EIP712, Nonces, ReentrancyGuardT
     uint256 private _jobCount;
     mapping(uint256 jobId => Job) private _jobs;
     mapping(uint256 jobId => mapping(uint256 splitId => Split)) private _splits;
+    /// @notice Used acceptance nonces: bit `nonce & 255` of word `nonce >> 8` of a factory.
+    mapping(address factory => mapping(uint256 wordPos => uint256 bits)) public nonceBitmap;
 
     // ------------------------------------------------------------------------------------
     // Events
@@ -214,6 +240,10 @@ contract JobBoard is ISplits, ISettlementHooks, EIP712, Nonces, ReentrancyGuardT
         uint48 deadline,
         bytes32 specHash
     );
+
+    /// @notice Order `jobId` gives its buyer `reviewPeriod` seconds after each delivery to
+    /// accept or dispute it.
+    event ReviewPeriodSet(uint256 indexed jobId, uint32 reviewPeriod);
 
     /// @notice Order `jobId` moved to `status`.
     event JobStatusChanged(uint256 indexed jobId, JobStatus status);
@@ -252,6 +282,13 @@ contract JobBoard is ISplits, ISettlementHooks, EIP712, Nonces, ReentrancyGuardT
 
     /// @notice The buyer accepted the delivery of split `splitId` of order `jobId`.
     event DeliveryAccepted(uint256 indexed jobId, uint256 splitId, address indexed buyer);
+
+    /// @notice The review period of the delivery of split `splitId` of order `jobId` passed
+    /// without acceptance or an open dispute: `caller` finalised it as accepted.
+    event DeliveryFinalized(uint256 indexed jobId, uint256 splitId, address indexed caller);
+
+    /// @notice `factory` revoked the acceptance nonces set in `mask` of word `wordPos`.
+    event NoncesInvalidated(address indexed factory, uint256 wordPos, uint256 mask);
 
     /// @notice A dispute ruling closed split `splitId` of order `jobId`, paying `payout`.
     event SplitRuled(uint256 indexed jobId, uint256 splitId, uint128 payout);
@@ -312,6 +349,14 @@ contract JobBoard is ISplits, ISettlementHooks, EIP712, Nonces, ReentrancyGuardT
     error HandoverNotSigned(uint256 jobId, uint256 splitId);
     /// @notice `signer` may not sign hand-overs for the factory of split `splitId`.
     error InvalidHandoverSignature(uint256 jobId, uint256 splitId, address signer);
+    /// @notice `nonce` of `factory` was already used or revoked.
+    error NonceAlreadyUsed(address factory, uint256 nonce);
+    /// @notice Split `splitId` of order `jobId` may hand over `available` more units, not `quantity`.
+    error HandoverExceedsQuantity(uint256 jobId, uint256 splitId, uint256 quantity, uint256 available);
+    /// @notice The review period `reviewPeriod` exceeds {MAX_REVIEW_PERIOD}.
+    error InvalidReviewPeriod(uint256 reviewPeriod);
+    /// @notice The delivery of split `splitId` of order `jobId` is under review until `reviewEnds`.
+    error ReviewPeriodNotOver(uint256 jobId, uint256 splitId, uint256 reviewEnds);
     /// @notice `caller` is not the Settlement.
     error NotSettlement(address caller);
 
@@ -340,8 +385,12 @@ contract JobBoard is ISplits, ISettlementHooks, EIP712, Nonces, ReentrancyGuardT
      * @notice Places an order as the caller, an active buyer holding a licence of `designId`.
      * @param token The payment token; zero for the Settlement's default token.
      * @param specHash Hash of the off-chain order document (drawings list, tolerances, …).
+     * @param reviewPeriod Seconds the buyer has after each delivery to accept or dispute it
+     * before anyone may finalise it as accepted; 0 for {DEFAULT_REVIEW_PERIOD}. Factories see
+     * it before they accept their splits.
      * @dev Reverts with {NotActiveBuyer}, {InvalidToken}, {ZeroQuantityOrPrice},
-     * {InvalidDeadline}, {DesignNotLicensed} or {FeesTooHigh}.
+     * {InvalidDeadline}, {InvalidReviewPeriod}, {DesignNotLicensed} or {FeesTooHigh}. The
+     * period shares a storage slot with the designer: no extra SSTORE.
      * @return jobId The new order's id (from 1).
      */
     function createJob(
@@ -350,13 +399,16 @@ contract JobBoard is ISplits, ISettlementHooks, EIP712, Nonces, ReentrancyGuardT
         uint64 quantity,
         uint128 price,
         uint48 deadline,
-        bytes32 specHash
+        bytes32 specHash,
+        uint32 reviewPeriod
     ) external nonReentrant returns (uint256 jobId) {
         if (!_consortium.hasRole(msg.sender, BUYER)) revert NotActiveBuyer(msg.sender);
         if (address(token) == address(0)) token = _settlement.defaultToken();
         if (address(token).code.length == 0) revert InvalidToken(address(token));
         if (quantity == 0 || price == 0) revert ZeroQuantityOrPrice();
         if (deadline <= block.timestamp) revert InvalidDeadline(deadline);
+        if (reviewPeriod > MAX_REVIEW_PERIOD) revert InvalidReviewPeriod(reviewPeriod);
+        if (reviewPeriod == 0) reviewPeriod = DEFAULT_REVIEW_PERIOD;
         jobId = ++_jobCount;
         Job storage j = _jobs[jobId];
         j.buyer = msg.sender;
@@ -366,10 +418,12 @@ contract JobBoard is ISplits, ISettlementHooks, EIP712, Nonces, ReentrancyGuardT
         j.quantity = quantity;
         j.price = price;
         j.designId = designId;
+        j.reviewPeriod = reviewPeriod;
         _license(j, designId);
         emit JobCreated(
             jobId, msg.sender, designId, j.designer, j.royaltyPpm, token, quantity, price, deadline, specHash
         );
+        emit ReviewPeriodSet(jobId, reviewPeriod);
         emit JobStatusChanged(jobId, JobStatus.Created);
     }
 
@@ -408,16 +462,14 @@ contract JobBoard is ISplits, ISettlementHooks, EIP712, Nonces, ReentrancyGuardT
             if (!_consortium.hasRole(s.factory, FACTORY)) revert NotActiveFactory(s.factory);
             if (s.quantity == 0) revert ZeroSplitQuantity(i);
             if (s.dependsOn >> i != 0) revert InvalidDependencies(i, s.dependsOn);
-            _splits[jobId][i] = Split({
-                factory: s.factory,
-                status: SplitStatus.Assigned,
-                dependsOn: s.dependsOn,
-                quantity: s.quantity,
-                received: 0,
-                handedTo: 0,
-                sharePpm: s.sharePpm,
-                step: s.step
-            });
+            // Field by field: a struct literal would also store the all-zero last slot.
+            Split storage sp = _splits[jobId][i];
+            sp.factory = s.factory;
+            sp.status = SplitStatus.Assigned;
+            sp.dependsOn = s.dependsOn;
+            sp.quantity = s.quantity;
+            sp.sharePpm = s.sharePpm;
+            sp.step = s.step;
             factories[i] = s.factory;
             shares[i] = s.sharePpm;
             emit SplitAssigned(jobId, i, s.factory, s.step, s.quantity, s.sharePpm, s.dependsOn);
@@ -441,10 +493,16 @@ contract JobBoard is ISplits, ISettlementHooks, EIP712, Nonces, ReentrancyGuardT
     /**
      * @notice Accepts split `splitId` of order `jobId` with its factory's EIP-712
      * `AcceptSplit` signature; anyone may relay it.
-     * @param nonce The factory's next nonce ({nonces}); each signature is usable once.
+     * @param nonce Any of the factory's unused nonces ({nonceBitmap}, {isNonceUsed}); each is
+     * usable once and in any order, so signing acceptances for several orders, or cancelling
+     * one of them, leaves the others valid.
      * @param deadline Last unix time at which the signature is valid.
      * @dev Reverts as {acceptSplit}, and with {SignatureExpired}, {InvalidAcceptanceSignature}
-     * or `InvalidAccountNonce` (a replayed or out-of-order signature).
+     * or {NonceAlreadyUsed} (a replayed or revoked signature). Unordered nonces trade gas for
+     * independence: a sequential counter costs 5,000 gas per use but makes every signature
+     * wait for the ones before it, so one order's unused acceptance blocks the next order's;
+     * a bitmap bit costs 22,100 gas in a word the factory has not used before (cofab's
+     * default nonce, `jobId * 256 + splitId`, shares one word per order) and 5,000 after.
      */
     function acceptSplitWithSig(
         uint256 jobId,
@@ -461,18 +519,34 @@ contract JobBoard is ISplits, ISettlementHooks, EIP712, Nonces, ReentrancyGuardT
         if (err != ECDSA.RecoverError.NoError || signer != factory) {
             revert InvalidAcceptanceSignature(jobId, splitId, signer);
         }
-        _useCheckedNonce(factory, nonce);
+        _useNonce(factory, nonce);
         _accept(jobId, splitId, s);
     }
 
     /**
+     * @notice Revokes the caller's unused acceptance nonces set in `mask` of word `wordPos`
+     * (nonces `wordPos * 256 + i` for each bit `i`): signed acceptances using them can no
+     * longer be relayed.
+     * @dev One SSTORE for up to 256 nonces (Permit2's `invalidateUnorderedNonces`).
+     */
+    function invalidateNonces(uint256 wordPos, uint256 mask) external {
+        nonceBitmap[msg.sender][wordPos] |= mask;
+        emit NoncesInvalidated(msg.sender, wordPos, mask);
+    }
+
+    /**
      * @notice Hands the output lots of split `h.fromSplit` over to split `h.toSplit`, which
-     * depends on it. Both factories sign the EIP-712 `Handover` `h`; a party that sends the
-     * transaction may leave its own signature empty. A factory may sign with a device key
-     * it authorised in the Consortium.
+     * depends on it. Both factories sign the EIP-712 `Handover` `h`, whoever sends the
+     * transaction: an empty signature is refused, never read as the sender's consent. A
+     * factory may sign with a device key it authorised in the Consortium. The units handed
+     * over by a split, over all its dependents, never exceed its own quantity.
      * @dev Reverts with {UnknownJob}, {UnknownSplit}, {JobNotInStatus}, {NotADependency},
-     * {SplitNotInStatus}, {AlreadyHandedOver}, {ZeroSplitQuantity}, {SignatureExpired},
-     * {HandoverNotSigned} or {InvalidHandoverSignature}.
+     * {SplitNotInStatus}, {AlreadyHandedOver}, {ZeroSplitQuantity},
+     * {HandoverExceedsQuantity}, {SignatureExpired}, {HandoverNotSigned} or
+     * {InvalidHandoverSignature}. Requiring both signatures costs one more `ecrecover`
+     * (~3,000 gas) and 65 bytes of calldata when a factory sends it itself; in exchange the
+     * chain holds a typed consent of each side, whoever relayed it. The running total shares
+     * the giving split's last slot with its `handedTo` mask: one SSTORE for both.
      */
     function handover(Handover calldata h, bytes calldata fromSignature, bytes calldata toSignature)
         external
@@ -484,12 +558,14 @@ contract JobBoard is ISplits, ISettlementHooks, EIP712, Nonces, ReentrancyGuardT
         address toSigner = _handoverSigner(h.jobId, h.toSplit, to.factory, digest, toSignature);
         to.received |= uint64(1) << h.fromSplit;
         from.handedTo |= uint64(1) << h.toSplit;
+        from.handedQuantity += h.quantity;
         emit CustodyHandedOver(h.jobId, h.fromSplit, h.toSplit, h.lot, h.quantity, fromSigner, toSigner);
     }
 
     /**
      * @notice Declares split `splitId` of order `jobId` delivered, as its factory, before
-     * the order's deadline. Every dependency must be delivered and handed over to it.
+     * the order's deadline. Every dependency must have been delivered (whatever a ruling
+     * decided on it since) and handed over to it. The buyer's review period starts now.
      * @param evidenceHash Hash of the delivery note or QC evidence (zero if none).
      * @dev Reverts with {UnknownJob}, {UnknownSplit}, {NotSplitFactory}, {JobNotInStatus},
      * {SplitNotInStatus}, {JobDeadlinePassed}, {NotActiveFactory},
@@ -506,13 +582,11 @@ contract JobBoard is ISplits, ISettlementHooks, EIP712, Nonces, ReentrancyGuardT
         uint64 deps = s.dependsOn;
         for (uint256 d = 0; deps >> d != 0; ++d) {
             if ((deps >> d) & 1 == 0) continue;
-            SplitStatus ds = _splits[jobId][d].status;
-            if (ds != SplitStatus.Delivered && ds != SplitStatus.Paid) {
-                revert DependencyNotDelivered(jobId, splitId, d);
-            }
+            if (_splits[jobId][d].deliveredAt == 0) revert DependencyNotDelivered(jobId, splitId, d);
             if ((s.received >> d) & 1 == 0) revert LotsNotReceived(jobId, splitId, d);
         }
         s.status = SplitStatus.Delivered;
+        s.deliveredAt = uint48(block.timestamp);
         emit SplitDelivered(jobId, splitId, msg.sender, evidenceHash);
         if (++j.deliveredCount == j.splitCount) _setStatus(jobId, j, JobStatus.Delivered);
     }
@@ -526,19 +600,30 @@ contract JobBoard is ISplits, ISettlementHooks, EIP712, Nonces, ReentrancyGuardT
      */
     function acceptDelivery(uint256 jobId, uint256 splitId) external nonReentrant {
         Job storage j = _buyerJob(jobId);
-        JobStatus st = j.status;
-        if (st != JobStatus.InProduction && st != JobStatus.Delivered && st != JobStatus.Expired) {
-            revert JobNotInStatus(jobId, st);
-        }
-        Split storage s = _split(jobId, splitId);
-        if (s.status != SplitStatus.Delivered) revert SplitNotInStatus(jobId, splitId, s.status);
-        s.status = SplitStatus.Paid;
+        Split storage s = _deliveredSplit(jobId, splitId, j);
         emit DeliveryAccepted(jobId, splitId, msg.sender);
-        if (++j.closedCount == j.splitCount && st != JobStatus.Expired) {
-            _setStatus(jobId, j, JobStatus.Accepted);
-            _setStatus(jobId, j, JobStatus.Settled);
-        }
-        _settlement.release(jobId, splitId);
+        _pay(jobId, splitId, j, s);
+    }
+
+    /**
+     * @notice Finalises the delivery of split `splitId` of order `jobId` as accepted once
+     * the order's review period has passed since it was delivered and the buyer neither
+     * accepted it nor has a dispute open on it; anyone may call it. The split's amount is
+     * credited to its factory exactly as if the buyer had accepted (the last open split also
+     * credits the royalty and the fee).
+     * @dev Like an escrow's timeout (Kleros escrow, UMA's liveness): the paid party is never
+     * held hostage by a silent buyer. An open dispute keeps the split frozen (the Settlement's
+     * `SplitFrozen`); once it lapses the split can be finalised. Reverts with {UnknownJob},
+     * {UnknownSplit}, {JobNotInStatus}, {SplitNotInStatus}, {ReviewPeriodNotOver} or the
+     * Settlement's `SplitFrozen`.
+     */
+    function finalizeDelivery(uint256 jobId, uint256 splitId) external nonReentrant {
+        Job storage j = _job(jobId);
+        Split storage s = _deliveredSplit(jobId, splitId, j);
+        uint256 reviewEnds = uint256(s.deliveredAt) + j.reviewPeriod;
+        if (block.timestamp <= reviewEnds) revert ReviewPeriodNotOver(jobId, splitId, reviewEnds);
+        emit DeliveryFinalized(jobId, splitId, msg.sender);
+        _pay(jobId, splitId, j, s);
     }
 
     /**
@@ -609,6 +694,7 @@ contract JobBoard is ISplits, ISettlementHooks, EIP712, Nonces, ReentrancyGuardT
         if (ss != SplitStatus.Accepted && ss != SplitStatus.Delivered) {
             revert SplitNotInStatus(jobId, splitId, ss);
         }
+        // `deliveredAt` stays: what was delivered before the ruling still feeds its dependents.
         s.status = SplitStatus.Ruled;
         emit SplitRuled(jobId, splitId, payout);
         if (++j.closedCount == j.splitCount && st != JobStatus.Expired) {
@@ -642,6 +728,19 @@ contract JobBoard is ISplits, ISettlementHooks, EIP712, Nonces, ReentrancyGuardT
         for (uint256 i = 0; i < n; ++i) {
             out[i] = _splits[jobId][i];
         }
+    }
+
+    /// @notice When the buyer's review of the delivery of split `splitId` of order `jobId`
+    /// ends (0 if it was never delivered); reverts with {UnknownJob} or {UnknownSplit}.
+    function reviewEnds(uint256 jobId, uint256 splitId) external view returns (uint256) {
+        Split storage s = _split(jobId, splitId);
+        if (s.deliveredAt == 0) return 0;
+        return uint256(s.deliveredAt) + _jobs[jobId].reviewPeriod;
+    }
+
+    /// @notice Whether acceptance nonce `nonce` of `factory` was used or revoked.
+    function isNonceUsed(address factory, uint256 nonce) external view returns (bool) {
+        return (nonceBitmap[factory][nonce >> 8] >> (nonce & 0xff)) & 1 == 1;
     }
 
     /// @inheritdoc ISplits
@@ -713,6 +812,42 @@ contract JobBoard is ISplits, ISettlementHooks, EIP712, Nonces, ReentrancyGuardT
         if (++j.acceptedCount == j.splitCount) _setStatus(jobId, j, JobStatus.InProduction);
     }
 
+    /// @dev Marks `nonce` of `factory` used: one bit of a 256-bit word, so nonces are used in
+    /// any order (a cold word costs 22,100 gas the first time, 5,000 after).
+    function _useNonce(address factory, uint256 nonce) private {
+        uint256 bit = uint256(1) << (nonce & 0xff);
+        uint256 word = nonceBitmap[factory][nonce >> 8];
+        if (word & bit != 0) revert NonceAlreadyUsed(factory, nonce);
+        nonceBitmap[factory][nonce >> 8] = word | bit;
+    }
+
+    /// @dev A delivered, still open split of an order that may still pay it (in production,
+    /// delivered or expired).
+    function _deliveredSplit(uint256 jobId, uint256 splitId, Job storage j)
+        private
+        view
+        returns (Split storage s)
+    {
+        JobStatus st = j.status;
+        if (st != JobStatus.InProduction && st != JobStatus.Delivered && st != JobStatus.Expired) {
+            revert JobNotInStatus(jobId, st);
+        }
+        s = _split(jobId, splitId);
+        if (s.status != SplitStatus.Delivered) revert SplitNotInStatus(jobId, splitId, s.status);
+    }
+
+    /// @dev Closes a delivered split as paid; the last open split settles the order (an
+    /// expired order stays expired). The Settlement credits the factory.
+    function _pay(uint256 jobId, uint256 splitId, Job storage j, Split storage s) private {
+        s.status = SplitStatus.Paid;
+        JobStatus st = j.status;
+        if (++j.closedCount == j.splitCount && st != JobStatus.Expired) {
+            _setStatus(jobId, j, JobStatus.Accepted);
+            _setStatus(jobId, j, JobStatus.Settled);
+        }
+        _settlement.release(jobId, splitId);
+    }
+
     /// @dev The checks of {handover} before its signatures.
     function _checkHandover(Handover calldata h) private view returns (Split storage from, Split storage to) {
         uint256 jobId = h.jobId;
@@ -720,18 +855,18 @@ contract JobBoard is ISplits, ISettlementHooks, EIP712, Nonces, ReentrancyGuardT
         from = _split(jobId, h.fromSplit);
         to = _split(jobId, h.toSplit);
         if ((to.dependsOn >> h.fromSplit) & 1 == 0) revert NotADependency(jobId, h.fromSplit, h.toSplit);
-        if (from.status != SplitStatus.Delivered && from.status != SplitStatus.Paid) {
-            revert SplitNotInStatus(jobId, h.fromSplit, from.status);
-        }
+        if (from.deliveredAt == 0) revert SplitNotInStatus(jobId, h.fromSplit, from.status);
         if (to.status != SplitStatus.Accepted) revert SplitNotInStatus(jobId, h.toSplit, to.status);
         if ((to.received >> h.fromSplit) & 1 == 1) revert AlreadyHandedOver(jobId, h.fromSplit, h.toSplit);
         if (h.quantity == 0) revert ZeroSplitQuantity(h.fromSplit);
+        uint256 available = from.quantity - from.handedQuantity;
+        if (h.quantity > available) revert HandoverExceedsQuantity(jobId, h.fromSplit, h.quantity, available);
         if (block.timestamp > h.deadline) revert SignatureExpired(h.deadline);
     }
 
-    /// @dev Who signed the hand-over for the factory of `splitId`: the sender when it left
-    /// its signature empty, else the recovered signer; it must be the factory or one of its
-    /// authorised device keys, and the factory an active FACTORY member.
+    /// @dev Who signed the hand-over for the factory of `splitId`: the recovered signer, which
+    /// must be the factory or one of its authorised device keys, and the factory an active
+    /// FACTORY member. An empty signature is no consent, whoever sends the transaction.
     function _handoverSigner(
         uint256 jobId,
         uint256 splitId,
@@ -739,11 +874,7 @@ contract JobBoard is ISplits, ISettlementHooks, EIP712, Nonces, ReentrancyGuardT
         bytes32 digest,
         bytes calldata signature
     ) private view returns (address signer) {
-        if (signature.length == 0) {
-            signer = msg.sender;
-            if (!_mayHandover(factory, signer)) revert HandoverNotSigned(jobId, splitId);
-            return signer;
-        }
+        if (signature.length == 0) revert HandoverNotSigned(jobId, splitId);
         ECDSA.RecoverError err;
         (signer, err,) = ECDSA.tryRecover(digest, signature);
         if (err != ECDSA.RecoverError.NoError || !_mayHandover(factory, signer)) {

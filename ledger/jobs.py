@@ -8,6 +8,7 @@ lots, and every payee's share and payout.
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -28,6 +29,8 @@ from ledger.tx import Sender
 
 MAX_SPLITS = 64
 ZERO32 = b"\x00" * 32
+DEFAULT_REVIEW_PERIOD = 14 * 86_400  # JobBoard.DEFAULT_REVIEW_PERIOD
+MAX_REVIEW_PERIOD = 365 * 86_400  # JobBoard.MAX_REVIEW_PERIOD
 
 
 class JobStatus(IntEnum):
@@ -75,6 +78,7 @@ class JobRecord(NamedTuple):
     quantity: int
     royalty_ppm: int
     designer: str
+    review_period: int
     price: int
     design_id: bytes
 
@@ -87,9 +91,11 @@ class SplitRecord(NamedTuple):
     depends_on: int
     quantity: int
     received: int
-    handed_to: int
     share_ppm: int
+    delivered_at: int
     step: bytes
+    handed_to: int
+    handed_quantity: int
 
 
 def label32(text: str | bytes, what: str = "label") -> bytes:
@@ -214,6 +220,9 @@ class SplitView:
     handed_to: list[int]
     custody: list[str]
     payout: int | None
+    handed_quantity: int = 0
+    delivered_at: int | None = None
+    review_ends: int | None = None
 
     def as_dict(self, token: Token) -> dict[str, Any]:
         return {
@@ -230,6 +239,9 @@ class SplitView:
             "handed_to": self.handed_to,
             "custody": self.custody,
             "payout": self.payout,
+            "handed_quantity": self.handed_quantity,
+            "delivered_at": self.delivered_at,
+            "review_ends": self.review_ends,
         }
 
 
@@ -267,6 +279,7 @@ class JobView:
     quantity: int
     price: int
     deadline: int
+    review_period: int
     status: JobStatus
     splits: list[SplitView]
     payouts: list[Payout]
@@ -295,6 +308,7 @@ class JobView:
             "price": self.price,
             "price_text": t.format(self.price),
             "deadline": self.deadline,
+            "review_period": self.review_period,
             "shares_total_ppm": self.shares_total if self.splits else None,
             "escrow": {
                 "deposited": self.deposited,
@@ -360,8 +374,14 @@ class JobsClient:
             raise NotFound(f"job {job_id} has no split {split_id}")
         return splits[split_id]
 
-    def nonce(self, factory: str) -> int:
-        return int(call(self.contract.functions.nonces(checksum(factory, "factory"))))
+    def nonce_used(self, factory: str, nonce: int) -> bool:
+        """Whether acceptance nonce `nonce` of `factory` was used or revoked (unordered nonces)."""
+        fn = self.contract.functions.isNonceUsed(checksum(factory, "factory"), nonce)
+        return bool(call(fn))
+
+    def review_ends(self, job_id: int, split_id: int) -> int | None:
+        """When the buyer's review of a delivered split ends (None if not delivered)."""
+        return int(call(self.contract.functions.reviewEnds(job_id, split_id))) or None
 
     def token_of(self, job_id: int) -> Erc20:
         return self.settlement.token(self.raw_job(job_id).token)
@@ -395,7 +415,7 @@ class JobsClient:
             else {}
         )
         splits = [
-            self._split_view(i, s, raw_splits, buyer, price, rulings)
+            self._split_view(i, s, raw_splits, buyer, price, rulings, j.review_period)
             for i, s in enumerate(raw_splits)
         ]
         payouts = self._payouts(status, splits, escrow, buyer, designer, royalty, platform, price)
@@ -413,6 +433,7 @@ class JobsClient:
             quantity=j.quantity,
             price=price,
             deadline=j.deadline,
+            review_period=j.review_period,
             status=status,
             splits=splits,
             payouts=payouts,
@@ -430,9 +451,22 @@ class JobsClient:
         buyer: str,
         price: int,
         rulings: dict[int, int],
+        review_period: int,
     ) -> SplitView:
-        factory, status, depends, quantity, received, handed, share, step = raw
-        status = SplitStatus(status)
+        factory, depends, quantity, received = (
+            raw.factory,
+            raw.depends_on,
+            raw.quantity,
+            raw.received,
+        )
+        handed, share, step = raw.handed_to, raw.share_ppm, raw.step
+        status = SplitStatus(raw.status)
+        delivered_at = raw.delivered_at or None
+        review_ends = (
+            delivered_at + review_period
+            if delivered_at is not None and status is SplitStatus.DELIVERED
+            else None
+        )
         dependents = [j for j, s in enumerate(all_splits) if s.depends_on >> i & 1]
         handed_to = indices(handed)
         custody: list[str] = []
@@ -459,6 +493,9 @@ class JobsClient:
             handed_to=handed_to,
             custody=list(dict.fromkeys(custody)),
             payout=payout,
+            handed_quantity=raw.handed_quantity,
+            delivered_at=delivered_at,
+            review_ends=review_ends,
         )
 
     @staticmethod
@@ -521,14 +558,18 @@ class JobsClient:
         deadline: int,
         token: str | None = None,
         spec_hash: str | bytes | None = None,
+        review_period: int | None = None,
     ) -> tuple[int, TxReceipt]:
-        """Place an order; `token` None pays in the Settlement's default token."""
+        """Place an order; `token` None pays in the Settlement's default token, and
+        `review_period` None gives the buyer the default 14 days to review each delivery."""
         if not 0 < quantity < 2**64:
             raise InvalidInput("quantity must be a positive 64-bit integer")
         if not 0 < price < 2**128:
             raise InvalidInput("price must be positive")
         if not 0 < deadline < 2**48:
             raise InvalidInput("deadline must be a unix time")
+        if review_period is not None and not 0 < review_period <= MAX_REVIEW_PERIOD:
+            raise InvalidInput(f"the review period must be 1 s to 365 days (got {review_period} s)")
         erc20 = self.settlement.token(token)
         fn = self.contract.functions.createJob(
             bytes32(design_id, "design id"),
@@ -537,6 +578,7 @@ class JobsClient:
             price,
             deadline,
             bytes32(spec_hash, "spec hash"),
+            review_period or 0,
         )
         receipt = sender.transact(fn)
         events = self.contract.events.JobCreated().process_receipt(receipt, errors=DISCARD)
@@ -567,10 +609,14 @@ class JobsClient:
         return sender.transact(self.contract.functions.acceptSplit(job_id, split_id))
 
     def acceptance(self, job_id: int, split_id: int, deadline: int | None = None) -> Acceptance:
-        """The acceptance its factory signs for split `split_id`, at the factory's next nonce."""
+        """The acceptance its factory signs for split `split_id`. Nonces are unordered: the
+        split's own nonce (`job_id * 256 + split_id`), or a random one if that was revoked, so
+        acceptances for different orders never depend on one another."""
         split = self.split_record(job_id, split_id)
         deadline = deadline or job_signing.default_deadline()
-        nonce = self.nonce(split.factory)
+        nonce = (job_id << 8) | split_id
+        if self.nonce_used(split.factory, nonce):
+            nonce = secrets.randbits(255) | 1 << 255  # clear of every split's own nonce
         return Acceptance(job_id, split_id, split.factory, split.share_ppm, nonce, deadline)
 
     def typed_data(self, record: Acceptance | Handover) -> dict[str, Any]:
@@ -592,6 +638,13 @@ class JobsClient:
         )
         return relayer.transact(fn)
 
+    def revoke_nonce(self, sender: Sender, nonce: int) -> TxReceipt:
+        """Revoke one of the sender's acceptance nonces: a signature using it is void."""
+        if not 0 <= nonce < 2**256:
+            raise InvalidInput("a nonce is a 256-bit unsigned integer")
+        fn = self.contract.functions.invalidateNonces(nonce >> 8, 1 << (nonce & 0xFF))
+        return sender.transact(fn)
+
     def handover(
         self,
         sender: Sender,
@@ -599,12 +652,18 @@ class JobsClient:
         from_signature: bytes = b"",
         to_signature: bytes = b"",
     ) -> TxReceipt:
-        """Hand lots over; a factory sending the transaction may omit its own signature."""
-        fn = self.contract.functions.handover(
-            record.as_tuple(),
-            job_signing.signature_bytes(from_signature, "sender's signature"),
-            job_signing.signature_bytes(to_signature, "receiver's signature"),
-        )
+        """Hand lots over. The chain needs both factories' signatures; a side left empty is
+        signed here only when `sender` is that side's factory (its own consent, with its own
+        key); any other empty side stays empty and the chain refuses the hand-over."""
+        from_sig = job_signing.signature_bytes(from_signature, "sender's signature")
+        to_sig = job_signing.signature_bytes(to_signature, "receiver's signature")
+        if not from_sig or not to_sig:
+            factories = {i: s.factory for i, s in enumerate(self.raw_splits(record.job_id))}
+            if not from_sig and factories.get(record.from_split) == sender.address:
+                from_sig = self.sign(sender.account, record)
+            if not to_sig and factories.get(record.to_split) == sender.address:
+                to_sig = self.sign(sender.account, record)
+        fn = self.contract.functions.handover(record.as_tuple(), from_sig, to_sig)
         return sender.transact(fn)
 
     def deliver(
@@ -617,6 +676,10 @@ class JobsClient:
 
     def accept_delivery(self, sender: Sender, job_id: int, split_id: int) -> TxReceipt:
         return sender.transact(self.contract.functions.acceptDelivery(job_id, split_id))
+
+    def finalize(self, sender: Sender, job_id: int, split_id: int) -> TxReceipt:
+        """Finalise a delivery as accepted after the buyer's review period (anyone may)."""
+        return sender.transact(self.contract.functions.finalizeDelivery(job_id, split_id))
 
     def cancel(self, sender: Sender, job_id: int) -> TxReceipt:
         return sender.transact(self.contract.functions.cancel(job_id))

@@ -98,7 +98,10 @@ MESSAGES: dict[str, str] = {
     "InvalidHandoverSignature": "{2} may not sign hand-overs for the factory of split {1} of "
     "job {0}",
     "NotSettlement": "{0} is not the Settlement",
-    "InvalidAccountNonce": "the signature's nonce is used or out of order ({0} is at nonce {1})",
+    "NonceAlreadyUsed": "nonce {1} of {0} is already used or revoked: sign the acceptance again",
+    "HandoverExceedsQuantity": "split {1} of job {0} has {3} units left to hand over, not {2}",
+    "InvalidReviewPeriod": "review period {0} s exceeds 365 days",
+    "ReviewPeriodNotOver": "the buyer may review the delivery of split {1} of job {0} until {2}",
     # Settlement
     "NotDeployer": "{0} is not the deployer of the Settlement",
     "AlreadyLinked": "already linked to {0}",
@@ -193,6 +196,7 @@ STATUS.update({"UnknownDesign": 404, "UnknownBatch": 404, "InvalidRoyalty": 422}
 STATUS.update({"UnknownJob": 404, "UnknownSplit": 404, "NoSuchPayee": 404})
 STATUS.update({"SharesDoNotSum": 422, "InvalidDependencies": 422, "ZeroSplitQuantity": 422})
 STATUS.update({"InvalidDeadline": 422, "ZeroQuantityOrPrice": 422, "InvalidSplitCount": 422})
+STATUS.update({"InvalidReviewPeriod": 422})
 STATUS.update({"UnknownDispute": 404, "InvalidPayoutShare": 422, "EmptyReason": 422})
 STATUS.update({"TextTooLong": 422})
 STATUS.update({"InvalidDeviceSignature": 403})

@@ -105,7 +105,7 @@ def test_only_an_active_buyer_with_a_licence_places_orders(node: Node) -> None:
     refused("DesignNotLicensed", node.jobs.create, other, p.design, 1, PRICE, deadline)
     refused("InvalidDeadline", node.jobs.create, p.buyer, p.design, 1, PRICE, int(time.time()) - 1)
     eoa = new_account().address
-    fn = node.jobs.contract.functions.createJob(p.design, eoa, 1, 5, deadline, b"\x00" * 32)
+    fn = node.jobs.contract.functions.createJob(p.design, eoa, 1, 5, deadline, b"\x00" * 32, 0)
     refused("InvalidToken", p.buyer.transact, fn)
     with pytest.raises(InvalidInput):
         node.jobs.create(p.buyer, p.design, 0, PRICE, deadline)
@@ -308,7 +308,9 @@ def test_a_refusal_is_named_whatever_its_arguments_look_like(node: Node) -> None
     create_job = node.jobs.contract.functions.createJob
     token = node.settlement.token().address
     for _ in range(39):  # fixed gas: no estimate, quicker
-        p.buyer.transact(create_job(p.design, token, 1, PRICE, deadline, b"\x00" * 32), gas=400_000)
+        p.buyer.transact(
+            create_job(p.design, token, 1, PRICE, deadline, b"\x00" * 32, 0), gas=400_000
+        )
     job_id = split_order(node, p)
     assert job_id == 40
     err = refused("NotSplitFactory", node.jobs.accept, p.factories[0], job_id, 1)

@@ -11,11 +11,25 @@ from typing import Any
 import pytest
 from eth_account.messages import encode_typed_data
 from fastapi.testclient import TestClient
-from jobkit import DUSD, FEE_PPM, ROYALTY_PPM, Parties, parties
-from test_api import assert_problem, sign_in
+from jobkit import (
+    DAY,
+    DUSD,
+    FEE_PPM,
+    ROYALTY_PPM,
+    Parties,
+    in_production,
+    parties,
+    split_order,
+    time_travel,
+)
+from jobkit import state as chain_state
+from test_api import assert_problem, outside_member, said, sign_in
 
 from api.app import create_app
+from conftest import admit, new_account
+from ledger.jobs import SplitSpec
 from ledger.node import Node
+from ledger.roles import Role
 
 PRICE = 12_000 * DUSD
 Headers = dict[str, str]
@@ -87,7 +101,7 @@ def test_an_order_through_the_api_pays_everyone_exactly(client: TestClient, node
     job = body_of(relayed)
     assert job["status"] == "in_production"
     replay = client.post(f"/jobs/{job_id}/splits/3/accept-signed", json=signed, headers=buyer)
-    assert_problem(replay, 409, "InvalidAccountNonce")
+    assert_problem(replay, 409, "NonceAlreadyUsed")
 
     for factory, split in ((0, 0), (1, 1), (0, 2)):
         body_of(client.post(f"/jobs/{job_id}/splits/{split}/deliver", headers=plant[factory]))
@@ -181,3 +195,135 @@ def test_the_api_refuses_bad_orders_and_changes_nothing(client: TestClient, node
     cancelled = body_of(client.post(f"/jobs/{job_id}/cancel", headers=buyer))
     assert cancelled["status"] == "cancelled" and cancelled["escrow"]["refunded"] == PRICE
     assert body_of(client.get(f"/pay/balances/{p.buyer.address}"))["withdrawable"] == PRICE
+
+
+def handovers(node: Node) -> int:
+    return len(node.jobs.contract.events.CustodyHandedOver().get_logs(from_block=0))
+
+
+def last_sender(node: Node) -> str:
+    block = node.chain.w3.eth.get_block("latest", full_transactions=True)
+    return str(block["transactions"][-1]["from"])
+
+
+def test_the_node_never_fills_a_handover_consent_with_another_key(
+    client: TestClient, node: Node
+) -> None:
+    """The operator is the factory of the giving split; no request but its own may make the
+    node sign that side, and the quantity is bounded by the split."""
+    p = parties(node)
+    operator, taker = node.sender(), p.factories[2]
+    roles = int(Role.COUNCIL | Role.FACTORY)
+    node.consortium.propose_set_roles(operator, operator.address, roles)
+    specs = [
+        SplitSpec(operator.address, "machining", 10, 465_000),
+        SplitSpec(taker.address, "assembly", 10, 465_000, (0,)),
+    ]
+    job_id = in_production(node, p, specs)
+    node.jobs.deliver(operator, job_id, 0)
+    lots = {"from_split": 0, "to_split": 1, "lot": "LOT-9", "quantity": 10}
+    lots["deadline"] = int(time.time()) + 3600
+    typed = body_of(client.post(f"/jobs/{job_id}/handover/typed-data", json=lots))
+    taker_signed = {**lots, "to_signature": wallet_sign(taker.account, typed)}
+    url = f"/jobs/{job_id}/handover"
+    before = chain_state(node, job_id), handovers(node)
+
+    # a signed-in non-member, with the receiver's signature or none: refused, nothing sent
+    outsider = new_account()
+    stranger = sign_in(client, node, outsider)
+    for body in (taker_signed, lots):
+        problem = assert_problem(client.post(url, json=body, headers=stranger), 403)
+        assert said(problem, "only the factory of split 0") and said(problem, outsider.address)
+    node.add_signer(outsider)  # even when the node holds the stranger's key
+    assert_problem(client.post(url, json=taker_signed, headers=stranger), 403)
+    # a member of the consortium who is neither factory: same
+    buyer = sign_in(client, node, p.buyer.account)
+    assert_problem(client.post(url, json=taker_signed, headers=buyer), 403)
+    # the receiving factory alone: its side is signed, the giver's is not filled in
+    receiver = sign_in(client, node, taker.account)
+    for body in (taker_signed, lots):
+        assert_problem(client.post(url, json=body, headers=receiver), 409, "HandoverNotSigned")
+    # 999,999 units out of 10, signed by both: refused by the chain's bound
+    huge = {**lots, "quantity": 999_999}
+    huge_typed = body_of(client.post(f"/jobs/{job_id}/handover/typed-data", json=huge))
+    huge["from_signature"] = wallet_sign(operator.account, huge_typed)
+    problem = assert_problem(client.post(url, json=huge, headers=receiver), 409)
+    assert problem["error"] == "HandoverExceedsQuantity" and said(problem, "10 units left")
+    assert (chain_state(node, job_id), handovers(node)) == before
+
+    # the giver's own consent, given by the giver: accepted
+    signed = {**taker_signed, "from_signature": wallet_sign(operator.account, typed)}
+    job = body_of(client.post(url, json=signed, headers=receiver))
+    assert job["splits"][0]["handed_quantity"] == 10 and job["splits"][1]["received_from"] == [0]
+    event = node.jobs.contract.events.CustodyHandedOver().get_logs(from_block=0)[-1]["args"]
+    assert (event["fromSigner"], event["toSigner"]) == (operator.address, taker.address)
+    assert last_sender(node) == taker.address
+
+
+def test_a_key_the_node_does_not_hold_is_never_replaced(client: TestClient, node: Node) -> None:
+    """Relaying a signed acceptance takes the buyer or that factory, with its own key; expiry
+    and finalisation, open to anyone on chain, are sent with the caller's own key only."""
+    p = parties(node)
+    painter = p.factories[1]
+    job_id = split_order(node, p)
+    typed = body_of(client.get(f"/jobs/{job_id}/splits/1/acceptance"))
+    signed = {"nonce": typed["message"]["nonce"], "deadline": typed["message"]["deadline"]}
+    signed["signature"] = wallet_sign(painter.account, typed)
+    url = f"/jobs/{job_id}/splits/1/accept-signed"
+    before = chain_state(node, job_id)
+    stranger = sign_in(client, node, new_account())
+    problem = assert_problem(client.post(url, json=signed, headers=stranger), 403)
+    assert said(problem, "only the buyer of job") and said(problem, "or the factory of split 1")
+    other_plant = sign_in(client, node, p.factories[2].account)
+    assert_problem(client.post(url, json=signed, headers=other_plant), 403)
+    far_buyer = outside_member(node, Role.BUYER)  # a member whose key this node lacks
+    problem = assert_problem(
+        client.post(url, json=signed, headers=sign_in(client, node, far_buyer)), 403
+    )
+    assert chain_state(node, job_id) == before
+    buyer = sign_in(client, node, p.buyer.account)
+    assert (
+        body_of(client.post(url, json=signed, headers=buyer))["splits"][1]["status"] == "accepted"
+    )
+    assert last_sender(node) == p.buyer.address
+
+    # expiry and finalisation: the caller's own key, or nothing
+    started = in_production(node, p)
+    node.jobs.deliver(painter, started, 1)
+    time_travel(node, 31 * DAY)
+    before = chain_state(node, started)
+    absent = sign_in(client, node, outside_member(node, Role.AUDITOR))
+    for action in ("expire", "splits/1/finalize"):
+        problem = assert_problem(client.post(f"/jobs/{started}/{action}", headers=absent), 403)
+        assert said(problem, "does not hold the key") and said(problem, "yourself")
+        assert_problem(client.post(f"/jobs/{started}/{action}", headers=stranger), 403)
+    assert chain_state(node, started) == before
+    auditor = admit(node, int(Role.AUDITOR))
+    job = body_of(
+        client.post(f"/jobs/{started}/expire", headers=sign_in(client, node, auditor.account))
+    )
+    assert job["status"] == "expired" and last_sender(node) == auditor.address
+    assert job["splits"][1]["review_ends"] < chain_now(node)
+    plant = sign_in(client, node, painter.account)
+    job = body_of(client.post(f"/jobs/{started}/splits/1/finalize", headers=plant))
+    assert job["splits"][1]["status"] == "paid" and last_sender(node) == painter.address
+    assert job["escrow"]["held"] == 0
+
+
+def test_an_order_sets_its_review_period(client: TestClient, node: Node) -> None:
+    p = parties(node)
+    buyer = sign_in(client, node, p.buyer.account)
+    order = {"design_id": "0x" + p.design.hex(), "quantity": 1, "price": PRICE}
+    order["deadline"] = int(time.time()) + 30 * 86_400
+    default = body_of(client.post("/jobs", json=order, headers=buyer), 201)
+    assert default["review_period"] == 14 * 86_400
+    short = body_of(client.post("/jobs", json={**order, "review_period": 3600}, headers=buyer), 201)
+    assert short["review_period"] == 3600
+    count = node.jobs.count()
+    long = {**order, "review_period": 366 * 86_400}
+    assert_problem(client.post("/jobs", json=long, headers=buyer), 422)
+    assert node.jobs.count() == count
+
+
+def chain_now(node: Node) -> int:
+    return int(node.chain.w3.eth.get_block("latest")["timestamp"])

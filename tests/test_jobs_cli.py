@@ -70,8 +70,9 @@ def test_an_order_through_the_cli(running: Cli, tmp_path: Path) -> None:
 
     ok(cli.run("pay", "mint", m["buyer"], "5000"))
     order = ["--design", m["design"], "--quantity", "20", "--price", "1000", "--deadline", "+30d"]
-    out = as_("buyer", "job", "create", *order)
+    out = as_("buyer", "job", "create", *order, "--review-period", "2d")
     assert "job 1: created" in out
+    assert show()["review_period"] == 2 * 86_400
     as_("buyer", "job", "fund", "1")
     machining = "factory=mill,step=machining,quantity=20,share=60%"
     assembly = "factory=assembler,step=assembly,quantity=20,share={},after=0"
@@ -88,6 +89,9 @@ def test_an_order_through_the_cli(running: Cli, tmp_path: Path) -> None:
     assert show()["status"] == "in_production"
 
     as_("mill", "job", "deliver", "1", "0")
+    early = cli.run(*signed_by("mill", "job", "finalize", "1", "0"))
+    refused(early, 1, "may review the delivery of split 0 of job 1 until")
+    assert "review until" in ok(cli.run("job", "show", "1"))
     lots = tmp_path / "lots.json"
     lot = ["--lot", "LOT-7", "--quantity", "20"]
     as_("mill", "job", "handover", "1", "0", "1", *lot, "--sign-only", "--out", str(lots))

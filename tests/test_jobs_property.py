@@ -1,8 +1,11 @@
-"""Random sequences of fund / split / accept / deliver / accept-delivery / cancel / expire /
-withdraw on the real JobBoard and Settlement, checked against a model after every step:
-escrow conservation (deposited = released + refunded + held, the token balance matches),
-nobody withdraws more than credited, every credit is what the model expects, and every
-order the step touched has shares summing to exactly 1e6 and amounts summing to its price."""
+"""Random sequences of fund / split / accept (by transaction, or a signed acceptance with
+any unused nonce) / hand over / deliver / accept-delivery / finalise after the review
+period / cancel / expire / withdraw on the real JobBoard and Settlement, checked against a
+model after every step: escrow conservation (deposited = released + refunded + held, the
+token balance matches), nobody withdraws more than credited, every credit is what the model
+expects, every order the step touched has shares summing to exactly 1e6 and amounts summing
+to its price, no split hands over more than its quantity, a used nonce is never accepted
+again and a delivery is never finalised before its review period ends."""
 
 from __future__ import annotations
 
@@ -22,10 +25,11 @@ from hypothesis.stateful import (
 from jobkit import DAY, FEE_PPM, ROYALTY_PPM, Parties, parties, time_travel
 
 from ledger.errors import Conflict, ContractRevert
-from ledger.job_signing import Handover
-from ledger.jobs import SplitSpec
+from ledger.job_signing import Acceptance, Handover
+from ledger.jobs import DEFAULT_REVIEW_PERIOD, SplitSpec
 from ledger.node import Node
 from ledger.settlement import SCALE
+from ledger.tx import Sender
 
 AVAILABLE = SCALE - ROYALTY_PPM - FEE_PPM  # what the factories share
 LOT = b"lot".ljust(32, b"\x00")
@@ -33,6 +37,7 @@ OPEN = ("assigned", "accepted")
 DONE = ("settled", "cancelled", "expired")
 AIM = st.integers(0, 9)  # mostly aim at a job where the action is valid (see `target`)
 INDEX = st.integers(0, 999)
+QUANTITY = 10  # units of every split
 TIMES = st.integers(1, 3)  # per-split actions act on up to 3 splits in one step
 
 
@@ -46,6 +51,9 @@ class JobModel:
     deps: list[int] = field(default_factory=list)
     splits: list[str] = field(default_factory=list)
     received: list[int] = field(default_factory=list)
+    handed: list[int] = field(default_factory=list)  # units each split handed over so far
+    delivered_at: list[int] = field(default_factory=list)
+    deadline: int = 0
     late: bool = False  # its deadline has passed
     deposited: int = 0
     refunded: int = 0
@@ -86,6 +94,7 @@ class OrderMachine(RuleBasedStateMachine):
         self.owed = {name: node.settlement.balance(s.address) for name, s in self.accounts.items()}
         self.by_address = {s.address: name for name, s in self.accounts.items()}
         self.dirty = set(self.accounts)  # accounts whose credit changed since the last check
+        self.used_nonces: set[tuple[str, int]] = set()
 
     # --- helpers ------------------------------------------------------------------------
     def credit(self, address: str, amount: int) -> None:
@@ -125,6 +134,12 @@ class OrderMachine(RuleBasedStateMachine):
             fn(sender, job_id, *args)
         assert self.snapshot(job_id) == before
 
+    def _relay(self, sender: Sender, _job_id: int, record: Acceptance, sig: bytes) -> None:
+        self.node.jobs.accept_with_signature(sender, record, sig)
+
+    def _hand_over(self, sender: Sender, _job_id: int, record: Handover, sig: bytes) -> None:
+        self.node.jobs.handover(sender, record, sig)
+
     def chain_time(self) -> int:
         return int(self.node.chain.w3.eth.get_block("latest")["timestamp"])
 
@@ -139,8 +154,9 @@ class OrderMachine(RuleBasedStateMachine):
         token = node.settlement.token()
         if token.balance_of(p.buyer.address) < price:
             token.mint(node.sender(), p.buyer.address, 10**12)
-        job_id, _ = node.jobs.create(p.buyer, p.design, 1, price, self.chain_time() + 30 * DAY)
-        self.jobs.append(JobModel(job_id, price))
+        deadline = self.chain_time() + 30 * DAY
+        job_id, _ = node.jobs.create(p.buyer, p.design, 1, price, deadline)
+        self.jobs.append(JobModel(job_id, price, deadline=deadline))
         self.touched.add(job_id)
 
     @rule(aim=AIM, index=INDEX, price=st.integers(min_value=1, max_value=10**10))
@@ -191,20 +207,23 @@ class OrderMachine(RuleBasedStateMachine):
         masks = [deps[i] & ((1 << i) - 1) for i in range(n)]
         plants = [self.p.factories[factories[i]].address for i in range(n)]
         after = [tuple(b for b in range(i) if masks[i] >> b & 1) for i in range(n)]
-        specs = [SplitSpec(plants[i], f"step {i}", 10, shares[i], after[i]) for i in range(n)]
+        specs = [SplitSpec(plants[i], f"step {i}", QUANTITY, shares[i], after[i]) for i in range(n)]
         if job.status != "funded" or job.late or error:
             self.refused(self.node.jobs.split, self.p.buyer, job.id, specs)
             return
         self.node.jobs.split(self.p.buyer, job.id, specs)
         job.status, job.factories, job.shares, job.deps = "split", plants, shares, masks
         job.splits, job.received = ["assigned"] * n, [0] * n
+        job.handed, job.delivered_at = [0] * n, [0] * n
 
-    @rule(aim=AIM, index=INDEX, times=TIMES)
-    def accept(self, aim: int, index: int, times: int) -> None:
+    @rule(aim=AIM, index=INDEX, times=TIMES, nonces=st.lists(st.integers(0, 5), min_size=3))
+    def accept(self, aim: int, index: int, times: int, nonces: list[int]) -> None:
+        """Accept by transaction, or relay a signed acceptance whose nonce is drawn from a
+        small pool (so used ones come round again and must be refused)."""
         for k in range(times):
-            self._accept_one(aim, index + k)
+            self._accept_one(aim, index + k, nonces[k] if index % 2 else None)
 
-    def _accept_one(self, aim: int, index: int) -> None:
+    def _accept_one(self, aim: int, index: int, nonce: int | None = None) -> None:
         def valid(j: JobModel, i: int) -> bool:
             return j.status == "split" and j.splits[i] == "assigned" and not j.late
 
@@ -212,11 +231,23 @@ class OrderMachine(RuleBasedStateMachine):
         if picked is None:
             return
         job, split = picked
-        factory = self.node.sender(job.factories[split])
-        if not valid(job, split):
-            self.refused(self.node.jobs.accept, factory, job.id, split)
+        jobs, factory = self.node.jobs, self.node.sender(job.factories[split])
+        if nonce is not None:
+            share = job.shares[split] if job.shares else 0
+            record = Acceptance(
+                job.id, split, factory.address, share, nonce, self.chain_time() + DAY
+            )
+            signature = jobs.sign(factory.account, record)
+            if not valid(job, split) or (factory.address, nonce) in self.used_nonces:
+                self.refused(self._relay, self.p.buyer, job.id, record, signature)
+                return
+            jobs.accept_with_signature(self.p.buyer, record, signature)
+            self.used_nonces.add((factory.address, nonce))
+        elif not valid(job, split):
+            self.refused(jobs.accept, factory, job.id, split)
             return
-        self.node.jobs.accept(factory, job.id, split)
+        else:
+            jobs.accept(factory, job.id, split)
         job.splits[split] = "accepted"
         if all(s == "accepted" for s in job.splits):
             job.status = "production"
@@ -245,15 +276,24 @@ class OrderMachine(RuleBasedStateMachine):
         for d in range(split):  # hand over the lots of every delivered dependency
             needed = job.deps[split] >> d & 1 and not job.received[split] >> d & 1
             if needed and job.splits[d] in ("delivered", "paid"):
-                record = Handover(job.id, d, split, LOT, 10, self.chain_time() + DAY)
                 sender = self.node.sender(job.factories[d])
+                left = QUANTITY - job.handed[d]
+                # more than the giving split has left: refused, nothing changed
+                over = Handover(job.id, d, split, LOT, left + 1, self.chain_time() + DAY)
+                over_sig = jobs.sign(sender.account, over)
+                self.refused(self._hand_over, factory, job.id, over, over_sig)
+                # a share of its output for each dependent (at most 3 in a 4-split order)
+                units = min(left, QUANTITY // 3)
+                record = Handover(job.id, d, split, LOT, units, self.chain_time() + DAY)
                 jobs.handover(factory, record, jobs.sign(sender.account, record))
                 job.received[split] |= 1 << d
+                job.handed[d] += units
         if not valid(job, split):
             self.refused(jobs.deliver, factory, job.id, split)
             return
         jobs.deliver(factory, job.id, split)
         job.splits[split] = "delivered"
+        job.delivered_at[split] = self.chain_time()
         if all(s == "delivered" for s in job.splits):
             job.status = "delivered"
 
@@ -272,6 +312,35 @@ class OrderMachine(RuleBasedStateMachine):
             self.refused(self.node.jobs.accept_delivery, buyer, job.id, split)
             return
         self.node.jobs.accept_delivery(buyer, job.id, split)
+        self.paid(job, split)
+
+    @rule(aim=AIM, index=INDEX, wait=st.booleans())
+    def finalize(self, aim: int, index: int, wait: bool) -> None:
+        """Anyone finalises a delivery the buyer left alone, once its review period ended
+        (now and then wait 15 days first; deadlines may pass meanwhile)."""
+        if wait:
+            time_travel(self.node, 15 * DAY)
+            now = self.chain_time()
+            for j in self.jobs:
+                j.late = j.late or now > j.deadline
+        now = self.chain_time()
+
+        def valid(j: JobModel, i: int) -> bool:
+            return j.splits[i] == "delivered" and now > j.delivered_at[i] + DEFAULT_REVIEW_PERIOD
+
+        picked = self.target(aim, index, valid, per_split=True)
+        if picked is None:
+            return
+        job, split = picked
+        anyone = self.p.designer
+        if not valid(job, split):
+            self.refused(self.node.jobs.finalize, anyone, job.id, split)
+            return
+        self.node.jobs.finalize(anyone, job.id, split)
+        self.paid(job, split)
+
+    def paid(self, job: JobModel, split: int) -> None:
+        """The model of a delivery accepted by the buyer or finalised after review."""
         job.splits[split] = "paid"
         job.released += job.amount(split)
         self.credit(job.factories[split], job.amount(split))
@@ -359,6 +428,12 @@ class OrderMachine(RuleBasedStateMachine):
             assert withdrawn <= credited
             assert credited - withdrawn == self.owed[name], name
         self.dirty.clear()
+
+    @invariant()
+    def no_split_hands_over_more_than_it_made(self) -> None:
+        for job in (j for j in self.jobs if j.id in self.touched and j.handed):
+            on_chain = [s.handed_quantity for s in self.node.jobs.raw_splits(job.id)]
+            assert on_chain == job.handed and max(on_chain) <= QUANTITY
 
     @invariant()
     def touched_orders_share_exactly_one_million(self) -> None:

@@ -40,7 +40,10 @@ def test_typed_data_hashes_like_the_contract(node: Node) -> None:
     assert acceptance.factory == p.factories[0].address and acceptance.share_ppm == 200_000
     typed = node.jobs.typed_data(acceptance)
     fns = node.jobs.contract.functions
-    on_chain = fns.hashAcceptance(job_id, 2, acceptance.factory, 200_000, 0, 1_900_000_000).call()
+    assert acceptance.nonce == job_id * 256 + 2  # the split's own unordered nonce
+    on_chain = fns.hashAcceptance(
+        job_id, 2, acceptance.factory, 200_000, acceptance.nonce, 1_900_000_000
+    ).call()
     assert job_signing.digest(typed) == bytes(on_chain)
     handover = Handover(job_id, 0, 3, LOT, 40, 1_900_000_000)
     on_chain = fns.hashHandover(handover.as_tuple()).call()
@@ -63,13 +66,13 @@ def test_a_signed_acceptance_is_relayed_by_anyone_once(node: Node) -> None:
     node.jobs.accept_with_signature(relayer, acceptance, signature)
     view = node.jobs.view(job_id)
     assert view.splits[3].status is SplitStatus.ACCEPTED
-    assert node.jobs.nonce(factory.address) == 1
+    assert node.jobs.nonce_used(factory.address, acceptance.nonce)
     event = node.jobs.contract.events.SplitAccepted().get_logs(from_block=0)[-1]["args"]
     assert (event["factory"], event["relayer"]) == (factory.address, relayer.address)
 
     # the same signature again: its nonce is used
     before = state(node, job_id)
-    refused("InvalidAccountNonce", node.jobs.accept_with_signature, relayer, acceptance, signature)
+    refused("NonceAlreadyUsed", node.jobs.accept_with_signature, relayer, acceptance, signature)
     assert state(node, job_id) == before
 
 
@@ -96,9 +99,11 @@ def test_replays_and_forgeries_of_an_acceptance_are_refused(node: Node) -> None:
     # a different share than the split's (the factory agreed to other terms)
     cheaper = replace(good, share_ppm=1)
     refused("InvalidAcceptanceSignature", relay, good, node.jobs.sign(factory.account, cheaper))
-    # a future nonce: valid signature, out of order
-    ahead = replace(good, nonce=good.nonce + 1)
-    refused("InvalidAccountNonce", relay, ahead, node.jobs.sign(factory.account, ahead))
+    # a nonce the factory revoked: its signature is void
+    revoked = replace(good, nonce=7)
+    revoked_sig = node.jobs.sign(factory.account, revoked)
+    node.jobs.revoke_nonce(factory, 7)
+    refused("NonceAlreadyUsed", relay, revoked, revoked_sig)
     # past its deadline
     stale = replace(good, deadline=int(time.time()) - 10)
     refused("SignatureExpired", relay, stale, node.jobs.sign(factory.account, stale))
@@ -144,9 +149,9 @@ def test_handover_needs_the_signatures_of_both_factories(node: Node) -> None:
     refused("InvalidHandoverSignature", handover, relayer, record, receiver_sig, sender_sig)
     buyer_sig = node.jobs.sign(p.buyer.account, record)
     refused("InvalidHandoverSignature", node.jobs.handover, relayer, record, sender_sig, buyer_sig)
-    # signed for fewer units than submitted
-    more = replace(record, quantity=101)
-    refused("InvalidHandoverSignature", handover, relayer, more, sender_sig, receiver_sig)
+    # signed for other units than submitted
+    fewer = replace(record, quantity=99)
+    refused("InvalidHandoverSignature", handover, relayer, fewer, sender_sig, receiver_sig)
     stale = replace(record, deadline=int(time.time()) - 1)
     refused("SignatureExpired", node.jobs.handover, relayer, stale, sender_sig, receiver_sig)
     assert state(node, job_id) == before
@@ -205,5 +210,6 @@ def test_the_whole_order_can_run_on_relayed_signatures(node: Node) -> None:
             relayer, record, node.jobs.sign(node.sender(spec.factory).account, record)
         )
     assert node.jobs.status(job_id) is JobStatus.IN_PRODUCTION
-    # factory 0 accepted two splits: its nonce advanced twice
-    assert node.jobs.nonce(p.factories[0].address) == 2
+    # factory 0 accepted two splits: one nonce of its own each
+    used = [node.jobs.nonce_used(p.factories[0].address, job_id * 256 + i) for i in range(4)]
+    assert used == [True, False, True, False]

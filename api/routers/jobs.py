@@ -1,9 +1,12 @@
 """Orders over HTTP: create, fund, split, accept (directly or by a relayed EIP-712
-signature), hand over, deliver, accept delivery, cancel, expire, and the readable view.
+signature), hand over, deliver, accept delivery, finalise after the review period, cancel,
+expire, and the readable view.
 
-Writes are sent by the node with the signed-in member's key. Signed records (acceptances,
-hand-overs) are relayed by the node's operator key when the signer's key is not held here.
-Amounts are integers in the token's smallest unit (1e-6 for the demo dollar).
+The node signs a transaction, or a consent, only with the signed-in member's own key, and
+only for what that member's part in the order allows: never with the operator's or any
+other key it holds. When it does not hold the member's key the request is refused (403):
+the member signs the transaction itself and submits it. Amounts are integers in the
+token's smallest unit (1e-6 for the demo dollar).
 """
 
 from __future__ import annotations
@@ -14,10 +17,11 @@ from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, Field
 
 from api.deps import NodeDep, SessionDep
+from api.sessions import Session
 from ledger import job_signing
 from ledger.errors import Forbidden
 from ledger.job_signing import Acceptance, Handover
-from ledger.jobs import SplitSpec, label32
+from ledger.jobs import MAX_REVIEW_PERIOD, SplitSpec, label32
 from ledger.node import Node
 from ledger.tx import Sender
 
@@ -36,6 +40,12 @@ class JobIn(BaseModel):
     deadline: int = Field(gt=0, lt=2**48, description="delivery deadline, unix seconds")
     token: str | None = Field(default=None, pattern=AddressPattern, description="default: dUSD")
     spec_hash: str | None = Field(default=None, pattern=Hex32, description="order document hash")
+    review_period: int | None = Field(
+        default=None,
+        gt=0,
+        le=MAX_REVIEW_PERIOD,
+        description="seconds the buyer has to accept or dispute each delivery (default 14 days)",
+    )
 
 
 class SplitIn(BaseModel):
@@ -98,6 +108,11 @@ class SplitOut(BaseModel):
     handed_to: list[int]
     custody: list[str] = Field(description="who holds this split's output lots")
     payout: int | None
+    handed_quantity: int = Field(description="units of its output handed over so far")
+    delivered_at: int | None = Field(description="when it was delivered (unix seconds)")
+    review_ends: int | None = Field(
+        description="a delivered split: after this anyone may finalise it as accepted"
+    )
 
 
 class PayoutOut(BaseModel):
@@ -126,6 +141,7 @@ class JobOut(BaseModel):
     price: int
     price_text: str
     deadline: int
+    review_period: int = Field(description="seconds the buyer has to review each delivery")
     shares_total_ppm: int | None
     escrow: EscrowOut
     splits: list[SplitOut]
@@ -153,12 +169,22 @@ def _view(node: Node, job_id: int) -> dict[str, Any]:
     return node.jobs.view(job_id).as_dict()
 
 
-def _relayer(node: Node, address: str) -> Sender:
-    """The signed-in member's key if this node holds it, else the operator's."""
+def _own(node: Node, session: Session) -> Sender:
+    """The signed-in member's own key; a node that does not hold it sends nothing."""
     try:
-        return node.sender(address)
+        return node.sender(session.address)
     except Forbidden:
-        return node.sender()
+        raise Forbidden(
+            f"the node does not hold the key of {session.address}: sign the transaction "
+            "yourself and submit it (POST /tx)"
+        ) from None
+
+
+def _party(allowed: dict[str, str], session: Session, action: str) -> None:
+    """Refuse (403) a member who holds none of the parts (`address` → part) `action` needs."""
+    if session.address not in allowed:
+        parts = " or ".join(f"the {part} ({who})" for who, part in allowed.items())
+        raise Forbidden(f"{session.address} may not {action}: only {parts} may")
 
 
 # --- reads --------------------------------------------------------------------------------
@@ -204,20 +230,21 @@ def handover_typed_data(job_id: int, body: HandoverIn, node: NodeDep) -> dict[st
 )
 def create_job(body: JobIn, node: NodeDep, session: SessionDep) -> dict[str, Any]:
     job_id, _ = node.jobs.create(
-        node.sender(session.address),
+        _own(node, session),
         body.design_id,
         body.quantity,
         body.price,
         body.deadline,
         body.token,
         body.spec_hash,
+        body.review_period,
     )
     return _view(node, job_id)
 
 
 @router.post("/{job_id}/fund", response_model=JobOut, summary="Pay the price into escrow")
 def fund(job_id: int, node: NodeDep, session: SessionDep) -> dict[str, Any]:
-    node.jobs.fund(node.sender(session.address), job_id)
+    node.jobs.fund(_own(node, session), job_id)
     return _view(node, job_id)
 
 
@@ -231,7 +258,7 @@ def split(job_id: int, body: SplitsIn, node: NodeDep, session: SessionDep) -> di
         SplitSpec(s.factory, s.step, s.quantity, s.share_ppm, tuple(s.depends_on))
         for s in body.splits
     ]
-    node.jobs.split(node.sender(session.address), job_id, specs)
+    node.jobs.split(_own(node, session), job_id, specs)
     return _view(node, job_id)
 
 
@@ -239,33 +266,46 @@ def split(job_id: int, body: SplitsIn, node: NodeDep, session: SessionDep) -> di
     "/{job_id}/splits/{split_id}/accept", response_model=JobOut, summary="Accept your split"
 )
 def accept(job_id: int, split_id: int, node: NodeDep, session: SessionDep) -> dict[str, Any]:
-    node.jobs.accept(node.sender(session.address), job_id, split_id)
+    node.jobs.accept(_own(node, session), job_id, split_id)
     return _view(node, job_id)
 
 
 @router.post(
     "/{job_id}/splits/{split_id}/accept-signed",
     response_model=JobOut,
-    summary="Relay a factory's signed EIP-712 acceptance",
+    summary="Relay a factory's signed EIP-712 acceptance (as the buyer or that factory)",
 )
 def accept_signed(
     job_id: int, split_id: int, body: SignedAcceptanceIn, node: NodeDep, session: SessionDep
 ) -> dict[str, Any]:
     split = node.jobs.split_record(job_id, split_id)
+    buyer = node.jobs.raw_job(job_id).buyer
+    parts = {buyer: f"buyer of job {job_id}", split.factory: f"factory of split {split_id}"}
+    _party(parts, session, f"relay the acceptance of split {split_id} of job {job_id}")
     record = Acceptance(job_id, split_id, split.factory, split.share_ppm, body.nonce, body.deadline)
     signature = job_signing.signature_bytes(body.signature)
-    node.jobs.accept_with_signature(_relayer(node, session.address), record, signature)
+    node.jobs.accept_with_signature(_own(node, session), record, signature)
     return _view(node, job_id)
 
 
 @router.post(
     "/{job_id}/handover",
     response_model=JobOut,
-    summary="Hand lots over to a dependent split (both factories' signatures)",
+    summary="Hand lots over to a dependent split, as one of its two factories",
 )
 def handover(job_id: int, body: HandoverIn, node: NodeDep, session: SessionDep) -> dict[str, Any]:
+    """Submitted by one of the two factories with the other's signature; the node signs the
+    submitter's own side with its key (when it holds it). An empty signature of the other
+    side is refused by the chain (`HandoverNotSigned`)."""
+    giver = node.jobs.split_record(job_id, body.from_split).factory
+    taker = node.jobs.split_record(job_id, body.to_split).factory
+    parts = {
+        giver: f"factory of split {body.from_split}",
+        taker: f"factory of split {body.to_split}",
+    }
+    _party(parts, session, f"submit this hand-over of job {job_id}")
     node.jobs.handover(
-        _relayer(node, session.address),
+        _own(node, session),
         _handover(job_id, body),
         job_signing.signature_bytes(body.from_signature, "from_signature"),
         job_signing.signature_bytes(body.to_signature, "to_signature"),
@@ -280,7 +320,7 @@ def deliver(
     job_id: int, split_id: int, node: NodeDep, session: SessionDep, body: DeliverIn | None = None
 ) -> dict[str, Any]:
     evidence = body.evidence_hash if body else None
-    node.jobs.deliver(node.sender(session.address), job_id, split_id, evidence)
+    node.jobs.deliver(_own(node, session), job_id, split_id, evidence)
     return _view(node, job_id)
 
 
@@ -292,19 +332,29 @@ def deliver(
 def accept_delivery(
     job_id: int, split_id: int, node: NodeDep, session: SessionDep
 ) -> dict[str, Any]:
-    node.jobs.accept_delivery(node.sender(session.address), job_id, split_id)
+    node.jobs.accept_delivery(_own(node, session), job_id, split_id)
+    return _view(node, job_id)
+
+
+@router.post(
+    "/{job_id}/splits/{split_id}/finalize",
+    response_model=JobOut,
+    summary="Finalise a delivery as accepted after the buyer's review period (anyone)",
+)
+def finalize(job_id: int, split_id: int, node: NodeDep, session: SessionDep) -> dict[str, Any]:
+    node.jobs.finalize(_own(node, session), job_id, split_id)
     return _view(node, job_id)
 
 
 @router.post("/{job_id}/cancel", response_model=JobOut, summary="Cancel before production")
 def cancel(job_id: int, node: NodeDep, session: SessionDep) -> dict[str, Any]:
-    node.jobs.cancel(node.sender(session.address), job_id)
+    node.jobs.cancel(_own(node, session), job_id)
     return _view(node, job_id)
 
 
 @router.post("/{job_id}/expire", response_model=JobOut, summary="Expire after the deadline")
 def expire(job_id: int, node: NodeDep, session: SessionDep) -> dict[str, Any]:
-    node.jobs.expire(_relayer(node, session.address), job_id)
+    node.jobs.expire(_own(node, session), job_id)
     return _view(node, job_id)
 
 

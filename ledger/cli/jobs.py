@@ -44,6 +44,16 @@ def resolve_account(node: Node, text: str) -> str:
     return node.keyring.find(text).address
 
 
+def parse_duration(text: str) -> int:
+    """'14d', '36h', '90m', '600s' or plain seconds → seconds."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
+    raw = text.strip().lower()
+    number, unit = (raw[:-1], raw[-1]) if raw[-1:] in units else (raw, "s")
+    if not number.isdigit():
+        raise InvalidInput(f"duration {text!r} is not N[smhd] (e.g. 14d) or seconds")
+    return int(number) * units[unit]
+
+
 def _done(node: Node, job_id: int, as_json: bool, what: str) -> None:
     view = node.jobs.view(job_id)
     if as_json:
@@ -65,6 +75,7 @@ def print_view(view: JobView) -> None:
     out.print(f"  designer  {view.designer}")
     out.print(f"  order     {view.quantity} units for {t.format(view.price)}")
     out.print(f"  deadline  {_when(view.deadline)}")
+    out.print(f"  review    {view.review_period / 86_400:g} days after each delivery")
     out.print(
         f"  escrow    {t.format(view.deposited)} deposited, {t.format(view.held)} held,\n"
         f"            {t.format(view.released)} released, {t.format(view.refunded)} refunded"
@@ -79,6 +90,8 @@ def print_view(view: JobView) -> None:
             highlight=False,
         )
         out.print(f"     factory      {s.factory}")
+        if s.review_ends:
+            out.print(f"     review until {_when(s.review_ends)}, then anyone may finalise it")
         for holder in s.custody:
             out.print(f"     lots held by {holder}")
     if view.payouts:
@@ -124,6 +137,14 @@ def create(
     spec_hash: Annotated[
         str | None, typer.Option(help="32-byte hex hash of the order document")
     ] = None,
+    review_period: Annotated[
+        str | None,
+        typer.Option(
+            "--review-period",
+            help="Time you have to accept or dispute each delivery before anyone may finalise "
+            "it: 14d, 36h, or seconds [default: 14d]",
+        ),
+    ] = None,
     key: FromOpt = OPERATOR_KEY,
     data_dir: DataDirOpt = None,
     rpc_url: RpcUrlOpt = None,
@@ -142,6 +163,7 @@ def create(
             parse_expiry(deadline),
             erc20.address,
             spec_hash,
+            parse_duration(review_period) if review_period else None,
         )
         _done(node, job_id, as_json, "created")
 
@@ -279,7 +301,7 @@ def handover(
     passphrase_file: PassFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Pass lots to the next split: both factories sign (the sender of the tx may skip its own)."""
+    """Pass lots to the next split: both factories sign (your own side is signed for you)."""
     with handled():
         records = [_read_record(p, "Handover") for p in signed or []]
         if records:
@@ -319,6 +341,9 @@ def handover(
             )
             return
         sigs = {"from": b"", "to": b""}
+        if role is not None and sender.address not in (sender_factory, receiver_factory):
+            # a device key sending the hand-over gives its own side's consent explicitly
+            sigs[role] = job_signing.sign(sender.account, jobs.typed_data(record))
         for r in records:
             signer = job_signing.recover(jobs.typed_data(record), r["signature"])
             side = (
@@ -366,6 +391,23 @@ def accept_delivery(
         node = signing_node(data_dir, rpc_url, key, passphrase_file)
         node.jobs.accept_delivery(node.sender(), job_id, split_id)
         _done(node, job_id, as_json, f"delivery of split {split_id} accepted")
+
+
+@app.command("finalize")
+def finalize(
+    job_id: JobArg,
+    split_id: SplitArg,
+    key: FromOpt = OPERATOR_KEY,
+    data_dir: DataDirOpt = None,
+    rpc_url: RpcUrlOpt = None,
+    passphrase_file: PassFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Finalise a delivery as accepted once the buyer's review period passed (anyone may)."""
+    with handled():
+        node = signing_node(data_dir, rpc_url, key, passphrase_file)
+        node.jobs.finalize(node.sender(), job_id, split_id)
+        _done(node, job_id, as_json, f"delivery of split {split_id} finalised as accepted")
 
 
 @app.command("cancel")

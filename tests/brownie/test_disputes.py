@@ -69,7 +69,7 @@ def stack(
     token.mint(buyer, PRICE, owner)
     token.approve(settlement, PRICE, {"from": buyer})
     tx = board.createJob(
-        DESIGN, token, 10, PRICE, chain.time() + 30 * DAY, b"\x00" * 32, {"from": buyer}
+        DESIGN, token, 10, PRICE, chain.time() + 30 * DAY, b"\x00" * 32, 0, {"from": buyer}
     )
     job = tx.events["JobCreated"]["jobId"]
     board.fund(job, {"from": buyer})
