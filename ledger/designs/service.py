@@ -346,6 +346,8 @@ class DesignService:
             raise NotFound(f"{who} is not a member of the consortium: no licence") from None
         if member.status is not MemberStatus.ACTIVE:
             raise Conflict(f"member {who} is suspended: no licence")
+        if not self.node.consortium.has_role(sender.address, 4):
+            raise Forbidden(f"{sender.address} is not an active member with the designer role")
         did = self.ensure_recorded(sender, value).design_id
         self.client.grant_licence(sender, did, who, royalty_ppm)
         return self.client.licence(did, who)
@@ -374,10 +376,10 @@ class DesignService:
         if not recipients:
             raise InvalidInput("share with whom? give at least one member address")
         did = design_id(value)
-        record = self.ensure_recorded(sender, did)
-        if record.designer != sender.address:
+        record = self.client.find(did)
+        if record is not None and record.designer != sender.address:
             raise Forbidden(f"{sender.address} is not the registrant of design {hex32(did)}")
-        if record.revoked:
+        if record is not None and record.revoked:
             raise Conflict(f"design {hex32(did)} is revoked: it is shared no more")
         if plaintext is None:
             try:
@@ -400,6 +402,7 @@ class DesignService:
                     "(`cofab design key --publish`)"
                 )
             targets.append((who, key))
+        # only a licensed design is shared, and licensing put it on chain: nothing to reveal
         file_key, blob = encrypt_file(plaintext, did)
         ciphertext_hash = hashlib.sha256(blob).digest()
         envelopes = [wrap_key(file_key, did, ciphertext_hash, who, key) for who, key in targets]
