@@ -31,9 +31,9 @@ import {IDesignLicences} from "./interfaces/IDesignLicences.sol";
  *
  * The earliest commitment wins: revealing content already recorded at an earlier (or the
  * same) block is refused with {DesignExists}; a record from a later block is displaced
- * ({DesignPreempted}) and the licences its registrant granted lapse. A commitment is
- * revealed from the block after its own ({RevealTooEarly}), so whoever learns a content
- * hash from a pending reveal cannot commit it and reveal it ahead of that reveal.
+ * ({DesignPreempted}) and the licences its registrant granted lapse. So whoever learns a
+ * content hash from a pending reveal and commits and reveals it ahead of that reveal holds
+ * it only until the reveal is mined: its commitment is later.
  *
  * The designer revokes ({revoke}) or supersedes ({supersede}) a design and licenses it to
  * members ({grantLicence}, {revokeLicence}) with a royalty on a 1e6 scale; licence history
@@ -201,9 +201,6 @@ contract DesignRegistry is IDesignLicences {
     /// @notice `designer` never committed `commitment`: the revealed values, designer or salt
     /// differ from what was committed.
     error UnknownCommitment(bytes32 commitment, address designer);
-    /// @notice The commitment or batch root `commitment` was recorded in this very block
-    /// `blockNumber`: it is revealed from the next block on.
-    error RevealTooEarly(bytes32 commitment, uint256 blockNumber);
     /// @notice A batch needs at least one member.
     error EmptyBatch();
     /// @notice `designer` already registered the batch `root` at block `blockNumber`.
@@ -258,7 +255,7 @@ contract DesignRegistry is IDesignLicences {
      * revoked, at the commitment's block.
      * @param metadataHash Hash of the off-chain metadata document (title, format, size).
      * @param salt The designer's secret that kept the commitment unguessable.
-     * @dev Reverts with {ZeroHash}, {UnknownCommitment}, {RevealTooEarly}, {UnknownParent},
+     * @dev Reverts with {ZeroHash}, {UnknownCommitment}, {UnknownParent},
      * {ParentRevoked} or {DesignExists} (content recorded at an earlier or the same block).
      */
     function reveal(
@@ -300,7 +297,7 @@ contract DesignRegistry is IDesignLicences {
      * design, dated at the batch's block. Anyone may claim; the proof is the evidence.
      * @dev Priority as in {reveal}: an earlier or same-block record refuses it
      * ({DesignExists}), a later one is displaced ({DesignPreempted}). Reverts with
-     * {UnknownBatch}, {ZeroHash}, {InvalidProof}, {RevealTooEarly}, {UnknownParent},
+     * {UnknownBatch}, {ZeroHash}, {InvalidProof}, {UnknownParent},
      * {ParentRevoked} or {DesignExists}.
      */
     function claim(
@@ -547,7 +544,6 @@ contract DesignRegistry is IDesignLicences {
         uint8 flags
     ) private {
         if (designId == 0) revert ZeroHash();
-        if (s.blockNumber == block.number) revert RevealTooEarly(commitment, s.blockNumber);
         if (parentId != 0) _checkParent(parentId, s.blockNumber);
         Design memory d = _designs[designId];
         if (d.designer != address(0)) {

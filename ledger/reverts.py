@@ -58,8 +58,6 @@ MESSAGES: dict[str, str] = {
     "CommitmentExists": "commitment {0} is already recorded for {1} at block {2}",
     "UnknownCommitment": "{1} never committed {0}: the design, metadata, parent or salt differ "
     "from the commitment",
-    "RevealTooEarly": "commitment {0} was recorded in this block ({1}): reveal it from the next "
-    "block",
     "EmptyBatch": "a batch needs at least one design",
     "BatchExists": "batch {0} is already registered by {1} at block {2}",
     "UnknownBatch": "{1} registered no batch with root {0}",
