@@ -18,9 +18,9 @@ import {IDesignLicences} from "./interfaces/IDesignLicences.sol";
  * reveal:
  *
  * - {commit} records a commitment `keccak256(abi.encode(designId, metadataHash, parentId,
- *   designer, salt))` under the committing designer, with its block and time. Nothing in
- *   it tells who else could use it: the same bytes committed by another account are that
- *   account's own record, which can never be revealed (the commitment names the designer).
+ *   designer, salt))` under the committing designer, with its block and time. The same
+ *   bytes sent by another account (a copy of the pending transaction) are that account's
+ *   own record, which can never be revealed: the commitment names its author.
  * - {registerBatch} does the same for many files at once: a StandardMerkleTree root whose
  *   leaves `abi.encode(bytes32 designId, bytes32 metadataHash, bytes32 parentId, address
  *   designer)` name the designer, recorded under the committing designer.
@@ -44,9 +44,11 @@ import {IDesignLicences} from "./interfaces/IDesignLicences.sol";
  * @dev Membership comes from the Consortium ({IConsortium-hasRole}). The only external
  * call is that view; every function follows checks-effects-events.
  * Gas: {commit} and {registerBatch} write one new slot (time and block) keyed by
- * `(commitment or root, msg.sender)` and emit one event; the content hash, metadata and
- * parent travel only at reveal. Keying by the sender costs one keccak and makes a copied
- * commitment a separate, worthless record instead of a block on the author's own.
+ * `(commitment or root, msg.sender)` and emit one event (about 52,000 gas each, whatever a
+ * batch's size); the content hash, metadata and parent travel only at reveal, which is
+ * paid once, when the design is first used. Keying by the sender costs one keccak and
+ * makes a copied commitment a separate, worthless record instead of a block on the
+ * author's own.
  */
 contract DesignRegistry is IDesignLicences {
     using Checkpoints for Checkpoints.Trace208;
@@ -255,7 +257,8 @@ contract DesignRegistry is IDesignLicences {
      * revoked, at the commitment's block.
      * @param metadataHash Hash of the off-chain metadata document (title, format, size).
      * @param salt The designer's secret that kept the commitment unguessable.
-     * @dev Reverts with {ZeroHash}, {UnknownCommitment}, {UnknownParent},
+     * @dev Membership was checked at {commit}: a later suspension does not forfeit the
+     * priority. Reverts with {ZeroHash}, {UnknownCommitment}, {UnknownParent},
      * {ParentRevoked} or {DesignExists} (content recorded at an earlier or the same block).
      */
     function reveal(

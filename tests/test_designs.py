@@ -198,6 +198,9 @@ def test_a_lost_certificate_is_issued_again_from_the_chain(
     height = node.chain.block_number()
     [again] = svc.register(designer, [item])
     assert again == cert and node.chain.block_number() == height  # nothing sent
+    elsewhere = _with(cert, contract=node.consortium.address)
+    with pytest.raises(InvalidInput, match="certificate is for registry"):
+        svc.reveal(designer, item.design_id, elsewhere)
     assert svc.reveal(designer, item.design_id).block_number == cert.block_number
 
 

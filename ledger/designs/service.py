@@ -221,6 +221,13 @@ class DesignService:
         ]
 
     # --- reveals -----------------------------------------------------------------------
+    def _revealed(self, cert: Certificate) -> DesignRecord | None:
+        """The chain's record of this very registration, once it is revealed."""
+        record = self.client.find(cert.design_id)
+        if record is None or record.designer != cert.designer:
+            return None
+        return record if record.block_number == cert.block_number else None
+
     def reveal(
         self, sender: Sender, value: str | bytes, cert: Certificate | None = None
     ) -> DesignRecord:
@@ -236,11 +243,13 @@ class DesignService:
             raise NotFound(f"this node holds no certificate for design {hex32(did)}")
         if cert.design_id != did:
             raise InvalidInput(f"that certificate is for design {hex32(cert.design_id)}")
-        if record is not None and (record.designer, record.block_number) == (
-            cert.designer,
-            cert.block_number,
-        ):
-            return record
+        if (cert.chain_id, cert.contract) != (self.node.chain.chain_id, self.client.address):
+            raise InvalidInput(
+                f"that certificate is for registry {cert.contract} on chain {cert.chain_id}"
+            )
+        revealed = self._revealed(cert)
+        if revealed is not None:
+            return revealed
         parent = self.certificate(cert.parent) if cert.parent_id else None
         if parent is not None and parent.designer == cert.designer:
             self.reveal(sender, parent.design_id)  # the parent first: the chain checks it
@@ -318,10 +327,10 @@ class DesignService:
         return sorted(rows, key=lambda r: (r["block_number"], r["design_id"]))
 
     def certificate_for(self, value: str | bytes, viewer: str | None = None) -> Certificate:
-        """The certificate this node issued: to its designer (or the operator) while the
-        design is unrevealed, to anyone once the chain records it."""
+        """The certificate this node issued: to its designer (or the operator), and to
+        anyone once the chain records that very registration (its salt is public then)."""
         cert = self.certificate(value)
-        if cert is None or not (_may_see(cert, viewer) or self.client.find(cert.design_id)):
+        if cert is None or not (_may_see(cert, viewer) or self._revealed(cert)):
             raise NotFound(f"this node holds no certificate for design {value} that you may see")
         return cert
 
