@@ -13,19 +13,27 @@ import {IDesignLicences} from "./interfaces/IDesignLicences.sol";
  * @notice Proof of authorship and priority for design files, their versions, licences and
  * encrypted shares.
  *
- * A design is identified by the SHA-256 of its file bytes (what `sha256sum` prints). The
- * first registrant of a content hash holds priority: registering the same content again,
- * by anyone, is refused with {DesignExists}, which names the existing registration.
+ * A design is identified by the SHA-256 of its file bytes (what `sha256sum` prints).
+ * Priority is bound to the author *before* the content hash is public, by commit and
+ * reveal:
  *
- * Designers register one file with {register} (one storage slot: designer, time, block,
- * flags; the parent version and metadata hash travel in the event), or many files in one
- * transaction with {registerBatch}, which stores only the root of an OpenZeppelin
- * StandardMerkleTree whose leaves are `abi.encode(bytes32 designId, bytes32 metadataHash,
- * bytes32 parentId)`. A batch member becomes a design record when anyone proves it with
- * {claim}; the claim carries the batch's block and time, so a later single registration of
- * the same content is refused from then on, and an earlier-unseen single registration made
- * after the batch is displaced ({DesignPreempted}): priority always goes to the earliest
- * block.
+ * - {commit} records a commitment `keccak256(abi.encode(designId, metadataHash, parentId,
+ *   designer, salt))` under the committing designer, with its block and time. The same
+ *   bytes sent by another account (a copy of the pending transaction) are that account's
+ *   own record, which can never be revealed: the commitment names its author.
+ * - {registerBatch} does the same for many files at once: a StandardMerkleTree root whose
+ *   leaves `abi.encode(bytes32 designId, bytes32 metadataHash, bytes32 parentId, address
+ *   designer)` name the designer, recorded under the committing designer.
+ * - {reveal} (single) or {claim} (batch member) turns a commitment into the design record,
+ *   dated at the *commitment's* block and attributed to the designer it names, whoever
+ *   sends it. It is needed before the design is licensed, shared, superseded, revoked or
+ *   used as a parent; the node does it when it first needs to.
+ *
+ * The earliest commitment wins: revealing content already recorded at an earlier (or the
+ * same) block is refused with {DesignExists}; a record from a later block is displaced
+ * ({DesignPreempted}) and the licences its registrant granted lapse. So whoever learns a
+ * content hash from a pending reveal and commits and reveals it ahead of that reveal holds
+ * it only until the reveal is mined: its commitment is later.
  *
  * The designer revokes ({revoke}) or supersedes ({supersede}) a design and licenses it to
  * members ({grantLicence}, {revokeLicence}) with a royalty on a 1e6 scale; licence history
@@ -35,6 +43,12 @@ import {IDesignLicences} from "./interfaces/IDesignLicences.sol";
  *
  * @dev Membership comes from the Consortium ({IConsortium-hasRole}). The only external
  * call is that view; every function follows checks-effects-events.
+ * Gas: {commit} and {registerBatch} write one new slot (time and block) keyed by
+ * `(commitment or root, msg.sender)` and emit one event (about 52,000 gas each, whatever a
+ * batch's size); the content hash, metadata and parent travel only at reveal, which is
+ * paid once, when the design is first used. Keying by the sender costs one keccak and
+ * makes a copied commitment a separate, worthless record instead of a block on the
+ * author's own.
  */
 contract DesignRegistry is IDesignLicences {
     using Checkpoints for Checkpoints.Trace208;
@@ -48,14 +62,14 @@ contract DesignRegistry is IDesignLicences {
     uint8 public constant FLAG_REVOKED = 1;
     /// @notice Flag bit: the designer superseded the design with a newer version.
     uint8 public constant FLAG_SUPERSEDED = 2;
-    /// @notice Flag bit: the design was registered in a batch and materialised by {claim}.
+    /// @notice Flag bit: the design was committed in a batch and materialised by {claim}.
     uint8 public constant FLAG_BATCH = 4;
 
     /**
-     * @notice A registered design (one storage slot).
-     * @param designer The registrant, who holds priority.
-     * @param registeredAt `block.timestamp` of the registration (of the batch, for a claim).
-     * @param blockNumber `block.number` of the registration (of the batch, for a claim).
+     * @notice A revealed design (one storage slot).
+     * @param designer The author named by the commitment, who holds priority.
+     * @param registeredAt `block.timestamp` of the commitment (of the batch, for a claim).
+     * @param blockNumber `block.number` of the commitment (of the batch, for a claim).
      * @param flags {FLAG_REVOKED} | {FLAG_SUPERSEDED} | {FLAG_BATCH}.
      */
     struct Design {
@@ -66,13 +80,11 @@ contract DesignRegistry is IDesignLicences {
     }
 
     /**
-     * @notice A batch of designs committed by Merkle root (one storage slot).
-     * @param designer The registrant of every member of the batch.
-     * @param registeredAt `block.timestamp` of the batch registration.
-     * @param blockNumber `block.number` of the batch registration.
+     * @notice When a commitment or a batch root was recorded by one designer (one slot).
+     * @param registeredAt `block.timestamp` of the {commit} or {registerBatch}.
+     * @param blockNumber `block.number` of the {commit} or {registerBatch}: the priority.
      */
-    struct Batch {
-        address designer;
+    struct Stamp {
         uint40 registeredAt;
         uint40 blockNumber;
     }
@@ -93,7 +105,8 @@ contract DesignRegistry is IDesignLicences {
 
     mapping(bytes32 designId => Design) private _designs;
     mapping(bytes32 designId => uint256) private _revokedAt;
-    mapping(bytes32 root => Batch) private _batches;
+    mapping(bytes32 commitment => mapping(address designer => Stamp)) private _commits;
+    mapping(bytes32 root => mapping(address designer => Stamp)) private _batches;
     mapping(bytes32 designId => mapping(address licensee => Checkpoints.Trace208)) private
         _licences;
     mapping(bytes32 designId => mapping(address recipient => Share)) private _shares;
@@ -102,10 +115,19 @@ contract DesignRegistry is IDesignLicences {
     // Events
     // ------------------------------------------------------------------------------------
 
-    /// @notice `designer` registered `designId` as a version of `parentId` (zero: none),
-    /// described by the off-chain document hashed to `metadataHash`.
+    /// @notice `designer` committed to a design by `commitment` (see {commitmentOf}).
+    event DesignCommitted(bytes32 indexed commitment, address indexed designer);
+
+    /// @notice The commitment `commitment` of block `commitBlock` was revealed: `designer`
+    /// holds `designId`, a version of `parentId` (zero: none), described by the off-chain
+    /// document hashed to `metadataHash`.
     event DesignRegistered(
-        bytes32 indexed designId, address indexed designer, bytes32 indexed parentId, bytes32 metadataHash
+        bytes32 indexed designId,
+        address indexed designer,
+        bytes32 indexed parentId,
+        bytes32 metadataHash,
+        bytes32 commitment,
+        uint256 commitBlock
     );
 
     /// @notice `designer` committed `count` designs under Merkle `root`; `manifestHash` is the
@@ -124,9 +146,12 @@ contract DesignRegistry is IDesignLicences {
     );
 
     /// @notice The record of `designId` by `displacedDesigner` at `displacedBlock` gave way to
-    /// the earlier batch `root`.
+    /// the earlier commitment `commitment` (a single commitment or a batch root).
     event DesignPreempted(
-        bytes32 indexed designId, address indexed displacedDesigner, uint256 displacedBlock, bytes32 indexed root
+        bytes32 indexed designId,
+        address indexed displacedDesigner,
+        uint256 displacedBlock,
+        bytes32 indexed commitment
     );
 
     /// @notice `designer` revoked `designId`.
@@ -157,11 +182,12 @@ contract DesignRegistry is IDesignLicences {
     error NotDesigner(address account);
     /// @notice `caller` is not the registrant of `designId`.
     error NotRegistrant(bytes32 designId, address caller);
-    /// @notice `designId` is already registered by `designer` at block `blockNumber`.
+    /// @notice `designId` is already recorded for `designer` with priority block `blockNumber`.
     error DesignExists(bytes32 designId, address designer, uint256 blockNumber);
-    /// @notice No design `designId` is registered (a batch member must be claimed first).
+    /// @notice No design `designId` is recorded: it was never committed, or its commitment
+    /// was not revealed (or its batch member not claimed) yet.
     error UnknownDesign(bytes32 designId);
-    /// @notice The parent `parentId` is not registered (before the registration's block).
+    /// @notice The parent `parentId` is not recorded (at or before the commitment's block).
     error UnknownParent(bytes32 parentId);
     /// @notice The parent `parentId` is revoked.
     error ParentRevoked(bytes32 parentId);
@@ -169,14 +195,20 @@ contract DesignRegistry is IDesignLicences {
     error DesignIsRevoked(bytes32 designId);
     /// @notice `designId` is superseded: license its successor instead.
     error DesignIsSuperseded(bytes32 designId);
-    /// @notice A zero hash was given where a content hash, root or share hash is required.
+    /// @notice A zero hash was given where a content hash, commitment, root or share hash is
+    /// required.
     error ZeroHash();
+    /// @notice `designer` already committed `commitment` at block `blockNumber`.
+    error CommitmentExists(bytes32 commitment, address designer, uint256 blockNumber);
+    /// @notice `designer` never committed `commitment`: the revealed values, designer or salt
+    /// differ from what was committed.
+    error UnknownCommitment(bytes32 commitment, address designer);
     /// @notice A batch needs at least one member.
     error EmptyBatch();
-    /// @notice The batch `root` is already registered by `designer` at block `blockNumber`.
+    /// @notice `designer` already registered the batch `root` at block `blockNumber`.
     error BatchExists(bytes32 root, address designer, uint256 blockNumber);
-    /// @notice No batch has root `root`.
-    error UnknownBatch(bytes32 root);
+    /// @notice `designer` registered no batch with root `root`.
+    error UnknownBatch(bytes32 root, address designer);
     /// @notice The proof does not place `designId` under `root`.
     error InvalidProof(bytes32 root, bytes32 designId);
     /// @notice `account` is not an active member of the consortium.
@@ -196,78 +228,95 @@ contract DesignRegistry is IDesignLicences {
     }
 
     // ------------------------------------------------------------------------------------
-    // Registration
+    // Commitments and reveals
     // ------------------------------------------------------------------------------------
 
     /**
-     * @notice Registers the file whose SHA-256 is `designId` for the caller.
-     * @param parentId The design this one is a version of (zero: none); it must exist and
-     * not be revoked.
-     * @param metadataHash Hash of the off-chain metadata document (title, format, size).
-     * @dev Reverts with {NotDesigner}, {ZeroHash}, {DesignExists}, {UnknownParent} or
-     * {ParentRevoked}.
+     * @notice Records, for the caller, a commitment to one design (see {commitmentOf}); its
+     * block is the design's priority once revealed with {reveal}.
+     * @dev One new slot, keyed by `(commitment, msg.sender)`: the same bytes sent by
+     * another account (a copy of a pending transaction) make that account's own record,
+     * which never reveals because the commitment names its author. Reverts with
+     * {NotDesigner}, {ZeroHash} or {CommitmentExists}.
      */
-    function register(bytes32 designId, bytes32 parentId, bytes32 metadataHash) external {
+    function commit(bytes32 commitment) external {
         _checkDesigner(msg.sender);
-        if (designId == 0) revert ZeroHash();
-        Design storage d = _designs[designId];
-        address existing = d.designer;
-        if (existing != address(0)) revert DesignExists(designId, existing, d.blockNumber);
-        if (parentId != 0) _checkParent(parentId, block.number);
-        _designs[designId] = Design(msg.sender, uint40(block.timestamp), uint40(block.number), 0);
-        emit DesignRegistered(designId, msg.sender, parentId, metadataHash);
+        if (commitment == 0) revert ZeroHash();
+        Stamp storage s = _commits[commitment][msg.sender];
+        uint256 committed = s.blockNumber;
+        if (committed != 0) revert CommitmentExists(commitment, msg.sender, committed);
+        _commits[commitment][msg.sender] = Stamp(uint40(block.timestamp), uint40(block.number));
+        emit DesignCommitted(commitment, msg.sender);
     }
 
     /**
-     * @notice Commits `count` designs of the caller under a StandardMerkleTree `root`.
+     * @notice Reveals `designer`'s commitment to `designId`: records the design for
+     * `designer`, dated at the commitment's block. Anyone may send it (it is the
+     * designer's certificate); the record goes to the designer the commitment names.
+     * @param parentId The design this one is a version of (zero: none): recorded, and not
+     * revoked, at the commitment's block.
+     * @param metadataHash Hash of the off-chain metadata document (title, format, size).
+     * @param salt The designer's secret that kept the commitment unguessable.
+     * @dev Membership was checked at {commit}: a later suspension does not forfeit the
+     * priority. Reverts with {ZeroHash}, {UnknownCommitment}, {UnknownParent},
+     * {ParentRevoked} or {DesignExists} (content recorded at an earlier or the same block).
+     */
+    function reveal(
+        bytes32 designId,
+        bytes32 metadataHash,
+        bytes32 parentId,
+        address designer,
+        bytes32 salt
+    ) external {
+        bytes32 commitment = commitmentOf(designId, metadataHash, parentId, designer, salt);
+        Stamp memory s = _commits[commitment][designer];
+        if (s.blockNumber == 0) revert UnknownCommitment(commitment, designer);
+        _record(designId, designer, parentId, s, commitment, 0);
+        emit DesignRegistered(designId, designer, parentId, metadataHash, commitment, s.blockNumber);
+    }
+
+    /**
+     * @notice Commits `count` designs of the caller under a StandardMerkleTree `root`
+     * whose leaves name the caller (see {leafHash}).
      * @param manifestHash SHA-256 of the tree document (kept off-chain).
-     * @dev Stores only the root record; members become design records with {claim}.
-     * Reverts with {NotDesigner}, {ZeroHash}, {EmptyBatch} or {BatchExists}.
+     * @dev One slot keyed by `(root, msg.sender)`, whatever `count`; members become design
+     * records with {claim}. A copied root is its copier's record, under which no leaf
+     * (they name the author) proves. Reverts with {NotDesigner}, {ZeroHash}, {EmptyBatch}
+     * or {BatchExists}.
      */
     function registerBatch(bytes32 root, uint256 count, bytes32 manifestHash) external {
         _checkDesigner(msg.sender);
         if (root == 0) revert ZeroHash();
         if (count == 0) revert EmptyBatch();
-        Batch storage b = _batches[root];
-        address existing = b.designer;
-        if (existing != address(0)) revert BatchExists(root, existing, b.blockNumber);
-        _batches[root] = Batch(msg.sender, uint40(block.timestamp), uint40(block.number));
+        Stamp storage b = _batches[root][msg.sender];
+        uint256 registered = b.blockNumber;
+        if (registered != 0) revert BatchExists(root, msg.sender, registered);
+        _batches[root][msg.sender] = Stamp(uint40(block.timestamp), uint40(block.number));
         emit BatchRegistered(root, msg.sender, count, manifestHash);
     }
 
     /**
-     * @notice Records batch member `designId` of `root` as a design of the batch's
-     * designer, dated at the batch's block. Anyone may claim; the proof is the evidence.
-     * @dev If `designId` is already recorded at an earlier or the same block, reverts with
-     * {DesignExists}; a record from a later block is displaced ({DesignPreempted}) and the
-     * licences its registrant granted lapse. The parent must have been registered, and not
-     * revoked, at the batch's block. Reverts with {UnknownBatch}, {ZeroHash},
-     * {InvalidProof}, {UnknownParent} or {ParentRevoked}.
+     * @notice Records batch member `designId` of `designer`'s batch `root` as `designer`'s
+     * design, dated at the batch's block. Anyone may claim; the proof is the evidence.
+     * @dev Priority as in {reveal}: an earlier or same-block record refuses it
+     * ({DesignExists}), a later one is displaced ({DesignPreempted}). Reverts with
+     * {UnknownBatch}, {ZeroHash}, {InvalidProof}, {UnknownParent},
+     * {ParentRevoked} or {DesignExists}.
      */
     function claim(
         bytes32 root,
+        address designer,
         bytes32 designId,
         bytes32 metadataHash,
         bytes32 parentId,
         bytes32[] calldata proof
     ) external {
-        Batch memory b = _batches[root];
-        if (b.designer == address(0)) revert UnknownBatch(root);
-        if (designId == 0) revert ZeroHash();
-        if (!MerkleProof.verifyCalldata(proof, root, leafHash(designId, metadataHash, parentId))) {
-            revert InvalidProof(root, designId);
-        }
-        if (parentId != 0) _checkParent(parentId, b.blockNumber);
-        Design memory d = _designs[designId];
-        if (d.designer != address(0)) {
-            if (d.blockNumber <= b.blockNumber) {
-                revert DesignExists(designId, d.designer, d.blockNumber);
-            }
-            delete _revokedAt[designId];
-            emit DesignPreempted(designId, d.designer, d.blockNumber, root);
-        }
-        _designs[designId] = Design(b.designer, b.registeredAt, b.blockNumber, FLAG_BATCH);
-        emit DesignClaimed(designId, root, b.designer, parentId, metadataHash, b.blockNumber);
+        Stamp memory b = _batches[root][designer];
+        if (b.blockNumber == 0) revert UnknownBatch(root, designer);
+        bytes32 leaf = leafHash(designId, metadataHash, parentId, designer);
+        if (!MerkleProof.verifyCalldata(proof, root, leaf)) revert InvalidProof(root, designId);
+        _record(designId, designer, parentId, b, root, FLAG_BATCH);
+        emit DesignClaimed(designId, root, designer, parentId, metadataHash, b.blockNumber);
     }
 
     // ------------------------------------------------------------------------------------
@@ -372,7 +421,7 @@ contract DesignRegistry is IDesignLicences {
         return address(_consortium);
     }
 
-    /// @notice The record of `designId` (all zero if not registered or not yet claimed).
+    /// @notice The record of `designId` (all zero until its commitment is revealed).
     function design(bytes32 designId) external view returns (Design memory) {
         return _designs[designId];
     }
@@ -382,32 +431,50 @@ contract DesignRegistry is IDesignLicences {
         return _revokedAt[designId];
     }
 
-    /// @notice The record of batch `root` (all zero if unknown).
-    function batch(bytes32 root) external view returns (Batch memory) {
-        return _batches[root];
+    /// @notice When `designer` committed `commitment` (all zero if it did not).
+    function commitmentStamp(bytes32 commitment, address designer) external view returns (Stamp memory) {
+        return _commits[commitment][designer];
+    }
+
+    /// @notice When `designer` registered the batch `root` (all zero if it did not).
+    function batch(bytes32 root, address designer) external view returns (Stamp memory) {
+        return _batches[root][designer];
+    }
+
+    /// @notice The commitment to one design: `keccak256(abi.encode(designId, metadataHash,
+    /// parentId, designer, salt))`. It names the designer, so it is worthless to anyone else.
+    function commitmentOf(
+        bytes32 designId,
+        bytes32 metadataHash,
+        bytes32 parentId,
+        address designer,
+        bytes32 salt
+    ) public pure returns (bytes32) {
+        return keccak256(abi.encode(designId, metadataHash, parentId, designer, salt));
     }
 
     /// @notice The StandardMerkleTree leaf of a batch member: the double keccak of
-    /// `abi.encode(designId, metadataHash, parentId)`.
-    function leafHash(bytes32 designId, bytes32 metadataHash, bytes32 parentId)
+    /// `abi.encode(designId, metadataHash, parentId, designer)`.
+    function leafHash(bytes32 designId, bytes32 metadataHash, bytes32 parentId, address designer)
         public
         pure
         returns (bytes32)
     {
-        return keccak256(bytes.concat(keccak256(abi.encode(designId, metadataHash, parentId))));
+        return keccak256(bytes.concat(keccak256(abi.encode(designId, metadataHash, parentId, designer))));
     }
 
-    /// @notice Whether `proof` places the member (`designId`, `metadataHash`, `parentId`)
-    /// under the registered batch `root`.
+    /// @notice Whether `proof` places the member (`designId`, `metadataHash`, `parentId`,
+    /// `designer`) under the batch `root` that `designer` registered.
     function verifyMember(
         bytes32 root,
+        address designer,
         bytes32 designId,
         bytes32 metadataHash,
         bytes32 parentId,
         bytes32[] calldata proof
     ) external view returns (bool) {
-        return _batches[root].designer != address(0)
-            && MerkleProof.verifyCalldata(proof, root, leafHash(designId, metadataHash, parentId));
+        return _batches[root][designer].blockNumber != 0
+            && MerkleProof.verifyCalldata(proof, root, leafHash(designId, metadataHash, parentId, designer));
     }
 
     /// @inheritdoc IDesignLicences
@@ -463,6 +530,33 @@ contract DesignRegistry is IDesignLicences {
         if (p.designer == address(0) || p.blockNumber > atBlock) revert UnknownParent(parentId);
         uint256 revokedBlock = _revokedAt[parentId];
         if (revokedBlock != 0 && revokedBlock <= atBlock) revert ParentRevoked(parentId);
+    }
+
+    /**
+     * @dev Records `designId` for `designer` with the priority `s` of the commitment (or
+     * batch root) `commitment`: refused if recorded at an earlier or the same block, a
+     * later record is displaced (its licences lapse: they were granted by another
+     * registrant; its revocation goes with it).
+     */
+    function _record(
+        bytes32 designId,
+        address designer,
+        bytes32 parentId,
+        Stamp memory s,
+        bytes32 commitment,
+        uint8 flags
+    ) private {
+        if (designId == 0) revert ZeroHash();
+        if (parentId != 0) _checkParent(parentId, s.blockNumber);
+        Design memory d = _designs[designId];
+        if (d.designer != address(0)) {
+            if (d.blockNumber <= s.blockNumber) {
+                revert DesignExists(designId, d.designer, d.blockNumber);
+            }
+            delete _revokedAt[designId];
+            emit DesignPreempted(designId, d.designer, d.blockNumber, commitment);
+        }
+        _designs[designId] = Design(designer, s.registeredAt, s.blockNumber, flags);
     }
 
     function _existing(bytes32 designId) private view returns (Design storage d) {

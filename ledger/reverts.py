@@ -51,15 +51,19 @@ MESSAGES: dict[str, str] = {
     "NotDesigner": "{0} is not an active member with the designer role",
     "NotRegistrant": "{1} is not the registrant of design {0}",
     "DesignExists": "design {0} is already registered by {1} at block {2}",
-    "UnknownDesign": "design {0} is not registered (a batch member must be claimed first)",
+    "UnknownDesign": "design {0} is not recorded on chain: it is not registered, or not revealed "
+    "yet (`cofab design reveal`)",
     "UnknownParent": "parent design {0} is not registered",
     "ParentRevoked": "parent design {0} is revoked",
     "DesignIsRevoked": "design {0} is revoked",
     "DesignIsSuperseded": "design {0} is superseded: license its newer version",
     "ZeroHash": "a zero hash cannot be used here",
+    "CommitmentExists": "commitment {0} is already recorded for {1} at block {2}",
+    "UnknownCommitment": "{1} never committed {0}: the design, metadata, parent or salt differ "
+    "from the commitment",
     "EmptyBatch": "a batch needs at least one design",
     "BatchExists": "batch {0} is already registered by {1} at block {2}",
-    "UnknownBatch": "there is no batch with root {0}",
+    "UnknownBatch": "{1} registered no batch with root {0}",
     "InvalidProof": "the Merkle proof does not place design {1} in batch {0}",
     "LicenseeNotMember": "{0} is not an active member of the consortium",
     "InvalidRoyalty": "royalty {0} ppm exceeds 1000000 (100%)",
@@ -193,6 +197,7 @@ def _abi_type(item: dict[str, Any]) -> str:
 # Refusals that are really "no such thing" or "bad argument" rather than a rule conflict.
 STATUS: dict[str, int] = {"UnknownProposal": 404, "FutureBlock": 422, "InvalidRoles": 422}
 STATUS.update({"UnknownDesign": 404, "UnknownBatch": 404, "InvalidRoyalty": 422})
+STATUS.update({"UnknownCommitment": 404})
 STATUS.update({"UnknownJob": 404, "UnknownSplit": 404, "NoSuchPayee": 404})
 STATUS.update({"SharesDoNotSum": 422, "InvalidDependencies": 422, "ZeroSplitQuantity": 422})
 STATUS.update({"InvalidDeadline": 422, "ZeroQuantityOrPrice": 422, "InvalidSplitCount": 422})

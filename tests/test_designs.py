@@ -1,5 +1,6 @@
-"""Design IP on the real DesignRegistry (eth-tester): priority, versions, batches and claims,
-licences and their history, certificates, encrypted sharing, and the blob store."""
+"""Design IP on the real DesignRegistry (eth-tester): commit-reveal priority and the
+front-running attacks it defeats, versions, batches and claims, licences and their
+history, certificates, encrypted sharing, and the blob store."""
 
 from __future__ import annotations
 
@@ -22,7 +23,10 @@ from ledger.designs.certificates import (
     LEAF_ENCODING,
     Certificate,
     CertificateInvalid,
+    Commitment,
     NotRegistered,
+    commitment_of,
+    leaf_value,
     lookup,
     verify_certificate,
 )
@@ -43,7 +47,7 @@ from ledger.errors import Conflict, ContractRevert, Forbidden, InvalidInput, Not
 from ledger.node import Node
 from ledger.roles import Role
 from ledger.settings import NODE_MODULES
-from ledger.tx import Sender
+from ledger.tx import Sender, decode_raw
 
 DESIGNER = int(Role.DESIGNER)
 
@@ -78,25 +82,74 @@ def registry_state(node: Node, svc: DesignService) -> tuple[Any, ...]:
     return node.chain.block_number(), sorted(p.name for p in svc.blobs.root.rglob("*"))
 
 
-# --- registration and priority ----------------------------------------------------------
-def test_single_registration_records_designer_time_block_and_fits_the_gas_target(
+# --- registration: a commitment first, the content hash later ---------------------------
+def test_registration_commits_without_publishing_the_content_hash_and_fits_the_gas_target(
     node: Node, svc: DesignService, designer: Sender
 ) -> None:
     item = drawing("bracket")
     [cert] = svc.register(designer, [item])
-    record = node.designs.design(item.design_id)
-    assert record.designer == designer.address == cert.designer
-    assert record.block_number == cert.block_number and record.registered_at == cert.block_time
-    assert record.status == "active" and not record.from_batch
-    receipt = node.chain.w3.eth.get_transaction_receipt(cert.tx_hash)
+    assert cert.designer == designer.address and cert.commitment is not None
+    assert cert.commitment.value == commitment_of(
+        item.design_id, item.metadata_hash, ZERO32, designer.address, cert.commitment.salt
+    )
+    assert (
+        node.designs.commitment_of(
+            item.design_id, item.metadata_hash, ZERO32, designer.address, cert.commitment.salt
+        )
+        == cert.commitment.value
+    )
+    w3 = node.chain.w3
+    receipt = w3.eth.get_transaction_receipt(cert.tx_hash)
     assert receipt["gasUsed"] <= 55_000
+    # nothing in the transaction or its log gives the content away
+    sent = bytes(w3.eth.get_transaction(cert.tx_hash)["input"])
+    logged = b"".join(bytes(t) for log in receipt["logs"] for t in log["topics"])
+    assert item.design_id not in sent + logged + b"".join(bytes(g["data"]) for g in receipt["logs"])
+    [event] = node.designs.events("DesignCommitted", commitment=cert.commitment.value)
+    assert event["args"]["designer"] == designer.address
+    stamp = node.designs.commitment(cert.commitment.value, designer.address)
+    assert stamp is not None and stamp.block_number == cert.block_number
+    assert node.designs.find(item.design_id) is None
+    assert verify_certificate(w3, item.design_id, cert).priority == "unrevealed"
+    # the node keeps the file and its metadata document by hash
+    assert svc.blobs.get(item.design_id) == item.content
+    assert svc.blobs.has(item.metadata_hash)
+
+    # revealing records the designer with the commitment's time and block
+    record = svc.reveal(designer, item.design_id)
+    assert record.designer == designer.address and record.status == "active"
+    assert (record.block_number, record.registered_at) == (cert.block_number, cert.block_time)
+    assert not record.from_batch
     [event] = node.designs.events("DesignRegistered", designId=item.design_id)
     assert event["args"]["designer"] == designer.address
     assert event["args"]["metadataHash"] == item.metadata_hash
     assert event["args"]["parentId"] == ZERO32
-    # the node keeps the file and its metadata document by hash
-    assert svc.blobs.get(item.design_id) == item.content
-    assert svc.blobs.has(item.metadata_hash)
+    assert event["args"]["commitment"] == cert.commitment.value
+    assert event["args"]["commitBlock"] == cert.block_number
+    verdict = verify_certificate(w3, item.design_id, cert)
+    assert verdict.priority == "held" and verdict.status == "active"
+
+
+def test_licensing_and_sharing_reveal_lazily(
+    node: Node, svc: DesignService, designer: Sender, factory: Sender
+) -> None:
+    item = drawing("lazy")
+    [cert] = svc.register(designer, [item])
+    assert node.designs.find(item.design_id) is None
+    svc.grant_licence(designer, item.design_id, factory.address, 10_000)
+    record = node.designs.design(item.design_id)
+    assert record.designer == designer.address and record.block_number == cert.block_number
+    assert node.designs.licence(item.design_id, factory.address).active
+    # a second design goes on chain when it is first shared (after its licence)
+    other = drawing("shared")
+    svc.register(designer, [other])
+    svc.publish_key(factory)
+    with pytest.raises(ContractRevert) as exc:
+        node.designs.grant_licence(designer, other.design_id, factory.address, 0)
+    assert "not revealed" in reverted(exc, "UnknownDesign")
+    svc.grant_licence(designer, other.design_id, factory.address, 0)
+    [share] = svc.share(designer, other.design_id, [factory.address])
+    assert share.recipient == factory.address
 
 
 def test_duplicate_content_is_refused_naming_the_existing_registration(
@@ -106,22 +159,49 @@ def test_duplicate_content_is_refused_naming_the_existing_registration(
     [cert] = svc.register(designer, [item])
     rival = admit(node, DESIGNER)
     before = registry_state(node, svc)
+    # the node refuses what it committed, revealed or not
     with pytest.raises(Conflict) as refused:
         svc.register(rival, [item])
     assert designer.address in refused.value.message
     assert f"block {cert.block_number}" in refused.value.message
     assert registry_state(node, svc) == before
-    # the contract refuses it too, to anyone, the registrant included
+    svc.reveal(designer, item.design_id)
+    with pytest.raises(Conflict, match="already registered"):
+        svc.register(rival, [item])
+    # the contract refuses a later reveal of the same content, to anyone, the registrant too
     for who in (rival, designer):
         with pytest.raises(ContractRevert) as exc:
             node.designs.register(who, item.design_id, ZERO32, item.metadata_hash)
         message = reverted(exc, "DesignExists")
         assert designer.address in message and str(cert.block_number) in message
+    assert node.designs.design(item.design_id).designer == designer.address
+    # the same commitment twice is refused too
+    value = cert.commitment.value  # type: ignore[union-attr]
+    with pytest.raises(ContractRevert) as exc:
+        node.designs.commit(designer, value)
+    assert str(cert.block_number) in reverted(exc, "CommitmentExists")
     # the same content twice in one request is refused before anything is sent
     other = drawing()
     with pytest.raises(InvalidInput, match="same content"):
         svc.register(designer, [other, other])
     assert node.designs.find(other.design_id) is None
+
+
+def test_a_lost_certificate_is_issued_again_from_the_chain(
+    node: Node, svc: DesignService, designer: Sender
+) -> None:
+    """The salt derives from the designer's key: a mined commitment always opens again."""
+    item = drawing()
+    [cert] = svc.register(designer, [item])
+    for path in svc.certificates_dir.glob("*.json"):
+        path.unlink()
+    height = node.chain.block_number()
+    [again] = svc.register(designer, [item])
+    assert again == cert and node.chain.block_number() == height  # nothing sent
+    elsewhere = _with(cert, contract=node.consortium.address)
+    with pytest.raises(InvalidInput, match="certificate is for registry"):
+        svc.reveal(designer, item.design_id, elsewhere)
+    assert svc.reveal(designer, item.design_id).block_number == cert.block_number
 
 
 def test_versions_need_a_registered_unrevoked_parent(
@@ -131,6 +211,9 @@ def test_versions_need_a_registered_unrevoked_parent(
     svc.register(designer, [v1])
     [cert] = svc.register(designer, [v2], parent=v1.design_id)
     assert cert.parent_id == v1.design_id
+    # revealing the version reveals its parent first
+    svc.reveal(designer, v2.design_id)
+    assert node.designs.find(v1.design_id) is not None
     [event] = node.designs.events("DesignRegistered", designId=v2.design_id)
     assert event["args"]["parentId"] == v1.design_id
 
@@ -140,6 +223,13 @@ def test_versions_need_a_registered_unrevoked_parent(
     assert unknown.hex() in reverted(exc, "UnknownParent")
     with pytest.raises(NotFound, match="parent design"):
         svc.register(designer, [orphan], parent=unknown)
+    # another designer's unrevealed design is no parent of yours
+    rival = admit(node, DESIGNER)
+    mine = drawing("mine")
+    svc.register(designer, [mine])
+    with pytest.raises(NotFound, match="parent design"):
+        svc.register(rival, [orphan], parent=mine.design_id)
+    assert node.designs.find(mine.design_id) is None
 
     svc.revoke(designer, v1.design_id)
     with pytest.raises(ContractRevert) as exc:
@@ -152,10 +242,10 @@ def test_versions_need_a_registered_unrevoked_parent(
     assert node.designs.find(v3.design_id) is None
 
 
-def test_only_active_designers_register(node: Node, svc: DesignService, factory: Sender) -> None:
+def test_only_active_designers_commit(node: Node, svc: DesignService, factory: Sender) -> None:
     item = drawing()
     with pytest.raises(ContractRevert) as exc:
-        node.designs.register(factory, item.design_id, ZERO32, item.metadata_hash)
+        node.designs.commit(factory, keccak(b"commitment"))
     assert factory.address in reverted(exc, "NotDesigner")
     with pytest.raises(ContractRevert) as exc:
         node.designs.register_batch(factory, keccak(b"root"), 2, ZERO32)
@@ -164,10 +254,260 @@ def test_only_active_designers_register(node: Node, svc: DesignService, factory:
         svc.register(factory, [item])
 
     designer = admit(node, DESIGNER)
+    with pytest.raises(ContractRevert) as exc:
+        node.designs.commit(designer, ZERO32)
+    reverted(exc, "ZeroHash")
     suspend(node, designer.address)
     with pytest.raises(ContractRevert) as exc:
         node.designs.register(designer, item.design_id, ZERO32, item.metadata_hash)
     reverted(exc, "NotDesigner")
+    assert node.designs.find(item.design_id) is None
+
+
+# --- front-running: copies of pending transactions are worthless --------------------------
+def _signed(node: Node, who: Sender, to: str, data: bytes) -> Any:
+    """`who` signs a call of `data` to `to` (as read from a pending transaction)."""
+    node.chain.ensure_gas(who.address)
+    tx = {
+        "to": to,
+        "data": data,
+        "gas": 300_000,
+        "nonce": node.chain.w3.eth.get_transaction_count(who.address),
+        "chainId": node.chain.chain_id,
+        **node.chain.fee_fields(),
+    }
+    return who.account.sign_transaction(tx)
+
+
+def _calldata(fn: Any) -> bytes:
+    return bytes.fromhex(fn._encode_transaction_data().removeprefix("0x"))
+
+
+def _one_block(node: Node, *signed: Any) -> list[Any]:
+    """Mine `signed` in one block, in this order: a copier paying a higher gas price is
+    ordered before the transaction it copied."""
+    w3 = node.chain.w3
+    tester = w3.provider.ethereum_tester  # type: ignore[attr-defined]
+    tester.disable_auto_mine_transactions()
+    try:
+        hashes = [w3.eth.send_raw_transaction(s.raw_transaction) for s in signed]
+        tester.mine_blocks(1)
+    finally:
+        tester.enable_auto_mine_transactions()
+    receipts = [w3.eth.get_transaction_receipt(h) for h in hashes]
+    assert len({r["blockNumber"] for r in receipts}) == 1
+    return receipts
+
+
+def test_a_copied_commitment_is_worthless_to_the_copier(
+    node: Node, svc: DesignService, designer: Sender
+) -> None:
+    """A designer copies a pending commit with a higher gas price: its copy lands first,
+    the author's commit still counts, and the copy can never be revealed."""
+    copier = admit(node, DESIGNER)
+    item = drawing("victim")
+    registry = node.designs.contract
+    salt = os.urandom(32)
+    value = commitment_of(item.design_id, item.metadata_hash, ZERO32, designer.address, salt)
+    pending = _signed(node, designer, registry.address, _calldata(registry.functions.commit(value)))
+    copy = _signed(node, copier, registry.address, pending_input(pending))
+    copied, own = _one_block(node, copy, pending)
+    assert copied["status"] == own["status"] == 1  # the copy does not block the author
+    block = own["blockNumber"]
+    assert node.designs.commitment(value, designer.address).block_number == block  # type: ignore[union-attr]
+    assert node.designs.commitment(value, copier.address).block_number == block  # type: ignore[union-attr]
+
+    # the copier can open its copy neither as itself nor with the author's values
+    for who in (copier.address,):
+        with pytest.raises(ContractRevert) as exc:
+            node.designs.reveal(copier, item.design_id, item.metadata_hash, ZERO32, who, salt)
+        assert copier.address in reverted(exc, "UnknownCommitment")
+    assert node.designs.find(item.design_id) is None
+    # a certificate naming the copier does not open the commitment; naming the author, it
+    # does not match the copier's transaction
+    cert = _certificate(node, item, designer.address, value, salt, copied)
+    with pytest.raises(CertificateInvalid, match="does not open"):
+        verify_certificate(node.chain.w3, item.design_id, _with(cert, designer=copier.address))
+    with pytest.raises(CertificateInvalid, match="registrant on chain is"):
+        verify_certificate(node.chain.w3, item.design_id, cert)
+
+    # the author reveals: the design is the author's, dated at the shared block
+    node.designs.reveal(
+        designer, item.design_id, item.metadata_hash, ZERO32, designer.address, salt
+    )
+    record = node.designs.design(item.design_id)
+    assert (record.designer, record.block_number) == (designer.address, block)
+    own_cert = _certificate(node, item, designer.address, value, salt, own)
+    assert verify_certificate(node.chain.w3, item.design_id, own_cert).priority == "held"
+
+
+def pending_input(signed: Any) -> bytes:
+    """What a pool watcher reads of a pending transaction: its input data."""
+    return bytes(decode_raw(bytes(signed.raw_transaction)).fields["data"])
+
+
+def _certificate(
+    node: Node, item: NewDesign, designer: str, value: bytes, salt: bytes, receipt: Any
+) -> Certificate:
+    block = node.chain.w3.eth.get_block(receipt["blockNumber"])
+    return Certificate(
+        design_id=item.design_id,
+        designer=designer,
+        metadata_hash=item.metadata_hash,
+        parent_id=None,
+        chain_id=node.chain.chain_id,
+        contract=node.designs.address,
+        tx_hash=receipt["transactionHash"].to_0x_hex(),
+        block_number=int(receipt["blockNumber"]),
+        block_hash=block["hash"].to_0x_hex(),
+        block_time=int(block["timestamp"]),
+        commitment=Commitment(value, salt),
+    )
+
+
+def _with(cert: Certificate, **changes: Any) -> Certificate:
+    return Certificate.from_json({**cert.to_json(), **changes})
+
+
+def test_a_copied_batch_root_and_rebuilt_claims_are_worthless(
+    node: Node, svc: DesignService, designer: Sender
+) -> None:
+    """The copier registers the author's pending root first, then rebuilds claims from the
+    author's later claims: no leaf proves under the copier's record (leaves name the
+    author), and the author's batch and claims go through."""
+    copier = admit(node, DESIGNER)
+    items = [drawing(f"b{i}") for i in range(3)]
+    values = [leaf_value(i.design_id, i.metadata_hash, ZERO32, designer.address) for i in items]
+    tree = merkle.StandardMerkleTree.of(values, LEAF_ENCODING)
+    registry = node.designs.contract
+    fn = registry.functions.registerBatch(tree.root, 3, ZERO32)
+    pending = _signed(node, designer, registry.address, _calldata(fn))
+    copy = _signed(node, copier, registry.address, pending_input(pending))
+    copied, own = _one_block(node, copy, pending)
+    assert copied["status"] == own["status"] == 1  # no BatchExists for the author
+    block = own["blockNumber"]
+    assert node.designs.batch(tree.root, designer.address).block_number == block  # type: ignore[union-attr]
+
+    # the author claims member 0; the copier replays it for itself, and tries member 1
+    # with the proof and values it read from the author's claim
+    node.designs.claim(designer, tree.root, designer.address, *values[0][:3], tree.proof(0))
+    assert node.designs.design(items[0].design_id).designer == designer.address
+    for n in (0, 1):
+        did, meta, parent, _ = values[n]
+        with pytest.raises(ContractRevert) as exc:
+            node.designs.claim(copier, tree.root, copier.address, did, meta, parent, tree.proof(n))
+        reverted(exc, "InvalidProof")
+        assert not node.designs.verify_member(
+            tree.root, copier.address, did, meta, parent, tree.proof(n)
+        )
+    # claiming for the author, whoever sends it, records the author: copying is harmless
+    node.designs.claim(copier, tree.root, designer.address, *values[1][:3], tree.proof(1))
+    assert node.designs.design(items[1].design_id).designer == designer.address
+    assert node.designs.find(items[2].design_id) is None
+    with pytest.raises(ContractRevert) as exc:
+        node.designs.claim(copier, keccak(b"none"), designer.address, *values[2][:3], [])
+    reverted(exc, "UnknownBatch")
+    with pytest.raises(ContractRevert) as exc:
+        node.designs.register_batch(designer, tree.root, 3, ZERO32)
+    assert str(block) in reverted(exc, "BatchExists")
+
+
+def test_a_copied_reveal_records_the_author(
+    node: Node, svc: DesignService, designer: Sender
+) -> None:
+    copier = admit(node, DESIGNER)
+    item = drawing()
+    [cert] = svc.register(designer, [item])
+    assert cert.commitment is not None
+    registry = node.designs.contract
+    fn = registry.functions.reveal(
+        item.design_id, item.metadata_hash, ZERO32, designer.address, cert.commitment.salt
+    )
+    pending = _signed(node, designer, registry.address, _calldata(fn))
+    copy = _signed(node, copier, registry.address, pending_input(pending))
+    copied, own = _one_block(node, copy, pending)
+    assert copied["status"] == 1 and own["status"] == 0  # the same reveal, sent twice
+    record = node.designs.design(item.design_id)
+    assert (record.designer, record.block_number) == (designer.address, cert.block_number)
+    # the copier cannot turn the salt it saw into a reveal of its own
+    with pytest.raises(ContractRevert) as exc:
+        node.designs.reveal(
+            copier, item.design_id, item.metadata_hash, ZERO32, copier.address, cert.commitment.salt
+        )
+    reverted(exc, "UnknownCommitment")
+    assert verify_certificate(node.chain.w3, item.design_id, cert).priority == "held"
+
+
+def test_front_running_a_reveal_cannot_take_priority(
+    node: Node, svc: DesignService, designer: Sender, factory: Sender
+) -> None:
+    """A rival learns the content hash from a pending reveal and commits and reveals it
+    ahead of it, in the same block or earlier: its commitment is later, so the author's
+    reveal displaces it, its licences lapsing."""
+    rival = admit(node, DESIGNER)
+    item = drawing()
+    [cert] = svc.register(designer, [item])
+    assert cert.commitment is not None
+    registry = node.designs.contract
+    reveal = registry.functions.reveal(
+        item.design_id, item.metadata_hash, ZERO32, designer.address, cert.commitment.salt
+    )
+    pending = _signed(node, designer, registry.address, _calldata(reveal))
+    salt = os.urandom(32)
+    theirs = commitment_of(item.design_id, item.metadata_hash, ZERO32, rival.address, salt)
+    commit = _signed(node, rival, registry.address, _calldata(registry.functions.commit(theirs)))
+    fn = registry.functions.reveal(item.design_id, item.metadata_hash, ZERO32, rival.address, salt)
+    accomplice = new_sender(node)  # a second account sends the reveal in the same block
+    early = _signed(node, accomplice, registry.address, _calldata(fn))
+    committed, revealed, own = _one_block(node, commit, early, pending)
+    assert committed["status"] == revealed["status"] == own["status"] == 1
+    record = node.designs.design(item.design_id)
+    assert (record.designer, record.block_number) == (designer.address, cert.block_number)
+    [preempted] = node.designs.events("DesignPreempted", designId=item.design_id)
+    assert preempted["transactionHash"] == own["transactionHash"]
+    assert preempted["args"]["displacedDesigner"] == rival.address
+    assert preempted["args"]["displacedBlock"] == own["blockNumber"]
+    with pytest.raises(ContractRevert) as exc:
+        node.designs.reveal(rival, item.design_id, item.metadata_hash, ZERO32, rival.address, salt)
+    assert designer.address in reverted(exc, "DesignExists")
+    assert verify_certificate(node.chain.w3, item.design_id, cert).priority == "held"
+
+    # the author's reveal is held up: the rival's later commitment is revealed first and
+    # licensed, then the author's reveal displaces it
+    late = drawing()
+    [late_cert] = svc.register(designer, [late])
+    node.designs.register(rival, late.design_id, ZERO32, late.metadata_hash)
+    node.designs.grant_licence(rival, late.design_id, factory.address, 10_000)
+    assert node.designs.licence(late.design_id, factory.address).active
+    record = svc.reveal(designer, late.design_id)
+    assert (record.designer, record.block_number) == (designer.address, late_cert.block_number)
+    [preempted] = node.designs.events("DesignPreempted", designId=late.design_id)
+    assert preempted["args"]["displacedDesigner"] == rival.address
+    assert preempted["args"]["commitment"] == late_cert.commitment.value  # type: ignore[union-attr]
+    assert not node.designs.licence(late.design_id, factory.address).active
+
+
+def test_the_node_reveals_nobody_elses_design(
+    node: Node, svc: DesignService, designer: Sender, factory: Sender
+) -> None:
+    """Another designer on the same node cannot get a design revealed by acting on it."""
+    rival = admit(node, DESIGNER)
+    item = drawing()
+    svc.register(designer, [item])
+    before = registry_state(node, svc)
+    for attempt in (
+        lambda: svc.grant_licence(rival, item.design_id, factory.address, 1),
+        lambda: svc.revoke(rival, item.design_id),
+        lambda: svc.supersede(rival, item.design_id, item.design_id),
+    ):
+        with pytest.raises(NotFound, match="not registered"):
+            attempt()
+    with pytest.raises(Conflict, match="no active licence"):
+        svc.share(rival, item.design_id, [factory.address], item.content)
+    # nor its designer by a refused share: only a licensed (so revealed) design is shared
+    with pytest.raises(Conflict, match="no active licence"):
+        svc.share(designer, item.design_id, [factory.address])
+    assert registry_state(node, svc) == before
     assert node.designs.find(item.design_id) is None
 
 
@@ -180,24 +520,26 @@ def test_batch_proofs_verify_in_solidity_and_in_python(
     roots = {c.batch.root for c in certs if c.batch}
     assert len(roots) == 1 and len({c.tx_hash for c in certs}) == 1
     root = roots.pop()
-    batch = node.designs.batch(root)
-    assert batch is not None and batch.designer == designer.address
+    batch = node.designs.batch(root, designer.address)
+    assert batch is not None and batch.block_number == certs[0].block_number
+    assert node.designs.batch(root, new_account().address) is None
     for item, cert in zip(items, certs, strict=True):
         assert cert.batch is not None and cert.batch.count == 5
-        value = [item.design_id, item.metadata_hash, ZERO32]
+        value = leaf_value(item.design_id, item.metadata_hash, ZERO32, designer.address)
         proof = list(cert.batch.proof)
         assert merkle.verify(root, LEAF_ENCODING, value, proof)
-        assert node.designs.verify_member(root, *value, proof)
+        assert node.designs.verify_member(root, designer.address, *value[:3], proof)
         assert node.designs.leaf_hash(*value) == merkle.leaf_hash(LEAF_ENCODING, value)
         # the unclaimed member is not a design record yet, but its certificate verifies
         assert node.designs.find(item.design_id) is None
         verdict = verify_certificate(node.chain.w3, item.design_id, cert)
-        assert verdict.kind == "batch" and verdict.priority == "unclaimed"
+        assert verdict.kind == "batch" and verdict.priority == "unrevealed"
     # a proof for another member, or for content that is not in the batch, fails
     wrong = [items[0].design_id, items[0].metadata_hash, ZERO32]
-    assert not node.designs.verify_member(root, *wrong, list(certs[1].batch.proof))  # type: ignore[union-attr]
+    other_proof = list(certs[1].batch.proof)  # type: ignore[union-attr]
+    assert not node.designs.verify_member(root, designer.address, *wrong, other_proof)
     with pytest.raises(ContractRevert) as exc:
-        node.designs.claim(designer, root, *wrong, list(certs[1].batch.proof))  # type: ignore[union-attr]
+        node.designs.claim(designer, root, designer.address, *wrong, other_proof)
     reverted(exc, "InvalidProof")
     # the manifest (the tree document) is kept under the hash the chain recorded
     manifest = json.loads(svc.blobs.get(certs[0].batch.manifest_hash))  # type: ignore[union-attr]
@@ -218,25 +560,29 @@ def test_claim_enforces_batch_priority_against_later_registrations(
     # the node that registered the batch refuses the same content itself
     with pytest.raises(Conflict, match="batch"):
         svc.register(designer, [a])
-    # claiming records the member with the batch's block and designer
-    record = svc.claim(new_sender(node), a.design_id)
+    # anyone may present the proof: the record is the batch designer's, at its block
+    record = svc.reveal(new_sender(node), a.design_id)
     assert record.designer == designer.address and record.from_batch
     assert record.block_number == certs[0].block_number
     rival = admit(node, DESIGNER)
     with pytest.raises(ContractRevert) as exc:
         node.designs.register(rival, a.design_id, ZERO32, a.metadata_hash)
     assert str(certs[0].block_number) in reverted(exc, "DesignExists")
+    proof = list(certs[0].batch.proof)  # type: ignore[union-attr]
     with pytest.raises(ContractRevert) as exc:
-        svc.claim(designer, a.design_id)
+        node.designs.claim(
+            designer, certs[0].batch.root, designer.address, a.design_id, a.metadata_hash,  # type: ignore[union-attr]
+            ZERO32, proof,
+        )  # fmt: skip
     reverted(exc, "DesignExists")
 
-    # member b was not claimed: a rival's later single registration goes through on chain…
+    # member b was not claimed: a rival's later registration goes through on chain…
     node.designs.register(rival, b.design_id, ZERO32, b.metadata_hash)
     factory = admit(node, int(Role.FACTORY))
     node.designs.grant_licence(rival, b.design_id, factory.address, 10_000)
     assert node.designs.licence(b.design_id, factory.address).active
     # …until the earlier batch member is claimed: priority goes to the earliest block
-    record = svc.claim(designer, b.design_id)
+    record = svc.reveal(designer, b.design_id)
     assert record.designer == designer.address
     assert record.block_number == certs[1].block_number
     [preempted] = node.designs.events("DesignPreempted", designId=b.design_id)
@@ -294,7 +640,9 @@ def test_licence_refusals(
     before = registry_state(node, svc)
     with pytest.raises(NotFound, match="not a member"):
         svc.grant_licence(designer, item.design_id, stranger, 1)
-    assert registry_state(node, svc) == before
+    assert registry_state(node, svc) == before  # not even revealed
+    assert node.designs.find(item.design_id) is None
+    svc.reveal(designer, item.design_id)
     contract = node.designs.contract.functions
     with pytest.raises(ContractRevert) as exc:
         designer.transact(contract.grantLicence(item.design_id, stranger, 1))
@@ -366,6 +714,11 @@ def test_certificate_verification_outcomes(
     assert round_trip == cert
     verdict = verify_certificate(w3, item.design_id, round_trip)
     assert (verdict.designer, verdict.block_number) == (designer.address, cert.block_number)
+    assert verdict.priority == "unrevealed" and verdict.status is None
+    with pytest.raises(NotRegistered, match="not revealed yet"):
+        lookup(w3, node.designs.address, item.design_id)  # the chain alone knows nothing yet
+    svc.reveal(designer, item.design_id)
+    verdict = verify_certificate(w3, item.design_id, round_trip)
     assert verdict.priority == "held" and verdict.status == "active"
     assert verdict.block_time == w3.eth.get_block(cert.block_number)["timestamp"]
     assert lookup(w3, node.designs.address, item.design_id).designer == designer.address
@@ -373,7 +726,16 @@ def test_certificate_verification_outcomes(
     with pytest.raises(NotRegistered, match="not registered"):
         lookup(w3, node.designs.address, hashlib.sha256(b"unknown").digest())
     text = cert.dumps()
-    for corrupt in (text[: len(text) // 2], "[]", "{}", text.replace('"0x', '"0xzz', 1)):
+    both = {**cert.to_json(), "batch": {}}
+    for corrupt in (
+        text[: len(text) // 2],
+        "[]",
+        "{}",
+        text.replace('"0x', '"0xzz', 1),
+        json.dumps({**cert.to_json(), "commitment": None}),
+        json.dumps(both),
+        text.replace('"bytes32"', '"bytes"', 1),
+    ):
         with pytest.raises(CertificateInvalid, match="corrupt bundle"):
             Certificate.loads(corrupt)
     with pytest.raises(CertificateInvalid, match="does not match the bundle"):
@@ -382,16 +744,24 @@ def test_certificate_verification_outcomes(
     def forged(**changes: Any) -> Certificate:
         return Certificate.from_json({**cert.to_json(), **changes})
 
-    cases = {
-        "wrong chain": forged(chain_id=cert.chain_id + 1),
-        "not on this chain": forged(tx_hash="0x" + "ab" * 32),
-        "is in block": forged(block_number=cert.block_number - 1),
-        "is dated": forged(block_time=cert.block_time + 1),
-        "not the bundle's designer": forged(designer=new_account().address),
-        "metadata hash differs": forged(metadata_hash="0x" + "11" * 32),
-        "did not register": forged(contract=node.consortium.address),
-    }
-    for message, bad in cases.items():
+    assert cert.commitment is not None
+    someone = new_account().address
+    salt = os.urandom(32)
+    theirs = commitment_of(item.design_id, item.metadata_hash, ZERO32, someone, salt)
+    opens = "does not open to the bundle's design"
+    cases = [
+        ("wrong chain", forged(chain_id=cert.chain_id + 1)),
+        ("not on this chain", forged(tx_hash="0x" + "ab" * 32)),
+        ("is in block", forged(block_number=cert.block_number - 1)),
+        ("is dated", forged(block_time=cert.block_time + 1)),
+        (opens, forged(designer=someone)),
+        (opens, forged(metadata_hash="0x" + "11" * 32)),
+        (opens, forged(parent_id="0x" + "22" * 32)),
+        (opens, forged(commitment=Commitment(cert.commitment.value, salt).to_json())),
+        ("did not commit", forged(designer=someone, commitment=Commitment(theirs, salt).to_json())),
+        ("did not commit", forged(contract=node.consortium.address)),
+    ]
+    for message, bad in cases:
         with pytest.raises(CertificateInvalid, match=message):
             verify_certificate(w3, item.design_id, bad)
 
@@ -421,7 +791,7 @@ def test_the_verifier_abi_matches_the_contract() -> None:
 
     events = {signature(i) for i in abi if i["type"] == "event"}
     functions = {signature(i): i for i in abi if i["type"] == "function"}
-    assert "DesignRegistered(bytes32,address,bytes32,bytes32)" in events
+    assert "DesignCommitted(bytes32,address)" in events
     assert "BatchRegistered(bytes32,address,uint256,bytes32)" in events
     outputs = [c["type"] for c in functions["design(bytes32)"]["outputs"][0]["components"]]
     assert outputs == ["address", "uint40", "uint40", "uint8"]
@@ -568,7 +938,7 @@ def test_batch_certificate_proof_checks_with_the_npm_library(
     js = (
         "const { StandardMerkleTree } = require(process.argv[1]);"
         "const c = JSON.parse(require('fs').readFileSync(0, 'utf8'));"
-        "const leaf = [c.design_id, c.metadata_hash, c.parent_id ?? '0x' + '00'.repeat(32)];"
+        "const leaf = c.batch.leaf_fields.map((f) => c[f] ?? '0x' + '00'.repeat(32));"
         "console.log(StandardMerkleTree.verify(c.batch.root, c.batch.leaf_encoding, leaf,"
         " c.batch.proof));"
     )

@@ -1,5 +1,6 @@
 """The /designs endpoints over a real node: upload and by-hash registration, verification,
-licences, encrypted shares, and problem+json refusals that change nothing."""
+licences, encrypted shares, who may see what, and problem+json refusals that change
+nothing."""
 
 from __future__ import annotations
 
@@ -42,10 +43,10 @@ def upload(client: TestClient, headers: Headers, *contents: bytes, **form: str) 
     return client.post("/designs", files=files, data=form, headers=headers)
 
 
-def state(client: TestClient, node: Node) -> tuple[object, ...]:
+def state(client: TestClient, node: Node, headers: Headers) -> tuple[object, ...]:
     """What a refused request must leave untouched: designs, chain height, stored blobs."""
     blobs = sorted(str(p) for p in (node.data_dir / "blobs").rglob("*"))
-    return client.get("/designs").json(), node.chain.block_number(), blobs
+    return client.get("/designs", headers=headers).json(), node.chain.block_number(), blobs
 
 
 def test_register_by_upload_and_by_hash_then_show_list_verify(
@@ -73,21 +74,33 @@ def test_register_by_upload_and_by_hash_then_show_list_verify(
     )
     assert resp.status_code == 201, resp.text
 
-    shown = client.get(f"/designs/{did}").json()
-    assert shown["designer"] == designer.address and shown["status"] == "active"
-    listed = client.get("/designs", params={"designer": designer.address}).json()
+    shown = client.get(f"/designs/{did}", headers=as_designer).json()
+    assert shown["designer"] == designer.address and shown["status"] == "unrevealed"
+    assert shown["block_number"] == cert["block_number"]
+    listed = client.get(
+        "/designs", params={"designer": designer.address}, headers=as_designer
+    ).json()
     assert {d["design_id"] for d in listed} == {did, "0x" + by_hash} | {
         c["design_id"] for c in batch
     }
-    assert {d["status"] for d in listed if d["from_batch"]} == {"unclaimed"}
-    assert client.get(f"/designs/{did}/certificate").json() == cert
+    assert {d["status"] for d in listed} == {"unrevealed"}
+    assert client.get(f"/designs/{did}/certificate", headers=as_designer).json() == cert
 
     resp = client.post(
         "/designs/verify",
         files={"file": ("x", two), "bundle": ("b.json", json.dumps(batch[0]))},
     )
     assert resp.status_code == 200, resp.text
-    assert resp.json()["priority"] == "unclaimed" and resp.json()["kind"] == "batch"
+    assert resp.json()["priority"] == "unrevealed" and resp.json()["kind"] == "batch"
+    resp = client.post(
+        "/designs/verify", files={"file": ("x", one), "bundle": ("b.json", json.dumps(cert))}
+    )
+    assert resp.status_code == 200 and resp.json()["priority"] == "unrevealed"
+    # the chain alone knows nothing of an unrevealed design
+    assert_problem(client.post("/designs/verify", data={"design": did}), 404)
+    revealed = client.post(f"/designs/{did}/reveal", headers=as_designer)
+    assert revealed.status_code == 200 and revealed.json()["status"] == "active"
+    assert revealed.json()["block_number"] == cert["block_number"]
     resp = client.post("/designs/verify", data={"design": did})
     assert resp.status_code == 200 and resp.json()["designer"] == designer.address
     problem = assert_problem(client.post("/designs/verify", files={"file": ("x", b"nope")}), 404)
@@ -104,8 +117,11 @@ def test_register_by_upload_and_by_hash_then_show_list_verify(
     )
     assert "does not match the bundle" in assert_problem(resp, 422)["detail"]
 
-    claimed = client.post(f"/designs/{batch[0]['design_id']}/claim", headers=as_designer)
+    claimed = client.post(f"/designs/{batch[0]['design_id']}/reveal", headers=as_designer)
     assert claimed.status_code == 200 and claimed.json()["status"] == "active"
+    assert (
+        claimed.json()["from_batch"] and claimed.json()["block_number"] == batch[0]["block_number"]
+    )
 
 
 def test_refusals_are_problems_and_change_nothing(
@@ -115,7 +131,7 @@ def test_refusals_are_problems_and_change_nothing(
     assert upload(client, as_designer, content).status_code == 201
     rival = admit(node, int(Role.DESIGNER))
     factory = admit(node, int(Role.FACTORY))
-    before = state(client, node)
+    before = state(client, node, as_designer)
     problem = assert_problem(upload(client, sign_in(client, node, rival.account), content), 409)
     assert designer.address.lower() in problem["detail"].lower()
     assert "already registered" in problem["detail"]
@@ -136,8 +152,8 @@ def test_refusals_are_problems_and_change_nothing(
         headers=as_designer,
     )
     assert_problem(resp, 422)
-    assert_problem(client.get("/designs/0x1234"), 422)
-    assert state(client, node) == before
+    assert_problem(client.get("/designs/0x1234", headers=as_designer), 422)
+    assert state(client, node, as_designer) == before
 
 
 def test_licence_share_and_fetch_over_http(
@@ -191,3 +207,59 @@ def test_licence_share_and_fetch_over_http(
     )
     gone = client.post(f"/designs/{did}/revoke", headers=as_designer)
     assert gone.status_code == 200 and gone.json()["status"] == "revoked"
+
+
+def test_strangers_see_public_chain_facts_only_and_members_only_their_own_unrevealed(
+    client: TestClient, node: Node, designer: Sender, as_designer: Headers
+) -> None:
+    secret = os.urandom(500)
+    [cert] = upload(client, as_designer, secret).json()
+    did = cert["design_id"]
+    pair = upload(client, as_designer, os.urandom(50), os.urandom(50)).json()
+    factory = admit(node, int(Role.FACTORY))
+    # strangers: no listing, no design, no certificate, nothing signed
+    for path in ("/designs", f"/designs/{did}", f"/designs/{did}/certificate"):
+        problem = assert_problem(client.get(path), 401)
+        assert "sign in" in problem["detail"]
+    assert_problem(client.post(f"/designs/{did}/reveal"), 401)
+    assert client.get("/health").status_code == 200
+    # public chain facts stay public: verification and licences
+    resp = client.post(
+        "/designs/verify", files={"file": ("x", secret), "bundle": ("b.json", json.dumps(cert))}
+    )
+    assert resp.status_code == 200 and resp.json()["priority"] == "unrevealed"
+    licence = client.get(f"/designs/{did}/licences/{factory.address}")
+    assert licence.status_code == 200 and not licence.json()["active"]
+
+    # another member sees neither the unrevealed designs nor their file names
+    rival = admit(node, int(Role.DESIGNER))
+    as_rival = sign_in(client, node, rival.account)
+    height = node.chain.block_number()
+    listed = client.get("/designs", headers=as_rival)
+    assert listed.status_code == 200 and listed.json() == []
+    assert "part0.step" not in listed.text and pair[0]["design_id"] not in listed.text
+    for design in (did, pair[0]["design_id"]):
+        assert_problem(client.get(f"/designs/{design}", headers=as_rival), 404)
+        assert_problem(client.get(f"/designs/{design}/certificate", headers=as_rival), 404)
+        assert_problem(client.post(f"/designs/{design}/reveal", headers=as_rival), 404)
+        resp = client.put(
+            f"/designs/{design}/licences/{factory.address}",
+            json={"royalty_ppm": 1},
+            headers=as_rival,
+        )
+        assert_problem(resp, 404)
+    assert node.chain.block_number() == height and node.designs.find(bytes.fromhex(did[2:])) is None
+
+    # its designer sees them; once revealed (here by licensing) they are chain facts
+    mine = client.get("/designs", headers=as_designer).json()
+    assert {d["design_id"] for d in mine} == {did} | {c["design_id"] for c in pair}
+    granted = client.put(
+        f"/designs/{did}/licences/{factory.address}",
+        json={"royalty_ppm": 1_000},
+        headers=as_designer,
+    )
+    assert granted.status_code == 200 and granted.json()["active"]
+    seen = client.get(f"/designs/{did}", headers=as_rival).json()
+    assert seen["status"] == "active" and seen["block_number"] == cert["block_number"]
+    assert client.get(f"/designs/{did}/certificate", headers=as_rival).json() == cert
+    assert [d["design_id"] for d in client.get("/designs", headers=as_rival).json()] == [did]

@@ -59,6 +59,7 @@ def test_register_verify_license_share_fetch(running: Cli, tmp_path: Path) -> No
         c.run("design", "verify", str(files["bracket.step"]), "--proof", str(bracket_cert), *rpc)
     )
     assert "registered" in out and operator in out and f"block    {single['block_number']}" in out
+    assert "priority unrevealed" in out  # committed only: the chain does not know the hash
     out = ok(
         c.run(
             "design",
@@ -69,7 +70,7 @@ def test_register_verify_license_share_fetch(running: Cli, tmp_path: Path) -> No
             *rpc,
         )
     )
-    assert "priority unclaimed" in out
+    assert "priority unrevealed" in out
     contract = json.loads(ok(c.run("status", "--json")))["contracts"]["DesignRegistry"]
     refused(
         c.run("design", "verify", str(files["unregistered.step"]), "--contract", contract, *rpc),
@@ -117,3 +118,24 @@ def test_register_verify_license_share_fetch(running: Cli, tmp_path: Path) -> No
     )
     shown = json.loads(ok(c.run("design", "show", did, "--json")))
     assert shown["designer"] == operator and shown["metadata"]["title"] == "Bracket"
+    assert shown["status"] == "active" and shown["block_number"] == single["block_number"]
+    out = ok(
+        c.run("design", "verify", str(files["bracket.step"]), "--proof", str(bracket_cert), *rpc)
+    )
+    assert "priority held" in out  # licensing revealed it, dated at its commitment
+
+    # a batch member goes on chain with `design reveal`, from a certificate file too
+    hinge = json.loads((bundles / "hinge.step.cert.json").read_text())
+    revealed = json.loads(
+        ok(
+            c.run(
+                "design", "reveal", hinge["design_id"],
+                "--proof", str(bundles / "hinge.step.cert.json"), "--json",
+            )
+        )
+    )  # fmt: skip
+    assert revealed["designer"] == operator and revealed["block_number"] == hinge["block_number"]
+    assert revealed["from_batch"] is True
+    # the parent of the batch (the bracket) was already on chain; the chain alone now knows
+    out = ok(c.run("design", "verify", str(files["hinge.step"]), "--contract", contract, *rpc))
+    assert "priority held" in out

@@ -1,5 +1,8 @@
 """Designs over HTTP: register (by upload or by hash), certificates, verification, licences,
-encrypted shares. Writes are signed by the node with the signed-in member's key."""
+encrypted shares. Writes are signed by the node with the signed-in member's key.
+
+Strangers get public chain facts only (verification, licences); listings, metadata and
+certificates need a member's token, and an unrevealed design shows to its designer only."""
 
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ from ledger.designs.certificates import Certificate, lookup, verify_certificate
 from ledger.designs.client import design_id
 from ledger.designs.files import NewDesign
 from ledger.designs.service import DesignService
-from ledger.errors import InvalidInput, NotFound
+from ledger.errors import InvalidInput
 
 router = APIRouter(prefix="/designs", tags=["designs"])
 
@@ -28,7 +31,9 @@ class DesignOut(BaseModel):
     designer: str
     registered_at: int
     block_number: int
-    status: str = Field(description="active | superseded | revoked | unclaimed (batch member)")
+    status: str = Field(
+        description="active | superseded | revoked | unrevealed (committed, not on chain yet)"
+    )
     from_batch: bool
     revoked_at_block: int | None = None
     tx_hash: str | None = None
@@ -61,7 +66,7 @@ class VerdictOut(BaseModel):
     kind: str
     tx_hash: str | None
     status: str | None
-    priority: str = Field(description="held | unclaimed | preceded")
+    priority: str = Field(description="held | unrevealed | preceded")
     notes: list[str]
 
 
@@ -109,12 +114,15 @@ def _certs(certs: list[Certificate]) -> list[dict[str, Any]]:
     return [c.to_json() for c in certs]
 
 
-@router.get("", response_model=list[DesignOut], summary="Designs on chain (and this node's)")
+@router.get(
+    "", response_model=list[DesignOut], summary="Designs on chain (and your unrevealed ones)"
+)
 def list_designs(
     node: NodeDep,
+    session: SessionDep,
     designer: Annotated[str | None, Query(pattern=AddressPattern)] = None,
 ) -> list[dict[str, Any]]:
-    return DesignService(node).listing(designer)
+    return DesignService(node).listing(designer, viewer=session.address)
 
 
 @router.post(
@@ -194,37 +202,39 @@ def publish_key(node: NodeDep, session: SessionDep) -> KeyOut:
 
 
 @router.get("/{design}", response_model=DesignOut)
-def show(design: str, node: NodeDep) -> dict[str, Any]:
-    return DesignService(node).show(design)
+def show(design: str, node: NodeDep, session: SessionDep) -> dict[str, Any]:
+    return DesignService(node).show(design, viewer=session.address)
 
 
 @router.get("/{design}/certificate", summary="The certificate this node issued")
-def certificate(design: str, node: NodeDep) -> dict[str, Any]:
-    cert = DesignService(node).certificate(design)
-    if cert is None:
-        raise NotFound(f"this node holds no certificate for design {design}")
-    return cert.to_json()
+def certificate(design: str, node: NodeDep, session: SessionDep) -> dict[str, Any]:
+    return DesignService(node).certificate_for(design, viewer=session.address).to_json()
 
 
-@router.post("/{design}/claim", response_model=DesignOut, summary="Record a batch member")
-def claim(design: str, node: NodeDep, session: SessionDep) -> dict[str, Any]:
+@router.post(
+    "/{design}/reveal",
+    response_model=DesignOut,
+    summary="Put your committed design (or batch member) on chain now",
+)
+def reveal(design: str, node: NodeDep, session: SessionDep) -> dict[str, Any]:
     svc = DesignService(node)
-    svc.claim(node.sender(session.address), design)
-    return svc.show(design)
+    svc.certificate_for(design, viewer=session.address)
+    svc.reveal(node.sender(session.address), design)
+    return svc.show(design, viewer=session.address)
 
 
 @router.post("/{design}/revoke", response_model=DesignOut)
 def revoke(design: str, node: NodeDep, session: SessionDep) -> dict[str, Any]:
     svc = DesignService(node)
     svc.revoke(node.sender(session.address), design)
-    return svc.show(design)
+    return svc.show(design, viewer=session.address)
 
 
 @router.post("/{design}/supersede", response_model=DesignOut)
 def supersede(design: str, body: SupersedeIn, node: NodeDep, session: SessionDep) -> dict[str, Any]:
     svc = DesignService(node)
     svc.supersede(node.sender(session.address), design, body.successor_id)
-    return svc.show(design)
+    return svc.show(design, viewer=session.address)
 
 
 @router.get("/{design}/licences/{licensee}", response_model=LicenceOut)

@@ -92,7 +92,11 @@ def register(
     passphrase_file: PassFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Timestamp files on chain: one transaction for one file or for a whole batch."""
+    """Timestamp files on chain: one transaction for one file or for a whole batch.
+
+    Only a commitment naming you goes on chain; the content hashes are revealed when a
+    design is first licensed, shared or revoked (or with `cofab design reveal`).
+    """
     with handled():
         for path in files:
             if not path.is_file():
@@ -117,7 +121,7 @@ def register(
         how = f"one batch of {len(certs)} files" if len(certs) > 1 else "one file"
         out.print(
             f"registered {how} by {first.designer} in block {first.block_number} "
-            f"(tx {first.tx_hash})",
+            f"(tx {first.tx_hash}); committed, revealed when first used",
             highlight=False,
         )
         for path, cert in zip(files, certs, strict=True):
@@ -145,7 +149,7 @@ def list_(
     rpc_url: RpcUrlOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Designs recorded on chain, and this node's batch members not yet claimed."""
+    """Designs recorded on chain, and this node's designs not revealed yet."""
     with handled():
         rows = DesignService(attach_node(data_dir, rpc_url)).listing(designer)
         if as_json:
@@ -260,19 +264,32 @@ def _local_registry(data_dir: Path | None, chain_id: int) -> str:
     return record.contracts["DesignRegistry"].address
 
 
-@app.command("claim")
-def claim(
+@app.command("reveal")
+def reveal(
     design: IdArg,
+    proof: Annotated[
+        Path | None,
+        typer.Option("--proof", help="The certificate, if this node did not issue it"),
+    ] = None,
     key: FromOpt = OPERATOR_KEY,
     data_dir: DataDirOpt = None,
     rpc_url: RpcUrlOpt = None,
     passphrase_file: PassFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Record a batch member on chain with its Merkle proof (so its priority is enforced)."""
+    """Put a committed design (or batch member) on chain now, dated at its commitment.
+
+    Licensing, sharing, revoking and versioning do this by themselves when first needed.
+    """
     with handled():
+        cert = None
+        if proof is not None:
+            try:
+                cert = Certificate.loads(proof.read_bytes())
+            except OSError as exc:
+                raise CertificateInvalid(f"cannot read bundle {proof}: {exc.strerror}") from None
         svc, sender = _service(data_dir, rpc_url, key, passphrase_file)
-        _print(svc.claim(sender, design).as_dict(), as_json)
+        _print(svc.reveal(sender, design, cert).as_dict(), as_json)
 
 
 @app.command("revoke")

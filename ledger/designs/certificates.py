@@ -1,10 +1,12 @@
 """Design certificates: the proof bundle of a registration, and its independent verifier.
 
-A certificate says "file with SHA-256 X was registered by D in transaction T, block N,
-time t, on chain C, contract A" (plus, for a batch, the Merkle proof of X under the
-batch root). `verify_certificate` checks every one of those claims against a JSON-RPC
-endpoint and nothing else: no cofab node, no keystore, no compiler (the few ABI items it
-needs are spelled out below), so a third party can run it.
+A certificate says "file with SHA-256 X was committed by D in transaction T, block N,
+time t, on chain C, contract A": for a single file, the commitment
+keccak256(abi.encode(X, metadata hash, parent, D, salt)) with its salt; for a batch, the
+Merkle proof of the leaf (X, metadata hash, parent, D) under the batch root. Both name
+the designer, so nobody else can use them. `verify_certificate` checks every one of those
+claims against a JSON-RPC endpoint and nothing else: no cofab node, no keystore, no
+compiler (the few ABI items it needs are spelled out below), so a third party can run it.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from eth_abi import decode
+from eth_abi import decode, encode
 from eth_utils import is_address, keccak, to_checksum_address
 from web3 import Web3
 from web3.exceptions import TransactionNotFound
@@ -21,11 +23,16 @@ from web3.exceptions import TransactionNotFound
 from ledger import merkle
 from ledger.errors import LedgerError, NotFound
 
-FORMAT = "cofab-design-certificate/1"
-LEAF_ENCODING = ("bytes32", "bytes32", "bytes32")  # designId, metadataHash, parentId
+FORMAT = "cofab-design-certificate/2"
+# Batch leaves and single commitments, in this field order; both name the designer.
+LEAF_FIELDS = ("design_id", "metadata_hash", "parent_id", "designer")
+LEAF_ENCODING = ("bytes32", "bytes32", "bytes32", "address")
+COMMITMENT_FIELDS = (*LEAF_FIELDS, "salt")
+COMMITMENT_ENCODING = (*LEAF_ENCODING, "bytes32")
+COMMITMENT_HASH = "keccak256(abi.encode(...))"
 ZERO32 = b"\x00" * 32
 
-TOPIC_REGISTERED = keccak(text="DesignRegistered(bytes32,address,bytes32,bytes32)")
+TOPIC_COMMITTED = keccak(text="DesignCommitted(bytes32,address)")
 TOPIC_BATCH = keccak(text="BatchRegistered(bytes32,address,uint256,bytes32)")
 SELECTOR_DESIGN = keccak(text="design(bytes32)")[:4]
 SELECTOR_REVOKED_AT = keccak(text="revokedAt(bytes32)")[:4]
@@ -72,6 +79,51 @@ def _address(value: Any, name: str) -> str:
     return to_checksum_address(value)
 
 
+def commitment_of(
+    design_id: bytes, metadata_hash: bytes, parent_id: bytes, designer: str, salt: bytes
+) -> bytes:
+    """The commitment `DesignRegistry.commit` records: it names the designer."""
+    values = [design_id, metadata_hash, parent_id, designer, salt]
+    return keccak(encode(list(COMMITMENT_ENCODING), values))
+
+
+def leaf_value(
+    design_id: bytes, metadata_hash: bytes, parent_id: bytes, designer: str
+) -> list[Any]:
+    """A batch member's leaf value, in LEAF_ENCODING order."""
+    return [design_id, metadata_hash, parent_id, to_checksum_address(designer)]
+
+
+@dataclass(frozen=True)
+class Commitment:
+    """A single design's commitment and the salt that opens it."""
+
+    value: bytes
+    salt: bytes
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "value": _hex(self.value),
+            "salt": _hex(self.salt),
+            "hash": COMMITMENT_HASH,
+            "fields": list(COMMITMENT_FIELDS),
+            "encoding": list(COMMITMENT_ENCODING),
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> Commitment:
+        if not isinstance(data, dict):
+            raise CertificateInvalid("corrupt bundle: commitment must be an object")
+        described = (data.get("hash"), data.get("fields"), data.get("encoding"))
+        if described != (COMMITMENT_HASH, list(COMMITMENT_FIELDS), list(COMMITMENT_ENCODING)):
+            raise CertificateInvalid(
+                f"corrupt bundle: the commitment must be {COMMITMENT_HASH} of "
+                f"{list(COMMITMENT_FIELDS)} encoded as {list(COMMITMENT_ENCODING)}"
+            )
+        value = _b32(data.get("value"), "commitment.value")
+        return cls(value, _b32(data.get("salt"), "commitment.salt"))
+
+
 @dataclass(frozen=True)
 class BatchProof:
     root: bytes
@@ -84,6 +136,7 @@ class BatchProof:
             "root": _hex(self.root),
             "count": self.count,
             "manifest_hash": _hex(self.manifest_hash),
+            "leaf_fields": list(LEAF_FIELDS),
             "leaf_encoding": list(LEAF_ENCODING),
             "proof": [_hex(p) for p in self.proof],
         }
@@ -94,6 +147,8 @@ class BatchProof:
             raise CertificateInvalid("corrupt bundle: batch must be an object")
         if data.get("leaf_encoding") != list(LEAF_ENCODING):
             raise CertificateInvalid(f"corrupt bundle: leaf_encoding must be {list(LEAF_ENCODING)}")
+        if data.get("leaf_fields") != list(LEAF_FIELDS):
+            raise CertificateInvalid(f"corrupt bundle: leaf_fields must be {list(LEAF_FIELDS)}")
         proof = data.get("proof")
         if not isinstance(proof, list):
             raise CertificateInvalid("corrupt bundle: batch.proof must be a list")
@@ -117,12 +172,17 @@ class Certificate:
     block_number: int
     block_hash: str
     block_time: int
+    commitment: Commitment | None = None
     batch: BatchProof | None = None
     metadata: dict[str, Any] | None = None
 
     @property
     def kind(self) -> str:
         return "batch" if self.batch else "single"
+
+    @property
+    def parent(self) -> bytes:
+        return self.parent_id or ZERO32
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -137,6 +197,7 @@ class Certificate:
             "block_number": self.block_number,
             "block_hash": self.block_hash,
             "block_time": self.block_time,
+            "commitment": self.commitment.to_json() if self.commitment else None,
             "batch": self.batch.to_json() if self.batch else None,
             "metadata": self.metadata,
         }
@@ -153,8 +214,11 @@ class Certificate:
                 f"corrupt bundle: format must be {FORMAT!r}, got {data.get('format')!r}"
             )
         parent = data.get("parent_id")
+        commitment = data.get("commitment")
         batch = data.get("batch")
         metadata = data.get("metadata")
+        if (commitment is None) == (batch is None):
+            raise CertificateInvalid("corrupt bundle: give exactly one of commitment and batch")
         return cls(
             design_id=_b32(data.get("design_id"), "design_id"),
             designer=_address(data.get("designer"), "designer"),
@@ -166,6 +230,7 @@ class Certificate:
             block_number=_int(data.get("block_number"), "block_number"),
             block_hash=_hex(_b32(data.get("block_hash"), "block_hash")),
             block_time=_int(data.get("block_time"), "block_time"),
+            commitment=None if commitment is None else Commitment.from_json(commitment),
             batch=None if batch is None else BatchProof.from_json(batch),
             metadata=metadata if isinstance(metadata, dict) else None,
         )
@@ -191,8 +256,8 @@ class Verdict:
     contract: str
     kind: str
     tx_hash: str | None = None
-    status: str | None = None  # active | revoked | superseded on chain; None: not claimed yet
-    priority: str = "held"  # held | unclaimed | preceded
+    status: str | None = None  # active | revoked | superseded on chain; None: not revealed yet
+    priority: str = "held"  # held | unrevealed | preceded
     notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -258,8 +323,8 @@ def lookup(w3: Web3, contract: str, did: bytes) -> Verdict:
     record = on_chain_record(w3, contract, did)
     if record is None:
         raise NotRegistered(
-            f"not registered: no design {_hex(did)} is recorded by {contract} (a member of an "
-            "unclaimed batch is found only with its bundle: --proof)"
+            f"not registered: no design {_hex(did)} is recorded by {contract} (a design whose "
+            "commitment is not revealed yet is found only with its certificate: --proof)"
         )
     verdict = Verdict(
         design_id=did,
@@ -334,23 +399,28 @@ def verify_certificate(w3: Web3, file_digest: bytes, cert: Certificate) -> Verdi
         raise CertificateInvalid(
             f"block {cert.block_number} is dated {block['timestamp']}, not {cert.block_time}"
         )
-    parent = cert.parent_id or ZERO32
-    if cert.batch is None:
-        log = _log_of(receipt, cert.contract, TOPIC_REGISTERED, cert.design_id)
+    if cert.commitment is not None:
+        commitment = cert.commitment
+        expected = commitment_of(
+            cert.design_id, cert.metadata_hash, cert.parent, cert.designer, commitment.salt
+        )
+        if expected != commitment.value:
+            raise CertificateInvalid(
+                "the commitment does not open to the bundle's design, metadata hash, parent, "
+                "designer and salt"
+            )
+        log = _log_of(receipt, cert.contract, TOPIC_COMMITTED, commitment.value)
         if log is None:
             raise CertificateInvalid(
-                f"transaction {cert.tx_hash} did not register design {cert.design_id.hex()} "
+                f"transaction {cert.tx_hash} did not commit {commitment.value.hex()} "
                 f"in contract {cert.contract}"
             )
         topics = [bytes(t) for t in log["topics"]]
         if _topic_address(topics[2]) != cert.designer:
             raise CertificateInvalid(_wrong_registrant(topics[2]))
-        if topics[3] != parent or bytes(log["data"])[:32] != cert.metadata_hash:
-            raise CertificateInvalid(
-                "the registered parent or metadata hash differs from the bundle's"
-            )
     else:
         batch = cert.batch
+        assert batch is not None
         log = _log_of(receipt, cert.contract, TOPIC_BATCH, batch.root)
         if log is None:
             raise CertificateInvalid(
@@ -363,11 +433,11 @@ def verify_certificate(w3: Web3, file_digest: bytes, cert: Certificate) -> Verdi
         count, manifest = decode(["uint256", "bytes32"], bytes(log["data"]))
         if count != batch.count or manifest != batch.manifest_hash:
             raise CertificateInvalid("the batch size or manifest hash differs from the bundle's")
-        value = [cert.design_id, cert.metadata_hash, parent]
+        value = leaf_value(cert.design_id, cert.metadata_hash, cert.parent, cert.designer)
         if not merkle.verify(batch.root, LEAF_ENCODING, value, list(batch.proof)):
             raise CertificateInvalid(
-                f"the Merkle proof does not place design {cert.design_id.hex()} "
-                f"under batch root {batch.root.hex()}"
+                f"the Merkle proof does not place design {cert.design_id.hex()} of "
+                f"{cert.designer} under batch root {batch.root.hex()}"
             )
     verdict = Verdict(
         design_id=cert.design_id,
@@ -387,10 +457,10 @@ def _priority(w3: Web3, cert: Certificate, verdict: Verdict) -> None:
     """Compare the bundle's registration with the registry's current record of the content."""
     record = on_chain_record(w3, cert.contract, cert.design_id)
     if record is None:
-        verdict.priority = "unclaimed"
+        verdict.priority = "unrevealed"
         verdict.notes.append(
-            "batch member not yet claimed on chain: the proof above is the evidence; "
-            "`cofab design claim` records it"
+            "committed, not revealed on chain yet: this certificate is the evidence; "
+            "`cofab design reveal` records it"
         )
         return
     same = record.designer == cert.designer and record.block_number == cert.block_number
@@ -409,8 +479,8 @@ def _priority(w3: Web3, cert: Certificate, verdict: Verdict) -> None:
             f"{record.block_number}"
         )
     else:
-        verdict.priority = "unclaimed"
+        verdict.priority = "unrevealed"
         verdict.notes.append(
             f"the chain records a later registration ({record.designer}, block "
-            f"{record.block_number}); this earlier one takes priority once claimed"
+            f"{record.block_number}); this earlier one takes priority once revealed"
         )

@@ -1,7 +1,9 @@
-"""Typed access to the DesignRegistry contract: designs, batches, licences, shares."""
+"""Typed access to the DesignRegistry contract: commitments, reveals, batches, licences,
+shares."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -10,6 +12,7 @@ from web3.contract import Contract
 from web3.types import TxReceipt
 
 from ledger.consortium import checksum
+from ledger.designs.certificates import commitment_of
 from ledger.errors import InvalidInput, NotFound
 from ledger.tx import REVERTS, Sender, revert_from
 
@@ -79,9 +82,9 @@ class DesignRecord:
 
 
 @dataclass(frozen=True)
-class BatchRecord:
-    root: bytes
-    designer: str
+class Stamp:
+    """When a designer recorded a commitment or a batch root: its priority."""
+
     registered_at: int
     block_number: int
 
@@ -154,20 +157,42 @@ class DesignsClient:
             raise NotFound(f"design {hex32(design_id(value))} is not registered on chain")
         return record
 
-    def batch(self, root: bytes) -> BatchRecord | None:
-        designer, registered_at, block = self._call(self.contract.functions.batch(root))
-        if int(designer, 16) == 0:
-            return None
-        return BatchRecord(root, designer, registered_at, block)
+    @staticmethod
+    def _stamp(raw: Any) -> Stamp | None:
+        registered_at, block = raw
+        return Stamp(int(registered_at), int(block)) if block else None
+
+    def commitment(self, commitment: bytes, designer: str) -> Stamp | None:
+        fn = self.contract.functions.commitmentStamp(commitment, checksum(designer, "designer"))
+        return self._stamp(self._call(fn))
+
+    def batch(self, root: bytes, designer: str) -> Stamp | None:
+        fn = self.contract.functions.batch(root, checksum(designer, "designer"))
+        return self._stamp(self._call(fn))
 
     def verify_member(
-        self, root: bytes, did: bytes, metadata_hash: bytes, parent: bytes, proof: Sequence[bytes]
+        self,
+        root: bytes,
+        designer: str,
+        did: bytes,
+        metadata_hash: bytes,
+        parent: bytes,
+        proof: Sequence[bytes],
     ) -> bool:
-        fn = self.contract.functions.verifyMember(root, did, metadata_hash, parent, list(proof))
+        fn = self.contract.functions.verifyMember(
+            root, designer, did, metadata_hash, parent, list(proof)
+        )
         return bool(self._call(fn))
 
-    def leaf_hash(self, did: bytes, metadata_hash: bytes, parent: bytes) -> bytes:
-        return bytes(self._call(self.contract.functions.leafHash(did, metadata_hash, parent)))
+    def leaf_hash(self, did: bytes, metadata_hash: bytes, parent: bytes, designer: str) -> bytes:
+        fn = self.contract.functions.leafHash(did, metadata_hash, parent, designer)
+        return bytes(self._call(fn))
+
+    def commitment_of(
+        self, did: bytes, metadata_hash: bytes, parent: bytes, designer: str, salt: bytes
+    ) -> bytes:
+        fn = self.contract.functions.commitmentOf(did, metadata_hash, parent, designer, salt)
+        return bytes(self._call(fn))
 
     def licence(self, value: str | bytes, licensee: str, block: int | None = None) -> Licence:
         did, who = design_id(value), checksum(licensee, "licensee")
@@ -193,10 +218,34 @@ class DesignsClient:
         return list(event.get_logs(from_block=self.from_block, argument_filters=filters or None))
 
     # --- writes ----------------------------------------------------------------------
-    def register(
-        self, sender: Sender, did: bytes, parent: bytes, metadata_hash: bytes
+    def commit(self, sender: Sender, commitment: bytes) -> TxReceipt:
+        return sender.transact(self.contract.functions.commit(commitment))
+
+    def reveal(
+        self,
+        sender: Sender,
+        did: bytes,
+        metadata_hash: bytes,
+        parent: bytes,
+        designer: str,
+        salt: bytes,
     ) -> TxReceipt:
-        return sender.transact(self.contract.functions.register(did, parent, metadata_hash))
+        fn = self.contract.functions.reveal(did, metadata_hash, parent, designer, salt)
+        return sender.transact(fn)
+
+    def register(
+        self,
+        sender: Sender,
+        did: bytes,
+        parent: bytes,
+        metadata_hash: bytes,
+        salt: bytes | None = None,
+    ) -> TxReceipt:
+        """Commit, then reveal once the commitment is mined: for content that may be public
+        at once. The content hash is sent only after the commitment holds the priority."""
+        salt = salt if salt is not None else os.urandom(32)
+        self.commit(sender, commitment_of(did, metadata_hash, parent, sender.address, salt))
+        return self.reveal(sender, did, metadata_hash, parent, sender.address, salt)
 
     def register_batch(
         self, sender: Sender, root: bytes, count: int, manifest_hash: bytes
@@ -207,12 +256,13 @@ class DesignsClient:
         self,
         sender: Sender,
         root: bytes,
+        designer: str,
         did: bytes,
         metadata_hash: bytes,
         parent: bytes,
         proof: Sequence[bytes],
     ) -> TxReceipt:
-        fn = self.contract.functions.claim(root, did, metadata_hash, parent, list(proof))
+        fn = self.contract.functions.claim(root, designer, did, metadata_hash, parent, list(proof))
         return sender.transact(fn)
 
     def revoke(self, sender: Sender, value: str | bytes) -> TxReceipt:

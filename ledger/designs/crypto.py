@@ -1,4 +1,5 @@
-"""Encrypted design files: AES-256-GCM per share, the key wrapped to each recipient's X25519.
+"""Encrypted design files: AES-256-GCM per share, the key wrapped to each recipient's X25519;
+and the salts of design commitments, derived from the designer's key.
 
 - A member's X25519 key pair is derived from its Ethereum (secp256k1) private key with
   HKDF-SHA256, so it needs no extra file and moves with the V3 keystore; the public half is
@@ -31,6 +32,7 @@ from ledger.errors import InvalidInput, LedgerError
 ENVELOPE_FORMAT = "cofab-key-envelope/1"
 KEY_DERIVATION_SALT = b"cofab encryption key"
 KEY_DERIVATION_INFO = b"x25519 v1"
+COMMITMENT_SALT_SALT = b"cofab design commitment"
 WRAP_INFO = b"cofab design key wrap v1"
 NONCE_BYTES = 12
 
@@ -48,6 +50,15 @@ def encryption_key(secp256k1_private_key: bytes) -> X25519PrivateKey:
         algorithm=hashes.SHA256(), length=32, salt=KEY_DERIVATION_SALT, info=KEY_DERIVATION_INFO
     ).derive(secp256k1_private_key)
     return X25519PrivateKey.from_private_bytes(seed)
+
+
+def commitment_salt(secp256k1_private_key: bytes, *fields: bytes) -> bytes:
+    """The salt of a design commitment, derived from the designer's key and the committed
+    fields: unguessable to others, and re-derivable after a crash, so a mined commitment
+    can always be opened by its designer."""
+    return HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=COMMITMENT_SALT_SALT, info=b"".join(fields)
+    ).derive(secp256k1_private_key)
 
 
 def public_bytes(key: X25519PrivateKey | X25519PublicKey) -> bytes:

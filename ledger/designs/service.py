@@ -1,10 +1,15 @@
-"""What a node does with designs: register (single or batch), certify, claim, licence, share.
+"""What a node does with designs: commit (single or batch), certify, reveal, licence, share.
+
+Registering sends only a commitment that names the designer (a single file's salted
+commitment, or a batch's Merkle root), so a copy of the pending transaction is worthless.
+The content hash goes on chain later, when the design is first licensed, shared, revoked,
+superseded or used as a parent: the node reveals it then, from the certificate it issued.
 
 The chain is the authority; the node adds what the chain cannot see. It refuses duplicates
-it knows of before sending anything (records on chain, and members of batches it
-registered, which the chain holds only as a root), keeps the certificates it issued under
-`<data dir>/designs/certificates/`, and keeps files, metadata documents, manifests,
-ciphertexts and key envelopes in the content-addressed blob store `<data dir>/blobs/`.
+it knows of before sending anything (records on chain, and its own unrevealed
+commitments), keeps the certificates it issued under `<data dir>/designs/certificates/`,
+and keeps files, metadata documents, manifests, ciphertexts and key envelopes in the
+content-addressed blob store `<data dir>/blobs/`.
 """
 
 from __future__ import annotations
@@ -21,11 +26,19 @@ from web3.types import TxReceipt
 
 from ledger.blobs import BlobCorrupt, BlobStore
 from ledger.consortium import MemberStatus, checksum
-from ledger.designs.certificates import LEAF_ENCODING, BatchProof, Certificate
+from ledger.designs.certificates import (
+    LEAF_ENCODING,
+    BatchProof,
+    Certificate,
+    Commitment,
+    commitment_of,
+    leaf_value,
+)
 from ledger.designs.client import ZERO32, DesignRecord, ShareRecord, design_id, hex32, optional_id
 from ledger.designs.crypto import (
     DecryptionFailed,
     Envelope,
+    commitment_salt,
     decrypt_file,
     encrypt_file,
     encryption_key,
@@ -76,7 +89,7 @@ class DesignService:
 
     # --- registration ------------------------------------------------------------------
     def _refuse_known(self, did: bytes) -> None:
-        """Refuse content the node can see is registered: on chain, or in a batch it knows."""
+        """Refuse content the node can see is registered: on chain, or committed by it."""
         record = self.client.find(did)
         if record is not None:
             raise Conflict(
@@ -84,21 +97,28 @@ class DesignService:
                 f"at block {record.block_number}"
             )
         cert = self.certificate(did)
-        if cert is not None and cert.batch is not None:
+        if cert is not None:
+            where = f" (batch {hex32(cert.batch.root)})" if cert.batch else ""
             raise Conflict(
                 f"design {hex32(did)} is already registered by {cert.designer} at block "
-                f"{cert.block_number} (batch {hex32(cert.batch.root)})"
+                f"{cert.block_number}{where}, not revealed yet"
             )
 
     def _check_parent(self, sender: Sender, parent: bytes) -> None:
-        record = self.ensure_recorded(sender, parent, what="parent design")
-        if record.revoked:
+        """The parent must be recorded on chain, or committed by the same designer through
+        this node (it is then revealed just before its first child)."""
+        record = self.client.find(parent)
+        cert = self.certificate(parent)
+        if record is None and (cert is None or cert.designer != sender.address):
+            raise NotFound(f"parent design {hex32(parent)} is not registered")
+        if record is not None and record.revoked:
             raise Conflict(f"parent design {hex32(parent)} is revoked")
 
     def register(
         self, sender: Sender, items: Sequence[NewDesign], parent: str | bytes | None = None
     ) -> list[Certificate]:
-        """Register `items` for `sender`: one transaction, single or batch."""
+        """Commit `items` for `sender`: one transaction, single or batch. Nothing reveals
+        the content hashes until a design is used (see `reveal`)."""
         if not items:
             raise InvalidInput("nothing to register: give at least one file or hash")
         seen: dict[bytes, str] = {}
@@ -131,12 +151,19 @@ class DesignService:
         return certs
 
     def _certificate(
-        self, receipt: TxReceipt, item: NewDesign, parent: bytes, batch: BatchProof | None
+        self,
+        receipt: TxReceipt,
+        item: NewDesign,
+        parent: bytes,
+        designer: str,
+        *,
+        commitment: Commitment | None = None,
+        batch: BatchProof | None = None,
     ) -> Certificate:
         block = self.node.chain.w3.eth.get_block(receipt["blockNumber"])
         return Certificate(
             design_id=item.design_id,
-            designer=str(receipt["from"]),
+            designer=designer,
             metadata_hash=item.metadata_hash,
             parent_id=parent if parent != ZERO32 else None,
             chain_id=self.node.chain.chain_id,
@@ -145,18 +172,31 @@ class DesignService:
             block_number=int(receipt["blockNumber"]),
             block_hash=block["hash"].to_0x_hex(),
             block_time=int(block["timestamp"]),
+            commitment=commitment,
             batch=batch,
             metadata=item.metadata,
         )
 
     def _register_one(self, sender: Sender, item: NewDesign, parent: bytes) -> Certificate:
-        receipt = self.client.register(sender, item.design_id, parent, item.metadata_hash)
-        return self._certificate(receipt, item, parent, None)
+        did, meta = item.design_id, item.metadata_hash
+        salt = commitment_salt(bytes(sender.account.key), did, meta, parent)
+        value = commitment_of(did, meta, parent, sender.address, salt)
+        if self.client.commitment(value, sender.address) is not None:
+            # committed before (its certificate was lost): certify that commitment again
+            [event] = self.client.events(
+                "DesignCommitted", commitment=value, designer=sender.address
+            )
+            receipt = self.node.chain.w3.eth.get_transaction_receipt(event["transactionHash"])
+        else:
+            receipt = self.client.commit(sender, value)
+        return self._certificate(
+            receipt, item, parent, sender.address, commitment=Commitment(value, salt)
+        )
 
     def _register_batch(
         self, sender: Sender, items: Sequence[NewDesign], parent: bytes
     ) -> list[Certificate]:
-        values = [[i.design_id, i.metadata_hash, parent] for i in items]
+        values = [leaf_value(i.design_id, i.metadata_hash, parent, sender.address) for i in items]
         tree = StandardMerkleTree.of(values, LEAF_ENCODING)
         manifest = canonical(tree.dump())
         manifest_hash = hashlib.sha256(manifest).digest()
@@ -167,44 +207,79 @@ class DesignService:
                 receipt,
                 item,
                 parent,
-                BatchProof(tree.root, len(items), manifest_hash, tuple(tree.proof(n))),
+                sender.address,
+                batch=BatchProof(tree.root, len(items), manifest_hash, tuple(tree.proof(n))),
             )
             for n, item in enumerate(items)
         ]
 
-    # --- on-chain records --------------------------------------------------------------
-    def claim(self, sender: Sender, value: str | bytes) -> DesignRecord:
-        """Record a batch member on chain from the certificate this node holds."""
+    # --- reveals -----------------------------------------------------------------------
+    def _revealed(self, cert: Certificate) -> DesignRecord | None:
+        """The chain's record of this very registration, once it is revealed."""
+        record = self.client.find(cert.design_id)
+        if record is None or record.designer != cert.designer:
+            return None
+        return record if record.block_number == cert.block_number else None
+
+    def reveal(
+        self, sender: Sender, value: str | bytes, cert: Certificate | None = None
+    ) -> DesignRecord:
+        """Put a design on chain from its certificate (this node's, or one given): reveal
+        its commitment, or claim it from its batch. The record is the certificate's
+        designer's, dated at the commitment's block, whoever sends it."""
         did = design_id(value)
-        cert = self.certificate(did)
-        if cert is None or cert.batch is None:
-            record = self.client.find(did)
+        record = self.client.find(did)
+        cert = cert or self.certificate(did)
+        if cert is None:
             if record is not None:
                 return record
-            raise NotFound(f"this node holds no batch certificate for design {hex32(did)}")
-        b = cert.batch
-        self.client.claim(
-            sender, b.root, did, cert.metadata_hash, cert.parent_id or ZERO32, list(b.proof)
-        )
+            raise NotFound(f"this node holds no certificate for design {hex32(did)}")
+        if cert.design_id != did:
+            raise InvalidInput(f"that certificate is for design {hex32(cert.design_id)}")
+        if (cert.chain_id, cert.contract) != (self.node.chain.chain_id, self.client.address):
+            raise InvalidInput(
+                f"that certificate is for registry {cert.contract} on chain {cert.chain_id}"
+            )
+        revealed = self._revealed(cert)
+        if revealed is not None:
+            return revealed
+        parent = self.certificate(cert.parent) if cert.parent_id else None
+        if parent is not None and parent.designer == cert.designer:
+            self.reveal(sender, parent.design_id)  # the parent first: the chain checks it
+        if cert.commitment is not None:
+            self.client.reveal(
+                sender, did, cert.metadata_hash, cert.parent, cert.designer, cert.commitment.salt
+            )
+        else:
+            assert cert.batch is not None
+            b = cert.batch
+            self.client.claim(
+                sender, b.root, cert.designer, did, cert.metadata_hash, cert.parent, list(b.proof)
+            )
         return self.client.design(did)
 
     def ensure_recorded(
         self, sender: Sender, value: str | bytes, what: str = "design"
     ) -> DesignRecord:
-        """The on-chain record of a design, claiming it first if it is a known batch member."""
+        """The on-chain record of a design, revealing it first if this node committed it
+        for `sender` (nobody reveals another designer's design through the node)."""
         did = design_id(value, f"{what} id")
         record = self.client.find(did)
         if record is not None:
             return record
         cert = self.certificate(did)
-        if cert is not None and cert.batch is not None:
-            return self.claim(sender, did)
+        if cert is not None and cert.designer == sender.address:
+            return self.reveal(sender, did)
         raise NotFound(f"{what} {hex32(did)} is not registered")
 
-    def show(self, value: str | bytes) -> dict[str, Any]:
+    def show(self, value: str | bytes, viewer: str | None = None) -> dict[str, Any]:
+        """A design as the chain records it, with what this node knows of it. An
+        unrevealed design is shown only to its designer (`viewer`; None: the operator)."""
         did = design_id(value)
         record = self.client.find(did)
         cert = self.certificate(did)
+        if cert is not None and record is None and not _may_see(cert, viewer):
+            cert = None
         if record is None and cert is None:
             raise NotFound(f"design {hex32(did)} is not registered")
         data: dict[str, Any] = (
@@ -215,8 +290,8 @@ class DesignService:
                 "designer": cert.designer,  # type: ignore[union-attr]
                 "registered_at": cert.block_time,  # type: ignore[union-attr]
                 "block_number": cert.block_number,  # type: ignore[union-attr]
-                "status": "unclaimed",
-                "from_batch": True,
+                "status": "unrevealed",
+                "from_batch": cert.batch is not None,  # type: ignore[union-attr]
                 "revoked_at_block": None,
             }
         )
@@ -227,18 +302,30 @@ class DesignService:
             data["batch_root"] = hex32(cert.batch.root) if cert.batch else None
         return data
 
-    def listing(self, designer: str | None = None) -> list[dict[str, Any]]:
-        """Designs recorded on chain (registered or claimed), then this node's unclaimed ones."""
+    def listing(
+        self, designer: str | None = None, viewer: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Designs recorded on chain, then this node's unrevealed ones: all of them for the
+        operator (`viewer` None), else only the viewer's own."""
         filters = {"designer": checksum(designer, "designer")} if designer else {}
         ids: dict[bytes, None] = {}
         for name in ("DesignRegistered", "DesignClaimed"):
             for event in self.client.events(name, **filters):
                 ids[bytes(event["args"]["designId"])] = None
         for cert in self.certificates():
-            if designer is None or cert.designer == filters.get("designer"):
+            mine = designer is None or cert.designer == filters.get("designer")
+            if mine and _may_see(cert, viewer):
                 ids[cert.design_id] = None
-        rows = [self.show(did) for did in ids]
+        rows = [self.show(did, viewer) for did in ids]
         return sorted(rows, key=lambda r: (r["block_number"], r["design_id"]))
+
+    def certificate_for(self, value: str | bytes, viewer: str | None = None) -> Certificate:
+        """The certificate this node issued: to its designer (or the operator), and to
+        anyone once the chain records that very registration (its salt is public then)."""
+        cert = self.certificate(value)
+        if cert is None or not (_may_see(cert, viewer) or self._revealed(cert)):
+            raise NotFound(f"this node holds no certificate for design {value} that you may see")
+        return cert
 
     def revoke(self, sender: Sender, value: str | bytes) -> DesignRecord:
         did = self.ensure_recorded(sender, value).design_id
@@ -261,6 +348,8 @@ class DesignService:
             raise NotFound(f"{who} is not a member of the consortium: no licence") from None
         if member.status is not MemberStatus.ACTIVE:
             raise Conflict(f"member {who} is suspended: no licence")
+        if not self.node.consortium.has_role(sender.address, 4):
+            raise Forbidden(f"{sender.address} is not an active member with the designer role")
         did = self.ensure_recorded(sender, value).design_id
         self.client.grant_licence(sender, did, who, royalty_ppm)
         return self.client.licence(did, who)
@@ -289,10 +378,10 @@ class DesignService:
         if not recipients:
             raise InvalidInput("share with whom? give at least one member address")
         did = design_id(value)
-        record = self.ensure_recorded(sender, did)
-        if record.designer != sender.address:
+        record = self.client.find(did)
+        if record is not None and record.designer != sender.address:
             raise Forbidden(f"{sender.address} is not the registrant of design {hex32(did)}")
-        if record.revoked:
+        if record is not None and record.revoked:
             raise Conflict(f"design {hex32(did)} is revoked: it is shared no more")
         if plaintext is None:
             try:
@@ -315,6 +404,7 @@ class DesignService:
                     "(`cofab design key --publish`)"
                 )
             targets.append((who, key))
+        # only a licensed design is shared, and licensing put it on chain: nothing to reveal
         file_key, blob = encrypt_file(plaintext, did)
         ciphertext_hash = hashlib.sha256(blob).digest()
         envelopes = [wrap_key(file_key, did, ciphertext_hash, who, key) for who, key in targets]
@@ -391,6 +481,11 @@ class DesignService:
             raise DecryptionFailed("the key envelope is for another design or ciphertext")
         file_key = unwrap_key(envelope, encryption_key(bytes(account.key)))
         return decrypt_file(file_key, ciphertext, did)
+
+
+def _may_see(cert: Certificate, viewer: str | None) -> bool:
+    """A certificate opens its commitment: only its designer (or the operator) sees it."""
+    return viewer is None or checksum(viewer, "viewer") == cert.designer
 
 
 def load_package(path: Path) -> dict[str, Any]:
