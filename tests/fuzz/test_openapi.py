@@ -5,19 +5,27 @@ environment, since schemathesis needs a newer Hypothesis than brownie pins."""
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import schemathesis
+from eth_account.messages import encode_defunct
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
+from siwe import SiweMessage
 
 from api.app import create_app
 from ledger.chain import Backend
 from ledger.node import Node, NodeOptions
+from ledger.roles import ALL_ROLES
 
-EXAMPLES = int(os.environ.get("COFAB_FUZZ_EXAMPLES", "20"))
+EXAMPLES = int(os.environ.get("COFAB_FUZZ_EXAMPLES", "10"))
+ORIGIN = "http://testserver"  # what the ASGI test transport sends as the host
 
 
 @pytest.fixture(scope="session")
@@ -25,13 +33,54 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
     os.environ["COFAB_PASSPHRASE"] = "fuzz"
     data = Path(tmp_path_factory.mktemp("fuzz-node"))
     started = Node.start(NodeOptions(backend=Backend.EMBEDDED, data_dir=data, kdf_iterations=2**10))
+    operator = started.sender()
+    started.consortium.propose_set_roles(operator, operator.address, ALL_ROLES)
     yield started
     started.close()
 
 
 @pytest.fixture(scope="session")
-def api_schema(node: Node) -> schemathesis.BaseSchema:
-    return schemathesis.openapi.from_asgi("/openapi.json", create_app(node))
+def app(node: Node) -> FastAPI:
+    return create_app(node, public_url=ORIGIN)
+
+
+@pytest.fixture(scope="session")
+def api_schema(app: FastAPI) -> schemathesis.BaseSchema:
+    return schemathesis.openapi.from_asgi("/openapi.json", app)
+
+
+class Token:
+    """A bearer token of the operator (every role), renewed before it expires."""
+
+    def __init__(self, app: FastAPI, node: Node) -> None:
+        self.client = TestClient(app)
+        self.node = node
+        self.value = ""
+        self.at = 0.0
+
+    def header(self) -> dict[str, str]:
+        if time.monotonic() - self.at > 600:
+            nonce = self.client.get("/auth/nonce").json()
+            account = self.node.sender().account
+            text = SiweMessage(
+                domain=nonce["domain"],
+                address=account.address,
+                uri=nonce["uri"],
+                version="1",
+                chain_id=self.node.chain.chain_id,
+                nonce=nonce["nonce"],
+                issued_at=datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+            ).prepare_message()
+            signature = account.sign_message(encode_defunct(text=text)).signature.to_0x_hex()
+            answer = self.client.post("/auth/login", json={"message": text, "signature": signature})
+            assert answer.status_code == 200, answer.text
+            self.value, self.at = answer.json()["token"], time.monotonic()
+        return {"Authorization": f"Bearer {self.value}"}
+
+
+@pytest.fixture(scope="session")
+def token(app: FastAPI, node: Node) -> Token:
+    return Token(app, node)
 
 
 schema = schemathesis.pytest.from_fixture("api_schema")
@@ -44,5 +93,6 @@ schema = schemathesis.pytest.from_fixture("api_schema")
     suppress_health_check=list(HealthCheck),
     database=None,
 )
-def test_no_input_gets_a_server_error(case: schemathesis.Case) -> None:
+def test_no_input_gets_a_server_error(case: schemathesis.Case, token: Token) -> None:
     case.call_and_validate(checks=[not_a_server_error])
+    case.call_and_validate(checks=[not_a_server_error], headers=token.header())
