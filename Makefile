@@ -69,7 +69,7 @@ lint: setup
 	@$(BIN)/ruff check .
 
 bench: setup
-	@for b in designs settlement steps audit; do echo "==> bench/$$b.py"; $(BIN)/python bench/$$b.py || exit 1; done
+	@for b in designs settlement steps audit signin; do echo "==> bench/$$b.py"; $(BIN)/python bench/$$b.py || exit 1; done
 
 clean:
 	rm -rf build reports .toolchain .pytest_cache .ruff_cache .hypothesis $(FUZZ_VENV)
