@@ -18,10 +18,10 @@ import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
  * collected, within {proposalTtl} seconds of its creation.
  *
  * Factories delegate signing to shop-floor device keys with {authorizeDevice}. The device
- * key proves possession by signing an EIP-712 {DeviceBinding} naming the factory, the
- * expiry and a per-device nonce (the domain fixes the chain and this contract), so no
- * factory can bind a key it does not hold, and a binding transaction copied by another
- * factory is worthless to it. A device key stays bound to its factory, which may revoke
+ * key proves possession by signing an EIP-712 `DeviceBinding` ({DEVICE_BINDING_TYPEHASH})
+ * naming the factory, the expiry and a per-device nonce (the domain fixes the chain and
+ * this contract), so no factory can bind a key it does not hold, and a binding transaction
+ * copied by another factory is worthless to it. A device key stays bound to its factory, which may revoke
  * it at any time; the binding is released when the council unbinds the key
  * ({proposeUnbindDevice}), when the key is admitted as a member, or when another factory
  * binds it (with a fresh signature of the key) after its owner stopped being an active
@@ -225,7 +225,8 @@ contract Consortium is EIP712 {
      * @notice Proposal `id` was opened by `proposer`.
      * @param id The new proposal id.
      * @param kind What it does.
-     * @param target The account concerned (zero for a quorum change).
+     * @param target The account concerned (zero for a quorum change, the device key for an
+     * unbinding).
      * @param roles Roles to grant (Admit, SetRoles), else zero.
      * @param quorumValue New quorum (SetQuorum), else zero.
      * @param proposer The council member who opened it (its approval is counted at once).

@@ -13,6 +13,7 @@ from jobkit import parties
 from conftest import admit, new_account
 from ledger.audit.engine import AuditInputs, audit, contracts_of, report_hash, seal
 from ledger.audit.html import render
+from ledger.job_signing import Handover
 from ledger.jobs import SplitSpec
 from ledger.node import Node
 from ledger.roles import Role
@@ -207,6 +208,20 @@ def test_device_step_anchored_after_the_key_expired(node: Node, story: Story) ->
     assert late["severity"] == "major" and late["evidence"]["seq"] == 7
     assert late["evidence"]["expired"] == expiry and late["evidence"]["block"] > 0
     assert codes(report) == {"backdated-past-expiry"}
+
+
+def test_handover_signed_by_a_device_key_audits_clean(node: Node, story: Story) -> None:
+    splits = node.jobs.view(story.job).as_dict()["splits"]
+    sender, receiver = (node.sender(splits[i]["factory"]) for i in (0, 1))
+    device = new_account()
+    node.consortium.authorize_device(sender, device, 0)
+    node.jobs.deliver(sender, story.job, 0)
+    lot = b"SSCC-0001".ljust(32, b"\x00")
+    handover = Handover(story.job, 0, 1, lot, 10, chain_now(node) + 3600)
+    node.jobs.handover(receiver, handover, node.jobs.sign(device, handover))
+    report = run(story)
+    assert not findings_of(report, "handover-signer"), report["findings"]
+    assert codes(report) == set()
 
 
 def test_signer_not_yet_a_member(node: Node, story: Story) -> None:

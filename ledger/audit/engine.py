@@ -294,8 +294,7 @@ class JobAudit:
                 ("receiver", "toSplit", "toSigner"),
             ):
                 factory = self._factory(int(a[split_key]))
-                ok, _, _ = self.authority.window(factory, a[signer_key], e.block)
-                if not ok:
+                if not self.authority.window(factory, a[signer_key], e.block).authorized:
                     self.flag(
                         Severity.CRITICAL,
                         "handover-signer",
