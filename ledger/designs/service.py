@@ -278,8 +278,10 @@ class DesignService:
         did = design_id(value)
         record = self.client.find(did)
         cert = self.certificate(did)
-        if cert is not None and record is None and not _may_see(cert, viewer):
-            cert = None
+        if cert is not None and not (
+            self._revealed(cert) or (record is None and _may_see(cert, viewer))
+        ):
+            cert = None  # another registration, or an unrevealed one: its designer's business
         if record is None and cert is None:
             raise NotFound(f"design {hex32(did)} is not registered")
         data: dict[str, Any] = (
