@@ -276,7 +276,7 @@ def test_a_key_the_node_does_not_hold_is_never_replaced(client: TestClient, node
     assert said(problem, "only the buyer of job") and said(problem, "or the factory of split 1")
     other_plant = sign_in(client, node, p.factories[2].account)
     assert_problem(client.post(url, json=signed, headers=other_plant), 403)
-    far_buyer = outside_member(node, Role.BUYER)  # a member whose key this node lacks
+    far_buyer = outside_member(node, Role.BUYER)  # a buyer, but of other orders
     problem = assert_problem(
         client.post(url, json=signed, headers=sign_in(client, node, far_buyer)), 403
     )

@@ -95,6 +95,7 @@ class OrderMachine(RuleBasedStateMachine):
         self.by_address = {s.address: name for name, s in self.accounts.items()}
         self.dirty = set(self.accounts)  # accounts whose credit changed since the last check
         self.used_nonces: set[tuple[str, int]] = set()
+        self.nonce_base = 0
 
     # --- helpers ------------------------------------------------------------------------
     def credit(self, address: str, amount: int) -> None:
@@ -146,8 +147,17 @@ class OrderMachine(RuleBasedStateMachine):
     # --- rules ----------------------------------------------------------------------------
     @initialize()
     def two_orders(self) -> None:
+        """Two orders; the first split three ways (split 1 after split 0, split 2 after both)
+        with two splits accepted, so a few steps reach signed acceptances, hand-overs,
+        deliveries and their review."""
         self.create(10_000 * 10**6)
         self.create(1_234_567_891)
+        # this example's nonce pool: a word no earlier example used (the node is shared)
+        self.nonce_base = self.jobs[0].id << 8
+        self.fund(aim=0, index=0, price=1)
+        self.split(0, 0, [1, 1, 1], [0, 1, 2, 0], [0, 1, 3, 0], 0, 1)
+        self._accept_one(0, 0)
+        self._accept_one(0, 0)
 
     def create(self, price: int) -> None:
         node, p = self.node, self.p
@@ -216,12 +226,12 @@ class OrderMachine(RuleBasedStateMachine):
         job.splits, job.received = ["assigned"] * n, [0] * n
         job.handed, job.delivered_at = [0] * n, [0] * n
 
-    @rule(aim=AIM, index=INDEX, times=TIMES, nonces=st.lists(st.integers(0, 5), min_size=3))
+    @rule(aim=AIM, index=INDEX, times=TIMES, nonces=st.lists(st.integers(0, 2), min_size=3))
     def accept(self, aim: int, index: int, times: int, nonces: list[int]) -> None:
         """Accept by transaction, or relay a signed acceptance whose nonce is drawn from a
         small pool (so used ones come round again and must be refused)."""
         for k in range(times):
-            self._accept_one(aim, index + k, nonces[k] if index % 2 else None)
+            self._accept_one(aim, index + k, self.nonce_base + nonces[k] if index % 2 else None)
 
     def _accept_one(self, aim: int, index: int, nonce: int | None = None) -> None:
         def valid(j: JobModel, i: int) -> bool:
@@ -317,9 +327,11 @@ class OrderMachine(RuleBasedStateMachine):
     @rule(aim=AIM, index=INDEX, wait=st.booleans())
     def finalize(self, aim: int, index: int, wait: bool) -> None:
         """Anyone finalises a delivery the buyer left alone, once its review period ended
-        (now and then wait 15 days first; deadlines may pass meanwhile)."""
+        (now and then wait 16 days first; deadlines may pass meanwhile). Waits of 16 and 31
+        days never land a deadline (30 days) or a review's end (14 days) within seconds of
+        the chain's clock, where the model and the next block could disagree."""
         if wait:
-            time_travel(self.node, 15 * DAY)
+            time_travel(self.node, 16 * DAY)
             now = self.chain_time()
             for j in self.jobs:
                 j.late = j.late or now > j.deadline
