@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from eth_account.messages import encode_typed_data
+from eth_account.signers.local import LocalAccount
 from fastapi.testclient import TestClient
 from jobkit import (
     DAY,
@@ -23,7 +24,16 @@ from jobkit import (
     time_travel,
 )
 from jobkit import state as chain_state
-from test_api import assert_problem, outside_member, said, sign_in
+from test_api import (
+    assert_problem,
+    fresh_nonce,
+    login,
+    outside_member,
+    said,
+    sign_in,
+    sign_text,
+    siwe_text,
+)
 
 from api.app import create_app
 from conftest import admit, new_account
@@ -228,14 +238,16 @@ def test_the_node_never_fills_a_handover_consent_with_another_key(
     url = f"/jobs/{job_id}/handover"
     before = chain_state(node, job_id), handovers(node)
 
-    # a signed-in non-member, with the receiver's signature or none: refused, nothing sent
+    # a non-member gets no token, even when the node holds its key: nothing can be sent
     outsider = new_account()
-    stranger = sign_in(client, node, outsider)
+    node.add_signer(outsider)
+    refused_sign_in(client, node, outsider)
+    # a member who is a factory, but of neither split: refused, nothing sent
+    plant = p.factories[0]
+    stranger = sign_in(client, node, plant.account)
     for body in (taker_signed, lots):
         problem = assert_problem(client.post(url, json=body, headers=stranger), 403)
-        assert said(problem, "only the factory of split 0") and said(problem, outsider.address)
-    node.add_signer(outsider)  # even when the node holds the stranger's key
-    assert_problem(client.post(url, json=taker_signed, headers=stranger), 403)
+        assert said(problem, "only the factory of split 0") and said(problem, plant.address)
     # a member of the consortium who is neither factory: same
     buyer = sign_in(client, node, p.buyer.account)
     assert_problem(client.post(url, json=taker_signed, headers=buyer), 403)
@@ -271,7 +283,8 @@ def test_a_key_the_node_does_not_hold_is_never_replaced(client: TestClient, node
     signed["signature"] = wallet_sign(painter.account, typed)
     url = f"/jobs/{job_id}/splits/1/accept-signed"
     before = chain_state(node, job_id)
-    stranger = sign_in(client, node, new_account())
+    refused_sign_in(client, node, new_account())  # a non-member gets no token at all
+    stranger = sign_in(client, node, outside_member(node, Role.AUDITOR))
     problem = assert_problem(client.post(url, json=signed, headers=stranger), 403)
     assert said(problem, "only the buyer of job") and said(problem, "or the factory of split 1")
     other_plant = sign_in(client, node, p.factories[2].account)
@@ -327,3 +340,10 @@ def test_an_order_sets_its_review_period(client: TestClient, node: Node) -> None
 
 def chain_now(node: Node) -> int:
     return int(node.chain.w3.eth.get_block("latest")["timestamp"])
+
+
+def refused_sign_in(client: TestClient, node: Node, account: LocalAccount) -> None:
+    """A valid sign-in by a non-member: 403, and no token."""
+    text = siwe_text(account.address, fresh_nonce(client), node.chain.chain_id)
+    problem = assert_problem(login(client, text, sign_text(account, text)), 403)
+    assert said(problem, "not an active member")
