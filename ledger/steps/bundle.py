@@ -11,17 +11,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Any
 
 from web3 import Web3
 from web3.contract import Contract
 from web3.logs import DISCARD
 
+from ledger.audit.steps import Authority
 from ledger.compiler import artifact
 from ledger.errors import InvalidInput, NotFound
 from ledger.merkle import leaf_hash, process_proof
-from ledger.roles import Role
 from ledger.steps import epcis
 from ledger.steps.anchoring import LEAF_ENCODING, anchor_tree
 from ledger.steps.journal import Journal
@@ -197,8 +196,9 @@ def verify(bundle: dict[str, Any], w3: Web3) -> Verification:
     )
     domain = Domain(int(bundle["chain_id"]), address)
     job_id = int(bundle["job_id"])
+    authority = Authority(consortium, lambda n: int(w3.eth.get_block(n)["timestamp"]))
     for entry in bundle["splits"]:
-        _verify_split(result, entry, job_id, domain, trace, consortium, splits)
+        _verify_split(result, entry, job_id, domain, trace, authority, splits)
     return result
 
 
@@ -232,7 +232,7 @@ def _verify_split(
     job_id: int,
     domain: Domain,
     trace: Contract,
-    consortium: Contract,
+    authority: Authority,
     splits: Contract,
 ) -> None:
     sid = int(entry["split_id"])
@@ -241,14 +241,12 @@ def _verify_split(
     def add(sev: str, code: str, msg: str, seq: int | None = None) -> None:
         result.findings.append(Finding(sev, code, msg, sid, seq))
 
-    @cache
-    def at_anchor_time(member: str, signer: str, block: int, timestamp: int) -> bool:
-        """Whether a device key could still sign at its anchor's block time (once per key
-        and anchor: only device keys expire)."""
-        fn = consortium.functions.isAuthorizedSigner(
-            member, signer, int(Role.FACTORY), block, timestamp
-        )
-        return bool(fn.call())
+    def signs_at(member: str, signer: str, block: int, when: int) -> bool:
+        """`isAuthorizedSigner(member, signer, FACTORY, block, when)`, from one chain read
+        per (member, signer, anchor block) instead of one per step: only a device key's
+        expiry depends on the time."""
+        w = authority.window(member, signer, block)
+        return w.authorized and (not w.expires or when < w.expires)
 
     anchors: dict[int, dict[str, Any]] = {}
     for a in entry.get("anchors", []):
@@ -314,16 +312,15 @@ def _verify_split(
             if step.time > anchor["timestamp"]:
                 add("error", "after-anchor", "the step is dated after its anchor", seq)
             if signer:
-                authorized = consortium.functions.isAuthorizedSigner
-                role, block = int(Role.FACTORY), anchor["block"]
-                if not authorized(step.member, signer, role, block, step.time).call():
+                block = anchor["block"]
+                if not signs_at(step.member, signer, block, step.time):
                     add(
                         "error",
                         "unauthorized-signer",
                         f"{signer} could not sign for {step.member} when anchored",
                         seq,
                     )
-                elif signer.lower() != step.member.lower() and not at_anchor_time(
+                elif signer.lower() != step.member.lower() and not signs_at(
                     step.member, signer, block, anchor["timestamp"]
                 ):
                     add(
