@@ -60,7 +60,9 @@ def stack(
     disputes = Disputes.deploy(consortium, board, settlement, 3 * DAY, 7 * DAY, 2, owner)
     settlement.setDisputes(disputes, owner)
 
-    registry.register(DESIGN, b"\x00" * 32, b"\x00" * 32, {"from": designer})
+    commitment = registry.commitmentOf(DESIGN, b"\x00" * 32, b"\x00" * 32, designer, DESIGN)
+    registry.commit(commitment, {"from": designer})
+    registry.reveal(DESIGN, b"\x00" * 32, b"\x00" * 32, designer, DESIGN, {"from": designer})
     registry.grantLicence(DESIGN, buyer, ROYALTY, {"from": designer})
     token.mint(buyer, PRICE, owner)
     token.approve(settlement, PRICE, {"from": buyer})
