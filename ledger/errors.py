@@ -23,9 +23,18 @@ class LedgerError(Exception):
 
 
 class InvalidInput(LedgerError):
+    """A value the caller sent is wrong; `field` names it (dotted path, as in the request),
+    and the API answers `errors: [{"field", "message"}]` like any validation failure."""
+
     status = 422
     title = "Invalid input"
     exit_code = 2
+
+    def __init__(self, message: str, field: str | None = None, **details: Any) -> None:
+        if field is not None and "errors" not in details:
+            details["errors"] = [{"field": field, "message": message}]
+        super().__init__(message, **details)
+        self.field = field
 
 
 class NotFound(LedgerError):
