@@ -111,6 +111,11 @@ class DeploymentError(LedgerError):
     exit_code = 3
 
 
+def field_name(what: str) -> str:
+    """The request field a described value is ("evidence hash" -> "evidence_hash")."""
+    return what.strip().lower().replace(" ", "_")
+
+
 def jsonable(value: Any) -> Any:
     """Bytes as 0x-hex, tuples as lists: contract values ready for JSON."""
     if isinstance(value, bytes):
