@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from api.eip4361 import MAX_MESSAGE_BYTES
+from api.params import Uint16, Uint48
 
 Address = Field(pattern=r"^0x[0-9a-fA-F]{40}$", description="Ethereum address")
 Hash32 = Field(default=None, pattern=r"^(0x)?[0-9a-fA-F]{64}$", description="32 bytes, hex")
@@ -72,7 +73,7 @@ class ProposalIn(BaseModel):
     roles: list[str] = Field(default_factory=list, description="for admit and set_roles")
     metadata_hash: str | None = Hash32
     encryption_key: str | None = Hash32
-    quorum: int | None = Field(default=None, ge=1, le=65535, description="for set_quorum")
+    quorum: Uint16 | None = Field(default=None, ge=1, description="for set_quorum")
 
 
 class ProposalOut(BaseModel):
@@ -91,7 +92,7 @@ class ProposalOut(BaseModel):
 
 class DeviceIn(BaseModel):
     device: str = Address
-    expires_at: int = Field(default=0, ge=0, le=2**48 - 1, description="unix time; 0 for no expiry")
+    expires_at: Uint48 = Field(default=0, description="unix time; 0 for no expiry")
     signature: str = Field(
         pattern=r"^0x[0-9a-fA-F]{130}$",
         description="the device key's EIP-712 DeviceBinding signature (from "

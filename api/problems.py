@@ -28,10 +28,18 @@ def problem(status: int, title: str, detail: str, request: Request, **extra: Any
     return JSONResponse(body, status_code=status, media_type=PROBLEM)
 
 
+def _errors(exc: LedgerError) -> dict[str, Any]:
+    """`exc.details`, with `errors` on every 422: a check that cannot name one input
+    (a value the chain's ABI refused, a rule over several fields) names none."""
+    if exc.status != 422 or exc.details.get("errors"):
+        return exc.details
+    return {**exc.details, "errors": [{"field": None, "message": exc.message}]}
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(LedgerError)
     async def ledger_error(request: Request, exc: LedgerError) -> JSONResponse:
-        return problem(exc.status, exc.title, exc.message, request, **exc.details)
+        return problem(exc.status, exc.title, exc.message, request, **_errors(exc))
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -56,7 +64,7 @@ def install(app: FastAPI) -> None:
         known = fault(exc)
         if known is not None:
             log.warning("%s on %s: %s", known.title, request.url.path, exc)
-            return problem(known.status, known.title, known.message, request)
+            return problem(known.status, known.title, known.message, request, **_errors(known))
         log.exception("unexpected error on %s", request.url.path)
         return problem(500, "Internal error", "the node failed unexpectedly; see its log", request)
 

@@ -18,7 +18,7 @@ from web3.contract import Contract
 from web3.logs import DISCARD
 
 from ledger import job_signing
-from ledger.errors import InvalidInput, NotFound
+from ledger.errors import InvalidInput, NotFound, field_name
 from ledger.roles import role_names
 from ledger.tx import REVERTS, Sender, revert_from
 
@@ -160,7 +160,10 @@ class DeviceBinding:
 
 def checksum(value: str, what: str = "address") -> str:
     if not isinstance(value, str) or not is_address(value):
-        raise InvalidInput(f"{what} {value!r} is not an Ethereum address (0x + 40 hex digits)")
+        raise InvalidInput(
+            f"{what} {value!r} is not an Ethereum address (0x + 40 hex digits)",
+            field=field_name(what),
+        )
     return to_checksum_address(value)
 
 
@@ -174,9 +177,9 @@ def bytes32(value: str | bytes | None, what: str) -> bytes:
         try:
             raw = bytes.fromhex(text)
         except ValueError:
-            raise InvalidInput(f"{what} must be 32 bytes of hex") from None
+            raise InvalidInput(f"{what} must be 32 bytes of hex", field=field_name(what)) from None
     if len(raw) != 32:
-        raise InvalidInput(f"{what} must be 32 bytes, got {len(raw)}")
+        raise InvalidInput(f"{what} must be 32 bytes, got {len(raw)}", field=field_name(what))
     return raw
 
 
@@ -256,7 +259,7 @@ class ConsortiumClient:
     def device_binding(self, factory: str, device: str, expires_at: int = 0) -> DeviceBinding:
         """What `device` must sign to be bound to `factory` next (its current nonce)."""
         if not 0 <= expires_at <= MAX_EXPIRY:
-            raise InvalidInput("expiry must be a unix time or 0 for none")
+            raise InvalidInput("expiry must be a unix time or 0 for none", field="expires_at")
         addr = checksum(device, "device")
         nonce = self._device_record(addr).nonce
         return DeviceBinding(checksum(factory, "factory"), addr, expires_at, nonce)
@@ -315,7 +318,7 @@ class ConsortiumClient:
 
     def propose_quorum(self, sender: Sender, quorum: int) -> tuple[int, Any]:
         if not 1 <= quorum <= 0xFFFF:
-            raise InvalidInput(f"quorum {quorum} is out of range")
+            raise InvalidInput(f"quorum {quorum} is out of range", field="quorum")
         receipt = sender.transact(self.contract.functions.proposeQuorum(quorum))
         return self._proposal_id(receipt), receipt
 
@@ -343,7 +346,7 @@ class ConsortiumClient:
         """Bind `device` to the sender's factory with the device key's binding signature:
         given, or made here when `device` is the key itself."""
         if not 0 <= expires_at <= MAX_EXPIRY:
-            raise InvalidInput("expiry must be a unix time or 0 for none")
+            raise InvalidInput("expiry must be a unix time or 0 for none", field="expires_at")
         if isinstance(device, LocalAccount):
             address = device.address
             if signature is None:
@@ -354,7 +357,8 @@ class ConsortiumClient:
         if not proof:
             raise InvalidInput(
                 f"the device key {address} must sign its binding to {sender.address} "
-                "(an EIP-712 DeviceBinding signature)"
+                "(an EIP-712 DeviceBinding signature)",
+                field="signature",
             )
         fn = self.contract.functions.authorizeDevice(address, expires_at, proof)
         return sender.transact(fn)

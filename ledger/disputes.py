@@ -19,7 +19,7 @@ from web3.types import TxReceipt
 from ledger.chain import Chain
 from ledger.compiler import artifact
 from ledger.consortium import ZERO32, bytes32, checksum
-from ledger.errors import DeploymentError, InvalidInput, NotFound
+from ledger.errors import DeploymentError, InvalidInput, NotFound, field_name
 from ledger.settlement import SCALE, call
 from ledger.tx import Sender
 
@@ -61,7 +61,7 @@ class Fault(IntEnum):
                 return cls[value.strip().upper()]
             except KeyError:
                 pass
-        raise InvalidInput(f"fault {value!r} must be none, buyer or factory")
+        raise InvalidInput(f"fault {value!r} must be none, buyer or factory", field="fault")
 
 
 def parse_payout(value: str | int) -> int:
@@ -77,26 +77,35 @@ def parse_payout(value: str | int) -> int:
             result = int(raw)
     except ValueError:
         raise InvalidInput(
-            f"payout {value!r} must be parts per million (0..1000000) or a percentage"
+            f"payout {value!r} must be parts per million (0..1000000) or a percentage",
+            field="payout_ppm",
         ) from None
     if not 0 <= result <= SCALE:
-        raise InvalidInput(f"payout {value!r} must be between 0 and 1000000 ppm (0 to 100%)")
+        raise InvalidInput(
+            f"payout {value!r} must be between 0 and 1000000 ppm (0 to 100%)", field="payout_ppm"
+        )
     return result
 
 
 def _text(value: str, what: str, *, required: bool) -> str:
     size = len(value.encode())
+    field = "uri" if what.endswith("URI") else field_name(what)
     if required and not value.strip():
-        raise InvalidInput(f"a dispute needs a {what}")
+        raise InvalidInput(f"a dispute needs a {what}", field=field)
     if size > MAX_TEXT_BYTES:
-        raise InvalidInput(f"the {what} is {size} bytes; at most {MAX_TEXT_BYTES} are allowed")
+        raise InvalidInput(
+            f"the {what} is {size} bytes; at most {MAX_TEXT_BYTES} are allowed", field=field
+        )
     return value
 
 
 def _evidence_hash(value: str | bytes) -> bytes:
     raw = bytes32(value, "evidence hash")
     if raw == ZERO32:
-        raise InvalidInput("the evidence hash must be a nonzero 32-byte hash (e.g. its SHA-256)")
+        raise InvalidInput(
+            "the evidence hash must be a nonzero 32-byte hash (e.g. its SHA-256)",
+            field="evidence_hash",
+        )
     return raw
 
 

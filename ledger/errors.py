@@ -23,9 +23,18 @@ class LedgerError(Exception):
 
 
 class InvalidInput(LedgerError):
+    """A value the caller sent is wrong; `field` names it (dotted path, as in the request),
+    and the API answers `errors: [{"field", "message"}]` like any validation failure."""
+
     status = 422
     title = "Invalid input"
     exit_code = 2
+
+    def __init__(self, message: str, field: str | None = None, **details: Any) -> None:
+        if field is not None and "errors" not in details:
+            details["errors"] = [{"field": field, "message": message}]
+        super().__init__(message, **details)
+        self.field = field
 
 
 class NotFound(LedgerError):
@@ -100,6 +109,11 @@ class ToolchainError(LedgerError):
 class DeploymentError(LedgerError):
     title = "Deployment error"
     exit_code = 3
+
+
+def field_name(what: str) -> str:
+    """The request field a described value is ("evidence hash" -> "evidence_hash")."""
+    return what.strip().lower().replace(" ", "_")
 
 
 def jsonable(value: Any) -> Any:

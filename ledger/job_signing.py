@@ -123,9 +123,11 @@ class Handover:
 
     def __post_init__(self) -> None:
         if not isinstance(self.lot, bytes) or len(self.lot) != 32:
-            raise InvalidInput("a lot identifier must be 32 bytes")
+            raise InvalidInput("a lot identifier must be 32 bytes", field="lot")
         if not 0 < self.quantity < 2**64:
-            raise InvalidInput("the quantity handed over must be a positive 64-bit integer")
+            raise InvalidInput(
+                "the quantity handed over must be a positive 64-bit integer", field="quantity"
+            )
 
     def message(self) -> dict[str, Any]:
         return {
@@ -181,7 +183,9 @@ def recover(typed_data: dict[str, Any], signature: bytes | str) -> str:
             Account.recover_message(encode_typed_data(full_message=typed_data), signature=signature)
         )
     except Exception:  # noqa: BLE001 - any decoding failure is the caller's input
-        raise InvalidInput("the signature is not a valid 65-byte ECDSA signature") from None
+        raise InvalidInput(
+            "the signature is not a valid 65-byte ECDSA signature", field="signature"
+        ) from None
 
 
 def signature_bytes(value: str | bytes | None, what: str = "signature") -> bytes:
@@ -194,7 +198,7 @@ def signature_bytes(value: str | bytes | None, what: str = "signature") -> bytes
         try:
             raw = bytes.fromhex(value.removeprefix("0x"))
         except ValueError:
-            raise InvalidInput(f"{what} is not hex") from None
+            raise InvalidInput(f"{what} is not hex", field=what) from None
     if len(raw) != 65:
-        raise InvalidInput(f"{what} must be 65 bytes (r, s, v), got {len(raw)}")
+        raise InvalidInput(f"{what} must be 65 bytes (r, s, v), got {len(raw)}", field=what)
     return raw

@@ -22,7 +22,7 @@ from web3.types import TxReceipt
 from ledger import job_signing
 from ledger.chain import Chain
 from ledger.consortium import bytes32, checksum
-from ledger.errors import InvalidInput, NotFound
+from ledger.errors import InvalidInput, NotFound, field_name
 from ledger.job_signing import Acceptance, Handover
 from ledger.settlement import SCALE, Erc20, SettlementClient, Token, call
 from ledger.tx import Sender
@@ -107,7 +107,10 @@ def label32(text: str | bytes, what: str = "label") -> bytes:
     else:
         raw = text.encode()
     if not raw or len(raw) > 32:
-        raise InvalidInput(f"{what} {text!r} must be 1 to 32 bytes of text, or 0x + 64 hex digits")
+        raise InvalidInput(
+            f"{what} {text!r} must be 1 to 32 bytes of text, or 0x + 64 hex digits",
+            field=field_name(what),
+        )
     return raw.ljust(32, b"\x00")
 
 
@@ -148,12 +151,18 @@ class SplitSpec:
         if any(not 0 <= d < index for d in self.depends_on):
             raise InvalidInput(
                 f"split {index} may depend only on earlier splits (0..{index - 1}), "
-                f"not on {list(self.depends_on)}"
+                f"not on {list(self.depends_on)}",
+                field=f"splits.{index}.depends_on",
             )
         if not 0 < self.quantity < 2**64:
-            raise InvalidInput(f"split {index}: quantity must be a positive 64-bit integer")
+            raise InvalidInput(
+                f"split {index}: quantity must be a positive 64-bit integer",
+                field=f"splits.{index}.quantity",
+            )
         if not 0 < self.share_ppm < SCALE:
-            raise InvalidInput(f"split {index}: share must be 1..999999 ppm")
+            raise InvalidInput(
+                f"split {index}: share must be 1..999999 ppm", field=f"splits.{index}.share_ppm"
+            )
         return (
             checksum(self.factory, "factory"),
             label32(self.step, "step"),
@@ -563,13 +572,16 @@ class JobsClient:
         """Place an order; `token` None pays in the Settlement's default token, and
         `review_period` None gives the buyer the default 14 days to review each delivery."""
         if not 0 < quantity < 2**64:
-            raise InvalidInput("quantity must be a positive 64-bit integer")
+            raise InvalidInput("quantity must be a positive 64-bit integer", field="quantity")
         if not 0 < price < 2**128:
-            raise InvalidInput("price must be positive")
+            raise InvalidInput("price must be positive", field="price")
         if not 0 < deadline < 2**48:
-            raise InvalidInput("deadline must be a unix time")
+            raise InvalidInput("deadline must be a unix time", field="deadline")
         if review_period is not None and not 0 < review_period <= MAX_REVIEW_PERIOD:
-            raise InvalidInput(f"the review period must be 1 s to 365 days (got {review_period} s)")
+            raise InvalidInput(
+                f"the review period must be 1 s to 365 days (got {review_period} s)",
+                field="review_period",
+            )
         erc20 = self.settlement.token(token)
         fn = self.contract.functions.createJob(
             bytes32(design_id, "design id"),
@@ -593,7 +605,8 @@ class JobsClient:
             if have < price:
                 raise InvalidInput(
                     f"{sender.address} holds {erc20.info.format(have)}, the price is "
-                    f"{erc20.info.format(price)}"
+                    f"{erc20.info.format(price)}",
+                    field="price",
                 )
             if erc20.allowance(sender.address, self.settlement.address) < price:
                 erc20.approve(sender, self.settlement.address, price)
@@ -601,7 +614,9 @@ class JobsClient:
 
     def split(self, sender: Sender, job_id: int, specs: Sequence[SplitSpec]) -> TxReceipt:
         if not 0 < len(specs) <= MAX_SPLITS:
-            raise InvalidInput(f"an order needs 1 to {MAX_SPLITS} splits, got {len(specs)}")
+            raise InvalidInput(
+                f"an order needs 1 to {MAX_SPLITS} splits, got {len(specs)}", field="splits"
+            )
         args = [spec.as_tuple(i) for i, spec in enumerate(specs)]
         return sender.transact(self.contract.functions.split(job_id, args))
 
@@ -641,7 +656,7 @@ class JobsClient:
     def revoke_nonce(self, sender: Sender, nonce: int) -> TxReceipt:
         """Revoke one of the sender's acceptance nonces: a signature using it is void."""
         if not 0 <= nonce < 2**256:
-            raise InvalidInput("a nonce is a 256-bit unsigned integer")
+            raise InvalidInput("a nonce is a 256-bit unsigned integer", field="nonce")
         fn = self.contract.functions.invalidateNonces(nonce >> 8, 1 << (nonce & 0xFF))
         return sender.transact(fn)
 

@@ -30,9 +30,11 @@ def parse_roles(text: str | list[str]) -> int:
             mask |= Role[name]
         except KeyError:
             valid = ", ".join(r.name.lower() for r in Role if r.name)
-            raise InvalidInput(f"unknown role {raw.strip()!r}: use {valid}") from None
+            raise InvalidInput(
+                f"unknown role {raw.strip()!r}: use {valid}", field="roles"
+            ) from None
     if not mask:
-        raise InvalidInput("at least one role is needed")
+        raise InvalidInput("at least one role is needed", field="roles")
     return int(mask)
 
 

@@ -75,7 +75,9 @@ class Erc20:
     def __init__(self, chain: Chain, address: str) -> None:
         addr = checksum(address, "token")
         if not bytes(chain.w3.eth.get_code(addr)):
-            raise InvalidInput(f"token {addr} is not a contract on chain {chain.chain_id}")
+            raise InvalidInput(
+                f"token {addr} is not a contract on chain {chain.chain_id}", field="token"
+            )
         self.contract = chain.w3.eth.contract(address=addr, abi=artifact("DemoStable").abi)
 
     @property
@@ -190,7 +192,8 @@ class SettlementClient:
         if addr is None:
             raise InvalidInput(
                 "no default payment token is configured on this chain: name the ERC-20 "
-                "with --token (see docs/orders.md)"
+                "with --token (see docs/orders.md)",
+                field="token",
             )
         key = checksum(addr, "token")
         if key not in self._tokens:
@@ -250,7 +253,7 @@ class SettlementClient:
                 )
             amount = available
         if amount <= 0:
-            raise InvalidInput("the amount to withdraw must be positive")
+            raise InvalidInput("the amount to withdraw must be positive", field="amount")
         receipt = sender.transact(self.contract.functions.withdraw(erc20.address, amount))
         return amount, receipt
 

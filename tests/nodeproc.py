@@ -43,6 +43,7 @@ class Stage:
     job_id: int
     splits: int
     domain: Domain
+    created_at: int  # the order's creation (block time): no step of it may be older
 
 
 def prepare(data_dir: Path, rpc_url: str, splits: int = 1) -> Stage:
@@ -79,7 +80,8 @@ def prepare(data_dir: Path, rpc_url: str, splits: int = 1) -> Stage:
             for i, share in enumerate(factory_shares(splits))
         ]
         job = order_in_production(node, buyer, design, specs, 1_000 * 10**6)
-        return Stage(operator, job, splits, node.steps.domain)
+        created = node.steps.authority.job_created_at(job)
+        return Stage(operator, job, splits, node.steps.domain, created)
     finally:
         node.close()
 

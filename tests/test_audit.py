@@ -225,20 +225,19 @@ def test_handover_signed_by_a_device_key_audits_clean(node: Node, story: Story) 
 
 
 def test_signer_not_yet_a_member(node: Node, story: Story) -> None:
-    late = admit(node, int(Role.FACTORY))  # admitted now; its steps claim an earlier time
+    """A step dated after its order was placed but before its factory was admitted."""
     p_buyer = node.sender(node.jobs.view(story.job).as_dict()["buyer"])
-    design = story.design
-    job = order_in_production(
-        node,
-        p_buyer,
-        design,
-        [SplitSpec(late.address, "polishing", 1, factory_shares(1)[0])],
-        10**6,
-    )
+    node.settlement.token().mint(node.sender(), p_buyer.address, 10**6)
+    job, _ = node.jobs.create(p_buyer, story.design, 1, 10**6, chain_now(node) + 30 * 86_400)
+    node.chain.advance_time(3600)
+    late = admit(node, int(Role.FACTORY))  # admitted now; its step claims an earlier time
+    node.jobs.fund(p_buyer, job)
+    node.jobs.split(p_buyer, job, [SplitSpec(late.address, "polishing", 1, factory_shares(1)[0])])
+    node.jobs.accept(late, job, 0)
     w = StepWriter(Signer(late.account.key), node.steps.domain, job, 0, late.address)
     since = int(node.consortium.member(late.address).since)
     node.steps.ingestor.clock = lambda: since + 60
-    node.steps.ingest([w.step(object_event("assembling", since - 3600))])
+    node.steps.ingest([w.step(object_event("assembling", since - 1800))])
     node.steps.anchor(job, 0)
     report = audit(contracts_of(node), job, AuditInputs([node.steps.export(job)]))
     assert "signer-not-yet-valid" in codes(report)

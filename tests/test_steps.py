@@ -10,7 +10,7 @@ import pytest
 
 from conftest import admit, new_account
 from ledger.compiler import artifact
-from ledger.errors import Conflict, ContractRevert, Forbidden, InvalidInput
+from ledger.errors import Conflict, ContractRevert, Forbidden, InvalidInput, NotFound
 from ledger.node import Node
 from ledger.roles import Role
 from ledger.steps.anchoring import Anchorer, anchor_tree
@@ -246,7 +246,7 @@ def test_someone_elses_split(env: Env) -> None:
     with pytest.raises(Forbidden, match="belongs to"):
         env.ingestor.ingest(steps(w, 1))
     w = StepWriter(Signer(other.account.key), env.domain, JOB, 99, other.address)
-    with pytest.raises(InvalidInput, match="no split 99"):
+    with pytest.raises(NotFound, match="no split 99"):
         env.ingestor.ingest(steps(w, 1))
 
 

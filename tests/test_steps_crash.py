@@ -27,13 +27,12 @@ def batches(stage) -> list[dict]:
         )
         for s in range(SPLITS)
     ]
-    t0 = int(time.time()) - 3600
+    # dated at the order's creation: not before it, and not after the anchors that follow
+    t0 = stage.created_at
     out = []
     for b in range(BATCHES):
         w = writers[b % SPLITS]
-        subs = [
-            w.step(object_event("assembling", t0 + b * PER_BATCH + i)) for i in range(PER_BATCH)
-        ]
+        subs = [w.step(object_event("assembling", t0)) for _ in range(PER_BATCH)]
         out.append(
             {
                 "steps": [

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import time
 
 import pytest
 from eth_account import Account
@@ -22,23 +21,23 @@ from ledger.steps import bundle as step_bundle
 from ledger.steps.builder import StepWriter, object_event
 from ledger.steps.signatures import Signer
 
-T0 = int(time.time()) - 600
-
 
 @pytest.fixture
 def order(node: Node):
     p = parties(node)
     job_id = in_production(node, p)
+    node.chain.advance_time(60)  # steps dated from the order's creation precede anchors
     return p, job_id
 
 
 def test_record_anchor_export_verify(node: Node, order) -> None:
     p, job = order
+    t0 = node.steps.authority.job_created_at(job)  # no step predates its order
     plant = p.factories[0]
     for i in range(5):
-        node.steps.record(plant.address, job, 0, object_event("assembling", T0 + i))
+        node.steps.record(plant.address, job, 0, object_event("assembling", t0 + i))
     assert node.steps.anchor(job, 0, max_steps=3)[-1].to_seq == 4
-    node.steps.record(plant.address, job, 0, object_event("packing", T0 + 10))  # unanchored
+    node.steps.record(plant.address, job, 0, object_event("packing", t0 + 10))  # unanchored
     exported = node.steps.export(job, 0)
     result = step_bundle.verify(step_bundle.load(json.dumps(exported)), node.chain.w3)
     assert result.ok and result.steps == 6 and result.anchored == 5
@@ -52,9 +51,10 @@ def _codes(bundle: dict, node: Node) -> set[str]:
 
 def test_tampered_bundles_are_caught(node: Node, order) -> None:
     p, job = order
+    t0 = node.steps.authority.job_created_at(job)  # no step predates its order
     plant = p.factories[0]
     for i in range(4):
-        node.steps.record(plant.address, job, 0, object_event("assembling", T0 + i))
+        node.steps.record(plant.address, job, 0, object_event("assembling", t0 + i))
     node.steps.anchor(job, 0)
     good = node.steps.export(job, 0)
     assert _codes(good, node) == set()
@@ -87,7 +87,8 @@ def test_tampered_bundles_are_caught(node: Node, order) -> None:
 
 def test_bundle_for_the_wrong_chain(node: Node, order) -> None:
     p, job = order
-    node.steps.record(p.factories[0].address, job, 0, object_event("assembling", T0))
+    t0 = node.steps.authority.job_created_at(job)  # no step predates its order
+    node.steps.record(p.factories[0].address, job, 0, object_event("assembling", t0))
     bad = node.steps.export(job, 0)
     bad["chain_id"] = 1
     assert _codes(bad, node) == {"wrong-chain"}
@@ -95,6 +96,7 @@ def test_bundle_for_the_wrong_chain(node: Node, order) -> None:
 
 def test_api_batch_ingest_timeline_export_and_verify(node: Node, order) -> None:
     p, job = order
+    t0 = node.steps.authority.job_created_at(job)  # no step predates its order
     client = TestClient(create_app(node))
     types = client.get("/steps/types").json()
     assert types["primaryType"] == "ProductionStep"
@@ -103,7 +105,7 @@ def test_api_batch_ingest_timeline_export_and_verify(node: Node, order) -> None:
     spec = four_splits(p)[1]
     plant = next(f for f in p.factories if f.address == spec.factory)
     writer = StepWriter(Signer(plant.account.key), node.steps.domain, job, 1, plant.address)
-    subs = [writer.step(object_event("inspecting", T0 + i)) for i in range(20)]
+    subs = [writer.step(object_event("inspecting", t0 + i)) for i in range(20)]
     body = {
         "steps": [
             {"record": s.record, "signature": s.signature, "payload": s.payload} for s in subs
@@ -152,9 +154,10 @@ def test_api_anchors_only_with_the_split_factorys_own_key(node: Node, order) -> 
     """A member who is not the split's factory cannot make the node anchor (with the
     factory's key it holds); the factory anchors with its own key; strangers get no token."""
     p, job = order
+    t0 = node.steps.authority.job_created_at(job)  # no step predates its order
     plant = p.factories[0]
     for i in range(3):
-        node.steps.record(plant.address, job, 0, object_event("assembling", T0 + i))
+        node.steps.record(plant.address, job, 0, object_event("assembling", t0 + i))
     client = TestClient(create_app(node))
     trace = node.steps.anchorer.chain_trace
     before = (trace(job, 0), client.get(f"/jobs/{job}/splits/0/steps").json())
@@ -176,8 +179,9 @@ def test_api_anchors_only_with_the_split_factorys_own_key(node: Node, order) -> 
 
 def test_api_records_steps_only_as_a_factory_with_its_own_key(node: Node, order) -> None:
     p, job = order
+    t0 = node.steps.authority.job_created_at(job)  # no step predates its order
     client = TestClient(create_app(node))
-    step = {"payload": object_event("assembling", T0)}
+    step = {"payload": object_event("assembling", t0)}
     resp = client.post(
         f"/jobs/{job}/splits/0/steps", json=step, headers=sign_in(client, node, p.buyer.account)
     )
@@ -192,9 +196,10 @@ def test_node_files_are_private_whatever_the_umask(node: Node, order) -> None:
     """Journal (and its -wal/-shm), blobs, design certificates, run file and deployment
     record: 0600 in 0700 directories, even under a permissive umask."""
     p, job = order
+    t0 = node.steps.authority.job_created_at(job)  # no step predates its order
     old = os.umask(0o022)
     try:
-        node.steps.record(p.factories[0].address, job, 0, object_event("assembling", T0))
+        node.steps.record(p.factories[0].address, job, 0, object_event("assembling", t0))
         design = NewDesign.from_bytes(b"solid cube", file_name="cube.stl", title=None)
         DesignService(node).register(p.designer, [design])
         write_run_info(node.data_dir, {"pid": os.getpid()})

@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
 from api.deps import NodeDep
+from api.params import JobId
 from ledger.audit.engine import AuditInputs, audit, contracts_of, seal
 from ledger.audit.html import render
 from ledger.errors import NotFound
@@ -45,14 +46,14 @@ def _respond(report: dict[str, Any], fmt: Format) -> Any:
 
 
 @router.get("/jobs/{job_id}/audit", summary="Audit a job with this node's evidence")
-async def audit_job(job_id: int, node: NodeDep, format: Format = Format.JSON) -> Any:
+async def audit_job(job_id: JobId, node: NodeDep, format: Format = Format.JSON) -> Any:
     bundles = await run_in_threadpool(_own_bundle, node, job_id)
     return _respond(await run_in_threadpool(_run, node, job_id, bundles), format)
 
 
 @router.post("/jobs/{job_id}/audit", summary="Audit a job with the evidence bundles given")
 async def audit_with(
-    job_id: int, body: AuditIn, node: NodeDep, format: Format = Format.JSON
+    job_id: JobId, body: AuditIn, node: NodeDep, format: Format = Format.JSON
 ) -> Any:
     bundles = [step_bundle.check_shape(b) for b in body.bundles]
     if body.include_node_steps:

@@ -14,6 +14,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from api.deps import NodeDep, SessionDep
+from api.params import MAX_UINT256
 from ledger.designs.certificates import Certificate, lookup, verify_certificate
 from ledger.designs.client import design_id
 from ledger.designs.files import NewDesign
@@ -242,7 +243,9 @@ def licence(
     design: str,
     licensee: str,
     node: NodeDep,
-    block: Annotated[int | None, Query(ge=0, description="at this past block")] = None,
+    block: Annotated[
+        int | None, Query(ge=0, le=MAX_UINT256, description="at this past block")
+    ] = None,
 ) -> dict[str, Any]:
     return node.designs.licence(design, licensee, block).as_dict()
 

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, status
 
 from api.deps import NodeDep, SessionDep
 from api.models import DeviceBindingOut, DeviceIn, DeviceOut
+from api.params import MAX_UINT48
 from ledger import job_signing
 
 router = APIRouter(prefix="/devices", tags=["device keys"])
@@ -27,7 +28,7 @@ def binding(
     address: str,
     node: NodeDep,
     factory: str = Query(pattern=r"^0x[0-9a-fA-F]{40}$", description="the factory to bind to"),
-    expires_at: int = Query(default=0, ge=0, le=2**48 - 1, description="0 for no expiry"),
+    expires_at: int = Query(default=0, ge=0, le=MAX_UINT48, description="0 for no expiry (uint48)"),
 ) -> dict[str, Any]:
     c = node.consortium
     data = c.binding_typed_data(c.device_binding(factory, address, expires_at))

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, Field
 
 from api.deps import MemberDep, NodeDep, signer_for
+from api.params import MAX_UINT256, DisputeId, SplitIndex, Uint32, Uint256
 from ledger.disputes import MAX_TEXT_BYTES, DisputeStatus
 from ledger.node import Node
 from ledger.roles import Role
@@ -26,8 +27,8 @@ PARTY = int(Role.BUYER | Role.FACTORY)  # who can be a claimant or respondent
 
 
 class OpenIn(BaseModel):
-    job_id: int = Field(gt=0)
-    split_id: int = Field(ge=0, lt=64)
+    job_id: Uint256 = Field(gt=0)
+    split_id: SplitIndex
     reason: str = Field(min_length=1, max_length=MAX_TEXT_BYTES, description="what is disputed")
     evidence_hash: str = Field(pattern=Hex32, description="hash of the claimant's evidence")
 
@@ -38,7 +39,7 @@ class EvidenceIn(BaseModel):
 
 
 class VoteIn(BaseModel):
-    payout_ppm: int = Field(ge=0, le=1_000_000, description="share of the split to pay")
+    payout_ppm: Uint32 = Field(le=1_000_000, description="share of the split to pay")
     fault: Literal["none", "buyer", "factory"] = "none"
 
 
@@ -97,7 +98,9 @@ def _show(node: Node, dispute_id: int) -> dict[str, Any]:
 @router.get("", response_model=list[DisputeOut], summary="Every dispute (or one job's)")
 def list_disputes(
     node: NodeDep,
-    job: int | None = Query(default=None, gt=0, description="only this job's disputes"),
+    job: int | None = Query(
+        default=None, gt=0, le=MAX_UINT256, description="only this job's disputes"
+    ),
     state: Literal["open", "ruled", "lapsed"] | None = Query(default=None, alias="status"),
 ) -> list[dict[str, Any]]:
     wanted = DisputeStatus[state.upper()] if state else None
@@ -105,7 +108,7 @@ def list_disputes(
 
 
 @router.get("/{dispute_id}", response_model=DisputeOut, summary="A dispute and its history")
-def show_dispute(dispute_id: int, node: NodeDep) -> dict[str, Any]:
+def show_dispute(dispute_id: DisputeId, node: NodeDep) -> dict[str, Any]:
     return _show(node, dispute_id)
 
 
@@ -132,7 +135,7 @@ def open_dispute(body: OpenIn, node: NodeDep, member: MemberDep) -> dict[str, An
     summary="Add evidence as the claimant or respondent, until the evidence deadline",
 )
 def add_evidence(
-    dispute_id: int, body: EvidenceIn, node: NodeDep, member: MemberDep
+    dispute_id: DisputeId, body: EvidenceIn, node: NodeDep, member: MemberDep
 ) -> dict[str, Any]:
     node.disputes.add_evidence(
         signer_for(node, member, PARTY), dispute_id, body.evidence_hash, body.uri
@@ -145,7 +148,7 @@ def add_evidence(
     response_model=DisputeOut,
     summary="Vote as an auditor who is not a party; the quorum's vote rules",
 )
-def vote(dispute_id: int, body: VoteIn, node: NodeDep, member: MemberDep) -> dict[str, Any]:
+def vote(dispute_id: DisputeId, body: VoteIn, node: NodeDep, member: MemberDep) -> dict[str, Any]:
     node.disputes.vote(
         signer_for(node, member, Role.AUDITOR), dispute_id, body.payout_ppm, body.fault
     )
@@ -158,6 +161,6 @@ def vote(dispute_id: int, body: VoteIn, node: NodeDep, member: MemberDep) -> dic
     summary="Close a dispute without ruling after its ruling deadline (any member, "
     "signed with its own key)",
 )
-def lapse(dispute_id: int, node: NodeDep, member: MemberDep) -> dict[str, Any]:
+def lapse(dispute_id: DisputeId, node: NodeDep, member: MemberDep) -> dict[str, Any]:
     node.disputes.lapse(signer_for(node, member), dispute_id)
     return _show(node, dispute_id)

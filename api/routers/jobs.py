@@ -11,12 +11,23 @@ token's smallest unit (1e-6 for the demo dollar).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, Field
 
 from api.deps import NodeDep, SessionDep
+from api.params import (
+    MAX_UINT256,
+    JobId,
+    SplitId,
+    SplitIndex,
+    Uint32,
+    Uint48,
+    Uint64,
+    Uint128,
+    Uint256,
+)
 from api.sessions import Session
 from ledger import job_signing
 from ledger.errors import Forbidden
@@ -35,12 +46,12 @@ SignaturePattern = r"^(0x)?[0-9a-fA-F]{130}$"
 # --- bodies -------------------------------------------------------------------------------
 class JobIn(BaseModel):
     design_id: str = Field(pattern=Hex32, description="SHA-256 of the design file")
-    quantity: int = Field(gt=0, lt=2**64)
-    price: int = Field(gt=0, lt=2**128, description="token units (1e-6 for dUSD)")
-    deadline: int = Field(gt=0, lt=2**48, description="delivery deadline, unix seconds")
+    quantity: Uint64 = Field(gt=0)
+    price: Uint128 = Field(gt=0, description="token units (1e-6 for dUSD)")
+    deadline: Uint48 = Field(gt=0, description="delivery deadline, unix seconds")
     token: str | None = Field(default=None, pattern=AddressPattern, description="default: dUSD")
     spec_hash: str | None = Field(default=None, pattern=Hex32, description="order document hash")
-    review_period: int | None = Field(
+    review_period: Uint32 | None = Field(
         default=None,
         gt=0,
         le=MAX_REVIEW_PERIOD,
@@ -51,9 +62,9 @@ class JobIn(BaseModel):
 class SplitIn(BaseModel):
     factory: str = Field(pattern=AddressPattern)
     step: str = Field(min_length=1, description="process step or lot label, ≤ 32 bytes")
-    quantity: int = Field(gt=0, lt=2**64)
-    share_ppm: int = Field(gt=0, lt=1_000_000, description="parts per million of the price")
-    depends_on: list[int] = Field(default_factory=list, description="earlier split ids")
+    quantity: Uint64 = Field(gt=0)
+    share_ppm: Uint32 = Field(gt=0, lt=1_000_000, description="parts per million of the price")
+    depends_on: list[SplitIndex] = Field(default_factory=list, description="earlier split ids")
 
 
 class SplitsIn(BaseModel):
@@ -61,17 +72,17 @@ class SplitsIn(BaseModel):
 
 
 class SignedAcceptanceIn(BaseModel):
-    nonce: int = Field(ge=0)
-    deadline: int = Field(gt=0)
+    nonce: Uint256
+    deadline: Uint256 = Field(gt=0, description="last unix time the signature is valid")
     signature: str = Field(pattern=SignaturePattern)
 
 
 class HandoverIn(BaseModel):
-    from_split: int = Field(ge=0, lt=64)
-    to_split: int = Field(ge=0, lt=64)
+    from_split: SplitIndex
+    to_split: SplitIndex
     lot: str = Field(description="lot label (≤ 32 bytes) or 0x + 64 hex digits")
-    quantity: int = Field(gt=0, lt=2**64)
-    deadline: int = Field(gt=0, description="last unix time the signatures are valid")
+    quantity: Uint64 = Field(gt=0)
+    deadline: Uint256 = Field(gt=0, description="last unix time the signatures are valid")
     from_signature: str | None = Field(default=None, pattern=SignaturePattern)
     to_signature: str | None = Field(default=None, pattern=SignaturePattern)
 
@@ -197,7 +208,7 @@ def list_jobs(
 
 
 @router.get("/{job_id}", response_model=JobOut, summary="An order: splits, custody, payouts")
-def show_job(job_id: int, node: NodeDep) -> dict[str, Any]:
+def show_job(job_id: JobId, node: NodeDep) -> dict[str, Any]:
     return _view(node, job_id)
 
 
@@ -207,10 +218,12 @@ def show_job(job_id: int, node: NodeDep) -> dict[str, Any]:
     summary="The EIP-712 acceptance the split's factory signs (eth_signTypedData_v4)",
 )
 def acceptance_typed_data(
-    job_id: int,
-    split_id: int,
+    job_id: JobId,
+    split_id: SplitId,
     node: NodeDep,
-    deadline: int | None = Query(default=None, gt=0, description="default: in 24 hours"),
+    deadline: Annotated[
+        int | None, Query(gt=0, le=MAX_UINT256, description="default: in 24 hours")
+    ] = None,
 ) -> dict[str, Any]:
     return node.jobs.typed_data(node.jobs.acceptance(job_id, split_id, deadline))
 
@@ -220,7 +233,7 @@ def acceptance_typed_data(
     response_model=TypedDataOut,
     summary="The EIP-712 hand-over both factories sign (signatures in the body are ignored)",
 )
-def handover_typed_data(job_id: int, body: HandoverIn, node: NodeDep) -> dict[str, Any]:
+def handover_typed_data(job_id: JobId, body: HandoverIn, node: NodeDep) -> dict[str, Any]:
     return node.jobs.typed_data(_handover(job_id, body))
 
 
@@ -243,7 +256,7 @@ def create_job(body: JobIn, node: NodeDep, session: SessionDep) -> dict[str, Any
 
 
 @router.post("/{job_id}/fund", response_model=JobOut, summary="Pay the price into escrow")
-def fund(job_id: int, node: NodeDep, session: SessionDep) -> dict[str, Any]:
+def fund(job_id: JobId, node: NodeDep, session: SessionDep) -> dict[str, Any]:
     node.jobs.fund(_own(node, session), job_id)
     return _view(node, job_id)
 
@@ -253,7 +266,7 @@ def fund(job_id: int, node: NodeDep, session: SessionDep) -> dict[str, Any]:
     response_model=JobOut,
     summary="Split by process step (shares + royalty + fee = 1,000,000 ppm)",
 )
-def split(job_id: int, body: SplitsIn, node: NodeDep, session: SessionDep) -> dict[str, Any]:
+def split(job_id: JobId, body: SplitsIn, node: NodeDep, session: SessionDep) -> dict[str, Any]:
     specs = [
         SplitSpec(s.factory, s.step, s.quantity, s.share_ppm, tuple(s.depends_on))
         for s in body.splits
@@ -265,7 +278,7 @@ def split(job_id: int, body: SplitsIn, node: NodeDep, session: SessionDep) -> di
 @router.post(
     "/{job_id}/splits/{split_id}/accept", response_model=JobOut, summary="Accept your split"
 )
-def accept(job_id: int, split_id: int, node: NodeDep, session: SessionDep) -> dict[str, Any]:
+def accept(job_id: JobId, split_id: SplitId, node: NodeDep, session: SessionDep) -> dict[str, Any]:
     node.jobs.accept(_own(node, session), job_id, split_id)
     return _view(node, job_id)
 
@@ -276,7 +289,7 @@ def accept(job_id: int, split_id: int, node: NodeDep, session: SessionDep) -> di
     summary="Relay a factory's signed EIP-712 acceptance (as the buyer or that factory)",
 )
 def accept_signed(
-    job_id: int, split_id: int, body: SignedAcceptanceIn, node: NodeDep, session: SessionDep
+    job_id: JobId, split_id: SplitId, body: SignedAcceptanceIn, node: NodeDep, session: SessionDep
 ) -> dict[str, Any]:
     split = node.jobs.split_record(job_id, split_id)
     buyer = node.jobs.raw_job(job_id).buyer
@@ -293,7 +306,7 @@ def accept_signed(
     response_model=JobOut,
     summary="Hand lots over to a dependent split, as one of its two factories",
 )
-def handover(job_id: int, body: HandoverIn, node: NodeDep, session: SessionDep) -> dict[str, Any]:
+def handover(job_id: JobId, body: HandoverIn, node: NodeDep, session: SessionDep) -> dict[str, Any]:
     """Submitted by one of the two factories with the other's signature; the node signs the
     submitter's own side with its key (when it holds it). An empty signature of the other
     side is refused by the chain (`HandoverNotSigned`)."""
@@ -317,7 +330,11 @@ def handover(job_id: int, body: HandoverIn, node: NodeDep, session: SessionDep) 
     "/{job_id}/splits/{split_id}/deliver", response_model=JobOut, summary="Deliver your split"
 )
 def deliver(
-    job_id: int, split_id: int, node: NodeDep, session: SessionDep, body: DeliverIn | None = None
+    job_id: JobId,
+    split_id: SplitId,
+    node: NodeDep,
+    session: SessionDep,
+    body: DeliverIn | None = None,
 ) -> dict[str, Any]:
     evidence = body.evidence_hash if body else None
     node.jobs.deliver(_own(node, session), job_id, split_id, evidence)
@@ -330,7 +347,7 @@ def deliver(
     summary="Accept a delivery as the buyer: the split's factory is paid",
 )
 def accept_delivery(
-    job_id: int, split_id: int, node: NodeDep, session: SessionDep
+    job_id: JobId, split_id: SplitId, node: NodeDep, session: SessionDep
 ) -> dict[str, Any]:
     node.jobs.accept_delivery(_own(node, session), job_id, split_id)
     return _view(node, job_id)
@@ -341,19 +358,21 @@ def accept_delivery(
     response_model=JobOut,
     summary="Finalise a delivery as accepted after the buyer's review period (anyone)",
 )
-def finalize(job_id: int, split_id: int, node: NodeDep, session: SessionDep) -> dict[str, Any]:
+def finalize(
+    job_id: JobId, split_id: SplitId, node: NodeDep, session: SessionDep
+) -> dict[str, Any]:
     node.jobs.finalize(_own(node, session), job_id, split_id)
     return _view(node, job_id)
 
 
 @router.post("/{job_id}/cancel", response_model=JobOut, summary="Cancel before production")
-def cancel(job_id: int, node: NodeDep, session: SessionDep) -> dict[str, Any]:
+def cancel(job_id: JobId, node: NodeDep, session: SessionDep) -> dict[str, Any]:
     node.jobs.cancel(_own(node, session), job_id)
     return _view(node, job_id)
 
 
 @router.post("/{job_id}/expire", response_model=JobOut, summary="Expire after the deadline")
-def expire(job_id: int, node: NodeDep, session: SessionDep) -> dict[str, Any]:
+def expire(job_id: JobId, node: NodeDep, session: SessionDep) -> dict[str, Any]:
     node.jobs.expire(_own(node, session), job_id)
     return _view(node, job_id)
 

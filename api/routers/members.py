@@ -4,6 +4,7 @@ from fastapi import APIRouter, Query
 
 from api.deps import MemberDep, NodeDep, signer_for
 from api.models import MemberOut, ProfileIn, RolesAtOut, TxOut
+from api.params import MAX_UINT256
 from api.routers.tx import tx_out
 from ledger.consortium import checksum
 from ledger.roles import role_names
@@ -22,7 +23,11 @@ def show_member(address: str, node: NodeDep) -> dict[str, object]:
 
 
 @router.get("/{address}/at", response_model=RolesAtOut, summary="Roles and status at a past block")
-def member_at(address: str, node: NodeDep, block: int = Query(ge=0)) -> RolesAtOut:
+def member_at(
+    address: str,
+    node: NodeDep,
+    block: int = Query(ge=0, le=MAX_UINT256, description="block number (uint256)"),
+) -> RolesAtOut:
     roles, status = node.consortium.roles_at(checksum(address), block)
     return RolesAtOut(
         address=checksum(address),

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from api.deps import MemberDep, NodeDep, signer_for
+from api.params import Uint256
 from ledger.consortium import checksum
 
 router = APIRouter(prefix="/pay", tags=["payments"])
@@ -33,7 +34,7 @@ class BalanceOut(BaseModel):
 
 
 class WithdrawIn(BaseModel):
-    amount: int | None = Field(default=None, gt=0, description="default: everything credited")
+    amount: Uint256 | None = Field(default=None, gt=0, description="default: everything credited")
     token: str | None = Field(default=None, pattern=AddressPattern)
 
 

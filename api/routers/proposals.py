@@ -6,6 +6,7 @@ from fastapi import APIRouter, status
 
 from api.deps import MemberDep, NodeDep, signer_for
 from api.models import ProposalIn, ProposalOut
+from api.params import ProposalId
 from ledger.errors import InvalidInput
 from ledger.roles import Role, parse_roles
 
@@ -18,13 +19,13 @@ def list_proposals(node: NodeDep) -> list[dict[str, Any]]:
 
 
 @router.get("/{proposal_id}", response_model=ProposalOut)
-def show_proposal(proposal_id: int, node: NodeDep) -> dict[str, Any]:
+def show_proposal(proposal_id: ProposalId, node: NodeDep) -> dict[str, Any]:
     return node.consortium.proposal(proposal_id).as_dict()
 
 
 def _need_target(body: ProposalIn) -> str:
     if not body.target:
-        raise InvalidInput(f"a {body.kind} proposal needs a target address")
+        raise InvalidInput(f"a {body.kind} proposal needs a target address", field="target")
     return body.target
 
 
@@ -55,18 +56,18 @@ def propose(body: ProposalIn, node: NodeDep, member: MemberDep) -> dict[str, Any
         pid, _ = c.propose_unbind_device(sender, _need_target(body))
     else:
         if body.quorum is None:
-            raise InvalidInput("a set_quorum proposal needs quorum")
+            raise InvalidInput("a set_quorum proposal needs quorum", field="quorum")
         pid, _ = c.propose_quorum(sender, body.quorum)
     return c.proposal(pid).as_dict()
 
 
 @router.post("/{proposal_id}/approve", response_model=ProposalOut)
-def approve(proposal_id: int, node: NodeDep, member: MemberDep) -> dict[str, Any]:
+def approve(proposal_id: ProposalId, node: NodeDep, member: MemberDep) -> dict[str, Any]:
     node.consortium.approve(signer_for(node, member, Role.COUNCIL), proposal_id)
     return node.consortium.proposal(proposal_id).as_dict()
 
 
 @router.post("/{proposal_id}/cancel", response_model=ProposalOut)
-def cancel(proposal_id: int, node: NodeDep, member: MemberDep) -> dict[str, Any]:
+def cancel(proposal_id: ProposalId, node: NodeDep, member: MemberDep) -> dict[str, Any]:
     node.consortium.cancel(signer_for(node, member, Role.COUNCIL), proposal_id)
     return node.consortium.proposal(proposal_id).as_dict()

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, ValidationError
 
 from api.deps import MemberDep, NodeDep, signer_for
+from api.params import MAX_UINT256, JobId, SplitId
 from ledger.errors import Forbidden, NotFound
 from ledger.roles import Role
 from ledger.steps import bundle as step_bundle
@@ -91,7 +92,7 @@ async def submit_batch(request: Request, node: NodeDep) -> dict[str, Any]:
     summary="Record the split's next step, signed by this node with your key",
 )
 def record(
-    job_id: int, split_id: int, body: RecordIn, node: NodeDep, member: MemberDep
+    job_id: JobId, split_id: SplitId, body: RecordIn, node: NodeDep, member: MemberDep
 ) -> dict[str, Any]:
     sender = signer_for(node, member, Role.FACTORY)
     return node.steps.record(
@@ -100,7 +101,7 @@ def record(
 
 
 @router.get("/jobs/{job_id}/splits/{split_id}/steps", summary="The split's timeline of steps")
-def timeline(job_id: int, split_id: int, node: NodeDep) -> dict[str, Any]:
+def timeline(job_id: JobId, split_id: SplitId, node: NodeDep) -> dict[str, Any]:
     return node.steps.timeline(job_id, split_id)
 
 
@@ -109,8 +110,8 @@ def timeline(job_id: int, split_id: int, node: NodeDep) -> dict[str, Any]:
     summary="Anchor the split's unanchored steps now, signed with the split factory's own key",
 )
 def anchor(
-    job_id: int,
-    split_id: int,
+    job_id: JobId,
+    split_id: SplitId,
     node: NodeDep,
     member: MemberDep,
     max_steps: int = Query(1024, ge=1, le=65536),
@@ -126,7 +127,11 @@ def anchor(
 
 
 @router.get("/jobs/{job_id}/steps/export", summary="Proof bundle of the job's steps")
-def export(job_id: int, node: NodeDep, split: int | None = None) -> dict[str, Any]:
+def export(
+    job_id: JobId,
+    node: NodeDep,
+    split: int | None = Query(default=None, ge=0, le=MAX_UINT256, description="one split"),
+) -> dict[str, Any]:
     return node.steps.export(job_id, split)
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from web3.contract import Contract
 
 from ledger.consortium import ConsortiumClient
-from ledger.errors import Forbidden, InvalidInput
+from ledger.errors import Forbidden, NotFound
 from ledger.roles import Role
 
 CACHE_SECONDS = 2.0
@@ -27,10 +27,12 @@ class _Device:
 
 
 class Authority:
-    def __init__(self, consortium: ConsortiumClient, splits: Contract) -> None:
+    def __init__(self, consortium: ConsortiumClient, splits: Contract, from_block: int = 0) -> None:
         self.consortium = consortium
         self.splits = splits
+        self.from_block = from_block  # the JobBoard's deployment: no order is older
         self._factories: dict[tuple[int, int], str] = {}
+        self._created: dict[int, int] = {}
         self._members: dict[str, tuple[float, bool]] = {}
         self._devices: dict[str, tuple[float, _Device | None]] = {}
         self._lock = threading.Lock()
@@ -43,10 +45,31 @@ class Authority:
             return cached
         factory = str(self.splits.functions.splitFactory(job_id, split_id).call())
         if int(factory, 16) == 0:
-            raise InvalidInput(f"job {job_id} has no split {split_id}")
+            raise NotFound(f"job {job_id} has no split {split_id}")
         with self._lock:
             self._factories[key] = factory  # a split's factory never changes
         return factory
+
+    def job_created_at(self, job_id: int) -> int:
+        """When the order was placed (its JobCreated block's time): no step of it is older.
+        Cached per job, as it never changes. A split registry that records no order
+        creation (no JobCreated event) dates nothing: 0."""
+        with self._lock:
+            cached = self._created.get(job_id)
+        if cached is not None:
+            return cached
+        if not any(e.get("name") == "JobCreated" for e in self.splits.abi if e["type"] == "event"):
+            return 0
+        logs = self.splits.events.JobCreated().get_logs(
+            from_block=self.from_block, argument_filters={"jobId": job_id}
+        )
+        if not logs:
+            raise NotFound(f"there is no job {job_id}")
+        block = self.splits.w3.eth.get_block(logs[0]["blockNumber"])
+        created = int(block["timestamp"])
+        with self._lock:
+            self._created[job_id] = created
+        return created
 
     def _is_active_factory(self, member: str) -> bool:
         now = time.monotonic()

@@ -163,10 +163,10 @@ def load(text: str | bytes) -> dict[str, Any]:
 
 def check_shape(bundle: Any) -> dict[str, Any]:
     if not isinstance(bundle, dict) or bundle.get("format") != FORMAT:
-        raise InvalidInput(f"not a cofab step bundle (expected format {FORMAT!r})")
+        raise InvalidInput(f"not a cofab step bundle (expected format {FORMAT!r})", field="format")
     for key in ("chain_id", "traceability", "job_id", "splits"):
         if key not in bundle:
-            raise InvalidInput(f"the bundle lacks {key!r}")
+            raise InvalidInput(f"the bundle lacks {key!r}", field=key)
     return bundle
 
 

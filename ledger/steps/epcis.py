@@ -116,22 +116,30 @@ def _describe(exc: ValidationError) -> str:
     return f"{where}: {first['msg'].removeprefix('Value error, ')}"
 
 
+def _where(exc: ValidationError) -> str:
+    """The payload field the first validation error is about (`payload.eventTime`)."""
+    first = exc.errors()[0]
+    return ".".join(["payload", *(str(p) for p in first["loc"])])
+
+
 def parse(document: dict[str, Any] | bytes | str) -> dict[str, Any]:
     """Check `document` is one well-formed EPCIS 2.0 event; return it as a dict."""
     if isinstance(document, (bytes, str)):
         raw = document.encode() if isinstance(document, str) else document
         if len(raw) > MAX_PAYLOAD_BYTES:
-            raise InvalidInput(f"payload is {len(raw)} bytes; the limit is {MAX_PAYLOAD_BYTES}")
+            raise InvalidInput(
+                f"payload is {len(raw)} bytes; the limit is {MAX_PAYLOAD_BYTES}", field="payload"
+            )
         try:
             document = json.loads(raw)
         except ValueError as exc:
-            raise InvalidInput(f"payload is not JSON: {exc}") from None
+            raise InvalidInput(f"payload is not JSON: {exc}", field="payload") from None
     if not isinstance(document, dict):
-        raise InvalidInput("payload must be one EPCIS event object")
+        raise InvalidInput("payload must be one EPCIS event object", field="payload")
     try:
         EpcisEvent.model_validate(document)
     except ValidationError as exc:
-        raise InvalidInput(f"malformed EPCIS event: {_describe(exc)}") from None
+        raise InvalidInput(f"malformed EPCIS event: {_describe(exc)}", field=_where(exc)) from None
     return document
 
 
@@ -139,9 +147,13 @@ def canonical(document: dict[str, Any]) -> bytes:
     try:
         data = canonical_json.dumps(document)
     except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
-        raise InvalidInput(f"payload cannot be canonicalised (RFC 8785): {exc}") from None
+        raise InvalidInput(
+            f"payload cannot be canonicalised (RFC 8785): {exc}", field="payload"
+        ) from None
     if len(data) > MAX_PAYLOAD_BYTES:
-        raise InvalidInput(f"payload is {len(data)} bytes; the limit is {MAX_PAYLOAD_BYTES}")
+        raise InvalidInput(
+            f"payload is {len(data)} bytes; the limit is {MAX_PAYLOAD_BYTES}", field="payload"
+        )
     return data
 
 
@@ -160,10 +172,14 @@ def check_matches(document: dict[str, Any], biz_step: str, time: int) -> None:
     if document.get("bizStep") is not None:
         stated = normalize_biz_step(str(document["bizStep"]))
         if stated != biz_step:
-            raise InvalidInput(f"payload bizStep {stated!r} differs from the step's {biz_step!r}")
+            raise InvalidInput(
+                f"payload bizStep {stated!r} differs from the step's {biz_step!r}",
+                field="payload.bizStep",
+            )
     if event_time(document) != time:
         raise InvalidInput(
-            f"payload eventTime ({event_time(document)}) differs from the step time ({time})"
+            f"payload eventTime ({event_time(document)}) differs from the step time ({time})",
+            field="payload.eventTime",
         )
 
 
@@ -174,5 +190,7 @@ def evidence_hash(file_hashes: list[str]) -> bytes:
     cleaned = sorted(h.lower().removeprefix("0x") for h in file_hashes)
     for h in cleaned:
         if len(h) != 64 or any(c not in "0123456789abcdef" for c in h):
-            raise InvalidInput(f"evidence hash {h!r} is not a SHA-256 hex digest")
+            raise InvalidInput(
+                f"evidence hash {h!r} is not a SHA-256 hex digest", field="evidence_hashes"
+            )
     return hashlib.sha256(canonical_json.dumps(cleaned)).digest()

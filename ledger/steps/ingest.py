@@ -52,11 +52,11 @@ def _signature(text: str) -> bytes:
     try:
         raw = bytes.fromhex(text.removeprefix("0x"))
     except (AttributeError, ValueError):
-        raise InvalidInput("signature is not hex") from None
+        raise InvalidInput("signature is not hex", field="signature") from None
     if len(raw) != 65:
-        raise InvalidInput(f"signature must be 65 bytes, got {len(raw)}")
+        raise InvalidInput(f"signature must be 65 bytes, got {len(raw)}", field="signature")
     if not is_canonical(raw):
-        raise InvalidInput("signature is not canonical (low s, v of 27 or 28)")
+        raise InvalidInput("signature is not canonical (low s, v of 27 or 28)", field="signature")
     return raw
 
 
@@ -81,15 +81,24 @@ class Ingestor:
         document = epcis.parse(sub.payload)
         payload = epcis.canonical(document)
         if epcis.payload_hash(payload) != step.payload_hash:
-            raise InvalidInput("payload hash mismatch: the payload is not the one the step signed")
+            raise InvalidInput(
+                "payload hash mismatch: the payload is not the one the step signed",
+                field="payloadHash",
+            )
         epcis.check_matches(document, step.biz_step, step.time)
         received = int(self.clock())
         if step.time > received + MAX_CLOCK_SKEW_SECONDS:
-            raise InvalidInput(f"step time {step.time} is in the future")
+            raise InvalidInput(f"step time {step.time} is in the future", field="time")
+        created = self.authority.job_created_at(step.job_id)
+        if step.time < created:
+            raise InvalidInput(
+                f"step time {step.time} is before job {step.job_id} was placed ({created})",
+                field="time",
+            )
         digest = step.digest(self.domain)
         signer = recover(digest, signature)
         if signer is None:
-            raise InvalidInput("bad signature: it does not recover to any key")
+            raise InvalidInput("bad signature: it does not recover to any key", field="signature")
         # authority is judged when the step arrives, not at the time it claims: a step
         # back-dated before its key's expiry is still refused once the key has expired
         at_time = max(received, step.time)
@@ -98,19 +107,21 @@ class Ingestor:
 
     def ingest(self, submissions: Sequence[Submission]) -> IngestResult:
         if not submissions:
-            raise InvalidInput("no steps given")
+            raise InvalidInput("no steps given", field="steps")
         if len(submissions) > MAX_BATCH:
-            raise InvalidInput(f"at most {MAX_BATCH} steps per batch")
+            raise InvalidInput(f"at most {MAX_BATCH} steps per batch", field="steps")
         verified: list[NewStep] = []
         for i, sub in enumerate(submissions):
             try:
                 verified.append(self.verify(sub))
             except LedgerError as exc:
-                exc.message = f"step {i}: {exc.message}"
-                exc.args = (exc.message,)
-                raise
+                raise _at(exc, i) from None
         with self._write:
-            return self._store(verified)
+            try:
+                return self._store(verified)
+            except LedgerError as exc:
+                index = exc.details.get("index")
+                raise (_at(exc, index) if isinstance(index, int) else exc) from None
 
     def _store(self, verified: list[NewStep]) -> IngestResult:
         """Sequence checks and inserts in one write transaction: the journal, not a cache,
@@ -140,12 +151,16 @@ class Ingestor:
                     if s.seq > next_seq:
                         raise InvalidInput(
                             f"step {i}: sequence gap: split {s.split_id} of job {s.job_id} "
-                            f"expects step {next_seq} next, got {s.seq}"
+                            f"expects step {next_seq} next, got {s.seq}",
+                            field="seq",
+                            index=i,
                         )
                     if s.prev_hash != head:
                         raise InvalidInput(
                             f"step {i}: previous hash mismatch: step {s.seq} names "
-                            f"0x{s.prev_hash.hex()}, the chain's head is 0x{head.hex()}"
+                            f"0x{s.prev_hash.hex()}, the chain's head is 0x{head.hex()}",
+                            field="prevHash",
+                            index=i,
                         )
                     fresh.append(new)
                     heads[key] = (s.seq + 1, new.step_hash)
@@ -163,10 +178,23 @@ class Ingestor:
             raise Conflict(
                 f"step {i}: equivocation: split {s.split_id} of job {s.job_id} already has "
                 f"a different step {s.seq} (0x{existing.hex()}); kept as evidence",
+                index=i,
                 existing_hash="0x" + existing.hex(),
                 conflicting_hash="0x" + new.step_hash.hex(),
             ) from None
         return result
+
+
+def _at(exc: LedgerError, index: int) -> LedgerError:
+    """`exc` as the refusal of the batch's step `index`: named in the message, in `index`
+    and in each of its `errors`, so a client can find the step without parsing text."""
+    if not exc.message.startswith(f"step {index}: "):
+        exc.message = f"step {index}: {exc.message}"
+    exc.args = (exc.message,)
+    exc.details["index"] = index
+    if "errors" in exc.details:
+        exc.details["errors"] = [{**e, "index": index} for e in exc.details["errors"]]
+    return exc
 
 
 class _Fork(Exception):

@@ -93,6 +93,16 @@ BIZ_STEP_URN = "urn:epcglobal:cbv:bizstep:"
 
 
 TYPE_HASH = keccak(TYPE_STRING.encode())
+_FIELD = {
+    "job_id": "jobId",
+    "split_id": "splitId",
+    "seq": "seq",
+    "time": "time",
+    "prev_hash": "prevHash",
+    "payload_hash": "payloadHash",
+    "evidence_hash": "evidenceHash",
+}
+"""The signed message's name of each Step attribute, as errors name it."""
 _DOMAIN_TYPE_HASH = keccak(
     b"EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
 )
@@ -114,7 +124,8 @@ def normalize_biz_step(value: str) -> str:
     if word not in BIZ_STEPS:
         raise InvalidInput(
             f"business step {value!r} is not in the GS1 CBV 2.0 vocabulary (e.g. assembling, "
-            "inspecting, packing, shipping, receiving)"
+            "inspecting, packing, shipping, receiving)",
+            field="bizStep",
         )
     return word
 
@@ -169,17 +180,19 @@ class Step:
         for name in ("job_id", "split_id"):
             v = getattr(self, name)
             if not isinstance(v, int) or not 0 <= v < 2**256:
-                raise InvalidInput(f"{name} must be a non-negative integer")
+                raise InvalidInput(f"{name} must be a non-negative integer", field=_FIELD[name])
         for name in ("seq", "time"):
             v = getattr(self, name)
             if not isinstance(v, int) or not 0 <= v <= UINT64_MAX:
-                raise InvalidInput(f"{name} must be an integer from 0 to 2**64-1")
+                raise InvalidInput(
+                    f"{name} must be an integer from 0 to 2**64-1", field=_FIELD[name]
+                )
         for name in ("prev_hash", "payload_hash", "evidence_hash"):
             v = getattr(self, name)
             if not isinstance(v, bytes) or len(v) != 32:
-                raise InvalidInput(f"{name} must be 32 bytes")
+                raise InvalidInput(f"{name} must be 32 bytes", field=_FIELD[name])
         if not isinstance(self.member, str) or not _is_address(self.member):
-            raise InvalidInput(f"member {self.member!r} is not an address")
+            raise InvalidInput(f"member {self.member!r} is not an address", field="member")
         normalize_biz_step(self.biz_step)
 
     def struct_hash(self) -> bytes:
@@ -229,7 +242,8 @@ class Step:
                 member=str(m["member"]),
             )
         except KeyError as exc:
-            raise InvalidInput(f"step field {exc.args[0]!r} is missing") from None
+            field = str(exc.args[0])
+            raise InvalidInput(f"step field {field!r} is missing", field=field) from None
         except (TypeError, ValueError):
             raise InvalidInput("step fields must be numbers and 0x-hex strings") from None
 
@@ -244,6 +258,7 @@ def _integer(value: Any, name: str) -> int:
         raise InvalidInput(
             f"{name} must be a JSON integer, not {value!r}",
             errors=[{"field": name, "message": "must be an integer"}],
+            field=name,
         )
     return value
 
@@ -255,9 +270,9 @@ def _b32(value: Any, name: str) -> bytes:
         try:
             raw = bytes.fromhex(str(value).removeprefix("0x"))
         except ValueError:
-            raise InvalidInput(f"{name} is not hex") from None
+            raise InvalidInput(f"{name} is not hex", field=name) from None
     if len(raw) != 32:
-        raise InvalidInput(f"{name} must be 32 bytes")
+        raise InvalidInput(f"{name} must be 32 bytes", field=name)
     return raw
 
 

@@ -39,7 +39,7 @@ class StepService:
         # has a new genesis and deployment block, so its journal is not the old one
         name = f"{chain.chain_id}-{traceability.address.lower()}.sqlite"
         self.journal = Journal.for_chain(journal_dir / name, chain_identity(chain, deployed_at))
-        self.authority = Authority(consortium, splits)
+        self.authority = Authority(consortium, splits, deployed_at)
         self.ingestor = Ingestor(self.journal, self.domain, self.authority)
         self.senders = senders  # address -> Sender, the keys this node holds (shared, live)
         self.anchorer = Anchorer(chain, self.journal, traceability, self._anchor_sender)
