@@ -34,7 +34,6 @@ from ledger.errors import Forbidden
 from ledger.job_signing import Acceptance, Handover
 from ledger.jobs import MAX_REVIEW_PERIOD, SplitSpec, label32
 from ledger.node import Node
-from ledger.tx import Sender
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
@@ -180,17 +179,6 @@ def _view(node: Node, job_id: int) -> dict[str, Any]:
     return node.jobs.view(job_id).as_dict()
 
 
-def _own(node: Node, session: Session) -> Sender:
-    """The signed-in member's own key; a node that does not hold it sends nothing."""
-    try:
-        return node.sender(session.address)
-    except Forbidden:
-        raise Forbidden(
-            f"the node does not hold the key of {session.address}: sign the transaction "
-            "yourself and submit it (POST /tx)"
-        ) from None
-
-
 def _party(allowed: dict[str, str], session: Session, action: str) -> None:
     """Refuse (403) a member who holds none of the parts (`address` → part) `action` needs."""
     if session.address not in allowed:
@@ -243,7 +231,7 @@ def handover_typed_data(job_id: JobId, body: HandoverIn, node: NodeDep) -> dict[
 )
 def create_job(body: JobIn, node: NodeDep, session: SessionDep) -> dict[str, Any]:
     job_id, _ = node.jobs.create(
-        _own(node, session),
+        node.sender(session.address),
         body.design_id,
         body.quantity,
         body.price,
@@ -257,7 +245,7 @@ def create_job(body: JobIn, node: NodeDep, session: SessionDep) -> dict[str, Any
 
 @router.post("/{job_id}/fund", response_model=JobOut, summary="Pay the price into escrow")
 def fund(job_id: JobId, node: NodeDep, session: SessionDep) -> dict[str, Any]:
-    node.jobs.fund(_own(node, session), job_id)
+    node.jobs.fund(node.sender(session.address), job_id)
     return _view(node, job_id)
 
 
@@ -271,7 +259,7 @@ def split(job_id: JobId, body: SplitsIn, node: NodeDep, session: SessionDep) -> 
         SplitSpec(s.factory, s.step, s.quantity, s.share_ppm, tuple(s.depends_on))
         for s in body.splits
     ]
-    node.jobs.split(_own(node, session), job_id, specs)
+    node.jobs.split(node.sender(session.address), job_id, specs)
     return _view(node, job_id)
 
 
@@ -279,7 +267,7 @@ def split(job_id: JobId, body: SplitsIn, node: NodeDep, session: SessionDep) -> 
     "/{job_id}/splits/{split_id}/accept", response_model=JobOut, summary="Accept your split"
 )
 def accept(job_id: JobId, split_id: SplitId, node: NodeDep, session: SessionDep) -> dict[str, Any]:
-    node.jobs.accept(_own(node, session), job_id, split_id)
+    node.jobs.accept(node.sender(session.address), job_id, split_id)
     return _view(node, job_id)
 
 
@@ -297,7 +285,7 @@ def accept_signed(
     _party(parts, session, f"relay the acceptance of split {split_id} of job {job_id}")
     record = Acceptance(job_id, split_id, split.factory, split.share_ppm, body.nonce, body.deadline)
     signature = job_signing.signature_bytes(body.signature)
-    node.jobs.accept_with_signature(_own(node, session), record, signature)
+    node.jobs.accept_with_signature(node.sender(session.address), record, signature)
     return _view(node, job_id)
 
 
@@ -318,7 +306,7 @@ def handover(job_id: JobId, body: HandoverIn, node: NodeDep, session: SessionDep
     }
     _party(parts, session, f"submit this hand-over of job {job_id}")
     node.jobs.handover(
-        _own(node, session),
+        node.sender(session.address),
         _handover(job_id, body),
         job_signing.signature_bytes(body.from_signature, "from_signature"),
         job_signing.signature_bytes(body.to_signature, "to_signature"),
@@ -337,7 +325,7 @@ def deliver(
     body: DeliverIn | None = None,
 ) -> dict[str, Any]:
     evidence = body.evidence_hash if body else None
-    node.jobs.deliver(_own(node, session), job_id, split_id, evidence)
+    node.jobs.deliver(node.sender(session.address), job_id, split_id, evidence)
     return _view(node, job_id)
 
 
@@ -349,7 +337,7 @@ def deliver(
 def accept_delivery(
     job_id: JobId, split_id: SplitId, node: NodeDep, session: SessionDep
 ) -> dict[str, Any]:
-    node.jobs.accept_delivery(_own(node, session), job_id, split_id)
+    node.jobs.accept_delivery(node.sender(session.address), job_id, split_id)
     return _view(node, job_id)
 
 
@@ -361,19 +349,19 @@ def accept_delivery(
 def finalize(
     job_id: JobId, split_id: SplitId, node: NodeDep, session: SessionDep
 ) -> dict[str, Any]:
-    node.jobs.finalize(_own(node, session), job_id, split_id)
+    node.jobs.finalize(node.sender(session.address), job_id, split_id)
     return _view(node, job_id)
 
 
 @router.post("/{job_id}/cancel", response_model=JobOut, summary="Cancel before production")
 def cancel(job_id: JobId, node: NodeDep, session: SessionDep) -> dict[str, Any]:
-    node.jobs.cancel(_own(node, session), job_id)
+    node.jobs.cancel(node.sender(session.address), job_id)
     return _view(node, job_id)
 
 
 @router.post("/{job_id}/expire", response_model=JobOut, summary="Expire after the deadline")
 def expire(job_id: JobId, node: NodeDep, session: SessionDep) -> dict[str, Any]:
-    node.jobs.expire(_own(node, session), job_id)
+    node.jobs.expire(node.sender(session.address), job_id)
     return _view(node, job_id)
 
 
