@@ -16,12 +16,12 @@ from web3.contract import Contract
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
-from ledger.chain import Chain
-from ledger.compiler import artifact
-from ledger.consortium import ZERO32, bytes32, checksum
-from ledger.errors import DeploymentError, InvalidInput, NotFound, field_name
-from ledger.settlement import SCALE, call
-from ledger.tx import Sender
+from ledger.core.errors import InvalidInput, NotFound, field_name
+from ledger.eth.chain import Chain
+from ledger.eth.contract import call
+from ledger.eth.tx import Sender
+from ledger.membership.consortium import ZERO32, bytes32, checksum
+from ledger.orders.settlement import SCALE
 
 MAX_TEXT_BYTES = 2048  # the contract's limit on a reason or an evidence URI
 EVENTS = ("DisputeOpened", "EvidenceSubmitted", "VoteCast", "DisputeRuled", "DisputeLapsed")
@@ -392,17 +392,4 @@ class DisputesClient:
         )
 
 
-# --- deployment hook (see ledger.deployment.AFTER_DEPLOY) -------------------------------
-def link_disputes(chain: Chain, sender: Sender, addresses: dict[str, str], _params: Any) -> None:
-    """Let the freshly deployed Disputes contract, and only it, apply rulings in the
-    Settlement (which then also consults it before releasing or refunding a split)."""
-    settlement = chain.w3.eth.contract(
-        address=addresses["Settlement"], abi=artifact("Settlement").abi
-    )
-    current = str(call(settlement.functions.disputes()))
-    if int(current, 16) != 0:
-        raise DeploymentError(
-            f"the Settlement at {settlement.address} already names {current} for dispute "
-            "rulings: start with --redeploy"
-        )
-    sender.transact(settlement.functions.setDisputes(addresses["Disputes"]))
+# --- deployment hook (see ledger.eth.deployment.AFTER_DEPLOY) -------------------------------
