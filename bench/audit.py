@@ -90,6 +90,7 @@ def main() -> None:
 
         profile = os.environ.get("COFAB_PROFILE")
         timings: dict[str, float] = {}
+        cpus: dict[str, tuple[float, float]] = {}
         for name, fn in (("audit", run_audit), ("verify", run_verify)):
             if profile == name:
                 import cProfile
@@ -97,9 +98,17 @@ def main() -> None:
 
                 prof = cProfile.Profile()
                 prof.enable()
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), os.times()
             result = fn(chain.url)
             timings[name] = time.perf_counter() - start
+            after = os.times()  # worker processes are counted once the pool has ended
+            cpus[name] = (
+                after.user + after.system - cpu.user - cpu.system,
+                after.children_user
+                + after.children_system
+                - cpu.children_user
+                - cpu.children_system,
+            )
             if profile == name:
                 prof.disable()
                 pstats.Stats(prof).sort_stats("tottime").print_stats(18)
@@ -121,7 +130,8 @@ def main() -> None:
     print("audit of one job, end to end (bundle parse + events from anvil + every check)")
     print(
         f"  {t_audit:.2f} s for {proven:,} steps proven and {signed:,} signatures verified "
-        f"({proven / t_audit:,.0f} steps/s, {requests['audit']} JSON-RPC requests); verdict "
+        f"({proven / t_audit:,.0f} steps/s, {requests['audit']} JSON-RPC requests, CPU "
+        f"{cpus['audit'][0]:.2f} s here + {cpus['audit'][1]:.2f} s in workers); verdict "
         f"{report['summary']['verdict']}; target <= {TARGET_SECONDS:.0f} s per 100,000 steps  "
         f"{'met' if t_audit <= TARGET_SECONDS * args.steps / 100_000 else 'NOT met'}"
     )
@@ -129,7 +139,8 @@ def main() -> None:
     print("bundle verification (cofab step verify, POST /steps/verify), same bundle, same run")
     print(
         f"  {t_verify:.2f} s for {verdict['anchored']:,} steps proven ({rate:,.0f} steps/s, "
-        f"{requests['verify']} JSON-RPC requests); verdict {verdict['verdict']}"
+        f"{requests['verify']} JSON-RPC requests, CPU {cpus['verify'][0]:.2f} s here + "
+        f"{cpus['verify'][1]:.2f} s in workers); verdict {verdict['verdict']}"
     )
     same = t_verify <= t_audit * 1.05  # within the noise of one run
     print(
