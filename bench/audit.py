@@ -116,6 +116,9 @@ def main() -> None:
                 report = result
             else:
                 verdict = result
+        start = time.perf_counter()
+        json.loads(raw)
+        t_read = time.perf_counter() - start
         requests = {}
         with CountingProxy(chain.url) as proxy:
             for name, fn in (("audit", run_audit), ("verify", run_verify)):
@@ -142,6 +145,11 @@ def main() -> None:
         f"{requests['verify']} JSON-RPC requests, CPU {cpus['verify'][0]:.2f} s here + "
         f"{cpus['verify'][1]:.2f} s in workers); verdict {verdict['verdict']}"
     )
+    checking = verdict["anchored"] / max(t_verify - t_read, 1e-9)
+    print(
+        f"  of which reading the {size / 2**20:.0f} MiB of JSON {t_read:.2f} s; checking alone "
+        f"{checking:,.0f} steps/s"
+    )
     same = t_verify <= t_audit * 1.05  # within the noise of one run
     print(
         f"  verify / audit: time {t_verify / t_audit:.2f}, requests "
@@ -149,8 +157,9 @@ def main() -> None:
         f"audit)  {'met' if same and requests['verify'] <= requests['audit'] else 'NOT met'}"
     )
     print(
-        f"  target >= {VERIFY_TARGET_RATE:,} steps/s on {os.cpu_count()} cores  "
-        f"{'met' if rate >= VERIFY_TARGET_RATE else 'NOT met'}"
+        f"  target >= {VERIFY_TARGET_RATE:,} steps/s on {os.cpu_count()} cores: end to end "
+        f"{'met' if rate >= VERIFY_TARGET_RATE else 'NOT met'}, checking alone "
+        f"{'met' if checking >= VERIFY_TARGET_RATE else 'NOT met'}"
     )
 
 

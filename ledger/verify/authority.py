@@ -73,6 +73,9 @@ class Authority:
         return self._since[key]
 
     def window(self, member: str, signer: str, block: int) -> Window:
+        found = self._windows.get((member, signer, block))  # as spelt: no case folding
+        if found is not None:
+            return found
         key = (member.lower(), signer.lower(), block)
         found = self._windows.get(key)
         if found is None:
@@ -84,4 +87,5 @@ class Authority:
                 bound = self.bound_since(member, signer, block) if ok else 0
             found = Window(bool(ok), self.member_since(member), bound, int(expires))
             self._windows[key] = found
+        self._windows[(member, signer, block)] = found
         return found

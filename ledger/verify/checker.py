@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from web3 import Web3
+from web3.exceptions import BadFunctionCallOutput, ContractLogicError
 
 from ledger.core.merkle import StandardMerkleTree, process_proof
 from ledger.steps.anchoring import LEAF_ENCODING, step_leaf
@@ -219,9 +220,14 @@ def check_steps(
         key = (seq, digest, str(item.signature), str(item.payload))
         if key in per_split[sid]:
             continue  # the same step given twice
-        ev = {"seq": seq, "step": "0x" + digest.hex()}
         if j != job_id or s != sid:
-            flag(Severity.CRITICAL, "misfiled", sid, "the step names another job or split", **ev)
+            flag(
+                Severity.CRITICAL,
+                "misfiled",
+                sid,
+                "the step names another job or split",
+                **_ev(seq, digest),
+            )
         signer = checksum(signer_raw) if signer_raw is not None else None
         per_split[sid][key] = _Entry(seq, digest, prev, member, when, leaf, signer, item)
         if item.step_hash is not None and item.step_hash != "0x" + digest.hex():
@@ -230,10 +236,16 @@ def check_steps(
                 "hash-mismatch",
                 sid,
                 "the stated step hash is not the hash of the record",
-                **ev,
+                **_ev(seq, digest),
             )
         if pstate == PAYLOAD_MISSING:
-            flag(Severity.MINOR, "no-payload", sid, "the step's payload is not in the bundle", **ev)
+            flag(
+                Severity.MINOR,
+                "no-payload",
+                sid,
+                "the step's payload is not in the bundle",
+                **_ev(seq, digest),
+            )
         elif pstate == PAYLOAD_MISMATCH:
             flag(
                 Severity.CRITICAL,
@@ -241,10 +253,16 @@ def check_steps(
                 sid,
                 f"the payload of step {seq} does not hash to the signed payloadHash "
                 "(edited after signing)",
-                **ev,
+                **_ev(seq, digest),
             )
         if signer is None:
-            flag(Severity.CRITICAL, "bad-signature", sid, "the signature recovers to no key", **ev)
+            flag(
+                Severity.CRITICAL,
+                "bad-signature",
+                sid,
+                "the signature recovers to no key",
+                **_ev(seq, digest),
+            )
         if handover is not None:
             handovers[sid].append((seq, handover))
 
@@ -267,6 +285,11 @@ def check_steps(
         results[sid] = res
     findings.sort(key=lambda f: f.sort_key())
     return StepsVerdict(job_id, findings, results)
+
+
+def _ev(seq: int, step_hash: bytes) -> dict[str, Any]:
+    """A step's evidence: its sequence number and hash (built only when a finding needs it)."""
+    return {"seq": seq, "step": "0x" + step_hash.hex()}
 
 
 def _first_of_each(items: list[tuple[int, BundleStep]]) -> list[tuple[int, BundleStep]]:
@@ -294,14 +317,13 @@ def _check_split(
     expected_seq, head = 0, ZERO
     for e in entries:
         seq = e.seq
-        ev = {"seq": seq, "step": "0x" + e.step_hash.hex()}
         if seq in by_seq:
             flag(
                 Severity.CRITICAL,
                 "duplicate-seq",
                 sid,
                 f"two different steps claim sequence number {seq}",
-                **ev,
+                **_ev(seq, e.step_hash),
             )
         elif seq != expected_seq:
             flag(
@@ -309,7 +331,7 @@ def _check_split(
                 "sequence-gap",
                 sid,
                 f"expected step {expected_seq}, found step {seq}",
-                **ev,
+                **_ev(seq, e.step_hash),
             )
         if e.prev_hash != head:
             flag(
@@ -317,7 +339,7 @@ def _check_split(
                 "chain-break",
                 sid,
                 f"step {seq} does not name the step before it as its predecessor",
-                **ev,
+                **_ev(seq, e.step_hash),
             )
         if factory.lower() != e.member.lower():
             flag(
@@ -325,7 +347,7 @@ def _check_split(
                 "wrong-factory",
                 sid,
                 f"step {seq} is accountable to {e.member}, the split is {factory}'s",
-                **ev,
+                **_ev(seq, e.step_hash),
             )
         by_seq.setdefault(seq, e)
         if seq >= expected_seq:
@@ -425,10 +447,15 @@ def _check_anchors(
             continue  # a second step claiming a number is already a finding
         seen.add(e.seq)
         seq, step_time = e.seq, e.time
-        ev = {"seq": seq, "step": "0x" + e.step_hash.hex()}
         a = anchor_of.get(seq)
         if a is None:
-            flag(Severity.MINOR, "unanchored", sid, f"step {seq} is not anchored on chain", **ev)
+            flag(
+                Severity.MINOR,
+                "unanchored",
+                sid,
+                f"step {seq} is not anchored on chain",
+                **_ev(seq, e.step_hash),
+            )
             block = facts.latest_block
         else:
             if a.index not in rebuilt:  # the root was not rebuilt: check this step's proof
@@ -444,7 +471,7 @@ def _check_anchors(
                         f"step {seq} is not in anchor {a.index}'s Merkle root",
                         tx=a.tx_hash,
                         block=a.block,
-                        **ev,
+                        **_ev(seq, e.step_hash),
                     )
                     continue
             res.anchored += 1
@@ -458,7 +485,7 @@ def _check_anchors(
                     "(backdating is impossible, so the date is false)",
                     tx=a.tx_hash,
                     block=a.block,
-                    **ev,
+                    **_ev(seq, e.step_hash),
                 )
         signer = e.signer
         if signer is None:
@@ -473,7 +500,7 @@ def _check_anchors(
                 "factory, not an active factory, or a revoked or unbound device key)",
                 signer=signer,
                 block=block,
-                **ev,
+                **_ev(seq, e.step_hash),
             )
         elif step_time < w.member_since:
             flag(
@@ -483,7 +510,7 @@ def _check_anchors(
                 f"step {seq} is dated {step_time}, before {e.member} was admitted "
                 f"(at {w.member_since})",
                 signer=signer,
-                **ev,
+                **_ev(seq, e.step_hash),
             )
         elif step_time < w.bound_since:
             flag(
@@ -495,7 +522,7 @@ def _check_anchors(
                 "the step was back-dated",
                 signer=signer,
                 bound_since=w.bound_since,
-                **ev,
+                **_ev(seq, e.step_hash),
             )
         elif w.expires and step_time >= w.expires:
             flag(
@@ -504,7 +531,7 @@ def _check_anchors(
                 sid,
                 f"device key {signer} had expired ({w.expires}) by step {seq}'s time",
                 signer=signer,
-                **ev,
+                **_ev(seq, e.step_hash),
             )
         elif w.expires and a is not None and a.timestamp >= w.expires:
             flag(
@@ -519,7 +546,7 @@ def _check_anchors(
                 expired=w.expires,
                 tx=a.tx_hash,
                 block=a.block,
-                **ev,
+                **_ev(seq, e.step_hash),
             )
         else:
             res.verified_signatures += 1
@@ -549,7 +576,10 @@ def verify_bundle(bundle: Bundle, w3: Web3) -> StepsVerdict:
     address = Web3.to_checksum_address(bundle.traceability)
     if not w3.eth.get_code(address):
         return _refused(bundle, "no-contract", f"no Traceability contract at {address}")
-    facts = facts_for(w3, address, chain_id, bundle.job_id)
+    try:
+        facts = facts_for(w3, address, chain_id, bundle.job_id)
+    except (ContractLogicError, BadFunctionCallOutput):
+        return _refused(bundle, "no-contract", f"the contract at {address} is no Traceability")
     return check_steps(facts, [bundle], sorted({s.split_id for s in bundle.splits}))
 
 
