@@ -128,6 +128,9 @@ def test_bundle_for_the_wrong_chain(node: Node, order) -> None:
     bad = node.steps.export(job, 0)
     bad["chain_id"] = 1
     assert _codes(bad, node) == {"wrong-chain"}
+    for address in (node.deployment.address("JobBoard"), "0x" + "12" * 20):
+        elsewhere = {**node.steps.export(job, 0), "traceability": address}
+        assert _codes(elsewhere, node) == {"no-contract"}
 
 
 def test_api_batch_ingest_timeline_export_and_verify(node: Node, order) -> None:
