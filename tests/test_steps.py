@@ -15,7 +15,7 @@ from ledger.eth.tx import Sender
 from ledger.membership.roles import Role
 from ledger.node import Node
 from ledger.steps.anchoring import Anchorer, anchor_tree
-from ledger.steps.authority import Authority
+from ledger.steps.authority import CACHE_SECONDS, Authority
 from ledger.steps.builder import StepWriter, object_event
 from ledger.steps.ingest import Ingestor, Submission
 from ledger.steps.journal import Journal
@@ -96,9 +96,13 @@ def test_device_key_signs_until_revoked(env: Env) -> None:
     c = env.node.consortium
     c.authorize_device(env.factory, device, 0)
     w = env.writer(Signer(device.key))
+    authority = env.ingestor.authority
+    authority.clock = lambda: 1000.0  # the cache's clock stands still until moved
     env.ingestor.ingest(steps(w, 2))
     c.revoke_device(env.factory, device.address)
-    time.sleep(2.1)  # past the authority cache
+    # the answer cached before the revocation stands for CACHE_SECONDS of that clock
+    authority.check(JOB, SPLIT, env.factory.address, device.address, T0 + 10)
+    authority.clock = lambda: 1000.0 + CACHE_SECONDS  # past the cache, without waiting
     with pytest.raises(Forbidden, match="revoked"):
         env.ingestor.ingest(steps(w, 1, start=10))
     assert env.journal.count() == 2

@@ -13,12 +13,15 @@ from jobkit import four_splits, in_production, parties
 from test_api import assert_problem, sign_in
 
 from api.app import create_app
+from ledger.core.errors import InvalidInput
 from ledger.designs.files import NewDesign
 from ledger.eth import deployment as deploy_mod
 from ledger.node import Node, write_run_info
-from ledger.steps import bundle as step_bundle
 from ledger.steps.builder import StepWriter, object_event
 from ledger.steps.signatures import Signer
+from ledger.verify.bundle import Bundle
+from ledger.verify.checker import verify_bundle
+from ledger.verify.findings import Severity
 
 
 @pytest.fixture
@@ -38,14 +41,48 @@ def test_record_anchor_export_verify(node: Node, order) -> None:
     assert node.steps.anchor(job, 0, max_steps=3)[-1].to_seq == 4
     node.steps.record(plant.address, job, 0, object_event("packing", t0 + 10))  # unanchored
     exported = node.steps.export(job, 0)
-    result = step_bundle.verify(step_bundle.load(json.dumps(exported)), node.chain.w3)
+    result = verify_bundle(Bundle.load(json.dumps(exported)), node.chain.w3)
     assert result.ok and result.steps == 6 and result.anchored == 5
     assert [f.code for f in result.findings] == ["unanchored"]
+    assert exported["version"] == 2 and exported["merkle"]["leaf_encoding"] == [
+        "uint64",
+        "bytes32",
+    ]
+    legacy = {k: v for k, v in exported.items() if k not in ("version", "merkle")}
+    for old in (legacy, {**legacy, "format": "cofab-steps/1"}):  # version 1: still read
+        again = verify_bundle(Bundle.load(old), node.chain.w3)
+        assert again.as_dict() == result.as_dict() and Bundle.load(old).version == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"version": 3}, "version"),
+        ({"format": "cofab-steps/9"}, "format"),
+        ({"merkle": {"tree": "standard-v1", "leaf_encoding": ["bytes32"]}}, "merkle"),
+        ({"merkle": None}, "merkle"),
+        ({"splits": {}}, "splits"),
+    ],
+)
+def test_a_bundle_this_cofab_cannot_read_is_refused(change: dict, field: str) -> None:
+    good = {
+        "format": "cofab-steps",
+        "version": 2,
+        "merkle": {"tree": "standard-v1", "leaf_encoding": ["uint64", "bytes32"]},
+        "chain_id": 1,
+        "traceability": "0x" + "00" * 20,
+        "job_id": 1,
+        "splits": [],
+    }
+    assert Bundle.load(good).export()["version"] == 2
+    with pytest.raises(InvalidInput) as refused:
+        Bundle.load({**good, **change})
+    assert refused.value.field == field
 
 
 def _codes(bundle: dict, node: Node) -> set[str]:
-    result = step_bundle.verify(bundle, node.chain.w3)
-    return {f.code for f in result.findings if f.severity == "error"}
+    result = verify_bundle(Bundle.load(bundle), node.chain.w3)
+    return {f.code for f in result.findings if f.blocking}
 
 
 def test_tampered_bundles_are_caught(node: Node, order) -> None:
@@ -64,14 +101,14 @@ def test_tampered_bundles_are_caught(node: Node, order) -> None:
     edited["splits"][0]["steps"][1]["payload"] = json.dumps(payload)
     assert "payload-mismatch" in _codes(edited, node)
 
-    reordered = copy.deepcopy(good)
-    s = reordered["splits"][0]["steps"]
+    swapped = copy.deepcopy(good)  # list order only: seq, hashes and signatures intact
+    s = swapped["splits"][0]["steps"]
     s[1], s[2] = s[2], s[1]
-    assert {"sequence-gap", "chain-break"} <= _codes(reordered, node)
+    assert _codes(swapped, node) == set()
 
     dropped = copy.deepcopy(good)
     del dropped["splits"][0]["steps"][2]
-    assert {"sequence-gap", "chain-break"} <= _codes(dropped, node)
+    assert {"sequence-gap", "chain-break", "missing-steps"} <= _codes(dropped, node)
 
     forged = copy.deepcopy(good)
     outsider = Signer(b"\x11" * 32)
@@ -91,6 +128,9 @@ def test_bundle_for_the_wrong_chain(node: Node, order) -> None:
     bad = node.steps.export(job, 0)
     bad["chain_id"] = 1
     assert _codes(bad, node) == {"wrong-chain"}
+    for address in (node.deployment.address("JobBoard"), "0x" + "12" * 20):
+        elsewhere = {**node.steps.export(job, 0), "traceability": address}
+        assert _codes(elsewhere, node) == {"no-contract"}
 
 
 def test_api_batch_ingest_timeline_export_and_verify(node: Node, order) -> None:
@@ -253,7 +293,8 @@ def test_backdated_step_of_an_expired_device_key_over_the_api(node: Node, order)
 
     node.chain.advance_time(700)  # anchored only after the expiry
     node.steps.anchor(job, 0)
-    result = step_bundle.verify(node.steps.export(job, 0), node.chain.w3)
-    assert [(f.severity, f.code, f.seq) for f in result.findings] == [
-        ("warning", "backdated-past-expiry", 0)
+    result = verify_bundle(Bundle.load(node.steps.export(job, 0)), node.chain.w3)
+    assert [(f.severity, f.code, f.evidence["seq"]) for f in result.findings] == [
+        (Severity.MAJOR, "backdated-past-expiry", 0)
     ]
+    assert not result.ok  # the audit's verdict on the same bundle

@@ -15,7 +15,7 @@ from api.params import JobId
 from ledger.audit.engine import AuditInputs, audit, contracts_of, seal
 from ledger.audit.html import render
 from ledger.core.errors import NotFound
-from ledger.steps import bundle as step_bundle
+from ledger.verify.bundle import Bundle
 
 router = APIRouter(tags=["audit"])
 
@@ -30,14 +30,14 @@ class AuditIn(BaseModel):
     include_node_steps: bool = Field(default=True, description="add this node's own steps")
 
 
-def _own_bundle(node: Any, job_id: int) -> list[dict[str, Any]]:
+def _own_bundle(node: Any, job_id: int) -> list[Bundle | dict[str, Any]]:
     try:
         return [node.steps.export(job_id)]
     except NotFound:
         return []
 
 
-def _run(node: Any, job_id: int, bundles: list[dict[str, Any]]) -> dict[str, Any]:
+def _run(node: Any, job_id: int, bundles: list[Bundle | dict[str, Any]]) -> dict[str, Any]:
     return seal(audit(contracts_of(node), job_id, AuditInputs(bundles=bundles)))
 
 
@@ -55,7 +55,7 @@ async def audit_job(job_id: JobId, node: NodeDep, format: Format = Format.JSON) 
 async def audit_with(
     job_id: JobId, body: AuditIn, node: NodeDep, format: Format = Format.JSON
 ) -> Any:
-    bundles = [step_bundle.check_shape(b) for b in body.bundles]
+    bundles: list[Bundle | dict[str, Any]] = [Bundle.load(b) for b in body.bundles]
     if body.include_node_steps:
         bundles += await run_in_threadpool(_own_bundle, node, job_id)
     return _respond(await run_in_threadpool(_run, node, job_id, bundles), format)

@@ -13,9 +13,10 @@ from api.deps import MemberDep, NodeDep, signer_for
 from api.params import MAX_UINT256, JobId, SplitId
 from ledger.core.errors import Forbidden, NotFound
 from ledger.membership.roles import Role
-from ledger.steps import bundle as step_bundle
 from ledger.steps.ingest import MAX_BATCH, Submission
 from ledger.steps.record import types_document
+from ledger.verify.bundle import Bundle
+from ledger.verify.checker import verify_bundle
 
 router = APIRouter(tags=["production steps"])
 
@@ -137,8 +138,7 @@ def export(
 
 @router.post("/steps/verify", summary="Verify a proof bundle against the chain")
 def verify(body: dict[str, Any], node: NodeDep) -> dict[str, Any]:
-    checked = step_bundle.check_shape(body)
-    return step_bundle.verify(checked, node.chain.w3).as_dict()
+    return verify_bundle(Bundle.load(body), node.chain.w3).as_dict()
 
 
 @router.get("/steps/equivocations", summary="Conflicting steps refused as equivocation")

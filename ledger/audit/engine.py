@@ -10,42 +10,37 @@ import hashlib
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 from web3 import Web3
 
 from ledger.audit import chain_record
 from ledger.audit.chain_record import Contracts, JobRecord
-from ledger.audit.findings import Finding, Severity
-from ledger.audit.steps import (
-    Anchor,
-    Authority,
-    Parsed,
-    check_split,
-    parse_items,
-    recover_all,
-    signature_pairs,
-)
 from ledger.core import canonical_json
 from ledger.core.errors import InvalidInput
 from ledger.eth.reverts import JOB_STATUS_NAMES, SPLIT_STATUS_NAMES
 from ledger.membership.roles import Role, role_names
-from ledger.steps.bundle import FORMAT as STEPS_FORMAT
 from ledger.steps.record import Domain
+from ledger.verify.authority import Authority
+from ledger.verify.bundle import Bundle
+from ledger.verify.chain import Anchor, ChainFacts
+from ledger.verify.checker import check_steps
+from ledger.verify.findings import Finding, Severity, counts, verdict
 
 PPM = 1_000_000
-HANDOVER_KEY = "cofab:handover"
 
 
 @dataclass
 class AuditInputs:
-    bundles: list[dict[str, Any]] = field(default_factory=list)
+    bundles: list[Bundle | dict[str, Any]] = field(default_factory=list)
     design_files: list[bytes] = field(default_factory=list)
 
     def digests(self) -> dict[str, list[str]]:
         return {
-            "bundles": sorted(hashlib.sha256(_sorted_json(b)).hexdigest() for b in self.bundles),
+            "bundles": sorted(
+                hashlib.sha256(_sorted_json(Bundle.load(b).export())).hexdigest()
+                for b in self.bundles
+            ),
             "design_files": sorted(hashlib.sha256(f).hexdigest() for f in self.design_files),
         }
 
@@ -53,17 +48,6 @@ class AuditInputs:
 def _sorted_json(value: Any) -> bytes:
     """Deterministic bytes of parsed JSON (sorted keys; C encoder: bundles are large)."""
     return json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
-
-
-def _distinct(parsed: list[Parsed]) -> list[Parsed]:
-    """The same step (record hash, signature, payload) given twice counts once; order by
-    sequence number then content, so the bundles' order never matters."""
-    seen: dict[tuple[int, bytes, str, str], Parsed] = {}
-    for p in parsed:
-        _, step, item, digest = p
-        key = (step.seq, digest, str(item.get("signature")), str(item.get("payload")))
-        seen.setdefault(key, p)
-    return [seen[k] for k in sorted(seen)]
 
 
 def _label(step: Any) -> str:
@@ -305,70 +289,49 @@ class JobAudit:
                         block=e.block,
                     )
 
-    def _bundle_splits(self) -> dict[int, list[dict[str, Any]]]:
-        """Steps per split from every bundle, as given (deduplicated once parsed)."""
-        out: dict[int, list[dict[str, Any]]] = defaultdict(list)
-        for b in self.inputs.bundles:
-            if b.get("format") != STEPS_FORMAT:
-                raise InvalidInput(f"not a step bundle (format {b.get('format')!r})")
-            if int(b.get("job_id", -1)) != self.job_id:
-                raise InvalidInput(f"a bundle is for job {b.get('job_id')}, not {self.job_id}")
-            if int(b.get("chain_id", -1)) != int(self.w3.eth.chain_id):
-                raise InvalidInput(f"a bundle is for chain {b.get('chain_id')}")
-            for s in b.get("splits", []):
-                out[int(s["split_id"])].extend(s.get("steps", []))
+    def _bundles(self) -> list[Bundle]:
+        """The evidence bundles, each for this job on this chain."""
+        out = []
+        for given in self.inputs.bundles:
+            b = Bundle.load(given)
+            if b.job_id != self.job_id:
+                raise InvalidInput(f"a bundle is for job {b.job_id}, not {self.job_id}")
+            if b.chain_id != int(self.w3.eth.chain_id):
+                raise InvalidInput(f"a bundle is for chain {b.chain_id}")
+            out.append(b)
         return out
 
     def _check_steps(self) -> None:
+        bundles = self._bundles()
         if self.c.traceability is None:
             return
         trace = self.c.traceability
-        domain = Domain(int(self.w3.eth.chain_id), trace.address)
         anchors: dict[int, list[Anchor]] = defaultdict(list)
         for e in self.record.of("Traceability", "StepsAnchored"):
-            a = e.args
-            anchors[int(a["splitId"])].append(
-                Anchor(
-                    int(a["index"]),
-                    int(a["fromSeq"]),
-                    int(a["toSeq"]),
-                    bytes(a["root"]),
-                    bytes(a["head"]),
-                    e.tx_hash,
-                    e.block,
-                    e.timestamp,
-                )
+            anchors[int(e.args["splitId"])].append(
+                Anchor.of_event(e.args, e.tx_hash, e.block, e.timestamp)
             )
-        bundled = self._bundle_splits()
-        latest = int(self.w3.eth.block_number)
-        sids = sorted(set(anchors) | set(bundled) | set(range(len(self.record.splits))))
-        parsed, pairs = {}, []
-        for sid in sids:
-            parsed[sid] = _distinct(
-                parse_items(bundled.get(sid, []), domain, partial(self._bad, sid))
-            )
-            pairs += signature_pairs(parsed[sid])
-        recovered = iter(recover_all(pairs))  # one process pool for the whole job
-        for sid in sids:
-            items = [p[2] for p in parsed[sid]]
-            result = check_split(
-                parsed=parsed[sid],
-                recovered=[next(recovered) for _ in parsed[sid]],
-                job_id=self.job_id,
-                split_id=sid,
-                factory=self._factory(sid),
-                items=items,
-                anchors=sorted(anchors.get(sid, []), key=lambda a: a.index),
-                domain=domain,
-                authority=self.authority,
-                latest_block=latest,
-                add=self.add,
-            )
-            self._check_handover_steps(sid, items)
-            anchored_through = max((a.to_seq for a in anchors.get(sid, [])), default=-1)
+        facts = ChainFacts(
+            job_id=self.job_id,
+            domain=Domain(int(self.w3.eth.chain_id), trace.address),
+            anchors={s: sorted(a, key=lambda a: a.index) for s, a in anchors.items()},
+            factory=self._factory,
+            authority=self.authority,
+            latest_block=int(self.w3.eth.block_number),
+            handovers=set(self.handovers),
+        )
+        bundled = {s.split_id for b in bundles for s in b.splits}
+        sids = sorted(set(anchors) | bundled | set(range(len(self.record.splits))))
+        checked = check_steps(facts, bundles, sids)
+        self.findings += checked.findings
+        for sid, result in checked.splits.items():
+            items = result.items
             self.split_results[sid] = {
                 "steps_in_bundles": result.steps,
-                "steps_anchored_on_chain": anchored_through + 1,
+                "steps_anchored_on_chain": max(
+                    (a.to_seq for a in facts.anchors.get(sid, [])), default=-1
+                )
+                + 1,
                 "steps_proven": result.anchored,
                 "signatures_verified": result.verified_signatures,
                 "anchors": [
@@ -381,39 +344,11 @@ class JobAudit:
                         "block": a.block,
                         "time": a.timestamp,
                     }
-                    for a in anchors.get(sid, [])
+                    for a in facts.anchors.get(sid, [])
                 ],
-                "first_step": _summary(items[0]) if items else None,
-                "last_step": _summary(items[-1]) if items else None,
+                "first_step": _summary(items[0].record) if items else None,
+                "last_step": _summary(items[-1].record) if items else None,
             }
-
-    def _bad(self, sid: int, index: int, message: str) -> None:
-        self.flag(Severity.CRITICAL, "bad-record", message, split=sid, item=index)
-
-    def _check_handover_steps(self, sid: int, items: list[dict[str, Any]]) -> None:
-        """A shipping step that names a hand-over needs the receiver's signature on chain."""
-        for item in items:
-            payload = item.get("payload")
-            if not payload:
-                continue
-            try:
-                doc = json.loads(payload)
-            except ValueError:
-                continue
-            h = doc.get(HANDOVER_KEY) if isinstance(doc, dict) else None
-            if not isinstance(h, dict) or "toSplit" not in h:
-                continue
-            lot = str(h.get("lot", ""))
-            if (sid, int(h["toSplit"]), lot) not in self.handovers:
-                seq = (item.get("record") or {}).get("seq")
-                self.flag(
-                    Severity.MAJOR,
-                    "one-sided-handover",
-                    f"split {sid} says it handed lot {lot} to split {h['toSplit']} "
-                    f"(step {seq}), but the receiver never signed for it on chain",
-                    split=sid,
-                    seq=seq,
-                )
 
     def _check_disputes(self) -> None:
         self.disputes = []
@@ -445,8 +380,6 @@ class JobAudit:
     def _report(self) -> dict[str, Any]:
         job = self.record.job
         findings = sorted(self.findings, key=lambda f: f.sort_key())
-        counts = {s.value: sum(1 for f in findings if f.severity is s) for s in Severity}
-        verdict = "clean" if counts["critical"] == counts["major"] == 0 else "findings"
         splits = []
         for i, s in enumerate(self.record.splits):
             splits.append(
@@ -487,7 +420,7 @@ class JobAudit:
                     int(self.c.consortium.functions.member(job["buyer"]).call()[0])
                 ),
             },
-            "summary": {"verdict": verdict, **counts},
+            "summary": {"verdict": verdict(findings), **counts(findings)},
             "findings": [f.as_dict() for f in findings],
             "splits": splits,
             "money": self.money,
@@ -510,8 +443,8 @@ class JobAudit:
         }
 
 
-def _summary(item: dict[str, Any]) -> dict[str, Any]:
-    rec = item.get("record") or {}
+def _summary(record: Any) -> dict[str, Any]:
+    rec = record if isinstance(record, dict) else {}
     return {"seq": rec.get("seq"), "bizStep": rec.get("bizStep"), "time": rec.get("time")}
 
 

@@ -15,7 +15,7 @@ from ledger.audit.html import render
 from ledger.cli.common import DataDirOpt, RpcUrlOpt, attach_node, handled, out
 from ledger.core.errors import InvalidInput
 from ledger.eth.chain import http_web3
-from ledger.steps import bundle as step_bundle
+from ledger.verify.bundle import Bundle
 
 app = typer.Typer(help="Audit a job from the chain and the parties' evidence bundles.")
 FINDINGS_EXIT = 4
@@ -64,7 +64,7 @@ def job(
             contracts = Contracts.discover(http_web3(rpc_url), job_board, traceability)
         else:
             contracts = contracts_of(attach_node(data_dir, rpc_url))
-        bundles = [step_bundle.load(_read(p)) for p in bundle or []]
+        bundles = [Bundle.load(_read(p)) for p in bundle or []]
         inputs = AuditInputs(bundles=bundles, design_files=[_read(p) for p in design_file or []])
         with out.status(f"auditing job {job_id}"):
             report = seal(audit(contracts, job_id, inputs))

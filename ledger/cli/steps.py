@@ -28,7 +28,8 @@ from ledger.core.errors import InvalidInput, NodeNotRunning
 from ledger.core.settings import data_dir as resolve_data_dir
 from ledger.eth.chain import http_web3
 from ledger.node import OPERATOR_KEY, read_run_info
-from ledger.steps import bundle as step_bundle
+from ledger.verify.bundle import Bundle
+from ledger.verify.checker import verify_bundle
 
 app = typer.Typer(help="Signed, hash-chained, anchored production steps.")
 JobArg = Annotated[int, typer.Argument(help="Job id")]
@@ -183,20 +184,19 @@ def verify(
     data_dir: DataDirOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Check a bundle against the chain alone. Exit 0 valid, 2 contradicted or unreadable."""
+    """Check a bundle against the chain alone, as `cofab audit` checks steps. Exit 0 valid
+    (no critical or major finding), 2 contradicted or unreadable."""
     with handled():
         try:
             text = bundle_file.read_text()
         except OSError as exc:
             raise InvalidInput(f"cannot read {bundle_file}: {exc.strerror}") from None
-        result = step_bundle.verify(step_bundle.load(text), _endpoint(data_dir, rpc_url))
+        result = verify_bundle(Bundle.load(text), _endpoint(data_dir, rpc_url))
         if as_json:
             print_json(result.as_dict())
         else:
             for f in result.findings:
-                where = f" split {f.split_id}" if f.split_id is not None else ""
-                where += f" step {f.seq}" if f.seq is not None else ""
-                err.print(f"{f.severity}:{where} {f.message} [{f.code}]")
+                err.print(f"{f.severity}: {f.statement} [{f.code}]", markup=False)
             verdict = "valid" if result.ok else "INVALID"
             out.print(f"{verdict}: {result.steps} step(s), {result.anchored} proven anchored")
         if not result.ok:

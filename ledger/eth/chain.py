@@ -18,6 +18,7 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.middleware import ExtraDataToPOAMiddleware
 from web3.providers.eth_tester import EthereumTesterProvider
+from web3.types import RPCEndpoint
 
 from ledger.core.errors import ChainUnavailable, ConfigError, InvalidInput
 from ledger.eth.devnet import Devnet
@@ -118,9 +119,15 @@ class _TesterProvider(EthereumTesterProvider):
     arguments that read overflows (OverflowError, not DecodingError) and the revert data is
     lost. Re-raise it the way web3 reports undecodable reverts, so it names its error."""
 
+    _chain_id: Any = None
+
     def make_request(self, method: Any, params: Any) -> Any:
         from eth_tester.exceptions import TransactionFailed
 
+        if method == "eth_chainId":  # fixed for the chain's life; see http_web3
+            if self._chain_id is None:
+                self._chain_id = super().make_request(method, params)
+            return self._chain_id
         try:
             return super().make_request(method, params)
         except OverflowError as exc:
@@ -144,7 +151,18 @@ def _embedded() -> Chain:
 def http_web3(url: str) -> Web3:
     if not url.startswith(("http://", "https://")):
         raise InvalidInput(f"RPC URL must start with http:// or https://, got {url!r}")
-    w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": _RPC_TIMEOUT_SECONDS}))
+    # web3's validation middleware asks for the chain id before every eth_call and
+    # eth_estimateGas (two thirds of the requests otherwise). An endpoint's chain id does
+    # not change, so the provider caches that one answer (web3's request caching, limited
+    # to eth_chainId; nothing else is cached).
+    provider = Web3.HTTPProvider(
+        url,
+        request_kwargs={"timeout": _RPC_TIMEOUT_SECONDS},
+        cache_allowed_requests=True,
+        cacheable_requests={RPCEndpoint("eth_chainId")},
+        request_cache_validation_threshold=None,
+    )
+    w3 = Web3(provider)
     # QBFT/IBFT/Clique put more than 32 bytes in extraData; web3 refuses those blocks
     # unless this middleware is present. Harmless on other chains.
     w3.middleware_onion.inject(ExtraDataToPOAMiddleware, layer=0)

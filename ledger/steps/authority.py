@@ -1,13 +1,17 @@
 """Who may sign a step for a split: its factory, or a device key the factory authorised.
 
 Answers come from the chain (Consortium, JobBoard) and are cached briefly, so a batch of
-thousands of steps costs a handful of calls rather than one per step.
+thousands of steps costs a handful of calls rather than one per step. The cache's clock is
+injectable, so a test moves time instead of waiting for it. This is the ingest's question
+(may this key sign now?); a bundle's steps are judged as of their anchors by
+`ledger.verify.authority`.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from web3.contract import Contract
@@ -27,8 +31,16 @@ class _Device:
 
 
 class Authority:
-    def __init__(self, consortium: ConsortiumClient, splits: Contract, from_block: int = 0) -> None:
+    def __init__(
+        self,
+        consortium: ConsortiumClient,
+        splits: Contract,
+        from_block: int = 0,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.consortium = consortium
+        self.clock = clock  # seconds, for the cache only
         self.splits = splits
         self.from_block = from_block  # the JobBoard's deployment: no order is older
         self._factories: dict[tuple[int, int], str] = {}
@@ -72,7 +84,7 @@ class Authority:
         return created
 
     def _is_active_factory(self, member: str) -> bool:
-        now = time.monotonic()
+        now = self.clock()
         with self._lock:
             hit = self._members.get(member)
         if hit and now - hit[0] < CACHE_SECONDS:
@@ -83,7 +95,7 @@ class Authority:
         return ok
 
     def _device(self, signer: str) -> _Device | None:
-        now = time.monotonic()
+        now = self.clock()
         with self._lock:
             hit = self._devices.get(signer)
         if hit and now - hit[0] < CACHE_SECONDS:

@@ -1,4 +1,8 @@
-"""Findings: what the audit states, how serious it is, and the evidence for it."""
+"""Findings: what a verification or an audit states, how serious it is, and the evidence.
+
+One type for every checker and every entry point, so a bundle gets the same findings
+whether `cofab step verify`, `POST /steps/verify`, `cofab audit` or the audit API checks it.
+"""
 
 from __future__ import annotations
 
@@ -32,6 +36,11 @@ class Finding:
             "evidence": self.evidence,
         }
 
+    @property
+    def blocking(self) -> bool:
+        """Critical and major findings make a verdict fail; minor and info ones do not."""
+        return self.severity in (Severity.CRITICAL, Severity.MAJOR)
+
     def sort_key(self) -> tuple[Any, ...]:
         ev = self.evidence
         return (
@@ -41,3 +50,12 @@ class Finding:
             ev.get("seq", -1),
             self.statement,
         )
+
+
+def verdict(findings: list[Finding]) -> str:
+    """ "clean" unless a critical or major finding stands: the one rule for every report."""
+    return "findings" if any(f.blocking for f in findings) else "clean"
+
+
+def counts(findings: list[Finding]) -> dict[str, int]:
+    return {s.value: sum(1 for f in findings if f.severity is s) for s in Severity}

@@ -1,0 +1,362 @@
+"""The tamper corpus through every entry point: `cofab step verify`, `POST /steps/verify`,
+`cofab audit` and the audit API give each bundle the same verdict and the same findings.
+
+One world on anvil (real JSON-RPC) holds a clean job and one job per chain-side attack;
+each case is a bundle, checked once by the checker itself and once through each entry.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from jobkit import parties
+from rpc_counter import CountingProxy
+from test_audit import chain_now, device_steps, record
+from typer.testing import CliRunner
+
+from api.app import create_app
+from conftest import FAST_KDF, PASSPHRASE, admit, new_account
+from ledger.audit.chain_record import Contracts
+from ledger.audit.engine import AuditInputs, audit
+from ledger.cli import app as cli
+from ledger.eth.chain import Backend, http_web3
+from ledger.eth.toolchain import free_port
+from ledger.membership.roles import Role
+from ledger.node import Node, NodeOptions
+from ledger.orders.jobs import SplitSpec
+from ledger.scenario import factory_shares, order_in_production
+from ledger.steps.builder import StepWriter, object_event
+from ledger.steps.signatures import Signer
+from ledger.verify.bundle import Bundle
+from ledger.verify.checker import verify_bundle
+
+
+@dataclass
+class Case:
+    job: int
+    bundle: dict[str, Any]
+    expect: set[str]  # blocking codes that must be found (empty: the bundle is clean)
+    exact: bool = True  # the blocking codes are exactly `expect`
+    absent: frozenset[str] = frozenset()  # codes that must not be found
+
+
+@dataclass
+class World:
+    node: Node
+    proxy: CountingProxy
+    cases: dict[str, Case]
+
+    @property
+    def url(self) -> str:
+        return self.proxy.url
+
+
+def _one_split_job(node: Node, factories: int = 1) -> tuple[int, Any]:
+    p = parties(node, factories=factories)
+    spec = SplitSpec(p.factories[0].address, "machining", 10, factory_shares(1)[0])
+    job = order_in_production(node, p.buyer, p.design, [spec], 10_000 * 10**6)
+    node.chain.advance_time(60)  # steps dated up to a minute back still follow the order
+    return job, p
+
+
+def _resigned_in_another_order(node: Node, job: int, bundle: dict) -> dict:
+    items = bundle["splits"][0]["steps"]
+    plant = node.sender(items[0]["record"]["member"])
+    w = StepWriter(Signer(plant.account.key), node.steps.domain, job, 0, plant.address)
+    out = copy.deepcopy(bundle)
+    out["splits"][0]["steps"] = [
+        {"record": sub.record, "signature": sub.signature, "payload": item["payload"]}
+        for item in [items[i] for i in (0, 3, 2, 1, 4, 5)]
+        for sub in [w.step(json.loads(item["payload"]))]
+    ]
+    return out
+
+
+def _tampered(bundle: dict, fn: Callable[[list[dict], dict], None]) -> dict:
+    out = copy.deepcopy(bundle)
+    fn(out["splits"][0]["steps"], out)
+    return out
+
+
+def _edit_payload(steps: list[dict], _: dict) -> None:
+    doc = json.loads(steps[2]["payload"])
+    doc["quantityList"][0]["quantity"] = 2
+    steps[2]["payload"] = json.dumps(doc)
+
+
+def _swap_seq_fields(steps: list[dict], _: dict) -> None:
+    steps[1]["record"]["seq"], steps[3]["record"]["seq"] = 3, 1
+
+
+def _swap_list_order(steps: list[dict], _: dict) -> None:
+    steps[1], steps[2] = steps[2], steps[1]
+
+
+def _forge(steps: list[dict], _: dict) -> None:
+    digest = bytes.fromhex(steps[0]["step_hash"][2:])
+    steps[0]["signature"] = "0x" + Signer(os.urandom(32)).sign(digest).hex()
+
+
+def _copy_signature(steps: list[dict], _: dict) -> None:
+    steps[1]["signature"] = steps[0]["signature"]
+
+
+def _false_step_hash(steps: list[dict], _: dict) -> None:
+    steps[0]["step_hash"] = "0x" + "ab" * 32
+
+
+def _false_anchor_root(_: list[dict], bundle: dict) -> None:
+    bundle["splits"][0]["anchors"][0]["root"] = "0x" + "00" * 31 + "01"
+
+
+def _build(node: Node) -> dict[str, Case]:
+    cases: dict[str, Case] = {}
+    # the story: two factories, split 0 anchored 0-3 and 4-5, split 1 anchored 0-2
+    p = parties(node, factories=2)
+    shares = factory_shares(2)
+    specs = [
+        SplitSpec(p.factories[0].address, "machining", 10, shares[0]),
+        SplitSpec(p.factories[1].address, "assembly", 10, shares[1], (0,)),
+    ]
+    job = order_in_production(node, p.buyer, p.design, specs, 10_000 * 10**6)
+    node.chain.advance_time(60)
+    record(node, p.factories[0], job, 0, 6)
+    node.steps.anchor(job, 0, max_steps=4)
+    record(node, p.factories[1], job, 1, 3)
+    node.steps.anchor(job, 1)
+    good = node.steps.export(job)
+    cases["clean"] = Case(job, good, set())
+    cases["edited-payload"] = Case(job, _tampered(good, _edit_payload), {"payload-mismatch"})
+    cases["resigned-in-another-order"] = Case(
+        job,
+        _resigned_in_another_order(node, job, good),
+        {"not-included"},
+        exact=False,
+        absent=frozenset({"chain-break", "sequence-gap", "unauthorized-signer"}),
+    )
+    cases["seq-fields-swapped"] = Case(
+        job, _tampered(good, _swap_seq_fields), {"chain-break", "not-included"}, exact=False
+    )
+    cases["list-order-swapped"] = Case(job, _tampered(good, _swap_list_order), set())
+    cases["dropped-step"] = Case(
+        job,
+        _tampered(good, lambda s, _: s.pop(4)),
+        {"missing-steps", "chain-break", "sequence-gap"},
+    )
+    cases["partial-anchored-range"] = Case(
+        job, _tampered(good, lambda s, _: s.pop(5)), {"missing-steps"}
+    )
+    cases["forged-signature"] = Case(job, _tampered(good, _forge), {"unauthorized-signer"})
+    cases["copied-signature"] = Case(job, _tampered(good, _copy_signature), {"unauthorized-signer"})
+    cases["false-step-hash"] = Case(job, _tampered(good, _false_step_hash), {"hash-mismatch"})
+    cases["false-anchor-root"] = Case(job, _tampered(good, _false_anchor_root), {"anchor-mismatch"})
+
+    # a device key dates a step before it was bound to the factory
+    job, p = _one_split_job(node)
+    plant, device = p.factories[0], new_account()
+    node.chain.advance_time(3600)
+    receipt = node.consortium.authorize_device(plant, device, 0)
+    bound = int(node.chain.w3.eth.get_block(receipt["blockNumber"])["timestamp"])
+    device_steps(node, plant, job, device, [bound - 1800, bound], received=bound + 1)
+    node.steps.anchor(job, 0)
+    cases["backdated-before-binding"] = Case(
+        job, node.steps.export(job), {"backdated-before-binding"}
+    )
+
+    # a step dated before its device key expired, anchored only after the expiry
+    job, p = _one_split_job(node)
+    plant, device = p.factories[0], new_account()
+    expiry = chain_now(node) + 600
+    node.consortium.authorize_device(plant, device, expiry)
+    now = chain_now(node)
+    device_steps(node, plant, job, device, [now + 10], received=now + 20)
+    node.chain.advance_time(700)
+    node.steps.anchor(job, 0)
+    cases["anchored-after-expiry"] = Case(job, node.steps.export(job), {"backdated-past-expiry"})
+
+    # steps signed by a device key that was revoked before they were anchored
+    job, p = _one_split_job(node)
+    plant, device = p.factories[0], new_account()
+    node.consortium.authorize_device(plant, device, 0)
+    record(node, plant, job, 0, 2, signer=Signer(device.key))
+    node.consortium.revoke_device(plant, device.address)
+    node.steps.anchor(job, 0)
+    cases["revoked-device-key"] = Case(job, node.steps.export(job), {"unauthorized-signer"})
+
+    # a step dated after its anchor
+    job, p = _one_split_job(node)
+    plant = p.factories[0]
+    w = StepWriter(Signer(plant.account.key), node.steps.domain, job, 0, plant.address)
+    t = chain_now(node) + 250  # within the ingest's clock skew, after the coming anchor
+    node.steps.ingestor.clock = lambda: t
+    node.steps.ingest([w.step(object_event("packing", t))])
+    node.steps.anchor(job, 0)
+    cases["dated-after-anchor"] = Case(job, node.steps.export(job), {"after-anchor"})
+
+    # a hand-over claimed in a payload that the receiver never signed on chain
+    job, p = _one_split_job(node)
+    lot = "0x" + "ab" * 32
+    record(node, p.factories[0], job, 0, 1, **{"cofab:handover": {"toSplit": 1, "lot": lot}})
+    node.steps.anchor(job, 0)
+    cases["one-sided-handover"] = Case(job, node.steps.export(job), {"one-sided-handover"})
+
+    # a step dated after the order but before its factory was admitted
+    p = parties(node, factories=0)
+    job, _ = node.jobs.create(p.buyer, p.design, 1, 10**6, chain_now(node) + 30 * 86_400)
+    node.chain.advance_time(3600)
+    late = admit(node, int(Role.FACTORY))
+    node.jobs.fund(p.buyer, job)
+    node.jobs.split(p.buyer, job, [SplitSpec(late.address, "polishing", 1, factory_shares(1)[0])])
+    node.jobs.accept(late, job, 0)
+    w = StepWriter(Signer(late.account.key), node.steps.domain, job, 0, late.address)
+    since = int(node.consortium.member(late.address).since)
+    node.steps.ingestor.clock = lambda: since + 60
+    node.steps.ingest([w.step(object_event("assembling", since - 1800))])
+    node.steps.anchor(job, 0)
+    cases["signer-not-yet-a-member"] = Case(job, node.steps.export(job), {"signer-not-yet-valid"})
+    return cases
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("COFAB_PASSPHRASE", PASSPHRASE)
+        data = tmp_path_factory.mktemp("world")
+        opts = NodeOptions(
+            backend=Backend.DEVNET,
+            data_dir=data / "node",
+            devnet_port=free_port(),
+            kdf_iterations=FAST_KDF,
+        )
+        node = Node.start(opts)
+        try:
+            with CountingProxy(str(node.chain.url)) as proxy:
+                yield World(node, proxy, _build(node))
+        finally:
+            node.close()
+
+
+Verdict = tuple[str, list[dict[str, Any]]]
+_reference: dict[str, Verdict] = {}
+
+
+def reference(world: World, name: str) -> Verdict:
+    """The checker's own answer, once per case."""
+    if name not in _reference:
+        case = world.cases[name]
+        result = verify_bundle(Bundle.load(case.bundle), http_web3(world.url)).as_dict()
+        _reference[name] = (result["verdict"], result["findings"])
+    return _reference[name]
+
+
+def _json_out(text: str) -> dict[str, Any]:
+    return json.JSONDecoder().raw_decode(text[text.index("{") :])[0]
+
+
+def step_verify_cli(world: World, case: Case, tmp: Path) -> Verdict:
+    path = tmp / "bundle.json"
+    path.write_text(json.dumps(case.bundle))
+    result = CliRunner().invoke(
+        cli, ["step", "verify", str(path), "--rpc-url", world.url, "--json"]
+    )
+    answer = _json_out(result.stdout)
+    assert result.exit_code == (0 if answer["ok"] else 2), result.output
+    return answer["verdict"], answer["findings"]
+
+
+def step_verify_api(world: World, case: Case, tmp: Path) -> Verdict:
+    resp = TestClient(create_app(world.node)).post("/steps/verify", json=case.bundle)
+    assert resp.status_code == 200, resp.text
+    return resp.json()["verdict"], resp.json()["findings"]
+
+
+def audit_cli(world: World, case: Case, tmp: Path) -> Verdict:
+    path, out = tmp / "bundle.json", tmp / "report.json"
+    path.write_text(json.dumps(case.bundle))
+    dep = world.node.deployment
+    args = ["audit", "job", str(case.job), "--bundle", str(path), "--out", str(out)]
+    args += ["--job-board", dep.address("JobBoard"), "--traceability", dep.address("Traceability")]
+    result = CliRunner().invoke(cli, [*args, "--rpc-url", world.url])
+    report = json.loads(out.read_text())
+    verdict = report["summary"]["verdict"]
+    assert result.exit_code == (0 if verdict == "clean" else 4), result.output
+    return verdict, report["findings"]
+
+
+def audit_api(world: World, case: Case, tmp: Path) -> Verdict:
+    body = {"bundles": [case.bundle], "include_node_steps": False}
+    resp = TestClient(create_app(world.node)).post(f"/jobs/{case.job}/audit", json=body)
+    assert resp.status_code == 200, resp.text
+    return resp.json()["summary"]["verdict"], resp.json()["findings"]
+
+
+ENTRIES = {
+    "cofab step verify": step_verify_cli,
+    "POST /steps/verify": step_verify_api,
+    "cofab audit": audit_cli,
+    "audit API": audit_api,
+}
+CASES = [
+    "clean",
+    "edited-payload",
+    "resigned-in-another-order",
+    "seq-fields-swapped",
+    "list-order-swapped",
+    "dropped-step",
+    "partial-anchored-range",
+    "forged-signature",
+    "copied-signature",
+    "false-step-hash",
+    "false-anchor-root",
+    "backdated-before-binding",
+    "anchored-after-expiry",
+    "revoked-device-key",
+    "dated-after-anchor",
+    "one-sided-handover",
+    "signer-not-yet-a-member",
+]
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_the_checker_finds_each_tamper(world: World, name: str) -> None:
+    case = world.cases[name]
+    verdict, findings = reference(world, name)
+    blocking = {f["code"] for f in findings if f["severity"] in ("critical", "major")}
+    assert case.expect <= blocking, findings
+    assert not case.absent & blocking, findings
+    if case.exact:
+        assert blocking == case.expect, findings
+    assert verdict == ("clean" if not blocking else "findings")
+
+
+@pytest.mark.parametrize("entry", list(ENTRIES))
+@pytest.mark.parametrize("name", CASES)
+def test_every_entry_point_gives_the_same_verdict(
+    world: World, name: str, entry: str, tmp_path: Path
+) -> None:
+    verdict, findings = ENTRIES[entry](world, world.cases[name], tmp_path)
+    assert (verdict, findings) == reference(world, name)
+
+
+def test_verifying_a_bundle_costs_no_more_requests_than_auditing_it(world: World) -> None:
+    case = world.cases["clean"]
+    dep = world.node.deployment
+    w3 = http_web3(world.url)
+    w3.eth.chain_id  # noqa: B018 - the connection's one chain-id request, outside the counts
+    world.proxy.reset()
+    verify_bundle(Bundle.load(case.bundle), w3)
+    verified = world.proxy.total()
+    world.proxy.reset()
+    contracts = Contracts.discover(w3, dep.address("JobBoard"), dep.address("Traceability"))
+    audit(contracts, case.job, AuditInputs(bundles=[case.bundle]))
+    audited = world.proxy.total()
+    assert 0 < verified <= audited, (world.proxy.methods, verified, audited)
+    assert "eth_chainId" not in world.proxy.methods
