@@ -9,30 +9,30 @@ A device key is bound to a factory only with its own consent: an EIP-712 `Device
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import IntEnum
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
-from eth_utils import is_address, to_checksum_address
+from eth_utils import to_checksum_address
 from web3.contract import Contract
 from web3.logs import DISCARD
 
-from ledger.core.errors import InvalidInput, NotFound, field_name
+from ledger.core.abi import SolidityEnum, bytes32, checksum, solidity_enum
+from ledger.core.errors import InvalidInput, NotFound
 from ledger.eth import eip712
 from ledger.eth.contract import call
 from ledger.eth.tx import Sender
 from ledger.membership.roles import role_names
 
-ZERO32 = b"\x00" * 32
 
-
-class MemberStatus(IntEnum):
+@solidity_enum
+class MemberStatus(SolidityEnum):
     NONE = 0
     ACTIVE = 1
     SUSPENDED = 2
 
 
-class ProposalKind(IntEnum):
+@solidity_enum
+class ProposalKind(SolidityEnum):
     ADMIT = 0
     SET_ROLES = 1
     SUSPEND = 2
@@ -157,31 +157,6 @@ class DeviceBinding:
             "domain": eip712.domain(chain_id, consortium),
             "message": self.message(),
         }
-
-
-def checksum(value: str, what: str = "address") -> str:
-    if not isinstance(value, str) or not is_address(value):
-        raise InvalidInput(
-            f"{what} {value!r} is not an Ethereum address (0x + 40 hex digits)",
-            field=field_name(what),
-        )
-    return to_checksum_address(value)
-
-
-def bytes32(value: str | bytes | None, what: str) -> bytes:
-    if value is None or value == "":
-        return ZERO32
-    if isinstance(value, bytes):
-        raw = value
-    else:
-        text = value.removeprefix("0x")
-        try:
-            raw = bytes.fromhex(text)
-        except ValueError:
-            raise InvalidInput(f"{what} must be 32 bytes of hex", field=field_name(what)) from None
-    if len(raw) != 32:
-        raise InvalidInput(f"{what} must be 32 bytes, got {len(raw)}", field=field_name(what))
-    return raw
 
 
 class ConsortiumClient:

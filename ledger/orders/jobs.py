@@ -11,7 +11,6 @@ import re
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from enum import IntEnum
 from typing import Any, NamedTuple
 
 from eth_account.signers.local import LocalAccount
@@ -19,23 +18,23 @@ from web3.contract import Contract
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
+from ledger.core.abi import SolidityEnum, bytes32, checksum, solidity_enum
 from ledger.core.errors import InvalidInput, NotFound, field_name
 from ledger.eth import eip712
 from ledger.eth.chain import Chain
 from ledger.eth.contract import call
 from ledger.eth.tx import Sender
-from ledger.membership.consortium import bytes32, checksum
 from ledger.orders import signing as job_signing
-from ledger.orders.settlement import SCALE, Erc20, SettlementClient, Token
+from ledger.orders.settlement import SCALE, Erc20, EscrowStatus, SettlementClient, Token
 from ledger.orders.signing import Acceptance, Handover
 
 MAX_SPLITS = 64
-ZERO32 = b"\x00" * 32
 DEFAULT_REVIEW_PERIOD = 14 * 86_400  # JobBoard.DEFAULT_REVIEW_PERIOD
 MAX_REVIEW_PERIOD = 365 * 86_400  # JobBoard.MAX_REVIEW_PERIOD
 
 
-class JobStatus(IntEnum):
+@solidity_enum
+class JobStatus(SolidityEnum):
     NONE = 0
     CREATED = 1
     FUNDED = 2
@@ -47,12 +46,9 @@ class JobStatus(IntEnum):
     CANCELLED = 8
     EXPIRED = 9
 
-    @property
-    def label(self) -> str:
-        return self.name.lower()
 
-
-class SplitStatus(IntEnum):
+@solidity_enum
+class SplitStatus(SolidityEnum):
     NONE = 0
     ASSIGNED = 1
     ACCEPTED = 2
@@ -60,10 +56,6 @@ class SplitStatus(IntEnum):
     PAID = 4
     RULED = 5
     REFUNDED = 6
-
-    @property
-    def label(self) -> str:
-        return self.name.lower()
 
 
 class JobRecord(NamedTuple):
@@ -547,7 +539,7 @@ class JobsClient:
             "refunded"
             if fees_refunded
             else "credited"
-            if escrow.status == 3  # EscrowStatus.CLOSED
+            if escrow.status == EscrowStatus.CLOSED
             else "held"
         )
         if fees_refunded:
