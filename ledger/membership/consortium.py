@@ -33,12 +33,29 @@ class MemberStatus(SolidityEnum):
 
 @solidity_enum
 class ProposalKind(SolidityEnum):
+    """What a council proposal does. Its label (`set_roles`) is the one name of a kind;
+    `parse` also takes the CLI's hyphenated spelling (`set-roles`) and `quorum`."""
+
     ADMIT = 0
     SET_ROLES = 1
     SUSPEND = 2
     READMIT = 3
     SET_QUORUM = 4
     UNBIND_DEVICE = 5
+
+    @classmethod
+    def parse(cls, text: str | ProposalKind) -> ProposalKind:
+        if isinstance(text, ProposalKind):
+            return text
+        name = text.strip().lower().replace("-", "_")
+        name = "set_quorum" if name == "quorum" else name
+        try:
+            return cls[name.upper()]
+        except KeyError:
+            kinds = ", ".join(k.label for k in cls)
+            raise InvalidInput(
+                f"unknown proposal kind {text!r}: use {kinds}", field="kind"
+            ) from None
 
 
 @dataclass(frozen=True)
@@ -88,7 +105,7 @@ class Proposal:
     def as_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
-            "kind": self.kind.name.lower(),
+            "kind": self.kind.label,
             "target": self.target,
             "roles": role_names(self.roles),
             "quorum_value": self.quorum_value,
@@ -289,6 +306,41 @@ class ConsortiumClient:
             raise InvalidInput(f"quorum {quorum} is out of range", field="quorum")
         receipt = sender.transact(self.contract.functions.proposeQuorum(quorum))
         return self._proposal_id(receipt), receipt
+
+    def propose(
+        self,
+        sender: Sender,
+        kind: str | ProposalKind,
+        *,
+        target: str | None = None,
+        roles: int | None = None,
+        quorum: int | None = None,
+        metadata_hash: str | bytes | None = None,
+        encryption_key: str | bytes | None = None,
+    ) -> int:
+        """Open a proposal of any `kind` (see `ProposalKind.parse`), checking that it names
+        what that kind needs; returns its id. Every adapter proposes through this."""
+        kind = ProposalKind.parse(kind)
+        if kind is ProposalKind.SET_QUORUM:
+            if quorum is None:
+                raise InvalidInput("set_quorum proposals need a quorum", field="quorum")
+            return self.propose_quorum(sender, quorum)[0]
+        if not target:
+            raise InvalidInput(f"{kind.label} proposals need a target address", field="target")
+        if kind in (ProposalKind.ADMIT, ProposalKind.SET_ROLES) and not roles:
+            raise InvalidInput(f"{kind.label} proposals need roles", field="roles")
+        if kind is ProposalKind.ADMIT:
+            assert roles is not None
+            return self.propose_admit(sender, target, roles, metadata_hash, encryption_key)[0]
+        if kind is ProposalKind.SET_ROLES:
+            assert roles is not None
+            return self.propose_set_roles(sender, target, roles)[0]
+        single = {
+            ProposalKind.SUSPEND: self.propose_suspend,
+            ProposalKind.READMIT: self.propose_readmit,
+            ProposalKind.UNBIND_DEVICE: self.propose_unbind_device,
+        }
+        return single[kind](sender, target)[0]
 
     def approve(self, sender: Sender, proposal_id: int) -> Any:
         return sender.transact(self.contract.functions.approve(proposal_id))

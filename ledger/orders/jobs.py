@@ -654,6 +654,42 @@ class JobsClient:
         fn = self.contract.functions.invalidateNonces(nonce >> 8, 1 << (nonce & 0xFF))
         return sender.transact(fn)
 
+    def handover_factories(self, record: Handover) -> tuple[str, str]:
+        """The factories of the hand-over's sending (`from`) and receiving (`to`) splits."""
+        return (
+            self.split_record(record.job_id, record.from_split).factory,
+            self.split_record(record.job_id, record.to_split).factory,
+        )
+
+    def handover_side(self, record: Handover, signer: str, role: str | None = None) -> str:
+        """`from` or `to`: the side of the hand-over `signer` consents for. A factory signs
+        for its own split; a device key says which side it signs for (`role`)."""
+        sending, receiving = self.handover_factories(record)
+        side = {sending: "from", receiving: "to"}.get(signer, role)
+        if side not in ("from", "to"):
+            raise InvalidInput(
+                f"{signer} is neither factory of the hand-over: a device key says which side "
+                "it signs for (from or to)",
+                field="role",
+            )
+        return side
+
+    def sort_handover_signatures(
+        self, record: Handover, signed: Iterable[tuple[str | bytes, str | None]]
+    ) -> tuple[str | bytes, str | bytes]:
+        """(from, to) signatures from signatures in any order, each with the side its
+        record claims (`role`, only needed for a device key): a signature recovering to a
+        factory goes to that factory's side whatever the record says; a later signature
+        for a side replaces an earlier one; a missing side stays empty."""
+        sending, receiving = self.handover_factories(record)
+        typed = self.typed_data(record)
+        sides: dict[str, str | bytes] = {"from": b"", "to": b""}
+        for signature, role in signed:
+            signer = eip712.recover(typed, signature)
+            side = {sending: "from", receiving: "to"}.get(signer or "")
+            sides[side or ("from" if role == "from" else "to")] = signature
+        return sides["from"], sides["to"]
+
     def handover(
         self,
         sender: Sender,
