@@ -226,9 +226,6 @@ class ConsortiumClient:
         count = call(self.contract.functions.proposalCount())
         return [self.proposal(i) for i in range(1, count + 1)]
 
-    def has_approved(self, proposal_id: int, address: str) -> bool:
-        return bool(call(self.contract.functions.hasApproved(proposal_id, checksum(address))))
-
     def _device_record(self, addr: str) -> Device:
         owner, expires_at, active, authorized_at, nonce = call(self.contract.functions.device(addr))
         return Device(addr, owner, expires_at, active, authorized_at, nonce)

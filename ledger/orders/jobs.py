@@ -25,7 +25,7 @@ from ledger.eth.chain import Chain
 from ledger.eth.contract import call
 from ledger.eth.tx import Sender
 from ledger.orders import signing as job_signing
-from ledger.orders.settlement import SCALE, Erc20, EscrowStatus, SettlementClient, Token
+from ledger.orders.settlement import SCALE, EscrowStatus, SettlementClient, Token
 from ledger.orders.signing import Acceptance, Handover
 
 MAX_SPLITS = 64
@@ -385,9 +385,6 @@ class JobsClient:
     def review_ends(self, job_id: int, split_id: int) -> int | None:
         """When the buyer's review of a delivered split ends (None if not delivered)."""
         return int(call(self.contract.functions.reviewEnds(job_id, split_id))) or None
-
-    def token_of(self, job_id: int) -> Erc20:
-        return self.settlement.token(self.raw_job(job_id).token)
 
     def list_jobs(self, party: str | None = None) -> list[JobSummary]:
         """Every job, or those where `party` is the buyer or a split's factory."""
