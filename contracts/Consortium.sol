@@ -6,6 +6,9 @@ import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 
+import {Roles} from "./common/Common.sol";
+import {IConsortium} from "./interfaces/IConsortium.sol";
+
 /**
  * @title Consortium
  * @notice Membership registry of a cofab manufacturing consortium.
@@ -37,7 +40,7 @@ import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
  * one slot); a block with several changes keeps only the last one, so lookups return the
  * state at the end of the block.
  */
-contract Consortium is EIP712 {
+contract Consortium is IConsortium, EIP712 {
     using Checkpoints for Checkpoints.Trace208;
     using Checkpoints for Checkpoints.Trace224;
 
@@ -46,17 +49,17 @@ contract Consortium is EIP712 {
     // ------------------------------------------------------------------------------------
 
     /// @notice Role bit of council members: they propose and approve membership decisions.
-    uint32 public constant COUNCIL = 1;
+    uint32 public constant COUNCIL = Roles.COUNCIL;
     /// @notice Role bit of factories: they accept splits, record production steps and own devices.
-    uint32 public constant FACTORY = 2;
+    uint32 public constant FACTORY = Roles.FACTORY;
     /// @notice Role bit of designers: they register and licence designs.
-    uint32 public constant DESIGNER = 4;
+    uint32 public constant DESIGNER = Roles.DESIGNER;
     /// @notice Role bit of auditors: they audit jobs and rule on disputes.
-    uint32 public constant AUDITOR = 8;
+    uint32 public constant AUDITOR = Roles.AUDITOR;
     /// @notice Role bit of buyers: they place and pay orders.
-    uint32 public constant BUYER = 16;
+    uint32 public constant BUYER = Roles.BUYER;
     /// @notice Union of every defined role bit; a roles mask must be a nonzero subset of it.
-    uint32 public constant ALL_ROLES = 31;
+    uint32 public constant ALL_ROLES = Roles.ALL;
 
     /// @notice EIP-712 type a device key signs to consent to being bound to `factory` until
     /// `expiresAt` (0 = no expiry); `nonce` is the device's {Device-nonce}, so a signature
@@ -68,23 +71,6 @@ contract Consortium is EIP712 {
     // ------------------------------------------------------------------------------------
     // Types
     // ------------------------------------------------------------------------------------
-
-    /// @notice Lifecycle of a membership. `None` means "never admitted".
-    enum MemberStatus {
-        None,
-        Active,
-        Suspended
-    }
-
-    /// @notice What a council proposal does when executed.
-    enum ProposalKind {
-        Admit,
-        SetRoles,
-        Suspend,
-        Readmit,
-        SetQuorum,
-        UnbindDevice
-    }
 
     /**
      * @notice A member record.
@@ -169,194 +155,10 @@ contract Consortium is EIP712 {
     mapping(address device => Checkpoints.Trace224) private _deviceHistory;
 
     // ------------------------------------------------------------------------------------
-    // Events
-    // ------------------------------------------------------------------------------------
-
-    /**
-     * @notice `member` was admitted as an active member.
-     * @param member The new member.
-     * @param roles Its roles bitmask.
-     * @param metadataHash Hash of its off-chain profile document.
-     * @param encryptionKey Its X25519 public encryption key.
-     * @param proposalId The executed proposal, or 0 for the founding council.
-     */
-    event MemberAdmitted(
-        address indexed member,
-        uint32 roles,
-        bytes32 metadataHash,
-        bytes32 encryptionKey,
-        uint256 indexed proposalId
-    );
-
-    /**
-     * @notice The roles of `member` were replaced.
-     * @param member The member concerned (active or suspended).
-     * @param previousRoles Its roles before.
-     * @param roles Its roles now.
-     * @param proposalId The executed proposal.
-     */
-    event MemberRolesChanged(
-        address indexed member, uint32 previousRoles, uint32 roles, uint256 indexed proposalId
-    );
-
-    /**
-     * @notice `member` was suspended: it keeps its roles but can no longer exercise them.
-     * @param member The member concerned.
-     * @param proposalId The executed proposal.
-     */
-    event MemberSuspended(address indexed member, uint256 indexed proposalId);
-
-    /**
-     * @notice `member` was readmitted with the roles it had.
-     * @param member The member concerned.
-     * @param proposalId The executed proposal.
-     */
-    event MemberReadmitted(address indexed member, uint256 indexed proposalId);
-
-    /**
-     * @notice `member` replaced its profile hash and encryption key.
-     * @param member The member concerned.
-     * @param metadataHash Hash of its new off-chain profile document.
-     * @param encryptionKey Its new X25519 public encryption key.
-     */
-    event MemberProfileUpdated(address indexed member, bytes32 metadataHash, bytes32 encryptionKey);
-
-    /**
-     * @notice Proposal `id` was opened by `proposer`.
-     * @param id The new proposal id.
-     * @param kind What it does.
-     * @param target The account concerned (zero for a quorum change, the device key for an
-     * unbinding).
-     * @param roles Roles to grant (Admit, SetRoles), else zero.
-     * @param quorumValue New quorum (SetQuorum), else zero.
-     * @param proposer The council member who opened it (its approval is counted at once).
-     * @param expiresAt Last timestamp at which it can be approved.
-     */
-    event ProposalCreated(
-        uint256 indexed id,
-        ProposalKind kind,
-        address indexed target,
-        uint32 roles,
-        uint16 quorumValue,
-        address indexed proposer,
-        uint48 expiresAt
-    );
-
-    /**
-     * @notice `approver` approved proposal `id`.
-     * @param id The proposal.
-     * @param approver The approving council member.
-     * @param approvals Approvals collected so far, this one included.
-     * @param required The {effectiveQuorum} when this approval was counted.
-     */
-    event ProposalApproved(
-        uint256 indexed id, address indexed approver, uint16 approvals, uint16 required
-    );
-
-    /// @notice Proposal `id` was executed; the kind-specific event is emitted alongside.
-    event ProposalExecuted(uint256 indexed id);
-
-    /// @notice Proposal `id` was cancelled by its proposer.
-    event ProposalCancelled(uint256 indexed id);
-
-    /**
-     * @notice The configured quorum changed.
-     * @param previousQuorum The quorum before.
-     * @param newQuorum The quorum now.
-     * @param proposalId The executed proposal.
-     */
-    event QuorumChanged(uint16 previousQuorum, uint16 newQuorum, uint256 indexed proposalId);
-
-    /**
-     * @notice `owner` authorised (or renewed) `device` as a signing key.
-     * @param owner The factory the key signs for.
-     * @param device The key's address.
-     * @param expiresAt Timestamp from which its signatures are no longer valid; 0 = never.
-     */
-    event DeviceAuthorized(address indexed owner, address indexed device, uint48 expiresAt);
-
-    /**
-     * @notice `owner` revoked `device`; it stays bound to `owner`.
-     * @param owner The factory the key was authorised for.
-     * @param device The key's address.
-     */
-    event DeviceRevoked(address indexed owner, address indexed device);
-
-    /**
-     * @notice `device` is no longer bound to `owner`: it may be bound anew or admitted.
-     * @param owner The factory the key was bound to.
-     * @param device The key's address.
-     * @param proposalId The executed {ProposalKind-UnbindDevice} or {ProposalKind-Admit}
-     * proposal, or 0 when another factory bound the key after `owner` stopped being an
-     * active factory.
-     */
-    event DeviceUnbound(address indexed owner, address indexed device, uint256 indexed proposalId);
-
-    // ------------------------------------------------------------------------------------
-    // Errors
-    // ------------------------------------------------------------------------------------
-
-    /// @notice `account` is not an active member holding the COUNCIL role.
-    error NotCouncil(address account);
-    /// @notice `account` has never been admitted.
-    error NotMember(address account);
-    /// @notice `account` is a member but is suspended.
-    error MemberNotActive(address account);
-    /// @notice `account` lacks (one of the bits of) `role`.
-    error MissingRole(address account, uint32 role);
-    /// @notice `account` is already a member (active or suspended).
-    error AlreadyMember(address account);
-    /// @notice `account` is not suspended (readmission needs a suspended member).
-    error MemberNotSuspended(address account);
-    /// @notice `roles` is zero or has bits outside {ALL_ROLES}.
-    error InvalidRoles(uint32 roles);
-    /// @notice The zero address was given where an account is required.
-    error ZeroAddress();
-    /// @notice `account` appears twice in the founding council.
-    error DuplicateMember(address account);
-    /// @notice No proposal has id `id`.
-    error UnknownProposal(uint256 id);
-    /// @notice Proposal `id` was already executed or cancelled.
-    error ProposalClosed(uint256 id);
-    /// @notice Proposal `id` expired at `expiresAt`.
-    error ProposalExpired(uint256 id, uint48 expiresAt);
-    /// @notice `approver` already approved proposal `id`.
-    error AlreadyApproved(uint256 id, address approver);
-    /// @notice `caller` is not the proposer of proposal `id`.
-    error NotProposer(uint256 id, address caller);
-    /// @notice `quorum` is not within 1..`councilSize`.
-    error InvalidQuorum(uint16 quorum, uint256 councilSize);
-    /// @notice The proposal time-to-live must be positive.
-    error InvalidTtl();
-    /// @notice The change would leave the consortium without an active council member.
-    error LastCouncilMember(address account);
-    /// @notice `account` is a member and so cannot be a device key.
-    error DeviceIsMember(address account);
-    /// @notice `account` is a device key of an active factory that has not been revoked
-    /// (expired or not), so it cannot be admitted; its owner must revoke it or the council
-    /// unbind it first.
-    error AccountIsDevice(address account);
-    /// @notice `device` is bound to `owner`, an active factory.
-    error DeviceTaken(address device, address owner);
-    /// @notice The binding signature recovers to `signer` (zero if to no key), not to `device`:
-    /// only the device key itself can consent to its binding.
-    error InvalidDeviceSignature(address device, address signer);
-    /// @notice `device` is not bound to any factory.
-    error DeviceNotBound(address device);
-    /// @notice `device` is not currently authorised.
-    error DeviceNotAuthorized(address device);
-    /// @notice `caller` does not own `device`.
-    error NotDeviceOwner(address device, address caller);
-    /// @notice `expiresAt` is neither 0 nor in the future.
-    error InvalidExpiry(uint48 expiresAt);
-    /// @notice `blockNumber` is after the current block.
-    error FutureBlock(uint256 blockNumber);
-
-    // ------------------------------------------------------------------------------------
     // Modifiers
     // ------------------------------------------------------------------------------------
 
-    /// @dev Reverts with {NotCouncil} unless the caller is an active council member.
+    /// @dev Reverts with {MissingRole} unless the caller is an active council member.
     modifier onlyCouncil() {
         _checkCouncil(msg.sender);
         _;
@@ -929,9 +731,9 @@ contract Consortium is EIP712 {
     // Internal: checks
     // ------------------------------------------------------------------------------------
 
-    /// @dev Reverts with {NotCouncil} unless `account` is an active council member.
+    /// @dev Reverts with {MissingRole} unless `account` is an active council member.
     function _checkCouncil(address account) private view {
-        if (!hasRole(account, COUNCIL)) revert NotCouncil(account);
+        if (!hasRole(account, COUNCIL)) revert MissingRole(account, COUNCIL);
     }
 
     /// @dev Reverts with {NotMember} or {MemberNotActive} unless `account` is an active member.

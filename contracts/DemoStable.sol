@@ -15,7 +15,7 @@ contract DemoStable is ERC20 {
     /// @notice The account allowed to mint (the deployer).
     address public immutable minter;
 
-    /// @notice `caller` is not the minter.
+    /// @notice `caller` may not mint the demo token.
     error NotMinter(address caller);
 
     constructor() ERC20("cofab Demo Dollar", "dUSD") {

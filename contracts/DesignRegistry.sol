@@ -5,8 +5,10 @@ import {Checkpoints} from "@openzeppelin/contracts/utils/structs/Checkpoints.sol
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 
+import {Ppm, Roles} from "./common/Common.sol";
 import {IConsortium} from "./interfaces/IConsortium.sol";
 import {IDesignLicences} from "./interfaces/IDesignLicences.sol";
+import {IDesignRegistry} from "./interfaces/IDesignRegistry.sol";
 
 /**
  * @title DesignRegistry
@@ -50,13 +52,9 @@ import {IDesignLicences} from "./interfaces/IDesignLicences.sol";
  * makes a copied commitment a separate, worthless record instead of a block on the
  * author's own.
  */
-contract DesignRegistry is IDesignLicences {
+contract DesignRegistry is IDesignRegistry {
     using Checkpoints for Checkpoints.Trace208;
 
-    /// @notice The Consortium role bit of designers.
-    uint32 public constant DESIGNER = 4;
-    /// @notice Royalties are parts per million of an order's price.
-    uint32 public constant ROYALTY_SCALE = 1_000_000;
 
     /// @notice Flag bit: the designer revoked the design.
     uint8 public constant FLAG_REVOKED = 1;
@@ -111,117 +109,6 @@ contract DesignRegistry is IDesignLicences {
         _licences;
     mapping(bytes32 designId => mapping(address recipient => Share)) private _shares;
 
-    // ------------------------------------------------------------------------------------
-    // Events
-    // ------------------------------------------------------------------------------------
-
-    /// @notice `designer` committed to a design by `commitment` (see {commitmentOf}).
-    event DesignCommitted(bytes32 indexed commitment, address indexed designer);
-
-    /// @notice The commitment `commitment` of block `commitBlock` was revealed: `designer`
-    /// holds `designId`, a version of `parentId` (zero: none), described by the off-chain
-    /// document hashed to `metadataHash`.
-    event DesignRegistered(
-        bytes32 indexed designId,
-        address indexed designer,
-        bytes32 indexed parentId,
-        bytes32 metadataHash,
-        bytes32 commitment,
-        uint256 commitBlock
-    );
-
-    /// @notice `designer` committed `count` designs under Merkle `root`; `manifestHash` is the
-    /// SHA-256 of the off-chain tree document (OpenZeppelin StandardMerkleTree dump).
-    event BatchRegistered(bytes32 indexed root, address indexed designer, uint256 count, bytes32 manifestHash);
-
-    /// @notice Batch member `designId` of `root` was proven and recorded for `designer`, with
-    /// the batch's block `batchBlock`.
-    event DesignClaimed(
-        bytes32 indexed designId,
-        bytes32 indexed root,
-        address indexed designer,
-        bytes32 parentId,
-        bytes32 metadataHash,
-        uint256 batchBlock
-    );
-
-    /// @notice The record of `designId` by `displacedDesigner` at `displacedBlock` gave way to
-    /// the earlier commitment `commitment` (a single commitment or a batch root).
-    event DesignPreempted(
-        bytes32 indexed designId,
-        address indexed displacedDesigner,
-        uint256 displacedBlock,
-        bytes32 indexed commitment
-    );
-
-    /// @notice `designer` revoked `designId`.
-    event DesignRevoked(bytes32 indexed designId, address indexed designer);
-
-    /// @notice `designer` superseded `designId` with `successorId`.
-    event DesignSuperseded(bytes32 indexed designId, bytes32 indexed successorId, address indexed designer);
-
-    /// @notice `designer` licensed `designId` to `licensee` for `royaltyPpm` (1e6 scale).
-    event LicenceGranted(
-        bytes32 indexed designId, address indexed licensee, address indexed designer, uint32 royaltyPpm
-    );
-
-    /// @notice `designer` revoked the licence of `designId` to `licensee`.
-    event LicenceRevoked(bytes32 indexed designId, address indexed licensee, address indexed designer);
-
-    /// @notice `designId` was shared encrypted with `recipient`: ciphertext and wrapped-key
-    /// envelope hashes (SHA-256).
-    event DesignShared(
-        bytes32 indexed designId, address indexed recipient, bytes32 ciphertextHash, bytes32 wrappedKeyHash
-    );
-
-    // ------------------------------------------------------------------------------------
-    // Errors
-    // ------------------------------------------------------------------------------------
-
-    /// @notice `account` is not an active member holding the DESIGNER role.
-    error NotDesigner(address account);
-    /// @notice `caller` is not the registrant of `designId`.
-    error NotRegistrant(bytes32 designId, address caller);
-    /// @notice `designId` is already recorded for `designer` with priority block `blockNumber`.
-    error DesignExists(bytes32 designId, address designer, uint256 blockNumber);
-    /// @notice No design `designId` is recorded: it was never committed, or its commitment
-    /// was not revealed (or its batch member not claimed) yet.
-    error UnknownDesign(bytes32 designId);
-    /// @notice The parent `parentId` is not recorded (at or before the commitment's block).
-    error UnknownParent(bytes32 parentId);
-    /// @notice The parent `parentId` is revoked.
-    error ParentRevoked(bytes32 parentId);
-    /// @notice `designId` is revoked.
-    error DesignIsRevoked(bytes32 designId);
-    /// @notice `designId` is superseded: license its successor instead.
-    error DesignIsSuperseded(bytes32 designId);
-    /// @notice A zero hash was given where a content hash, commitment, root or share hash is
-    /// required.
-    error ZeroHash();
-    /// @notice `designer` already committed `commitment` at block `blockNumber`.
-    error CommitmentExists(bytes32 commitment, address designer, uint256 blockNumber);
-    /// @notice `designer` never committed `commitment`: the revealed values, designer or salt
-    /// differ from what was committed.
-    error UnknownCommitment(bytes32 commitment, address designer);
-    /// @notice A batch needs at least one member.
-    error EmptyBatch();
-    /// @notice `designer` already registered the batch `root` at block `blockNumber`.
-    error BatchExists(bytes32 root, address designer, uint256 blockNumber);
-    /// @notice `designer` registered no batch with root `root`.
-    error UnknownBatch(bytes32 root, address designer);
-    /// @notice The proof does not place `designId` under `root`.
-    error InvalidProof(bytes32 root, bytes32 designId);
-    /// @notice `account` is not an active member of the consortium.
-    error LicenseeNotMember(address account);
-    /// @notice `royaltyPpm` exceeds {ROYALTY_SCALE}.
-    error InvalidRoyalty(uint32 royaltyPpm);
-    /// @notice `licensee` holds no active licence of `designId`.
-    error NoLicence(bytes32 designId, address licensee);
-    /// @notice `successorId` cannot supersede `designId`.
-    error InvalidSuccessor(bytes32 designId, bytes32 successorId);
-    /// @notice `blockNumber` is after the current block.
-    error FutureBlock(uint256 blockNumber);
-
     /// @param consortium_ The Consortium contract that says who is an active designer.
     constructor(address consortium_) {
         _consortium = IConsortium(consortium_);
@@ -237,7 +124,7 @@ contract DesignRegistry is IDesignLicences {
      * @dev One new slot, keyed by `(commitment, msg.sender)`: the same bytes sent by
      * another account (a copy of a pending transaction) make that account's own record,
      * which never reveals because the commitment names its author. Reverts with
-     * {NotDesigner}, {ZeroHash} or {CommitmentExists}.
+     * {MissingRole}, {ZeroHash} or {CommitmentExists}.
      */
     function commit(bytes32 commitment) external {
         _checkDesigner(msg.sender);
@@ -281,7 +168,7 @@ contract DesignRegistry is IDesignLicences {
      * @param manifestHash SHA-256 of the tree document (kept off-chain).
      * @dev One slot keyed by `(root, msg.sender)`, whatever `count`; members become design
      * records with {claim}. A copied root is its copier's record, under which no leaf
-     * (they name the author) proves. Reverts with {NotDesigner}, {ZeroHash}, {EmptyBatch}
+     * (they name the author) proves. Reverts with {MissingRole}, {ZeroHash}, {EmptyBatch}
      * or {BatchExists}.
      */
     function registerBatch(bytes32 root, uint256 count, bytes32 manifestHash) external {
@@ -360,7 +247,7 @@ contract DesignRegistry is IDesignLicences {
     /**
      * @notice Licenses the caller's design to the active member `licensee` for `royaltyPpm`
      * (parts per million of an order's price); granting again replaces the royalty.
-     * @dev Reverts with {NotDesigner}, {UnknownDesign}, {NotRegistrant}, {DesignIsRevoked},
+     * @dev Reverts with {MissingRole}, {UnknownDesign}, {NotRegistrant}, {DesignIsRevoked},
      * {DesignIsSuperseded}, {LicenseeNotMember} or {InvalidRoyalty}.
      */
     function grantLicence(bytes32 designId, address licensee, uint32 royaltyPpm) external {
@@ -368,7 +255,7 @@ contract DesignRegistry is IDesignLicences {
         Design storage d = _ownDesign(designId);
         if (d.flags & FLAG_SUPERSEDED != 0) revert DesignIsSuperseded(designId);
         if (!_consortium.hasRole(licensee, 0)) revert LicenseeNotMember(licensee);
-        if (royaltyPpm > ROYALTY_SCALE) revert InvalidRoyalty(royaltyPpm);
+        if (royaltyPpm > Ppm.SCALE) revert InvalidRoyalty(royaltyPpm);
         _licences[designId][licensee].push(_clock(), _packLicence(true, msg.sender, royaltyPpm));
         emit LicenceGranted(designId, licensee, msg.sender, royaltyPpm);
     }
@@ -393,7 +280,7 @@ contract DesignRegistry is IDesignLicences {
      * be an active member holding an active licence.
      * @param ciphertextHash SHA-256 of the ciphertext blob.
      * @param wrappedKeyHash SHA-256 of the envelope wrapping the file key to the recipient.
-     * @dev Reverts with {NotDesigner}, {UnknownDesign}, {NotRegistrant}, {DesignIsRevoked},
+     * @dev Reverts with {MissingRole}, {UnknownDesign}, {NotRegistrant}, {DesignIsRevoked},
      * {ZeroHash}, {LicenseeNotMember} or {NoLicence}.
      */
     function recordShare(
@@ -520,7 +407,7 @@ contract DesignRegistry is IDesignLicences {
     // ------------------------------------------------------------------------------------
 
     function _checkDesigner(address account) private view {
-        if (!_consortium.hasRole(account, DESIGNER)) revert NotDesigner(account);
+        if (!_consortium.hasRole(account, Roles.DESIGNER)) revert MissingRole(account, Roles.DESIGNER);
     }
 
     /// @dev Reverts unless `parentId` was registered at or before `atBlock` and not revoked

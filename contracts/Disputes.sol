@@ -3,10 +3,11 @@ pragma solidity ^0.8.24;
 
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 
+import {Ppm, Roles} from "./common/Common.sol";
 import {IConsortium} from "./interfaces/IConsortium.sol";
 import {IDisputes} from "./interfaces/IDisputes.sol";
-import {JobBoard} from "./JobBoard.sol";
-import {Settlement} from "./Settlement.sol";
+import {IJobBoard} from "./interfaces/IJobBoard.sol";
+import {ISettlement} from "./interfaces/ISettlement.sol";
 
 /**
  * @title Disputes
@@ -43,29 +44,10 @@ import {Settlement} from "./Settlement.sol";
  * from the Settlement, which must name this contract as its disputes address.
  */
 contract Disputes is IDisputes, ReentrancyGuardTransient {
-    /// @notice Consortium role bit of auditors.
-    uint32 public constant AUDITOR = 8;
-    /// @notice A whole split amount in parts per million.
-    uint32 public constant SCALE = 1_000_000;
     /// @notice Most votes a ruling may need.
     uint16 public constant MAX_QUORUM = 64;
     /// @notice Longest reason or evidence URI, in bytes.
     uint256 public constant MAX_TEXT_BYTES = 2048;
-
-    /// @notice Lifecycle of a dispute: open (the split frozen), then ruled or lapsed.
-    enum DisputeStatus {
-        None,
-        Open,
-        Ruled,
-        Lapsed
-    }
-
-    /// @notice The party a vote or a ruling holds at fault.
-    enum Fault {
-        None,
-        Buyer,
-        Factory
-    }
 
     /**
      * @notice A dispute.
@@ -108,8 +90,8 @@ contract Disputes is IDisputes, ReentrancyGuardTransient {
     // ------------------------------------------------------------------------------------
 
     IConsortium private immutable _consortium;
-    JobBoard private immutable _board;
-    Settlement private immutable _settlement;
+    IJobBoard private immutable _board;
+    ISettlement private immutable _settlement;
 
     /// @notice Seconds after opening during which evidence is accepted.
     uint48 public immutable evidencePeriod;
@@ -128,115 +110,6 @@ contract Disputes is IDisputes, ReentrancyGuardTransient {
     mapping(uint256 jobId => mapping(uint256 splitId => mapping(address party => bool))) private _claimed;
 
     // ------------------------------------------------------------------------------------
-    // Events
-    // ------------------------------------------------------------------------------------
-
-    /**
-     * @notice `claimant` opened dispute `disputeId` on split `splitId` of order `jobId`
-     * against `respondent`, for `reason`, with evidence hashed `evidenceHash`. Evidence is
-     * accepted until `evidenceDeadline`, votes until `rulingDeadline`.
-     */
-    event DisputeOpened(
-        uint256 indexed disputeId,
-        uint256 indexed jobId,
-        uint256 splitId,
-        address indexed claimant,
-        address respondent,
-        string reason,
-        bytes32 evidenceHash,
-        uint48 evidenceDeadline,
-        uint48 rulingDeadline
-    );
-
-    /// @notice `party` submitted evidence hashed `evidenceHash`, to be fetched at `uri`, in
-    /// dispute `disputeId` on split `splitId` of order `jobId`.
-    event EvidenceSubmitted(
-        uint256 indexed disputeId,
-        uint256 indexed jobId,
-        uint256 splitId,
-        address party,
-        bytes32 evidenceHash,
-        string uri
-    );
-
-    /// @notice `auditor` voted in dispute `disputeId` on split `splitId` of order `jobId`:
-    /// pay the factory `payoutPpm` of the split's amount, `fault` at fault.
-    event VoteCast(
-        uint256 indexed disputeId,
-        uint256 indexed jobId,
-        uint256 splitId,
-        address indexed auditor,
-        uint32 payoutPpm,
-        Fault fault
-    );
-
-    /// @notice `votes` auditors ruled dispute `disputeId` on split `splitId` of order
-    /// `jobId`: `payoutPpm` of the split's amount (`payout`) to its factory, `refund` to
-    /// the buyer, `fault` at fault. The Settlement applied it in the same transaction.
-    event DisputeRuled(
-        uint256 indexed disputeId,
-        uint256 indexed jobId,
-        uint256 splitId,
-        uint32 payoutPpm,
-        uint128 payout,
-        uint128 refund,
-        Fault fault,
-        uint16 votes
-    );
-
-    /// @notice Dispute `disputeId` on split `splitId` of order `jobId` reached its ruling
-    /// deadline without a quorum: closed without ruling, the split unfrozen.
-    event DisputeLapsed(uint256 indexed disputeId, uint256 indexed jobId, uint256 splitId);
-
-    // ------------------------------------------------------------------------------------
-    // Errors
-    // ------------------------------------------------------------------------------------
-
-    /// @notice The zero address was given where a contract is required.
-    error ZeroAddress();
-    /// @notice The evidence period `evidencePeriod` and ruling period `rulingPeriod` must be positive.
-    error InvalidPeriods(uint256 evidencePeriod, uint256 rulingPeriod);
-    /// @notice `quorum` is not within 1..{MAX_QUORUM}.
-    error InvalidDisputeQuorum(uint256 quorum);
-    /// @notice The Settlement moves escrow for `linked`, not for the JobBoard `jobBoard`.
-    error BoardMismatch(address jobBoard, address linked);
-    /// @notice No dispute has id `disputeId`.
-    error UnknownDispute(uint256 disputeId);
-    /// @notice `caller` is neither the buyer of order `jobId` nor the factory of its split `splitId`.
-    error NotJobParty(uint256 jobId, uint256 splitId, address caller);
-    /// @notice Split `splitId` of order `jobId` is already under open dispute `disputeId`.
-    error DisputeAlreadyOpen(uint256 jobId, uint256 splitId, uint256 disputeId);
-    /// @notice `claimant` already opened a dispute on split `splitId` of order `jobId`.
-    error AlreadyDisputed(uint256 jobId, uint256 splitId, address claimant);
-    /// @notice A dispute needs a reason.
-    error EmptyReason();
-    /// @notice A text of `length` bytes exceeds the `max` allowed.
-    error TextTooLong(uint256 length, uint256 max);
-    /// @notice A zero hash cannot be used here.
-    error ZeroHash();
-    /// @notice Dispute `disputeId` is `status`, not open.
-    error DisputeNotOpen(uint256 disputeId, DisputeStatus status);
-    /// @notice `caller` is neither the claimant nor the respondent of dispute `disputeId`.
-    error NotDisputeParty(uint256 disputeId, address caller);
-    /// @notice The evidence deadline `deadline` of dispute `disputeId` has passed.
-    error EvidencePeriodOver(uint256 disputeId, uint256 deadline);
-    /// @notice Voting on dispute `disputeId` opens when the respondent has submitted
-    /// evidence or after the evidence deadline `deadline`.
-    error VotingNotOpen(uint256 disputeId, uint256 deadline);
-    /// @notice The ruling deadline `deadline` of dispute `disputeId` has passed.
-    error RulingPeriodOver(uint256 disputeId, uint256 deadline);
-    /// @notice Dispute `disputeId` can lapse only after its ruling deadline `deadline`.
-    error RulingPeriodNotOver(uint256 disputeId, uint256 deadline);
-    /// @notice `account` is not an active member holding the AUDITOR role.
-    error NotActiveAuditor(address account);
-    /// @notice `auditor` is a party to the order of dispute `disputeId` (buyer, designer or a factory).
-    error AuditorIsParty(uint256 disputeId, address auditor);
-    /// @notice `auditor` already voted in dispute `disputeId`.
-    error AlreadyVoted(uint256 disputeId, address auditor);
-    /// @notice The payout share `payoutPpm` exceeds 1,000,000.
-    error InvalidPayoutShare(uint256 payoutPpm);
-
-    // ------------------------------------------------------------------------------------
     // Constructor
     // ------------------------------------------------------------------------------------
 
@@ -251,8 +124,8 @@ contract Disputes is IDisputes, ReentrancyGuardTransient {
      */
     constructor(
         IConsortium consortium_,
-        JobBoard jobBoard_,
-        Settlement settlement_,
+        IJobBoard jobBoard_,
+        ISettlement settlement_,
         uint48 evidencePeriod_,
         uint48 rulingPeriod_,
         uint16 quorum_
@@ -333,7 +206,7 @@ contract Disputes is IDisputes, ReentrancyGuardTransient {
      * @param payoutPpm Share of the split's amount to pay its factory, 0..1,000,000.
      * @param fault The party at fault, if any.
      * @dev Reverts with {UnknownDispute}, {DisputeNotOpen}, {RulingPeriodOver},
-     * {VotingNotOpen}, {NotActiveAuditor}, {AuditorIsParty}, {AlreadyVoted} or
+     * {VotingNotOpen}, {MissingRole}, {AuditorIsParty}, {AlreadyVoted} or
      * {InvalidPayoutShare}.
      */
     function vote(uint256 disputeId, uint32 payoutPpm, Fault fault) external nonReentrant {
@@ -342,10 +215,10 @@ contract Disputes is IDisputes, ReentrancyGuardTransient {
         if (!d.respondentHeard && block.timestamp <= d.evidenceDeadline) {
             revert VotingNotOpen(disputeId, d.evidenceDeadline);
         }
-        if (!_consortium.hasRole(msg.sender, AUDITOR)) revert NotActiveAuditor(msg.sender);
+        if (!_consortium.hasRole(msg.sender, Roles.AUDITOR)) revert MissingRole(msg.sender, Roles.AUDITOR);
         if (isParty(d.jobId, msg.sender)) revert AuditorIsParty(disputeId, msg.sender);
         if (_voted[disputeId][msg.sender]) revert AlreadyVoted(disputeId, msg.sender);
-        if (payoutPpm > SCALE) revert InvalidPayoutShare(payoutPpm);
+        if (payoutPpm > Ppm.SCALE) revert InvalidPayoutShare(payoutPpm);
 
         _voted[disputeId][msg.sender] = true;
         _shares[disputeId].push(payoutPpm);
@@ -412,9 +285,9 @@ contract Disputes is IDisputes, ReentrancyGuardTransient {
     /// @notice Whether `account` is a party to order `jobId`: its buyer, its designer or
     /// the factory of one of its splits (such an auditor may not vote on it).
     function isParty(uint256 jobId, address account) public view returns (bool) {
-        JobBoard.Job memory j = _board.job(jobId);
+        IJobBoard.Job memory j = _board.job(jobId);
         if (account == j.buyer || account == j.designer) return true;
-        JobBoard.Split[] memory splits = _board.splits(jobId);
+        IJobBoard.Split[] memory splits = _board.splits(jobId);
         for (uint256 i = 0; i < splits.length; ++i) {
             if (splits[i].factory == account) return true;
         }
@@ -433,18 +306,18 @@ contract Disputes is IDisputes, ReentrancyGuardTransient {
     /// @dev The respondent of a dispute the caller would open on split `splitId` of order
     /// `jobId`, after checking the caller is a party and the split can still be ruled on.
     function _respondent(uint256 jobId, uint256 splitId) private view returns (address respondent) {
-        JobBoard.Job memory j = _board.job(jobId);
-        JobBoard.Split memory s = _board.splitOf(jobId, splitId);
+        IJobBoard.Job memory j = _board.job(jobId);
+        IJobBoard.Split memory s = _board.splitOf(jobId, splitId);
         if (msg.sender == j.buyer) respondent = s.factory;
         else if (msg.sender == s.factory) respondent = j.buyer;
         else revert NotJobParty(jobId, splitId, msg.sender);
-        JobBoard.JobStatus js = j.status;
+        IJobBoard.JobStatus js = j.status;
         if (
-            js != JobBoard.JobStatus.InProduction && js != JobBoard.JobStatus.Delivered
-                && js != JobBoard.JobStatus.Expired
-        ) revert JobBoard.JobNotInStatus(jobId, js);
-        if (s.status != JobBoard.SplitStatus.Accepted && s.status != JobBoard.SplitStatus.Delivered) {
-            revert JobBoard.SplitNotInStatus(jobId, splitId, s.status);
+            js != IJobBoard.JobStatus.InProduction && js != IJobBoard.JobStatus.Delivered
+                && js != IJobBoard.JobStatus.Expired
+        ) revert IJobBoard.JobNotInStatus(jobId, js);
+        if (s.status != IJobBoard.SplitStatus.Accepted && s.status != IJobBoard.SplitStatus.Delivered) {
+            revert IJobBoard.SplitNotInStatus(jobId, splitId, s.status);
         }
         uint256 current = _open[jobId][splitId];
         if (current != 0) revert DisputeAlreadyOpen(jobId, splitId, current);
@@ -481,7 +354,7 @@ contract Disputes is IDisputes, ReentrancyGuardTransient {
         uint32 share = _median(_shares[disputeId]);
         Fault fault = _majority(_faultVotes[disputeId], d.votes);
         (, uint256 amount) = _settlement.payee(jobId, splitId);
-        uint128 payout = uint128((amount * share) / SCALE);
+        uint128 payout = uint128((amount * share) / Ppm.SCALE);
         uint128 refund = uint128(amount) - payout;
         d.status = DisputeStatus.Ruled;
         d.payoutPpm = share;

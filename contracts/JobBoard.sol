@@ -6,8 +6,10 @@ import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 
+import {Ppm, Roles} from "./common/Common.sol";
 import {IConsortium} from "./interfaces/IConsortium.sol";
 import {IDesignLicences} from "./interfaces/IDesignLicences.sol";
+import {IJobBoard} from "./interfaces/IJobBoard.sol";
 import {ISettlement, ISettlementHooks} from "./interfaces/ISettlement.sol";
 import {ISplits} from "./interfaces/ISplits.sol";
 
@@ -50,11 +52,7 @@ import {ISplits} from "./interfaces/ISplits.sol";
  * State changes precede the calls to the Settlement (checks-effects-interactions) and every
  * mutating function is non-reentrant.
  */
-contract JobBoard is ISplits, ISettlementHooks, EIP712, ReentrancyGuardTransient {
-    /// @notice Consortium role bit of factories.
-    uint32 public constant FACTORY = 2;
-    /// @notice Consortium role bit of buyers.
-    uint32 public constant BUYER = 16;
+contract JobBoard is IJobBoard, ISettlementHooks, EIP712, ReentrancyGuardTransient {
     /// @notice Most splits per order (dependencies are a 64-bit mask).
     uint256 public constant MAX_SPLITS = 64;
     /// @notice Review period of an order placed with none (0): 14 days.
@@ -74,69 +72,6 @@ contract JobBoard is ISplits, ISettlementHooks, EIP712, ReentrancyGuardTransient
     // ------------------------------------------------------------------------------------
     // Types
     // ------------------------------------------------------------------------------------
-
-    /// @notice Lifecycle of an order. `Accepted` is passed through in the transaction that
-    /// accepts the last delivery, which also settles the order.
-    enum JobStatus {
-        None,
-        Created,
-        Funded,
-        Split,
-        InProduction,
-        Delivered,
-        Accepted,
-        Settled,
-        Cancelled,
-        Expired
-    }
-
-    /// @notice Lifecycle of a split: assigned to a factory, accepted by it, delivered, then
-    /// paid (the buyer accepted the delivery), ruled on (a dispute ruling closed it) or
-    /// refunded (the order was cancelled or expired before delivery).
-    enum SplitStatus {
-        None,
-        Assigned,
-        Accepted,
-        Delivered,
-        Paid,
-        Ruled,
-        Refunded
-    }
-
-    /**
-     * @notice An order.
-     * @param buyer Who placed, paid and accepts it.
-     * @param deadline Delivery deadline (unix time).
-     * @param status Lifecycle status.
-     * @param splitCount Number of splits.
-     * @param acceptedCount Splits accepted by their factory.
-     * @param deliveredCount Splits delivered.
-     * @param closedCount Splits paid, ruled on or refunded.
-     * @param token The ERC-20 it is paid in.
-     * @param quantity Units ordered.
-     * @param royaltyPpm The designer's royalty, read from the licence when the order was placed.
-     * @param designer The design's registrant, who receives the royalty.
-     * @param reviewPeriod Seconds the buyer has, after a split is delivered, to accept or
-     * dispute it; after them anyone may finalise the delivery as accepted.
-     * @param price The price, in token units.
-     * @param designId The licensed design (SHA-256 of the design file).
-     */
-    struct Job {
-        address buyer;
-        uint48 deadline;
-        JobStatus status;
-        uint8 splitCount;
-        uint8 acceptedCount;
-        uint8 deliveredCount;
-        uint8 closedCount;
-        IERC20 token;
-        uint64 quantity;
-        uint32 royaltyPpm;
-        address designer;
-        uint32 reviewPeriod;
-        uint128 price;
-        bytes32 designId;
-    }
 
     /**
      * @notice What the buyer asks of one split.
@@ -172,39 +107,6 @@ contract JobBoard is ISplits, ISettlementHooks, EIP712, ReentrancyGuardTransient
         uint256 deadline;
     }
 
-    /**
-     * @notice A split of an order.
-     * @param factory The factory doing it.
-     * @param status Lifecycle status.
-     * @param dependsOn Bit `i` set: needs the output of split `i`.
-     * @param quantity Units of this step or lot.
-     * @param received Bit `i` set: the output lots of split `i` were handed over to this split.
-     * @param sharePpm The factory's share of the price.
-     * @param deliveredAt When it was delivered (0: never). Kept when a ruling closes the split,
-     * so a split delivered and then ruled on still counts as delivered for its dependents.
-     * @param step The process step or lot label.
-     * @param handedTo Bit `j` set: this split's output lots were handed over to split `j`.
-     * @param handedQuantity Units of its output handed over so far, to all its dependents
-     * (at most `quantity`).
-     * @dev Four slots: (factory, status, dependsOn), (quantity, received, sharePpm,
-     * deliveredAt), (step), (handedTo, handedQuantity). What a delivery writes shares the
-     * slots {split} already filled, so {deliver} never pays for a fresh slot; the last slot,
-     * written only by a split that hands lots over, is paid for (22,100 gas) by its first
-     * hand-over and stays zero (and free) for splits without dependents.
-     */
-    struct Split {
-        address factory;
-        SplitStatus status;
-        uint64 dependsOn;
-        uint64 quantity;
-        uint64 received;
-        uint32 sharePpm;
-        uint48 deliveredAt;
-        bytes32 step;
-        uint64 handedTo;
-        uint64 handedQuantity;
-    }
-
     // ------------------------------------------------------------------------------------
     // Storage
     // ------------------------------------------------------------------------------------
@@ -218,147 +120,6 @@ contract JobBoard is ISplits, ISettlementHooks, EIP712, ReentrancyGuardTransient
     mapping(uint256 jobId => mapping(uint256 splitId => Split)) private _splits;
     /// @notice Used acceptance nonces: bit `nonce & 255` of word `nonce >> 8` of a factory.
     mapping(address factory => mapping(uint256 wordPos => uint256 bits)) public nonceBitmap;
-
-    // ------------------------------------------------------------------------------------
-    // Events
-    // ------------------------------------------------------------------------------------
-
-    /**
-     * @notice `buyer` placed order `jobId` for `quantity` units of design `designId`
-     * (licensed to it with `royaltyPpm` for `designer`) at `price` in `token`, to be
-     * delivered by `deadline`; `specHash` is the hash of the off-chain order document.
-     */
-    event JobCreated(
-        uint256 indexed jobId,
-        address indexed buyer,
-        bytes32 indexed designId,
-        address designer,
-        uint32 royaltyPpm,
-        IERC20 token,
-        uint64 quantity,
-        uint128 price,
-        uint48 deadline,
-        bytes32 specHash
-    );
-
-    /// @notice Order `jobId` gives its buyer `reviewPeriod` seconds after each delivery to
-    /// accept or dispute it.
-    event ReviewPeriodSet(uint256 indexed jobId, uint32 reviewPeriod);
-
-    /// @notice Order `jobId` moved to `status`.
-    event JobStatusChanged(uint256 indexed jobId, JobStatus status);
-
-    /// @notice Split `splitId` of order `jobId`: `factory` does `quantity` of `step` for
-    /// `sharePpm` of the price, after the splits in the `dependsOn` mask.
-    event SplitAssigned(
-        uint256 indexed jobId,
-        uint256 splitId,
-        address indexed factory,
-        bytes32 step,
-        uint64 quantity,
-        uint32 sharePpm,
-        uint64 dependsOn
-    );
-
-    /// @notice `factory` accepted split `splitId` of order `jobId`; `relayer` sent the
-    /// transaction (the factory itself, or whoever relayed its signed acceptance).
-    event SplitAccepted(uint256 indexed jobId, uint256 splitId, address indexed factory, address relayer);
-
-    /// @notice Lot `lot` (`quantity` units) of split `fromSplit` passed to split `toSplit` of
-    /// order `jobId`, signed by `fromSigner` and `toSigner` (the factories or their device keys).
-    event CustodyHandedOver(
-        uint256 indexed jobId,
-        uint256 fromSplit,
-        uint256 toSplit,
-        bytes32 lot,
-        uint64 quantity,
-        address fromSigner,
-        address toSigner
-    );
-
-    /// @notice `factory` delivered split `splitId` of order `jobId`; `evidenceHash` is the
-    /// hash of its delivery note or QC evidence (zero if none).
-    event SplitDelivered(uint256 indexed jobId, uint256 splitId, address indexed factory, bytes32 evidenceHash);
-
-    /// @notice The buyer accepted the delivery of split `splitId` of order `jobId`.
-    event DeliveryAccepted(uint256 indexed jobId, uint256 splitId, address indexed buyer);
-
-    /// @notice The review period of the delivery of split `splitId` of order `jobId` passed
-    /// without acceptance or an open dispute: `caller` finalised it as accepted.
-    event DeliveryFinalized(uint256 indexed jobId, uint256 splitId, address indexed caller);
-
-    /// @notice `factory` revoked the acceptance nonces set in `mask` of word `wordPos`.
-    event NoncesInvalidated(address indexed factory, uint256 wordPos, uint256 mask);
-
-    /// @notice A dispute ruling closed split `splitId` of order `jobId`, paying `payout`.
-    event SplitRuled(uint256 indexed jobId, uint256 splitId, uint128 payout);
-
-    // ------------------------------------------------------------------------------------
-    // Errors
-    // ------------------------------------------------------------------------------------
-
-    /// @notice `account` is not an active member holding the BUYER role.
-    error NotActiveBuyer(address account);
-    /// @notice `account` is not an active member holding the FACTORY role.
-    error NotActiveFactory(address account);
-    /// @notice Design `designId` is not actively licensed to `licensee`.
-    error DesignNotLicensed(bytes32 designId, address licensee);
-    /// @notice The royalty `royaltyPpm` plus the platform fee `feePpm` leave nothing for factories.
-    error FeesTooHigh(uint32 royaltyPpm, uint32 feePpm);
-    /// @notice `token` is not a contract (and no default payment token is configured if zero).
-    error InvalidToken(address token);
-    /// @notice Quantity and price must be positive.
-    error ZeroQuantityOrPrice();
-    /// @notice The deadline `deadline` is not in the future.
-    error InvalidDeadline(uint256 deadline);
-    /// @notice No order has id `jobId`.
-    error UnknownJob(uint256 jobId);
-    /// @notice Order `jobId` has no split `splitId`.
-    error UnknownSplit(uint256 jobId, uint256 splitId);
-    /// @notice `caller` is not the buyer of order `jobId`.
-    error NotJobBuyer(uint256 jobId, address caller);
-    /// @notice `caller` is not the factory of split `splitId` of order `jobId`.
-    error NotSplitFactory(uint256 jobId, uint256 splitId, address caller);
-    /// @notice Order `jobId` is `status`, which does not allow this.
-    error JobNotInStatus(uint256 jobId, JobStatus status);
-    /// @notice Split `splitId` of order `jobId` is `status`, which does not allow this.
-    error SplitNotInStatus(uint256 jobId, uint256 splitId, SplitStatus status);
-    /// @notice The deadline `deadline` of order `jobId` has passed.
-    error JobDeadlinePassed(uint256 jobId, uint256 deadline);
-    /// @notice Order `jobId` can expire only after its deadline `deadline`.
-    error NotYetExpired(uint256 jobId, uint256 deadline);
-    /// @notice `count` splits: an order needs 1 to {MAX_SPLITS}.
-    error InvalidSplitCount(uint256 count);
-    /// @notice Split `splitId` has a zero quantity.
-    error ZeroSplitQuantity(uint256 splitId);
-    /// @notice Split `splitId` depends on `dependsOn`, which names itself or a later split.
-    error InvalidDependencies(uint256 splitId, uint64 dependsOn);
-    /// @notice Split `splitId` of order `jobId` needs split `dependency` delivered first.
-    error DependencyNotDelivered(uint256 jobId, uint256 splitId, uint256 dependency);
-    /// @notice Split `splitId` of order `jobId` has not received the lots of split `dependency`.
-    error LotsNotReceived(uint256 jobId, uint256 splitId, uint256 dependency);
-    /// @notice Split `toSplit` of order `jobId` does not depend on split `fromSplit`.
-    error NotADependency(uint256 jobId, uint256 fromSplit, uint256 toSplit);
-    /// @notice The lots of split `fromSplit` were already handed over to split `toSplit`.
-    error AlreadyHandedOver(uint256 jobId, uint256 fromSplit, uint256 toSplit);
-    /// @notice The signature's deadline `deadline` has passed.
-    error SignatureExpired(uint256 deadline);
-    /// @notice The acceptance is signed by `signer`, not by the split's factory.
-    error InvalidAcceptanceSignature(uint256 jobId, uint256 splitId, address signer);
-    /// @notice The hand-over lacks the signature of the factory of split `splitId`.
-    error HandoverNotSigned(uint256 jobId, uint256 splitId);
-    /// @notice `signer` may not sign hand-overs for the factory of split `splitId`.
-    error InvalidHandoverSignature(uint256 jobId, uint256 splitId, address signer);
-    /// @notice `nonce` of `factory` was already used or revoked.
-    error NonceAlreadyUsed(address factory, uint256 nonce);
-    /// @notice Split `splitId` of order `jobId` may hand over `available` more units, not `quantity`.
-    error HandoverExceedsQuantity(uint256 jobId, uint256 splitId, uint256 quantity, uint256 available);
-    /// @notice The review period `reviewPeriod` exceeds {MAX_REVIEW_PERIOD}.
-    error InvalidReviewPeriod(uint256 reviewPeriod);
-    /// @notice The delivery of split `splitId` of order `jobId` is under review until `reviewEnds`.
-    error ReviewPeriodNotOver(uint256 jobId, uint256 splitId, uint256 reviewEnds);
-    /// @notice `caller` is not the Settlement.
-    error NotSettlement(address caller);
 
     // ------------------------------------------------------------------------------------
     // Constructor
@@ -388,7 +149,7 @@ contract JobBoard is ISplits, ISettlementHooks, EIP712, ReentrancyGuardTransient
      * @param reviewPeriod Seconds the buyer has after each delivery to accept or dispute it
      * before anyone may finalise it as accepted; 0 for {DEFAULT_REVIEW_PERIOD}. Factories see
      * it before they accept their splits.
-     * @dev Reverts with {NotActiveBuyer}, {InvalidToken}, {ZeroQuantityOrPrice},
+     * @dev Reverts with {MissingRole}, {InvalidToken}, {ZeroQuantityOrPrice},
      * {InvalidDeadline}, {InvalidReviewPeriod}, {DesignNotLicensed} or {FeesTooHigh}. The
      * period shares a storage slot with the designer: no extra SSTORE.
      * @return jobId The new order's id (from 1).
@@ -402,7 +163,7 @@ contract JobBoard is ISplits, ISettlementHooks, EIP712, ReentrancyGuardTransient
         bytes32 specHash,
         uint32 reviewPeriod
     ) external nonReentrant returns (uint256 jobId) {
-        if (!_consortium.hasRole(msg.sender, BUYER)) revert NotActiveBuyer(msg.sender);
+        if (!_consortium.hasRole(msg.sender, Roles.BUYER)) revert MissingRole(msg.sender, Roles.BUYER);
         if (address(token) == address(0)) token = _settlement.defaultToken();
         if (address(token).code.length == 0) revert InvalidToken(address(token));
         if (quantity == 0 || price == 0) revert ZeroQuantityOrPrice();
@@ -445,7 +206,7 @@ contract JobBoard is ISplits, ISettlementHooks, EIP712, ReentrancyGuardTransient
      * @notice Splits funded order `jobId` into `specs`, one per process step or lot.
      * @dev Shares with the royalty and the platform fee must sum to 1e6 (checked by the
      * Settlement: {Settlement-SharesDoNotSum}). Reverts with {UnknownJob}, {NotJobBuyer},
-     * {JobNotInStatus}, {JobDeadlinePassed}, {InvalidSplitCount}, {NotActiveFactory},
+     * {JobNotInStatus}, {JobDeadlinePassed}, {InvalidSplitCount}, {MissingRole},
      * {ZeroSplitQuantity} or {InvalidDependencies}.
      */
     function split(uint256 jobId, SplitSpec[] calldata specs) external nonReentrant {
@@ -459,7 +220,7 @@ contract JobBoard is ISplits, ISettlementHooks, EIP712, ReentrancyGuardTransient
         uint32[] memory shares = new uint32[](n);
         for (uint256 i = 0; i < n; ++i) {
             SplitSpec calldata s = specs[i];
-            if (!_consortium.hasRole(s.factory, FACTORY)) revert NotActiveFactory(s.factory);
+            if (!_consortium.hasRole(s.factory, Roles.FACTORY)) revert MissingRole(s.factory, Roles.FACTORY);
             if (s.quantity == 0) revert ZeroSplitQuantity(i);
             if (s.dependsOn >> i != 0) revert InvalidDependencies(i, s.dependsOn);
             // Field by field: a struct literal would also store the all-zero last slot.
@@ -482,7 +243,7 @@ contract JobBoard is ISplits, ISettlementHooks, EIP712, ReentrancyGuardTransient
     /**
      * @notice Accepts split `splitId` of order `jobId` as its factory.
      * @dev Reverts with {UnknownJob}, {UnknownSplit}, {NotSplitFactory}, {JobNotInStatus},
-     * {SplitNotInStatus}, {JobDeadlinePassed} or {NotActiveFactory}.
+     * {SplitNotInStatus}, {JobDeadlinePassed} or {MissingRole}.
      */
     function acceptSplit(uint256 jobId, uint256 splitId) external nonReentrant {
         Split storage s = _split(jobId, splitId);
@@ -568,7 +329,7 @@ contract JobBoard is ISplits, ISettlementHooks, EIP712, ReentrancyGuardTransient
      * decided on it since) and handed over to it. The buyer's review period starts now.
      * @param evidenceHash Hash of the delivery note or QC evidence (zero if none).
      * @dev Reverts with {UnknownJob}, {UnknownSplit}, {NotSplitFactory}, {JobNotInStatus},
-     * {SplitNotInStatus}, {JobDeadlinePassed}, {NotActiveFactory},
+     * {SplitNotInStatus}, {JobDeadlinePassed}, {MissingRole},
      * {DependencyNotDelivered} or {LotsNotReceived}.
      */
     function deliver(uint256 jobId, uint256 splitId, bytes32 evidenceHash) external nonReentrant {
@@ -578,7 +339,7 @@ contract JobBoard is ISplits, ISettlementHooks, EIP712, ReentrancyGuardTransient
         _checkStatus(jobId, j, JobStatus.InProduction);
         if (s.status != SplitStatus.Accepted) revert SplitNotInStatus(jobId, splitId, s.status);
         _checkDeadline(jobId, j);
-        if (!_consortium.hasRole(msg.sender, FACTORY)) revert NotActiveFactory(msg.sender);
+        if (!_consortium.hasRole(msg.sender, Roles.FACTORY)) revert MissingRole(msg.sender, Roles.FACTORY);
         uint64 deps = s.dependsOn;
         for (uint256 d = 0; deps >> d != 0; ++d) {
             if ((deps >> d) & 1 == 0) continue;
@@ -795,7 +556,7 @@ contract JobBoard is ISplits, ISettlementHooks, EIP712, ReentrancyGuardTransient
         (bool active, address designer, uint32 royaltyPpm) = _licences.licenceOf(designId, msg.sender);
         if (!active) revert DesignNotLicensed(designId, msg.sender);
         uint32 feePpm = _settlement.platformFeePpm();
-        if (uint256(royaltyPpm) + feePpm >= 1_000_000) revert FeesTooHigh(royaltyPpm, feePpm);
+        if (uint256(royaltyPpm) + feePpm >= Ppm.SCALE) revert FeesTooHigh(royaltyPpm, feePpm);
         j.designer = designer;
         j.royaltyPpm = royaltyPpm;
     }
@@ -806,7 +567,7 @@ contract JobBoard is ISplits, ISettlementHooks, EIP712, ReentrancyGuardTransient
         if (s.status != SplitStatus.Assigned) revert SplitNotInStatus(jobId, splitId, s.status);
         _checkDeadline(jobId, j);
         address factory = s.factory;
-        if (!_consortium.hasRole(factory, FACTORY)) revert NotActiveFactory(factory);
+        if (!_consortium.hasRole(factory, Roles.FACTORY)) revert MissingRole(factory, Roles.FACTORY);
         s.status = SplitStatus.Accepted;
         emit SplitAccepted(jobId, splitId, factory, msg.sender);
         if (++j.acceptedCount == j.splitCount) _setStatus(jobId, j, JobStatus.InProduction);
@@ -883,7 +644,7 @@ contract JobBoard is ISplits, ISettlementHooks, EIP712, ReentrancyGuardTransient
     }
 
     function _mayHandover(address factory, address signer) private view returns (bool) {
-        return _consortium.isAuthorizedSigner(factory, signer, FACTORY, block.number, block.timestamp);
+        return _consortium.isAuthorizedSigner(factory, signer, Roles.FACTORY, block.number, block.timestamp);
     }
 
     function _job(uint256 jobId) private view returns (Job storage j) {

@@ -5,6 +5,7 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 
+import {Ppm} from "./common/Common.sol";
 import {IDisputes} from "./interfaces/IDisputes.sol";
 import {ISettlement, ISettlementHooks} from "./interfaces/ISettlement.sol";
 
@@ -43,18 +44,9 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
 
     /// @notice The whole of a price in parts per million.
-    uint32 public constant SCALE = 1_000_000;
+    uint32 public constant SCALE = Ppm.SCALE;
     /// @notice Most splits per order (a split's dependencies are a 64-bit mask).
     uint256 public constant MAX_SPLITS = 64;
-
-    /// @notice Escrow of one order: `None` (never funded), `Held` (funded, not allocated),
-    /// `Allocated` (shares fixed, splits open), `Closed` (nothing left to release or refund).
-    enum EscrowStatus {
-        None,
-        Held,
-        Allocated,
-        Closed
-    }
 
     /**
      * @notice The escrow of an order.
@@ -84,18 +76,6 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
         uint128 held;
         uint128 royaltyAmount;
         uint128 feeAmount;
-    }
-
-    /**
-     * @notice A factory's claim on an order.
-     * @param factory The split's factory.
-     * @param sharePpm Its share of the price.
-     * @param closed Whether the amount was released, refunded or ruled on.
-     */
-    struct Payee {
-        address factory;
-        uint32 sharePpm;
-        bool closed;
     }
 
     /**
@@ -133,107 +113,6 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
     mapping(IERC20 token => Totals) private _totals;
     mapping(IERC20 token => mapping(address account => uint256)) private _credited;
     mapping(IERC20 token => mapping(address account => uint256)) private _withdrawn;
-
-    // ------------------------------------------------------------------------------------
-    // Events
-    // ------------------------------------------------------------------------------------
-
-    /// @notice The deployer linked `jobBoard`, the only contract that moves escrow.
-    event JobBoardLinked(address indexed jobBoard);
-
-    /// @notice The deployer set `disputes`, the only contract that applies rulings.
-    event DisputesLinked(address indexed disputes);
-
-    /// @notice `buyer` paid `amount` of `token` into escrow for job `jobId`.
-    event Deposited(uint256 indexed jobId, IERC20 indexed token, address indexed buyer, uint256 amount);
-
-    /// @notice Split `splitId` of job `jobId` gives `factory` `sharePpm` of the price: `amount`.
-    event ShareAllocated(
-        uint256 indexed jobId, uint256 splitId, address indexed factory, uint32 sharePpm, uint256 amount
-    );
-
-    /// @notice The designer's royalty and the platform fee of job `jobId` (the fee includes
-    /// the rounding remainder, so all amounts sum to the price).
-    event FeesAllocated(
-        uint256 indexed jobId,
-        address indexed designer,
-        uint32 royaltyPpm,
-        uint256 royaltyAmount,
-        address indexed platform,
-        uint32 feePpm,
-        uint256 feeAmount
-    );
-
-    /// @notice `amount` was credited to `factory` for split `splitId` of job `jobId`.
-    event SplitReleased(uint256 indexed jobId, uint256 splitId, address indexed factory, uint256 amount);
-
-    /// @notice The last split of job `jobId` closed: `royaltyAmount` credited to `designer`
-    /// and `feeAmount` to `platform` (zero when they were refunded).
-    event FeesReleased(
-        uint256 indexed jobId,
-        address indexed designer,
-        uint256 royaltyAmount,
-        address indexed platform,
-        uint256 feeAmount
-    );
-
-    /// @notice `amount` of job `jobId` was credited back to `buyer`.
-    event Refunded(uint256 indexed jobId, address indexed buyer, uint256 amount);
-
-    /// @notice A ruling closed split `splitId` of job `jobId`: `payout` of its `amount`
-    /// credited to `factory`, `refund` credited to the buyer.
-    event RulingApplied(
-        uint256 indexed jobId,
-        uint256 splitId,
-        address indexed factory,
-        uint256 amount,
-        uint256 payout,
-        uint256 refund
-    );
-
-    /// @notice `account` withdrew `amount` of `token`.
-    event Withdrawn(IERC20 indexed token, address indexed account, uint256 amount);
-
-    // ------------------------------------------------------------------------------------
-    // Errors
-    // ------------------------------------------------------------------------------------
-
-    /// @notice The zero address was given where an account is required.
-    error ZeroAddress();
-    /// @notice `caller` is not the deployer of the Settlement.
-    error NotDeployer(address caller);
-    /// @notice The link is already set to `current`.
-    error AlreadyLinked(address current);
-    /// @notice `caller` is not the linked JobBoard.
-    error NotJobBoard(address caller);
-    /// @notice `caller` is not the disputes address.
-    error NotDisputes(address caller);
-    /// @notice The platform fee `feePpm` is not below 1e6.
-    error InvalidFee(uint32 feePpm);
-    /// @notice Job `jobId` already has an escrow.
-    error EscrowExists(uint256 jobId);
-    /// @notice The escrow of job `jobId` is in status `status`, which does not allow this.
-    error EscrowNotInStatus(uint256 jobId, EscrowStatus status);
-    /// @notice The deposit of job `jobId` brought `received` instead of `expected`.
-    error DepositShortfall(uint256 jobId, uint256 expected, uint256 received);
-    /// @notice `count` splits: an order needs 1 to {MAX_SPLITS}, with one share each.
-    error InvalidSplitCount(uint256 count);
-    /// @notice Split `splitId` has a zero share or a zero-address factory.
-    error InvalidShare(uint256 splitId);
-    /// @notice The shares sum to `total` parts per million instead of 1,000,000.
-    error SharesDoNotSum(uint256 total);
-    /// @notice Split `splitId` of job `jobId` was already released, refunded or ruled on.
-    error SplitClosed(uint256 jobId, uint256 splitId);
-    /// @notice Job `jobId` has no split `splitId`.
-    error NoSuchPayee(uint256 jobId, uint256 splitId);
-    /// @notice The ruling's `payout` exceeds the split's `amount`.
-    error PayoutTooHigh(uint256 payout, uint256 amount);
-    /// @notice A zero amount was given.
-    error ZeroAmount();
-    /// @notice `account` has `available` of the token to withdraw, less than `requested`.
-    error InsufficientCredit(address account, uint256 available, uint256 requested);
-    /// @notice Split `splitId` of job `jobId` is under an open dispute: its payout is frozen.
-    error SplitFrozen(uint256 jobId, uint256 splitId);
 
     // ------------------------------------------------------------------------------------
     // Set-up

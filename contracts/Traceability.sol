@@ -2,8 +2,11 @@
 pragma solidity ^0.8.24;
 
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
+
+import {Roles} from "./common/Common.sol";
 import {IConsortium} from "./interfaces/IConsortium.sol";
 import {ISplits} from "./interfaces/ISplits.sol";
+import {ITraceability} from "./interfaces/ITraceability.sol";
 
 /**
  * @title Traceability
@@ -26,10 +29,7 @@ import {ISplits} from "./interfaces/ISplits.sol";
  * well under 100 gas per step. The caller names the previous anchor's root and head,
  * which the contract checks against the stored commitment.
  */
-contract Traceability {
-    /// @notice Role bit of factories in the Consortium.
-    uint32 public constant FACTORY = 2;
-
+contract Traceability is ITraceability {
     /// @notice State of one split's step chain (one storage slot).
     struct Trace {
         uint64 nextSeq; // first sequence number not yet anchored
@@ -44,42 +44,6 @@ contract Traceability {
     mapping(uint256 jobId => mapping(uint256 splitId => Trace)) private _traces;
     mapping(uint256 jobId => mapping(uint256 splitId => mapping(uint256 index => bytes32))) private
         _commitments;
-
-    /**
-     * @notice Steps `fromSeq`..`toSeq` of a split were anchored under `root`.
-     * @param index the anchor's number within the split (0, 1, ...)
-     * @param previousHead the hash step `fromSeq` names as its predecessor (zero for step 0)
-     * @param head the hash of step `toSeq`
-     */
-    event StepsAnchored(
-        uint256 indexed jobId,
-        uint256 indexed splitId,
-        uint256 indexed index,
-        uint64 fromSeq,
-        uint64 toSeq,
-        bytes32 root,
-        bytes32 previousHead,
-        bytes32 head,
-        address anchoredBy
-    );
-
-    /// @notice The split does not exist (no factory assigned).
-    error UnknownSplit(uint256 jobId, uint256 splitId);
-    /// @notice `caller` is neither the split's factory nor one of its authorised device keys.
-    error NotSplitFactory(uint256 jobId, uint256 splitId, address caller);
-    /// @notice The range would leave steps `expected`..`fromSeq - 1` unanchored.
-    error SequenceGap(uint64 expected, uint64 fromSeq);
-    /// @notice The range starts at an already anchored step.
-    error RangeOverlap(uint64 expected, uint64 fromSeq);
-    /// @notice `toSeq` is before `fromSeq`.
-    error EmptyRange(uint64 fromSeq, uint64 toSeq);
-    /// @notice The range does not continue the anchored chain: the previous anchor's root and
-    /// head given are not the ones anchored, or step 0 names a predecessor.
-    error HeadMismatch(bytes32 previousRoot, bytes32 previousHead);
-    /// @notice A zero root or head.
-    error ZeroHash();
-    /// @notice No anchor with that index for the split.
-    error UnknownAnchor(uint256 jobId, uint256 splitId, uint256 index);
 
     constructor(IConsortium consortium_, ISplits splits_) {
         consortium = consortium_;
@@ -106,9 +70,9 @@ contract Traceability {
         bytes32 root
     ) external returns (uint256 index) {
         address factory = splits.splitFactory(jobId, splitId);
-        if (factory == address(0)) revert UnknownSplit(jobId, splitId);
-        if (!consortium.isAuthorizedSigner(factory, msg.sender, FACTORY, block.number, block.timestamp)) {
-            revert NotSplitFactory(jobId, splitId, msg.sender);
+        if (factory == address(0)) revert ISplits.UnknownSplit(jobId, splitId);
+        if (!consortium.isAuthorizedSigner(factory, msg.sender, Roles.FACTORY, block.number, block.timestamp)) {
+            revert ISplits.NotSplitFactory(jobId, splitId, msg.sender);
         }
         Trace memory t = _traces[jobId][splitId];
         if (fromSeq > t.nextSeq) revert SequenceGap(t.nextSeq, fromSeq);

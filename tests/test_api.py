@@ -775,7 +775,7 @@ def test_relayed_transaction_that_reverts(client: TestClient, node: Node) -> Non
     signed = factory.sign_transaction(fn.build_transaction(params))
     before = ledger_state(client, node)
     resp = client.post("/tx", json={"raw": signed.raw_transaction.to_0x_hex()}, headers=headers)
-    body = assert_problem(resp, 409, "NotCouncil")  # replayed to name the reason
+    body = assert_problem(resp, 409, "MissingRole")  # replayed to name the reason
     assert said(body, factory.address)
     assert ledger_state(client, node) == before
 

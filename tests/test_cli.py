@@ -272,7 +272,7 @@ def test_devices_and_proposals_through_the_cli(running: Cli) -> None:
     refused(
         cli.run("device", "authorize", new_account().address, "--signature", "0x" + "00" * 65),
         1,
-        "does not hold the factory role",
+        "not an active member with the factory role",
     )
     # the council unbinds it (quorum 1: at once)
     assert "unbind_device" in ok(cli.run("device", "unbind", remote.address))

@@ -246,10 +246,10 @@ def test_only_active_designers_commit(node: Node, svc: DesignService, factory: S
     item = drawing()
     with pytest.raises(ContractRevert) as exc:
         node.designs.commit(factory, keccak(b"commitment"))
-    assert factory.address in reverted(exc, "NotDesigner")
+    assert factory.address in reverted(exc, "MissingRole")
     with pytest.raises(ContractRevert) as exc:
         node.designs.register_batch(factory, keccak(b"root"), 2, ZERO32)
-    reverted(exc, "NotDesigner")
+    reverted(exc, "MissingRole")
     with pytest.raises(Forbidden, match="designer role"):
         svc.register(factory, [item])
 
@@ -260,7 +260,7 @@ def test_only_active_designers_commit(node: Node, svc: DesignService, factory: S
     suspend(node, designer.address)
     with pytest.raises(ContractRevert) as exc:
         node.designs.register(designer, item.design_id, ZERO32, item.metadata_hash)
-    reverted(exc, "NotDesigner")
+    reverted(exc, "MissingRole")
     assert node.designs.find(item.design_id) is None
 
 

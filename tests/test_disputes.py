@@ -191,7 +191,7 @@ def test_only_auditors_outside_the_job_vote_and_only_once(case: Case) -> None:
     before = snapshot(node, case.job)
     outsider = admit(node, int(Role.FACTORY | Role.BUYER))
     for not_auditor in (outsider, p.factories[2], node.sender()):
-        refused("NotActiveAuditor", d.vote, not_auditor, dispute_id, 500_000, "none")
+        refused("MissingRole", d.vote, not_auditor, dispute_id, 500_000, "none")
     # members of the job who also hold the auditor role: the buyer, the designer, a factory
     # of another split of the same order
     for party in (p.buyer, p.designer, p.factories[2]):
@@ -201,7 +201,7 @@ def test_only_auditors_outside_the_job_vote_and_only_once(case: Case) -> None:
         assert "may not vote" in err.message
     suspended = admit(node, int(Role.AUDITOR))
     node.consortium.propose_suspend(node.sender(), suspended.address)
-    refused("NotActiveAuditor", d.vote, suspended, dispute_id, 500_000, "none")
+    refused("MissingRole", d.vote, suspended, dispute_id, 500_000, "none")
     with pytest.raises(InvalidInput, match="payout"):
         d.vote(first, dispute_id, 1_000_001, "factory")
     with pytest.raises(InvalidInput, match="fault"):

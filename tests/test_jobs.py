@@ -100,7 +100,7 @@ def test_only_an_active_buyer_with_a_licence_places_orders(node: Node) -> None:
     p = parties(node)
     deadline = int(time.time()) + DAY
     before = state(node)
-    refused("NotActiveBuyer", node.jobs.create, p.factories[0], p.design, 1, PRICE, deadline)
+    refused("MissingRole", node.jobs.create, p.factories[0], p.design, 1, PRICE, deadline)
     other = admit(node, int(Role.BUYER))
     refused("DesignNotLicensed", node.jobs.create, other, p.design, 1, PRICE, deadline)
     refused("InvalidDeadline", node.jobs.create, p.buyer, p.design, 1, PRICE, int(time.time()) - 1)
@@ -110,7 +110,7 @@ def test_only_an_active_buyer_with_a_licence_places_orders(node: Node) -> None:
     with pytest.raises(InvalidInput):
         node.jobs.create(p.buyer, p.design, 0, PRICE, deadline)
     node.consortium.propose_suspend(node.sender(), p.buyer.address)
-    refused("NotActiveBuyer", node.jobs.create, p.buyer, p.design, 1, PRICE, deadline)
+    refused("MissingRole", node.jobs.create, p.buyer, p.design, 1, PRICE, deadline)
     assert state(node) == before
 
 
@@ -160,9 +160,9 @@ def test_a_split_for_a_non_factory_or_suspended_member_is_refused(node: Node) ->
     before = state(node, job_id)
     specs = four_splits(p)
     designer_split = [*specs[:3], SplitSpec(p.designer.address, "assembly", 1, 200_000)]
-    refused("NotActiveFactory", node.jobs.split, p.buyer, job_id, designer_split)
+    refused("MissingRole", node.jobs.split, p.buyer, job_id, designer_split)
     node.consortium.propose_suspend(node.sender(), p.factories[1].address)
-    err = refused("NotActiveFactory", node.jobs.split, p.buyer, job_id, specs)
+    err = refused("MissingRole", node.jobs.split, p.buyer, job_id, specs)
     assert p.factories[1].address in err.message
     refused("NotJobBuyer", node.jobs.split, p.factories[0], job_id, specs)
     assert state(node, job_id) == before

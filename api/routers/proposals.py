@@ -7,7 +7,6 @@ from fastapi import APIRouter, status
 from api.deps import MemberDep, NodeDep, signer_for
 from api.models import ProposalIn, ProposalOut
 from api.params import ProposalId
-from ledger.core.errors import InvalidInput
 from ledger.membership.roles import Role, parse_roles
 
 router = APIRouter(prefix="/proposals", tags=["council"])
@@ -23,12 +22,6 @@ def show_proposal(proposal_id: ProposalId, node: NodeDep) -> dict[str, Any]:
     return node.consortium.proposal(proposal_id).as_dict()
 
 
-def _need_target(body: ProposalIn) -> str:
-    if not body.target:
-        raise InvalidInput(f"a {body.kind} proposal needs a target address", field="target")
-    return body.target
-
-
 @router.post(
     "",
     response_model=ProposalOut,
@@ -36,28 +29,16 @@ def _need_target(body: ProposalIn) -> str:
     summary="Propose a membership change or a device unbinding (council only)",
 )
 def propose(body: ProposalIn, node: NodeDep, member: MemberDep) -> dict[str, Any]:
-    sender = signer_for(node, member, Role.COUNCIL)
     c = node.consortium
-    if body.kind == "admit":
-        pid, _ = c.propose_admit(
-            sender,
-            _need_target(body),
-            parse_roles(body.roles),
-            body.metadata_hash,
-            body.encryption_key,
-        )
-    elif body.kind == "set_roles":
-        pid, _ = c.propose_set_roles(sender, _need_target(body), parse_roles(body.roles))
-    elif body.kind == "suspend":
-        pid, _ = c.propose_suspend(sender, _need_target(body))
-    elif body.kind == "readmit":
-        pid, _ = c.propose_readmit(sender, _need_target(body))
-    elif body.kind == "unbind_device":
-        pid, _ = c.propose_unbind_device(sender, _need_target(body))
-    else:
-        if body.quorum is None:
-            raise InvalidInput("a set_quorum proposal needs quorum", field="quorum")
-        pid, _ = c.propose_quorum(sender, body.quorum)
+    pid = c.propose(
+        signer_for(node, member, Role.COUNCIL),
+        body.kind,
+        target=body.target,
+        roles=parse_roles(body.roles) if body.roles else None,
+        quorum=body.quorum,
+        metadata_hash=body.metadata_hash,
+        encryption_key=body.encryption_key,
+    )
     return c.proposal(pid).as_dict()
 
 

@@ -7,6 +7,12 @@ pragma solidity ^0.8.24;
  * Implemented by JobBoard.
  */
 interface ISplits {
+    /// @notice Job `jobId` has no split `splitId`.
+    error UnknownSplit(uint256 jobId, uint256 splitId);
+    /// @notice `caller` is not the factory of split `splitId` of job `jobId`.
+    /// @dev Nor, for Traceability, one of the factory's authorised device keys.
+    error NotSplitFactory(uint256 jobId, uint256 splitId, address caller);
+
     /// @notice The factory a split of job `jobId` is assigned to (zero address if no such split).
     function splitFactory(uint256 jobId, uint256 splitId) external view returns (address factory);
 

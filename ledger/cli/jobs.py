@@ -320,15 +320,8 @@ def handover(
             raise InvalidInput("--role is from or to")
         node = signing_node(data_dir, rpc_url, key, passphrase_file)
         sender, jobs = node.sender(), node.jobs
-        sender_factory = jobs.split_record(job_id, from_split).factory
-        receiver_factory = jobs.split_record(job_id, to_split).factory
         if sign_only:
-            side = {sender_factory: "from", receiver_factory: "to"}.get(sender.address, role)
-            if side is None:
-                raise InvalidInput(
-                    f"{sender.address} is neither factory of the hand-over: a device key "
-                    "says which side it signs for with --role from|to"
-                )
+            side = jobs.handover_side(record, sender.address, role)
             typed = jobs.typed_data(record)
             signature = eip712.sign(sender.account, typed)
             _write_record(
@@ -341,19 +334,14 @@ def handover(
                 out_file,
             )
             return
-        sigs = {"from": b"", "to": b""}
-        if role is not None and sender.address not in (sender_factory, receiver_factory):
+        signed_here: list[tuple[str | bytes, str | None]] = []
+        if role is not None and sender.address not in jobs.handover_factories(record):
             # a device key sending the hand-over gives its own side's consent explicitly
-            sigs[role] = eip712.sign(sender.account, jobs.typed_data(record))
-        for r in records:
-            signer = eip712.recover(jobs.typed_data(record), r["signature"])
-            side = (
-                "from" if signer == sender_factory else "to" if signer == receiver_factory else ""
-            )
-            if not side:  # a device key: the record says for whom it signed
-                side = "from" if r.get("role") == "from" else "to"
-            sigs[side] = r["signature"]
-        jobs.handover(sender, record, sigs["from"], sigs["to"])
+            signed_here.append((eip712.sign(sender.account, jobs.typed_data(record)), role))
+        from_sig, to_sig = jobs.sort_handover_signatures(
+            record, [*signed_here, *((r["signature"], r.get("role")) for r in records)]
+        )
+        jobs.handover(sender, record, from_sig, to_sig)
         _done(node, job_id, as_json, f"lots of split {from_split} handed over to split {to_split}")
 
 

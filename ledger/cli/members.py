@@ -21,13 +21,11 @@ from ledger.cli.common import (
 )
 from ledger.core.errors import InvalidInput
 from ledger.disputes import reputation
-from ledger.membership.consortium import Member, Proposal
+from ledger.membership.consortium import Member, Proposal, ProposalKind
 from ledger.membership.roles import Role, parse_roles, role_names
 from ledger.node import OPERATOR_KEY, Node
 
 app = typer.Typer(help="Consortium members and council proposals.")
-
-KINDS = ("admit", "set-roles", "suspend", "readmit", "quorum", "unbind-device")
 
 
 def _member_table(members: list[Member]) -> Table:
@@ -131,7 +129,10 @@ def proposals(
 def propose(
     kind: Annotated[
         str,
-        typer.Argument(help="admit | set-roles | suspend | readmit | quorum | unbind-device"),
+        typer.Argument(
+            help="admit | set_roles | suspend | readmit | set_quorum | unbind_device"
+            " (set-roles, quorum, unbind-device are accepted too)"
+        ),
     ],
     target: Annotated[
         str, typer.Argument(help="Member address (the new quorum, or the device key to unbind)")
@@ -152,28 +153,23 @@ def propose(
 ) -> None:
     """Propose a membership change; it executes once the council quorum approves."""
     with handled():
-        if kind not in KINDS:
-            raise InvalidInput(f"unknown proposal kind {kind!r}: use {', '.join(KINDS)}")
-        if kind in ("admit", "set-roles") and not roles:
-            raise InvalidInput(f"{kind} needs --roles")
-        node = signing_node(data_dir, rpc_url, key, passphrase_file)
-        sender, c = node.sender(), node.consortium
-        if kind == "admit":
-            pid, _ = c.propose_admit(
-                sender, target, parse_roles(roles), metadata_hash, encryption_key
-            )
-        elif kind == "set-roles":
-            pid, _ = c.propose_set_roles(sender, target, parse_roles(roles))
-        elif kind == "suspend":
-            pid, _ = c.propose_suspend(sender, target)
-        elif kind == "readmit":
-            pid, _ = c.propose_readmit(sender, target)
-        elif kind == "unbind-device":
-            pid, _ = c.propose_unbind_device(sender, target)
-        else:
+        proposal_kind = ProposalKind.parse(kind)
+        quorum = None
+        if proposal_kind is ProposalKind.SET_QUORUM:
             if not target.isdigit():
                 raise InvalidInput(f"quorum must be a whole number, got {target!r}")
-            pid, _ = c.propose_quorum(sender, int(target))
+            quorum = int(target)
+        node = signing_node(data_dir, rpc_url, key, passphrase_file)
+        c = node.consortium
+        pid = c.propose(
+            node.sender(),
+            proposal_kind,
+            target=None if quorum is not None else target,
+            roles=parse_roles(roles) if roles else None,
+            quorum=quorum,
+            metadata_hash=metadata_hash,
+            encryption_key=encryption_key,
+        )
         print_proposal(c.proposal(pid))
 
 

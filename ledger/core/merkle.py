@@ -14,6 +14,7 @@ from typing import Any
 
 from eth_abi import encode
 
+from ledger.core.abi import hex32
 from ledger.core.errors import InvalidInput
 from ledger.core.hashing import keccak
 
@@ -39,10 +40,6 @@ def verify(
     root: bytes, leaf_encoding: Sequence[str], value: Sequence[Any], proof: Sequence[bytes]
 ) -> bool:
     return process_proof(leaf_hash(leaf_encoding, value), proof) == root
-
-
-def _hex(b: bytes) -> str:
-    return "0x" + b.hex()
 
 
 def _bytes(h: str) -> bytes:
@@ -112,7 +109,7 @@ class StandardMerkleTree:
         return {
             "format": FORMAT,
             "leafEncoding": list(self.leaf_encoding),
-            "tree": [_hex(n) for n in self.tree],
+            "tree": [hex32(n) for n in self.tree],
             "values": [
                 {"value": [_jsonable(x) for x in v], "treeIndex": self.order[i]}
                 for i, v in enumerate(self.values)
@@ -139,7 +136,7 @@ class StandardMerkleTree:
 
 def _jsonable(x: Any) -> Any:
     if isinstance(x, bytes):
-        return _hex(x)
+        return hex32(x)
     if isinstance(x, int) and not isinstance(x, bool):
         return str(x) if abs(x) >= 2**53 else x
     return x

@@ -21,7 +21,8 @@ from web3 import Web3
 from web3.exceptions import TransactionNotFound
 
 from ledger.core import merkle
-from ledger.core.errors import LedgerError, NotFound
+from ledger.core.abi import ZERO32, bytes32, hex32
+from ledger.core.errors import InvalidInput, LedgerError, NotFound
 
 FORMAT = "cofab-design-certificate/2"
 # Batch leaves and single commitments, in this field order; both name the designer.
@@ -30,7 +31,6 @@ LEAF_ENCODING = ("bytes32", "bytes32", "bytes32", "address")
 COMMITMENT_FIELDS = (*LEAF_FIELDS, "salt")
 COMMITMENT_ENCODING = (*LEAF_ENCODING, "bytes32")
 COMMITMENT_HASH = "keccak256(abi.encode(...))"
-ZERO32 = b"\x00" * 32
 
 TOPIC_COMMITTED = keccak(text="DesignCommitted(bytes32,address)")
 TOPIC_BATCH = keccak(text="BatchRegistered(bytes32,address,uint256,bytes32)")
@@ -51,20 +51,14 @@ class NotRegistered(NotFound):
     """No registration of this content is recorded on the chain."""
 
 
-def _hex(raw: bytes) -> str:
-    return "0x" + raw.hex()
-
-
 def _b32(value: Any, name: str) -> bytes:
+    """A 32-byte field of a certificate; a bad one makes the whole bundle corrupt."""
     if not isinstance(value, str):
         raise CertificateInvalid(f"corrupt bundle: {name} must be a 0x-hex string")
     try:
-        raw = bytes.fromhex(value.removeprefix("0x"))
-    except ValueError:
-        raise CertificateInvalid(f"corrupt bundle: {name} is not hex") from None
-    if len(raw) != 32:
-        raise CertificateInvalid(f"corrupt bundle: {name} must be 32 bytes")
-    return raw
+        return bytes32(value, name, optional=False)
+    except InvalidInput as exc:
+        raise CertificateInvalid(f"corrupt bundle: {exc}") from None
 
 
 def _int(value: Any, name: str) -> int:
@@ -103,8 +97,8 @@ class Commitment:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "value": _hex(self.value),
-            "salt": _hex(self.salt),
+            "value": hex32(self.value),
+            "salt": hex32(self.salt),
             "hash": COMMITMENT_HASH,
             "fields": list(COMMITMENT_FIELDS),
             "encoding": list(COMMITMENT_ENCODING),
@@ -133,12 +127,12 @@ class BatchProof:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "root": _hex(self.root),
+            "root": hex32(self.root),
             "count": self.count,
-            "manifest_hash": _hex(self.manifest_hash),
+            "manifest_hash": hex32(self.manifest_hash),
             "leaf_fields": list(LEAF_FIELDS),
             "leaf_encoding": list(LEAF_ENCODING),
-            "proof": [_hex(p) for p in self.proof],
+            "proof": [hex32(p) for p in self.proof],
         }
 
     @classmethod
@@ -187,10 +181,10 @@ class Certificate:
     def to_json(self) -> dict[str, Any]:
         return {
             "format": FORMAT,
-            "design_id": _hex(self.design_id),
+            "design_id": hex32(self.design_id),
             "designer": self.designer,
-            "metadata_hash": _hex(self.metadata_hash),
-            "parent_id": _hex(self.parent_id) if self.parent_id else None,
+            "metadata_hash": hex32(self.metadata_hash),
+            "parent_id": hex32(self.parent_id) if self.parent_id else None,
             "chain_id": self.chain_id,
             "contract": self.contract,
             "tx_hash": self.tx_hash,
@@ -226,9 +220,9 @@ class Certificate:
             parent_id=None if parent is None else _b32(parent, "parent_id"),
             chain_id=_int(data.get("chain_id"), "chain_id"),
             contract=_address(data.get("contract"), "contract"),
-            tx_hash=_hex(_b32(data.get("tx_hash"), "tx_hash")),
+            tx_hash=hex32(_b32(data.get("tx_hash"), "tx_hash")),
             block_number=_int(data.get("block_number"), "block_number"),
-            block_hash=_hex(_b32(data.get("block_hash"), "block_hash")),
+            block_hash=hex32(_b32(data.get("block_hash"), "block_hash")),
             block_time=_int(data.get("block_time"), "block_time"),
             commitment=None if commitment is None else Commitment.from_json(commitment),
             batch=None if batch is None else BatchProof.from_json(batch),
@@ -263,7 +257,7 @@ class Verdict:
     def as_dict(self) -> dict[str, Any]:
         return {
             "registered": True,
-            "design_id": _hex(self.design_id),
+            "design_id": hex32(self.design_id),
             "designer": self.designer,
             "block_number": self.block_number,
             "block_time": self.block_time,
@@ -294,7 +288,7 @@ class OnChain:
 
 def _eth_call(w3: Web3, contract: str, data: bytes) -> bytes:
     try:
-        return bytes(w3.eth.call({"to": contract, "data": _hex(data)}))
+        return bytes(w3.eth.call({"to": contract, "data": hex32(data)}))
     except Exception as exc:  # noqa: BLE001 - any failure means the contract is not a registry
         raise CertificateInvalid(
             f"{contract} does not answer as a cofab DesignRegistry: {exc.__class__.__name__}"
@@ -323,7 +317,7 @@ def lookup(w3: Web3, contract: str, did: bytes) -> Verdict:
     record = on_chain_record(w3, contract, did)
     if record is None:
         raise NotRegistered(
-            f"not registered: no design {_hex(did)} is recorded by {contract} (a design whose "
+            f"not registered: no design {hex32(did)} is recorded by {contract} (a design whose "
             "commitment is not revealed yet is found only with its certificate: --proof)"
         )
     verdict = Verdict(
@@ -393,7 +387,7 @@ def verify_certificate(w3: Web3, file_digest: bytes, cert: Certificate) -> Verdi
             f"not {cert.block_number} as the bundle says"
         )
     block = w3.eth.get_block(cert.block_number)
-    if block["hash"].to_0x_hex() != cert.block_hash.lower():
+    if block["hash"].to_0xhex32() != cert.block_hash.lower():
         raise CertificateInvalid(f"block {cert.block_number} has another hash on this chain")
     if int(block["timestamp"]) != cert.block_time:
         raise CertificateInvalid(

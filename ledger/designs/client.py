@@ -11,15 +11,13 @@ from typing import Any
 from web3.contract import Contract
 from web3.types import TxReceipt
 
+from ledger.core.abi import PPM_SCALE, ZERO32, checksum, hex32
 from ledger.core.errors import InvalidInput, NotFound
 from ledger.designs.certificates import commitment_of
 from ledger.eth.contract import call
 from ledger.eth.tx import Sender
-from ledger.membership.consortium import checksum
 
-ZERO32 = b"\x00" * 32
 FLAG_REVOKED, FLAG_SUPERSEDED, FLAG_BATCH = 1, 2, 4
-ROYALTY_SCALE = 1_000_000
 
 
 def design_id(value: str | bytes, what: str = "design id") -> bytes:
@@ -39,10 +37,6 @@ def design_id(value: str | bytes, what: str = "design id") -> bytes:
 
 def optional_id(value: str | bytes | None, what: str) -> bytes:
     return ZERO32 if value in (None, "", b"") else design_id(value, what)  # type: ignore[arg-type]
-
-
-def hex32(raw: bytes) -> str:
-    return "0x" + raw.hex()
 
 
 @dataclass(frozen=True)
@@ -270,9 +264,9 @@ class DesignsClient:
     def grant_licence(
         self, sender: Sender, value: str | bytes, licensee: str, royalty_ppm: int
     ) -> TxReceipt:
-        if not 0 <= royalty_ppm <= ROYALTY_SCALE:
+        if not 0 <= royalty_ppm <= PPM_SCALE:
             raise InvalidInput(
-                f"royalty {royalty_ppm} ppm is out of range: 0..{ROYALTY_SCALE} (1,000,000 = 100%)"
+                f"royalty {royalty_ppm} ppm is out of range: 0..{PPM_SCALE} (1,000,000 = 100%)"
             )
         fn = self.contract.functions.grantLicence(
             design_id(value), checksum(licensee, "licensee"), royalty_ppm

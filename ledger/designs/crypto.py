@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from ledger.core.abi import hex32
 from ledger.core.errors import InvalidInput, LedgerError
 
 ENVELOPE_FORMAT = "cofab-key-envelope/1"
@@ -94,10 +95,6 @@ def decrypt_file(key: bytes, blob: bytes, design_id: bytes) -> bytes:
     return plaintext
 
 
-def _hex(raw: bytes) -> str:
-    return "0x" + raw.hex()
-
-
 def _unhex(value: Any, name: str, size: int | None = 32) -> bytes:
     try:
         raw = bytes.fromhex(str(value).removeprefix("0x"))
@@ -123,13 +120,13 @@ class Envelope:
     def to_json(self) -> dict[str, Any]:
         return {
             "format": ENVELOPE_FORMAT,
-            "design_id": _hex(self.design_id),
+            "design_id": hex32(self.design_id),
             "recipient": self.recipient,
-            "recipient_key": _hex(self.recipient_key),
-            "ephemeral_key": _hex(self.ephemeral_key),
-            "ciphertext_hash": _hex(self.ciphertext_hash),
-            "nonce": _hex(self.nonce),
-            "wrapped_key": _hex(self.wrapped_key),
+            "recipient_key": hex32(self.recipient_key),
+            "ephemeral_key": hex32(self.ephemeral_key),
+            "ciphertext_hash": hex32(self.ciphertext_hash),
+            "nonce": hex32(self.nonce),
+            "wrapped_key": hex32(self.wrapped_key),
         }
 
     def canonical(self) -> bytes:

@@ -24,6 +24,7 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 from web3.types import TxReceipt
 
+from ledger.core.abi import checksum
 from ledger.core.blobs import BlobCorrupt, BlobStore
 from ledger.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from ledger.core.merkle import StandardMerkleTree
@@ -59,7 +60,7 @@ from ledger.designs.crypto import (
 from ledger.designs.files import NewDesign, canonical
 from ledger.eth.chain import Chain
 from ledger.eth.tx import Sender
-from ledger.membership.consortium import ConsortiumClient, MemberStatus, checksum
+from ledger.membership.consortium import ConsortiumClient, MemberStatus
 from ledger.membership.roles import Role
 
 

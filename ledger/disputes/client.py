@@ -10,43 +10,36 @@ from __future__ import annotations
 import builtins
 from collections import defaultdict
 from dataclasses import dataclass, field
-from enum import IntEnum
 from typing import Any
 
 from web3.contract import Contract
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
+from ledger.core.abi import ZERO32, SolidityEnum, bytes32, checksum, solidity_enum
 from ledger.core.errors import InvalidInput, NotFound, field_name
 from ledger.eth.chain import Chain
 from ledger.eth.contract import call
 from ledger.eth.tx import Sender
-from ledger.membership.consortium import ZERO32, bytes32, checksum
 from ledger.orders.settlement import SCALE
 
 MAX_TEXT_BYTES = 2048  # the contract's limit on a reason or an evidence URI
 EVENTS = ("DisputeOpened", "EvidenceSubmitted", "VoteCast", "DisputeRuled", "DisputeLapsed")
 
 
-class DisputeStatus(IntEnum):
+@solidity_enum
+class DisputeStatus(SolidityEnum):
     NONE = 0
     OPEN = 1
     RULED = 2
     LAPSED = 3
 
-    @property
-    def label(self) -> str:
-        return self.name.lower()
 
-
-class Fault(IntEnum):
+@solidity_enum
+class Fault(SolidityEnum):
     NONE = 0
     BUYER = 1
     FACTORY = 2
-
-    @property
-    def label(self) -> str:
-        return self.name.lower()
 
     @classmethod
     def parse(cls, value: str | int | Fault) -> Fault:

@@ -27,11 +27,10 @@ from typing import Any
 from web3 import Web3
 from web3.contract import Contract
 
-from ledger.membership.consortium import checksum
+from ledger.core.abi import checksum
+from ledger.disputes.client import Fault
+from ledger.orders.jobs import JobStatus
 from ledger.orders.settlement import SCALE
-
-CANCELLED = 8  # JobBoard.JobStatus.Cancelled
-FAULT_FACTORY = 2  # Disputes.Fault.Factory
 
 
 @dataclass(frozen=True)
@@ -146,7 +145,7 @@ def factory_reputation(
             deadline[int(e["args"]["jobId"])] = int(e["args"]["deadline"])
             token[int(e["args"]["jobId"])] = str(e["args"]["token"])
         for e in c.logs(job_board, "JobStatusChanged", jobId=jobs):
-            if int(e["args"]["status"]) == CANCELLED:
+            if int(e["args"]["status"]) == JobStatus.CANCELLED:
                 cancelled.add(int(e["args"]["jobId"]))
         for e in c.logs(job_board, "SplitRuled", jobId=jobs):
             if _key(e) in assigned:
@@ -228,7 +227,7 @@ def _dispute_figures(
         closed.add(dispute_id)
         figures["disputes_ruled"] += 1
         fault, share = int(e["args"]["fault"]), int(e["args"]["payoutPpm"])
-        if fault == FAULT_FACTORY or share < SCALE:
+        if fault == Fault.FACTORY or share < SCALE:
             figures["disputes_lost"] += 1
     for e in c.logs(disputes, "DisputeLapsed", jobId=jobs):
         dispute_id = int(e["args"]["disputeId"])

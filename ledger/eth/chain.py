@@ -245,13 +245,3 @@ def attach(url: str, *, backend: Backend = Backend.RPC, confirmations: int = 0) 
         confirmations=confirmations,
         faucet=faucet,
     )
-
-
-def as_dict(chain: Chain) -> dict[str, Any]:
-    return {
-        "backend": chain.backend.value,
-        "chain_id": chain.chain_id,
-        "url": chain.url,
-        "block_number": chain.block_number(),
-        "confirmations": chain.confirmations,
-    }

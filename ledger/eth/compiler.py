@@ -10,7 +10,7 @@ import hashlib
 import json
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,7 @@ class Artifact:
     bytecode: bytes
     deployed_bytecode: bytes
     immutables: tuple[tuple[int, int], ...] = ()  # (offset, length) set at construction
+    userdoc: dict[str, Any] = field(default_factory=dict)  # NatSpec @notice, by signature
 
     def runs_as(self, code: bytes) -> bool:
         """Whether `code` (read from a chain) is this contract's runtime code: equal to
@@ -48,7 +49,7 @@ class Artifact:
         return bytes(masked) == self.deployed_bytecode
 
 
-OUTPUTS_VERSION = b"outputs-2"  # bump when _standard_input selects other outputs
+OUTPUTS_VERSION = b"outputs-3"  # bump when _standard_input selects other outputs
 
 
 def _sources() -> dict[str, Path]:
@@ -72,14 +73,17 @@ def _fingerprint(sources: dict[str, Path]) -> str:
 
 def _standard_input(sources: dict[str, Path]) -> dict[str, Any]:
     settings = compiler_settings().standard_json_settings()
+    # The AST only of cofab's own sources: the vocabulary test reads it, nothing at runtime.
     settings["outputSelection"] = {
+        **{name: {"": ["ast"]} for name in sources},
         "*": {
             "*": [
                 "abi",
+                "userdoc",
                 "evm.bytecode.object",
                 "evm.deployedBytecode.object",
                 "evm.deployedBytecode.immutableReferences",
-            ]
+            ],
         }
     }
     return {
@@ -116,21 +120,38 @@ def _errors(exc: SolcError) -> str:
 
 
 @cache
-def artifacts() -> dict[str, Artifact]:
-    """Every contract under contracts/, compiled once per content fingerprint."""
+def _output() -> dict[str, Any]:
+    """The compiler's standard-JSON output for contracts/, cached by content fingerprint."""
     sources = _sources()
     if not sources:
         raise ToolchainError(f"no Solidity sources under {CONTRACTS_DIR}")
     cache_file = BUILD_DIR / f"artifacts-{_fingerprint(sources)}.json"
     if cache_file.exists():
-        output = json.loads(cache_file.read_text())
-    else:
-        output = _compile(sources)
-        BUILD_DIR.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=BUILD_DIR, suffix=".tmp")
-        with os.fdopen(fd, "w") as handle:
-            json.dump(output, handle)
-        os.replace(tmp, cache_file)
+        output: dict[str, Any] = json.loads(cache_file.read_text())
+        return output
+    output = _compile(sources)
+    BUILD_DIR.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=BUILD_DIR, suffix=".tmp")
+    with os.fdopen(fd, "w") as handle:
+        json.dump(output, handle)
+    os.replace(tmp, cache_file)
+    return output
+
+
+def source_asts() -> dict[str, dict[str, Any]]:
+    """The AST of every source under contracts/, by path: what the Python vocabulary
+    (enums, role bits) is checked against."""
+    return {
+        name: source["ast"]
+        for name, source in _output()["sources"].items()
+        if name.startswith("contracts/")
+    }
+
+
+@cache
+def artifacts() -> dict[str, Artifact]:
+    """Every contract under contracts/, compiled once per content fingerprint."""
+    output = _output()
     result: dict[str, Artifact] = {}
     for source, contracts in output["contracts"].items():
         if not source.startswith("contracts/"):
@@ -149,6 +170,7 @@ def artifacts() -> dict[str, Artifact]:
                     .values()
                     for ref in refs
                 ),
+                userdoc=data.get("userdoc", {}),
             )
     return result
 

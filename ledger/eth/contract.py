@@ -6,8 +6,6 @@ from typing import Any
 
 from ledger.eth.tx import REVERTS, revert_from
 
-ZERO_ADDRESS = "0x" + "00" * 20
-
 
 def call(fn: Any, block: int | str = "latest") -> Any:
     """`fn.call()` at `block`; a revert raises the decoded custom error (ledger.core.errors)."""

@@ -18,11 +18,12 @@ import httpx
 from eth_utils import keccak
 from web3.contract import Contract
 
+from ledger.core.abi import ZERO_ADDRESS
 from ledger.core.errors import DeploymentError
 from ledger.core.private import write_private
 from ledger.eth.chain import Chain
 from ledger.eth.compiler import artifact
-from ledger.eth.contract import ZERO_ADDRESS, call
+from ledger.eth.contract import call
 from ledger.eth.tx import Sender
 
 WEEK = 7 * 24 * 3600

@@ -9,36 +9,53 @@ A device key is bound to a factory only with its own consent: an EIP-712 `Device
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import IntEnum
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
-from eth_utils import is_address, to_checksum_address
+from eth_utils import to_checksum_address
 from web3.contract import Contract
 from web3.logs import DISCARD
 
-from ledger.core.errors import InvalidInput, NotFound, field_name
+from ledger.core.abi import SolidityEnum, bytes32, checksum, solidity_enum
+from ledger.core.errors import InvalidInput, NotFound
 from ledger.eth import eip712
 from ledger.eth.contract import call
 from ledger.eth.tx import Sender
 from ledger.membership.roles import role_names
 
-ZERO32 = b"\x00" * 32
 
-
-class MemberStatus(IntEnum):
+@solidity_enum
+class MemberStatus(SolidityEnum):
     NONE = 0
     ACTIVE = 1
     SUSPENDED = 2
 
 
-class ProposalKind(IntEnum):
+@solidity_enum
+class ProposalKind(SolidityEnum):
+    """What a council proposal does. Its label (`set_roles`) is the one name of a kind;
+    `parse` also takes the CLI's hyphenated spelling (`set-roles`) and `quorum`."""
+
     ADMIT = 0
     SET_ROLES = 1
     SUSPEND = 2
     READMIT = 3
     SET_QUORUM = 4
     UNBIND_DEVICE = 5
+
+    @classmethod
+    def parse(cls, text: str | ProposalKind) -> ProposalKind:
+        if isinstance(text, ProposalKind):
+            return text
+        name = text.strip().lower().replace("-", "_")
+        name = "set_quorum" if name == "quorum" else name
+        try:
+            return cls[name.upper()]
+        except KeyError:
+            kinds = ", ".join(k.label for k in cls)
+            raise InvalidInput(
+                f"unknown proposal kind {text!r}: use {kinds}", field="kind"
+            ) from None
 
 
 @dataclass(frozen=True)
@@ -88,7 +105,7 @@ class Proposal:
     def as_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
-            "kind": self.kind.name.lower(),
+            "kind": self.kind.label,
             "target": self.target,
             "roles": role_names(self.roles),
             "quorum_value": self.quorum_value,
@@ -159,31 +176,6 @@ class DeviceBinding:
         }
 
 
-def checksum(value: str, what: str = "address") -> str:
-    if not isinstance(value, str) or not is_address(value):
-        raise InvalidInput(
-            f"{what} {value!r} is not an Ethereum address (0x + 40 hex digits)",
-            field=field_name(what),
-        )
-    return to_checksum_address(value)
-
-
-def bytes32(value: str | bytes | None, what: str) -> bytes:
-    if value is None or value == "":
-        return ZERO32
-    if isinstance(value, bytes):
-        raw = value
-    else:
-        text = value.removeprefix("0x")
-        try:
-            raw = bytes.fromhex(text)
-        except ValueError:
-            raise InvalidInput(f"{what} must be 32 bytes of hex", field=field_name(what)) from None
-    if len(raw) != 32:
-        raise InvalidInput(f"{what} must be 32 bytes, got {len(raw)}", field=field_name(what))
-    return raw
-
-
 class ConsortiumClient:
     def __init__(self, contract: Contract) -> None:
         self.contract = contract
@@ -233,9 +225,6 @@ class ConsortiumClient:
     def proposals(self) -> list[Proposal]:
         count = call(self.contract.functions.proposalCount())
         return [self.proposal(i) for i in range(1, count + 1)]
-
-    def has_approved(self, proposal_id: int, address: str) -> bool:
-        return bool(call(self.contract.functions.hasApproved(proposal_id, checksum(address))))
 
     def _device_record(self, addr: str) -> Device:
         owner, expires_at, active, authorized_at, nonce = call(self.contract.functions.device(addr))
@@ -314,6 +303,41 @@ class ConsortiumClient:
             raise InvalidInput(f"quorum {quorum} is out of range", field="quorum")
         receipt = sender.transact(self.contract.functions.proposeQuorum(quorum))
         return self._proposal_id(receipt), receipt
+
+    def propose(
+        self,
+        sender: Sender,
+        kind: str | ProposalKind,
+        *,
+        target: str | None = None,
+        roles: int | None = None,
+        quorum: int | None = None,
+        metadata_hash: str | bytes | None = None,
+        encryption_key: str | bytes | None = None,
+    ) -> int:
+        """Open a proposal of any `kind` (see `ProposalKind.parse`), checking that it names
+        what that kind needs; returns its id. Every adapter proposes through this."""
+        kind = ProposalKind.parse(kind)
+        if kind is ProposalKind.SET_QUORUM:
+            if quorum is None:
+                raise InvalidInput("set_quorum proposals need a quorum", field="quorum")
+            return self.propose_quorum(sender, quorum)[0]
+        if not target:
+            raise InvalidInput(f"{kind.label} proposals need a target address", field="target")
+        if kind in (ProposalKind.ADMIT, ProposalKind.SET_ROLES) and not roles:
+            raise InvalidInput(f"{kind.label} proposals need roles", field="roles")
+        if kind is ProposalKind.ADMIT:
+            assert roles is not None
+            return self.propose_admit(sender, target, roles, metadata_hash, encryption_key)[0]
+        if kind is ProposalKind.SET_ROLES:
+            assert roles is not None
+            return self.propose_set_roles(sender, target, roles)[0]
+        single = {
+            ProposalKind.SUSPEND: self.propose_suspend,
+            ProposalKind.READMIT: self.propose_readmit,
+            ProposalKind.UNBIND_DEVICE: self.propose_unbind_device,
+        }
+        return single[kind](sender, target)[0]
 
     def approve(self, sender: Sender, proposal_id: int) -> Any:
         return sender.transact(self.contract.functions.approve(proposal_id))

@@ -1,21 +1,12 @@
-"""Member roles as a bitmask, the same bits as the Consortium contract."""
+"""Member roles as a bitmask (`Role`, the bits of Solidity's `library Roles`), parsed from
+and shown as names."""
 
 from __future__ import annotations
 
-from enum import IntFlag
-
+from ledger.core.abi import ALL_ROLES, Role, role_names
 from ledger.core.errors import InvalidInput
 
-
-class Role(IntFlag):
-    COUNCIL = 1
-    FACTORY = 2
-    DESIGNER = 4
-    AUDITOR = 8
-    BUYER = 16
-
-
-ALL_ROLES = int(Role.COUNCIL | Role.FACTORY | Role.DESIGNER | Role.AUDITOR | Role.BUYER)
+__all__ = ["ALL_ROLES", "Role", "parse_roles", "role_names"]
 
 
 def parse_roles(text: str | list[str]) -> int:
@@ -36,7 +27,3 @@ def parse_roles(text: str | list[str]) -> int:
     if not mask:
         raise InvalidInput("at least one role is needed", field="roles")
     return int(mask)
-
-
-def role_names(mask: int) -> list[str]:
-    return [r.name.lower() for r in Role if r.name and mask & r]

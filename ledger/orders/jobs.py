@@ -11,7 +11,6 @@ import re
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from enum import IntEnum
 from typing import Any, NamedTuple
 
 from eth_account.signers.local import LocalAccount
@@ -19,23 +18,23 @@ from web3.contract import Contract
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
+from ledger.core.abi import SolidityEnum, bytes32, checksum, solidity_enum
 from ledger.core.errors import InvalidInput, NotFound, field_name
 from ledger.eth import eip712
 from ledger.eth.chain import Chain
 from ledger.eth.contract import call
 from ledger.eth.tx import Sender
-from ledger.membership.consortium import bytes32, checksum
 from ledger.orders import signing as job_signing
-from ledger.orders.settlement import SCALE, Erc20, SettlementClient, Token
+from ledger.orders.settlement import SCALE, EscrowStatus, SettlementClient, Token
 from ledger.orders.signing import Acceptance, Handover
 
 MAX_SPLITS = 64
-ZERO32 = b"\x00" * 32
 DEFAULT_REVIEW_PERIOD = 14 * 86_400  # JobBoard.DEFAULT_REVIEW_PERIOD
 MAX_REVIEW_PERIOD = 365 * 86_400  # JobBoard.MAX_REVIEW_PERIOD
 
 
-class JobStatus(IntEnum):
+@solidity_enum
+class JobStatus(SolidityEnum):
     NONE = 0
     CREATED = 1
     FUNDED = 2
@@ -47,12 +46,9 @@ class JobStatus(IntEnum):
     CANCELLED = 8
     EXPIRED = 9
 
-    @property
-    def label(self) -> str:
-        return self.name.lower()
 
-
-class SplitStatus(IntEnum):
+@solidity_enum
+class SplitStatus(SolidityEnum):
     NONE = 0
     ASSIGNED = 1
     ACCEPTED = 2
@@ -60,10 +56,6 @@ class SplitStatus(IntEnum):
     PAID = 4
     RULED = 5
     REFUNDED = 6
-
-    @property
-    def label(self) -> str:
-        return self.name.lower()
 
 
 class JobRecord(NamedTuple):
@@ -394,9 +386,6 @@ class JobsClient:
         """When the buyer's review of a delivered split ends (None if not delivered)."""
         return int(call(self.contract.functions.reviewEnds(job_id, split_id))) or None
 
-    def token_of(self, job_id: int) -> Erc20:
-        return self.settlement.token(self.raw_job(job_id).token)
-
     def list_jobs(self, party: str | None = None) -> list[JobSummary]:
         """Every job, or those where `party` is the buyer or a split's factory."""
         out = []
@@ -547,7 +536,7 @@ class JobsClient:
             "refunded"
             if fees_refunded
             else "credited"
-            if escrow.status == 3  # EscrowStatus.CLOSED
+            if escrow.status == EscrowStatus.CLOSED
             else "held"
         )
         if fees_refunded:
@@ -661,6 +650,42 @@ class JobsClient:
             raise InvalidInput("a nonce is a 256-bit unsigned integer", field="nonce")
         fn = self.contract.functions.invalidateNonces(nonce >> 8, 1 << (nonce & 0xFF))
         return sender.transact(fn)
+
+    def handover_factories(self, record: Handover) -> tuple[str, str]:
+        """The factories of the hand-over's sending (`from`) and receiving (`to`) splits."""
+        return (
+            self.split_record(record.job_id, record.from_split).factory,
+            self.split_record(record.job_id, record.to_split).factory,
+        )
+
+    def handover_side(self, record: Handover, signer: str, role: str | None = None) -> str:
+        """`from` or `to`: the side of the hand-over `signer` consents for. A factory signs
+        for its own split; a device key says which side it signs for (`role`)."""
+        sending, receiving = self.handover_factories(record)
+        side = {sending: "from", receiving: "to"}.get(signer, role)
+        if side not in ("from", "to"):
+            raise InvalidInput(
+                f"{signer} is neither factory of the hand-over: a device key says which side "
+                "it signs for (from or to)",
+                field="role",
+            )
+        return side
+
+    def sort_handover_signatures(
+        self, record: Handover, signed: Iterable[tuple[str | bytes, str | None]]
+    ) -> tuple[str | bytes, str | bytes]:
+        """(from, to) signatures from signatures in any order, each with the side its
+        record claims (`role`, only needed for a device key): a signature recovering to a
+        factory goes to that factory's side whatever the record says; a later signature
+        for a side replaces an earlier one; a missing side stays empty."""
+        sending, receiving = self.handover_factories(record)
+        typed = self.typed_data(record)
+        sides: dict[str, str | bytes] = {"from": b"", "to": b""}
+        for signature, role in signed:
+            signer = eip712.recover(typed, signature)
+            side = {sending: "from", receiving: "to"}.get(signer or "")
+            sides[side or ("from" if role == "from" else "to")] = signature
+        return sides["from"], sides["to"]
 
     def handover(
         self,

@@ -8,28 +8,32 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from enum import IntEnum
 from functools import cached_property
 from typing import Any
 
 from web3.contract import Contract
 from web3.types import TxReceipt
 
+from ledger.core.abi import PPM_SCALE, SolidityEnum, checksum, solidity_enum
 from ledger.core.errors import Conflict, InvalidInput
 from ledger.eth.chain import Chain
 from ledger.eth.compiler import artifact
 from ledger.eth.contract import call
 from ledger.eth.tx import Sender
-from ledger.membership.consortium import checksum
 
-SCALE = 1_000_000  # shares are parts per million of a price
+SCALE = PPM_SCALE  # shares are parts per million of a price
 
 
-class EscrowStatus(IntEnum):
+@solidity_enum
+class EscrowStatus(SolidityEnum):
     NONE = 0
     HELD = 1
     ALLOCATED = 2
     CLOSED = 3
+
+    @property
+    def label(self) -> str:
+        return "unfunded" if self is EscrowStatus.NONE else self.name.lower()
 
 
 @dataclass(frozen=True)

@@ -13,13 +13,13 @@ ECDSA does on-chain.
 from __future__ import annotations
 
 import threading
-from functools import lru_cache
 from typing import Any
 
 from coincurve import PrivateKey
 from coincurve._libsecp256k1 import ffi, lib
 from coincurve.context import GLOBAL_CONTEXT
 
+from ledger.core.abi import address_from_bytes
 from ledger.core.hashing import keccak
 
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
@@ -71,18 +71,10 @@ class Signer:
 
 
 def address_of(uncompressed_pubkey: bytes) -> str:
-    return checksum(keccak(uncompressed_pubkey[1:])[12:])
+    return address_from_bytes(keccak(uncompressed_pubkey[1:])[12:])
 
 
-@lru_cache(maxsize=4096)
-def checksum(address: bytes) -> str:
-    """EIP-55 form of a 20-byte address (cached: a node sees the same signers again and
-    again, and eth_utils' version costs more than the signature recovery)."""
-    hex_ = address.hex()
-    digest = keccak(hex_.encode()).hex()
-    return "0x" + "".join(
-        c.upper() if int(d, 16) >= 8 else c for c, d in zip(hex_, digest[:40], strict=True)
-    )
+checksum = address_from_bytes  # the name ledger.audit.steps imports
 
 
 def is_low_s(signature: bytes) -> bool:
@@ -125,7 +117,7 @@ def _recover_into(digest: bytes, signature: bytes) -> Any:
 def recover(digest: bytes, signature: bytes) -> str | None:
     """The checksummed address that signed `digest`, or None for an invalid signature."""
     address = recover_address(digest, signature)
-    return checksum(address) if address is not None else None
+    return address_from_bytes(address) if address is not None else None
 
 
 def recover_address(digest: bytes, signature: bytes) -> bytes | None:

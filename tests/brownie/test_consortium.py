@@ -198,23 +198,23 @@ def test_outsider_is_refused_by_every_state_changing_function(
     cases = {
         "proposeAdmit": (
             lambda: c.proposeAdmit(outsider, FACTORY, META, KEY, o),
-            ("NotCouncil", outsider),
+            ("MissingRole", outsider, COUNCIL),
         ),
         "proposeSetRoles": (
             lambda: c.proposeSetRoles(factory, ALL_ROLES, o),
-            ("NotCouncil", outsider),
+            ("MissingRole", outsider, COUNCIL),
         ),
-        "proposeSuspend": (lambda: c.proposeSuspend(council[1], o), ("NotCouncil", outsider)),
-        "proposeReadmit": (lambda: c.proposeReadmit(factory, o), ("NotCouncil", outsider)),
-        "proposeQuorum": (lambda: c.proposeQuorum(1, o), ("NotCouncil", outsider)),
-        "approve": (lambda: c.approve(open_id, o), ("NotCouncil", outsider)),
+        "proposeSuspend": (lambda: c.proposeSuspend(council[1], o), ("MissingRole", outsider, COUNCIL)),
+        "proposeReadmit": (lambda: c.proposeReadmit(factory, o), ("MissingRole", outsider, COUNCIL)),
+        "proposeQuorum": (lambda: c.proposeQuorum(1, o), ("MissingRole", outsider, COUNCIL)),
+        "approve": (lambda: c.approve(open_id, o), ("MissingRole", outsider, COUNCIL)),
         "cancel": (lambda: c.cancel(open_id, o), ("NotProposer", open_id, outsider)),
         "updateProfile": (lambda: c.updateProfile(META, KEY, o), ("NotMember", outsider)),
         "authorizeDevice": (lambda: authorize(c, DEVICE_2, 0, o), ("NotMember", outsider)),
         "revokeDevice": (lambda: c.revokeDevice(DEVICE, o), ("NotDeviceOwner", DEVICE, outsider)),
         "proposeUnbindDevice": (
             lambda: c.proposeUnbindDevice(DEVICE, o),
-            ("NotCouncil", outsider),
+            ("MissingRole", outsider, COUNCIL),
         ),
     }
     state_changing = {
@@ -237,15 +237,15 @@ def test_outsider_is_refused_by_every_state_changing_function(
 def test_council_functions_refuse_members_without_council_role(consortium, factory, designer):
     open_id = pid(consortium.proposeSuspend(designer, {"from": brownie.accounts[0]}))
     f = {"from": factory}
-    with err("NotCouncil", factory):
+    with err("MissingRole", factory, COUNCIL):
         consortium.proposeAdmit(brownie.accounts[7], BUYER, META, KEY, f)
-    with err("NotCouncil", factory):
+    with err("MissingRole", factory, COUNCIL):
         consortium.proposeSetRoles(factory, FACTORY | COUNCIL, f)
-    with err("NotCouncil", factory):
+    with err("MissingRole", factory, COUNCIL):
         consortium.proposeSuspend(designer, f)
-    with err("NotCouncil", factory):
+    with err("MissingRole", factory, COUNCIL):
         consortium.proposeQuorum(1, f)
-    with err("NotCouncil", factory):
+    with err("MissingRole", factory, COUNCIL):
         consortium.approve(open_id, f)
 
 
@@ -253,9 +253,9 @@ def test_suspended_council_member_loses_its_powers(consortium, council):
     decide(consortium, "proposeSuspend", council[2])
     s = {"from": council[2]}
     open_id = pid(consortium.proposeQuorum(1, {"from": council[0]}))
-    with err("NotCouncil", council[2]):
+    with err("MissingRole", council[2], COUNCIL):
         consortium.approve(open_id, s)
-    with err("NotCouncil", council[2]):
+    with err("MissingRole", council[2], COUNCIL):
         consortium.proposeReadmit(council[2], s)
     with err("MemberNotActive", council[2]):
         consortium.updateProfile(META, KEY, s)
@@ -469,7 +469,7 @@ def test_set_roles(consortium, council, factory):
     decide(consortium, "proposeSetRoles", council[2], BUYER)
     assert consortium.councilSize() == 3
     assert not consortium.hasRole(council[2], COUNCIL)
-    with err("NotCouncil", council[2]):
+    with err("MissingRole", council[2], COUNCIL):
         consortium.proposeQuorum(1, {"from": council[2]})
 
 
@@ -904,7 +904,7 @@ def test_council_unbinds_a_device(consortium, council, factory, factory2, outsid
     expires_at = chain.time() + DAY
     bound = authorize(consortium, DEVICE, expires_at, f).block_number
     stale = consent(consortium, factory, DEVICE, 0)  # given before the unbinding
-    with err("NotCouncil", factory):
+    with err("MissingRole", factory, COUNCIL):
         consortium.proposeUnbindDevice(DEVICE, f)
 
     tx = consortium.proposeUnbindDevice(DEVICE, {"from": council[0]})

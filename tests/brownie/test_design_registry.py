@@ -108,7 +108,7 @@ def test_commit_is_one_slot_and_the_reveal_dates_the_design_at_it(
     assert registry.design(did("a"))[0] == "0x" + "00" * 20
     with err("CommitmentExists"):
         registry.commit(c, {"from": designer})
-    with err("NotDesigner"):
+    with err("MissingRole"):
         registry.commit(c, {"from": council[0]})
     with err("ZeroHash"):
         registry.commit(ZERO32, {"from": designer})

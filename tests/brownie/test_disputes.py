@@ -138,7 +138,7 @@ def test_a_ruling_by_quorum_pays_the_median_share_and_refunds_the_rest(stack, pe
     disputes.submitEvidence(1, ANSWER, "ipfs://answer", {"from": factory})
     with err("AuditorIsParty"):  # an auditor that is a factory of the same order
         disputes.vote(1, 500_000, FACTORY_FAULT, {"from": people["factory2"]})
-    with err("NotActiveAuditor"):
+    with err("MissingRole"):
         disputes.vote(1, 500_000, FACTORY_FAULT, {"from": people["outsider"]})
     disputes.vote(1, 300_000, FACTORY_FAULT, {"from": first})
     with err("AlreadyVoted"):
