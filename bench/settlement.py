@@ -166,6 +166,19 @@ def print_report(cold: dict[int, Run], warm: dict[int, Run]) -> None:
         row = "".join(f"{warm[n].mean(step):>12,.0f}" for n in SIZES)
         print(f"  {step:36}{row}")
 
+    print(
+        "\nan order from creation to its last accepted delivery (warm accounts; withdrawals apart)"
+    )
+    print(f"  {'splits':>6} {'transactions':>13} {'gas':>11} {'withdraw, per payee':>20}")
+    for n in SIZES:
+        run = warm[n]
+        steps = [s for s in run.gas if s != "withdraw"]
+        txs = sum(len(run.gas[s]) for s in steps)
+        print(
+            f"  {n:>6} {txs:>13} {sum(run.total(s) for s in steps):>11,} "
+            f"{run.mean('withdraw'):>20,.0f}"
+        )
+
     print(f"\n0xSplits v1 figures: {SPLITS_SOURCE}")
     print("\nsplitting an order into n splits vs 0xSplits createSplit of n recipients")
     print(
