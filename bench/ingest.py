@@ -144,7 +144,7 @@ def bench_ingest(quick: bool = False, clients: int = 16) -> None:
     )
     print(
         f"  node process CPU {node_cpu:.1f} s = {node_cpu / max(total, 1) * 1e6:,.0f} µs per step "
-        "(user + system, all its threads; load-independent)"
+        "(user + system, all its threads, anchoring included; steadier under load than wall time)"
     )
     print(
         f"  rate {rate:>8,.0f} steps/s   target >= {RATE_TARGET:,}/s: "
