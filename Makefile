@@ -30,7 +30,7 @@ $(FUZZ_VENV)/.installed: pyproject.toml
 	@touch $@
 
 node_modules/.installed: package.json package-lock.json
-	@echo "==> npm packages (solc, OpenZeppelin, anvil)"
+	@echo "==> npm packages (solc, OpenZeppelin, anvil, EAS contracts for the benches)"
 	@npm install --no-save --no-audit --no-fund --loglevel=error
 	@touch $@
 

@@ -1,0 +1,212 @@
+"""Reference implementations the benches measure cofab against, in the same run.
+
+- The Ethereum Attestation Service (EAS), deployed from the build artifacts of its npm
+  package (`@ethereum-attestation-service/eas-contracts`, bytecode as published) on the
+  bench's own chain, so its gas is counted under the same schedule as cofab's.
+- 0xSplits v1 (`SplitMain`): no npm package ships its bytecode, so its figures are the
+  ones 0xSplits publishes, labelled as such wherever they are printed.
+- The C limit of signature recovery: libsecp256k1's recover plus keccak of the public key,
+  called through coincurve with nothing else around them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from web3.contract import Contract
+
+from ledger.core.settings import NODE_MODULES
+from ledger.eth.tx import Sender
+
+EAS_PACKAGE = NODE_MODULES / "@ethereum-attestation-service" / "eas-contracts"
+EAS_SCHEMA = "bytes32 digest"  # the smallest record: one 32-byte digest, like an anchor root
+MULTI_TIMESTAMP = 1024
+MULTI_ATTEST = 100
+NO_EXPIRY = 0
+
+
+def verdict(ok: bool) -> str:
+    """The one wording every bench prints beside a target."""
+    return "met" if ok else "not met"
+
+
+# --- EAS ---------------------------------------------------------------------------------
+
+
+def _eas_artifact(name: str) -> tuple[list[dict[str, Any]], bytes]:
+    path = EAS_PACKAGE / "artifacts" / "contracts" / f"{name}.sol" / f"{name}.json"
+    if not path.exists():
+        raise SystemExit(f"{path} not found: run `make setup` (npm installs the EAS contracts)")
+    art = json.loads(path.read_text())
+    return art["abi"], bytes.fromhex(art["bytecode"].removeprefix("0x"))
+
+
+def _contract(sender: Sender, name: str, *args: object) -> Contract:
+    abi, bytecode = _eas_artifact(name)
+    receipt = sender.deploy(abi, bytecode, *args)
+    return sender.chain.w3.eth.contract(address=receipt["contractAddress"], abi=abi)
+
+
+@dataclass(frozen=True)
+class EASGas:
+    """Gas used (receipt `gasUsed`, base transaction cost included) of EAS calls."""
+
+    timestamp: int  # `timestamp` of one bytes32, e.g. one Merkle root
+    multi_timestamp: int  # `multiTimestamp` of MULTI_TIMESTAMP fresh bytes32 values
+    attest: int  # `attest` of one record (schema EAS_SCHEMA, no recipient, no expiry)
+    multi_attest: int  # `multiAttest` of MULTI_ATTEST such records under one schema
+
+    @property
+    def per_timestamp_in_multi(self) -> float:
+        return self.multi_timestamp / MULTI_TIMESTAMP
+
+    @property
+    def per_attest_in_multi(self) -> float:
+        return self.multi_attest / MULTI_ATTEST
+
+    def lines(self) -> list[str]:
+        return [
+            f"EAS (npm @ethereum-attestation-service/eas-contracts {eas_version()}, "
+            "deployed on this chain, measured in this run)",
+            f"  timestamp(1 root)            {self.timestamp:>11,} gas",
+            f"  multiTimestamp({MULTI_TIMESTAMP})         {self.multi_timestamp:>11,} gas"
+            f" = {self.per_timestamp_in_multi:,.0f} per value",
+            f"  attest(1 record, '{EAS_SCHEMA}') {self.attest:>8,} gas",
+            f"  multiAttest({MULTI_ATTEST})             {self.multi_attest:>11,} gas"
+            f" = {self.per_attest_in_multi:,.0f} per record",
+        ]
+
+
+def eas_version() -> str:
+    return str(json.loads((EAS_PACKAGE / "package.json").read_text())["version"])
+
+
+def _send(sender: Sender, fn: Any) -> int:
+    """Gas used by `fn`, sent with its exact estimate plus a little headroom: the sender's
+    usual 25 % margin would push multiTimestamp(1024) over a 30M block gas limit."""
+    estimate = fn.estimate_gas({"from": sender.address})
+    return int(sender.transact(fn, gas=estimate + 30_000)["gasUsed"])
+
+
+def _request(data: bytes) -> tuple[str, int, bool, bytes, bytes, int]:
+    return ("0x" + "00" * 20, NO_EXPIRY, False, bytes(32), data, 0)
+
+
+def measure_eas(sender: Sender) -> EASGas:
+    """Deploy SchemaRegistry and EAS with `sender`, register EAS_SCHEMA, measure the four
+    calls the benches compare with (fresh random values each, as real roots would be)."""
+    registry = _contract(sender, "SchemaRegistry")
+    eas = _contract(sender, "EAS", registry.address)
+    register = registry.functions.register(EAS_SCHEMA, "0x" + "00" * 20, False)
+    schema = register.call({"from": sender.address})
+    sender.transact(register)
+
+    def fresh() -> bytes:
+        return os.urandom(32)
+
+    timestamp = _send(sender, eas.functions.timestamp(fresh()))
+    multi_timestamp = _send(
+        sender, eas.functions.multiTimestamp([fresh() for _ in range(MULTI_TIMESTAMP)])
+    )
+    attest = _send(sender, eas.functions.attest((schema, _request(fresh()))))
+    multi_attest = _send(
+        sender,
+        eas.functions.multiAttest([(schema, [_request(fresh()) for _ in range(MULTI_ATTEST)])]),
+    )
+    return EASGas(timestamp, multi_timestamp, attest, multi_attest)
+
+
+# --- 0xSplits v1 (published, not measured) -----------------------------------------------
+
+SPLITS_SOURCE = (
+    "0xSplits v1 documentation, Appendices > Gas Estimates (SplitMain on Ethereum mainnet); "
+    "published, not measured"
+)
+# createSplit of an immutable split, total gas, by number of recipients (published table)
+SPLITS_CREATE = {2: 100_741, 5: 104_484, 10: 110_802, 25: 129_344, 50: 160_547, 100: 223_155}
+# distributeETH, total gas: first distribution (no recipient initialised) and later ones
+SPLITS_DISTRIBUTE_FIRST = {
+    2: 91_590,
+    5: 162_619,
+    10: 281_069,
+    25: 636_074,
+    50: 1_228_070,
+    100: 2_412_505,
+}
+SPLITS_DISTRIBUTE_NTH = {
+    2: 57_390,
+    5: 77_119,
+    10: 110_069,
+    25: 208_574,
+    50: 373_070,
+    100: 702_505,
+}
+
+
+def published(table: dict[int, int], n: int) -> float:
+    """The published figure for `n` recipients, linear between the two published sizes
+    around it (every published column is linear in n beyond 5 recipients)."""
+    if n in table:
+        return float(table[n])
+    sizes = sorted(table)
+    lo = max((s for s in sizes if s < n), default=sizes[0])
+    hi = min((s for s in sizes if s > n), default=sizes[-1])
+    return table[lo] + (table[hi] - table[lo]) * (n - lo) / (hi - lo)
+
+
+def splits_marginal(table: dict[int, int]) -> float:
+    """Gas of one more recipient: the published slope between the two largest sizes."""
+    sizes = sorted(table)
+    a, b = sizes[-2], sizes[-1]
+    return (table[b] - table[a]) / (b - a)
+
+
+# --- signature recovery: the C limit -----------------------------------------------------
+
+
+def c_limit_recover(pairs: Sequence[tuple[bytes, bytes]]) -> Callable[[], int]:
+    """A closure that recovers every (digest, signature) with libsecp256k1 and hashes each
+    public key with keccak, and nothing else: the ceiling any Python path can approach."""
+    from coincurve._libsecp256k1 import ffi, lib
+    from coincurve.context import GLOBAL_CONTEXT
+
+    from ledger.core.hashing import keccak
+
+    ctx = GLOBAL_CONTEXT.ctx
+    rsig = ffi.new("secp256k1_ecdsa_recoverable_signature *")
+    pub = ffi.new("secp256k1_pubkey *")
+    out = ffi.new("unsigned char[65]")
+    outlen = ffi.new("size_t *", 65)
+    flag = lib.SECP256K1_EC_UNCOMPRESSED
+    parsed = [(d, s[:64], s[64] - 27) for d, s in pairs]
+
+    def run() -> int:
+        ok = 0
+        for digest, rs, v in parsed:
+            lib.secp256k1_ecdsa_recoverable_signature_parse_compact(ctx, rsig, rs, v)
+            lib.secp256k1_ecdsa_recover(ctx, pub, rsig, digest)
+            outlen[0] = 65
+            lib.secp256k1_ec_pubkey_serialize(ctx, out, outlen, pub, flag)
+            ok += len(keccak(ffi.buffer(out, 65)[1:]))
+        return ok
+
+    return run
+
+
+def interleaved(
+    runs: dict[str, Callable[[], object]], items: int, rounds: int = 5
+) -> dict[str, float]:
+    """Items per second of each run, best of `rounds`, the runs taking turns within each
+    round so that the machine's load falls on all of them alike."""
+    best = {name: float("inf") for name in runs}
+    for _ in range(rounds):
+        for name, fn in runs.items():
+            start = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - start)
+    return {name: items / seconds for name, seconds in best.items()}
