@@ -104,7 +104,9 @@ async def read_form(
         return _urlencoded(await request.body(), text)
     if kind != b"multipart/form-data":
         raise InvalidInput(
-            "send the file as multipart/form-data (e.g. curl -F file=@PATH)", field="body"
+            f"this endpoint takes multipart/form-data (a file upload, as `curl -F` sends), "
+            f"not {kind.decode('latin-1') or 'a body without a content type'}",
+            field="body",
         )
     boundary = options.get(b"boundary")
     if not boundary:

@@ -6,6 +6,7 @@ certificates need a member's token, and an unrevealed design shows to its design
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, status
@@ -173,8 +174,10 @@ async def register_files(
         if title is not None and len(title) > 500:
             raise InvalidInput("title may be at most 500 characters", field="title")
         parent_id = form.fields.get("parent_id") or None
-        if parent_id is not None:
-            design_id(parent_id, "parent_id")
+        if parent_id is not None and not re.fullmatch(Hex32, parent_id):
+            raise InvalidInput(
+                f"parent_id {parent_id!r} is not a SHA-256 hash (64 hex digits)", field="parent_id"
+            )
         if not form.files:
             raise InvalidInput("give at least one file in 'files'", field="files")
         items = []
@@ -235,6 +238,10 @@ async def verify(request: Request, node: NodeDep) -> dict[str, Any]:
     file, bundle, design = form.file("file"), form.file("bundle"), form.fields.get("design")
     if (file is None) == (design is None):
         raise InvalidInput("give exactly one of a file or a design id")
+    if design is not None and not re.fullmatch(Hex32, design):
+        raise InvalidInput(
+            f"design {design!r} is not a SHA-256 hash (64 hex digits)", field="design"
+        )
     did = file.sink.digest() if file is not None else design_id(str(design))
     w3 = node.chain.w3
     if bundle is not None:
