@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from api import problems
-from api.deps import active_member
+from api.deps import TokenGate, active_member
 from api.limits import RequestLimits
 from api.routers import (
     audit,
@@ -46,8 +46,9 @@ def create_app(node: Node, public_url: str | PublicOrigin | None = None) -> Fast
     )
     problems.install(app)
     app.add_middleware(RequestLimits)
-    for module in (health, auth, members, proposals, devices, designs, steps, jobs, pay, audit, tx):
-        app.include_router(module.router)
-    for module in (disputes, reputation):
-        app.include_router(module.router)
+    routers = [m.router for m in (health, auth, members, proposals, devices, designs, steps)]
+    routers += [m.router for m in (jobs, pay, audit, tx, disputes, reputation)]
+    for router in routers:
+        app.include_router(router)
+    app.state.token_gate = TokenGate(routers)  # who needs a token, before a body is read
     return app

@@ -5,14 +5,22 @@ member, and only when that member holds the role the action needs. `MemberDep` r
 the bearer token and re-checks on every request that its address is still an active
 member (a suspended member's token stops working at once); `signer_for` returns that
 member's own key, never the operator's or any other key the node holds.
+
+An endpoint that needs a token is refused (401) on its headers alone, before its body is
+read: `refuse_anonymous` is what `api.limits.RequestLimits` asks before it reads a body,
+so an anonymous caller cannot make the node read (or store) anything.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Iterable, MutableMapping
+from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import APIRouter, Depends, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.routing import Match
 
 from api.sessions import Session, SessionStore
 from ledger.core.errors import Forbidden, NotFound, Unauthorized
@@ -21,7 +29,9 @@ from ledger.membership.consortium import Member, MemberStatus
 from ledger.membership.roles import role_names
 from ledger.node import Node
 
+Scope = MutableMapping[str, Any]
 NOT_A_MEMBER = "not an active member of this consortium"
+NEEDS_TOKEN = "this endpoint needs a bearer token: sign in with POST /auth/login"
 
 _bearer = HTTPBearer(auto_error=False, description="token from POST /auth/login")
 
@@ -50,8 +60,61 @@ def _token_session(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Session:
     if credentials is None or credentials.scheme.lower() != "bearer":
-        raise Unauthorized("this endpoint needs a bearer token: sign in with POST /auth/login")
+        raise Unauthorized(NEEDS_TOKEN)
     return sessions.resolve(credentials.credentials)
+
+
+def needs_token(route: APIRoute) -> bool:
+    """Whether the route requires a signed-in session (an optional one does not count)."""
+
+    def walk(dependant: Dependant) -> bool:
+        return dependant.call is _token_session or any(map(walk, dependant.dependencies))
+
+    return walk(route.dependant)
+
+
+class TokenGate:
+    """Which requests need a token, told from their method and path alone (the routes
+    in the order the app matches them), so a request without one is refused before any
+    of its body is read."""
+
+    def __init__(self, routers: Iterable[APIRouter]) -> None:
+        self.routes = [
+            (route, needs_token(route))
+            for router in routers
+            for route in router.routes
+            if isinstance(route, APIRoute)
+        ]
+
+    def needs_token(self, scope: Scope) -> bool:
+        for route, needed in self.routes:
+            if route.matches(scope)[0] is Match.FULL:
+                return needed
+        return False
+
+    def refuse(self, scope: Scope, sessions: SessionStore) -> Unauthorized | None:
+        """The 401 for a request that needs a token and carries no valid one; else None."""
+        if not self.needs_token(scope):
+            return None
+        headers = {k.lower(): v for k, v in scope["headers"]}
+        scheme, _, token = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
+        try:
+            if scheme.lower() != "bearer":
+                raise Unauthorized(NEEDS_TOKEN)
+            sessions.resolve(token)
+        except Unauthorized as refusal:
+            return refusal
+        return None
+
+
+def refuse_anonymous(scope: Scope) -> Unauthorized | None:
+    """The 401 for a request to this app that needs a token and carries no valid one,
+    judged from its headers alone; None if it may go on (its body not read yet)."""
+    app = scope.get("app")
+    gate = getattr(getattr(app, "state", None), "token_gate", None)
+    if not isinstance(gate, TokenGate):
+        return None
+    return gate.refuse(scope, app.state.sessions)  # type: ignore[union-attr]
 
 
 def current_member(

@@ -5,6 +5,9 @@ bytes streamed so far) exceed it, so nothing past the bound is read. JSON bodies
 checked for nesting depth before any parser runs: deeply nested JSON overflows the C
 stack of `json.loads` once a library has raised Python's recursion limit, killing the
 process instead of failing one request.
+
+A request to an endpoint that needs a sign-in is refused (401) on its headers, before any
+of its body is read. File uploads are not buffered here: the endpoint streams them.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 
 from starlette.exceptions import HTTPException
 
+from api.deps import refuse_anonymous
 from ledger.core.settings import MAX_JSON_BYTES, MAX_JSON_DEPTH, max_upload_bytes
 
 Scope = MutableMapping[str, Any]
@@ -62,7 +66,8 @@ async def _problem(send: Send, status: int, title: str, detail: str, path: str) 
 
 
 class RequestLimits:
-    """ASGI middleware: 413 past the size bound, 422 past the JSON depth bound."""
+    """ASGI middleware: 413 past the size bound, 401 without a needed token, 422 past the
+    JSON depth bound; in that order, each before the body is read."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -84,6 +89,10 @@ class RequestLimits:
         )
         if declared is not None and declared.isdigit() and int(declared) > limit:
             await _problem(send, 413, "Request too large", too_big, path)
+            return
+        refusal = refuse_anonymous(scope)
+        if refusal is not None:
+            await _problem(send, refusal.status, refusal.title, refusal.message, path)
             return
         if upload:
             await self.app(scope, _counting(receive, limit), send)

@@ -6,16 +6,20 @@ certificates need a member's token, and an unrevealed design shows to its design
 
 from __future__ import annotations
 
-import hashlib
+import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Query, UploadFile, status
+from fastapi import APIRouter, Query, Request, status
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from api.deps import NodeDep, SessionDep
 from api.params import MAX_UINT256
+from api.uploads import Buffer, Hasher, read_form
+from ledger.core.blobs import BlobWriter
 from ledger.core.errors import InvalidInput
+from ledger.core.settings import MAX_JSON_BYTES
 from ledger.designs.certificates import Certificate, lookup, verify_certificate
 from ledger.designs.client import design_id
 from ledger.designs.files import NewDesign
@@ -125,26 +129,67 @@ def list_designs(
     return node.design_service().listing(designer, viewer=session.address)
 
 
+def _multipart(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
+    """The OpenAPI request body of an endpoint that streams its multipart form itself."""
+    schema: dict[str, Any] = {"type": "object", "properties": properties}
+    if required:
+        schema["required"] = required
+    content = {"multipart/form-data": {"schema": schema}}
+    return {"requestBody": {"required": True, "content": content}}
+
+
+_BINARY = {"type": "string", "format": "binary"}
+_HEX32 = {"type": "string", "pattern": Hex32}
+
+
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
     summary="Register uploaded files (several files: one batch transaction)",
     response_description="one certificate (proof bundle) per file",
+    openapi_extra=_multipart(
+        {
+            "files": {"type": "array", "items": _BINARY, "description": "design files"},
+            "parent_id": _HEX32,
+            "title": {"type": "string", "maxLength": 500},
+        },
+        ["files"],
+    ),
 )
 async def register_files(
-    node: NodeDep,
-    session: SessionDep,
-    files: Annotated[list[UploadFile], File(description="design files")],
-    parent_id: Annotated[str | None, Form(pattern=Hex32)] = None,
-    title: Annotated[str | None, Form(max_length=500)] = None,
+    request: Request, node: NodeDep, session: SessionDep
 ) -> list[dict[str, Any]]:
-    items = []
-    for upload in files:
-        content = await upload.read()
-        name = upload.filename or "design"
-        items.append(NewDesign.from_bytes(content, file_name=name, title=title))
+    """Each file is hashed and written to the blob store as it arrives (constant memory,
+    up to `$COFAB_MAX_UPLOAD_BYTES` per request), and kept only if registration succeeds."""
     svc = node.design_service()
-    return _certs(svc.register(node.sender(session.address), items, parent_id))
+    staged: list[BlobWriter] = []
+
+    def stage(_name: str) -> BlobWriter:
+        staged.append(svc.blobs.writer())
+        return staged[-1]
+
+    try:
+        form = await read_form(request, {"files": stage}, frozenset({"parent_id", "title"}))
+        title = form.fields.get("title")
+        if title is not None and len(title) > 500:
+            raise InvalidInput("title may be at most 500 characters", field="title")
+        parent_id = form.fields.get("parent_id") or None
+        if parent_id is not None and not re.fullmatch(Hex32, parent_id):
+            raise InvalidInput(
+                f"parent_id {parent_id!r} is not a SHA-256 hash (64 hex digits)", field="parent_id"
+            )
+        if not form.files:
+            raise InvalidInput("give at least one file in 'files'", field="files")
+        items = []
+        for part in form.files:
+            await run_in_threadpool(part.sink.finish)
+            name = part.filename or "design"
+            items.append(NewDesign.from_staged(part.sink, file_name=name, title=title))
+        sender = node.sender(session.address)
+        return _certs(await run_in_threadpool(svc.register, sender, items, parent_id))
+    finally:
+        for blob in staged:
+            blob.discard()  # nothing if committed
 
 
 @router.post(
@@ -167,24 +212,44 @@ def register_hashes(body: ByHashIn, node: NodeDep, session: SessionDep) -> list[
     return _certs(svc.register(node.sender(session.address), items, body.parent_id))
 
 
-@router.post("/verify", response_model=VerdictOut, summary="Verify a file (or hash) and bundle")
-async def verify(
-    node: NodeDep,
-    file: Annotated[UploadFile | None, File(description="the design file")] = None,
-    design: Annotated[str | None, Form(pattern=Hex32, description="or its SHA-256")] = None,
-    bundle: Annotated[UploadFile | None, File(description="the certificate JSON")] = None,
-) -> dict[str, Any]:
-    """200 with who/when/which block; 404 not registered; 422 the bundle does not match."""
+@router.post(
+    "/verify",
+    response_model=VerdictOut,
+    summary="Verify a file (or hash) and bundle",
+    openapi_extra=_multipart(
+        {
+            "file": {**_BINARY, "description": "the design file"},
+            "design": {**_HEX32, "description": "or its SHA-256"},
+            "bundle": {**_BINARY, "description": "the certificate JSON"},
+        }
+    ),
+)
+async def verify(request: Request, node: NodeDep) -> dict[str, Any]:
+    """200 with who/when/which block; 404 not registered; 422 the bundle does not match.
+    The file is hashed as it arrives, never held in memory."""
+    form = await read_form(
+        request,
+        {"file": lambda _name: Hasher(), "bundle": lambda name: Buffer(name, MAX_JSON_BYTES)},
+        frozenset({"design"}),
+    )
+    for name in ("file", "bundle"):
+        if sum(f.field == name for f in form.files) > 1:
+            raise InvalidInput(f"give one {name}", field=name)
+    file, bundle, design = form.file("file"), form.file("bundle"), form.fields.get("design")
     if (file is None) == (design is None):
         raise InvalidInput("give exactly one of a file or a design id")
-    content = await file.read() if file is not None else None
-    did = hashlib.sha256(content).digest() if content is not None else design_id(str(design))
+    if design is not None and not re.fullmatch(Hex32, design):
+        raise InvalidInput(
+            f"design {design!r} is not a SHA-256 hash (64 hex digits)", field="design"
+        )
+    did = file.sink.digest() if file is not None else design_id(str(design))
     w3 = node.chain.w3
     if bundle is not None:
-        verdict = verify_certificate(w3, did, Certificate.loads(await bundle.read()))
+        cert = Certificate.loads(bytes(bundle.sink.data))
+        verdict = await run_in_threadpool(verify_certificate, w3, did, cert)
     else:
-        verdict = lookup(w3, node.designs.address, did)
-    return verdict.as_dict()
+        verdict = await run_in_threadpool(lookup, w3, node.designs.address, did)
+    return verdict.as_dict()  # type: ignore[no-any-return]
 
 
 @router.put(

@@ -5,6 +5,7 @@ from fastapi.responses import JSONResponse
 
 from api.deps import NodeDep, OptionalMemberDep
 from api.models import Health, Readiness
+from ledger.core.errors import fault
 from ledger.eth import deployment
 
 router = APIRouter(tags=["health"])
@@ -27,7 +28,7 @@ def ready(node: NodeDep) -> Readiness | JSONResponse:
             "chain_id": node.chain.chain_id,
             "block_number": -1,
             "contracts": contracts,
-            "detail": str(exc),
+            "detail": known.message if (known := fault(exc)) else str(exc),
         }
         return JSONResponse(body, status_code=503)
     stalled = node.stalled()

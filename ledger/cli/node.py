@@ -39,10 +39,14 @@ from ledger.core.settings import (
 from ledger.core.settings import data_dir as resolve_data_dir
 from ledger.eth import deployment as deploy_mod
 from ledger.eth.chain import Backend
-from ledger.eth.devnet import port_is_free
+from ledger.eth.devnet import port_is_free, process_alive
 from ledger.node import Node, NodeOptions, clear_run_info, read_run_info, write_run_info
 
 DETACH_TIMEOUT_SECONDS = 120
+DEVNET_LOSS = (
+    "the blocks it made after its last state dump (every 2 s) are lost; `cofab up` resumes "
+    "from that dump and anchors again what the chain lost"
+)
 
 
 def up(
@@ -155,6 +159,12 @@ def up(
             clear_run_info(directory)
             with out.status("stopping the chain (state is kept)"):
                 node.close()
+        devnet = node.chain.devnet
+        if devnet is not None and devnet.died:
+            out.print(
+                f"[bold yellow]warning:[/] the devnet had stopped on its own "
+                f"({devnet.died}): {DEVNET_LOSS}"
+            )
         out.print("node stopped; run `cofab up` again to resume the same chain")
 
 
@@ -166,6 +176,7 @@ def _serve(
     from api.app import create_app
 
     api_url = f"http://{host}:{port}"
+    devnet = node.chain.devnet
     write_run_info(
         directory,
         {
@@ -175,6 +186,11 @@ def _serve(
             "api_url": api_url,
             "public_url": origin.url,
             "chain_id": node.chain.chain_id,
+            **(
+                {"devnet_pid": devnet.process.pid}
+                if devnet is not None and devnet.process is not None
+                else {}
+            ),
         },
     )
     status = node.status()
@@ -238,7 +254,10 @@ def down(
     data_dir: DataDirOpt = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for a clean stop")] = 30.0,
 ) -> None:
-    """Stop the node started by `cofab up` for this data directory (chain state is kept)."""
+    """Stop the node started by `cofab up` for this data directory (chain state is kept).
+
+    Says what it found: a devnet that had already stopped (killed, crashed) is not a
+    failure of `down`, but the blocks it made after its last state dump are lost."""
     with handled():
         directory = resolve_data_dir(data_dir)
         info = read_run_info(directory)
@@ -246,17 +265,26 @@ def down(
             out.print(f"no node is running for {directory}")
             return
         pid = int(info["pid"])
-        os.kill(pid, signal.SIGTERM)
+        devnet_pid = info.get("devnet_pid")
+        devnet_was_up = devnet_pid is not None and process_alive(int(devnet_pid))
+        with contextlib.suppress(ProcessLookupError):  # it may have stopped meanwhile
+            os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
         with out.status(f"stopping node (pid {pid})"):
-            while time.monotonic() < deadline:
-                try:
-                    os.kill(pid, 0)
-                except ProcessLookupError:
-                    out.print("node stopped; chain state kept")
-                    return
+            while process_alive(pid):
+                if time.monotonic() > deadline:
+                    raise NodeNotRunning(f"node pid {pid} did not stop within {timeout:.0f}s")
                 time.sleep(0.2)
-        raise NodeNotRunning(f"node pid {pid} did not stop within {timeout:.0f}s")
+        out.print(f"node stopped (pid {pid})")
+        if devnet_pid is None:
+            out.print(f"the chain at {info.get('rpc_url')} is not this node's: left running")
+        elif devnet_was_up:
+            out.print(f"devnet stopped; its state is kept in {directory / 'devnet'}")
+        else:
+            out.print(
+                f"[bold yellow]the devnet (pid {devnet_pid}) had already stopped[/] before "
+                f"`cofab down`: {DEVNET_LOSS}"
+            )
 
 
 def status(

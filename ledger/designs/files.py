@@ -20,6 +20,7 @@ from typing import Any
 
 import rfc8785
 
+from ledger.core.blobs import BlobWriter
 from ledger.core.errors import InvalidInput
 
 CHUNK = 1 << 20
@@ -91,7 +92,8 @@ def metadata_hash(doc: dict[str, Any]) -> bytes:
 
 @dataclass(frozen=True)
 class NewDesign:
-    """One design about to be registered: its id, metadata and (if uploaded) its bytes."""
+    """One design about to be registered: its id, metadata and where the node has its
+    bytes (in memory, on local disk, or staged in the blob store by an upload), if at all."""
 
     design_id: bytes
     metadata: dict[str, Any]
@@ -99,12 +101,7 @@ class NewDesign:
     content: bytes | None = None
     label: str = ""
     path: Path | None = None
-
-    def read(self) -> bytes | None:
-        """The file's bytes, if the node has them (uploaded or on local disk)."""
-        if self.content is not None:
-            return self.content
-        return self.path.read_bytes() if self.path is not None else None
+    staged: BlobWriter | None = None
 
     @classmethod
     def from_path(cls, path: Path, did: bytes, *, title: str | None) -> NewDesign:
@@ -116,6 +113,14 @@ class NewDesign:
         doc = metadata_document(title=title, file_name=file_name, size=len(content))
         did = hashlib.sha256(content).digest()
         return cls(did, doc, metadata_hash(doc), content, file_name)
+
+    @classmethod
+    def from_staged(cls, blob: BlobWriter, *, file_name: str, title: str | None) -> NewDesign:
+        """An uploaded file, already hashed and written to the blob store's staging area
+        (`blob.commit()` puts it in place once the registration succeeded)."""
+        doc = metadata_document(title=title, file_name=file_name, size=blob.size)
+        did = bytes.fromhex(blob.finish())
+        return cls(did, doc, metadata_hash(doc), None, file_name, None, blob)
 
     @classmethod
     def from_hash(

@@ -163,11 +163,19 @@ class DesignService:
             certs = self._register_batch(sender, items, parent_id)
         for item, cert in zip(items, certs, strict=True):
             self.blobs.put(canonical(item.metadata))
-            content = item.read()
-            if content is not None:
-                self.blobs.put(content)
+            self._keep_file(item)
             self._save(cert)
         return certs
+
+    def _keep_file(self, item: NewDesign) -> None:
+        """Keep the design's file in the blob store, if the node has it; never the whole
+        of a large file in memory (an upload is already on disk, staged)."""
+        if item.staged is not None:
+            item.staged.commit()
+        elif item.content is not None:
+            self.blobs.put(item.content)
+        elif item.path is not None:
+            self.blobs.put_file(item.path)
 
     def _certificate(
         self,

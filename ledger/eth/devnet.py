@@ -70,6 +70,7 @@ class Devnet:
     chain_id: int = DEVNET_CHAIN_ID
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     recovered: str | None = field(default=None, repr=False)  # set by start(), in words
+    died: str | None = field(default=None, repr=False)  # set by stop() if anvil was gone
 
     @property
     def url(self) -> str:
@@ -187,7 +188,10 @@ class Devnet:
     def stop(self, timeout: float = 15.0) -> None:
         """SIGTERM (anvil writes its state), then SIGKILL if it does not exit in time."""
         proc, self.process = self.process, None
-        if proc is None or proc.poll() is not None:
+        if proc is None:
+            return
+        if proc.poll() is not None:  # it stopped on its own: nothing wrote its last blocks
+            self.died = exit_reason(proc.returncode)
             return
         proc.send_signal(signal.SIGTERM)
         try:
@@ -202,6 +206,30 @@ class Devnet:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def exit_reason(returncode: int) -> str:
+    """How a process ended, in words ("killed by SIGKILL", "exit code 1")."""
+    if returncode < 0:
+        try:
+            return f"killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"killed by signal {-returncode}"
+    return f"exit code {returncode}"
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id exists (and is not a zombie of ours)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][:1] != "Z"
+    except OSError:
+        return True  # no /proc: trust the signal
 
 
 def state_height(path: Path) -> int | None:

@@ -22,7 +22,7 @@ from web3.contract import Contract
 from web3.exceptions import TransactionNotFound
 from web3.logs import DISCARD
 
-from ledger.core.errors import ChainUnavailable, Conflict, Forbidden, LedgerError
+from ledger.core.errors import ChainUnavailable, Conflict, Forbidden, LedgerError, fault
 from ledger.core.hashing import keccak
 from ledger.core.merkle import StandardMerkleTree
 from ledger.eth.chain import Chain
@@ -336,11 +336,21 @@ class AnchorService:
         self._thread.start()
 
     def _run(self) -> None:
+        paused: str | None = None  # why anchoring waits (the chain unreachable), said once
         while not self._stop.wait(self.interval):
             try:
                 self.tick()
-            except Exception:
-                log.exception("anchoring round failed")
+            except Exception as exc:
+                known = fault(exc)
+                if known is None:
+                    log.exception("anchoring round failed")
+                elif known.message != paused:
+                    paused = known.message
+                    log.warning("anchoring waits for the chain: %s", known.message)
+                continue
+            if paused is not None:
+                paused = None
+                log.warning("the chain answers again: anchoring resumed")
 
     def stop(self) -> None:
         self._stop.set()

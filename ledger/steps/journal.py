@@ -193,6 +193,9 @@ class Journal:
             return journal
         if recorded == chain:
             return journal
+        if recorded.split()[-1] == chain:  # recorded with the genesis hash, no identity
+            journal.set_meta("chain", chain)
+            return journal
         journal.close()
         aside = path.with_name(f"{path.stem}.old-chain-{int(time.time())}{path.suffix}")
         for suffix in ("", "-wal", "-shm"):

@@ -36,7 +36,7 @@ class StepService:
         self.traceability = traceability
         self.domain = Domain(chain.chain_id, traceability.address)
         # one journal per deployment; a chain reset and redeployed at the same addresses
-        # has a new genesis and deployment block, so its journal is not the old one
+        # has another deployment block, so its journal is not the old one
         name = f"{chain.chain_id}-{traceability.address.lower()}.sqlite"
         self.journal = Journal.for_chain(journal_dir / name, chain_identity(chain, deployed_at))
         self.authority = Authority(consortium, splits, deployed_at)
@@ -144,8 +144,9 @@ class StepService:
 
 
 def chain_identity(chain: Chain, deployed_at: int) -> str:
-    """`genesis:<hash> deployed:<block>:<hash>`: what a chain reset does not reproduce."""
-    w3 = chain.w3
-    genesis = bytes(w3.eth.get_block(0)["hash"]).hex()
-    deployed = bytes(w3.eth.get_block(deployed_at)["hash"]).hex()
-    return f"genesis:0x{genesis} deployed:{deployed_at}:0x{deployed}"
+    """`deployed:<block>:<hash>`: the block the contracts were deployed in, which a chain
+    reset does not reproduce (its blocks descend from another genesis). The genesis block
+    itself is no identity: anvil makes a new one, with a new hash, each time it starts
+    from a state file."""
+    deployed = bytes(chain.w3.eth.get_block(deployed_at)["hash"]).hex()
+    return f"deployed:{deployed_at}:0x{deployed}"
