@@ -15,7 +15,7 @@ from ledger.core.errors import Forbidden, NotFound
 from ledger.membership.roles import Role
 from ledger.steps import bundle as step_bundle
 from ledger.steps.ingest import MAX_BATCH, Submission
-from ledger.steps.record import types_document
+from ledger.steps.record import ethers_document, types_document
 
 router = APIRouter(tags=["production steps"])
 
@@ -47,9 +47,16 @@ def _submissions(steps: list[StepIn]) -> list[Submission]:
     return [Submission(s.record, s.signature, s.payload) for s in steps]
 
 
-@router.get("/steps/types", summary="EIP-712 types and domain for eth_signTypedData_v4")
+@router.get(
+    "/steps/types",
+    summary="EIP-712 domain and types of a step: eth_signTypedData_v4 shape, and `ethers` v6's",
+)
 def step_types(node: NodeDep) -> dict[str, Any]:
-    return {**types_document(), "domain": node.steps.domain.as_dict()}
+    """`types` (with EIP712Domain), `primaryType` and `domain` build the eth_signTypedData_v4
+    JSON with your message; `ethers` holds `domain` and `types` for ethers v6
+    `signer.signTypedData(domain, types, message)`, which refuses EIP712Domain in `types`."""
+    domain = node.steps.domain
+    return {**types_document(), "domain": domain.as_dict(), "ethers": ethers_document(domain)}
 
 
 @router.post("/steps", response_model=IngestOut, summary="Submit one pre-signed step")

@@ -281,8 +281,17 @@ def typed_data(step: Step, domain: Domain) -> dict[str, Any]:
     }
 
 
+def ethers_document(domain: Domain) -> dict[str, Any]:
+    """The domain and types as ethers v6 `signTypedData(domain, types, message)` takes them."""
+    return {
+        "domain": domain.as_dict(),
+        "types": {PRIMARY_TYPE: STEP_TYPE},
+        "primaryType": PRIMARY_TYPE,
+    }
+
+
 def types_document() -> dict[str, Any]:
-    """The types alone, as served by the API for any EIP-712 tool."""
+    """The types alone in the eth_signTypedData_v4 shape (with EIP712Domain)."""
     return {
         "primaryType": PRIMARY_TYPE,
         "types": {"EIP712Domain": DOMAIN_TYPE, PRIMARY_TYPE: STEP_TYPE},
