@@ -95,7 +95,7 @@ def test_ethers_signs_acceptances_handovers_and_steps(node: Node) -> None:
     line = body_of(client.get(f"/jobs/{job}/splits/1/steps"))
     seq, head = line["next_seq"], bytes.fromhex(line["head"][2:])
     steps, payloads = [], []
-    for i, word in enumerate(("inspecting", "assembling", "packing")):
+    for i, word in enumerate(("inspecting", "https://example.com/steps/painting", "packing")):
         payload = object_event(word, t0 + i)
         step = Step(
             job_id=job,
