@@ -320,7 +320,22 @@ def test_over_the_api_gs1_events_are_recorded_and_broken_ones_refused(node: Node
         assert field.removeprefix("payload") in problem["detail"] or field == "payload"
         assert client.get(url).json()["steps"] == before  # nothing stored
 
-    events = [event for _, event in gs1_events()]
+    # RFC 8785: an integer beyond 2**53 that is a double is recorded; one that is none is not
+    when += 1
+    exact = edit(epcList=None, quantityList=[{"epcClass": LGTIN, "quantity": 10**16}])()
+    resp = client.post(url, json={"payload": dated(exact, when)}, headers=headers)
+    assert resp.status_code == 201, resp.text
+    for quantity in (2**53 + 1, 2**60 + 1):
+        when += 1
+        inexact = dated(exact, when)
+        inexact["quantityList"][0]["quantity"] = quantity
+        resp = client.post(url, json={"payload": inexact}, headers=headers)
+        assert resp.status_code == 422, resp.text
+        assert resp.json()["errors"][0]["field"] == "payload.quantityList[0].quantity"
+        assert "not exactly representable" in resp.json()["detail"]
+    assert len(client.get(url).json()["steps"]) == 1
+
+    events = [exact] + [event for _, event in gs1_events()]
     for name, event in gs1_events():
         when += 1
         resp = client.post(url, json={"payload": dated(event, when)}, headers=headers)

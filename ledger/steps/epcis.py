@@ -200,6 +200,12 @@ def check_biz_step(value: str) -> str:
 def canonical(document: dict[str, Any]) -> bytes:
     try:
         data = canonical_json.dumps(document)
+    except canonical_json.InexactNumber as exc:
+        where = "payload" + exc.path.removeprefix("$")
+        raise InvalidInput(
+            f"payload cannot be canonicalised (RFC 8785): {where}{str(exc).removeprefix(exc.path)}",
+            field=where,
+        ) from None
     except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
         raise InvalidInput(
             f"payload cannot be canonicalised (RFC 8785): {exc}", field="payload"
