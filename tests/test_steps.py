@@ -165,13 +165,13 @@ def test_backdated_step_of_an_expired_device_key_is_refused(env: Env) -> None:
         (
             lambda s: Submission(s.record, s.signature, {"type": "ObjectEvent"}),
             InvalidInput,
-            "malformed EPCIS",
+            "not a valid EPCIS 2.0 event",
         ),
         (lambda s: Submission(s.record, s.signature, "x" * 70_000), InvalidInput, "limit"),
         (
             lambda s: Submission({**s.record, "bizStep": "dancing"}, s.signature, s.payload),
             InvalidInput,
-            "vocabulary",
+            "not an EPCIS 2.0 bizStep",
         ),
         (
             lambda s: Submission(
@@ -238,7 +238,7 @@ def test_equivocation_is_refused_and_kept(env: Env) -> None:
 
 def test_batch_is_all_or_nothing(env: Env) -> None:
     batch = steps(env.writer(), 4)
-    batch[2] = Submission(batch[2].record, batch[2].signature, {**batch[2].payload, "x": 1})
+    batch[2] = Submission(batch[2].record, batch[2].signature, {**batch[2].payload, "ex:x": 1})
     with pytest.raises(InvalidInput, match="step 2: payload hash mismatch"):
         env.ingestor.ingest(batch)
     assert env.journal.count() == 0

@@ -168,11 +168,24 @@ class JobSummaryOut(BaseModel):
     deadline: int
 
 
+class EthersTypedData(BaseModel):
+    """The arguments of ethers v6 `signer.signTypedData(domain, types, message)`."""
+
+    domain: dict[str, Any]
+    types: dict[str, list[dict[str, str]]] = Field(description="without EIP712Domain")
+    primaryType: str
+    message: dict[str, Any]
+
+
 class TypedDataOut(BaseModel):
-    types: dict[str, list[dict[str, str]]]
+    """The eth_signTypedData_v4 JSON at the top level (for a wallet), and `ethers`: the same
+    record in ethers v6's shape. Both sign the same EIP-712 digest."""
+
+    types: dict[str, list[dict[str, str]]] = Field(description="with EIP712Domain")
     primaryType: str  # the eth_signTypedData_v4 field name
     domain: dict[str, Any]
     message: dict[str, Any]
+    ethers: EthersTypedData
 
 
 def _view(node: Node, job_id: int) -> dict[str, Any]:
@@ -203,7 +216,7 @@ def show_job(job_id: JobId, node: NodeDep) -> dict[str, Any]:
 @router.get(
     "/{job_id}/splits/{split_id}/acceptance",
     response_model=TypedDataOut,
-    summary="The EIP-712 acceptance the split's factory signs (eth_signTypedData_v4)",
+    summary="The EIP-712 acceptance the split's factory signs (wallet and ethers shapes)",
 )
 def acceptance_typed_data(
     job_id: JobId,
@@ -213,7 +226,7 @@ def acceptance_typed_data(
         int | None, Query(gt=0, le=MAX_UINT256, description="default: in 24 hours")
     ] = None,
 ) -> dict[str, Any]:
-    return node.jobs.typed_data(node.jobs.acceptance(job_id, split_id, deadline))
+    return eip712.served(node.jobs.typed_data(node.jobs.acceptance(job_id, split_id, deadline)))
 
 
 @router.post(
@@ -222,7 +235,7 @@ def acceptance_typed_data(
     summary="The EIP-712 hand-over both factories sign (signatures in the body are ignored)",
 )
 def handover_typed_data(job_id: JobId, body: HandoverIn, node: NodeDep) -> dict[str, Any]:
-    return node.jobs.typed_data(_handover(job_id, body))
+    return eip712.served(node.jobs.typed_data(_handover(job_id, body)))
 
 
 # --- writes -------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from api.params import MAX_UINT256, JobId, SplitId
 from ledger.core.errors import Forbidden, NotFound
 from ledger.membership.roles import Role
 from ledger.steps.ingest import MAX_BATCH, Submission
-from ledger.steps.record import types_document
+from ledger.steps.record import ethers_document, types_document
 from ledger.verify.bundle import Bundle
 from ledger.verify.checker import verify_bundle
 
@@ -48,9 +48,16 @@ def _submissions(steps: list[StepIn]) -> list[Submission]:
     return [Submission(s.record, s.signature, s.payload) for s in steps]
 
 
-@router.get("/steps/types", summary="EIP-712 types and domain for eth_signTypedData_v4")
+@router.get(
+    "/steps/types",
+    summary="EIP-712 domain and types of a step: eth_signTypedData_v4 shape, and `ethers` v6's",
+)
 def step_types(node: NodeDep) -> dict[str, Any]:
-    return {**types_document(), "domain": node.steps.domain.as_dict()}
+    """`types` (with EIP712Domain), `primaryType` and `domain` build the eth_signTypedData_v4
+    JSON with your message; `ethers` holds `domain` and `types` for ethers v6
+    `signer.signTypedData(domain, types, message)`, which refuses EIP712Domain in `types`."""
+    domain = node.steps.domain
+    return {**types_document(), "domain": domain.as_dict(), "ethers": ethers_document(domain)}
 
 
 @router.post("/steps", response_model=IngestOut, summary="Submit one pre-signed step")

@@ -7,6 +7,14 @@ print the same shortest digits), and every key lies in the Basic Multilingual Pl
 RFC 8785 output equals the C-accelerated `json.dumps` with sorted keys, compact
 separators and no ASCII escaping. Anything else goes to the reference implementation;
 tests/test_canonical_json.py checks the two agree on generated documents.
+
+Integers of magnitude 2**53 or more: RFC 8785 serialises every number as the IEEE-754
+double it denotes, printed as ECMAScript does. An integer that is exactly a double
+(9007199254740992, 10000000000000000, 2**60) is therefore serialised as that double
+(`9007199254740992`, `10000000000000000`, `1152921504606846976` prints `1152921504606847000`),
+the same bytes as `1e16` or `2.0**60`. An integer that is no double (9007199254740993) is
+refused with `InexactNumber`: any RFC 8785 implementation would hash the nearest double
+instead, a different number than the document states. Send such values as strings.
 """
 
 from __future__ import annotations
@@ -23,6 +31,20 @@ _dumps = json.JSONEncoder(
 
 class _Slow(Exception):
     """The document needs the reference implementation."""
+
+
+class InexactNumber(ValueError):
+    """An integer no IEEE-754 double equals: RFC 8785 cannot serialise it faithfully."""
+
+    def __init__(self, value: int, path: str) -> None:
+        digits = str(value)
+        shown = digits if len(digits) <= 40 else f"{digits[:20]}… ({len(digits)} digits)"
+        super().__init__(
+            f"{path}: the integer {shown} is not exactly representable as an IEEE-754 double, "
+            "so RFC 8785 would serialise another number; send it as a string"
+        )
+        self.value = value
+        self.path = path
 
 
 _SAFE = 2**53
@@ -61,9 +83,28 @@ def _prepare(value: Any) -> Any:
     raise _Slow  # NaN, infinities, tiny or huge floats, other types
 
 
+def _as_doubles(value: Any, path: str) -> Any:
+    """`value` with every integer beyond ±2**53 made the double it equals exactly (as an
+    ECMAScript JSON parser reads it); InexactNumber for one no double equals."""
+    kind = type(value)
+    if kind is int and not -_SAFE < value < _SAFE:
+        try:
+            double = float(value)
+        except OverflowError:
+            raise InexactNumber(value, path) from None
+        if int(double) != value:
+            raise InexactNumber(value, path)
+        return double
+    if kind is dict:
+        return {k: _as_doubles(v, f"{path}.{k}") for k, v in value.items()}
+    if kind is list:
+        return [_as_doubles(v, f"{path}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
 def dumps(document: Any) -> bytes:
     """The RFC 8785 canonical UTF-8 bytes of a JSON value."""
     try:
         return _dumps(_prepare(document)).encode()
     except _Slow:
-        return rfc8785.dumps(document)
+        return rfc8785.dumps(_as_doubles(document, "$"))

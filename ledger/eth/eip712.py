@@ -2,8 +2,11 @@
 
 Typed data here is the `eth_signTypedData_v4` JSON (types with EIP712Domain, primaryType,
 domain, message) so a wallet signs it unchanged; eth-account hashes, signs and recovers it.
-The domain is name "cofab", version "1", the chain id and the verifying contract's address,
-so a signature is good for one contract on one chain only.
+ethers v6 `signTypedData(domain, types, message)` refuses that `types` (it derives the
+domain's type from `domain` and takes EIP712Domain inside `types` for an ambiguous second
+primary type), so `served` adds the same record in ethers' shape. Both shapes sign the
+same digest. The domain is name "cofab", version "1", the chain id and the verifying
+contract's address, so a signature is good for one contract on one chain only.
 """
 
 from __future__ import annotations
@@ -33,6 +36,30 @@ def domain(chain_id: int, verifying_contract: str) -> dict[str, Any]:
         "chainId": chain_id,
         "verifyingContract": to_checksum_address(verifying_contract),
     }
+
+
+def ethers_types(types: dict[str, Any]) -> dict[str, Any]:
+    """`types` as ethers v6 takes them: without EIP712Domain."""
+    return {name: fields for name, fields in types.items() if name != "EIP712Domain"}
+
+
+def for_ethers(typed_data: dict[str, Any]) -> dict[str, Any]:
+    """The arguments of ethers v6 `signer.signTypedData(domain, types, message)` (plus the
+    primaryType, for `TypedDataEncoder`), from the eth_signTypedData_v4 JSON."""
+    return {
+        "domain": typed_data["domain"],
+        "types": ethers_types(typed_data["types"]),
+        "primaryType": typed_data["primaryType"],
+        "message": typed_data["message"],
+    }
+
+
+def served(typed_data: dict[str, Any]) -> dict[str, Any]:
+    """What the API serves for a record to sign: the eth_signTypedData_v4 JSON (types,
+    primaryType, domain, message) at the top level, for a wallet, and `ethers`, the same
+    record for ethers v6. Wallets ignore the extra member (eth-account and MetaMask's
+    eth-sig-util read only the four EIP-712 defines)."""
+    return {**typed_data, "ethers": for_ethers(typed_data)}
 
 
 def digest(typed_data: dict[str, Any]) -> bytes:

@@ -2,7 +2,8 @@
 
 The typed data built here is the `eth_signTypedData_v4` JSON (types, primaryType, domain,
 message), so a wallet signs it unchanged; eth-account's `encode_typed_data` signs and
-recovers it in Python. The domain is name "cofab", version "1", the chain id and the
+recovers it in Python (the API serves it with its ethers v6 shape too: `eip712.served`).
+The domain is name "cofab", version "1", the chain id and the
 JobBoard's address, so a signature is good for one contract on one chain only.
 """
 

@@ -3,6 +3,8 @@
 The same bytes are signed by cofab, by ethers.js `signTypedData` and by a wallet's
 `eth_signTypedData_v4` with `typed_data()` below; `digest` is what is signed, and it is
 also the step's identity (its hash) in the hash chain and the anchor Merkle tree.
+`bizStep` carries any EPCIS 2.0 bizStep as the payload writes it: a GS1 CBV word
+(`BIZ_STEPS`) or a URI of one's own.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from ledger.core.errors import InvalidInput
 from ledger.core.hashing import keccak
 from ledger.core.settings import EIP712_DOMAIN_NAME, EIP712_DOMAIN_VERSION
 from ledger.eth.eip712 import DOMAIN_TYPE
+from ledger.steps.epcis import BIZ_STEPS as BIZ_STEPS  # re-exported: the CBV words
+from ledger.steps.epcis import check_biz_step
 
 ZERO = b"\x00" * 32
 UINT64_MAX = 2**64 - 1
@@ -37,54 +41,6 @@ TYPE_STRING = (
     "ProductionStep(uint256 jobId,uint256 splitId,uint64 seq,bytes32 prevHash,string bizStep,"
     "bytes32 payloadHash,bytes32 evidenceHash,uint64 time,address member)"
 )
-
-# GS1 Core Business Vocabulary 2.0 business steps (bare-word form used in EPCIS 2.0 JSON).
-BIZ_STEPS = frozenset(
-    [
-        "accepting",
-        "arriving",
-        "assembling",
-        "collecting",
-        "commissioning",
-        "consigning",
-        "creating_class_instance",
-        "cycle_counting",
-        "decommissioning",
-        "departing",
-        "destroying",
-        "disassembling",
-        "dispensing",
-        "encoding",
-        "entering_exiting",
-        "holding",
-        "inspecting",
-        "installing",
-        "killing",
-        "loading",
-        "other",
-        "packing",
-        "picking",
-        "receiving",
-        "removing",
-        "repackaging",
-        "repairing",
-        "replacing",
-        "reserving",
-        "retail_selling",
-        "sampling",
-        "sensor_reporting",
-        "shipping",
-        "staging_outbound",
-        "stock_taking",
-        "stocking",
-        "storing",
-        "transporting",
-        "unloading",
-        "unpacking",
-        "void_shipping",
-    ]
-)
-BIZ_STEP_URN = "urn:epcglobal:cbv:bizstep:"
 
 
 TYPE_HASH = keccak(TYPE_STRING.encode())
@@ -112,17 +68,6 @@ def _is_address(text: str) -> bool:
 @lru_cache(maxsize=256)
 def _string_hash(text: str) -> bytes:
     return keccak(text.encode())
-
-
-def normalize_biz_step(value: str) -> str:
-    word = value.removeprefix(BIZ_STEP_URN)
-    if word not in BIZ_STEPS:
-        raise InvalidInput(
-            f"business step {value!r} is not in the GS1 CBV 2.0 vocabulary (e.g. assembling, "
-            "inspecting, packing, shipping, receiving)",
-            field="bizStep",
-        )
-    return word
 
 
 @dataclass(frozen=True)
@@ -188,7 +133,9 @@ class Step:
                 raise InvalidInput(f"{name} must be 32 bytes", field=_FIELD[name])
         if not isinstance(self.member, str) or not _is_address(self.member):
             raise InvalidInput(f"member {self.member!r} is not an address", field="member")
-        normalize_biz_step(self.biz_step)
+        if not isinstance(self.biz_step, str):
+            raise InvalidInput("bizStep must be a string", field="bizStep")
+        check_biz_step(self.biz_step)
 
     def struct_hash(self) -> bytes:
         return keccak(
@@ -230,7 +177,7 @@ class Step:
                 split_id=_integer(m["splitId"], "splitId"),
                 seq=_integer(m["seq"], "seq"),
                 prev_hash=_b32(m["prevHash"], "prevHash"),
-                biz_step=normalize_biz_step(str(m["bizStep"])),
+                biz_step=m["bizStep"],
                 payload_hash=_b32(m["payloadHash"], "payloadHash"),
                 evidence_hash=_b32(m.get("evidenceHash") or "0x" + "00" * 32, "evidenceHash"),
                 time=_integer(m["time"], "time"),
@@ -281,8 +228,17 @@ def typed_data(step: Step, domain: Domain) -> dict[str, Any]:
     }
 
 
+def ethers_document(domain: Domain) -> dict[str, Any]:
+    """The domain and types as ethers v6 `signTypedData(domain, types, message)` takes them."""
+    return {
+        "domain": domain.as_dict(),
+        "types": {PRIMARY_TYPE: STEP_TYPE},
+        "primaryType": PRIMARY_TYPE,
+    }
+
+
 def types_document() -> dict[str, Any]:
-    """The types alone, as served by the API for any EIP-712 tool."""
+    """The types alone in the eth_signTypedData_v4 shape (with EIP712Domain)."""
     return {
         "primaryType": PRIMARY_TYPE,
         "types": {"EIP712Domain": DOMAIN_TYPE, PRIMARY_TYPE: STEP_TYPE},
