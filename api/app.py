@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from api import problems
+from api import portal, problems
 from api.deps import active_member
 from api.limits import RequestLimits
 from api.routers import (
@@ -50,4 +50,5 @@ def create_app(node: Node, public_url: str | PublicOrigin | None = None) -> Fast
         app.include_router(module.router)
     for module in (disputes, reputation):
         app.include_router(module.router)
+    portal.install(app)
     return app

@@ -1,0 +1,264 @@
+// Orders: the list, and one order's splits, dependencies, custody and money.
+import { useState } from "preact/hooks";
+import { get, type Job, type JobSummary, type Token } from "../api";
+import { formatAmount, formatDate, formatNumber, formatPpm, label, t } from "../i18n";
+import { useSession } from "../session";
+import { Address, ErrorMessage, Facts, Hex, Loading, Section, useLoad } from "../ui";
+
+interface PayConfig {
+  default_token: Token | null;
+}
+
+export function Orders() {
+  const session = useSession();
+  const [mine, setMine] = useState(false);
+  const party = mine && session ? `?party=${session.me.address}` : "";
+  const list = useLoad(
+    async () => {
+      const [jobs, config] = await Promise.all([
+        get<JobSummary[]>(`/jobs${party}`),
+        get<PayConfig>("/pay/config"),
+      ]);
+      return { jobs, token: config.default_token };
+    },
+    [party],
+  );
+  const tokenOf = (address: string): Token | null =>
+    list.data?.token && list.data.token.address.toLowerCase() === address.toLowerCase()
+      ? list.data.token
+      : null;
+
+  return (
+    <>
+      <h1>{t("orders.title")}</h1>
+      {session && (
+        <p>
+          <input id="only-mine" type="checkbox" checked={mine} onChange={() => setMine(!mine)} />{" "}
+          <label for="only-mine">{t("orders.mine")}</label>
+        </p>
+      )}
+      {list.loading && !list.data && <Loading />}
+      <ErrorMessage text={list.error} />
+      {list.data && list.data.jobs.length === 0 && <p>{t("orders.none")}</p>}
+      {list.data && list.data.jobs.length > 0 && (
+        <div class="table-wrap">
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">{t("orders.id")}</th>
+                <th scope="col">{t("orders.status")}</th>
+                <th scope="col">{t("orders.buyer")}</th>
+                <th scope="col">{t("orders.price")}</th>
+                <th scope="col">{t("orders.splits")}</th>
+                <th scope="col">{t("orders.deadline")}</th>
+              </tr>
+            </thead>
+            <tbody>
+              {list.data.jobs.map((j) => {
+                const token = tokenOf(j.token);
+                return (
+                  <tr key={j.id}>
+                    <td>
+                      <a href={`#/orders/${j.id}`}>{t("order.title", { id: j.id })}</a>
+                    </td>
+                    <td>{label("job.status", j.status)}</td>
+                    <td>
+                      <Address value={j.buyer} />
+                    </td>
+                    <td class="num">{token ? formatAmount(j.price, token) : formatNumber(j.price)}</td>
+                    <td class="num">{formatNumber(j.split_count)}</td>
+                    <td>{formatDate(j.deadline)}</td>
+                  </tr>
+                );
+              })}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </>
+  );
+}
+
+/** The API names a payout's purpose in English words: say it in the reader's language. */
+function payoutRole(role: string): string {
+  const m = /^factory of split (\d+) \((.*)\)$/.exec(role);
+  if (m) return t("payout.role.factory", { split: m[1], step: m[2] });
+  return label("payout.role", role.replace(/ /g, "_"));
+}
+
+function Graph({ job }: { job: Job }) {
+  const edges = job.splits.flatMap((s) => s.depends_on.map((from) => ({ from, to: s.id })));
+  const stepOf = (id: number) => job.splits.find((s) => s.id === id)?.step ?? "";
+  if (edges.length === 0) return <p>{t("order.graph.none")}</p>;
+  // splits in columns by depth: a split sits one column right of everything it waits for
+  const depth = new Map<number, number>();
+  const depthOf = (id: number): number => {
+    if (!depth.has(id)) {
+      const s = job.splits.find((x) => x.id === id);
+      depth.set(id, s && s.depends_on.length ? 1 + Math.max(...s.depends_on.map(depthOf)) : 0);
+    }
+    return depth.get(id)!;
+  };
+  const rowsAt = new Map<number, number>();
+  const pos = new Map<number, { x: number; y: number }>();
+  for (const s of job.splits) {
+    const d = depthOf(s.id);
+    const r = rowsAt.get(d) ?? 0;
+    rowsAt.set(d, r + 1);
+    pos.set(s.id, { x: 10 + d * 190, y: 10 + r * 56 });
+  }
+  const width = 10 + (Math.max(...depth.values()) + 1) * 190;
+  const height = 10 + Math.max(...rowsAt.values()) * 56;
+  return (
+    <>
+      <svg class="graph" viewBox={`0 0 ${width} ${height}`} width={width} height={height} role="img" aria-labelledby="graph-desc">
+        {edges.map((e) => {
+          const a = pos.get(e.from)!;
+          const b = pos.get(e.to)!;
+          return <line key={`${e.from}-${e.to}`} x1={a.x + 160} y1={a.y + 20} x2={b.x} y2={b.y + 20} class="edge" />;
+        })}
+        {job.splits.map((s) => {
+          const p = pos.get(s.id)!;
+          return (
+            <g key={s.id} transform={`translate(${p.x},${p.y})`}>
+              <rect width="160" height="40" rx="6" class={`node ${s.status}`} />
+              <text x="8" y="25">
+                {s.id}: {s.step.slice(0, 18)}
+              </text>
+            </g>
+          );
+        })}
+      </svg>
+      <ul id="graph-desc">
+        {edges.map((e) => (
+          <li key={`${e.from}-${e.to}`}>
+            {t("order.graph.edge", { from: e.from, to: e.to, fromStep: stepOf(e.from), toStep: stepOf(e.to) })}
+          </li>
+        ))}
+      </ul>
+    </>
+  );
+}
+
+export function Order({ id }: { id: number }) {
+  const job = useLoad(() => get<Job>(`/jobs/${id}`), [id]);
+  if (job.loading && !job.data) return <Loading />;
+  if (job.error || !job.data) {
+    return (
+      <>
+        <h1>{t("order.title", { id })}</h1>
+        <ErrorMessage text={job.error} />
+      </>
+    );
+  }
+  const j = job.data;
+  const money = (n: string | number) => formatAmount(n, j.token);
+  return (
+    <>
+      <h1>
+        {t("order.title", { id })} <span class="badge" data-testid="job-status">{label("job.status", j.status)}</span>
+      </h1>
+      <Section id="summary" title={t("order.summary")}>
+        <Facts
+          rows={[
+            [t("order.design"), <Hex value={j.design_id} />],
+            [t("order.designer"), <Address value={j.designer} />],
+            [t("orders.buyer"), <Address value={j.buyer} />],
+            [t("order.quantity"), formatNumber(j.quantity)],
+            [t("order.price"), money(j.price)],
+            [t("order.deadline"), formatDate(j.deadline)],
+            [t("order.review"), t("order.days", { days: formatNumber(Math.round(j.review_period / 86400)) })],
+            [t("order.royalty"), formatPpm(j.royalty_ppm)],
+            [t("order.fee"), formatPpm(j.platform_fee_ppm)],
+          ]}
+        />
+      </Section>
+      <Section id="money" title={t("order.money")}>
+        <Facts
+          rows={[
+            [t("order.escrow.deposited"), money(j.escrow.deposited)],
+            [t("order.escrow.held"), money(j.escrow.held)],
+            [t("order.escrow.released"), money(j.escrow.released)],
+            [t("order.escrow.refunded"), money(j.escrow.refunded)],
+          ]}
+        />
+      </Section>
+      <Section id="splits" title={t("order.splits")}>
+        {j.splits.length === 0 ? (
+          <p>{t("common.none")}</p>
+        ) : (
+          <div class="table-wrap">
+            <table>
+              <thead>
+                <tr>
+                  <th scope="col">{t("work.split")}</th>
+                  <th scope="col">{t("work.step")}</th>
+                  <th scope="col">{t("order.factory")}</th>
+                  <th scope="col">{t("work.quantity")}</th>
+                  <th scope="col">{t("work.share")}</th>
+                  <th scope="col">{t("work.amount")}</th>
+                  <th scope="col">{t("work.state")}</th>
+                  <th scope="col">{t("order.dependsOn")}</th>
+                  <th scope="col">{t("order.custody")}</th>
+                </tr>
+              </thead>
+              <tbody>
+                {j.splits.map((s) => (
+                  <tr key={s.id} data-testid={`split-${s.id}`}>
+                    <td>{s.id}</td>
+                    <td>{s.step}</td>
+                    <td>
+                      <Address value={s.factory} />
+                    </td>
+                    <td class="num">{formatNumber(s.quantity)}</td>
+                    <td class="num">{formatPpm(s.share_ppm)}</td>
+                    <td class="num">{money(s.amount)}</td>
+                    <td class="state">{label("split.status", s.status)}</td>
+                    <td>{s.depends_on.length ? s.depends_on.join(", ") : "—"}</td>
+                    <td>
+                      {s.custody.map((c) => (
+                        <Address key={c} value={c} />
+                      ))}
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )}
+      </Section>
+      <Section id="graph" title={t("order.graph")}>
+        <Graph job={j} />
+      </Section>
+      <Section id="payouts" title={t("order.payouts")}>
+        <div class="table-wrap">
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">{t("order.payout.account")}</th>
+                <th scope="col">{t("order.payout.role")}</th>
+                <th scope="col">{t("work.share")}</th>
+                <th scope="col">{t("work.amount")}</th>
+                <th scope="col">{t("order.payout.state")}</th>
+              </tr>
+            </thead>
+            <tbody>
+              {j.payouts.map((p, i) => (
+                <tr key={i}>
+                  <td>
+                    <Address value={p.account} />
+                  </td>
+                  <td>{payoutRole(p.role)}</td>
+                  <td class="num">{formatPpm(p.share_ppm)}</td>
+                  <td class="num">{money(p.amount)}</td>
+                  <td>{label("payout.state", p.state)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      </Section>
+    </>
+  );
+}
+
