@@ -68,7 +68,12 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         mp.setenv("COFAB_PASSPHRASE", PASSPHRASE)
         mp.setenv("COFAB_DATA_DIR", str(data))
         node = Node.start(
-            NodeOptions(backend=Backend.EMBEDDED, data_dir=data / "node", kdf_iterations=FAST_KDF)
+            NodeOptions(
+                backend=Backend.DEVNET,
+                devnet_port=free_port(),
+                data_dir=data / "node",
+                kdf_iterations=FAST_KDF,
+            )
         )
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -87,6 +92,12 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         server.should_exit = True
         thread.join(timeout=30)
         node.close()
+
+
+@pytest.fixture(scope="module")
+def cast(served: Served) -> Parties:
+    """A buyer, a designer whose design is licensed to it, three factories: for every test."""
+    return parties(served.node)
 
 
 @pytest.fixture(scope="module")
@@ -197,7 +208,8 @@ def test_verify_a_drawing_hashed_in_the_browser_never_uploaded(served: Served, p
     designer = admit(node, int(Role.DESIGNER))
     drawing = b"cofab drawing: bracket rev A\n" + os.urandom(32)
     svc = DesignService(node)
-    [cert] = svc.register(designer, [NewDesign.from_bytes(drawing, file_name="bracket.step", title="bracket")])
+    item = NewDesign.from_bytes(drawing, file_name="bracket.step", title="bracket")
+    [cert] = svc.register(designer, [item])
     svc.reveal(designer, cert.design_id)
     visitor = person()
     page = visitor.open("verify")
@@ -232,7 +244,8 @@ def test_verify_an_unrevealed_drawing_with_its_certificate(served: Served, perso
     node = served.node
     designer = admit(node, int(Role.DESIGNER))
     drawing = b"committed, not revealed " + os.urandom(16)
-    [cert] = DesignService(node).register(designer, [NewDesign.from_bytes(drawing, file_name="part.dxf", title=None)])
+    item = NewDesign.from_bytes(drawing, file_name="part.dxf", title=None)
+    [cert] = DesignService(node).register(designer, [item])
     page = person().open("verify")
     page.get_by_label("Drawing file").set_input_files(
         {"name": "part.dxf", "mimeType": "application/octet-stream", "buffer": drawing}
@@ -250,20 +263,21 @@ def _json(value: Any) -> bytes:
     return json.dumps(value).encode()
 
 
-def _recorded_job(node: Node) -> tuple[Parties, int]:
-    p = parties(node, factories=1)
+def _recorded_job(node: Node, p: Parties) -> int:
     job = in_production(node, p, [SplitSpec(p.factories[0].address, "machining", 100, 930_000)])
     node.chain.advance_time(60)
     t0 = node.steps.authority.job_created_at(job)
     for i in range(3):
         node.steps.record(p.factories[0].address, job, 0, object_event("assembling", t0 + i))
     node.steps.anchor(job, 0)
-    return p, job
+    return job
 
 
-def test_verify_a_step_proof_bundle_and_catch_a_forged_one(served: Served, person) -> None:
+def test_verify_a_step_proof_bundle_and_catch_a_forged_one(
+    served: Served, cast: Parties, person
+) -> None:
     node = served.node
-    _, job = _recorded_job(node)
+    job = _recorded_job(node, cast)
     bundle = node.steps.export(job, 0)
     visitor = person("zh-CN")
     page = visitor.open("verify")
@@ -300,9 +314,11 @@ def test_a_stranger_is_told_what_to_do(served: Served, person) -> None:
 
 
 # --- a factory's work: accept by an EIP-712 signature made in the browser -------------------
-def test_factory_accepts_its_split_by_signature_in_the_browser(served: Served, person) -> None:
+def test_factory_accepts_its_split_by_signature_in_the_browser(
+    served: Served, cast: Parties, person
+) -> None:
     node = served.node
-    p = parties(node)
+    p = cast
     job = split_order(node, p)
     plant = p.factories[1]  # painting: split 1, 100 units, 23 %
     factory = person().with_wallet(plant.account, node.chain.chain_id)
@@ -329,9 +345,11 @@ def test_factory_accepts_its_split_by_signature_in_the_browser(served: Served, p
     factory.check()
 
 
-def test_keystore_sign_in_decrypts_in_the_page(served: Served, person, tmp_path: Path) -> None:
+def test_keystore_sign_in_decrypts_in_the_page(
+    served: Served, cast: Parties, person, tmp_path: Path
+) -> None:
     node = served.node
-    p = parties(node)
+    p = cast
     job = split_order(node, p)
     plant = p.factories[2]  # assembly: split 3, after split 0
     keystore = Account.encrypt(plant.account.key, "plant three pass", iterations=FAST_KDF)
@@ -365,9 +383,11 @@ def test_keystore_sign_in_decrypts_in_the_page(served: Served, person, tmp_path:
 
 
 # --- the order page, and the language switch ----------------------------------------------
-def test_order_page_in_both_languages(served: Served, person) -> None:
+def test_order_page_in_both_languages(
+    served: Served, cast: Parties, person
+) -> None:
     node = served.node
-    p = parties(node)
+    p = cast
     job = in_production(node, p, four_splits(p))
     reader = person()
     page = reader.open(f"orders/{job}")
@@ -378,7 +398,7 @@ def test_order_page_in_both_languages(served: Served, person) -> None:
     expect(page.get_by_text("Paid into escrow")).to_be_visible()
     money = page.locator("#h-money + dl")
     expect(money).to_contain_text(f"{10_000:,}.00 dUSD")
-    assert node.jobs.view(job).escrow.deposited == 10_000 * DUSD
+    assert node.jobs.view(job).as_dict()["escrow"]["deposited"] == 10_000 * DUSD
     reader.check("order-en")
 
     page.get_by_label("Language").select_option("zh-CN")
