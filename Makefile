@@ -35,7 +35,7 @@ node_modules/.installed: package.json package-lock.json
 	@touch $@
 
 .toolchain/.installed: $(VENV)/.installed node_modules/.installed brownie-config.yaml toolchain/solc.cjs
-	@$(BIN)/python -m ledger.toolchain install
+	@$(BIN)/python -m ledger.eth.toolchain install
 	@touch $@
 
 # The portal (portal/, TypeScript) built by esbuild into build/portal, which the node
@@ -80,7 +80,7 @@ test-python: setup chromium
 # off for the plain suite); tests/brownie/conftest.py binds anvil to 127.0.0.1 on this port.
 test-contracts: setup
 	@mkdir -p build/brownie
-	@COFAB_BROWNIE_PORT=$$($(BIN)/python -m ledger.toolchain free-port) $(BIN)/brownie test
+	@COFAB_BROWNIE_PORT=$$($(BIN)/python -m ledger.eth.toolchain free-port) $(BIN)/brownie test
 
 # Every operation of the OpenAPI schema, anonymous and signed in: no 5xx. Bounded by
 # COFAB_FUZZ_EXAMPLES inputs per operation (default 20).

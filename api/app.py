@@ -24,8 +24,8 @@ from api.routers import (
 )
 from api.sessions import SessionStore
 from ledger import __version__
+from ledger.core.settings import PublicOrigin, public_origin
 from ledger.node import Node
-from ledger.settings import PublicOrigin, public_origin
 
 DESCRIPTION = """
 cofab node API. Active members sign in with Sign-In with Ethereum (EIP-4361): get a nonce,

@@ -15,11 +15,11 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.sessions import Session, SessionStore
-from ledger.consortium import Member, MemberStatus
-from ledger.errors import Forbidden, NotFound, Unauthorized
+from ledger.core.errors import Forbidden, NotFound, Unauthorized
+from ledger.eth.tx import Sender
+from ledger.membership.consortium import Member, MemberStatus
+from ledger.membership.roles import role_names
 from ledger.node import Node
-from ledger.roles import role_names
-from ledger.tx import Sender
 
 NOT_A_MEMBER = "not an active member of this consortium"
 

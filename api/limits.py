@@ -17,7 +17,7 @@ from typing import Any
 
 from starlette.exceptions import HTTPException
 
-from ledger.settings import MAX_JSON_BYTES, MAX_JSON_DEPTH, max_upload_bytes
+from ledger.core.settings import MAX_JSON_BYTES, MAX_JSON_DEPTH, max_upload_bytes
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

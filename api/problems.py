@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ledger.errors import FAULTS, LedgerError, fault
+from ledger.core.errors import FAULTS, LedgerError, fault
 
 PROBLEM = "application/problem+json"
 log = logging.getLogger("cofab.api")

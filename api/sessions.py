@@ -18,8 +18,8 @@ from eth_keys.exceptions import BadSignature
 from siwe import VerificationError, generate_nonce
 
 from api import eip4361
-from ledger.errors import TooLarge, Unauthorized
-from ledger.settings import PublicOrigin
+from ledger.core.errors import TooLarge, Unauthorized
+from ledger.core.settings import PublicOrigin
 
 NONCE_TTL_SECONDS = 300
 TOKEN_TTL_SECONDS = 900
@@ -33,9 +33,7 @@ class Session:
 
 
 class SessionStore:
-    def __init__(
-        self, chain_id: int, origin: PublicOrigin, admit: Callable[[str], object]
-    ) -> None:
+    def __init__(self, chain_id: int, origin: PublicOrigin, admit: Callable[[str], object]) -> None:
         """`admit(address)` raises unless the address may hold a session (an active member)."""
         self.chain_id = chain_id
         self.origin = origin

@@ -21,13 +21,13 @@ from nodeproc import KDF, PASSPHRASE, prepare  # noqa: E402
 
 from ledger.audit.chain_record import Contracts  # noqa: E402
 from ledger.audit.engine import AuditInputs, audit, seal  # noqa: E402
-from ledger.chain import Backend, http_web3  # noqa: E402
-from ledger.devnet import Devnet  # noqa: E402
+from ledger.eth.chain import Backend, http_web3  # noqa: E402
+from ledger.eth.devnet import Devnet  # noqa: E402
+from ledger.eth.toolchain import free_port  # noqa: E402
 from ledger.node import Node, NodeOptions  # noqa: E402
 from ledger.steps import bundle as step_bundle  # noqa: E402
 from ledger.steps.builder import StepWriter, object_event  # noqa: E402
 from ledger.steps.signatures import Signer  # noqa: E402
-from ledger.toolchain import free_port  # noqa: E402
 
 TARGET_SECONDS = 10.0
 SPLITS = 4

@@ -27,13 +27,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from eth_account import Account
 
-from ledger.chain import Backend
+from ledger.core.merkle import StandardMerkleTree
 from ledger.designs.certificates import LEAF_ENCODING, commitment_of, leaf_value
 from ledger.designs.client import ZERO32
 from ledger.designs.files import sha256_files
-from ledger.merkle import StandardMerkleTree
+from ledger.eth.chain import Backend
+from ledger.membership.roles import Role
 from ledger.node import Node, NodeOptions
-from ledger.roles import Role
 
 EAS_TIMESTAMP_GAS = 45_869
 SINGLE_TARGET = 55_000

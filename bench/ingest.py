@@ -21,10 +21,10 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 import httpx  # noqa: E402
 from nodeproc import NodeProcess, prepare  # noqa: E402
 
-from ledger.devnet import Devnet  # noqa: E402
+from ledger.eth.devnet import Devnet  # noqa: E402
+from ledger.eth.toolchain import free_port  # noqa: E402
 from ledger.steps.builder import StepWriter, object_event  # noqa: E402
 from ledger.steps.signatures import Signer  # noqa: E402
-from ledger.toolchain import free_port  # noqa: E402
 
 TARGET = 5_000
 

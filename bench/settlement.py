@@ -31,12 +31,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from eth_account import Account
 
-from ledger.chain import Backend
-from ledger.job_signing import Handover
-from ledger.jobs import SplitSpec
+from ledger.eth.chain import Backend
+from ledger.eth.tx import Sender
+from ledger.membership.roles import Role
 from ledger.node import Node, NodeOptions
-from ledger.roles import Role
-from ledger.tx import Sender
+from ledger.orders.jobs import SplitSpec
+from ledger.orders.signing import Handover
 
 SPLITS_CREATE_2 = 101_000  # 0xSplits v1 createSplit, 2 recipients
 SPLITS_PER_RECIPIENT = 7_000  # 0xSplits v1 distribution, per recipient

@@ -98,10 +98,10 @@ def bench_signatures(n_fast: int, n_ref: int) -> None:
 
 
 def bench_anchor_gas(sizes: list[int]) -> None:
-    from ledger.chain import Backend
-    from ledger.compiler import artifact
+    from ledger.eth.chain import Backend
+    from ledger.eth.compiler import artifact
+    from ledger.membership.roles import Role
     from ledger.node import Node, NodeOptions
-    from ledger.roles import Role
     from ledger.steps.anchoring import anchor_tree
 
     os.environ.setdefault("COFAB_PASSPHRASE", "bench")

@@ -23,14 +23,13 @@ from eth_account import Account
 from ledger.audit.engine import AuditInputs, audit, contracts_of, seal
 from ledger.audit.html import render
 from ledger.designs.files import NewDesign
-from ledger.designs.service import DesignService
-from ledger.job_signing import Handover
-from ledger.jobs import SplitSpec
+from ledger.eth.tx import Sender
+from ledger.membership.roles import Role
 from ledger.node import Node
-from ledger.roles import Role
+from ledger.orders.jobs import SplitSpec
+from ledger.orders.signing import Handover
 from ledger.scenario import member
 from ledger.steps.builder import object_event
-from ledger.tx import Sender
 
 DAY = 86_400
 DUSD = 10**6
@@ -100,7 +99,7 @@ def cast(story: Story) -> Cast:
 
 def design(story: Story, c: Cast) -> bytes:
     node, say = story.node, story.say
-    svc = DesignService(node)
+    svc = node.design_service()
     say("2. The designer timestamps its drawing and licenses it")
     [cert] = svc.register(
         c.designer,

@@ -16,27 +16,28 @@ from typing import Any
 
 from eth_account.signers.local import LocalAccount
 
-from ledger import deployment as deploy_mod
-from ledger.chain import Backend, Chain, attach, connect
-from ledger.compiler import artifacts
-from ledger.consortium import ConsortiumClient
-from ledger.deployment import Deployment, GovernanceParams
-from ledger.designs.client import DesignsClient
-from ledger.disputes import DisputesClient
-from ledger.errors import (
+from ledger.core.errors import (
     ConfigError,
     DeploymentError,
     Forbidden,
     KeystoreError,
     NodeNotRunning,
 )
-from ledger.jobs import JobsClient
-from ledger.keys import Keyring, read_passphrase
-from ledger.private import FILE_MODE, private_dir, write_private
-from ledger.settings import data_dir as resolve_data_dir
-from ledger.settlement import SettlementClient
+from ledger.core.keys import Keyring, read_passphrase
+from ledger.core.private import FILE_MODE, private_dir, write_private
+from ledger.core.settings import data_dir as resolve_data_dir
+from ledger.designs.client import DesignsClient
+from ledger.designs.service import DesignService
+from ledger.disputes.client import DisputesClient
+from ledger.eth import deployment as deploy_mod
+from ledger.eth.chain import Backend, Chain, attach, connect
+from ledger.eth.compiler import artifacts
+from ledger.eth.deployment import Deployment, GovernanceParams
+from ledger.eth.tx import Sender
+from ledger.membership.consortium import ConsortiumClient
+from ledger.orders.jobs import JobsClient
+from ledger.orders.settlement import SettlementClient
 from ledger.steps.service import StepService
-from ledger.tx import Sender
 
 OPERATOR_KEY = "operator"
 
@@ -104,6 +105,10 @@ class Node:
                 from_block=record.block_number if record else 0,
             )
         return self._designs
+
+    def design_service(self) -> DesignService:
+        """Design registration, certificates, licences and shares for this node."""
+        return DesignService(self.chain, self.designs, self.consortium, self.data_dir)
 
     @property
     def steps(self) -> StepService:

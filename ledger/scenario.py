@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from ledger.jobs import SplitSpec
+from ledger.eth.tx import Sender
+from ledger.membership.roles import Role
 from ledger.node import Node
-from ledger.roles import Role
-from ledger.tx import Sender
+from ledger.orders.jobs import SplitSpec
 
 ROYALTY_PPM = 50_000
 DAY = 86_400

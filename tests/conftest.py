@@ -10,10 +10,10 @@ import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from ledger.chain import Backend
+from ledger.eth.chain import Backend
+from ledger.eth.tx import Sender
+from ledger.membership.roles import Role
 from ledger.node import Node, NodeOptions
-from ledger.roles import Role
-from ledger.tx import Sender
 
 PASSPHRASE = "correct horse battery staple"
 FAST_KDF = 2**10  # scrypt cost for test keystores; real keys use eth-account's default

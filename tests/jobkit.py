@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from conftest import admit
-from ledger.jobs import SplitSpec
+from ledger.eth.tx import Sender
+from ledger.membership.roles import Role
 from ledger.node import Node
-from ledger.roles import Role
-from ledger.tx import Sender
+from ledger.orders.jobs import SplitSpec
 
 DUSD = 10**6  # one demo dollar in token units
 PRICE = 10_000 * DUSD

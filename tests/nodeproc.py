@@ -16,12 +16,14 @@ import httpx
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from ledger.chain import Backend, connect
-from ledger.compiler import artifact
-from ledger.jobs import SplitSpec
-from ledger.keys import Keyring
+from ledger.core.keys import Keyring
+from ledger.eth.chain import Backend, connect
+from ledger.eth.compiler import artifact
+from ledger.eth.toolchain import free_port
+from ledger.eth.tx import Sender
+from ledger.membership.roles import Role
 from ledger.node import Node, NodeOptions
-from ledger.roles import Role
+from ledger.orders.jobs import SplitSpec
 from ledger.scenario import (
     factory_shares,
     licensed_design,
@@ -30,8 +32,6 @@ from ledger.scenario import (
     order_in_production,
 )
 from ledger.steps.record import Domain
-from ledger.toolchain import free_port
-from ledger.tx import Sender
 
 PASSPHRASE = "node-process-pass"
 KDF = 2**10

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from conftest import admit, new_account
-from ledger.compiler import artifact
+from ledger.eth.compiler import artifact
+from ledger.membership.roles import Role
 from ledger.node import Node
-from ledger.roles import Role
 from ledger.steps.anchoring import Anchorer, AnchorService
 from ledger.steps.authority import Authority
 from ledger.steps.builder import StepWriter, object_event

@@ -18,9 +18,9 @@ from siwe import SiweMessage, generate_nonce
 from api.app import create_app
 from api.eip4361 import MAX_MESSAGE_BYTES
 from conftest import admit, new_account
+from ledger.eth.tx import Sender
+from ledger.membership.roles import Role
 from ledger.node import Node
-from ledger.roles import Role
-from ledger.tx import Sender
 
 DOMAIN = "testserver"  # the node's public origin in tests ($COFAB_PUBLIC_URL, conftest.py)
 ORIGIN = f"http://{DOMAIN}"

@@ -16,8 +16,8 @@ from test_api import Headers, assert_problem, sign_in
 
 from api.app import create_app
 from conftest import new_account
-from ledger.jobs import SplitSpec
 from ledger.node import Node
+from ledger.orders.jobs import SplitSpec
 from ledger.steps.builder import StepWriter, object_event
 from ledger.steps.signatures import Signer
 

@@ -13,10 +13,10 @@ from jobkit import parties
 from conftest import admit, new_account
 from ledger.audit.engine import AuditInputs, audit, contracts_of, report_hash, seal
 from ledger.audit.html import render
-from ledger.job_signing import Handover
-from ledger.jobs import SplitSpec
+from ledger.membership.roles import Role
 from ledger.node import Node
-from ledger.roles import Role
+from ledger.orders.jobs import SplitSpec
+from ledger.orders.signing import Handover
 from ledger.scenario import factory_shares, order_in_production
 from ledger.steps.builder import StepWriter, object_event
 from ledger.steps.signatures import Signer

@@ -9,7 +9,7 @@ import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.canonical_json import dumps
+from ledger.core.canonical_json import dumps
 
 json_values = st.recursive(
     st.none()

@@ -13,12 +13,12 @@ import httpx
 import pytest
 
 from conftest import FAST_KDF, PASSPHRASE, new_account
-from ledger.chain import Backend, connect
-from ledger.devnet import Devnet
-from ledger.errors import ChainUnavailable, ConfigError, DeploymentError, InvalidInput
+from ledger.core.errors import ChainUnavailable, ConfigError, DeploymentError, InvalidInput
+from ledger.eth.chain import Backend, connect
+from ledger.eth.devnet import Devnet
+from ledger.eth.toolchain import free_port
+from ledger.membership.roles import Role
 from ledger.node import Node, NodeOptions
-from ledger.roles import Role
-from ledger.toolchain import free_port
 
 
 def options(data_dir: Path, **kw: object) -> NodeOptions:
@@ -98,7 +98,7 @@ def test_rpc_backend_against_anvil(tmp_path: Path, anvil: Devnet, passphrase: No
     # an rpc node needs its member key imported first: it never invents one
     with pytest.raises(Exception, match="cofab keys import"):
         Node.start(options(data, backend=Backend.RPC, rpc_url=anvil.url))
-    from ledger.keys import Keyring
+    from ledger.core.keys import Keyring
 
     key = new_account()
     Keyring(data / "keystore").import_private_key(
@@ -130,7 +130,7 @@ def anvil_height(anvil: Devnet) -> int:
 
 
 def _member_node(tmp_path: Path, name: str, anvil: Devnet, **kw: object) -> Node:
-    from ledger.keys import Keyring
+    from ledger.core.keys import Keyring
 
     data = tmp_path / name
     Keyring(data / "keystore").import_private_key(

@@ -19,9 +19,9 @@ from eth_account import Account
 from eth_account.messages import encode_typed_data
 
 from conftest import FAST_KDF, new_account
-from ledger.devnet import port_is_free
-from ledger.keys import Keyring
-from ledger.toolchain import free_port
+from ledger.core.keys import Keyring
+from ledger.eth.devnet import port_is_free
+from ledger.eth.toolchain import free_port
 
 COFAB = [sys.executable, "-m", "ledger.cli"]
 

@@ -6,11 +6,11 @@ import pytest
 from web3.logs import DISCARD
 
 from conftest import admit, new_account
-from ledger.consortium import MemberStatus, ProposalKind
-from ledger.errors import ContractRevert, InvalidInput, NotFound
+from ledger.core.errors import ContractRevert, InvalidInput, NotFound
+from ledger.eth.tx import Sender
+from ledger.membership.consortium import MemberStatus, ProposalKind
+from ledger.membership.roles import Role, parse_roles, role_names
 from ledger.node import Node
-from ledger.roles import Role, parse_roles, role_names
-from ledger.tx import Sender
 
 ZERO_ADDRESS = "0x" + "00" * 20
 
@@ -203,7 +203,7 @@ def test_a_copied_binding_is_worthless_to_another_factory(node: Node, factory: S
 
 
 def test_binding_typed_data_is_what_the_contract_checks(node: Node, factory: Sender) -> None:
-    from ledger import job_signing
+    from ledger.eth import eip712
 
     c = node.consortium
     device = new_account()
@@ -212,8 +212,8 @@ def test_binding_typed_data_is_what_the_contract_checks(node: Node, factory: Sen
     assert data["domain"]["verifyingContract"] == c.address
     assert data["domain"]["chainId"] == node.chain.chain_id
     on_chain = c.contract.functions.deviceBindingDigest(factory.address, device.address, 0, 0)
-    assert on_chain.call() == job_signing.digest(data)
-    c.authorize_device(factory, device.address, 0, job_signing.sign(device, data))
+    assert on_chain.call() == eip712.digest(data)
+    c.authorize_device(factory, device.address, 0, eip712.sign(device, data))
     assert c.device(device.address).nonce == 1
 
 

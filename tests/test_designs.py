@@ -16,9 +16,10 @@ import pytest
 from eth_utils import keccak
 
 from conftest import admit, new_account
-from ledger import merkle
-from ledger.blobs import BlobCorrupt, BlobStore
-from ledger.compiler import artifact
+from ledger.core import merkle
+from ledger.core.blobs import BlobCorrupt, BlobStore
+from ledger.core.errors import Conflict, ContractRevert, Forbidden, InvalidInput, NotFound
+from ledger.core.settings import NODE_MODULES
 from ledger.designs.certificates import (
     LEAF_ENCODING,
     Certificate,
@@ -43,11 +44,10 @@ from ledger.designs.crypto import (
 )
 from ledger.designs.files import NewDesign, sha256_files
 from ledger.designs.service import DesignService
-from ledger.errors import Conflict, ContractRevert, Forbidden, InvalidInput, NotFound
+from ledger.eth.compiler import artifact
+from ledger.eth.tx import Sender, decode_raw
+from ledger.membership.roles import Role
 from ledger.node import Node
-from ledger.roles import Role
-from ledger.settings import NODE_MODULES
-from ledger.tx import Sender, decode_raw
 
 DESIGNER = int(Role.DESIGNER)
 
@@ -55,7 +55,7 @@ DESIGNER = int(Role.DESIGNER)
 # --- helpers --------------------------------------------------------------------------
 @pytest.fixture
 def svc(node: Node) -> DesignService:
-    return DesignService(node)
+    return node.design_service()
 
 
 @pytest.fixture

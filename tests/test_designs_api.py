@@ -15,9 +15,9 @@ from test_api import Headers, assert_problem, sign_in
 
 from api.app import create_app
 from conftest import admit, new_account
+from ledger.eth.tx import Sender
+from ledger.membership.roles import Role
 from ledger.node import Node
-from ledger.roles import Role
-from ledger.tx import Sender
 
 
 @pytest.fixture

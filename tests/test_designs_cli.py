@@ -9,7 +9,7 @@ from pathlib import Path
 from test_cli import Cli, cli, ok, refused, running
 
 from conftest import FAST_KDF
-from ledger.keys import Keyring
+from ledger.core.keys import Keyring
 
 assert cli and running  # the fixtures above are used by name
 

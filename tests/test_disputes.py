@@ -28,17 +28,17 @@ from test_api import assert_problem, sign_in
 
 from api.app import create_app
 from conftest import admit
-from ledger import deployment as deploy_mod
 from ledger.audit.engine import audit, contracts_of
-from ledger.chain import Backend, connect
-from ledger.disputes import DisputeStatus, Fault
-from ledger.errors import ContractRevert, DeploymentError, InvalidInput
-from ledger.jobs import JobStatus, SplitStatus
-from ledger.keys import Keyring
+from ledger.core.errors import ContractRevert, DeploymentError, InvalidInput
+from ledger.core.keys import Keyring
+from ledger.disputes.client import DisputeStatus, Fault
+from ledger.eth import deployment as deploy_mod
+from ledger.eth.chain import Backend, connect
+from ledger.eth.tx import Sender
+from ledger.membership.roles import Role
 from ledger.node import Node
-from ledger.roles import Role
-from ledger.settlement import SettlementClient
-from ledger.tx import Sender
+from ledger.orders.jobs import JobStatus, SplitStatus
+from ledger.orders.settlement import SettlementClient
 
 EVIDENCE = "0x" + "e1" * 32
 ANSWER = "0x" + "a2" * 32

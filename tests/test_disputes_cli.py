@@ -9,10 +9,10 @@ from pathlib import Path
 from test_cli import Cli, cli, ok, refused, running
 
 from conftest import FAST_KDF
-from ledger.jobs import SplitSpec
-from ledger.keys import Keyring, read_passphrase
+from ledger.core.keys import Keyring, read_passphrase
+from ledger.membership.roles import Role
 from ledger.node import Node
-from ledger.roles import Role
+from ledger.orders.jobs import SplitSpec
 from ledger.scenario import factory_shares, licensed_design, member, order_in_production
 
 assert cli and running  # the fixtures above are used by name

@@ -22,11 +22,11 @@ from jobkit import (
 )
 
 from conftest import admit, new_account
-from ledger.errors import ContractRevert, InvalidInput, NotFound
-from ledger.job_signing import Handover
-from ledger.jobs import JobStatus, SplitSpec, SplitStatus
+from ledger.core.errors import ContractRevert, InvalidInput, NotFound
+from ledger.membership.roles import Role
 from ledger.node import Node
-from ledger.roles import Role
+from ledger.orders.jobs import JobStatus, SplitSpec, SplitStatus
+from ledger.orders.signing import Handover
 
 LOT = b"LOT-1".ljust(32, b"\x00")
 

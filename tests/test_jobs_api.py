@@ -37,9 +37,9 @@ from test_api import (
 
 from api.app import create_app
 from conftest import admit, new_account
-from ledger.jobs import SplitSpec
+from ledger.membership.roles import Role
 from ledger.node import Node
-from ledger.roles import Role
+from ledger.orders.jobs import SplitSpec
 
 PRICE = 12_000 * DUSD
 Headers = dict[str, str]

@@ -15,10 +15,10 @@ import pytest
 from test_cli import Cli, ok, refused
 
 from conftest import FAST_KDF
-from ledger.keys import Keyring
+from ledger.core.keys import Keyring
+from ledger.eth.toolchain import free_port
+from ledger.membership.roles import Role
 from ledger.node import Node
-from ledger.roles import Role
-from ledger.toolchain import free_port
 
 PASS = "plant-pass"
 

@@ -26,11 +26,11 @@ from jobkit import (
 )
 
 from conftest import admit, new_account
-from ledger.errors import ContractRevert, InvalidInput
-from ledger.job_signing import Handover
-from ledger.jobs import DEFAULT_REVIEW_PERIOD, JobStatus, SplitSpec, SplitStatus
+from ledger.core.errors import ContractRevert, InvalidInput
+from ledger.membership.roles import Role
 from ledger.node import Node
-from ledger.roles import Role
+from ledger.orders.jobs import DEFAULT_REVIEW_PERIOD, JobStatus, SplitSpec, SplitStatus
+from ledger.orders.signing import Handover
 
 LOT = b"LOT-7".ljust(32, b"\x00")
 EVIDENCE = "0x" + "e1" * 32

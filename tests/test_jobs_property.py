@@ -24,12 +24,12 @@ from hypothesis.stateful import (
 )
 from jobkit import DAY, FEE_PPM, ROYALTY_PPM, Parties, parties, time_travel
 
-from ledger.errors import Conflict, ContractRevert
-from ledger.job_signing import Acceptance, Handover
-from ledger.jobs import DEFAULT_REVIEW_PERIOD, SplitSpec
+from ledger.core.errors import Conflict, ContractRevert
+from ledger.eth.tx import Sender
 from ledger.node import Node
-from ledger.settlement import SCALE
-from ledger.tx import Sender
+from ledger.orders.jobs import DEFAULT_REVIEW_PERIOD, SplitSpec
+from ledger.orders.settlement import SCALE
+from ledger.orders.signing import Acceptance, Handover
 
 AVAILABLE = SCALE - ROYALTY_PPM - FEE_PPM  # what the factories share
 LOT = b"lot".ljust(32, b"\x00")

@@ -12,11 +12,12 @@ from eth_utils import keccak
 from jobkit import four_splits, in_production, parties, split_order, state, time_travel
 
 from conftest import new_account
-from ledger import job_signing
-from ledger.errors import ContractRevert, InvalidInput
-from ledger.job_signing import Acceptance, Handover
-from ledger.jobs import JobStatus, SplitStatus
+from ledger.core.errors import ContractRevert, InvalidInput
+from ledger.eth import eip712
 from ledger.node import Node
+from ledger.orders import signing as job_signing
+from ledger.orders.jobs import JobStatus, SplitStatus
+from ledger.orders.signing import Acceptance, Handover
 
 LOT = b"SSCC-0001".ljust(32, b"\x00")
 
@@ -44,10 +45,10 @@ def test_typed_data_hashes_like_the_contract(node: Node) -> None:
     on_chain = fns.hashAcceptance(
         job_id, 2, acceptance.factory, 200_000, acceptance.nonce, 1_900_000_000
     ).call()
-    assert job_signing.digest(typed) == bytes(on_chain)
+    assert eip712.digest(typed) == bytes(on_chain)
     handover = Handover(job_id, 0, 3, LOT, 40, 1_900_000_000)
     on_chain = fns.hashHandover(handover.as_tuple()).call()
-    assert job_signing.digest(node.jobs.typed_data(handover)) == bytes(on_chain)
+    assert eip712.digest(node.jobs.typed_data(handover)) == bytes(on_chain)
     assert bytes(fns.ACCEPT_SPLIT_TYPEHASH().call()) == keccak(
         text=job_signing.ACCEPT_SPLIT_TYPE_STRING
     )
@@ -91,10 +92,10 @@ def test_replays_and_forgeries_of_an_acceptance_are_refused(node: Node) -> None:
     for signer in (p.buyer, p.factories[0]):
         refused("InvalidAcceptanceSignature", relay, good, node.jobs.sign(signer.account, good))
     # for another chain, or another contract: the domain differs, the signer recovers wrong
-    other_chain = job_signing.sign(factory.account, good.typed_data(1, node.jobs.address))
+    other_chain = eip712.sign(factory.account, good.typed_data(1, node.jobs.address))
     refused("InvalidAcceptanceSignature", relay, good, other_chain)
     elsewhere = good.typed_data(node.chain.chain_id, node.settlement.address)
-    other_board = job_signing.sign(factory.account, elsewhere)
+    other_board = eip712.sign(factory.account, elsewhere)
     refused("InvalidAcceptanceSignature", relay, good, other_board)
     # a different share than the split's (the factory agreed to other terms)
     cheaper = replace(good, share_ppm=1)

@@ -9,8 +9,8 @@ import pytest
 from eth_account import Account
 
 from conftest import FAST_KDF, PASSPHRASE
-from ledger.errors import InvalidInput, KeystoreError, NotFound
-from ledger.keys import Keyring, read_passphrase
+from ledger.core.errors import InvalidInput, KeystoreError, NotFound
+from ledger.core.keys import Keyring, read_passphrase
 
 
 @pytest.fixture

@@ -14,12 +14,12 @@ from hypothesis import strategies as st
 from api.app import create_app
 from api.limits import json_depth
 from conftest import FAST_KDF, PASSPHRASE, new_account
-from ledger.chain import Backend
-from ledger.devnet import Devnet
-from ledger.keys import Keyring
+from ledger.core.keys import Keyring
+from ledger.core.settings import MAX_JSON_BYTES, MAX_JSON_DEPTH
+from ledger.eth.chain import Backend
+from ledger.eth.devnet import Devnet
+from ledger.eth.toolchain import free_port
 from ledger.node import Node, NodeOptions
-from ledger.settings import MAX_JSON_BYTES, MAX_JSON_DEPTH
-from ledger.toolchain import free_port
 
 
 @pytest.fixture
@@ -120,7 +120,7 @@ def test_chain_down_answers_503_saying_so(tmp_path: Path, monkeypatch: pytest.Mo
 
 
 def test_a_full_disk_is_named_as_such() -> None:
-    from ledger.errors import DiskFull, fault
+    from ledger.core.errors import DiskFull, fault
 
     with pytest.raises(OSError) as raised, open("/dev/full", "wb") as full:
         full.write(b"x")

@@ -9,9 +9,9 @@ import subprocess
 
 import pytest
 
-from ledger.errors import InvalidInput
-from ledger.merkle import StandardMerkleTree, leaf_hash, process_proof, verify
-from ledger.settings import NODE_MODULES
+from ledger.core.errors import InvalidInput
+from ledger.core.merkle import StandardMerkleTree, leaf_hash, process_proof, verify
+from ledger.core.settings import NODE_MODULES
 
 ENCODING = ("bytes32", "uint256", "address")
 

@@ -8,11 +8,11 @@ from jobkit import DAY, FEE_PPM, PRICE, ROYALTY_PPM, Parties, create, parties, t
 
 from api.app import create_app
 from conftest import admit
-from ledger import reputation
-from ledger.jobs import SplitSpec
+from ledger.disputes import reputation
+from ledger.eth.tx import Sender
+from ledger.membership.roles import Role
 from ledger.node import Node
-from ledger.roles import Role
-from ledger.tx import Sender
+from ledger.orders.jobs import SplitSpec
 
 WHOLE = 1_000_000 - ROYALTY_PPM - FEE_PPM  # every factory share of a one-split order
 EVIDENCE = "0x" + "e1" * 32

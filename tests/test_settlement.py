@@ -24,15 +24,16 @@ from jobkit import (
 )
 
 from conftest import admit, new_account
-from ledger import deployment as deploy_mod
-from ledger.chain import Backend, Chain, connect
-from ledger.compiler import artifact
-from ledger.errors import Conflict, ContractRevert, InvalidInput
-from ledger.jobs import JobStatus, SplitSpec, SplitStatus
+from ledger.core.errors import Conflict, ContractRevert, InvalidInput
+from ledger.eth import deployment as deploy_mod
+from ledger.eth.chain import Backend, Chain, connect
+from ledger.eth.compiler import artifact
+from ledger.eth.deployment import DEMO_MINT
+from ledger.eth.tx import Sender
+from ledger.membership.roles import Role
 from ledger.node import Node, NodeOptions
-from ledger.roles import Role
-from ledger.settlement import DEMO_MINT, Erc20, SettlementClient
-from ledger.tx import Sender
+from ledger.orders.jobs import JobStatus, SplitSpec, SplitStatus
+from ledger.orders.settlement import Erc20, SettlementClient
 
 
 def refused(error: str, fn, *args, **kwargs) -> ContractRevert:  # type: ignore[no-untyped-def]

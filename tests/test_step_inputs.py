@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ledger.errors import InvalidInput
+from ledger.core.errors import InvalidInput
 from ledger.steps.record import Step
 
 VALID = {

@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 
 from conftest import admit, new_account
-from ledger.compiler import artifact
-from ledger.errors import Conflict, ContractRevert, Forbidden, InvalidInput, NotFound
+from ledger.core.errors import Conflict, ContractRevert, Forbidden, InvalidInput, NotFound
+from ledger.eth.compiler import artifact
+from ledger.eth.tx import Sender
+from ledger.membership.roles import Role
 from ledger.node import Node
-from ledger.roles import Role
 from ledger.steps.anchoring import Anchorer, anchor_tree
 from ledger.steps.authority import Authority
 from ledger.steps.builder import StepWriter, object_event
@@ -20,7 +21,6 @@ from ledger.steps.ingest import Ingestor, Submission
 from ledger.steps.journal import Journal
 from ledger.steps.record import Domain
 from ledger.steps.signatures import Signer
-from ledger.tx import Sender
 
 JOB, SPLIT = 7, 1
 T0 = int(time.time()) - 3600

@@ -11,10 +11,10 @@ import httpx
 import pytest
 from nodeproc import NodeProcess, prepare
 
-from ledger.devnet import Devnet
+from ledger.eth.devnet import Devnet
+from ledger.eth.toolchain import free_port
 from ledger.steps.builder import StepWriter, object_event
 from ledger.steps.signatures import Signer
-from ledger.toolchain import free_port
 
 SPLITS, BATCHES, PER_BATCH = 2, 120, 25
 

@@ -13,9 +13,8 @@ from jobkit import four_splits, in_production, parties
 from test_api import assert_problem, sign_in
 
 from api.app import create_app
-from ledger import deployment as deploy_mod
 from ledger.designs.files import NewDesign
-from ledger.designs.service import DesignService
+from ledger.eth import deployment as deploy_mod
 from ledger.node import Node, write_run_info
 from ledger.steps import bundle as step_bundle
 from ledger.steps.builder import StepWriter, object_event
@@ -201,7 +200,7 @@ def test_node_files_are_private_whatever_the_umask(node: Node, order) -> None:
     try:
         node.steps.record(p.factories[0].address, job, 0, object_event("assembling", t0))
         design = NewDesign.from_bytes(b"solid cube", file_name="cube.stl", title=None)
-        DesignService(node).register(p.designer, [design])
+        node.design_service().register(p.designer, [design])
         write_run_info(node.data_dir, {"pid": os.getpid()})
         deploy_mod.save(node.data_dir, node.deployment)
     finally:

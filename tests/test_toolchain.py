@@ -10,9 +10,9 @@ import pytest
 import solcx
 import yaml
 
-from ledger.compiler import artifact, artifacts
-from ledger.settings import BROWNIE_CONFIG, PROJECT_ROOT, compiler_settings
-from ledger.toolchain import anvil_binary, install, solc_binary
+from ledger.core.settings import BROWNIE_CONFIG, PROJECT_ROOT, compiler_settings
+from ledger.eth.compiler import artifact, artifacts
+from ledger.eth.toolchain import anvil_binary, install, solc_binary
 
 
 def test_settings_come_from_brownie_config() -> None:

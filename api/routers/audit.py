@@ -14,7 +14,7 @@ from api.deps import NodeDep
 from api.params import JobId
 from ledger.audit.engine import AuditInputs, audit, contracts_of, seal
 from ledger.audit.html import render
-from ledger.errors import NotFound
+from ledger.core.errors import NotFound
 from ledger.steps import bundle as step_bundle
 
 router = APIRouter(tags=["audit"])

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends
 from api.deps import MemberDep, NodeDep, SessionDep, get_sessions
 from api.models import LoginIn, LoginOut, NonceOut
 from api.sessions import SessionStore
-from ledger.roles import role_names
+from ledger.membership.roles import role_names
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 Sessions = Annotated[SessionStore, Depends(get_sessions)]

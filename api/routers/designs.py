@@ -15,11 +15,10 @@ from pydantic import BaseModel, Field
 
 from api.deps import NodeDep, SessionDep
 from api.params import MAX_UINT256
+from ledger.core.errors import InvalidInput
 from ledger.designs.certificates import Certificate, lookup, verify_certificate
 from ledger.designs.client import design_id
 from ledger.designs.files import NewDesign
-from ledger.designs.service import DesignService
-from ledger.errors import InvalidInput
 
 router = APIRouter(prefix="/designs", tags=["designs"])
 
@@ -123,7 +122,7 @@ def list_designs(
     session: SessionDep,
     designer: Annotated[str | None, Query(pattern=AddressPattern)] = None,
 ) -> list[dict[str, Any]]:
-    return DesignService(node).listing(designer, viewer=session.address)
+    return node.design_service().listing(designer, viewer=session.address)
 
 
 @router.post(
@@ -144,7 +143,7 @@ async def register_files(
         content = await upload.read()
         name = upload.filename or "design"
         items.append(NewDesign.from_bytes(content, file_name=name, title=title))
-    svc = DesignService(node)
+    svc = node.design_service()
     return _certs(svc.register(node.sender(session.address), items, parent_id))
 
 
@@ -164,7 +163,7 @@ def register_hashes(body: ByHashIn, node: NodeDep, session: SessionDep) -> list[
         )
         for d in body.designs
     ]
-    svc = DesignService(node)
+    svc = node.design_service()
     return _certs(svc.register(node.sender(session.address), items, body.parent_id))
 
 
@@ -194,7 +193,7 @@ async def verify(
     summary="Publish your X25519 key (derived from your key) as your encryption key",
 )
 def publish_key(node: NodeDep, session: SessionDep) -> KeyOut:
-    public, receipt = DesignService(node).publish_key(node.sender(session.address))
+    public, receipt = node.design_service().publish_key(node.sender(session.address))
     return KeyOut(
         address=session.address,
         encryption_key="0x" + public.hex(),
@@ -204,12 +203,12 @@ def publish_key(node: NodeDep, session: SessionDep) -> KeyOut:
 
 @router.get("/{design}", response_model=DesignOut)
 def show(design: str, node: NodeDep, session: SessionDep) -> dict[str, Any]:
-    return DesignService(node).show(design, viewer=session.address)
+    return node.design_service().show(design, viewer=session.address)
 
 
 @router.get("/{design}/certificate", summary="The certificate this node issued")
 def certificate(design: str, node: NodeDep, session: SessionDep) -> dict[str, Any]:
-    return DesignService(node).certificate_for(design, viewer=session.address).to_json()
+    return node.design_service().certificate_for(design, viewer=session.address).to_json()
 
 
 @router.post(
@@ -218,7 +217,7 @@ def certificate(design: str, node: NodeDep, session: SessionDep) -> dict[str, An
     summary="Put your committed design (or batch member) on chain now",
 )
 def reveal(design: str, node: NodeDep, session: SessionDep) -> dict[str, Any]:
-    svc = DesignService(node)
+    svc = node.design_service()
     svc.certificate_for(design, viewer=session.address)
     svc.reveal(node.sender(session.address), design)
     return svc.show(design, viewer=session.address)
@@ -226,14 +225,14 @@ def reveal(design: str, node: NodeDep, session: SessionDep) -> dict[str, Any]:
 
 @router.post("/{design}/revoke", response_model=DesignOut)
 def revoke(design: str, node: NodeDep, session: SessionDep) -> dict[str, Any]:
-    svc = DesignService(node)
+    svc = node.design_service()
     svc.revoke(node.sender(session.address), design)
     return svc.show(design, viewer=session.address)
 
 
 @router.post("/{design}/supersede", response_model=DesignOut)
 def supersede(design: str, body: SupersedeIn, node: NodeDep, session: SessionDep) -> dict[str, Any]:
-    svc = DesignService(node)
+    svc = node.design_service()
     svc.supersede(node.sender(session.address), design, body.successor_id)
     return svc.show(design, viewer=session.address)
 
@@ -254,7 +253,7 @@ def licence(
 def grant(
     design: str, licensee: str, body: LicenceIn, node: NodeDep, session: SessionDep
 ) -> dict[str, Any]:
-    svc = DesignService(node)
+    svc = node.design_service()
     sender = node.sender(session.address)
     granted = svc.grant_licence(sender, design, licensee, body.royalty_ppm)
     return granted.as_dict()  # type: ignore[no-any-return]
@@ -264,7 +263,7 @@ def grant(
 def revoke_licence(
     design: str, licensee: str, node: NodeDep, session: SessionDep
 ) -> dict[str, Any]:
-    svc = DesignService(node)
+    svc = node.design_service()
     revoked = svc.revoke_licence(node.sender(session.address), design, licensee)
     return revoked.as_dict()  # type: ignore[no-any-return]
 
@@ -276,7 +275,7 @@ def revoke_licence(
     summary="Share your design encrypted with licensed members (file held by this node)",
 )
 def share(design: str, body: ShareIn, node: NodeDep, session: SessionDep) -> list[dict[str, Any]]:
-    shares = DesignService(node).share(node.sender(session.address), design, body.recipients)
+    shares = node.design_service().share(node.sender(session.address), design, body.recipients)
     return [s.as_dict() for s in shares]
 
 
@@ -286,7 +285,7 @@ def share(design: str, body: ShareIn, node: NodeDep, session: SessionDep) -> lis
     summary="Your encrypted share of a design (decrypt it with `cofab design fetch --package`)",
 )
 def package(design: str, node: NodeDep, session: SessionDep) -> dict[str, Any]:
-    return DesignService(node).package(design, session.address)
+    return node.design_service().package(design, session.address)
 
 
 @router.get(
@@ -297,5 +296,5 @@ def package(design: str, node: NodeDep, session: SessionDep) -> dict[str, Any]:
 )
 def fetch(design: str, node: NodeDep, session: SessionDep) -> Response:
     account = node.sender(session.address).account
-    plaintext = DesignService(node).fetch(account, design)
+    plaintext = node.design_service().fetch(account, design)
     return Response(plaintext, media_type="application/octet-stream")

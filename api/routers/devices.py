@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, status
 from api.deps import NodeDep, SessionDep
 from api.models import DeviceBindingOut, DeviceIn, DeviceOut
 from api.params import MAX_UINT48
-from ledger import job_signing
+from ledger.eth import eip712
 
 router = APIRouter(prefix="/devices", tags=["device keys"])
 
@@ -32,7 +32,7 @@ def binding(
 ) -> dict[str, Any]:
     c = node.consortium
     data = c.binding_typed_data(c.device_binding(factory, address, expires_at))
-    return {"typed_data": data, "digest": "0x" + job_signing.digest(data).hex()}
+    return {"typed_data": data, "digest": "0x" + eip712.digest(data).hex()}
 
 
 @router.post(

@@ -16,9 +16,9 @@ from pydantic import BaseModel, Field
 
 from api.deps import MemberDep, NodeDep, signer_for
 from api.params import MAX_UINT256, DisputeId, SplitIndex, Uint32, Uint256
-from ledger.disputes import MAX_TEXT_BYTES, DisputeStatus
+from ledger.disputes.client import MAX_TEXT_BYTES, DisputeStatus
+from ledger.membership.roles import Role
 from ledger.node import Node
-from ledger.roles import Role
 
 router = APIRouter(prefix="/disputes", tags=["disputes"])
 

@@ -5,7 +5,7 @@ from fastapi.responses import JSONResponse
 
 from api.deps import NodeDep, OptionalMemberDep
 from api.models import Health, Readiness
-from ledger import deployment
+from ledger.eth import deployment
 
 router = APIRouter(tags=["health"])
 

@@ -29,11 +29,11 @@ from api.params import (
     Uint256,
 )
 from api.sessions import Session
-from ledger import job_signing
-from ledger.errors import Forbidden
-from ledger.job_signing import Acceptance, Handover
-from ledger.jobs import MAX_REVIEW_PERIOD, SplitSpec, label32
+from ledger.core.errors import Forbidden
+from ledger.eth import eip712
 from ledger.node import Node
+from ledger.orders.jobs import MAX_REVIEW_PERIOD, SplitSpec, label32
+from ledger.orders.signing import Acceptance, Handover
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
@@ -284,7 +284,7 @@ def accept_signed(
     parts = {buyer: f"buyer of job {job_id}", split.factory: f"factory of split {split_id}"}
     _party(parts, session, f"relay the acceptance of split {split_id} of job {job_id}")
     record = Acceptance(job_id, split_id, split.factory, split.share_ppm, body.nonce, body.deadline)
-    signature = job_signing.signature_bytes(body.signature)
+    signature = eip712.signature_bytes(body.signature)
     node.jobs.accept_with_signature(node.sender(session.address), record, signature)
     return _view(node, job_id)
 
@@ -308,8 +308,8 @@ def handover(job_id: JobId, body: HandoverIn, node: NodeDep, session: SessionDep
     node.jobs.handover(
         node.sender(session.address),
         _handover(job_id, body),
-        job_signing.signature_bytes(body.from_signature, "from_signature"),
-        job_signing.signature_bytes(body.to_signature, "to_signature"),
+        eip712.signature_bytes(body.from_signature, "from_signature"),
+        eip712.signature_bytes(body.to_signature, "to_signature"),
     )
     return _view(node, job_id)
 

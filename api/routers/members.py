@@ -6,8 +6,8 @@ from api.deps import MemberDep, NodeDep, signer_for
 from api.models import MemberOut, ProfileIn, RolesAtOut, TxOut
 from api.params import MAX_UINT256
 from api.routers.tx import tx_out
-from ledger.consortium import checksum
-from ledger.roles import role_names
+from ledger.membership.consortium import checksum
+from ledger.membership.roles import role_names
 
 router = APIRouter(prefix="/members", tags=["members"])
 

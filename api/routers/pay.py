@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import MemberDep, NodeDep, signer_for
 from api.params import Uint256
-from ledger.consortium import checksum
+from ledger.membership.consortium import checksum
 
 router = APIRouter(prefix="/pay", tags=["payments"])
 

@@ -7,8 +7,8 @@ from fastapi import APIRouter, status
 from api.deps import MemberDep, NodeDep, signer_for
 from api.models import ProposalIn, ProposalOut
 from api.params import ProposalId
-from ledger.errors import InvalidInput
-from ledger.roles import Role, parse_roles
+from ledger.core.errors import InvalidInput
+from ledger.membership.roles import Role, parse_roles
 
 router = APIRouter(prefix="/proposals", tags=["council"])
 

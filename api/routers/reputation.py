@@ -6,8 +6,8 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from api.deps import NodeDep
-from ledger import reputation
-from ledger.consortium import checksum
+from ledger.disputes import reputation
+from ledger.membership.consortium import checksum
 
 router = APIRouter(prefix="/members", tags=["members"])
 

@@ -11,8 +11,8 @@ from pydantic import BaseModel, Field, ValidationError
 
 from api.deps import MemberDep, NodeDep, signer_for
 from api.params import MAX_UINT256, JobId, SplitId
-from ledger.errors import Forbidden, NotFound
-from ledger.roles import Role
+from ledger.core.errors import Forbidden, NotFound
+from ledger.membership.roles import Role
 from ledger.steps import bundle as step_bundle
 from ledger.steps.ingest import MAX_BATCH, Submission
 from ledger.steps.record import types_document

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from api.deps import MemberDep, NodeDep
 from api.models import RawTxIn, TxOut
-from ledger import tx
+from ledger.eth import tx
 
 router = APIRouter(prefix="/tx", tags=["transactions"])
 

@@ -12,8 +12,8 @@ from typing import Any
 from web3 import Web3
 from web3.contract import Contract
 
-from ledger.compiler import artifact
-from ledger.errors import NotFound, jsonable
+from ledger.core.errors import NotFound, jsonable
+from ledger.eth.compiler import artifact
 
 ZERO_ADDRESS = "0x" + "00" * 20
 

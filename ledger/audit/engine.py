@@ -15,7 +15,6 @@ from typing import Any
 
 from web3 import Web3
 
-from ledger import canonical_json
 from ledger.audit import chain_record
 from ledger.audit.chain_record import Contracts, JobRecord
 from ledger.audit.findings import Finding, Severity
@@ -28,9 +27,10 @@ from ledger.audit.steps import (
     recover_all,
     signature_pairs,
 )
-from ledger.errors import InvalidInput
-from ledger.reverts import JOB_STATUS_NAMES, SPLIT_STATUS_NAMES
-from ledger.roles import Role, role_names
+from ledger.core import canonical_json
+from ledger.core.errors import InvalidInput
+from ledger.eth.reverts import JOB_STATUS_NAMES, SPLIT_STATUS_NAMES
+from ledger.membership.roles import Role, role_names
 from ledger.steps.bundle import FORMAT as STEPS_FORMAT
 from ledger.steps.record import Domain
 

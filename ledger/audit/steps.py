@@ -18,8 +18,8 @@ from typing import Any
 from web3.contract import Contract
 
 from ledger.audit.findings import Finding, Severity
-from ledger.merkle import process_proof
-from ledger.roles import Role
+from ledger.core.merkle import process_proof
+from ledger.membership.roles import Role
 from ledger.steps.anchoring import anchor_tree, step_leaf
 from ledger.steps.record import ZERO, Domain, Step
 from ledger.steps.signatures import checksum, recover_address

@@ -12,9 +12,9 @@ import typer
 from ledger.audit.chain_record import Contracts
 from ledger.audit.engine import AuditInputs, audit, contracts_of, seal
 from ledger.audit.html import render
-from ledger.chain import http_web3
 from ledger.cli.common import DataDirOpt, RpcUrlOpt, attach_node, handled, out
-from ledger.errors import InvalidInput
+from ledger.core.errors import InvalidInput
+from ledger.eth.chain import http_web3
 from ledger.steps import bundle as step_bundle
 
 app = typer.Typer(help="Audit a job from the chain and the parties' evidence bundles.")

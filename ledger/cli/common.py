@@ -17,11 +17,11 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from ledger.errors import LedgerError, fault
-from ledger.keys import read_passphrase
+from ledger.core.errors import LedgerError, fault
+from ledger.core.keys import read_passphrase
+from ledger.core.settings import DATA_DIR_ENV
+from ledger.core.settings import data_dir as resolve_data_dir
 from ledger.node import OPERATOR_KEY, Node, secrets_dir
-from ledger.settings import DATA_DIR_ENV
-from ledger.settings import data_dir as resolve_data_dir
 
 out = Console()
 err = Console(stderr=True)

@@ -10,11 +10,11 @@ from typing import Annotated
 import typer
 
 from ledger import demo as story
-from ledger.chain import Backend
 from ledger.cli.common import DataDirOpt, PassFileOpt, handled, out, signing_node
+from ledger.core.settings import data_dir as resolve_data_dir
+from ledger.eth.chain import Backend
+from ledger.eth.toolchain import free_port
 from ledger.node import OPERATOR_KEY, Node, NodeOptions, read_run_info
-from ledger.settings import data_dir as resolve_data_dir
-from ledger.toolchain import free_port
 
 DEFAULT_OUT = Path("reports") / "demo"
 

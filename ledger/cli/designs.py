@@ -17,7 +17,6 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from ledger.chain import attach
 from ledger.cli.common import (
     DataDirOpt,
     FromOpt,
@@ -32,14 +31,15 @@ from ledger.cli.common import (
     signer_passphrase,
     signing_node,
 )
+from ledger.core.errors import InvalidInput, NodeNotRunning
+from ledger.core.settings import data_dir as resolve_data_dir
 from ledger.designs.certificates import Certificate, CertificateInvalid, lookup, verify_certificate
 from ledger.designs.client import design_id, hex32
 from ledger.designs.crypto import encryption_key, public_bytes
 from ledger.designs.files import NewDesign, sha256_file, sha256_files
 from ledger.designs.service import DesignService, load_package
-from ledger.errors import InvalidInput, NodeNotRunning
+from ledger.eth.chain import attach
 from ledger.node import OPERATOR_KEY, read_run_info
-from ledger.settings import data_dir as resolve_data_dir
 
 app = typer.Typer(help="Design files: registration, certificates, licences, encrypted sharing.")
 
@@ -50,7 +50,7 @@ def _service(
     data_dir: Path | None, rpc_url: str | None, key: str, passphrase_file: Path | None
 ) -> tuple[DesignService, Any]:
     node = signing_node(data_dir, rpc_url, key, passphrase_file)
-    return DesignService(node), node.sender()
+    return node.design_service(), node.sender()
 
 
 def _print(data: dict[str, Any], as_json: bool) -> None:
@@ -139,7 +139,7 @@ def show(
 ) -> None:
     """One design: registrant, time, block, status (and what this node knows of it)."""
     with handled():
-        _print(DesignService(attach_node(data_dir, rpc_url)).show(design), as_json)
+        _print(attach_node(data_dir, rpc_url).design_service().show(design), as_json)
 
 
 @app.command("list")
@@ -151,7 +151,7 @@ def list_(
 ) -> None:
     """Designs recorded on chain, and this node's designs not revealed yet."""
     with handled():
-        rows = DesignService(attach_node(data_dir, rpc_url)).listing(designer)
+        rows = attach_node(data_dir, rpc_url).design_service().listing(designer)
         if as_json:
             print_json(rows)
             return
@@ -177,7 +177,7 @@ def certificate(
 ) -> None:
     """Print (or write) the certificate this node issued for a design."""
     with handled():
-        cert = DesignService(attach_node(data_dir, rpc_url)).certificate(design)
+        cert = attach_node(data_dir, rpc_url).design_service().certificate(design)
         if cert is None:
             raise InvalidInput(f"this node holds no certificate for design {design}")
         if out_file is None:
@@ -256,7 +256,7 @@ def _utc(seconds: int) -> str:
 
 
 def _local_registry(data_dir: Path | None, chain_id: int) -> str:
-    from ledger import deployment as deploy_mod
+    from ledger.eth import deployment as deploy_mod
 
     record = deploy_mod.load(resolve_data_dir(data_dir), chain_id)
     if record is None or "DesignRegistry" not in record.contracts:
@@ -372,7 +372,7 @@ def key_(
         node = signing_node(data_dir, rpc_url, key, passphrase_file)
         sender = node.sender()
         if publish:
-            public, receipt = DesignService(node).publish_key(sender)
+            public, receipt = node.design_service().publish_key(sender)
             out.print(
                 f"published encryption key 0x{public.hex()} for {sender.address} "
                 f"(tx {receipt['transactionHash'].to_0x_hex()})",
@@ -441,7 +441,7 @@ def fetch(
         data = load_package(package) if package is not None else None
         node = attach_node(data_dir, rpc_url)
         account = node.keyring.unlock(key, signer_passphrase(node, key, passphrase_file))
-        plaintext = DesignService(node).fetch(account, did, data)
+        plaintext = node.design_service().fetch(account, did, data)
         tmp = target.with_name(f".{target.name}.tmp")
         tmp.write_bytes(plaintext)
         os.replace(tmp, target)

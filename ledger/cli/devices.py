@@ -15,7 +15,6 @@ from typing import Annotated
 
 import typer
 
-from ledger import job_signing
 from ledger.cli.common import (
     DataDirOpt,
     FromOpt,
@@ -31,8 +30,9 @@ from ledger.cli.common import (
     signing_node,
 )
 from ledger.cli.members import print_proposal
-from ledger.errors import InvalidInput, NotFound
-from ledger.keys import read_passphrase
+from ledger.core.errors import InvalidInput, NotFound
+from ledger.core.keys import read_passphrase
+from ledger.eth import eip712
 from ledger.node import OPERATOR_KEY
 
 app = typer.Typer(help="Authorise, revoke and unbind device signer keys.")
@@ -126,7 +126,7 @@ def binding(
     with handled():
         c = attach_node(data_dir, rpc_url).consortium
         data = c.binding_typed_data(c.device_binding(factory, device, parse_expiry(expires)))
-        digest = "0x" + job_signing.digest(data).hex()
+        digest = "0x" + eip712.digest(data).hex()
         print_json(
             {"typed_data": data, "digest": digest, "expires_at": data["message"]["expiresAt"]}
         )

@@ -22,8 +22,8 @@ from ledger.cli.common import (
     print_json,
     signing_node,
 )
-from ledger.disputes import Dispute, DisputeStatus
-from ledger.errors import InvalidInput
+from ledger.core.errors import InvalidInput
+from ledger.disputes.client import Dispute, DisputeStatus
 from ledger.node import OPERATOR_KEY, Node
 
 app = typer.Typer(help="Disputes on a split: open, evidence, auditor votes, ruling, lapse.")

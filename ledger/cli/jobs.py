@@ -11,7 +11,6 @@ import typer
 from eth_utils import is_address, to_checksum_address
 from rich.table import Table
 
-from ledger import job_signing
 from ledger.cli.common import (
     DataDirOpt,
     FromOpt,
@@ -25,10 +24,12 @@ from ledger.cli.common import (
     signing_node,
 )
 from ledger.cli.devices import parse_expiry
-from ledger.errors import InvalidInput
-from ledger.job_signing import Acceptance, Handover
-from ledger.jobs import JobView, SplitSpec, label32
+from ledger.core.errors import InvalidInput
+from ledger.eth import eip712
 from ledger.node import OPERATOR_KEY, Node
+from ledger.orders import signing as job_signing
+from ledger.orders.jobs import JobView, SplitSpec, label32
+from ledger.orders.signing import Acceptance, Handover
 
 app = typer.Typer(help="Orders: create, fund, split by process step, accept, hand over, deliver.")
 
@@ -119,7 +120,7 @@ def _read_record(path: Path, primary: str) -> dict[str, Any]:
         typed = data["typed_data"]
         if typed["primaryType"] != primary:
             raise InvalidInput(f"{path} holds a {typed['primaryType']}, not a {primary}")
-        data["signature"] = job_signing.signature_bytes(data["signature"])
+        data["signature"] = eip712.signature_bytes(data["signature"])
         return data
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise InvalidInput(f"{path} is not a signed {primary} record: {exc}") from None
@@ -248,7 +249,7 @@ def accept(
                     f"not to {sender.address}"
                 )
             typed = jobs.typed_data(record)
-            signature = job_signing.sign(sender.account, typed)
+            signature = eip712.sign(sender.account, typed)
             _write_record(
                 {
                     "typed_data": typed,
@@ -329,7 +330,7 @@ def handover(
                     "says which side it signs for with --role from|to"
                 )
             typed = jobs.typed_data(record)
-            signature = job_signing.sign(sender.account, typed)
+            signature = eip712.sign(sender.account, typed)
             _write_record(
                 {
                     "typed_data": typed,
@@ -343,9 +344,9 @@ def handover(
         sigs = {"from": b"", "to": b""}
         if role is not None and sender.address not in (sender_factory, receiver_factory):
             # a device key sending the hand-over gives its own side's consent explicitly
-            sigs[role] = job_signing.sign(sender.account, jobs.typed_data(record))
+            sigs[role] = eip712.sign(sender.account, jobs.typed_data(record))
         for r in records:
-            signer = job_signing.recover(jobs.typed_data(record), r["signature"])
+            signer = eip712.recover(jobs.typed_data(record), r["signature"])
             side = (
                 "from" if signer == sender_factory else "to" if signer == receiver_factory else ""
             )

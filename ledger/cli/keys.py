@@ -10,9 +10,9 @@ import typer
 
 from ledger.cli.common import DataDirOpt, JsonOpt, PassFileOpt, handled, out, print_json
 from ledger.cli.common import prompt_passphrase as ask
-from ledger.errors import InvalidInput
-from ledger.keys import Keyring, read_passphrase
-from ledger.settings import data_dir as resolve_data_dir
+from ledger.core.errors import InvalidInput
+from ledger.core.keys import Keyring, read_passphrase
+from ledger.core.settings import data_dir as resolve_data_dir
 
 app = typer.Typer(help="Create, import, list and export keys (V3 keystore JSON).")
 

@@ -7,7 +7,6 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from ledger import reputation
 from ledger.cli.common import (
     DataDirOpt,
     FromOpt,
@@ -20,10 +19,11 @@ from ledger.cli.common import (
     print_json,
     signing_node,
 )
-from ledger.consortium import Member, Proposal
-from ledger.errors import InvalidInput
+from ledger.core.errors import InvalidInput
+from ledger.disputes import reputation
+from ledger.membership.consortium import Member, Proposal
+from ledger.membership.roles import Role, parse_roles, role_names
 from ledger.node import OPERATOR_KEY, Node
-from ledger.roles import Role, parse_roles, role_names
 
 app = typer.Typer(help="Consortium members and council proposals.")
 

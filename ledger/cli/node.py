@@ -15,8 +15,6 @@ import httpx
 import typer
 from eth_utils import is_address, to_checksum_address
 
-from ledger import deployment as deploy_mod
-from ledger.chain import Backend
 from ledger.cli.common import (
     DataDirOpt,
     JsonOpt,
@@ -28,19 +26,21 @@ from ledger.cli.common import (
     print_json,
     prompt_passphrase,
 )
-from ledger.devnet import port_is_free
-from ledger.errors import ConfigError, NodeNotRunning
-from ledger.keys import read_passphrase
-from ledger.node import Node, NodeOptions, clear_run_info, read_run_info, write_run_info
-from ledger.private import open_private
-from ledger.settings import (
+from ledger.core.errors import ConfigError, NodeNotRunning
+from ledger.core.keys import read_passphrase
+from ledger.core.private import open_private
+from ledger.core.settings import (
     DEFAULT_API_HOST,
     DEFAULT_API_PORT,
     PUBLIC_URL_ENV,
     PublicOrigin,
     public_origin,
 )
-from ledger.settings import data_dir as resolve_data_dir
+from ledger.core.settings import data_dir as resolve_data_dir
+from ledger.eth import deployment as deploy_mod
+from ledger.eth.chain import Backend
+from ledger.eth.devnet import port_is_free
+from ledger.node import Node, NodeOptions, clear_run_info, read_run_info, write_run_info
 
 DETACH_TIMEOUT_SECONDS = 120
 

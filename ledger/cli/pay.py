@@ -19,7 +19,7 @@ from ledger.cli.common import (
     signing_node,
 )
 from ledger.cli.jobs import resolve_account
-from ledger.errors import InvalidInput
+from ledger.core.errors import InvalidInput
 from ledger.node import OPERATOR_KEY
 
 app = typer.Typer(help="Payments: balances credited by the Settlement, withdrawals, escrow totals.")

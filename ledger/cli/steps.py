@@ -10,8 +10,6 @@ import typer
 from rich.table import Table
 from web3 import Web3
 
-from ledger.blobs import BlobStore
-from ledger.chain import http_web3
 from ledger.cli.common import (
     DataDirOpt,
     FromOpt,
@@ -25,9 +23,11 @@ from ledger.cli.common import (
     print_json,
     signing_node,
 )
-from ledger.errors import InvalidInput, NodeNotRunning
+from ledger.core.blobs import BlobStore
+from ledger.core.errors import InvalidInput, NodeNotRunning
+from ledger.core.settings import data_dir as resolve_data_dir
+from ledger.eth.chain import http_web3
 from ledger.node import OPERATOR_KEY, read_run_info
-from ledger.settings import data_dir as resolve_data_dir
 from ledger.steps import bundle as step_bundle
 
 app = typer.Typer(help="Signed, hash-chained, anchored production steps.")

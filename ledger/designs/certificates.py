@@ -20,8 +20,8 @@ from eth_utils import is_address, keccak, to_checksum_address
 from web3 import Web3
 from web3.exceptions import TransactionNotFound
 
-from ledger import merkle
-from ledger.errors import LedgerError, NotFound
+from ledger.core import merkle
+from ledger.core.errors import LedgerError, NotFound
 
 FORMAT = "cofab-design-certificate/2"
 # Batch leaves and single commitments, in this field order; both name the designer.

@@ -11,10 +11,11 @@ from typing import Any
 from web3.contract import Contract
 from web3.types import TxReceipt
 
-from ledger.consortium import checksum
+from ledger.core.errors import InvalidInput, NotFound
 from ledger.designs.certificates import commitment_of
-from ledger.errors import InvalidInput, NotFound
-from ledger.tx import REVERTS, Sender, revert_from
+from ledger.eth.contract import call
+from ledger.eth.tx import Sender
+from ledger.membership.consortium import checksum
 
 ZERO32 = b"\x00" * 32
 FLAG_REVOKED, FLAG_SUPERSEDED, FLAG_BATCH = 1, 2, 4
@@ -136,19 +137,13 @@ class DesignsClient:
     def address(self) -> str:
         return str(self.contract.address)
 
-    def _call(self, fn: Any, block: int | str = "latest") -> Any:
-        try:
-            return fn.call(block_identifier=block)
-        except REVERTS as exc:
-            raise revert_from(exc) from None
-
     # --- reads -----------------------------------------------------------------------
     def find(self, value: str | bytes) -> DesignRecord | None:
         did = design_id(value)
-        designer, registered_at, block, flags = self._call(self.contract.functions.design(did))
+        designer, registered_at, block, flags = call(self.contract.functions.design(did))
         if int(designer, 16) == 0:
             return None
-        revoked_at = int(self._call(self.contract.functions.revokedAt(did)))
+        revoked_at = int(call(self.contract.functions.revokedAt(did)))
         return DesignRecord(did, designer, registered_at, block, flags, revoked_at)
 
     def design(self, value: str | bytes) -> DesignRecord:
@@ -164,11 +159,11 @@ class DesignsClient:
 
     def commitment(self, commitment: bytes, designer: str) -> Stamp | None:
         fn = self.contract.functions.commitmentStamp(commitment, checksum(designer, "designer"))
-        return self._stamp(self._call(fn))
+        return self._stamp(call(fn))
 
     def batch(self, root: bytes, designer: str) -> Stamp | None:
         fn = self.contract.functions.batch(root, checksum(designer, "designer"))
-        return self._stamp(self._call(fn))
+        return self._stamp(call(fn))
 
     def verify_member(
         self,
@@ -182,17 +177,17 @@ class DesignsClient:
         fn = self.contract.functions.verifyMember(
             root, designer, did, metadata_hash, parent, list(proof)
         )
-        return bool(self._call(fn))
+        return bool(call(fn))
 
     def leaf_hash(self, did: bytes, metadata_hash: bytes, parent: bytes, designer: str) -> bytes:
         fn = self.contract.functions.leafHash(did, metadata_hash, parent, designer)
-        return bytes(self._call(fn))
+        return bytes(call(fn))
 
     def commitment_of(
         self, did: bytes, metadata_hash: bytes, parent: bytes, designer: str, salt: bytes
     ) -> bytes:
         fn = self.contract.functions.commitmentOf(did, metadata_hash, parent, designer, salt)
-        return bytes(self._call(fn))
+        return bytes(call(fn))
 
     def licence(self, value: str | bytes, licensee: str, block: int | None = None) -> Licence:
         did, who = design_id(value), checksum(licensee, "licensee")
@@ -202,12 +197,12 @@ class DesignsClient:
             if block < 0:
                 raise InvalidInput("block must be 0 or more")
             fn = self.contract.functions.licenceAt(did, who, block)
-        active, designer, royalty = self._call(fn)
+        active, designer, royalty = call(fn)
         return Licence(did, who, bool(active), designer, int(royalty), block)
 
     def share_of(self, value: str | bytes, recipient: str) -> ShareRecord | None:
         did, who = design_id(value), checksum(recipient, "recipient")
-        ciphertext, wrapped, block = self._call(self.contract.functions.shareOf(did, who))
+        ciphertext, wrapped, block = call(self.contract.functions.shareOf(did, who))
         if int(block) == 0:
             return None
         return ShareRecord(did, who, bytes(ciphertext), bytes(wrapped), int(block))

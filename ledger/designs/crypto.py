@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from ledger.errors import InvalidInput, LedgerError
+from ledger.core.errors import InvalidInput, LedgerError
 
 ENVELOPE_FORMAT = "cofab-key-envelope/1"
 KEY_DERIVATION_SALT = b"cofab encryption key"

@@ -20,7 +20,7 @@ from typing import Any
 
 import rfc8785
 
-from ledger.errors import InvalidInput
+from ledger.core.errors import InvalidInput
 
 CHUNK = 1 << 20
 METADATA_FORMAT = "cofab-design-metadata/1"

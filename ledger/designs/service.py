@@ -24,8 +24,10 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 from web3.types import TxReceipt
 
-from ledger.blobs import BlobCorrupt, BlobStore
-from ledger.consortium import MemberStatus, checksum
+from ledger.core.blobs import BlobCorrupt, BlobStore
+from ledger.core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from ledger.core.merkle import StandardMerkleTree
+from ledger.core.private import write_private
 from ledger.designs.certificates import (
     LEAF_ENCODING,
     BatchProof,
@@ -34,7 +36,15 @@ from ledger.designs.certificates import (
     commitment_of,
     leaf_value,
 )
-from ledger.designs.client import ZERO32, DesignRecord, ShareRecord, design_id, hex32, optional_id
+from ledger.designs.client import (
+    ZERO32,
+    DesignRecord,
+    DesignsClient,
+    ShareRecord,
+    design_id,
+    hex32,
+    optional_id,
+)
 from ledger.designs.crypto import (
     DecryptionFailed,
     Envelope,
@@ -47,23 +57,31 @@ from ledger.designs.crypto import (
     wrap_key,
 )
 from ledger.designs.files import NewDesign, canonical
-from ledger.errors import Conflict, Forbidden, InvalidInput, NotFound
-from ledger.merkle import StandardMerkleTree
-from ledger.node import Node
-from ledger.private import write_private
-from ledger.tx import Sender
-
-
-def blob_store(node: Node) -> BlobStore:
-    return BlobStore(node.data_dir / "blobs")
+from ledger.eth.chain import Chain
+from ledger.eth.tx import Sender
+from ledger.membership.consortium import ConsortiumClient, MemberStatus, checksum
+from ledger.membership.roles import Role
 
 
 class DesignService:
-    def __init__(self, node: Node) -> None:
-        self.node = node
-        self.client = node.designs
-        self.blobs = blob_store(node)
-        self.certificates_dir = node.data_dir / "designs" / "certificates"
+    """Registration, certificates, licences and shares, over the node's chain and data dir.
+
+    Built by `Node.design_service`; it gets its collaborators rather than the node so the
+    domain never imports the composition root.
+    """
+
+    def __init__(
+        self,
+        chain: Chain,
+        client: DesignsClient,
+        consortium: ConsortiumClient,
+        data_dir: Path,
+    ) -> None:
+        self.chain = chain
+        self.client = client
+        self.consortium = consortium
+        self.blobs = BlobStore(data_dir / "blobs")
+        self.certificates_dir = data_dir / "designs" / "certificates"
 
     # --- certificates kept by this node --------------------------------------------------
     def _certificate_path(self, did: bytes) -> Path:
@@ -75,14 +93,14 @@ class DesignService:
             cert = Certificate.loads(path.read_text())
         except FileNotFoundError:
             return None
-        return cert if cert.chain_id == self.node.chain.chain_id else None
+        return cert if cert.chain_id == self.chain.chain_id else None
 
     def certificates(self) -> list[Certificate]:
         if not self.certificates_dir.is_dir():
             return []
         paths = sorted(self.certificates_dir.glob("*.json"))
         found = [Certificate.loads(p.read_text()) for p in paths]
-        return [c for c in found if c.chain_id == self.node.chain.chain_id]
+        return [c for c in found if c.chain_id == self.chain.chain_id]
 
     def _save(self, cert: Certificate) -> None:
         write_private(self._certificate_path(cert.design_id), cert.dumps())
@@ -131,7 +149,7 @@ class DesignService:
                     f"({hex32(item.design_id)}): register it once"
                 )
             seen[item.design_id] = item.label
-        if not self.node.consortium.has_role(sender.address, 4):
+        if not self.consortium.has_role(sender.address, Role.DESIGNER):
             raise Forbidden(f"{sender.address} is not an active member with the designer role")
         parent_id = optional_id(parent, "parent design id")
         for item in items:
@@ -160,13 +178,13 @@ class DesignService:
         commitment: Commitment | None = None,
         batch: BatchProof | None = None,
     ) -> Certificate:
-        block = self.node.chain.w3.eth.get_block(receipt["blockNumber"])
+        block = self.chain.w3.eth.get_block(receipt["blockNumber"])
         return Certificate(
             design_id=item.design_id,
             designer=designer,
             metadata_hash=item.metadata_hash,
             parent_id=parent if parent != ZERO32 else None,
-            chain_id=self.node.chain.chain_id,
+            chain_id=self.chain.chain_id,
             contract=self.client.address,
             tx_hash=receipt["transactionHash"].to_0x_hex(),
             block_number=int(receipt["blockNumber"]),
@@ -186,7 +204,7 @@ class DesignService:
             [event] = self.client.events(
                 "DesignCommitted", commitment=value, designer=sender.address
             )
-            receipt = self.node.chain.w3.eth.get_transaction_receipt(event["transactionHash"])
+            receipt = self.chain.w3.eth.get_transaction_receipt(event["transactionHash"])
         else:
             receipt = self.client.commit(sender, value)
         return self._certificate(
@@ -236,7 +254,7 @@ class DesignService:
             raise NotFound(f"this node holds no certificate for design {hex32(did)}")
         if cert.design_id != did:
             raise InvalidInput(f"that certificate is for design {hex32(cert.design_id)}")
-        if (cert.chain_id, cert.contract) != (self.node.chain.chain_id, self.client.address):
+        if (cert.chain_id, cert.contract) != (self.chain.chain_id, self.client.address):
             raise InvalidInput(
                 f"that certificate is for registry {cert.contract} on chain {cert.chain_id}"
             )
@@ -345,12 +363,12 @@ class DesignService:
     ) -> Any:
         who = checksum(licensee, "licensee")
         try:
-            member = self.node.consortium.member(who)
+            member = self.consortium.member(who)
         except NotFound:
             raise NotFound(f"{who} is not a member of the consortium: no licence") from None
         if member.status is not MemberStatus.ACTIVE:
             raise Conflict(f"member {who} is suspended: no licence")
-        if not self.node.consortium.has_role(sender.address, 4):
+        if not self.consortium.has_role(sender.address, Role.DESIGNER):
             raise Forbidden(f"{sender.address} is not an active member with the designer role")
         did = self.ensure_recorded(sender, value).design_id
         self.client.grant_licence(sender, did, who, royalty_ppm)
@@ -365,8 +383,8 @@ class DesignService:
     def publish_key(self, sender: Sender) -> tuple[bytes, TxReceipt]:
         """Publish the sender's derived X25519 public key as its Consortium encryption key."""
         public = public_bytes(encryption_key(bytes(sender.account.key)))
-        member = self.node.consortium.member(sender.address)
-        receipt = self.node.consortium.update_profile(sender, member.metadata_hash, public)
+        member = self.consortium.member(sender.address)
+        receipt = self.consortium.update_profile(sender, member.metadata_hash, public)
         return public, receipt
 
     def share(
@@ -399,7 +417,7 @@ class DesignService:
             who = checksum(raw, "recipient")
             if not self.client.licence(did, who).active:
                 raise Conflict(f"{who} holds no active licence of design {hex32(did)}: no share")
-            key = self.node.consortium.member(who).encryption_key
+            key = self.consortium.member(who).encryption_key
             if key == ZERO32:
                 raise Conflict(
                     f"member {who} has not published an encryption key "

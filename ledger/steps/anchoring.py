@@ -22,13 +22,13 @@ from web3.contract import Contract
 from web3.exceptions import TransactionNotFound
 from web3.logs import DISCARD
 
-from ledger.chain import Chain
-from ledger.errors import ChainUnavailable, Conflict, Forbidden, LedgerError
-from ledger.hashing import keccak
-from ledger.merkle import StandardMerkleTree
+from ledger.core.errors import ChainUnavailable, Conflict, Forbidden, LedgerError
+from ledger.core.hashing import keccak
+from ledger.core.merkle import StandardMerkleTree
+from ledger.eth.chain import Chain
+from ledger.eth.tx import REFUSED, Sender
 from ledger.steps.journal import Journal
 from ledger.steps.record import ZERO
-from ledger.tx import REFUSED, Sender
 
 LEAF_ENCODING = ("uint64", "bytes32")
 DEFAULT_MAX_STEPS = 1024

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 from web3.contract import Contract
 
-from ledger.consortium import ConsortiumClient
-from ledger.errors import Forbidden, NotFound
-from ledger.roles import Role
+from ledger.core.errors import Forbidden, NotFound
+from ledger.membership.consortium import ConsortiumClient
+from ledger.membership.roles import Role
 
 CACHE_SECONDS = 2.0
 

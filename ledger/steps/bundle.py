@@ -18,9 +18,9 @@ from web3.contract import Contract
 from web3.logs import DISCARD
 
 from ledger.audit.steps import Authority
-from ledger.compiler import artifact
-from ledger.errors import InvalidInput, NotFound
-from ledger.merkle import leaf_hash, process_proof
+from ledger.core.errors import InvalidInput, NotFound
+from ledger.core.merkle import leaf_hash, process_proof
+from ledger.eth.compiler import artifact
 from ledger.steps import epcis
 from ledger.steps.anchoring import LEAF_ENCODING, anchor_tree
 from ledger.steps.journal import Journal

@@ -18,8 +18,8 @@ from typing import Any, Literal
 import rfc8785
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from ledger import canonical_json
-from ledger.errors import InvalidInput
+from ledger.core import canonical_json
+from ledger.core.errors import InvalidInput
 from ledger.steps.record import normalize_biz_step
 
 MAX_PAYLOAD_BYTES = 64 * 1024

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ledger.errors import Conflict, InvalidInput, LedgerError
+from ledger.core.errors import Conflict, InvalidInput, LedgerError
 from ledger.steps import epcis
 from ledger.steps.authority import Authority
 from ledger.steps.journal import Journal, NewStep

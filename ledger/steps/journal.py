@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ledger.private import private_file, tighten
+from ledger.core.private import private_file, tighten
 from ledger.steps.record import ZERO, Step
 
 log = logging.getLogger("cofab.journal")

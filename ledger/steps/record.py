@@ -13,9 +13,10 @@ from typing import Any
 
 from eth_utils import is_address, to_checksum_address
 
-from ledger.errors import InvalidInput
-from ledger.hashing import keccak
-from ledger.settings import EIP712_DOMAIN_NAME, EIP712_DOMAIN_VERSION
+from ledger.core.errors import InvalidInput
+from ledger.core.hashing import keccak
+from ledger.core.settings import EIP712_DOMAIN_NAME, EIP712_DOMAIN_VERSION
+from ledger.eth.eip712 import DOMAIN_TYPE
 
 ZERO = b"\x00" * 32
 UINT64_MAX = 2**64 - 1
@@ -30,12 +31,6 @@ STEP_TYPE = [
     {"name": "evidenceHash", "type": "bytes32"},
     {"name": "time", "type": "uint64"},
     {"name": "member", "type": "address"},
-]
-DOMAIN_TYPE = [
-    {"name": "name", "type": "string"},
-    {"name": "version", "type": "string"},
-    {"name": "chainId", "type": "uint256"},
-    {"name": "verifyingContract", "type": "address"},
 ]
 PRIMARY_TYPE = "ProductionStep"
 TYPE_STRING = (

@@ -7,9 +7,10 @@ from typing import Any
 
 from web3.contract import Contract
 
-from ledger.chain import Chain
-from ledger.consortium import ConsortiumClient
-from ledger.errors import Forbidden
+from ledger.core.errors import Forbidden
+from ledger.eth.chain import Chain
+from ledger.eth.tx import Sender
+from ledger.membership.consortium import ConsortiumClient
 from ledger.steps import bundle
 from ledger.steps.anchoring import DEFAULT_MAX_STEPS, Anchorer, AnchorOutcome, AnchorService
 from ledger.steps.authority import Authority
@@ -18,7 +19,6 @@ from ledger.steps.ingest import Ingestor, IngestResult, Submission
 from ledger.steps.journal import Journal, StoredStep
 from ledger.steps.record import Domain
 from ledger.steps.signatures import Signer
-from ledger.tx import Sender
 
 
 class StepService:

@@ -20,9 +20,9 @@ from schemathesis.checks import not_a_server_error
 from siwe import SiweMessage
 
 from api.app import create_app
-from ledger.chain import Backend
+from ledger.eth.chain import Backend
+from ledger.membership.roles import ALL_ROLES
 from ledger.node import Node, NodeOptions
-from ledger.roles import ALL_ROLES
 
 EXAMPLES = int(os.environ.get("COFAB_FUZZ_EXAMPLES", "10"))
 ORIGIN = "http://testserver"  # what the ASGI test transport sends as the host

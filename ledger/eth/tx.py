@@ -25,9 +25,9 @@ from web3.contract.contract import ContractFunction
 from web3.exceptions import ContractLogicError, TimeExhausted, Web3RPCError
 from web3.types import TxReceipt
 
-from ledger.chain import Chain
-from ledger.errors import ChainUnavailable, ContractRevert, Forbidden, InvalidInput
-from ledger.reverts import decode_revert
+from ledger.core.errors import ChainUnavailable, ContractRevert, Forbidden, InvalidInput
+from ledger.eth.chain import Chain
+from ledger.eth.reverts import decode_revert
 
 # Estimates run against the latest block; history checkpoints written in a new block cost
 # a fresh storage slot (~22k gas) that the estimate saw as a cheap overwrite. Unused gas is

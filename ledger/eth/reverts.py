@@ -8,8 +8,8 @@ from typing import Any
 from eth_abi import decode
 from eth_utils import function_signature_to_4byte_selector, to_checksum_address
 
-from ledger.compiler import artifacts
-from ledger.errors import ContractRevert
+from ledger.core.errors import ContractRevert
+from ledger.eth.compiler import artifacts
 
 # One sentence per custom error; positional fields are the error's arguments.
 MESSAGES: dict[str, str] = {

@@ -29,10 +29,10 @@ from pathlib import Path
 
 from web3 import Web3
 
-from ledger.errors import ChainUnavailable, ConfigError
-from ledger.private import open_private, private_dir
-from ledger.settings import DEVNET_CHAIN_ID
-from ledger.toolchain import anvil_binary
+from ledger.core.errors import ChainUnavailable, ConfigError
+from ledger.core.private import open_private, private_dir
+from ledger.core.settings import DEVNET_CHAIN_ID
+from ledger.eth.toolchain import anvil_binary
 
 STATE_INTERVAL_SECONDS = 2
 READY_TIMEOUT_SECONDS = 30

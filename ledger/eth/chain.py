@@ -19,8 +19,8 @@ from web3 import Web3
 from web3.middleware import ExtraDataToPOAMiddleware
 from web3.providers.eth_tester import EthereumTesterProvider
 
-from ledger.devnet import Devnet
-from ledger.errors import ChainUnavailable, ConfigError, InvalidInput
+from ledger.core.errors import ChainUnavailable, ConfigError, InvalidInput
+from ledger.eth.devnet import Devnet
 
 # Dev backends top up a sender that falls below this (gas is free on the devnet itself).
 _DEV_MIN_BALANCE = Web3.to_wei(10, "ether")

@@ -27,8 +27,8 @@ from typing import Any
 from web3 import Web3
 from web3.contract import Contract
 
-from ledger.consortium import checksum
-from ledger.settlement import SCALE
+from ledger.membership.consortium import checksum
+from ledger.orders.settlement import SCALE
 
 CANCELLED = 8  # JobBoard.JobStatus.Cancelled
 FAULT_FACTORY = 2  # Disputes.Fault.Factory

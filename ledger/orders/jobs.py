@@ -19,13 +19,15 @@ from web3.contract import Contract
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
-from ledger import job_signing
-from ledger.chain import Chain
-from ledger.consortium import bytes32, checksum
-from ledger.errors import InvalidInput, NotFound, field_name
-from ledger.job_signing import Acceptance, Handover
-from ledger.settlement import SCALE, Erc20, SettlementClient, Token, call
-from ledger.tx import Sender
+from ledger.core.errors import InvalidInput, NotFound, field_name
+from ledger.eth import eip712
+from ledger.eth.chain import Chain
+from ledger.eth.contract import call
+from ledger.eth.tx import Sender
+from ledger.membership.consortium import bytes32, checksum
+from ledger.orders import signing as job_signing
+from ledger.orders.settlement import SCALE, Erc20, SettlementClient, Token
+from ledger.orders.signing import Acceptance, Handover
 
 MAX_SPLITS = 64
 ZERO32 = b"\x00" * 32
@@ -638,7 +640,7 @@ class JobsClient:
         return record.typed_data(self.chain.chain_id, self.address)
 
     def sign(self, account: LocalAccount, record: Acceptance | Handover) -> bytes:
-        return job_signing.sign(account, self.typed_data(record))
+        return eip712.sign(account, self.typed_data(record))
 
     def accept_with_signature(
         self, relayer: Sender, acceptance: Acceptance, signature: bytes
@@ -649,7 +651,7 @@ class JobsClient:
             acceptance.split_id,
             acceptance.nonce,
             acceptance.deadline,
-            job_signing.signature_bytes(signature),
+            eip712.signature_bytes(signature),
         )
         return relayer.transact(fn)
 
@@ -670,8 +672,8 @@ class JobsClient:
         """Hand lots over. The chain needs both factories' signatures; a side left empty is
         signed here only when `sender` is that side's factory (its own consent, with its own
         key); any other empty side stays empty and the chain refuses the hand-over."""
-        from_sig = job_signing.signature_bytes(from_signature, "sender's signature")
-        to_sig = job_signing.signature_bytes(to_signature, "receiver's signature")
+        from_sig = eip712.signature_bytes(from_signature, "sender's signature")
+        to_sig = eip712.signature_bytes(to_signature, "receiver's signature")
         if not from_sig or not to_sig:
             factories = {i: s.factory for i, s in enumerate(self.raw_splits(record.job_id))}
             if not from_sig and factories.get(record.from_split) == sender.address:

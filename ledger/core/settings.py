@@ -14,9 +14,9 @@ from urllib.parse import SplitResult, urlsplit
 
 import yaml
 
-from ledger.errors import ConfigError
+from ledger.core.errors import ConfigError
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CONTRACTS_DIR = PROJECT_ROOT / "contracts"
 NODE_MODULES = PROJECT_ROOT / "node_modules"
 TOOLCHAIN_DIR = PROJECT_ROOT / ".toolchain"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import IntFlag
 
-from ledger.errors import InvalidInput
+from ledger.core.errors import InvalidInput
 
 
 class Role(IntFlag):

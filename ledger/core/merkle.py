@@ -14,8 +14,8 @@ from typing import Any
 
 from eth_abi import encode
 
-from ledger.errors import InvalidInput
-from ledger.hashing import keccak
+from ledger.core.errors import InvalidInput
+from ledger.core.hashing import keccak
 
 FORMAT = "standard-v1"
 

@@ -1,6 +1,6 @@
 """The offline toolchain: solc from npm as a native-looking executable, anvil from npm.
 
-`python -m ledger.toolchain install` puts `solc` and `anvil` in .toolchain/bin and
+`python -m ledger.eth.toolchain install` puts `solc` and `anvil` in .toolchain/bin and
 registers solc where py-solc-x (and so brownie) looks for solc-v<version>: the project's
 own .toolchain/solcx (used with $SOLCX_BINARY_PATH) and ~/.solcx.
 
@@ -21,8 +21,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ledger.errors import ToolchainError
-from ledger.settings import NODE_MODULES, PROJECT_ROOT, TOOLCHAIN_DIR, compiler_settings
+from ledger.core.errors import ToolchainError
+from ledger.core.settings import NODE_MODULES, PROJECT_ROOT, TOOLCHAIN_DIR, compiler_settings
 
 SOLC_WRAPPER = PROJECT_ROOT / "toolchain" / "solc.cjs"
 _ANVIL_PLATFORMS = {
@@ -151,7 +151,7 @@ def main(argv: list[str]) -> int:
     if argv[:1] == ["free-port"]:
         print(free_port())
         return 0
-    print("usage: python -m ledger.toolchain install|free-port", file=sys.stderr)
+    print("usage: python -m ledger.eth.toolchain install|free-port", file=sys.stderr)
     return 2
 
 

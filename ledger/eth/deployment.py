@@ -18,13 +18,12 @@ import httpx
 from eth_utils import keccak
 from web3.contract import Contract
 
-from ledger.chain import Chain
-from ledger.compiler import artifact
-from ledger.disputes import link_disputes
-from ledger.errors import DeploymentError
-from ledger.private import write_private
-from ledger.settlement import ZERO_ADDRESS, link_job_board, mint_demo_balances
-from ledger.tx import Sender
+from ledger.core.errors import DeploymentError
+from ledger.core.private import write_private
+from ledger.eth.chain import Chain
+from ledger.eth.compiler import artifact
+from ledger.eth.contract import ZERO_ADDRESS, call
+from ledger.eth.tx import Sender
 
 WEEK = 7 * 24 * 3600
 
@@ -84,6 +83,50 @@ Condition = Callable[[Chain, GovernanceParams], bool]
 CONDITIONS: dict[str, Condition] = {
     "DemoStable": lambda chain, g: chain.is_dev and not g.payment_token,
 }
+
+DEMO_MINT = 1_000_000 * 10**6  # 1,000,000 dUSD to each demo account on a dev chain
+
+
+def link_job_board(chain: Chain, sender: Sender, addresses: dict[str, str], _params: Any) -> None:
+    """Let the freshly deployed JobBoard, and only it, move escrow in the Settlement."""
+    settlement = chain.w3.eth.contract(
+        address=addresses["Settlement"], abi=artifact("Settlement").abi
+    )
+    current = str(call(settlement.functions.jobBoard()))
+    if int(current, 16) != 0:
+        raise DeploymentError(
+            f"the Settlement at {settlement.address} is already linked to another JobBoard "
+            f"({current}): start with --redeploy"
+        )
+    sender.transact(settlement.functions.setJobBoard(addresses["JobBoard"]))
+
+
+def mint_demo_balances(
+    chain: Chain, sender: Sender, addresses: dict[str, str], _params: Any
+) -> None:
+    """Give the demo accounts of a dev chain (the operator, the chain's faucet) demo dollars."""
+    token = chain.w3.eth.contract(address=addresses["DemoStable"], abi=artifact("DemoStable").abi)
+    accounts = {sender.address}
+    if chain.faucet is not None:
+        accounts.add(str(chain.faucet.address))
+    for account in sorted(accounts):
+        sender.transact(token.functions.mint(account, DEMO_MINT))
+
+
+def link_disputes(chain: Chain, sender: Sender, addresses: dict[str, str], _params: Any) -> None:
+    """Let the freshly deployed Disputes contract, and only it, apply rulings in the
+    Settlement (which then also consults it before releasing or refunding a split)."""
+    settlement = chain.w3.eth.contract(
+        address=addresses["Settlement"], abi=artifact("Settlement").abi
+    )
+    current = str(call(settlement.functions.disputes()))
+    if int(current, 16) != 0:
+        raise DeploymentError(
+            f"the Settlement at {settlement.address} already names {current} for dispute "
+            "rulings: start with --redeploy"
+        )
+    sender.transact(settlement.functions.setDisputes(addresses["Disputes"]))
+
 
 # One-time steps the deployer runs right after a contract of PLAN is deployed (links
 # between contracts, demo balances): (chain, deployer, addresses so far, parameters).

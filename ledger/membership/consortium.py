@@ -17,10 +17,11 @@ from eth_utils import is_address, to_checksum_address
 from web3.contract import Contract
 from web3.logs import DISCARD
 
-from ledger import job_signing
-from ledger.errors import InvalidInput, NotFound, field_name
-from ledger.roles import role_names
-from ledger.tx import REVERTS, Sender, revert_from
+from ledger.core.errors import InvalidInput, NotFound, field_name
+from ledger.eth import eip712
+from ledger.eth.contract import call
+from ledger.eth.tx import Sender
+from ledger.membership.roles import role_names
 
 ZERO32 = b"\x00" * 32
 
@@ -149,11 +150,11 @@ class DeviceBinding:
     def typed_data(self, chain_id: int, consortium: str) -> dict[str, Any]:
         return {
             "types": {
-                "EIP712Domain": job_signing.DOMAIN_TYPE,
+                "EIP712Domain": eip712.DOMAIN_TYPE,
                 "DeviceBinding": DEVICE_BINDING_TYPE,
             },
             "primaryType": "DeviceBinding",
-            "domain": job_signing.domain(chain_id, consortium),
+            "domain": eip712.domain(chain_id, consortium),
             "message": self.message(),
         }
 
@@ -195,57 +196,49 @@ class ConsortiumClient:
     def chain_id(self) -> int:
         return int(self.contract.w3.eth.chain_id)
 
-    def _call(self, fn: Any, block: int | str = "latest") -> Any:
-        try:
-            return fn.call(block_identifier=block)
-        except REVERTS as exc:
-            raise revert_from(exc) from None
-
     # --- reads -----------------------------------------------------------------------
     def member(self, address: str) -> Member:
         addr = checksum(address)
-        raw = self._call(self.contract.functions.member(addr))
+        raw = call(self.contract.functions.member(addr))
         if raw[1] == MemberStatus.NONE:
             raise NotFound(f"{addr} is not a member of the consortium")
         return Member(addr, raw[0], MemberStatus(raw[1]), raw[2], raw[3], raw[4])
 
     def members(self) -> list[Member]:
-        count = self._call(self.contract.functions.memberCount())
-        addresses = [self._call(self.contract.functions.memberAt(i)) for i in range(count)]
+        count = call(self.contract.functions.memberCount())
+        addresses = [call(self.contract.functions.memberAt(i)) for i in range(count)]
         return [self.member(a) for a in addresses]
 
     def has_role(self, address: str, role: int) -> bool:
-        return bool(self._call(self.contract.functions.hasRole(checksum(address), int(role))))
+        return bool(call(self.contract.functions.hasRole(checksum(address), int(role))))
 
     def roles_at(self, address: str, block_number: int) -> tuple[int, MemberStatus]:
-        roles, status = self._call(self.contract.functions.rolesAt(checksum(address), block_number))
+        roles, status = call(self.contract.functions.rolesAt(checksum(address), block_number))
         return int(roles), MemberStatus(status)
 
     def governance(self) -> dict[str, int]:
         fns = self.contract.functions
         return {
-            "council_size": int(self._call(fns.councilSize())),
-            "quorum": int(self._call(fns.quorum())),
-            "effective_quorum": int(self._call(fns.effectiveQuorum())),
-            "proposal_ttl": int(self._call(fns.proposalTtl())),
-            "proposal_count": int(self._call(fns.proposalCount())),
+            "council_size": int(call(fns.councilSize())),
+            "quorum": int(call(fns.quorum())),
+            "effective_quorum": int(call(fns.effectiveQuorum())),
+            "proposal_ttl": int(call(fns.proposalTtl())),
+            "proposal_count": int(call(fns.proposalCount())),
         }
 
     def proposal(self, proposal_id: int) -> Proposal:
-        raw = self._call(self.contract.functions.proposal(proposal_id))
+        raw = call(self.contract.functions.proposal(proposal_id))
         return Proposal(proposal_id, ProposalKind(raw[0]), *raw[1:])
 
     def proposals(self) -> list[Proposal]:
-        count = self._call(self.contract.functions.proposalCount())
+        count = call(self.contract.functions.proposalCount())
         return [self.proposal(i) for i in range(1, count + 1)]
 
     def has_approved(self, proposal_id: int, address: str) -> bool:
-        return bool(self._call(self.contract.functions.hasApproved(proposal_id, checksum(address))))
+        return bool(call(self.contract.functions.hasApproved(proposal_id, checksum(address))))
 
     def _device_record(self, addr: str) -> Device:
-        owner, expires_at, active, authorized_at, nonce = self._call(
-            self.contract.functions.device(addr)
-        )
+        owner, expires_at, active, authorized_at, nonce = call(self.contract.functions.device(addr))
         return Device(addr, owner, expires_at, active, authorized_at, nonce)
 
     def device(self, address: str) -> Device:
@@ -270,7 +263,7 @@ class ConsortiumClient:
     def sign_binding(self, device: LocalAccount, factory: str, expires_at: int = 0) -> bytes:
         """The device key's consent to be bound to `factory` (proof that it holds the key)."""
         binding = self.device_binding(factory, device.address, expires_at)
-        return job_signing.sign(device, self.binding_typed_data(binding))
+        return eip712.sign(device, self.binding_typed_data(binding))
 
     def is_authorized_signer(
         self, member: str, signer: str, role: int, block_number: int, timestamp: int
@@ -278,7 +271,7 @@ class ConsortiumClient:
         fn = self.contract.functions.isAuthorizedSigner(
             checksum(member), checksum(signer), int(role), block_number, timestamp
         )
-        return bool(self._call(fn))
+        return bool(call(fn))
 
     # --- writes ----------------------------------------------------------------------
     def _proposal_id(self, receipt: Any) -> int:
@@ -353,7 +346,7 @@ class ConsortiumClient:
                 signature = self.sign_binding(device, sender.address, expires_at)
         else:
             address = checksum(device, "device")
-        proof = job_signing.signature_bytes(signature, "device signature")
+        proof = eip712.signature_bytes(signature, "device signature")
         if not proof:
             raise InvalidInput(
                 f"the device key {address} must sign its binding to {sender.address} "

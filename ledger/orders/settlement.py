@@ -15,22 +15,14 @@ from typing import Any
 from web3.contract import Contract
 from web3.types import TxReceipt
 
-from ledger.chain import Chain
-from ledger.compiler import artifact
-from ledger.consortium import checksum
-from ledger.errors import Conflict, DeploymentError, InvalidInput
-from ledger.tx import REVERTS, Sender, revert_from
+from ledger.core.errors import Conflict, InvalidInput
+from ledger.eth.chain import Chain
+from ledger.eth.compiler import artifact
+from ledger.eth.contract import call
+from ledger.eth.tx import Sender
+from ledger.membership.consortium import checksum
 
 SCALE = 1_000_000  # shares are parts per million of a price
-ZERO_ADDRESS = "0x" + "00" * 20
-DEMO_MINT = 1_000_000 * 10**6  # 1,000,000 dUSD to each demo account on a dev chain
-
-
-def call(fn: Any, block: int | str = "latest") -> Any:
-    try:
-        return fn.call(block_identifier=block)
-    except REVERTS as exc:
-        raise revert_from(exc) from None
 
 
 class EscrowStatus(IntEnum):
@@ -262,28 +254,4 @@ class SettlementClient:
         return sender.transact(self.contract.functions.setDisputes(checksum(disputes, "disputes")))
 
 
-# --- deployment hooks (see ledger.deployment.AFTER_DEPLOY) ------------------------------
-def link_job_board(chain: Chain, sender: Sender, addresses: dict[str, str], _params: Any) -> None:
-    """Let the freshly deployed JobBoard, and only it, move escrow in the Settlement."""
-    settlement = chain.w3.eth.contract(
-        address=addresses["Settlement"], abi=artifact("Settlement").abi
-    )
-    current = str(call(settlement.functions.jobBoard()))
-    if int(current, 16) != 0:
-        raise DeploymentError(
-            f"the Settlement at {settlement.address} is already linked to another JobBoard "
-            f"({current}): start with --redeploy"
-        )
-    sender.transact(settlement.functions.setJobBoard(addresses["JobBoard"]))
-
-
-def mint_demo_balances(
-    chain: Chain, sender: Sender, addresses: dict[str, str], _params: Any
-) -> None:
-    """Give the demo accounts of a dev chain (the operator, the chain's faucet) demo dollars."""
-    token = chain.w3.eth.contract(address=addresses["DemoStable"], abi=artifact("DemoStable").abi)
-    accounts = {sender.address}
-    if chain.faucet is not None:
-        accounts.add(str(chain.faucet.address))
-    for account in sorted(accounts):
-        sender.transact(token.functions.mint(account, DEMO_MINT))
+# --- deployment hooks (see ledger.eth.deployment.AFTER_DEPLOY) ------------------------------

@@ -18,15 +18,15 @@ from typing import Any
 import solcx
 from solcx.exceptions import SolcError
 
-from ledger.errors import ToolchainError
-from ledger.settings import (
+from ledger.core.errors import ToolchainError
+from ledger.core.settings import (
     BROWNIE_CONFIG,
     BUILD_DIR,
     CONTRACTS_DIR,
     PROJECT_ROOT,
     compiler_settings,
 )
-from ledger.toolchain import solc_binary
+from ledger.eth.toolchain import solc_binary
 
 
 @dataclass(frozen=True)

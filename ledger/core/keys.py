@@ -20,8 +20,8 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils import is_hex, to_checksum_address
 
-from ledger.errors import InvalidInput, KeystoreError, NotFound
-from ledger.private import private_dir
+from ledger.core.errors import InvalidInput, KeystoreError, NotFound
+from ledger.core.private import private_dir
 
 PASSPHRASE_ENV = "COFAB_PASSPHRASE"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")

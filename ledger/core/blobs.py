@@ -16,8 +16,8 @@ import tempfile
 from pathlib import Path
 from typing import ClassVar
 
-from ledger.errors import InvalidInput, LedgerError, NotFound
-from ledger.private import private_dir
+from ledger.core.errors import InvalidInput, LedgerError, NotFound
+from ledger.core.private import private_dir
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 

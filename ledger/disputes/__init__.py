@@ -1,0 +1,1 @@
+"""Disputes: the auditors' court over a split, and the reputation it feeds."""

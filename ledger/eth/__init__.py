@@ -1,0 +1,1 @@
+"""Ethereum plumbing: connections, devnet, toolchain, compiler, transactions, reverts, deploying."""

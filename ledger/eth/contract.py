@@ -1,0 +1,17 @@
+"""Reading contracts: one `call` that turns a revert into the project's typed error."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ledger.eth.tx import REVERTS, revert_from
+
+ZERO_ADDRESS = "0x" + "00" * 20
+
+
+def call(fn: Any, block: int | str = "latest") -> Any:
+    """`fn.call()` at `block`; a revert raises the decoded custom error (ledger.core.errors)."""
+    try:
+        return fn.call(block_identifier=block)
+    except REVERTS as exc:
+        raise revert_from(exc) from None

@@ -1,0 +1,1 @@
+"""Membership: the consortium's members, role bits, council proposals and device keys."""

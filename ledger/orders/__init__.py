@@ -1,0 +1,1 @@
+"""Orders: jobs split across factories, their EIP-712 consents, escrow and settlement."""
