@@ -30,14 +30,13 @@ from jobkit import DUSD, Parties, four_splits, in_production, parties, split_ord
 from api.app import create_app
 from api.portal import portal_dir
 from conftest import FAST_KDF, PASSPHRASE, admit, new_account
-from ledger.chain import Backend
 from ledger.designs.files import NewDesign
-from ledger.designs.service import DesignService
-from ledger.jobs import SplitSpec
+from ledger.eth.chain import Backend
+from ledger.eth.toolchain import free_port
+from ledger.membership.roles import Role
 from ledger.node import Node, NodeOptions
-from ledger.roles import Role
+from ledger.orders.jobs import SplitSpec
 from ledger.steps.builder import object_event
-from ledger.toolchain import free_port
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 CHROMIUM = Path(os.environ.get("COFAB_CHROMIUM", "/usr/bin/chromium"))
@@ -122,9 +121,7 @@ class Person:
         self.page = self.context.new_page()
         self.errors: list[str] = []
         self.allowed: list[str] = []  # API refusals a test provokes on purpose
-        self.page.on(
-            "console", lambda m: self.errors.append(m.text) if m.type == "error" else None
-        )
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
         self.requests: list[Any] = []
         self.page.on("request", lambda r: self.requests.append(r))
@@ -207,7 +204,7 @@ def test_verify_a_drawing_hashed_in_the_browser_never_uploaded(served: Served, p
     node = served.node
     designer = admit(node, int(Role.DESIGNER))
     drawing = b"cofab drawing: bracket rev A\n" + os.urandom(32)
-    svc = DesignService(node)
+    svc = node.design_service()
     item = NewDesign.from_bytes(drawing, file_name="bracket.step", title="bracket")
     [cert] = svc.register(designer, [item])
     svc.reveal(designer, cert.design_id)
@@ -245,7 +242,7 @@ def test_verify_an_unrevealed_drawing_with_its_certificate(served: Served, perso
     designer = admit(node, int(Role.DESIGNER))
     drawing = b"committed, not revealed " + os.urandom(16)
     item = NewDesign.from_bytes(drawing, file_name="part.dxf", title=None)
-    [cert] = DesignService(node).register(designer, [item])
+    [cert] = node.design_service().register(designer, [item])
     page = person().open("verify")
     page.get_by_label("Drawing file").set_input_files(
         {"name": "part.dxf", "mimeType": "application/octet-stream", "buffer": drawing}
@@ -383,9 +380,7 @@ def test_keystore_sign_in_decrypts_in_the_page(
 
 
 # --- the order page, and the language switch ----------------------------------------------
-def test_order_page_in_both_languages(
-    served: Served, cast: Parties, person
-) -> None:
+def test_order_page_in_both_languages(served: Served, cast: Parties, person) -> None:
     node = served.node
     p = cast
     job = in_production(node, p, four_splits(p))
