@@ -52,12 +52,13 @@ portal-size: build/portal/index.html
 	@node portal/size.mjs
 
 # The browser tests drive Debian's Chromium (Playwright's own browser download needs a
-# network the project does not assume). Installed here when missing and we are root.
+# network the project does not assume), with a CJK font for the Chinese pages' screenshots.
+# Installed here when missing and we are root; otherwise we say what to run.
 chromium:
-	@if [ -x /usr/bin/chromium ]; then :; \
-	elif [ "$$(id -u)" = 0 ]; then echo "==> Chromium (apt-get)"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
-	else echo "Chromium is missing: run 'sudo apt-get install -y chromium' (the browser tests skip without it)"; fi
+	@if [ -x /usr/bin/chromium ] && [ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ]; then :; \
+	elif [ "$$(id -u)" = 0 ]; then echo "==> Chromium and a CJK font (apt-get)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei; \
+	else echo "Chromium is missing: run 'sudo apt-get install -y chromium fonts-wqy-microhei' (the browser tests skip without it)"; fi
 
 compile: setup
 	@mkdir -p build/brownie  # brownie creates only the last level of its build folder
