@@ -175,7 +175,7 @@ class Person:
 
     def sign_in_with_wallet(self) -> None:
         page = self.open("signin")
-        page.get_by_role("button", name="Sign in with my wallet").click()
+        page.locator("section[aria-labelledby=h-wallet] button").click()  # either language
 
     def close(self) -> None:
         self.context.close()
@@ -431,3 +431,45 @@ def test_the_page_loads_only_its_own_files() -> None:
     index = (portal_dir() / "index.html").read_text()
     links = re.findall(r'(?:src|href)="([^"]+)"', index)
     assert links and all(link.startswith("/assets/") for link in links), links
+
+
+# --- delivery, acceptance and payment -----------------------------------------------------
+def test_factory_delivers_buyer_accepts_factory_withdraws(
+    served: Served, cast: Parties, person
+) -> None:
+    node = served.node
+    job = in_production(node, cast, four_splits(cast))
+    plant = cast.factories[0]  # machining: split 0, 30 % of 10,000 dUSD
+    token = node.settlement.token()
+    wallet_before = token.balance_of(plant.address)
+
+    factory = person().with_wallet(plant.account, node.chain.chain_id)
+    factory.sign_in_with_wallet()
+    page = factory.page
+    expect(page.get_by_test_id("who")).to_contain_text(plant.address)
+    page.goto(f"{served.url}/#/orders/{job}")
+    page.get_by_test_id("split-0").get_by_role("button", name="Deliver").click()
+    expect(page.get_by_text("Split 0 is delivered: the buyer reviews it now.")).to_be_visible()
+    expect(page.get_by_test_id("split-0")).to_contain_text("delivered, in review")
+    expect(page.get_by_test_id("split-0")).to_contain_text("days left")
+    factory.check("order-factory-en")
+
+    buyer = person("zh-CN").with_wallet(cast.buyer.account, node.chain.chain_id)
+    buyer.sign_in_with_wallet()
+    expect(buyer.page.get_by_test_id("who")).to_contain_text(cast.buyer.address)
+    buyer.page.goto(f"{served.url}/#/orders/{job}")
+    row = buyer.page.get_by_test_id("split-0")
+    expect(row).to_contain_text("已交付，验收中")
+    row.get_by_role("button", name="验收交付").click()
+    expect(buyer.page.get_by_text("分包 0 的交付已验收：已向其工厂付款。")).to_be_visible()
+    expect(buyer.page.get_by_test_id("split-0")).to_contain_text("已付款")
+    buyer.check("order-buyer-zh")
+
+    page.goto(f"{served.url}/#/work")
+    balance = page.get_by_test_id("balance")
+    expect(balance).to_contain_text("3,000.00 dUSD")
+    page.get_by_role("button", name="Withdraw 3,000.00 dUSD").click()
+    expect(page.get_by_text("3,000.00 dUSD sent to your wallet.")).to_be_visible()
+    expect(page.get_by_text("Nothing to withdraw yet.")).to_be_visible()
+    assert token.balance_of(plant.address) == wallet_before + 3_000 * DUSD
+    factory.check("balance-en")

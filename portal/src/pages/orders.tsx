@@ -1,9 +1,10 @@
 // Orders: the list, and one order's splits, dependencies, custody and money.
 import { useState } from "preact/hooks";
-import { get, type Job, type JobSummary, type Token } from "../api";
+import { useState as useLocalState } from "preact/hooks";
+import { explain, get, post, type Job, type JobSummary, type Split, type Token } from "../api";
 import { formatAmount, formatDate, formatNumber, formatPpm, label, t } from "../i18n";
-import { useSession } from "../session";
-import { Address, ErrorMessage, Facts, Hex, Loading, Section, useLoad } from "../ui";
+import { useSession, type Session } from "../session";
+import { Address, ErrorMessage, Facts, Hex, Loading, Section, Status, useLoad } from "../ui";
 
 interface PayConfig {
   default_token: Token | null;
@@ -140,8 +141,60 @@ function Graph({ job }: { job: Job }) {
   );
 }
 
+const same = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
+
+/** The review window of a delivered split: when it ends, and how long is left. */
+function Review({ split }: { split: Split }) {
+  if (split.status !== "delivered" || !split.review_ends) return null;
+  const left = split.review_ends - Date.now() / 1000;
+  return (
+    <span class="small review">
+      {left > 0
+        ? t("order.reviewLeft", { time: formatDate(split.review_ends), days: formatNumber(Math.ceil(left / 86400)) })
+        : t("order.reviewOver", { time: formatDate(split.review_ends) })}
+    </span>
+  );
+}
+
+/** What the signed-in member may do to this split now: deliver it, or accept its delivery. */
+function SplitAction(props: { job: Job; split: Split; session: Session | null; act: (path: string, done: string) => void }) {
+  const { job, split, session } = props;
+  if (!session) return null;
+  const me = session.me.address;
+  const base = `/jobs/${job.id}/splits/${split.id}`;
+  if (split.status === "accepted" && same(split.factory, me)) {
+    return (
+      <button type="button" onClick={() => props.act(`${base}/deliver`, t("order.delivered", { split: split.id }))}>
+        {t("order.deliver")}
+      </button>
+    );
+  }
+  if (split.status === "delivered" && same(job.buyer, me)) {
+    return (
+      <button type="button" onClick={() => props.act(`${base}/accept-delivery`, t("order.deliveryAccepted", { split: split.id }))}>
+        {t("order.acceptDelivery")}
+      </button>
+    );
+  }
+  return null;
+}
+
 export function Order({ id }: { id: number }) {
+  const session = useSession();
   const job = useLoad(() => get<Job>(`/jobs/${id}`), [id]);
+  const [notice, setNotice] = useLocalState<string | null>(null);
+  const [failure, setFailure] = useLocalState<string | null>(null);
+  async function act(path: string, done: string) {
+    setFailure(null);
+    setNotice(null);
+    try {
+      await post(path);
+      setNotice(done);
+      job.reload();
+    } catch (err) {
+      setFailure(explain(err));
+    }
+  }
   if (job.loading && !job.data) return <Loading />;
   if (job.error || !job.data) {
     return (
@@ -158,6 +211,8 @@ export function Order({ id }: { id: number }) {
       <h1>
         {t("order.title", { id })} <span class="badge" data-testid="job-status">{label("job.status", j.status)}</span>
       </h1>
+      <Status text={notice} />
+      <ErrorMessage text={failure} />
       <Section id="summary" title={t("order.summary")}>
         <Facts
           rows={[
@@ -200,6 +255,7 @@ export function Order({ id }: { id: number }) {
                   <th scope="col">{t("work.state")}</th>
                   <th scope="col">{t("order.dependsOn")}</th>
                   <th scope="col">{t("order.custody")}</th>
+                  {session && <th scope="col">{t("work.action")}</th>}
                 </tr>
               </thead>
               <tbody>
@@ -213,13 +269,20 @@ export function Order({ id }: { id: number }) {
                     <td class="num">{formatNumber(s.quantity)}</td>
                     <td class="num">{formatPpm(s.share_ppm)}</td>
                     <td class="num">{money(s.amount)}</td>
-                    <td class="state">{label("split.status", s.status)}</td>
+                    <td class="state">
+                      {label("split.status", s.status)} <Review split={s} />
+                    </td>
                     <td>{s.depends_on.length ? s.depends_on.join(", ") : "—"}</td>
                     <td>
                       {s.custody.map((c) => (
                         <Address key={c} value={c} />
                       ))}
                     </td>
+                    {session && (
+                      <td>
+                        <SplitAction job={j} split={s} session={session} act={act} />
+                      </td>
+                    )}
                   </tr>
                 ))}
               </tbody>

@@ -1,7 +1,7 @@
 // A factory's work: the splits assigned to it, accepted by an EIP-712 signature made here.
 import { getAddress } from "ethers";
 import { useState } from "preact/hooks";
-import { explain, get, post, type Job, type JobSummary, type Split, type TypedData } from "../api";
+import { explain, get, post, type Job, type JobSummary, type Split, type Token, type TypedData } from "../api";
 import { formatAmount, formatDate, formatNumber, formatPpm, label, t } from "../i18n";
 import { currentSession, type Session } from "../session";
 import { ErrorMessage, Loading, Section, Status, useLoad } from "../ui";
@@ -96,6 +96,71 @@ function AcceptPanel(props: { job: Job; split: Split; session: Session; done: ()
   );
 }
 
+interface Balance {
+  withdrawable: string | number;
+  credited: string | number;
+  withdrawn: string | number;
+  wallet: string | number;
+}
+
+/** What the Settlement credited to this member, and the withdrawal of it. */
+function Balances({ address }: { address: string }) {
+  const [notice, setNotice] = useState<string | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const data = useLoad(async () => {
+    const config = await get<{ default_token: Token | null }>("/pay/config");
+    const balance = await get<Balance>(`/pay/balances/${address}`);
+    return { token: config.default_token!, balance };
+  }, [address]);
+  async function withdraw() {
+    setError(null);
+    try {
+      const out = await post<{ amount: string | number }>("/pay/withdraw", {});
+      setNotice(t("balance.done", { amount: formatAmount(out.amount, data.data!.token) }));
+      data.reload();
+    } catch (err) {
+      setError(explain(err));
+    }
+  }
+  const d = data.data;
+  return (
+    <Section id="balance" title={t("balance.title")}>
+      {data.loading && !d && <Loading />}
+      {d && (
+        <>
+          <dl class="facts" data-testid="balance">
+            <div>
+              <dt>{t("balance.withdrawable")}</dt>
+              <dd>{formatAmount(d.balance.withdrawable, d.token)}</dd>
+            </div>
+            <div>
+              <dt>{t("balance.credited")}</dt>
+              <dd>{formatAmount(d.balance.credited, d.token)}</dd>
+            </div>
+            <div>
+              <dt>{t("balance.withdrawn")}</dt>
+              <dd>{formatAmount(d.balance.withdrawn, d.token)}</dd>
+            </div>
+            <div>
+              <dt>{t("balance.wallet")}</dt>
+              <dd>{formatAmount(d.balance.wallet, d.token)}</dd>
+            </div>
+          </dl>
+          {BigInt(d.balance.withdrawable) > 0n ? (
+            <button type="button" onClick={withdraw}>
+              {t("balance.withdraw", { amount: formatAmount(d.balance.withdrawable, d.token) })}
+            </button>
+          ) : (
+            <p>{t("balance.nothing")}</p>
+          )}
+        </>
+      )}
+      <Status text={notice} />
+      <ErrorMessage text={error ?? data.error} />
+    </Section>
+  );
+}
+
 export function Work() {
   const session = currentSession()!;
   const address = session.me.address;
@@ -173,6 +238,7 @@ export function Work() {
           </div>
         )}
       </Section>
+      <Balances address={address} />
     </>
   );
 }
