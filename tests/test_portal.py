@@ -473,3 +473,53 @@ def test_factory_delivers_buyer_accepts_factory_withdraws(
     expect(page.get_by_text("Nothing to withdraw yet.")).to_be_visible()
     assert token.balance_of(plant.address) == wallet_before + 3_000 * DUSD
     factory.check("balance-en")
+
+
+# --- a designer registers drawings hashed in the browser ------------------------------------
+def test_designer_registers_a_batch_by_fingerprint_and_reveals_one(served: Served, person) -> None:
+    node = served.node
+    designer = admit(node, int(Role.DESIGNER))
+    drawings = {f"part-{i}.dxf": f"drawing {i} ".encode() + os.urandom(16) for i in range(2)}
+    ids = {name: "0x" + hashlib.sha256(body).hexdigest() for name, body in drawings.items()}
+    who = person().with_wallet(designer.account, node.chain.chain_id)
+    who.sign_in_with_wallet()
+    page = who.page
+    expect(page.get_by_role("heading", name="My designs")).to_be_visible()
+    page.get_by_label("Drawing files").set_input_files(
+        [
+            {"name": name, "mimeType": "application/octet-stream", "buffer": body}
+            for name, body in drawings.items()
+        ]
+    )
+    page.get_by_role("button", name="Register 2 file(s)").click()
+    expect(page.get_by_text("2 drawing(s) registered.")).to_be_visible()
+    certs = page.get_by_test_id("certificates")
+    for design_id in ids.values():
+        expect(certs).to_contain_text(design_id)
+    with page.expect_download() as got:
+        certs.get_by_role("button", name="Download certificate").first.click()
+    cert = json.loads(Path(got.value.path()).read_text())
+    assert cert["design_id"] in ids.values() and cert["designer"] == designer.address
+    sent = b"".join(r.post_data_buffer or b"" for r in who.requests)
+    assert b"drawing 0" not in sent and b"drawing 1" not in sent  # fingerprints only
+    who.check("designs-en")
+
+    first = ids["part-0.dxf"]
+    row = page.get_by_test_id(f"design-{first}")
+    expect(row).to_contain_text("committed, not revealed yet")
+    row.get_by_role("button", name="Reveal on the chain").click()
+    expect(page.get_by_test_id(f"design-{first}")).to_contain_text("active")
+    on_chain = node.designs.find(first)
+    assert on_chain is not None and on_chain.designer == designer.address
+    assert node.designs.find(ids["part-1.dxf"]) is None  # the other one stays committed only
+    page.goto(f"{served.url}/#/verify")
+    page.get_by_label("Drawing file").set_input_files(
+        {
+            "name": "part-0.dxf",
+            "mimeType": "application/octet-stream",
+            "buffer": drawings["part-0.dxf"],
+        }
+    )
+    page.get_by_role("button", name="Verify the drawing").click()
+    expect(page.get_by_test_id("design-verdict")).to_contain_text(designer.address)
+    who.check()

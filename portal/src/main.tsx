@@ -3,6 +3,7 @@
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { formatDate, LANGS, label, onLangChange, setLang, t, currentLang, type Lang } from "./i18n";
+import { Designs } from "./pages/designs";
 import { Members } from "./pages/members";
 import { Order, Orders } from "./pages/orders";
 import { SignIn } from "./pages/signin";
@@ -32,6 +33,8 @@ function Page({ route }: { route: string[] }) {
       return session ? <Work /> : <NeedSignIn />;
     case "orders":
       return arg && /^\d+$/.test(arg) ? <Order id={Number(arg)} /> : <Orders />;
+    case "designs":
+      return session ? <Designs /> : <NeedSignIn />;
     case "members":
       return <Members />;
     default:
@@ -62,7 +65,8 @@ function App() {
         <span class="brand">{t("app.title")}</span>
         <nav aria-label={t("nav.label")}>
           {link("verify", t("nav.verify"))}
-          {session && link("work", t("nav.work"))}
+          {session?.me.roles.includes("factory") && link("work", t("nav.work"))}
+          {session?.me.roles.includes("designer") && link("designs", t("nav.designs"))}
           {link("orders", t("nav.orders"))}
           {link("members", t("nav.members"))}
           {!session && link("signin", t("nav.signin"))}

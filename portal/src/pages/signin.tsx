@@ -21,7 +21,9 @@ export function SignIn() {
       setStatus(t("signin.signing"));
       const s = await signIn(signer);
       setStatus(t("signin.done", { address: s.me.address }));
-      location.hash = s.me.roles.includes("factory") ? "#/work" : "#/orders";
+      // each role sees its own work first
+      const roles = s.me.roles;
+      location.hash = roles.includes("factory") ? "#/work" : roles.includes("designer") ? "#/designs" : "#/orders";
     } catch (err) {
       setStatus(null);
       setError(explain(err));

@@ -29,7 +29,7 @@ interface StepVerdict {
 }
 
 /** SHA-256 of a file, read in slices so a large drawing shows progress. */
-async function hashFile(file: File, progress: (f: number) => void): Promise<string> {
+export async function hashFile(file: File, progress: (f: number) => void): Promise<string> {
   const bytes = new Uint8Array(file.size);
   const slice = 8 * 1024 * 1024;
   for (let at = 0; at < file.size; at += slice) {
