@@ -523,3 +523,57 @@ def test_designer_registers_a_batch_by_fingerprint_and_reveals_one(served: Serve
     page.get_by_role("button", name="Verify the drawing").click()
     expect(page.get_by_test_id("design-verdict")).to_contain_text(designer.address)
     who.check()
+
+
+# --- a dispute: opened by the buyer, ruled by two auditors ------------------------------------
+def test_buyer_disputes_a_delivery_and_two_auditors_rule(
+    served: Served, cast: Parties, person
+) -> None:
+    node = served.node
+    job = in_production(node, cast, four_splits(cast))
+    painter = cast.factories[1]
+    node.jobs.deliver(painter, job, 1, None)
+
+    buyer = person().with_wallet(cast.buyer.account, node.chain.chain_id)
+    buyer.sign_in_with_wallet()
+    expect(buyer.page.get_by_test_id("who")).to_contain_text(cast.buyer.address)
+    page = buyer.page
+    page.goto(f"{served.url}/#/orders/{job}")
+    page.get_by_test_id("split-1").get_by_role("button", name="Open a dispute").click()
+    page.get_by_label("What is wrong").fill("paint peels off after one day")
+    photo = b"photo of the peeling paint " + os.urandom(8)
+    page.get_by_label("Evidence file (hashed here, not uploaded)").set_input_files(
+        {"name": "peeling.jpg", "mimeType": "image/jpeg", "buffer": photo}
+    )
+    buyer.check("dispute-open-en")
+    page.get_by_role("button", name="Open the dispute on split 1").click()
+    expect(page.get_by_text("is open: the split's payout is frozen")).to_be_visible()
+    [dispute] = node.disputes.list(job, None)
+    assert dispute.evidence_hash == "0x" + hashlib.sha256(photo).hexdigest()
+    assert b"peeling paint" not in b"".join(r.post_data_buffer or b"" for r in buyer.requests)
+    node.disputes.add_evidence(painter, dispute.id, "0x" + "ab" * 32, "https://plant-2/qc")
+
+    for i, lang in enumerate(("zh-CN", "en")):
+        auditor = admit(node, int(Role.AUDITOR))
+        who = person(lang).with_wallet(auditor.account, node.chain.chain_id)
+        who.sign_in_with_wallet()
+        section = who.page.get_by_test_id(f"dispute-{dispute.id}")
+        if lang == "zh-CN":
+            expect(section).to_contain_text("审计方投票中")
+            expect(section).to_contain_text("0 / 需要 2")
+            who.check("disputes-zh")
+            section.get_by_label("支付给工厂的分包份额（%）").fill("40")
+            section.get_by_label("责任方").select_option("factory")
+            section.get_by_role("button", name=f"对争议 {dispute.id} 投票").click()
+            expect(who.page.get_by_text(f"您对争议 {dispute.id} 的投票已记录。")).to_be_visible()
+        else:
+            expect(section).to_contain_text("1 of 2 needed")
+            section.get_by_label("Share of the split to pay the factory (%)").fill("40")
+            section.get_by_label("Who is at fault").select_option("factory")
+            section.get_by_role("button", name=f"Vote on dispute {dispute.id}").click()
+            expect(who.page.get_by_test_id(f"dispute-{dispute.id}")).to_contain_text(
+                "pay 40% of the split to its factory; at fault: the factory"
+            )
+            who.check("disputes-en")
+        assert i + 1 == len(node.disputes.list(job, None)[0].vote_list)
+    assert node.disputes.list(job, None)[0].status.label == "ruled"

@@ -4,6 +4,7 @@ import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { formatDate, LANGS, label, onLangChange, setLang, t, currentLang, type Lang } from "./i18n";
 import { Designs } from "./pages/designs";
+import { Disputes } from "./pages/disputes";
 import { Members } from "./pages/members";
 import { Order, Orders } from "./pages/orders";
 import { SignIn } from "./pages/signin";
@@ -35,6 +36,8 @@ function Page({ route }: { route: string[] }) {
       return arg && /^\d+$/.test(arg) ? <Order id={Number(arg)} /> : <Orders />;
     case "designs":
       return session ? <Designs /> : <NeedSignIn />;
+    case "disputes":
+      return <Disputes />;
     case "members":
       return <Members />;
     default:
@@ -68,6 +71,7 @@ function App() {
           {session?.me.roles.includes("factory") && link("work", t("nav.work"))}
           {session?.me.roles.includes("designer") && link("designs", t("nav.designs"))}
           {link("orders", t("nav.orders"))}
+          {link("disputes", t("nav.disputes"))}
           {link("members", t("nav.members"))}
           {!session && link("signin", t("nav.signin"))}
         </nav>

@@ -4,6 +4,7 @@ import { useState as useLocalState } from "preact/hooks";
 import { explain, get, post, type Job, type JobSummary, type Split, type Token } from "../api";
 import { formatAmount, formatDate, formatNumber, formatPpm, label, t } from "../i18n";
 import { useSession, type Session } from "../session";
+import { hashFile } from "./verify";
 import { Address, ErrorMessage, Facts, Hex, Loading, Section, Status, useLoad } from "../ui";
 
 interface PayConfig {
@@ -156,12 +157,69 @@ function Review({ split }: { split: Split }) {
   );
 }
 
+/** The buyer or the split's factory disputes a split, with an evidence file hashed here. */
+function OpenDispute(props: { job: Job; split: Split; close: () => void; opened: (id: number) => void }) {
+  const [reason, setReason] = useLocalState("");
+  const [file, setFile] = useLocalState<File | null>(null);
+  const [error, setError] = useLocalState<string | null>(null);
+  async function submit(e: Event) {
+    e.preventDefault();
+    setError(null);
+    if (!reason.trim() || !file) {
+      setError(t("dispute.needAll"));
+      return;
+    }
+    try {
+      const evidence = await hashFile(file, () => undefined);
+      const out = await post<{ id: number }>("/disputes", {
+        job_id: props.job.id,
+        split_id: props.split.id,
+        reason: reason.trim(),
+        evidence_hash: evidence,
+      });
+      props.opened(out.id);
+    } catch (err) {
+      setError(explain(err));
+    }
+  }
+  return (
+    <div class="panel" role="region" aria-labelledby="dispute-title">
+      <h3 id="dispute-title">{t("dispute.open")}</h3>
+      <form onSubmit={submit}>
+        <label for="dispute-reason">{t("dispute.reason")}</label>
+        <input id="dispute-reason" type="text" value={reason} onInput={(e) => setReason((e.currentTarget as HTMLInputElement).value)} />
+        <label for="dispute-evidence">{t("dispute.evidence")}</label>
+        <input id="dispute-evidence" type="file" onChange={(e) => setFile((e.currentTarget as HTMLInputElement).files?.[0] ?? null)} />
+        <div class="actions">
+          <button type="submit">{t("dispute.submit", { split: props.split.id })}</button>
+          <button type="button" class="secondary" onClick={props.close}>
+            {t("common.cancel")}
+          </button>
+        </div>
+      </form>
+      <ErrorMessage text={error} />
+    </div>
+  );
+}
+
 /** What the signed-in member may do to this split now: deliver it, or accept its delivery. */
-function SplitAction(props: { job: Job; split: Split; session: Session | null; act: (path: string, done: string) => void }) {
+function SplitAction(props: {
+  job: Job;
+  split: Split;
+  session: Session | null;
+  act: (path: string, done: string) => void;
+  dispute: () => void;
+}) {
   const { job, split, session } = props;
   if (!session) return null;
   const me = session.me.address;
   const base = `/jobs/${job.id}/splits/${split.id}`;
+  const disputeButton =
+    (split.status === "accepted" || split.status === "delivered") && (same(job.buyer, me) || same(split.factory, me)) ? (
+      <button type="button" class="secondary" onClick={props.dispute}>
+        {t("dispute.open")}
+      </button>
+    ) : null;
   if (split.status === "accepted" && same(split.factory, me)) {
     return (
       <button type="button" onClick={() => props.act(`${base}/deliver`, t("order.delivered", { split: split.id }))}>
@@ -171,12 +229,15 @@ function SplitAction(props: { job: Job; split: Split; session: Session | null; a
   }
   if (split.status === "delivered" && same(job.buyer, me)) {
     return (
-      <button type="button" onClick={() => props.act(`${base}/accept-delivery`, t("order.deliveryAccepted", { split: split.id }))}>
-        {t("order.acceptDelivery")}
-      </button>
+      <div class="actions">
+        <button type="button" onClick={() => props.act(`${base}/accept-delivery`, t("order.deliveryAccepted", { split: split.id }))}>
+          {t("order.acceptDelivery")}
+        </button>
+        {disputeButton}
+      </div>
     );
   }
-  return null;
+  return disputeButton;
 }
 
 export function Order({ id }: { id: number }) {
@@ -184,6 +245,7 @@ export function Order({ id }: { id: number }) {
   const job = useLoad(() => get<Job>(`/jobs/${id}`), [id]);
   const [notice, setNotice] = useLocalState<string | null>(null);
   const [failure, setFailure] = useLocalState<string | null>(null);
+  const [disputing, setDisputing] = useLocalState<number | null>(null);
   async function act(path: string, done: string) {
     setFailure(null);
     setNotice(null);
@@ -280,7 +342,7 @@ export function Order({ id }: { id: number }) {
                     </td>
                     {session && (
                       <td>
-                        <SplitAction job={j} split={s} session={session} act={act} />
+                        <SplitAction job={j} split={s} session={session} act={act} dispute={() => setDisputing(s.id)} />
                       </td>
                     )}
                   </tr>
@@ -290,6 +352,18 @@ export function Order({ id }: { id: number }) {
           </div>
         )}
       </Section>
+      {disputing !== null && j.splits[disputing] && (
+        <OpenDispute
+          job={j}
+          split={j.splits[disputing]}
+          close={() => setDisputing(null)}
+          opened={(disputeId) => {
+            setDisputing(null);
+            setNotice(t("dispute.opened", { id: disputeId }));
+            job.reload();
+          }}
+        />
+      )}
       <Section id="graph" title={t("order.graph")}>
         <Graph job={j} />
       </Section>

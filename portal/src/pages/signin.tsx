@@ -23,7 +23,13 @@ export function SignIn() {
       setStatus(t("signin.done", { address: s.me.address }));
       // each role sees its own work first
       const roles = s.me.roles;
-      location.hash = roles.includes("factory") ? "#/work" : roles.includes("designer") ? "#/designs" : "#/orders";
+      location.hash = roles.includes("factory")
+        ? "#/work"
+        : roles.includes("designer")
+          ? "#/designs"
+          : roles.includes("auditor")
+            ? "#/disputes"
+            : "#/orders";
     } catch (err) {
       setStatus(null);
       setError(explain(err));
