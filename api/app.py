@@ -10,6 +10,7 @@ from api.limits import RequestLimits
 from api.routers import (
     audit,
     auth,
+    council,
     designs,
     devices,
     disputes,
@@ -48,7 +49,7 @@ def create_app(node: Node, public_url: str | PublicOrigin | None = None) -> Fast
     app.add_middleware(RequestLimits)
     for module in (health, auth, members, proposals, devices, designs, steps, jobs, pay, audit, tx):
         app.include_router(module.router)
-    for module in (disputes, reputation):
+    for module in (disputes, reputation, council):
         app.include_router(module.router)
     portal.install(app)
     return app
