@@ -577,3 +577,32 @@ def test_buyer_disputes_a_delivery_and_two_auditors_rule(
             who.check("disputes-en")
         assert i + 1 == len(node.disputes.list(job, None)[0].vote_list)
     assert node.disputes.list(job, None)[0].status.label == "ruled"
+
+
+# --- the council admits a member ------------------------------------------------------------
+def test_council_proposes_and_admits_a_member(served: Served, person) -> None:
+    node = served.node
+    operator = node.sender()  # the founding council member
+    newcomer = new_account()
+    council = person("zh-CN").with_wallet(operator.account, node.chain.chain_id)
+    council.sign_in_with_wallet()
+    expect(council.page.get_by_test_id("who")).to_contain_text(operator.address)
+    page = council.page
+    page.goto(f"{served.url}/#/council")
+    expect(page.get_by_text("需 1 票批准")).to_be_visible()
+    page.get_by_label("成员（地址）").fill("0x1234")
+    page.get_by_role("button", name="提交提案").click()
+    expect(page.get_by_role("alert")).to_contain_text("请填写成员地址")
+    page.get_by_label("成员（地址）").fill(newcomer.address)
+    page.get_by_label("工厂").check()
+    page.get_by_label("审计方").check()
+    council.check("council-zh")
+    page.get_by_role("button", name="提交提案").click()
+    expect(page.get_by_text("已提交；达到法定人数批准后即执行。")).to_be_visible()
+    member = node.consortium.member(newcomer.address)
+    assert member.roles == Role.FACTORY | Role.AUDITOR
+    [latest] = node.consortium.proposals()[-1:]
+    expect(page.get_by_test_id(f"proposal-{latest.id}")).to_contain_text("已执行")
+    page.goto(f"{served.url}/#/members")
+    expect(page.get_by_text(newcomer.address)).to_be_visible()
+    council.check()

@@ -3,6 +3,7 @@
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { formatDate, LANGS, label, onLangChange, setLang, t, currentLang, type Lang } from "./i18n";
+import { CouncilPage } from "./pages/council";
 import { Designs } from "./pages/designs";
 import { Disputes } from "./pages/disputes";
 import { Members } from "./pages/members";
@@ -38,6 +39,8 @@ function Page({ route }: { route: string[] }) {
       return session ? <Designs /> : <NeedSignIn />;
     case "disputes":
       return <Disputes />;
+    case "council":
+      return <CouncilPage />;
     case "members":
       return <Members />;
     default:
@@ -73,6 +76,7 @@ function App() {
           {link("orders", t("nav.orders"))}
           {link("disputes", t("nav.disputes"))}
           {link("members", t("nav.members"))}
+          {link("council", t("nav.council"))}
           {!session && link("signin", t("nav.signin"))}
         </nav>
         <div class="lang">

@@ -29,7 +29,9 @@ export function SignIn() {
           ? "#/designs"
           : roles.includes("auditor")
             ? "#/disputes"
-            : "#/orders";
+            : roles.includes("council")
+              ? "#/council"
+              : "#/orders";
     } catch (err) {
       setStatus(null);
       setError(explain(err));
