@@ -11,9 +11,9 @@ export PATH := $(TOOLBIN):$(CURDIR)/$(BIN):$(PATH)
 export SOLCX_BINARY_PATH := $(CURDIR)/.toolchain/solcx
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup run test test-python test-contracts fuzz compile lint bench demo clean
+.PHONY: setup run test test-python test-contracts fuzz compile lint bench demo clean portal portal-size chromium
 
-setup: $(VENV)/.installed node_modules/.installed .toolchain/.installed
+setup: $(VENV)/.installed node_modules/.installed .toolchain/.installed build/portal/index.html
 
 $(VENV)/.installed: pyproject.toml
 	@echo "==> Python venv ($(PYTHON))"
@@ -30,13 +30,35 @@ $(FUZZ_VENV)/.installed: pyproject.toml
 	@touch $@
 
 node_modules/.installed: package.json package-lock.json
-	@echo "==> npm packages (solc, OpenZeppelin, anvil, EAS contracts for the benches)"
+	@echo "==> npm packages (solc, OpenZeppelin, anvil, EAS contracts for the benches; the portal's Preact, ethers, esbuild)"
 	@npm install --no-save --no-audit --no-fund --loglevel=error
 	@touch $@
 
 .toolchain/.installed: $(VENV)/.installed node_modules/.installed brownie-config.yaml toolchain/solc.cjs
 	@$(BIN)/python -m ledger.eth.toolchain install
 	@touch $@
+
+# The portal (portal/, TypeScript) built by esbuild into build/portal, which the node
+# serves at /. Rebuilt only when a source file or the npm packages changed.
+PORTAL_SOURCES := $(shell find portal -type f 2>/dev/null)
+build/portal/index.html: $(PORTAL_SOURCES) node_modules/.installed
+	@echo "==> portal"
+	@node portal/build.mjs
+
+portal: build/portal/index.html
+
+# The portal's JavaScript, raw and gzip-compressed (budget: 400 KB compressed).
+portal-size: build/portal/index.html
+	@node portal/size.mjs
+
+# The browser tests drive Debian's Chromium (Playwright's own browser download needs a
+# network the project does not assume), with a CJK font for the Chinese pages' screenshots.
+# Installed here when missing and we are root; otherwise we say what to run.
+chromium:
+	@if [ -x /usr/bin/chromium ] && [ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ]; then :; \
+	elif [ "$$(id -u)" = 0 ]; then echo "==> Chromium and a CJK font (apt-get)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei; \
+	else echo "Chromium is missing: run 'sudo apt-get install -y chromium fonts-wqy-microhei' (the browser tests skip without it)"; fi
 
 compile: setup
 	@mkdir -p build/brownie  # brownie creates only the last level of its build folder
@@ -45,13 +67,14 @@ compile: setup
 run: setup
 	@$(BIN)/cofab up
 
-test: setup
+test: setup chromium
 	@$(BIN)/ruff check .
+	@node_modules/.bin/tsc -p portal/tsconfig.json
 	@$(BIN)/python -m pytest -n 2
 	@$(MAKE) --no-print-directory test-contracts
 	@$(MAKE) --no-print-directory fuzz
 
-test-python: setup
+test-python: setup chromium
 	@$(BIN)/python -m pytest -n 2
 
 # tests/brownie/pytest.ini keeps brownie's pytest plugin on there (pyproject.toml turns it
@@ -67,6 +90,7 @@ fuzz: setup $(FUZZ_VENV)/.installed
 
 lint: setup
 	@$(BIN)/ruff check .
+	@node_modules/.bin/tsc -p portal/tsconfig.json
 
 bench: setup
 	@for b in designs settlement steps audit signin; do echo "==> bench/$$b.py"; $(BIN)/python bench/$$b.py || exit 1; done

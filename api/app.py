@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from api import problems
+from api import portal, problems
 from api.deps import TokenGate, active_member
 from api.limits import RequestLimits
 from api.routers import (
     audit,
     auth,
+    council,
     designs,
     devices,
     disputes,
@@ -47,8 +48,9 @@ def create_app(node: Node, public_url: str | PublicOrigin | None = None) -> Fast
     problems.install(app)
     app.add_middleware(RequestLimits)
     routers = [m.router for m in (health, auth, members, proposals, devices, designs, steps)]
-    routers += [m.router for m in (jobs, pay, audit, tx, disputes, reputation)]
+    routers += [m.router for m in (jobs, pay, audit, tx, disputes, reputation, council)]
     for router in routers:
         app.include_router(router)
     app.state.token_gate = TokenGate(routers)  # who needs a token, before a body is read
+    portal.install(app)
     return app

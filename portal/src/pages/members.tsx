@@ -1,0 +1,39 @@
+// The consortium's members: who holds which roles, read from the chain.
+import { get, type Member } from "../api";
+import { label, t } from "../i18n";
+import { ErrorMessage, Hex, Loading, useLoad } from "../ui";
+
+export function Members() {
+  const members = useLoad(() => get<Member[]>("/members"), []);
+  return (
+    <>
+      <h1>{t("members.title")}</h1>
+      {members.loading && !members.data && <Loading />}
+      <ErrorMessage text={members.error} />
+      {members.data && (
+        <div class="table-wrap">
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">{t("members.address")}</th>
+                <th scope="col">{t("members.roles")}</th>
+                <th scope="col">{t("members.status")}</th>
+              </tr>
+            </thead>
+            <tbody>
+              {members.data.map((m) => (
+                <tr key={m.address}>
+                  <td>
+                    <Hex value={m.address} />
+                  </td>
+                  <td>{m.roles.map((r) => label("role", r)).join(", ") || t("session.noRoles")}</td>
+                  <td>{label("member.status", m.status)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </>
+  );
+}

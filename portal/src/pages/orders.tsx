@@ -1,0 +1,401 @@
+// Orders: the list, and one order's splits, dependencies, custody and money.
+import { useState } from "preact/hooks";
+import { useState as useLocalState } from "preact/hooks";
+import { explain, get, post, type Job, type JobSummary, type Split, type Token } from "../api";
+import { formatAmount, formatDate, formatNumber, formatPpm, label, t } from "../i18n";
+import { useSession, type Session } from "../session";
+import { hashFile } from "./verify";
+import { Address, ErrorMessage, Facts, Hex, Loading, Section, Status, useLoad } from "../ui";
+
+interface PayConfig {
+  default_token: Token | null;
+}
+
+export function Orders() {
+  const session = useSession();
+  const [mine, setMine] = useState(false);
+  const party = mine && session ? `?party=${session.me.address}` : "";
+  const list = useLoad(
+    async () => {
+      const [jobs, config] = await Promise.all([
+        get<JobSummary[]>(`/jobs${party}`),
+        get<PayConfig>("/pay/config"),
+      ]);
+      return { jobs, token: config.default_token };
+    },
+    [party],
+  );
+  const tokenOf = (address: string): Token | null =>
+    list.data?.token && list.data.token.address.toLowerCase() === address.toLowerCase()
+      ? list.data.token
+      : null;
+
+  return (
+    <>
+      <h1>{t("orders.title")}</h1>
+      {session && (
+        <p>
+          <input id="only-mine" type="checkbox" checked={mine} onChange={() => setMine(!mine)} />{" "}
+          <label for="only-mine">{t("orders.mine")}</label>
+        </p>
+      )}
+      {list.loading && !list.data && <Loading />}
+      <ErrorMessage text={list.error} />
+      {list.data && list.data.jobs.length === 0 && <p>{t("orders.none")}</p>}
+      {list.data && list.data.jobs.length > 0 && (
+        <div class="table-wrap">
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">{t("orders.id")}</th>
+                <th scope="col">{t("orders.status")}</th>
+                <th scope="col">{t("orders.buyer")}</th>
+                <th scope="col">{t("orders.price")}</th>
+                <th scope="col">{t("orders.splits")}</th>
+                <th scope="col">{t("orders.deadline")}</th>
+              </tr>
+            </thead>
+            <tbody>
+              {list.data.jobs.map((j) => {
+                const token = tokenOf(j.token);
+                return (
+                  <tr key={j.id}>
+                    <td>
+                      <a href={`#/orders/${j.id}`}>{t("order.title", { id: j.id })}</a>
+                    </td>
+                    <td>{label("job.status", j.status)}</td>
+                    <td>
+                      <Address value={j.buyer} />
+                    </td>
+                    <td class="num">{token ? formatAmount(j.price, token) : formatNumber(j.price)}</td>
+                    <td class="num">{formatNumber(j.split_count)}</td>
+                    <td>{formatDate(j.deadline)}</td>
+                  </tr>
+                );
+              })}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </>
+  );
+}
+
+/** The API names a payout's purpose in English words: say it in the reader's language. */
+function payoutRole(role: string): string {
+  const m = /^factory of split (\d+) \((.*)\)$/.exec(role);
+  if (m) return t("payout.role.factory", { split: m[1], step: m[2] });
+  return label("payout.role", role.replace(/ /g, "_"));
+}
+
+function Graph({ job }: { job: Job }) {
+  const edges = job.splits.flatMap((s) => s.depends_on.map((from) => ({ from, to: s.id })));
+  const stepOf = (id: number) => job.splits.find((s) => s.id === id)?.step ?? "";
+  if (edges.length === 0) return <p>{t("order.graph.none")}</p>;
+  // splits in columns by depth: a split sits one column right of everything it waits for
+  const depth = new Map<number, number>();
+  const depthOf = (id: number): number => {
+    if (!depth.has(id)) {
+      const s = job.splits.find((x) => x.id === id);
+      depth.set(id, s && s.depends_on.length ? 1 + Math.max(...s.depends_on.map(depthOf)) : 0);
+    }
+    return depth.get(id)!;
+  };
+  const rowsAt = new Map<number, number>();
+  const pos = new Map<number, { x: number; y: number }>();
+  for (const s of job.splits) {
+    const d = depthOf(s.id);
+    const r = rowsAt.get(d) ?? 0;
+    rowsAt.set(d, r + 1);
+    pos.set(s.id, { x: 10 + d * 190, y: 10 + r * 56 });
+  }
+  const width = 10 + (Math.max(...depth.values()) + 1) * 190;
+  const height = 10 + Math.max(...rowsAt.values()) * 56;
+  return (
+    <>
+      <svg class="graph" viewBox={`0 0 ${width} ${height}`} width={width} height={height} role="img" aria-labelledby="graph-desc">
+        {edges.map((e) => {
+          const a = pos.get(e.from)!;
+          const b = pos.get(e.to)!;
+          return <line key={`${e.from}-${e.to}`} x1={a.x + 160} y1={a.y + 20} x2={b.x} y2={b.y + 20} class="edge" />;
+        })}
+        {job.splits.map((s) => {
+          const p = pos.get(s.id)!;
+          return (
+            <g key={s.id} transform={`translate(${p.x},${p.y})`}>
+              <rect width="160" height="40" rx="6" class={`node ${s.status}`} />
+              <text x="8" y="25">
+                {s.id}: {s.step.slice(0, 18)}
+              </text>
+            </g>
+          );
+        })}
+      </svg>
+      <ul id="graph-desc">
+        {edges.map((e) => (
+          <li key={`${e.from}-${e.to}`}>
+            {t("order.graph.edge", { from: e.from, to: e.to, fromStep: stepOf(e.from), toStep: stepOf(e.to) })}
+          </li>
+        ))}
+      </ul>
+    </>
+  );
+}
+
+const same = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
+
+/** The review window of a delivered split: when it ends, and how long is left. */
+function Review({ split }: { split: Split }) {
+  if (split.status !== "delivered" || !split.review_ends) return null;
+  const left = split.review_ends - Date.now() / 1000;
+  return (
+    <span class="small review">
+      {left > 0
+        ? t("order.reviewLeft", { time: formatDate(split.review_ends), days: formatNumber(Math.ceil(left / 86400)) })
+        : t("order.reviewOver", { time: formatDate(split.review_ends) })}
+    </span>
+  );
+}
+
+/** The buyer or the split's factory disputes a split, with an evidence file hashed here. */
+function OpenDispute(props: { job: Job; split: Split; close: () => void; opened: (id: number) => void }) {
+  const [reason, setReason] = useLocalState("");
+  const [file, setFile] = useLocalState<File | null>(null);
+  const [error, setError] = useLocalState<string | null>(null);
+  async function submit(e: Event) {
+    e.preventDefault();
+    setError(null);
+    if (!reason.trim() || !file) {
+      setError(t("dispute.needAll"));
+      return;
+    }
+    try {
+      const evidence = await hashFile(file, () => undefined);
+      const out = await post<{ id: number }>("/disputes", {
+        job_id: props.job.id,
+        split_id: props.split.id,
+        reason: reason.trim(),
+        evidence_hash: evidence,
+      });
+      props.opened(out.id);
+    } catch (err) {
+      setError(explain(err));
+    }
+  }
+  return (
+    <div class="panel" role="region" aria-labelledby="dispute-title">
+      <h3 id="dispute-title">{t("dispute.open")}</h3>
+      <form onSubmit={submit}>
+        <label for="dispute-reason">{t("dispute.reason")}</label>
+        <input id="dispute-reason" type="text" value={reason} onInput={(e) => setReason((e.currentTarget as HTMLInputElement).value)} />
+        <label for="dispute-evidence">{t("dispute.evidence")}</label>
+        <input id="dispute-evidence" type="file" onChange={(e) => setFile((e.currentTarget as HTMLInputElement).files?.[0] ?? null)} />
+        <div class="actions">
+          <button type="submit">{t("dispute.submit", { split: props.split.id })}</button>
+          <button type="button" class="secondary" onClick={props.close}>
+            {t("common.cancel")}
+          </button>
+        </div>
+      </form>
+      <ErrorMessage text={error} />
+    </div>
+  );
+}
+
+/** What the signed-in member may do to this split now: deliver it, or accept its delivery. */
+function SplitAction(props: {
+  job: Job;
+  split: Split;
+  session: Session | null;
+  act: (path: string, done: string) => void;
+  dispute: () => void;
+}) {
+  const { job, split, session } = props;
+  if (!session) return null;
+  const me = session.me.address;
+  const base = `/jobs/${job.id}/splits/${split.id}`;
+  const disputeButton =
+    (split.status === "accepted" || split.status === "delivered") && (same(job.buyer, me) || same(split.factory, me)) ? (
+      <button type="button" class="secondary" onClick={props.dispute}>
+        {t("dispute.open")}
+      </button>
+    ) : null;
+  if (split.status === "accepted" && same(split.factory, me)) {
+    return (
+      <button type="button" onClick={() => props.act(`${base}/deliver`, t("order.delivered", { split: split.id }))}>
+        {t("order.deliver")}
+      </button>
+    );
+  }
+  if (split.status === "delivered" && same(job.buyer, me)) {
+    return (
+      <div class="actions">
+        <button type="button" onClick={() => props.act(`${base}/accept-delivery`, t("order.deliveryAccepted", { split: split.id }))}>
+          {t("order.acceptDelivery")}
+        </button>
+        {disputeButton}
+      </div>
+    );
+  }
+  return disputeButton;
+}
+
+export function Order({ id }: { id: number }) {
+  const session = useSession();
+  const job = useLoad(() => get<Job>(`/jobs/${id}`), [id]);
+  const [notice, setNotice] = useLocalState<string | null>(null);
+  const [failure, setFailure] = useLocalState<string | null>(null);
+  const [disputing, setDisputing] = useLocalState<number | null>(null);
+  async function act(path: string, done: string) {
+    setFailure(null);
+    setNotice(null);
+    try {
+      await post(path);
+      setNotice(done);
+      job.reload();
+    } catch (err) {
+      setFailure(explain(err));
+    }
+  }
+  if (job.loading && !job.data) return <Loading />;
+  if (job.error || !job.data) {
+    return (
+      <>
+        <h1>{t("order.title", { id })}</h1>
+        <ErrorMessage text={job.error} />
+      </>
+    );
+  }
+  const j = job.data;
+  const money = (n: string | number) => formatAmount(n, j.token);
+  return (
+    <>
+      <h1>
+        {t("order.title", { id })} <span class="badge" data-testid="job-status">{label("job.status", j.status)}</span>
+      </h1>
+      <Status text={notice} />
+      <ErrorMessage text={failure} />
+      <Section id="summary" title={t("order.summary")}>
+        <Facts
+          rows={[
+            [t("order.design"), <Hex value={j.design_id} />],
+            [t("order.designer"), <Address value={j.designer} />],
+            [t("orders.buyer"), <Address value={j.buyer} />],
+            [t("order.quantity"), formatNumber(j.quantity)],
+            [t("order.price"), money(j.price)],
+            [t("order.deadline"), formatDate(j.deadline)],
+            [t("order.review"), t("order.days", { days: formatNumber(Math.round(j.review_period / 86400)) })],
+            [t("order.royalty"), formatPpm(j.royalty_ppm)],
+            [t("order.fee"), formatPpm(j.platform_fee_ppm)],
+          ]}
+        />
+      </Section>
+      <Section id="money" title={t("order.money")}>
+        <Facts
+          rows={[
+            [t("order.escrow.deposited"), money(j.escrow.deposited)],
+            [t("order.escrow.held"), money(j.escrow.held)],
+            [t("order.escrow.released"), money(j.escrow.released)],
+            [t("order.escrow.refunded"), money(j.escrow.refunded)],
+          ]}
+        />
+      </Section>
+      <Section id="splits" title={t("order.splits")}>
+        {j.splits.length === 0 ? (
+          <p>{t("common.none")}</p>
+        ) : (
+          <div class="table-wrap">
+            <table>
+              <thead>
+                <tr>
+                  <th scope="col">{t("work.split")}</th>
+                  <th scope="col">{t("work.step")}</th>
+                  <th scope="col">{t("order.factory")}</th>
+                  <th scope="col">{t("work.quantity")}</th>
+                  <th scope="col">{t("work.share")}</th>
+                  <th scope="col">{t("work.amount")}</th>
+                  <th scope="col">{t("work.state")}</th>
+                  <th scope="col">{t("order.dependsOn")}</th>
+                  <th scope="col">{t("order.custody")}</th>
+                  {session && <th scope="col">{t("work.action")}</th>}
+                </tr>
+              </thead>
+              <tbody>
+                {j.splits.map((s) => (
+                  <tr key={s.id} data-testid={`split-${s.id}`}>
+                    <td>{s.id}</td>
+                    <td>{s.step}</td>
+                    <td>
+                      <Address value={s.factory} />
+                    </td>
+                    <td class="num">{formatNumber(s.quantity)}</td>
+                    <td class="num">{formatPpm(s.share_ppm)}</td>
+                    <td class="num">{money(s.amount)}</td>
+                    <td class="state">
+                      {label("split.status", s.status)} <Review split={s} />
+                    </td>
+                    <td>{s.depends_on.length ? s.depends_on.join(", ") : "—"}</td>
+                    <td>
+                      {s.custody.map((c) => (
+                        <Address key={c} value={c} />
+                      ))}
+                    </td>
+                    {session && (
+                      <td>
+                        <SplitAction job={j} split={s} session={session} act={act} dispute={() => setDisputing(s.id)} />
+                      </td>
+                    )}
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )}
+      </Section>
+      {disputing !== null && j.splits[disputing] && (
+        <OpenDispute
+          job={j}
+          split={j.splits[disputing]}
+          close={() => setDisputing(null)}
+          opened={(disputeId) => {
+            setDisputing(null);
+            setNotice(t("dispute.opened", { id: disputeId }));
+            job.reload();
+          }}
+        />
+      )}
+      <Section id="graph" title={t("order.graph")}>
+        <Graph job={j} />
+      </Section>
+      <Section id="payouts" title={t("order.payouts")}>
+        <div class="table-wrap">
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">{t("order.payout.account")}</th>
+                <th scope="col">{t("order.payout.role")}</th>
+                <th scope="col">{t("work.share")}</th>
+                <th scope="col">{t("work.amount")}</th>
+                <th scope="col">{t("order.payout.state")}</th>
+              </tr>
+            </thead>
+            <tbody>
+              {j.payouts.map((p, i) => (
+                <tr key={i}>
+                  <td>
+                    <Address value={p.account} />
+                  </td>
+                  <td>{payoutRole(p.role)}</td>
+                  <td class="num">{formatPpm(p.share_ppm)}</td>
+                  <td class="num">{money(p.amount)}</td>
+                  <td>{label("payout.state", p.state)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      </Section>
+    </>
+  );
+}
+
