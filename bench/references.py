@@ -37,6 +37,13 @@ def verdict(ok: bool) -> str:
     return "met" if ok else "not met"
 
 
+def load() -> str:
+    """The machine's load, printed beside absolute rates (ratios measured in the same run
+    hold under load; absolute rates do not)."""
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.1f} / {five:.1f} on {os.cpu_count()} CPUs"
+
+
 # --- EAS ---------------------------------------------------------------------------------
 
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from eth_account import Account
 from eth_account.messages import encode_typed_data
-from references import c_limit_recover, interleaved, measure_eas, verdict
+from references import c_limit_recover, interleaved, load, measure_eas, verdict
 
 from ledger.audit.steps import parse_items, signature_pairs
 from ledger.eth.chain import Backend
@@ -102,7 +102,7 @@ def bench_signatures(n_ref: int, n_limit: int) -> None:
     )
     print(
         f"signatures, one core, EIP-712 ProductionStep, digest included "
-        f"({n_ref:,} items each, 3 interleaved rounds, best of each)"
+        f"({n_ref:,} items each, 3 interleaved rounds, best of each; {load()})"
     )
     for op, target in (("sign", SIGN_TARGET), ("verify", VERIFY_TARGET)):
         ours, ref = rates[op], rates["ref_" + op]
