@@ -190,9 +190,10 @@ def splits_marginal(table: dict[int, int]) -> float:
 # --- signature recovery: the C limit -----------------------------------------------------
 
 
-def c_limit_recover(pairs: Sequence[tuple[bytes, bytes]]) -> Callable[[], int]:
-    """A closure that recovers every (digest, signature) with libsecp256k1 and hashes each
-    public key with keccak, and nothing else: the ceiling any Python path can approach."""
+def c_limit_recover(pairs: Sequence[tuple[bytes, bytes]]) -> Callable[[slice], int]:
+    """A closure that recovers the (digest, signature) pairs of a slice with libsecp256k1
+    and hashes each public key with keccak, and nothing else: the ceiling any Python path
+    can approach."""
     from coincurve._libsecp256k1 import ffi, lib
     from coincurve.context import GLOBAL_CONTEXT
 
@@ -206,9 +207,9 @@ def c_limit_recover(pairs: Sequence[tuple[bytes, bytes]]) -> Callable[[], int]:
     flag = lib.SECP256K1_EC_UNCOMPRESSED
     parsed = [(d, s[:64], s[64] - 27) for d, s in pairs]
 
-    def run() -> int:
+    def run(part: slice) -> int:
         ok = 0
-        for digest, rs, v in parsed:
+        for digest, rs, v in parsed[part]:
             lib.secp256k1_ecdsa_recoverable_signature_parse_compact(ctx, rsig, rs, v)
             lib.secp256k1_ecdsa_recover(ctx, pub, rsig, digest)
             outlen[0] = 65
@@ -220,14 +221,21 @@ def c_limit_recover(pairs: Sequence[tuple[bytes, bytes]]) -> Callable[[], int]:
 
 
 def interleaved(
-    runs: dict[str, Callable[[], object]], items: int, rounds: int = 5
+    runs: dict[str, Callable[[slice], object]], items: int, chunk: int, passes: int = 2
 ) -> dict[str, float]:
-    """Items per second of each run, best of `rounds`, the runs taking turns within each
-    round so that the machine's load falls on all of them alike."""
-    best = {name: float("inf") for name in runs}
-    for _ in range(rounds):
-        for name, fn in runs.items():
-            start = time.perf_counter()
-            fn()
-            best[name] = min(best[name], time.perf_counter() - start)
-    return {name: items / seconds for name, seconds in best.items()}
+    """Items per second of each run over the same `items`, taken in turns of `chunk` items
+    (the order of the runs rotating from turn to turn), total time over all turns: on a
+    busy machine every run sees the same load, so the ratios between them hold."""
+    total = dict.fromkeys(runs, 0.0)
+    names = list(runs)
+    turn = 0
+    for _ in range(passes):
+        for start in range(0, items, chunk):
+            part = slice(start, min(start + chunk, items))
+            k = turn % len(names)
+            for name in names[k:] + names[:k]:
+                began = time.perf_counter()
+                runs[name](part)
+                total[name] += time.perf_counter() - began
+            turn += 1
+    return {name: items * passes / seconds for name, seconds in total.items()}
