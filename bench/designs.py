@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 from eth_account import Account
-from references import EASGas, measure_eas, verdict
+from references import EASGas, load, measure_eas, verdict
 
 from ledger.core.merkle import StandardMerkleTree
 from ledger.designs.certificates import LEAF_ENCODING, commitment_of, leaf_value
@@ -152,8 +152,8 @@ def hashing() -> None:
         print(
             f"\nSHA-256 of {len(paths):,} files, {mib:,.0f} MiB "
             f"({SMALL_FILES} x {SMALL_SIZE >> 10} KiB + {LARGE_FILES} x {LARGE_SIZE >> 20} MiB), "
-            f"page cache warm, best of 3 taking turns, {os.cpu_count()} CPU(s), "
-            f"SHA-NI {'yes' if _sha_ni() else 'no'}"
+            f"page cache warm, best of 3 taking turns, SHA-NI {'yes' if _sha_ni() else 'no'}, "
+            f"{load()}"
         )
         if openssl is None:
             print("  openssl not found: no reference, no verdict")

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 import httpx
 from nodeproc import NodeProcess, prepare
-from references import verdict
+from references import load, verdict
 
 from ledger.eth.devnet import Devnet
 from ledger.eth.toolchain import free_port
@@ -134,7 +134,7 @@ def bench_ingest(quick: bool = False, clients: int = 16) -> None:
     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
     print(
         f"HTTP ingest (pre-signed steps, JSON batches of {batch}, fsync'd before the answer; "
-        f"{clients} clients, one split each; node, anvil and clients on {os.cpu_count()} CPUs)"
+        f"{clients} clients, one split each; node, anvil and clients on this machine, {load()})"
     )
     if errors:
         print("  refused:", errors[0][:300])

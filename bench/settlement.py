@@ -12,11 +12,11 @@ One run on the embedded chain (py-evm, the cancun gas schedule of anvil and Besu
   its first distribution, accounts credited before (warm) against a later one;
 - the marginal gas of one more recipient against 0xSplits' marginal.
 
-No npm package carries 0xSplits' bytecode, so its figures are the ones 0xSplits publishes
-(bench/references.py names the source), printed as "published, not measured"; sizes it
-does not list are interpolated linearly between the two listed around them. Its table is
-for `distributeETH`; `distributeERC20` credits each recipient the same way (one balance
-slot per recipient), so the per-recipient and marginal figures carry over.
+No npm package carries 0xSplits' bytecode, so its figures are constants, printed with
+their source (bench/references.py): `createSplit` as 0xSplits publishes it ("published,
+not measured"), `distributeERC20`, which its published table lacks, as measured once on
+this chain from SplitMain compiled from its source; sizes a table does not list are
+interpolated linearly between the two listed around them.
 
 0xSplits stores only a hash of its recipients and pays on distribution; an order here also
 records each split's factory, step, quantity, dependencies, custody and state, so the
@@ -37,10 +37,11 @@ from pathlib import Path
 from eth_account import Account
 from references import (
     SPLITS_CREATE,
+    SPLITS_CREATE_SOURCE,
     SPLITS_DISTRIBUTE_FIRST,
     SPLITS_DISTRIBUTE_NTH,
-    SPLITS_SOURCE,
-    published,
+    SPLITS_DISTRIBUTE_SOURCE,
+    at_size,
     splits_marginal,
     verdict,
 )
@@ -179,7 +180,8 @@ def print_report(cold: dict[int, Run], warm: dict[int, Run]) -> None:
             f"{run.mean('withdraw'):>20,.0f}"
         )
 
-    print(f"\n0xSplits v1 figures: {SPLITS_SOURCE}")
+    print(f"\n0xSplits v1 figures, not measured in this run:\n  {SPLITS_CREATE_SOURCE}")
+    print(f"  {SPLITS_DISTRIBUTE_SOURCE}")
     print("\nsplitting an order into n splits vs 0xSplits createSplit of n recipients")
     print(
         f"  {'splits':>6} {'split gas':>11} {'per split':>10} "
@@ -187,7 +189,7 @@ def print_report(cold: dict[int, Run], warm: dict[int, Run]) -> None:
     )
     for n in SIZES:
         used = warm[n].total("split")
-        ref = published(SPLITS_CREATE, n)
+        ref = at_size(SPLITS_CREATE, n)
         print(
             f"  {n:>6} {used:>11,} {used / n:>10,.0f} {ref:>15,.0f} {ref / n:>14,.0f} "
             f"{used / ref:>14.2f}x"
@@ -196,7 +198,7 @@ def print_report(cold: dict[int, Run], warm: dict[int, Run]) -> None:
     per_split = warm[n].total("split") / n
     print(
         f"  target <= {SPLIT_TARGET:,} gas per split at {n}: {verdict(per_split <= SPLIT_TARGET)} "
-        f"({per_split:,.0f}; 0xSplits createSplit({n}) {published(SPLITS_CREATE, n) / n:,.0f} "
+        f"({per_split:,.0f}; 0xSplits createSplit({n}) {at_size(SPLITS_CREATE, n) / n:,.0f} "
         "per recipient)"
     )
 
@@ -214,8 +216,8 @@ def print_report(cold: dict[int, Run], warm: dict[int, Run]) -> None:
         r = n + 2
         cold_per = sum(cold[n].total(s) for s in pay) / r
         warm_per = sum(warm[n].total(s) for s in pay) / r
-        first = published(SPLITS_DISTRIBUTE_FIRST, r) / r
-        nth = published(SPLITS_DISTRIBUTE_NTH, r) / r
+        first = at_size(SPLITS_DISTRIBUTE_FIRST, r) / r
+        nth = at_size(SPLITS_DISTRIBUTE_NTH, r) / r
         print(
             f"  {n:>6} {r:>6} {cold_per:>8,.0f} {first:>8,.0f} {cold_per / first:>5.2f}x "
             f"{warm_per:>8,.0f} {nth:>8,.0f} {warm_per / nth:>5.2f}x "
@@ -229,7 +231,7 @@ def print_report(cold: dict[int, Run], warm: dict[int, Run]) -> None:
         f"{marginal:,.0f} against 0xSplits' {ref:,.0f} ({marginal / ref:.2f}x)\n"
         "  (cofab: the last acceptance credits designer and platform besides the factory; "
         "its extra gas\n  over an ordinary acceptance, halved. 0xSplits: the slope of its "
-        "later-distribution column\n  between 50 and 100 recipients; its first-distribution "
+        "later distributeERC20\n  between 18 and 25 recipients; its first distribution's "
         f"slope, {splits_marginal(SPLITS_DISTRIBUTE_FIRST):,.0f},\n  pays for a fresh storage "
         "slot per recipient, as cofab's first credit to an account does.)"
     )

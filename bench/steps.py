@@ -6,7 +6,7 @@ Each figure is printed beside a reference measured in the same run:
 - signatures (one core): cofab against eth-account on the same items, and the per-step
   paths that matter (ingest's record-to-signer check, the audit's parse + digest + recover)
   as fractions of the C limit (libsecp256k1 recover + keccak through coincurve, nothing
-  else), all on equal item counts in interleaved rounds so the machine's load falls on
+  else), all on equal item counts in short alternating turns so the machine's load falls on
   each alike; target >= 0.8 of the C limit;
 - anchoring gas against EAS `timestamp` of one Merkle root (the same commitment, without
   cofab's checks) and EAS `attest` per record, both deployed from the EAS npm package on
@@ -24,7 +24,7 @@ from typing import Any
 
 from eth_account import Account
 from eth_account.messages import encode_typed_data
-from references import c_limit_recover, interleaved, measure_eas, verdict
+from references import c_limit_recover, interleaved, load, measure_eas, verdict
 
 from ledger.audit.steps import parse_items, signature_pairs
 from ledger.eth.chain import Backend
@@ -38,6 +38,7 @@ from ledger.steps.record import Domain, Step, typed_data
 
 SIGN_TARGET, VERIFY_TARGET = 30_000, 20_000  # per second, one core
 C_LIMIT_TARGET = 0.8
+CHUNK = 250  # items per turn: short turns share a busy machine's load alike
 ANCHOR_TARGETS = (100, 60)  # gas per step of the first anchor of a split, at 1,024 steps
 
 
@@ -78,31 +79,32 @@ def bench_signatures(n_ref: int, n_limit: int) -> None:
     sigs = [signer.sign(s.digest(domain)) for s in steps]
     pairs = list(zip(steps, sigs, strict=True))
 
-    def ref_sign() -> None:
-        for s in steps:
+    def ref_sign(part: slice) -> None:
+        for s in steps[part]:
             Account.sign_message(encode_typed_data(full_message=typed_data(s, domain)), acct.key)
 
-    def ref_verify() -> None:
-        for s, sig in pairs:
+    def ref_verify(part: slice) -> None:
+        for s, sig in pairs[part]:
             message = encode_typed_data(full_message=typed_data(s, domain))
             assert Account.recover_message(message, signature=sig) == address
 
-    def our_sign() -> None:
-        for s in steps:
+    def our_sign(part: slice) -> None:
+        for s in steps[part]:
             signer.sign(s.digest(domain))
 
-    def our_verify() -> None:
-        for s, sig in pairs:
+    def our_verify(part: slice) -> None:
+        for s, sig in pairs[part]:
             assert fast.verify(s.digest(domain), sig, address)
 
     rates = interleaved(
         {"ref_sign": ref_sign, "sign": our_sign, "ref_verify": ref_verify, "verify": our_verify},
         n_ref,
-        rounds=3,
+        chunk=100,
+        passes=1,
     )
     print(
         f"signatures, one core, EIP-712 ProductionStep, digest included "
-        f"({n_ref:,} items each, 3 interleaved rounds, best of each)"
+        f"({n_ref:,} items each, in turns of 100, total time; {load()})"
     )
     for op, target in (("sign", SIGN_TARGET), ("verify", VERIFY_TARGET)):
         ours, ref = rates[op], rates["ref_" + op]
@@ -121,20 +123,20 @@ def bench_signatures(n_ref: int, n_limit: int) -> None:
         for s, sig in zip(steps, sigs, strict=True)
     ]
 
-    def recover_only() -> None:
-        for d, sig in raw_pairs:
+    def recover_only(part: slice) -> None:
+        for d, sig in raw_pairs[part]:
             assert fast.verify(d, sig, address)
 
-    def ingest_path() -> None:
+    def ingest_path(part: slice) -> None:
         # Ingestor.verify's signature part: record read, signature form, digest, signer
-        for item in items:
+        for item in items[part]:
             step = Step.from_message(item["record"])
             sig = ingest_signature(item["signature"])
             assert fast.recover(step.digest(domain), sig) == step.member
 
-    def audit_path() -> None:
+    def audit_path(part: slice) -> None:
         # the audit's per-step path on one core: parse + digest, signature read, recover
-        parsed = parse_items(items, domain, lambda i, why: None)
+        parsed = parse_items(items[part], domain, lambda i, why: None)
         for d, sig in signature_pairs(parsed):
             assert fast.recover_address(d, sig) is not None
 
@@ -144,11 +146,11 @@ def bench_signatures(n_ref: int, n_limit: int) -> None:
         "ingest": ingest_path,
         "audit": audit_path,
     }
-    rates = interleaved(runs, n_limit, rounds=5)
+    rates = interleaved(runs, n_limit, CHUNK)
     limit = rates["limit"]
     print(
         f"\nper-step paths against the C limit, one core ({n_limit:,} items each, "
-        "5 interleaved rounds, best of each)"
+        f"in turns of {CHUNK}, total time; {load()})"
     )
     print(f"  C limit: libsecp256k1 recover + keccak (coincurve) {limit:>9,.0f}/s   1.00")
     labels = {
@@ -236,7 +238,7 @@ def main() -> None:
     args = parser.parse_args()
     cores = _pin_one_core()
     try:
-        bench_signatures(500 if args.quick else 2_000, 5_000 if args.quick else 20_000)
+        bench_signatures(500 if args.quick else 2_000, 2_000 if args.quick else 10_000)
     finally:
         if cores:
             os.sched_setaffinity(0, cores)  # the chain and the node below use the whole machine
