@@ -606,3 +606,53 @@ def test_council_proposes_and_admits_a_member(served: Served, person) -> None:
     page.goto(f"{served.url}/#/members")
     expect(page.get_by_text(newcomer.address)).to_be_visible()
     council.check()
+
+
+# --- a buyer orders through the wizard ------------------------------------------------------
+def test_buyer_creates_funds_and_splits_an_order_with_the_wizard(
+    served: Served, cast: Parties, person
+) -> None:
+    node = served.node
+    before = {j.id for j in node.jobs.list_jobs(None)}
+    buyer = person().with_wallet(cast.buyer.account, node.chain.chain_id)
+    buyer.sign_in_with_wallet()
+    page = buyer.page
+    expect(page.get_by_test_id("who")).to_contain_text(cast.buyer.address)
+    page.get_by_role("link", name="New order").click()
+    page.get_by_label("Design (SHA-256 of the drawing)").fill("0x" + cast.design.hex())
+    page.get_by_label("Design (SHA-256 of the drawing)").press("Tab")
+    expect(page.get_by_test_id("royalty")).to_contain_text("royalty is 5% of the price")
+    page.get_by_label("Price (dUSD)").fill("1000")
+    rows = [
+        (cast.factories[0].address, "cutting", "100", "60"),
+        (cast.factories[1].address, "welding", "100", "30"),
+    ]
+    for i, (factory, step, quantity, share) in enumerate(rows):
+        if i:
+            page.get_by_role("button", name="Add a split").click()
+        page.locator(f"#row-{i}-factory").select_option(factory)
+        page.locator(f"#row-{i}-step").fill(step)
+        page.locator(f"#row-{i}-quantity").fill(quantity)
+        page.locator(f"#row-{i}-share").fill(share)
+    page.locator("#row-1-after-0").check()
+    shares = page.get_by_test_id("shares")
+    expect(shares).to_have_text("Splits 90% + royalty 5% + platform fee 2% = 97% (must be 100%)")
+    page.get_by_role("button", name="Create, pay into escrow and split").click()
+    expect(page.get_by_role("alert")).to_contain_text("the splits must add up to 93%")
+    assert {j.id for j in node.jobs.list_jobs(None)} == before  # nothing was created
+    page.locator("#row-1-share").fill("33")
+    expect(shares).to_have_text("Splits 93% + royalty 5% + platform fee 2% = 100% (must be 100%)")
+    buyer.check("new-order-en")
+    page.get_by_role("button", name="Create, pay into escrow and split").click()
+    expect(page.get_by_test_id("job-status")).to_have_text("split")
+    expect(
+        page.get_by_text("Split 1 (welding) starts from the output of split 0 (cutting).")
+    ).to_be_visible()
+    [job] = {j.id for j in node.jobs.list_jobs(None)} - before
+    view = node.jobs.view(job).as_dict()
+    assert view["price"] == 1_000 * DUSD and view["escrow"]["deposited"] == 1_000 * DUSD
+    assert [(s["step"], s["share_ppm"], s["depends_on"]) for s in view["splits"]] == [
+        ("cutting", 600_000, []),
+        ("welding", 330_000, [0]),
+    ]
+    buyer.check()

@@ -7,6 +7,7 @@ import { CouncilPage } from "./pages/council";
 import { Designs } from "./pages/designs";
 import { Disputes } from "./pages/disputes";
 import { Members } from "./pages/members";
+import { NewOrder } from "./pages/neworder";
 import { Order, Orders } from "./pages/orders";
 import { SignIn } from "./pages/signin";
 import { Verify } from "./pages/verify";
@@ -39,6 +40,8 @@ function Page({ route }: { route: string[] }) {
       return session ? <Designs /> : <NeedSignIn />;
     case "disputes":
       return <Disputes />;
+    case "new-order":
+      return session ? <NewOrder /> : <NeedSignIn />;
     case "council":
       return <CouncilPage />;
     case "members":
@@ -74,6 +77,7 @@ function App() {
           {session?.me.roles.includes("factory") && link("work", t("nav.work"))}
           {session?.me.roles.includes("designer") && link("designs", t("nav.designs"))}
           {link("orders", t("nav.orders"))}
+          {session?.me.roles.includes("buyer") && link("new-order", t("nav.neworder"))}
           {link("disputes", t("nav.disputes"))}
           {link("members", t("nav.members"))}
           {link("council", t("nav.council"))}
