@@ -297,6 +297,16 @@ def test_verify_a_step_proof_bundle_and_catch_a_forged_one(
     expect(page.get_by_test_id("steps-verdict")).to_contain_text("记录与链上不一致")
     visitor.check()
 
+    # the order page shows the split's steps, anchored or still pending
+    t0 = node.steps.authority.job_created_at(job)
+    node.steps.record(cast.factories[0].address, job, 0, object_event("packing", t0 + 5))
+    page.goto(f"{served.url}/#/orders/{job}")
+    timeline = page.get_by_test_id("steps-0")
+    expect(timeline).to_contain_text("已签署 4 道工序，其中 3 道已锚定上链")
+    expect(timeline.get_by_role("listitem").last).to_contain_text("packing")
+    expect(timeline.get_by_role("listitem").last).to_contain_text("待锚定")
+    visitor.check("order-steps-zh")
+
 
 # --- signing in ---------------------------------------------------------------------------
 def test_a_stranger_is_told_what_to_do(served: Served, person) -> None:
