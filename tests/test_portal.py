@@ -155,18 +155,21 @@ class Person:
         self.page.goto(f"{self.served.url}/#/{route}")
         return self.page
 
-    def check(self, name: str | None = None) -> None:
-        """No console error (beyond expected API refusals), no serious axe violation."""
+    def check(self, name: str | None = None, *, axe: bool | None = None) -> None:
+        """No console error (beyond expected API refusals); for a named page state (each
+        page in each language has one) also no serious or critical axe-core violation,
+        and its screenshot when $COFAB_PORTAL_SCREENSHOTS is set."""
         page = self.page
         page.wait_for_load_state("networkidle")
-        if not page.evaluate("typeof axe !== 'undefined'"):
-            page.evaluate(AXE.read_text())
-        found = page.evaluate(
-            "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
-            ".filter(v => v.impact === 'serious' || v.impact === 'critical')"
-            ".map(v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).join(', '))"
-        )
-        assert found == [], f"accessibility violations on {page.url}: {found}"
+        if axe if axe is not None else name is not None:
+            if not page.evaluate("typeof axe !== 'undefined'"):
+                page.evaluate(AXE.read_text())
+            found = page.evaluate(
+                "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
+                ".filter(v => v.impact === 'serious' || v.impact === 'critical')"
+                ".map(v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).join(', '))"
+            )
+            assert found == [], f"accessibility violations on {page.url}: {found}"
         unexpected = [e for e in self.errors if not any(a in e for a in self.allowed)]
         assert unexpected == [], f"console errors on {page.url}: {unexpected}"
         if SHOTS and name:
@@ -308,6 +311,30 @@ def test_verify_a_step_proof_bundle_and_catch_a_forged_one(
     visitor.check("order-steps-zh")
 
 
+# --- every public page, in both languages ---------------------------------------------------
+PUBLIC_PAGES = {
+    "verify": ("Verify", "验证"),
+    "signin": ("Sign in", "登录"),
+    "orders": ("Orders", "订单"),
+    "disputes": ("Disputes", "争议"),
+    "council": ("Council", "理事会"),
+    "members": ("Members", "成员"),
+}
+
+
+def test_every_public_page_in_both_languages(served: Served, person) -> None:
+    visitor = person()
+    page = visitor.open("verify")
+    for lang, index in (("en", 0), ("zh-CN", 1)):
+        page.get_by_role("combobox").first.select_option(lang)
+        for route, names in PUBLIC_PAGES.items():
+            page.goto(f"{served.url}/#/{route}")
+            heading = page.get_by_role("heading", level=1)
+            expect(heading).to_have_text(names[index])
+            visitor.check(axe=True)
+            assert page.evaluate("document.documentElement.lang") == lang
+
+
 # --- signing in ---------------------------------------------------------------------------
 def test_a_stranger_is_told_what_to_do(served: Served, person) -> None:
     stranger = person().with_wallet(new_account(), served.node.chain.chain_id)
@@ -317,7 +344,7 @@ def test_a_stranger_is_told_what_to_do(served: Served, person) -> None:
         "This key is not an active member of the consortium. Ask the council to admit it"
     )
     expect(stranger.page.get_by_test_id("who")).to_have_count(0)
-    stranger.check()
+    stranger.check(axe=True)
 
 
 # --- a factory's work: accept by an EIP-712 signature made in the browser -------------------
