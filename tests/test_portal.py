@@ -693,3 +693,47 @@ def test_buyer_creates_funds_and_splits_an_order_with_the_wizard(
         ("welding", 330_000, [0]),
     ]
     buyer.check()
+
+
+# --- a hand-over, both sides signed in the browser ------------------------------------------
+def test_two_factories_sign_a_hand_over_in_their_browsers(
+    served: Served, cast: Parties, person
+) -> None:
+    node = served.node
+    job = in_production(node, cast, four_splits(cast))  # split 3 (assembly) after split 0
+    giver_key, taker_key = cast.factories[0], cast.factories[2]
+    node.jobs.deliver(giver_key, job, 0, None)  # lots are handed over once made
+
+    giver = person().with_wallet(giver_key.account, node.chain.chain_id)
+    giver.sign_in_with_wallet()
+    expect(giver.page.get_by_test_id("who")).to_contain_text(giver_key.address)
+    page = giver.page
+    page.goto(f"{served.url}/#/orders/{job}")
+    page.get_by_label("Lot label").fill("LOT-A")
+    page.get_by_label("Quantity", exact=True).fill("100")
+    page.get_by_role("button", name="Review", exact=True).click()
+    expect(page.get_by_test_id("handover-words")).to_contain_text(
+        "You hand over 100 units of lot “LOT-A” from split 0 (machining) to split 3 (assembly)"
+        f" of order {job}. The receiving factory {taker_key.address} must sign too."
+    )
+    page.get_by_role("button", name="Sign the hand-over").click()
+    code = page.get_by_label("Hand-over code: send it to the receiving factory").input_value()
+    giver.check("handover-give-en")
+    assert node.jobs.view(job).splits[0].handed_to == []  # one signature does nothing
+
+    taker = person("zh-CN").with_wallet(taker_key.account, node.chain.chain_id)
+    taker.sign_in_with_wallet()
+    expect(taker.page.get_by_test_id("who")).to_contain_text(taker_key.address)
+    tpage = taker.page
+    tpage.goto(f"{served.url}/#/orders/{job}")
+    tpage.get_by_label("交出工厂发来的交接码").fill(code)
+    tpage.get_by_role("button", name="读取交接码").click()
+    expect(tpage.get_by_test_id("handover-words")).to_contain_text(
+        f"您为订单 {job} 的分包 3（assembly）接收批次“LOT-A”的 100 件"
+    )
+    taker.check("handover-take-zh")
+    tpage.get_by_role("button", name="签名并提交交接").click()
+    expect(tpage.get_by_text("分包 0 的批次现已由分包 3 保管。")).to_be_visible()
+    view = node.jobs.view(job)
+    assert view.splits[0].handed_to == [3] and view.splits[3].received_from == [0]
+    taker.check()

@@ -4,6 +4,7 @@ import { useState as useLocalState } from "preact/hooks";
 import { explain, get, post, type Job, type JobSummary, type Split, type Token } from "../api";
 import { formatAmount, formatDate, formatNumber, formatPpm, label, t } from "../i18n";
 import { useSession, type Session } from "../session";
+import { Handovers } from "./handover";
 import { hashFile } from "./verify";
 import { Address, ErrorMessage, Facts, Hex, Loading, Section, Status, useLoad } from "../ui";
 
@@ -412,6 +413,7 @@ export function Order({ id }: { id: number }) {
           }}
         />
       )}
+      {session && <Handovers job={j} session={session} done={job.reload} />}
       <Section id="graph" title={t("order.graph")}>
         <Graph job={j} />
       </Section>
