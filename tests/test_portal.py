@@ -160,7 +160,7 @@ class Person:
         page in each language has one) also no serious or critical axe-core violation,
         and its screenshot when $COFAB_PORTAL_SCREENSHOTS is set."""
         page = self.page
-        page.wait_for_load_state("networkidle")
+        page.wait_for_load_state("load")
         if axe if axe is not None else name is not None:
             if not page.evaluate("typeof axe !== 'undefined'"):
                 page.evaluate(AXE.read_text())
@@ -737,3 +737,32 @@ def test_two_factories_sign_a_hand_over_in_their_browsers(
     view = node.jobs.view(job)
     assert view.splits[0].handed_to == [3] and view.splits[3].received_from == [0]
     taker.check()
+
+
+# --- the audit of an order ------------------------------------------------------------------
+def test_audit_of_an_order_with_an_added_bundle(served: Served, cast: Parties, person) -> None:
+    import httpx
+
+    node = served.node
+    job = _recorded_job(node, cast)
+    bundle = node.steps.export(job, 0)
+    expected = httpx.post(
+        f"{served.url}/jobs/{job}/audit", json={"bundles": [bundle]}, timeout=60
+    ).json()
+    auditor = person()
+    page = auditor.open(f"orders/{job}")
+    page.get_by_role("link", name="Audit this order").click()
+    expect(page.get_by_role("heading", name=f"Audit of order {job}")).to_be_visible()
+    page.get_by_label("Step bundles to add (optional, JSON)").set_input_files(
+        {"name": "steps.json", "mimeType": "application/json", "buffer": _json(bundle)}
+    )
+    page.get_by_role("button", name="Run the audit").last.click()
+    verdict = page.get_by_test_id("audit-verdict")
+    expect(verdict).to_contain_text(expected["report_hash"])  # the same inputs, the same report
+    with page.expect_download() as got:
+        page.get_by_role("button", name="Download the report (JSON)").click()
+    assert json.loads(Path(got.value.path()).read_text())["report_hash"] == expected["report_hash"]
+    page.get_by_role("button", name="Read the full report").click()
+    frame = page.frame_locator("iframe.report")
+    expect(frame.locator("body")).to_contain_text(str(job))
+    auditor.check("audit-en")

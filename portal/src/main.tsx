@@ -3,6 +3,7 @@
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { formatDate, LANGS, label, onLangChange, setLang, t, currentLang, type Lang } from "./i18n";
+import { Audit } from "./pages/audit";
 import { CouncilPage } from "./pages/council";
 import { Designs } from "./pages/designs";
 import { Disputes } from "./pages/disputes";
@@ -36,6 +37,8 @@ function Page({ route }: { route: string[] }) {
       return session ? <Work /> : <NeedSignIn />;
     case "orders":
       return arg && /^\d+$/.test(arg) ? <Order id={Number(arg)} /> : <Orders />;
+    case "audit":
+      return arg && /^\d+$/.test(arg) ? <Audit id={Number(arg)} /> : <Orders />;
     case "designs":
       return session ? <Designs /> : <NeedSignIn />;
     case "disputes":

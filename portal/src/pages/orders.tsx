@@ -322,6 +322,9 @@ export function Order({ id }: { id: number }) {
       <h1>
         {t("order.title", { id })} <span class="badge" data-testid="job-status">{label("job.status", j.status)}</span>
       </h1>
+      <p>
+        <a href={`#/audit/${id}`}>{t("order.audit")}</a>
+      </p>
       <Status text={notice} />
       <ErrorMessage text={failure} />
       <Section id="summary" title={t("order.summary")}>
