@@ -615,6 +615,13 @@ def test_buyer_disputes_a_delivery_and_two_auditors_rule(
         assert i + 1 == len(node.disputes.list(job, None)[0].vote_list)
     assert node.disputes.list(job, None)[0].status.label == "ruled"
 
+    # the factory's track record shows the dispute it lost
+    record = who.page
+    record.goto(f"{served.url}/#/factories/{painter.address}")
+    reputation = record.get_by_test_id("reputation")
+    expect(reputation).to_contain_text("Disputes lost1")
+    who.check("factory-en")
+
 
 # --- the council admits a member ------------------------------------------------------------
 def test_council_proposes_and_admits_a_member(served: Served, person) -> None:

@@ -7,6 +7,7 @@ import { Audit } from "./pages/audit";
 import { CouncilPage } from "./pages/council";
 import { Designs } from "./pages/designs";
 import { Disputes } from "./pages/disputes";
+import { Factory } from "./pages/factory";
 import { Members } from "./pages/members";
 import { NewOrder } from "./pages/neworder";
 import { Order, Orders } from "./pages/orders";
@@ -47,6 +48,8 @@ function Page({ route }: { route: string[] }) {
       return session ? <NewOrder /> : <NeedSignIn />;
     case "council":
       return <CouncilPage />;
+    case "factories":
+      return arg && /^0x[0-9a-fA-F]{40}$/.test(arg) ? <Factory address={arg} /> : <Members />;
     case "members":
       return <Members />;
     default:
