@@ -15,7 +15,6 @@ await build({
   outdir: join(out, "assets"),
   bundle: true,
   format: "esm",
-  splitting: true, // the keystore decoder loads only when someone opens a keystore
   minify: true,
   sourcemap: false,
   target: ["es2022"],
@@ -24,7 +23,6 @@ await build({
   legalComments: "none",
   logLevel: "warning",
   entryNames: "[name]",
-  chunkNames: "chunk-[hash]",
 });
 copyFileSync(join(here, "index.html"), join(out, "index.html"));
 copyFileSync(join(here, "icon.svg"), join(out, "assets", "icon.svg"));

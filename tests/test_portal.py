@@ -155,18 +155,21 @@ class Person:
         self.page.goto(f"{self.served.url}/#/{route}")
         return self.page
 
-    def check(self, name: str | None = None) -> None:
-        """No console error (beyond expected API refusals), no serious axe violation."""
+    def check(self, name: str | None = None, *, axe: bool | None = None) -> None:
+        """No console error (beyond expected API refusals); for a named page state (each
+        page in each language has one) also no serious or critical axe-core violation,
+        and its screenshot when $COFAB_PORTAL_SCREENSHOTS is set."""
         page = self.page
-        page.wait_for_load_state("networkidle")
-        if not page.evaluate("typeof axe !== 'undefined'"):
-            page.evaluate(AXE.read_text())
-        found = page.evaluate(
-            "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
-            ".filter(v => v.impact === 'serious' || v.impact === 'critical')"
-            ".map(v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).join(', '))"
-        )
-        assert found == [], f"accessibility violations on {page.url}: {found}"
+        page.wait_for_load_state("load")
+        if axe if axe is not None else name is not None:
+            if not page.evaluate("typeof axe !== 'undefined'"):
+                page.evaluate(AXE.read_text())
+            found = page.evaluate(
+                "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
+                ".filter(v => v.impact === 'serious' || v.impact === 'critical')"
+                ".map(v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).join(', '))"
+            )
+            assert found == [], f"accessibility violations on {page.url}: {found}"
         unexpected = [e for e in self.errors if not any(a in e for a in self.allowed)]
         assert unexpected == [], f"console errors on {page.url}: {unexpected}"
         if SHOTS and name:
@@ -297,6 +300,40 @@ def test_verify_a_step_proof_bundle_and_catch_a_forged_one(
     expect(page.get_by_test_id("steps-verdict")).to_contain_text("记录与链上不一致")
     visitor.check()
 
+    # the order page shows the split's steps, anchored or still pending
+    t0 = node.steps.authority.job_created_at(job)
+    node.steps.record(cast.factories[0].address, job, 0, object_event("packing", t0 + 5))
+    page.goto(f"{served.url}/#/orders/{job}")
+    timeline = page.get_by_test_id("steps-0")
+    expect(timeline).to_contain_text("已签署 4 道工序，其中 3 道已锚定上链")
+    expect(timeline.get_by_role("listitem").last).to_contain_text("packing")
+    expect(timeline.get_by_role("listitem").last).to_contain_text("待锚定")
+    visitor.check("order-steps-zh")
+
+
+# --- every public page, in both languages ---------------------------------------------------
+PUBLIC_PAGES = {
+    "verify": ("Verify", "验证"),
+    "signin": ("Sign in", "登录"),
+    "orders": ("Orders", "订单"),
+    "disputes": ("Disputes", "争议"),
+    "council": ("Council", "理事会"),
+    "members": ("Members", "成员"),
+}
+
+
+def test_every_public_page_in_both_languages(served: Served, person) -> None:
+    visitor = person()
+    page = visitor.open("verify")
+    for lang, index in (("en", 0), ("zh-CN", 1)):
+        page.get_by_role("combobox").first.select_option(lang)
+        for route, names in PUBLIC_PAGES.items():
+            page.goto(f"{served.url}/#/{route}")
+            heading = page.get_by_role("heading", level=1)
+            expect(heading).to_have_text(names[index])
+            visitor.check(axe=True)
+            assert page.evaluate("document.documentElement.lang") == lang
+
 
 # --- signing in ---------------------------------------------------------------------------
 def test_a_stranger_is_told_what_to_do(served: Served, person) -> None:
@@ -307,7 +344,7 @@ def test_a_stranger_is_told_what_to_do(served: Served, person) -> None:
         "This key is not an active member of the consortium. Ask the council to admit it"
     )
     expect(stranger.page.get_by_test_id("who")).to_have_count(0)
-    stranger.check()
+    stranger.check(axe=True)
 
 
 # --- a factory's work: accept by an EIP-712 signature made in the browser -------------------
@@ -578,6 +615,13 @@ def test_buyer_disputes_a_delivery_and_two_auditors_rule(
         assert i + 1 == len(node.disputes.list(job, None)[0].vote_list)
     assert node.disputes.list(job, None)[0].status.label == "ruled"
 
+    # the factory's track record shows the dispute it lost
+    record = who.page
+    record.goto(f"{served.url}/#/factories/{painter.address}")
+    reputation = record.get_by_test_id("reputation")
+    expect(reputation).to_contain_text("Disputes lost1")
+    who.check("factory-en")
+
 
 # --- the council admits a member ------------------------------------------------------------
 def test_council_proposes_and_admits_a_member(served: Served, person) -> None:
@@ -606,3 +650,126 @@ def test_council_proposes_and_admits_a_member(served: Served, person) -> None:
     page.goto(f"{served.url}/#/members")
     expect(page.get_by_text(newcomer.address)).to_be_visible()
     council.check()
+
+
+# --- a buyer orders through the wizard ------------------------------------------------------
+def test_buyer_creates_funds_and_splits_an_order_with_the_wizard(
+    served: Served, cast: Parties, person
+) -> None:
+    node = served.node
+    before = {j.id for j in node.jobs.list_jobs(None)}
+    buyer = person().with_wallet(cast.buyer.account, node.chain.chain_id)
+    buyer.sign_in_with_wallet()
+    page = buyer.page
+    expect(page.get_by_test_id("who")).to_contain_text(cast.buyer.address)
+    page.get_by_role("link", name="New order").click()
+    page.get_by_label("Design (SHA-256 of the drawing)").fill("0x" + cast.design.hex())
+    page.get_by_label("Design (SHA-256 of the drawing)").press("Tab")
+    expect(page.get_by_test_id("royalty")).to_contain_text("royalty is 5% of the price")
+    page.get_by_label("Price (dUSD)").fill("1000")
+    rows = [
+        (cast.factories[0].address, "cutting", "100", "60"),
+        (cast.factories[1].address, "welding", "100", "30"),
+    ]
+    for i, (factory, step, quantity, share) in enumerate(rows):
+        if i:
+            page.get_by_role("button", name="Add a split").click()
+        page.locator(f"#row-{i}-factory").select_option(factory)
+        page.locator(f"#row-{i}-step").fill(step)
+        page.locator(f"#row-{i}-quantity").fill(quantity)
+        page.locator(f"#row-{i}-share").fill(share)
+    page.locator("#row-1-after-0").check()
+    shares = page.get_by_test_id("shares")
+    expect(shares).to_have_text("Splits 90% + royalty 5% + platform fee 2% = 97% (must be 100%)")
+    page.get_by_role("button", name="Create, pay into escrow and split").click()
+    expect(page.get_by_role("alert")).to_contain_text("the splits must add up to 93%")
+    assert {j.id for j in node.jobs.list_jobs(None)} == before  # nothing was created
+    page.locator("#row-1-share").fill("33")
+    expect(shares).to_have_text("Splits 93% + royalty 5% + platform fee 2% = 100% (must be 100%)")
+    buyer.check("new-order-en")
+    page.get_by_role("button", name="Create, pay into escrow and split").click()
+    expect(page.get_by_test_id("job-status")).to_have_text("split")
+    expect(
+        page.get_by_text("Split 1 (welding) starts from the output of split 0 (cutting).")
+    ).to_be_visible()
+    [job] = {j.id for j in node.jobs.list_jobs(None)} - before
+    view = node.jobs.view(job).as_dict()
+    assert view["price"] == 1_000 * DUSD and view["escrow"]["deposited"] == 1_000 * DUSD
+    assert [(s["step"], s["share_ppm"], s["depends_on"]) for s in view["splits"]] == [
+        ("cutting", 600_000, []),
+        ("welding", 330_000, [0]),
+    ]
+    buyer.check()
+
+
+# --- a hand-over, both sides signed in the browser ------------------------------------------
+def test_two_factories_sign_a_hand_over_in_their_browsers(
+    served: Served, cast: Parties, person
+) -> None:
+    node = served.node
+    job = in_production(node, cast, four_splits(cast))  # split 3 (assembly) after split 0
+    giver_key, taker_key = cast.factories[0], cast.factories[2]
+    node.jobs.deliver(giver_key, job, 0, None)  # lots are handed over once made
+
+    giver = person().with_wallet(giver_key.account, node.chain.chain_id)
+    giver.sign_in_with_wallet()
+    expect(giver.page.get_by_test_id("who")).to_contain_text(giver_key.address)
+    page = giver.page
+    page.goto(f"{served.url}/#/orders/{job}")
+    page.get_by_label("Lot label").fill("LOT-A")
+    page.get_by_label("Quantity", exact=True).fill("100")
+    page.get_by_role("button", name="Review", exact=True).click()
+    expect(page.get_by_test_id("handover-words")).to_contain_text(
+        "You hand over 100 units of lot “LOT-A” from split 0 (machining) to split 3 (assembly)"
+        f" of order {job}. The receiving factory {taker_key.address} must sign too."
+    )
+    page.get_by_role("button", name="Sign the hand-over").click()
+    code = page.get_by_label("Hand-over code: send it to the receiving factory").input_value()
+    giver.check("handover-give-en")
+    assert node.jobs.view(job).splits[0].handed_to == []  # one signature does nothing
+
+    taker = person("zh-CN").with_wallet(taker_key.account, node.chain.chain_id)
+    taker.sign_in_with_wallet()
+    expect(taker.page.get_by_test_id("who")).to_contain_text(taker_key.address)
+    tpage = taker.page
+    tpage.goto(f"{served.url}/#/orders/{job}")
+    tpage.get_by_label("交出工厂发来的交接码").fill(code)
+    tpage.get_by_role("button", name="读取交接码").click()
+    expect(tpage.get_by_test_id("handover-words")).to_contain_text(
+        f"您为订单 {job} 的分包 3（assembly）接收批次“LOT-A”的 100 件"
+    )
+    taker.check("handover-take-zh")
+    tpage.get_by_role("button", name="签名并提交交接").click()
+    expect(tpage.get_by_text("分包 0 的批次现已由分包 3 保管。")).to_be_visible()
+    view = node.jobs.view(job)
+    assert view.splits[0].handed_to == [3] and view.splits[3].received_from == [0]
+    taker.check()
+
+
+# --- the audit of an order ------------------------------------------------------------------
+def test_audit_of_an_order_with_an_added_bundle(served: Served, cast: Parties, person) -> None:
+    import httpx
+
+    node = served.node
+    job = _recorded_job(node, cast)
+    bundle = node.steps.export(job, 0)
+    expected = httpx.post(
+        f"{served.url}/jobs/{job}/audit", json={"bundles": [bundle]}, timeout=60
+    ).json()
+    auditor = person()
+    page = auditor.open(f"orders/{job}")
+    page.get_by_role("link", name="Audit this order").click()
+    expect(page.get_by_role("heading", name=f"Audit of order {job}")).to_be_visible()
+    page.get_by_label("Step bundles to add (optional, JSON)").set_input_files(
+        {"name": "steps.json", "mimeType": "application/json", "buffer": _json(bundle)}
+    )
+    page.get_by_role("button", name="Run the audit").last.click()
+    verdict = page.get_by_test_id("audit-verdict")
+    expect(verdict).to_contain_text(expected["report_hash"])  # the same inputs, the same report
+    with page.expect_download() as got:
+        page.get_by_role("button", name="Download the report (JSON)").click()
+    assert json.loads(Path(got.value.path()).read_text())["report_hash"] == expected["report_hash"]
+    page.get_by_role("button", name="Read the full report").click()
+    frame = page.frame_locator("iframe.report")
+    expect(frame.locator("body")).to_contain_text(str(job))
+    auditor.check("audit-en")

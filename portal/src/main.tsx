@@ -3,10 +3,13 @@
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { formatDate, LANGS, label, onLangChange, setLang, t, currentLang, type Lang } from "./i18n";
+import { Audit } from "./pages/audit";
 import { CouncilPage } from "./pages/council";
 import { Designs } from "./pages/designs";
 import { Disputes } from "./pages/disputes";
+import { Factory } from "./pages/factory";
 import { Members } from "./pages/members";
+import { NewOrder } from "./pages/neworder";
 import { Order, Orders } from "./pages/orders";
 import { SignIn } from "./pages/signin";
 import { Verify } from "./pages/verify";
@@ -35,12 +38,18 @@ function Page({ route }: { route: string[] }) {
       return session ? <Work /> : <NeedSignIn />;
     case "orders":
       return arg && /^\d+$/.test(arg) ? <Order id={Number(arg)} /> : <Orders />;
+    case "audit":
+      return arg && /^\d+$/.test(arg) ? <Audit id={Number(arg)} /> : <Orders />;
     case "designs":
       return session ? <Designs /> : <NeedSignIn />;
     case "disputes":
       return <Disputes />;
+    case "new-order":
+      return session ? <NewOrder /> : <NeedSignIn />;
     case "council":
       return <CouncilPage />;
+    case "factories":
+      return arg && /^0x[0-9a-fA-F]{40}$/.test(arg) ? <Factory address={arg} /> : <Members />;
     case "members":
       return <Members />;
     default:
@@ -74,6 +83,7 @@ function App() {
           {session?.me.roles.includes("factory") && link("work", t("nav.work"))}
           {session?.me.roles.includes("designer") && link("designs", t("nav.designs"))}
           {link("orders", t("nav.orders"))}
+          {session?.me.roles.includes("buyer") && link("new-order", t("nav.neworder"))}
           {link("disputes", t("nav.disputes"))}
           {link("members", t("nav.members"))}
           {link("council", t("nav.council"))}

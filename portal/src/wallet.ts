@@ -1,7 +1,7 @@
 // Keys in the browser: an EIP-1193 wallet (window.ethereum), or a V3 keystore decrypted in
 // this page. Either signs Sign-In with Ethereum messages and EIP-712 typed data; the key
 // and the passphrase never leave the page.
-import { getAddress, hexlify, toUtf8Bytes } from "ethers";
+import { getAddress, hexlify, toUtf8Bytes, Wallet } from "ethers";
 import type { TypedData } from "./api";
 
 export interface Signer {
@@ -43,8 +43,6 @@ export async function fromKeystore(
   passphrase: string,
   progress: (fraction: number) => void,
 ): Promise<Signer> {
-  // loaded on demand: scrypt and the keystore code are not needed by most visitors
-  const { Wallet } = await import("./keystore");
   const wallet = await Wallet.fromEncryptedJson(json, passphrase, progress);
   return {
     address: getAddress(wallet.address),

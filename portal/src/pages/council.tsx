@@ -76,7 +76,11 @@ function Propose({ done }: { done: (id: number) => void }) {
         ) : (
           <>
             <label for="proposal-target">{t("council.target")}</label>
-            <input id="proposal-target" type="text" spellcheck={false} value={target} onInput={(e) => setTarget((e.currentTarget as HTMLInputElement).value)} />
+            <input id="proposal-target" type="text" spellcheck={false} value={target} onInput={(e) => {
+                setTarget((e.currentTarget as HTMLInputElement).value);
+                setError(null);
+              }}
+            />
           </>
         )}
         {needsRoles && (

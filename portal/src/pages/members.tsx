@@ -18,6 +18,7 @@ export function Members() {
                 <th scope="col">{t("members.address")}</th>
                 <th scope="col">{t("members.roles")}</th>
                 <th scope="col">{t("members.status")}</th>
+                <th scope="col">{t("members.record")}</th>
               </tr>
             </thead>
             <tbody>
@@ -28,6 +29,13 @@ export function Members() {
                   </td>
                   <td>{m.roles.map((r) => label("role", r)).join(", ") || t("session.noRoles")}</td>
                   <td>{label("member.status", m.status)}</td>
+                  <td>
+                    {m.roles.includes("factory") && (
+                      <a href={`#/factories/${m.address}`} aria-label={`${t("members.record")} ${m.address}`}>
+                        {t("members.record")}
+                      </a>
+                    )}
+                  </td>
                 </tr>
               ))}
             </tbody>

@@ -4,6 +4,7 @@ import { useState as useLocalState } from "preact/hooks";
 import { explain, get, post, type Job, type JobSummary, type Split, type Token } from "../api";
 import { formatAmount, formatDate, formatNumber, formatPpm, label, t } from "../i18n";
 import { useSession, type Session } from "../session";
+import { Handovers } from "./handover";
 import { hashFile } from "./verify";
 import { Address, ErrorMessage, Facts, Hex, Loading, Section, Status, useLoad } from "../ui";
 
@@ -157,6 +158,54 @@ function Review({ split }: { split: Split }) {
   );
 }
 
+interface Timeline {
+  split_id: number;
+  anchored_through: number;
+  anchors: number;
+  steps: { record: { seq: number; bizStep: string; time: number; member: string }; signer: string; anchored: boolean }[];
+}
+
+/** Each split's production steps as the node journaled them, and whether each is anchored. */
+function Steps({ job }: { job: Job }) {
+  const timelines = useLoad(
+    () => Promise.all(job.splits.map((s) => get<Timeline>(`/jobs/${job.id}/splits/${s.id}/steps`))),
+    [job.id, job.splits.length],
+  );
+  if (timelines.loading && !timelines.data) return <Loading />;
+  if (timelines.error) return <ErrorMessage text={timelines.error} />;
+  return (
+    <>
+      {(timelines.data ?? []).map((tl) => {
+        const split = job.splits[tl.split_id];
+        const anchored = tl.steps.filter((x) => x.anchored).length;
+        return (
+          <div key={tl.split_id} data-testid={`steps-${tl.split_id}`}>
+            <h3>
+              {t("steps.split", { split: tl.split_id, step: split?.step ?? "" })}
+            </h3>
+            <p>
+              {tl.steps.length === 0
+                ? t("steps.none")
+                : t("steps.count", { steps: formatNumber(tl.steps.length), anchored: formatNumber(anchored), anchors: formatNumber(tl.anchors) })}
+            </p>
+            {tl.steps.length > 0 && (
+              <ol class="timeline">
+                {tl.steps.map((x) => (
+                  <li key={x.record.seq}>
+                    <span class="seq">#{x.record.seq}</span> <strong>{x.record.bizStep}</strong> · {formatDate(x.record.time)} ·{" "}
+                    <Address value={x.signer} /> ·{" "}
+                    <span class={x.anchored ? "anchored" : "pending"}>{x.anchored ? t("steps.anchored") : t("steps.pending")}</span>
+                  </li>
+                ))}
+              </ol>
+            )}
+          </div>
+        );
+      })}
+    </>
+  );
+}
+
 /** The buyer or the split's factory disputes a split, with an evidence file hashed here. */
 function OpenDispute(props: { job: Job; split: Split; close: () => void; opened: (id: number) => void }) {
   const [reason, setReason] = useLocalState("");
@@ -273,6 +322,9 @@ export function Order({ id }: { id: number }) {
       <h1>
         {t("order.title", { id })} <span class="badge" data-testid="job-status">{label("job.status", j.status)}</span>
       </h1>
+      <p>
+        <a href={`#/audit/${id}`}>{t("order.audit")}</a>
+      </p>
       <Status text={notice} />
       <ErrorMessage text={failure} />
       <Section id="summary" title={t("order.summary")}>
@@ -364,8 +416,12 @@ export function Order({ id }: { id: number }) {
           }}
         />
       )}
+      {session && <Handovers job={j} session={session} done={job.reload} />}
       <Section id="graph" title={t("order.graph")}>
         <Graph job={j} />
+      </Section>
+      <Section id="steps" title={t("steps.title")}>
+        <Steps job={j} />
       </Section>
       <Section id="payouts" title={t("order.payouts")}>
         <div class="table-wrap">
