@@ -30,7 +30,7 @@ $(FUZZ_VENV)/.installed: pyproject.toml
 	@touch $@
 
 node_modules/.installed: package.json package-lock.json
-	@echo "==> npm packages (solc, OpenZeppelin, anvil, EAS contracts for the benches; the portal's Preact, ethers, esbuild)"
+	@echo "==> npm packages (solc, OpenZeppelin, anvil, the portal's Preact, ethers, esbuild)"
 	@npm install --no-save --no-audit --no-fund --loglevel=error
 	@touch $@
 
@@ -92,7 +92,15 @@ lint: setup
 	@$(BIN)/ruff check .
 	@node_modules/.bin/tsc -p portal/tsconfig.json
 
-bench: setup
+# The benches measure the Ethereum Attestation Service's published bytecode on the same
+# chain. Only its tarball is unpacked (its npm dependencies are a whole Hardhat).
+EAS_VERSION := 1.9.0
+build/eas/package/package.json:
+	@mkdir -p build/eas
+	@cd build/eas && npm pack --silent @ethereum-attestation-service/eas-contracts@$(EAS_VERSION) >/dev/null \
+		&& tar -xzf ethereum-attestation-service-eas-contracts-$(EAS_VERSION).tgz && rm -f *.tgz
+
+bench: setup build/eas/package/package.json
 	@for b in designs settlement steps audit signin; do echo "==> bench/$$b.py"; $(BIN)/python bench/$$b.py || exit 1; done
 
 clean:

@@ -22,10 +22,10 @@ from typing import Any
 
 from web3.contract import Contract
 
-from ledger.core.settings import NODE_MODULES
+from ledger.core.settings import PROJECT_ROOT
 from ledger.eth.tx import Sender
 
-EAS_PACKAGE = NODE_MODULES / "@ethereum-attestation-service" / "eas-contracts"
+EAS_PACKAGE = PROJECT_ROOT / "build" / "eas" / "package"  # unpacked by `make bench`
 EAS_SCHEMA = "bytes32 digest"  # the smallest record: one 32-byte digest, like an anchor root
 MULTI_TIMESTAMP = 1024
 MULTI_ATTEST = 100
@@ -50,7 +50,7 @@ def load() -> str:
 def _eas_artifact(name: str) -> tuple[list[dict[str, Any]], bytes]:
     path = EAS_PACKAGE / "artifacts" / "contracts" / f"{name}.sol" / f"{name}.json"
     if not path.exists():
-        raise SystemExit(f"{path} not found: run `make setup` (npm installs the EAS contracts)")
+        raise SystemExit(f"{path} not found: run `make bench` (it unpacks the EAS contracts' npm package)")
     art = json.loads(path.read_text())
     return art["abi"], bytes.fromhex(art["bytecode"].removeprefix("0x"))
 
