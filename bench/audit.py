@@ -30,8 +30,8 @@ from ledger.eth.devnet import Devnet  # noqa: E402
 from ledger.eth.toolchain import free_port  # noqa: E402
 from ledger.node import Node, NodeOptions  # noqa: E402
 from ledger.steps.builder import StepWriter, object_event  # noqa: E402
+from ledger.steps.bundle import Bundle  # noqa: E402
 from ledger.steps.signatures import Signer  # noqa: E402
-from ledger.verify.bundle import Bundle  # noqa: E402
 from ledger.verify.checker import verify_bundle  # noqa: E402
 
 TARGET_SECONDS = 10.0  # the audit of 100,000 steps

@@ -34,8 +34,8 @@ from ledger.node import Node, NodeOptions
 from ledger.orders.jobs import SplitSpec
 from ledger.scenario import factory_shares, order_in_production
 from ledger.steps.builder import StepWriter, object_event
+from ledger.steps.bundle import Bundle
 from ledger.steps.signatures import Signer
-from ledger.verify.bundle import Bundle
 from ledger.verify.checker import verify_bundle
 
 

@@ -18,8 +18,8 @@ from ledger.designs.files import NewDesign
 from ledger.eth import deployment as deploy_mod
 from ledger.node import Node, write_run_info
 from ledger.steps.builder import StepWriter, object_event
+from ledger.steps.bundle import Bundle
 from ledger.steps.signatures import Signer
-from ledger.verify.bundle import Bundle
 from ledger.verify.checker import verify_bundle
 from ledger.verify.findings import Severity
 

@@ -15,7 +15,7 @@ from api.params import JobId
 from ledger.audit.engine import AuditInputs, audit, contracts_of, seal
 from ledger.audit.html import render
 from ledger.core.errors import NotFound
-from ledger.verify.bundle import Bundle
+from ledger.steps.bundle import Bundle
 
 router = APIRouter(tags=["audit"])
 

@@ -13,9 +13,9 @@ from api.deps import MemberDep, NodeDep, signer_for
 from api.params import MAX_UINT256, JobId, SplitId
 from ledger.core.errors import Forbidden, NotFound
 from ledger.membership.roles import Role
+from ledger.steps.bundle import Bundle
 from ledger.steps.ingest import MAX_BATCH, Submission
 from ledger.steps.record import ethers_document, types_document
-from ledger.verify.bundle import Bundle
 from ledger.verify.checker import verify_bundle
 
 router = APIRouter(tags=["production steps"])

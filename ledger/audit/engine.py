@@ -20,10 +20,10 @@ from ledger.core import canonical_json
 from ledger.core.errors import InvalidInput
 from ledger.eth.reverts import JOB_STATUS_NAMES, SPLIT_STATUS_NAMES
 from ledger.membership.roles import Role, role_names
+from ledger.steps.bundle import Anchor, Bundle
 from ledger.steps.record import Domain
 from ledger.verify.authority import Authority
-from ledger.verify.bundle import Bundle
-from ledger.verify.chain import Anchor, ChainFacts
+from ledger.verify.chain import ChainFacts
 from ledger.verify.checker import check_steps
 from ledger.verify.findings import Finding, Severity, counts, verdict
 

@@ -15,7 +15,7 @@ from ledger.audit.html import render
 from ledger.cli.common import DataDirOpt, RpcUrlOpt, attach_node, handled, out
 from ledger.core.errors import InvalidInput
 from ledger.eth.chain import http_web3
-from ledger.verify.bundle import Bundle
+from ledger.steps.bundle import Bundle
 
 app = typer.Typer(help="Audit a job from the chain and the parties' evidence bundles.")
 FINDINGS_EXIT = 4

@@ -28,7 +28,7 @@ from ledger.core.errors import InvalidInput, NodeNotRunning
 from ledger.core.settings import data_dir as resolve_data_dir
 from ledger.eth.chain import http_web3
 from ledger.node import OPERATOR_KEY, read_run_info
-from ledger.verify.bundle import Bundle
+from ledger.steps.bundle import Bundle
 from ledger.verify.checker import verify_bundle
 
 app = typer.Typer(help="Signed, hash-chained, anchored production steps.")

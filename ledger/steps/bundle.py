@@ -1,22 +1,345 @@
-"""Export the proof bundle of a job's steps from this node's journal.
+"""Proof bundles of production steps: a typed, versioned, self-describing file, and its
+export from this node's journal.
 
-The bundle (`ledger.verify.bundle.Bundle`) carries per split the signed records, their
-canonical payloads, each step's Merkle proof and the anchors seen on chain; checking it is
-`ledger.verify`'s business, against the chain alone.
+A bundle holds, per split, the signed step records with their canonical EPCIS payloads,
+each step's Merkle proof, and the anchors the exporting node saw. Like an OpenTimestamps
+detached timestamp, it states how its proofs are built (the Merkle tree format and the
+leaf encoding), so a reader needs the file and a chain endpoint, nothing else; checking it
+is `ledger.verify`'s business, against the chain alone.
+
+Versions: 2 (current) states `version` and `merkle`; 1 (`"format": "cofab-steps/1"`, or
+no version at all) is read as version 1, whose proofs are built the same way.
 """
 
 from __future__ import annotations
 
+import json
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
+from web3 import Web3
 from web3.contract import Contract
 
-from ledger.core.errors import NotFound
-from ledger.steps.anchoring import anchor_tree
+from ledger.core.errors import InvalidInput, NotFound
+from ledger.core.merkle import FORMAT as TREE_FORMAT
+from ledger.steps.anchoring import LEAF_ENCODING, anchor_tree
 from ledger.steps.journal import Journal
 from ledger.steps.record import Domain, types_document
-from ledger.verify.bundle import AnchorClaim, Bundle, BundleStep, SplitEvidence
-from ledger.verify.chain import BlockTimes, anchors_of
+
+FORMAT = "cofab-steps"
+VERSION = 2
+LEGACY_FORMAT = "cofab-steps/1"
+MERKLE = {
+    "tree": TREE_FORMAT,
+    "leaf_encoding": list(LEAF_ENCODING),  # (uint64 seq, bytes32 step_hash)
+    "leaf": "keccak256(keccak256(abi.encode(seq, step_hash)))",
+    "pairs": "keccak256 of the two nodes sorted",
+}
+
+
+def _int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput(f"the bundle's {name} must be an integer, not {value!r}", field=name)
+    return value
+
+
+def _opt_int(value: Any, name: str) -> int | None:
+    return None if value is None else _int(value, name)
+
+
+def _str(value: Any, name: str) -> str:
+    if not isinstance(value, str):
+        raise InvalidInput(f"the bundle's {name} must be a string, not {value!r}", field=name)
+    return value
+
+
+@dataclass(slots=True)
+class AnchorClaim:
+    """An anchor as the exporting node saw it: only a cross-check, the chain's events rule."""
+
+    index: int
+    from_seq: int
+    to_seq: int
+    root: str
+    head: str
+    tx_hash: str | None = None
+    previous_head: str | None = None
+    anchored_by: str | None = None
+    block_number: int | None = None
+    timestamp: int | None = None
+
+    @classmethod
+    def load(cls, d: Any) -> AnchorClaim:
+        if not isinstance(d, dict):
+            raise InvalidInput("an anchor of the bundle is not an object", field="anchors")
+        try:
+            return cls(
+                index=_int(d["index"], "anchor index"),
+                from_seq=_int(d["from_seq"], "anchor from_seq"),
+                to_seq=_int(d["to_seq"], "anchor to_seq"),
+                root=_str(d["root"], "anchor root"),
+                head=_str(d["head"], "anchor head"),
+                tx_hash=d.get("tx_hash"),
+                previous_head=d.get("previous_head"),
+                anchored_by=d.get("anchored_by"),
+                block_number=_opt_int(d.get("block_number"), "anchor block_number"),
+                timestamp=_opt_int(d.get("timestamp"), "anchor timestamp"),
+            )
+        except KeyError as exc:
+            raise InvalidInput(f"an anchor of the bundle lacks {exc.args[0]!r}") from None
+
+    def export(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "from_seq": self.from_seq,
+            "to_seq": self.to_seq,
+            "root": self.root,
+            "previous_head": self.previous_head,
+            "head": self.head,
+            "anchored_by": self.anchored_by,
+            "tx_hash": self.tx_hash,
+            "block_number": self.block_number,
+            "timestamp": self.timestamp,
+        }
+
+
+@dataclass(slots=True)
+class BundleStep:
+    """One signed step as carried: the record is checked by the verifier, not here, so an
+    unreadable record is a finding about that step rather than a refusal of the file."""
+
+    record: Any
+    signature: Any
+    payload: Any = None  # the canonical JSON text; its SHA-256 is the signed payloadHash
+    step_hash: str | None = None
+    signer: str | None = None
+    anchor_index: int | None = None
+    proof: list[str] | None = None
+
+    @classmethod
+    def load(cls, d: Any) -> BundleStep:
+        if not isinstance(d, dict):
+            return cls(record=d, signature=None)
+        return cls(
+            record=d.get("record"),
+            signature=d.get("signature"),
+            payload=d.get("payload"),
+            step_hash=d.get("step_hash"),
+            signer=d.get("signer"),
+            anchor_index=d.get("anchor_index"),
+            proof=d.get("proof"),
+        )
+
+    def export(self) -> dict[str, Any]:
+        return {
+            "record": self.record,
+            "step_hash": self.step_hash,
+            "signature": self.signature,
+            "signer": self.signer,
+            "payload": self.payload,
+            "anchor_index": self.anchor_index,
+            "proof": self.proof,
+        }
+
+
+@dataclass(slots=True)
+class SplitEvidence:
+    split_id: int
+    steps: list[BundleStep] = field(default_factory=list)
+    anchors: list[AnchorClaim] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, d: Any) -> SplitEvidence:
+        if not isinstance(d, dict) or "split_id" not in d:
+            raise InvalidInput("a split of the bundle lacks 'split_id'", field="splits")
+        steps, anchors = d.get("steps") or [], d.get("anchors") or []
+        if not isinstance(steps, list) or not isinstance(anchors, list):
+            raise InvalidInput("a split's steps and anchors must be lists", field="splits")
+        return cls(
+            split_id=_int(d["split_id"], "split_id"),
+            steps=[BundleStep.load(s) for s in steps],
+            anchors=[AnchorClaim.load(a) for a in anchors],
+        )
+
+    def export(self) -> dict[str, Any]:
+        return {
+            "split_id": self.split_id,
+            "anchors": [a.export() for a in self.anchors],
+            "steps": [s.export() for s in self.steps],
+        }
+
+
+@dataclass
+class Bundle:
+    chain_id: int
+    traceability: str
+    job_id: int
+    splits: list[SplitEvidence]
+    version: int = VERSION
+    domain: dict[str, Any] | None = None
+    types: dict[str, Any] | None = None
+
+    @classmethod
+    def load(cls, source: str | bytes | dict[str, Any] | Bundle) -> Bundle:
+        """Read a bundle (JSON text or parsed); refuse what is not one, naming the problem."""
+        if isinstance(source, Bundle):
+            return source
+        if isinstance(source, (str, bytes)):
+            try:
+                source = json.loads(source)
+            except ValueError as exc:
+                raise InvalidInput(
+                    f"the bundle is not JSON (truncated or corrupt?): {exc}"
+                ) from None
+        if not isinstance(source, dict):
+            raise InvalidInput("a step bundle is a JSON object", field="format")
+        version = _version(source)
+        for key in ("chain_id", "traceability", "job_id", "splits"):
+            if key not in source:
+                raise InvalidInput(f"the bundle lacks {key!r}", field=key)
+        if not isinstance(source["splits"], list):
+            raise InvalidInput("the bundle's splits must be a list", field="splits")
+        return cls(
+            chain_id=_int(source["chain_id"], "chain_id"),
+            traceability=_str(source["traceability"], "traceability"),
+            job_id=_int(source["job_id"], "job_id"),
+            splits=[SplitEvidence.load(s) for s in source["splits"]],
+            version=version,
+            domain=source.get("domain"),
+            types=source.get("types"),
+        )
+
+    def export(self) -> dict[str, Any]:
+        """The current version's JSON object (whatever version was read)."""
+        return {
+            "format": FORMAT,
+            "version": VERSION,
+            "merkle": MERKLE,
+            "chain_id": self.chain_id,
+            "traceability": self.traceability,
+            "domain": self.domain,
+            "types": self.types,
+            "job_id": self.job_id,
+            "splits": [s.export() for s in self.splits],
+        }
+
+    def steps(self) -> int:
+        return sum(len(s.steps) for s in self.splits)
+
+
+def _version(d: dict[str, Any]) -> int:
+    fmt = d.get("format")
+    if fmt == LEGACY_FORMAT:
+        return 1
+    if fmt != FORMAT:
+        raise InvalidInput(
+            f"not a cofab step bundle (format {fmt!r}, expected {FORMAT!r})", field="format"
+        )
+    version = d.get("version", 1)
+    if isinstance(version, bool) or version not in (1, VERSION):
+        raise InvalidInput(
+            f"bundle version {version!r} is not one this cofab reads (1 to {VERSION})",
+            field="version",
+        )
+    merkle = d.get("merkle")
+    if version >= 2:
+        if not isinstance(merkle, dict):
+            raise InvalidInput("a version 2 bundle states its Merkle format", field="merkle")
+        if merkle.get("tree") != TREE_FORMAT or tuple(merkle.get("leaf_encoding") or ()) != (
+            LEAF_ENCODING
+        ):
+            raise InvalidInput(
+                f"the bundle's proofs use tree {merkle.get('tree')!r} with leaves "
+                f"{merkle.get('leaf_encoding')!r}; this cofab checks {TREE_FORMAT!r} with "
+                f"{list(LEAF_ENCODING)}",
+                field="merkle",
+            )
+    return int(version)
+
+
+# --- anchors as the chain records them ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class Anchor:
+    split_id: int
+    index: int
+    from_seq: int
+    to_seq: int
+    root: bytes
+    previous_head: bytes
+    head: bytes
+    anchored_by: str
+    tx_hash: str
+    block: int
+    timestamp: int
+
+    @classmethod
+    def of_event(cls, args: Any, tx_hash: str, block: int, timestamp: int) -> Anchor:
+        return cls(
+            int(args["splitId"]),
+            int(args["index"]),
+            int(args["fromSeq"]),
+            int(args["toSeq"]),
+            bytes(args["root"]),
+            bytes(args["previousHead"]),
+            bytes(args["head"]),
+            str(args["anchoredBy"]),
+            tx_hash,
+            block,
+            timestamp,
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """The bundle's form of an anchor."""
+        return {
+            "split_id": self.split_id,
+            "index": self.index,
+            "from_seq": self.from_seq,
+            "to_seq": self.to_seq,
+            "root": "0x" + self.root.hex(),
+            "previous_head": "0x" + self.previous_head.hex(),
+            "head": "0x" + self.head.hex(),
+            "anchored_by": self.anchored_by,
+            "tx_hash": self.tx_hash,
+            "block_number": self.block,
+            "timestamp": self.timestamp,
+        }
+
+
+class BlockTimes:
+    """Block timestamps, each asked of the chain once."""
+
+    def __init__(self, w3: Web3, known: dict[int, int] | None = None) -> None:
+        self.w3 = w3
+        self._time: dict[int, int] = dict(known or {})
+
+    def __call__(self, number: int) -> int:
+        if number not in self._time:
+            self._time[number] = int(self.w3.eth.get_block(number)["timestamp"])
+        return self._time[number]
+
+
+def anchors_of(
+    trace: Contract, job_id: int, block_time: Callable[[int], int], split_id: int | None = None
+) -> dict[int, list[Anchor]]:
+    """A job's (or one split's) anchors by split, in index order, from the chain's events."""
+    filters: dict[str, Any] = {"jobId": job_id}
+    if split_id is not None:
+        filters["splitId"] = split_id
+    out: dict[int, list[Anchor]] = defaultdict(list)
+    for log in trace.events.StepsAnchored().get_logs(from_block=0, argument_filters=filters):
+        block = int(log["blockNumber"])
+        a = Anchor.of_event(
+            log["args"], log["transactionHash"].to_0x_hex(), block, block_time(block)
+        )
+        out[a.split_id].append(a)
+    return {s: sorted(v, key=lambda a: a.index) for s, v in out.items()}
+
+
+# --- export ----------------------------------------------------------------------------
 
 
 def _hex(b: bytes) -> str:

@@ -29,11 +29,11 @@ from web3.exceptions import BadFunctionCallOutput
 from ledger.core.merkle import StandardMerkleTree, process_proof
 from ledger.eth.tx import REVERTS
 from ledger.steps.anchoring import LEAF_ENCODING, step_leaf
+from ledger.steps.bundle import Anchor, Bundle, BundleStep
 from ledger.steps.epcis import payload_hash
 from ledger.steps.record import ZERO, Domain, Step
 from ledger.steps.signatures import checksum, recover_address
-from ledger.verify.bundle import Bundle, BundleStep
-from ledger.verify.chain import Anchor, ChainFacts, facts_for
+from ledger.verify.chain import ChainFacts, facts_for
 from ledger.verify.findings import Finding, Severity, counts, verdict
 
 PARALLEL_FROM = 4_000  # steps; below this a process pool costs more than it saves
