@@ -74,7 +74,7 @@ def address_of(uncompressed_pubkey: bytes) -> str:
     return address_from_bytes(keccak(uncompressed_pubkey[1:])[12:])
 
 
-checksum = address_from_bytes  # the name ledger.audit.steps imports
+checksum = address_from_bytes
 
 
 def is_low_s(signature: bytes) -> bool:
