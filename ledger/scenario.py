@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
+from ledger.core.abi import PPM_SCALE
 from ledger.eth.tx import Sender
 from ledger.membership.roles import Role
 from ledger.node import Node
@@ -83,7 +84,7 @@ def order_in_production(
 
 def factory_shares(count: int, royalty_ppm: int = ROYALTY_PPM, fee_ppm: int = 20_000) -> list[int]:
     """Equal factory shares (1e6 scale) that, with royalty and fee, sum to exactly 1e6."""
-    rest = 1_000_000 - royalty_ppm - fee_ppm
+    rest = PPM_SCALE - royalty_ppm - fee_ppm
     shares = [rest // count] * count
     shares[0] += rest - sum(shares)
     return shares

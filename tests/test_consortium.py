@@ -236,9 +236,41 @@ def test_council_unbinds_a_device_then_it_can_be_admitted(
     unbound = c.device(device.address)
     assert (unbound.owner, unbound.active, unbound.nonce) == (ZERO_ADDRESS, False, 2)
     block = node.chain.block_number()
-    assert not c.is_authorized_signer(factory.address, device.address, 2, block, 0)
+    assert not c.is_authorized_signer(factory.address, device.address, int(Role.FACTORY), block, 0)
     with pytest.raises(ContractRevert) as refused:
         c.propose_unbind_device(operator, device.address)
     assert refused.value.error == "DeviceNotBound"
     c.propose_admit(operator, device.address, int(Role.BUYER))
     assert c.has_role(device.address, int(Role.BUYER))
+
+
+@pytest.mark.parametrize(
+    ("kind", "fields", "field"),
+    [
+        ("admit", {"roles": int(Role.FACTORY)}, "target"),
+        ("set-roles", {"target": "0x" + "11" * 20}, "roles"),
+        ("suspend", {}, "target"),
+        ("set_quorum", {}, "quorum"),
+        ("promote", {"target": "0x" + "11" * 20}, "kind"),
+    ],
+)
+def test_a_proposal_missing_what_its_kind_needs_is_refused_before_sending(
+    node: Node, operator: Sender, kind: str, fields: dict[str, object], field: str
+) -> None:
+    before = snapshot(node)
+    with pytest.raises(InvalidInput) as exc:
+        node.consortium.propose(operator, kind, **fields)  # type: ignore[arg-type]
+    assert exc.value.field == field
+    assert snapshot(node) == before
+
+
+def test_every_kind_spelling_proposes_the_same_kind(node: Node, operator: Sender) -> None:
+    c = node.consortium
+    acct = new_account()
+    pid = c.propose(operator, "admit", target=acct.address, roles=int(Role.BUYER))
+    assert c.proposal(pid).kind is ProposalKind.ADMIT
+    for spelling in ("set_roles", "set-roles"):
+        pid = c.propose(operator, spelling, target=acct.address, roles=int(Role.FACTORY))
+        assert c.proposal(pid).as_dict()["kind"] == "set_roles"
+    pid = c.propose(operator, "quorum", quorum=1)
+    assert c.proposal(pid).as_dict()["kind"] == "set_quorum"

@@ -214,3 +214,34 @@ def test_the_whole_order_can_run_on_relayed_signatures(node: Node) -> None:
     # factory 0 accepted two splits: one nonce of its own each
     used = [node.jobs.nonce_used(p.factories[0].address, job_id * 256 + i) for i in range(4)]
     assert used == [True, False, True, False]
+
+
+def test_handover_signatures_are_put_on_their_sides_whatever_their_order(node: Node) -> None:
+    p = parties(node)
+    sender, receiver = p.factories[0], p.factories[2]
+    job_id = in_production(node, p)
+    node.jobs.deliver(sender, job_id, 0)
+    device = new_account()
+    node.consortium.authorize_device(sender, device)
+    record = Handover(job_id, 0, 3, LOT, 100, int(time.time()) + 3600)
+    jobs = node.jobs
+    sender_sig = jobs.sign(sender.account, record)
+    receiver_sig = jobs.sign(receiver.account, record)
+    device_sig = jobs.sign(device, record)
+
+    # a factory's signature goes to its own side, whatever its record claims
+    signed = [(receiver_sig, None), (sender_sig, "to")]
+    assert jobs.sort_handover_signatures(record, signed) == (sender_sig, receiver_sig)
+    # a device key's goes to the side it says it signs for; a missing side stays empty
+    assert jobs.sort_handover_signatures(record, [(device_sig, "from")]) == (device_sig, b"")
+    assert jobs.handover_side(record, sender.address) == "from"
+    assert jobs.handover_side(record, receiver.address, "from") == "to"
+    assert jobs.handover_side(record, device.address, "from") == "from"
+    with pytest.raises(InvalidInput, match="neither factory"):
+        jobs.handover_side(record, device.address)
+
+    before = state(node, job_id)
+    refused("HandoverNotSigned", jobs.handover, stranger(node), record, device_sig, b"")
+    assert state(node, job_id) == before
+    jobs.handover(stranger(node), record, *jobs.sort_handover_signatures(record, signed))
+    assert node.jobs.view(job_id).splits[3].received_from == [0]

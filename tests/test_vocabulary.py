@@ -117,6 +117,8 @@ def _abi_errors() -> dict[str, dict[str, Any]]:
 def test_every_custom_error_in_an_abi_has_a_message() -> None:
     messages = reverts.messages()
     assert sorted(set(_abi_errors()) - set(messages)) == []
+    # and the messages written in Python, for OpenZeppelin's errors, are all still used
+    assert sorted(set(reverts.FOREIGN_MESSAGES) - set(_abi_errors())) == []
 
 
 def test_every_cofab_message_names_only_the_errors_arguments() -> None:

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import MemberDep, NodeDep, signer_for
 from api.params import MAX_UINT256, DisputeId, SplitIndex, Uint32, Uint256
+from ledger.core.abi import PPM_SCALE
 from ledger.disputes.client import MAX_TEXT_BYTES, DisputeStatus
 from ledger.membership.roles import Role
 from ledger.node import Node
@@ -39,7 +40,7 @@ class EvidenceIn(BaseModel):
 
 
 class VoteIn(BaseModel):
-    payout_ppm: Uint32 = Field(le=1_000_000, description="share of the split to pay")
+    payout_ppm: Uint32 = Field(le=PPM_SCALE, description="share of the split to pay")
     fault: Literal["none", "buyer", "factory"] = "none"
 
 

@@ -29,6 +29,7 @@ from api.params import (
     Uint256,
 )
 from api.sessions import Session
+from ledger.core.abi import PPM_SCALE
 from ledger.core.errors import Forbidden
 from ledger.eth import eip712
 from ledger.node import Node
@@ -62,7 +63,7 @@ class SplitIn(BaseModel):
     factory: str = Field(pattern=AddressPattern)
     step: str = Field(min_length=1, description="process step or lot label, ≤ 32 bytes")
     quantity: Uint64 = Field(gt=0)
-    share_ppm: Uint32 = Field(gt=0, lt=1_000_000, description="parts per million of the price")
+    share_ppm: Uint32 = Field(gt=0, lt=PPM_SCALE, description="parts per million of the price")
     depends_on: list[SplitIndex] = Field(default_factory=list, description="earlier split ids")
 
 

@@ -256,7 +256,7 @@ interface IJobBoard is ISplits, ICofabErrors {
     /// @notice Order `jobId`; reverts with {UnknownJob} if there is none.
     function job(uint256 jobId) external view returns (Job memory);
 
-    /// @notice Every split of order `jobId`, by index.
+    /// @notice Every split of order `jobId`, by index; reverts with {UnknownJob}.
     function splits(uint256 jobId) external view returns (Split[] memory);
 
     /// @notice Split `splitId` of order `jobId`; reverts with {UnknownJob} or {UnknownSplit}.

@@ -387,7 +387,7 @@ def verify_certificate(w3: Web3, file_digest: bytes, cert: Certificate) -> Verdi
             f"not {cert.block_number} as the bundle says"
         )
     block = w3.eth.get_block(cert.block_number)
-    if block["hash"].to_0xhex32() != cert.block_hash.lower():
+    if block["hash"].to_0x_hex() != cert.block_hash.lower():
         raise CertificateInvalid(f"block {cert.block_number} has another hash on this chain")
     if int(block["timestamp"]) != cert.block_time:
         raise CertificateInvalid(

@@ -84,7 +84,7 @@ def _standard_input(sources: dict[str, Path]) -> dict[str, Any]:
                 "evm.deployedBytecode.object",
                 "evm.deployedBytecode.immutableReferences",
             ],
-        }
+        },
     }
     return {
         "language": "Solidity",

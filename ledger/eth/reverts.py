@@ -31,14 +31,10 @@ FOREIGN_MESSAGES: dict[str, str] = {
     "ERC20InvalidApprover": "{0} cannot approve a spender",
     "ERC20InvalidSpender": "{0} cannot be approved as a spender",
     "ReentrancyGuardReentrantCall": "the contract was re-entered during a call, which it refuses",
-    "ECDSAInvalidSignature": "the signature is invalid",
-    "ECDSAInvalidSignatureLength": "the signature is {0} bytes long, not 65",
-    "ECDSAInvalidSignatureS": "the signature is not in canonical (low-s) form",
     "SafeCastOverflowedUintDowncast": "the value {1} does not fit in {0} bits",
     "CheckpointUnorderedInsertion": "a checkpoint was written out of block order",
     "InvalidShortString": "the EIP-712 name or version is not a short string",
     "StringTooLong": "the string {0} is too long",
-    "ERC20InvalidSpenderOrApprover": "{0} cannot approve or be approved",
 }
 
 _PARAM = re.compile(r"`(\w+)`")

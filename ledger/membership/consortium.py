@@ -325,7 +325,7 @@ class ConsortiumClient:
         if not target:
             raise InvalidInput(f"{kind.label} proposals need a target address", field="target")
         if kind in (ProposalKind.ADMIT, ProposalKind.SET_ROLES) and not roles:
-            raise InvalidInput(f"{kind.label} proposals need roles", field="roles")
+            raise InvalidInput(f"{kind.label} proposals need at least one role", field="roles")
         if kind is ProposalKind.ADMIT:
             assert roles is not None
             return self.propose_admit(sender, target, roles, metadata_hash, encryption_key)[0]

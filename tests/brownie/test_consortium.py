@@ -195,26 +195,27 @@ def test_outsider_is_refused_by_every_state_changing_function(
     authorize(consortium, DEVICE, 0, {"from": factory})
     o = {"from": outsider}
     c = consortium
+    not_council = ("MissingRole", outsider, COUNCIL)
     cases = {
         "proposeAdmit": (
             lambda: c.proposeAdmit(outsider, FACTORY, META, KEY, o),
-            ("MissingRole", outsider, COUNCIL),
+            not_council,
         ),
         "proposeSetRoles": (
             lambda: c.proposeSetRoles(factory, ALL_ROLES, o),
-            ("MissingRole", outsider, COUNCIL),
+            not_council,
         ),
-        "proposeSuspend": (lambda: c.proposeSuspend(council[1], o), ("MissingRole", outsider, COUNCIL)),
-        "proposeReadmit": (lambda: c.proposeReadmit(factory, o), ("MissingRole", outsider, COUNCIL)),
-        "proposeQuorum": (lambda: c.proposeQuorum(1, o), ("MissingRole", outsider, COUNCIL)),
-        "approve": (lambda: c.approve(open_id, o), ("MissingRole", outsider, COUNCIL)),
+        "proposeSuspend": (lambda: c.proposeSuspend(council[1], o), not_council),
+        "proposeReadmit": (lambda: c.proposeReadmit(factory, o), not_council),
+        "proposeQuorum": (lambda: c.proposeQuorum(1, o), not_council),
+        "approve": (lambda: c.approve(open_id, o), not_council),
         "cancel": (lambda: c.cancel(open_id, o), ("NotProposer", open_id, outsider)),
         "updateProfile": (lambda: c.updateProfile(META, KEY, o), ("NotMember", outsider)),
         "authorizeDevice": (lambda: authorize(c, DEVICE_2, 0, o), ("NotMember", outsider)),
         "revokeDevice": (lambda: c.revokeDevice(DEVICE, o), ("NotDeviceOwner", DEVICE, outsider)),
         "proposeUnbindDevice": (
             lambda: c.proposeUnbindDevice(DEVICE, o),
-            ("MissingRole", outsider, COUNCIL),
+            not_council,
         ),
     }
     state_changing = {
