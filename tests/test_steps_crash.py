@@ -66,7 +66,7 @@ def test_kill_9_loses_no_acknowledged_step_and_anchors_stay_contiguous(tmp_path:
         node.start()
         acked: list[str] = []
         try:
-            with httpx.Client(timeout=30) as client:
+            with httpx.Client(timeout=180) as client:  # verifying 3,000 steps on a loaded machine
 
                 def kill_mid_load() -> None:
                     while len(acked) < 10 * PER_BATCH:  # steady ingest and anchoring under way

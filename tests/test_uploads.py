@@ -32,6 +32,7 @@ from test_api import Headers, sign_in
 from api.app import create_app
 from conftest import admit
 from ledger.core.blobs import STAGING_PREFIX, BlobStore
+from ledger.designs.files import NewDesign, sha256_file
 from ledger.eth.toolchain import free_port
 from ledger.membership.roles import Role
 from ledger.node import Node
@@ -329,3 +330,36 @@ def test_an_anonymous_100_mib_upload_is_refused_before_its_body_is_sent(app: Fas
     print(f"\nanonymous upload: {sent / MiB:.1f} of 100 MiB taken by the socket before it closed")
     assert sent < 16 * MiB, "the server kept reading an anonymous upload"
     assert (rss_after - rss_before) * 1024 < 16 * MiB
+
+
+def test_a_blob_writer_puts_a_complete_blob_in_place_or_leaves_nothing(tmp_path: Path) -> None:
+    store = BlobStore(tmp_path / "blobs")
+    content = os.urandom(3 * MiB + 7)
+    with store.writer() as blob:
+        for start in range(0, len(content), 100_000):
+            blob.write(content[start : start + 100_000])
+        assert not store.has(hashlib.sha256(content).hexdigest())  # staged, not in place
+        digest = blob.commit()
+    assert digest == hashlib.sha256(content).hexdigest()
+    assert store.get(digest) == content
+    with store.writer() as again:  # the same content again: idempotent
+        again.write(content)
+        assert again.commit() == digest
+    with store.writer() as dropped:  # never committed: removed when the block ends
+        dropped.write(b"half a file")
+    assert list(store.root.glob(STAGING_PREFIX + "*")) == []
+    local = tmp_path / "part.step"
+    local.write_bytes(content[:MiB])
+    assert store.get(store.put_file(local)) == content[:MiB]
+
+
+def test_a_design_registered_from_a_local_file_is_kept_in_the_blob_store(
+    node: Node, tmp_path: Path
+) -> None:
+    path = tmp_path / "bracket.step"
+    path.write_bytes(os.urandom(2 * MiB))
+    designer = admit(node, int(Role.DESIGNER))
+    svc = node.design_service()
+    item = NewDesign.from_path(path, sha256_file(path), title="bracket")
+    [cert] = svc.register(designer, [item])
+    assert svc.blobs.get(cert.design_id) == path.read_bytes()
