@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Query, UploadFile, status
+from fastapi import APIRouter, File, Form, Path, Query, UploadFile, status
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
@@ -185,6 +185,32 @@ async def verify(
     else:
         verdict = lookup(w3, node.designs.address, did)
     return verdict.as_dict()
+
+
+class BatchOut(BaseModel):
+    root: str
+    designer: str
+    count: int
+    manifest_hash: str = Field(description="SHA-256 of the RFC 8785 manifest, as on chain")
+    tx_hash: str
+    block_number: int
+    manifest: dict[str, Any] = Field(
+        description="the StandardMerkleTree dump: `StandardMerkleTree.load(manifest)` of "
+        "@openzeppelin/merkle-tree reads it"
+    )
+
+
+@router.get(
+    "/batches/{root}",
+    response_model=BatchOut,
+    summary="A batch's whole Merkle tree, to prove any of its designs",
+)
+def batch(
+    root: Annotated[str, Path(pattern=Hex32)], node: NodeDep, session: SessionDep
+) -> dict[str, Any]:
+    """Served by the node that registered the batch (404 elsewhere); while a design of the
+    batch is not revealed, to its designer only (403)."""
+    return node.design_service().batch(root, viewer=session.address)
 
 
 @router.put(
