@@ -7,6 +7,7 @@ history an auditor needs. Payout shares are parts per million of the split's amo
 
 from __future__ import annotations
 
+import builtins
 from collections import defaultdict
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -266,7 +267,7 @@ class DisputesClient:
         found = self._assemble(ids, filters) if ids else []
         return [d for d in found if status is None or d.status is status]
 
-    def logs(self, name: str, filters: dict[str, Any] | None = None) -> list[Any]:
+    def logs(self, name: str, filters: dict[str, Any] | None = None) -> builtins.list[Any]:
         """Raw logs of one Disputes event since the contract's deployment."""
         return self._logs(name, filters or {})
 
@@ -308,7 +309,7 @@ class DisputesClient:
         return sender.transact(self.contract.functions.lapse(dispute_id))
 
     # --- internals -------------------------------------------------------------------
-    def _logs(self, name: str, filters: dict[str, Any]) -> list[Any]:
+    def _logs(self, name: str, filters: dict[str, Any]) -> builtins.list[Any]:
         event = getattr(self.contract.events, name)()
         return list(event.get_logs(from_block=self.from_block, argument_filters=filters))
 
@@ -317,11 +318,11 @@ class DisputesClient:
             self._times[block] = int(self.chain.w3.eth.get_block(block)["timestamp"])
         return self._times[block]
 
-    def _assemble(self, ids: list[int], filters: dict[str, Any]) -> list[Dispute]:
+    def _assemble(self, ids: builtins.list[int], filters: dict[str, Any]) -> builtins.list[Dispute]:
         by_name = {name: self._logs(name, filters) for name in EVENTS}
-        grouped: dict[str, dict[int, list[Any]]] = {}
+        grouped: dict[str, dict[int, builtins.list[Any]]] = {}
         for name, logs in by_name.items():
-            groups: dict[int, list[Any]] = defaultdict(list)
+            groups: dict[int, builtins.list[Any]] = defaultdict(list)
             for log in logs:
                 groups[int(log["args"]["disputeId"])].append(log)
             grouped[name] = groups
@@ -330,7 +331,11 @@ class DisputesClient:
         return [self._one(i, grouped, quorum, now) for i in ids]
 
     def _one(
-        self, dispute_id: int, grouped: dict[str, dict[int, list[Any]]], quorum: int, now: int
+        self,
+        dispute_id: int,
+        grouped: dict[str, dict[int, builtins.list[Any]]],
+        quorum: int,
+        now: int,
     ) -> Dispute:
         raw = call(self.contract.functions.dispute(dispute_id))
         (job_id, split_id, status, fault, heard, votes, payout_ppm, opened_at) = raw[:8]
