@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Path, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
@@ -250,6 +250,32 @@ async def verify(request: Request, node: NodeDep) -> dict[str, Any]:
     else:
         verdict = await run_in_threadpool(lookup, w3, node.designs.address, did)
     return verdict.as_dict()  # type: ignore[no-any-return]
+
+
+class BatchOut(BaseModel):
+    root: str
+    designer: str
+    count: int
+    manifest_hash: str = Field(description="SHA-256 of the RFC 8785 manifest, as on chain")
+    tx_hash: str
+    block_number: int
+    manifest: dict[str, Any] = Field(
+        description="the StandardMerkleTree dump: `StandardMerkleTree.load(manifest)` of "
+        "@openzeppelin/merkle-tree reads it"
+    )
+
+
+@router.get(
+    "/batches/{root}",
+    response_model=BatchOut,
+    summary="A batch's whole Merkle tree, to prove any of its designs",
+)
+def batch(
+    root: Annotated[str, Path(pattern=Hex32)], node: NodeDep, session: SessionDep
+) -> dict[str, Any]:
+    """Served by the node that registered the batch (404 elsewhere); while a design of the
+    batch is not revealed, to its designer only (403)."""
+    return node.design_service().batch(root, viewer=session.address)
 
 
 @router.put(

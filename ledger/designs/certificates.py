@@ -61,6 +61,14 @@ def _b32(value: Any, name: str) -> bytes:
         raise CertificateInvalid(f"corrupt bundle: {exc}") from None
 
 
+def _parent(value: Any) -> bytes | None:
+    """None for no parent: zero (as written) or null (as certificates once wrote it)."""
+    if value is None:
+        return None
+    raw = _b32(value, "parent_id")
+    return None if raw == ZERO32 else raw
+
+
 def _int(value: Any, name: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise CertificateInvalid(f"corrupt bundle: {name} must be a whole number")
@@ -184,7 +192,10 @@ class Certificate:
             "design_id": hex32(self.design_id),
             "designer": self.designer,
             "metadata_hash": hex32(self.metadata_hash),
-            "parent_id": hex32(self.parent_id) if self.parent_id else None,
+            # zero, not null, for no parent: the leaf and commitment value as encoded, so
+            # `StandardMerkleTree.verify(root, leaf_encoding, [design_id, metadata_hash,
+            # parent_id, designer], proof)` takes the certificate's fields as they are
+            "parent_id": hex32(self.parent),
             "chain_id": self.chain_id,
             "contract": self.contract,
             "tx_hash": self.tx_hash,
@@ -217,7 +228,7 @@ class Certificate:
             design_id=_b32(data.get("design_id"), "design_id"),
             designer=_address(data.get("designer"), "designer"),
             metadata_hash=_b32(data.get("metadata_hash"), "metadata_hash"),
-            parent_id=None if parent is None else _b32(parent, "parent_id"),
+            parent_id=_parent(parent),
             chain_id=_int(data.get("chain_id"), "chain_id"),
             contract=_address(data.get("contract"), "contract"),
             tx_hash=hex32(_b32(data.get("tx_hash"), "tx_hash")),

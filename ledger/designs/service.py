@@ -356,6 +356,45 @@ class DesignService:
             raise NotFound(f"this node holds no certificate for design {value} that you may see")
         return cert
 
+    def batch(self, root: str | bytes, viewer: str | None = None) -> dict[str, Any]:
+        """A batch's whole Merkle tree (the manifest whose SHA-256 its registration names)
+        with the chain's record of it, so anyone it is shown to can prove any member. Its
+        leaves name every design of the batch, so while one of them is not revealed it is
+        shown to the designer (or the operator) only."""
+        r = design_id(root, "batch root")
+        events = self.client.events("BatchRegistered", root=r)
+        if not events:
+            raise NotFound(f"no batch {hex32(r)} is registered")
+        held = [e for e in events if self.blobs.has(bytes(e["args"]["manifestHash"]))]
+        if not held:
+            raise NotFound(
+                f"this node does not hold the manifest of batch {hex32(r)}: the node that "
+                f"registered it (for {events[0]['args']['designer']}) does"
+            )
+        event = held[0]
+        designer = checksum(event["args"]["designer"], "designer")
+        manifest_hash = bytes(event["args"]["manifestHash"])
+        manifest = json.loads(self.blobs.get(manifest_hash))
+        if viewer is not None and checksum(viewer, "viewer") != designer:
+            hidden = [
+                v for v in manifest["values"] if self.client.find(design_id(v["value"][0])) is None
+            ]
+            if hidden:
+                raise Forbidden(
+                    f"{len(hidden)} of the {len(manifest['values'])} designs of batch "
+                    f"{hex32(r)} are not revealed yet: only its designer {designer} sees "
+                    "the batch until they are"
+                )
+        return {
+            "root": hex32(r),
+            "designer": designer,
+            "count": int(event["args"]["count"]),
+            "manifest_hash": hex32(manifest_hash),
+            "tx_hash": event["transactionHash"].to_0x_hex(),
+            "block_number": int(event["blockNumber"]),
+            "manifest": manifest,
+        }
+
     def revoke(self, sender: Sender, value: str | bytes) -> DesignRecord:
         did = self.ensure_recorded(sender, value).design_id
         self.client.revoke(sender, did)
