@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from ledger.eth.chain import Backend
+from ledger.core.keys import Keyring
+from ledger.core.private import private_dir
+from ledger.eth.chain import Backend, Chain
+from ledger.eth.deployment import Deployment
 from ledger.eth.tx import Sender
 from ledger.membership.roles import Role
-from ledger.node import Node, NodeOptions
+from ledger.node import OPERATOR_KEY, Node, NodeOptions
 
 PASSPHRASE = "correct horse battery staple"
 FAST_KDF = 2**10  # scrypt cost for test keystores; real keys use eth-account's default
@@ -28,14 +32,53 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("COFAB_PUBLIC_URL", "http://testserver")  # TestClient's origin
 
 
-@pytest.fixture
-def node(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Node]:
-    """A node on a fresh embedded chain with freshly deployed contracts."""
-    monkeypatch.setenv("COFAB_PASSPHRASE", PASSPHRASE)
+@dataclass(frozen=True)
+class Deployed:
+    """The chain and contracts every `node` of one test process shares, and the snapshot
+    each test starts from."""
+
+    chain: Chain
+    deployment: Deployment
+    operator_key: bytes
+    snapshot: int
+
+    def rewind(self) -> None:
+        """Back to the block right after the deployment: what a fresh deploy would give."""
+        self.chain.w3.provider.ethereum_tester.revert_to_snapshot(self.snapshot)  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="session")
+def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
+    """Deploy once per test process (1-2 s each time); tests rewind to this state."""
+    data_dir = tmp_path_factory.mktemp("deployed")
+    passphrase_file = data_dir / "pass"
+    passphrase_file.write_text(PASSPHRASE)
     opts = NodeOptions(
-        backend=Backend.EMBEDDED, data_dir=tmp_path / "node", kdf_iterations=FAST_KDF
+        backend=Backend.EMBEDDED,
+        data_dir=data_dir / "node",
+        kdf_iterations=FAST_KDF,
+        passphrase_file=passphrase_file,
     )
     n = Node.start(opts)
+    tester = n.chain.w3.provider.ethereum_tester  # type: ignore[attr-defined]
+    yield Deployed(n.chain, n.deployment, bytes(n.sender().account.key), tester.take_snapshot())
+    n.close()
+
+
+@pytest.fixture
+def node(deployed: Deployed, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Node]:
+    """A node on a freshly deployed embedded chain: the shared deployment rewound to its
+    snapshot, with this test's own data directory, keyring, senders and services (nothing
+    kept in Python outlives the test: nonce caches, journals, anchoring threads)."""
+    monkeypatch.setenv("COFAB_PASSPHRASE", PASSPHRASE)
+    deployed.rewind()
+    data_dir = private_dir(tmp_path / "node")
+    keyring = Keyring(data_dir / "keystore")
+    keyring.import_private_key(
+        OPERATOR_KEY, deployed.operator_key.hex(), PASSPHRASE, kdf_iterations=FAST_KDF
+    )
+    n = Node(deployed.chain, deployed.deployment, keyring, data_dir)
+    n.add_signer(Account.from_key(deployed.operator_key))
     yield n
     n.close()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ledger.eth.tx import REVERTS, revert_from
+from ledger.eth.tx import revert_from, reverts
 
 ZERO_ADDRESS = "0x" + "00" * 20
 
@@ -13,5 +13,5 @@ def call(fn: Any, block: int | str = "latest") -> Any:
     """`fn.call()` at `block`; a revert raises the decoded custom error (ledger.core.errors)."""
     try:
         return fn.call(block_identifier=block)
-    except REVERTS as exc:
+    except reverts() as exc:
         raise revert_from(exc) from None
