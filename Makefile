@@ -67,15 +67,20 @@ compile: setup
 run: setup
 	@$(BIN)/cofab up
 
+# Two workers; each deploys the contracts once and rewinds its chain for every test
+# (tests/conftest.py). worksteal hands queued tests to a worker that runs dry, so the few
+# long end-to-end tests do not leave one worker idle at the end.
+PYTEST_WORKERS := -n 2 --dist worksteal
+
 test: setup chromium
 	@$(BIN)/ruff check .
 	@node_modules/.bin/tsc -p portal/tsconfig.json
-	@$(BIN)/python -m pytest -n 2
+	@$(BIN)/python -m pytest $(PYTEST_WORKERS)
 	@$(MAKE) --no-print-directory test-contracts
 	@$(MAKE) --no-print-directory fuzz
 
 test-python: setup chromium
-	@$(BIN)/python -m pytest -n 2
+	@$(BIN)/python -m pytest $(PYTEST_WORKERS)
 
 # tests/brownie/pytest.ini keeps brownie's pytest plugin on there (pyproject.toml turns it
 # off for the plain suite); tests/brownie/conftest.py binds anvil to 127.0.0.1 on this port.

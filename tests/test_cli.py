@@ -35,6 +35,7 @@ class Cli:
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("COFAB_")}
         env["COFAB_DATA_DIR"] = str(self.data_dir)
+        env["COFAB_KDF_ITERATIONS"] = str(FAST_KDF)  # keys `cofab up` and `keys new` write
         env["COLUMNS"] = "200"
         return env
 

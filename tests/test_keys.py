@@ -9,8 +9,9 @@ import pytest
 from eth_account import Account
 
 from conftest import FAST_KDF, PASSPHRASE
-from ledger.core.errors import InvalidInput, KeystoreError, NotFound
+from ledger.core.errors import ConfigError, InvalidInput, KeystoreError, NotFound
 from ledger.core.keys import Keyring, read_passphrase
+from ledger.core.settings import KDF_ITERATIONS_ENV, kdf_iterations
 
 
 @pytest.fixture
@@ -25,6 +26,23 @@ def test_new_key_is_a_standard_v3_keystore(ring: Keyring) -> None:
     assert Account.from_key(Account.decrypt(data, PASSPHRASE)).address == info.address
     assert info.path.stat().st_mode & 0o077 == 0  # readable by the owner only
     assert [k.name for k in ring.list()] == ["alice"]
+
+
+def test_kdf_cost_is_strong_unless_lowered_on_purpose(
+    ring: Keyring, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(KDF_ITERATIONS_ENV, raising=False)
+    assert kdf_iterations() is None  # eth-account's default, 2**18
+    monkeypatch.setenv(KDF_ITERATIONS_ENV, str(FAST_KDF))
+    info = ring.new("alice", PASSPHRASE)
+    assert json.loads(info.path.read_text())["crypto"]["kdfparams"]["n"] == FAST_KDF
+    explicit = ring.new("bob", PASSPHRASE, kdf_iterations=2 * FAST_KDF)
+    assert json.loads(explicit.path.read_text())["crypto"]["kdfparams"]["n"] == 2 * FAST_KDF
+    for bad in ("1000", "1", "0", "-4", "2**10", "lots"):
+        monkeypatch.setenv(KDF_ITERATIONS_ENV, bad)
+        with pytest.raises(ConfigError, match=KDF_ITERATIONS_ENV):
+            ring.new(f"k{len(ring.list())}", PASSPHRASE)
+    assert [k.name for k in ring.list()] == ["alice", "bob"]  # nothing written when refused
 
 
 def test_unlock_by_name_or_address(ring: Keyring) -> None:

@@ -22,6 +22,7 @@ from eth_utils import is_hex, to_checksum_address
 
 from ledger.core.errors import InvalidInput, KeystoreError, NotFound
 from ledger.core.private import private_dir
+from ledger.core.settings import kdf_iterations
 
 PASSPHRASE_ENV = "COFAB_PASSPHRASE"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -150,7 +151,7 @@ class Keyring:
 def _encrypt(key: bytes, passphrase: str, iterations: int | None) -> dict[str, Any]:
     if not passphrase:
         raise KeystoreError("the passphrase must not be empty")
-    return Account.encrypt(key, passphrase, iterations=iterations)
+    return Account.encrypt(key, passphrase, iterations=iterations or kdf_iterations())
 
 
 def _decrypt(keystore: dict[str, Any], passphrase: str, label: str) -> bytes:

@@ -47,6 +47,21 @@ def max_upload_bytes() -> int:
     return int(raw) if raw and raw.isdigit() else DEFAULT_MAX_UPLOAD_BYTES
 
 
+KDF_ITERATIONS_ENV = "COFAB_KDF_ITERATIONS"
+
+
+def kdf_iterations() -> int | None:
+    """The scrypt cost N of keystores cofab writes: $COFAB_KDF_ITERATIONS (a power of two),
+    else None for eth-account's default 2**18. A lower cost unlocks faster and falls to a
+    brute force sooner: for throwaway dev chains and test runs, never for a member's key."""
+    raw = os.environ.get(KDF_ITERATIONS_ENV)
+    if not raw:
+        return None
+    if not raw.isdigit() or int(raw) < 2 or int(raw) & (int(raw) - 1):
+        raise ConfigError(f"${KDF_ITERATIONS_ENV} must be a power of two, e.g. 262144: {raw!r}")
+    return int(raw)
+
+
 def data_dir(override: str | os.PathLike[str] | None = None) -> Path:
     """The node's data directory: explicit override, then $COFAB_DATA_DIR, then ./.cofab."""
     raw = override or os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR

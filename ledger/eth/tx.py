@@ -8,6 +8,7 @@ as a ContractRevert naming the contract's custom error.
 from __future__ import annotations
 
 import ast
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,7 +18,6 @@ from eth_account import Account
 from eth_account._utils.legacy_transactions import Transaction as LegacyTransaction
 from eth_account.signers.local import LocalAccount
 from eth_account.typed_transactions import TypedTransaction
-from eth_tester.exceptions import TransactionFailed
 from eth_utils import ValidationError
 from hexbytes import HexBytes
 from web3 import Web3
@@ -36,7 +36,14 @@ GAS_MARGIN = 1.25
 GAS_HEADROOM = 50_000
 
 
-REVERTS: tuple[type[Exception], ...] = (ContractLogicError, TransactionFailed)
+def reverts() -> tuple[type[Exception], ...]:
+    """What a revert raises: web3's ContractLogicError, and eth-tester's TransactionFailed
+    once the embedded backend has loaded eth-tester (importing it up front would cost every
+    CLI command about a second; no other backend raises it)."""
+    tester = sys.modules.get("eth_tester.exceptions")
+    return (ContractLogicError, tester.TransactionFailed) if tester else (ContractLogicError,)
+
+
 # What a node (web3 RPC error), eth-tester (ValidationError) or web3 (ValueError) raise
 # when it will not take a transaction: bad nonce, duplicate, no funds.
 REFUSED: tuple[type[Exception], ...] = (ValueError, ValidationError, Web3RPCError)
@@ -103,7 +110,7 @@ class Sender:
             }
             try:
                 estimate = gas or fn.estimate_gas(params)
-            except REVERTS as exc:
+            except reverts() as exc:
                 raise revert_from(exc) from None
             params["gas"] = gas or int(estimate * GAS_MARGIN) + GAS_HEADROOM
             params["nonce"] = self._nonce()
@@ -122,7 +129,7 @@ class Sender:
             ctor = factory.constructor(*args)
             try:
                 estimate = ctor.estimate_gas(params)
-            except REVERTS as exc:
+            except reverts() as exc:
                 raise revert_from(exc) from None
             params["gas"] = int(estimate * GAS_MARGIN) + GAS_HEADROOM
             params["nonce"] = self._nonce()
@@ -172,7 +179,7 @@ def explain_failure(chain: Chain, tx: dict[str, Any], receipt: TxReceipt) -> Con
     call = {k: tx[k] for k in ("from", "to", "data", "value") if tx.get(k) is not None}
     try:
         chain.w3.eth.call(call, block_identifier=receipt["blockNumber"] - 1)
-    except REVERTS as exc:
+    except reverts() as exc:
         return revert_from(exc)
     except Exception:  # noqa: BLE001 - pruned history: no state to replay against
         pass

@@ -20,6 +20,7 @@ from schemathesis.checks import not_a_server_error
 from siwe import SiweMessage
 
 from api.app import create_app
+from conftest import estimate_gas
 from ledger.eth.chain import Backend
 from ledger.membership.roles import ALL_ROLES
 from ledger.node import Node, NodeOptions
@@ -33,6 +34,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
     os.environ["COFAB_PASSPHRASE"] = "fuzz"
     data = Path(tmp_path_factory.mktemp("fuzz-node"))
     started = Node.start(NodeOptions(backend=Backend.EMBEDDED, data_dir=data, kdf_iterations=2**10))
+    started.chain.w3.provider.ethereum_tester.backend.chain.gas_estimator = estimate_gas  # type: ignore[attr-defined]
     operator = started.sender()
     started.consortium.propose_set_roles(operator, operator.address, ALL_ROLES)
     yield started
