@@ -50,7 +50,7 @@ def load() -> str:
 def _eas_artifact(name: str) -> tuple[list[dict[str, Any]], bytes]:
     path = EAS_PACKAGE / "artifacts" / "contracts" / f"{name}.sol" / f"{name}.json"
     if not path.exists():
-        raise SystemExit(f"{path} not found: run `make bench` (it unpacks the EAS contracts' npm package)")
+        raise SystemExit(f"{path} not found: run `make bench` (it unpacks the EAS package)")
     art = json.loads(path.read_text())
     return art["abi"], bytes.fromhex(art["bytecode"].removeprefix("0x"))
 

@@ -27,7 +27,7 @@ from web3 import Web3
 from web3.exceptions import BadFunctionCallOutput
 
 from ledger.core.merkle import StandardMerkleTree, process_proof
-from ledger.eth.tx import REVERTS
+from ledger.eth.tx import reverts
 from ledger.steps.anchoring import LEAF_ENCODING, step_leaf
 from ledger.steps.bundle import Anchor, Bundle, BundleStep
 from ledger.steps.epcis import payload_hash
@@ -579,7 +579,7 @@ def verify_bundle(bundle: Bundle, w3: Web3) -> StepsVerdict:
         return _refused(bundle, "no-contract", f"no Traceability contract at {address}")
     try:
         facts = facts_for(w3, address, chain_id, bundle.job_id)
-    except (*REVERTS, BadFunctionCallOutput):
+    except (*reverts(), BadFunctionCallOutput):
         return _refused(bundle, "no-contract", f"the contract at {address} is no Traceability")
     return check_steps(facts, [bundle], sorted({s.split_id for s in bundle.splits}))
 
