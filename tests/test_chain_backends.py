@@ -293,7 +293,7 @@ def test_truncated_state_without_a_good_copy_says_what_to_do(tmp_path: Path) -> 
 
 def test_a_reset_chain_never_reopens_the_old_journal(tmp_path: Path, passphrase: None) -> None:
     """Redeployed on a reset devnet, the contracts come back at the same addresses: the
-    journal is keyed to the chain's genesis and deployment block, not the addresses."""
+    journal is keyed to the deployment block (number and hash), not the addresses."""
     data, port = tmp_path / "data", free_port()
     first = Node.start(options(data, backend=Backend.DEVNET, devnet_port=port))
     try:
