@@ -17,9 +17,10 @@ from web3 import Web3
 from ledger.audit import chain_record
 from ledger.audit.chain_record import Contracts, JobRecord
 from ledger.core import canonical_json
+from ledger.core.abi import SolidityEnum
 from ledger.core.errors import InvalidInput
-from ledger.eth.reverts import JOB_STATUS_NAMES, SPLIT_STATUS_NAMES
 from ledger.membership.roles import Role, role_names
+from ledger.orders.jobs import JobStatus, SplitStatus
 from ledger.steps.bundle import Anchor, Bundle
 from ledger.steps.record import Domain
 from ledger.verify.authority import Authority
@@ -28,6 +29,14 @@ from ledger.verify.checker import check_steps
 from ledger.verify.findings import Finding, Severity, counts, verdict
 
 PPM = 1_000_000
+
+
+def _status_label(enum: type[SolidityEnum], value: Any) -> str:
+    """How the report shows an enum value read from the chain (the raw value if unknown)."""
+    try:
+        return enum(int(value)).label
+    except ValueError:
+        return str(value)
 
 
 @dataclass
@@ -239,7 +248,7 @@ class JobAudit:
         now = int(self.w3.eth.get_block("latest")["timestamp"])
         if now > deadline:
             for i, s in enumerate(self.record.splits):
-                if SPLIT_STATUS_NAMES.get(int(s["status"])) in ("assigned", "accepted"):
+                if int(s["status"]) in (SplitStatus.ASSIGNED, SplitStatus.ACCEPTED):
                     self.flag(
                         Severity.MAJOR,
                         "missed-deadline",
@@ -387,7 +396,7 @@ class JobAudit:
                     "split": i,
                     "factory": s["factory"],
                     "step": _label(s["step"]),
-                    "status": SPLIT_STATUS_NAMES.get(int(s["status"]), str(s["status"])),
+                    "status": _status_label(SplitStatus, s["status"]),
                     "quantity": int(s["quantity"]),
                     "share_ppm": int(s["sharePpm"]),
                     "depends_on": [d for d in range(64) if int(s["dependsOn"]) >> d & 1],
@@ -411,7 +420,7 @@ class JobAudit:
                 "buyer": job["buyer"],
                 "design": job["designId"],
                 "designer": job["designer"],
-                "status": JOB_STATUS_NAMES.get(int(job["status"]), str(job["status"])),
+                "status": _status_label(JobStatus, job["status"]),
                 "quantity": int(job["quantity"]),
                 "price": int(job["price"]),
                 "token": job["token"],

@@ -158,14 +158,3 @@ def decode_revert(data: str | bytes | None, fallback: str = "") -> ContractRever
     revert = ContractRevert(text, error=name, args=values)
     revert.status = STATUS.get(name, ContractRevert.status)
     return revert
-
-
-def __getattr__(name: str) -> dict[int, str]:
-    """JOB_STATUS_NAMES and SPLIT_STATUS_NAMES (value -> label), which ledger.audit.engine
-    reads; they are derived from the order enums, defined in ledger.orders.jobs."""
-    if name in ("JOB_STATUS_NAMES", "SPLIT_STATUS_NAMES"):
-        from ledger.orders.jobs import JobStatus, SplitStatus
-
-        enum = JobStatus if name == "JOB_STATUS_NAMES" else SplitStatus
-        return {int(member): member.label for member in enum}
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -74,9 +74,6 @@ def address_of(uncompressed_pubkey: bytes) -> str:
     return address_from_bytes(keccak(uncompressed_pubkey[1:])[12:])
 
 
-checksum = address_from_bytes
-
-
 def is_low_s(signature: bytes) -> bool:
     return int.from_bytes(signature[32:64], "big") <= HALF_N
 

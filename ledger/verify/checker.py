@@ -26,13 +26,14 @@ from typing import Any
 from web3 import Web3
 from web3.exceptions import BadFunctionCallOutput
 
+from ledger.core.abi import address_from_bytes
 from ledger.core.merkle import StandardMerkleTree, process_proof
 from ledger.eth.tx import reverts
 from ledger.steps.anchoring import LEAF_ENCODING, step_leaf
 from ledger.steps.bundle import Anchor, Bundle, BundleStep
 from ledger.steps.epcis import payload_hash
 from ledger.steps.record import ZERO, Domain, Step
-from ledger.steps.signatures import checksum, recover_address
+from ledger.steps.signatures import recover_address
 from ledger.verify.chain import ChainFacts, facts_for
 from ledger.verify.findings import Finding, Severity, counts, verdict
 
@@ -229,7 +230,7 @@ def check_steps(
                 "the step names another job or split",
                 **_ev(seq, digest),
             )
-        signer = checksum(signer_raw) if signer_raw is not None else None
+        signer = address_from_bytes(signer_raw) if signer_raw is not None else None
         per_split[sid][key] = _Entry(seq, digest, prev, member, when, leaf, signer, item)
         if item.step_hash is not None and item.step_hash != "0x" + digest.hex():
             flag(

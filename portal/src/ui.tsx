@@ -107,3 +107,30 @@ export function Facts({ rows }: { rows: [string, ComponentChildren][] }) {
     </dl>
   );
 }
+
+/** A data table: column headers (an entry that is not a string leaves its column out,
+ * so `cond && t("...")` works) and body rows. */
+export function Table(props: {
+  headers: (string | false | null | undefined)[];
+  children: ComponentChildren;
+}) {
+  return (
+    <div class="table-wrap">
+      <table>
+        <thead>
+          <tr>
+            {props.headers.map(
+              (h) =>
+                typeof h === "string" && (
+                  <th scope="col" key={h}>
+                    {h}
+                  </th>
+                ),
+            )}
+          </tr>
+        </thead>
+        <tbody>{props.children}</tbody>
+      </table>
+    </div>
+  );
+}

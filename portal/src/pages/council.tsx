@@ -5,7 +5,7 @@ import { useState } from "preact/hooks";
 import { explain, get, post } from "../api";
 import { formatDate, formatNumber, label, t } from "../i18n";
 import { useSession } from "../session";
-import { Address, ErrorMessage, Facts, Hex, Loading, Section, Status, useLoad } from "../ui";
+import { Address, ErrorMessage, Facts, Hex, Loading, Section, Status, Table, useLoad } from "../ui";
 
 interface Council {
   members: string[];
@@ -149,21 +149,18 @@ export function CouncilPage() {
             {d.proposals.length === 0 ? (
               <p>{t("council.noProposals")}</p>
             ) : (
-              <div class="table-wrap">
-                <table>
-                  <thead>
-                    <tr>
-                      <th scope="col">#</th>
-                      <th scope="col">{t("council.kind")}</th>
-                      <th scope="col">{t("council.target")}</th>
-                      <th scope="col">{t("members.roles")}</th>
-                      <th scope="col">{t("council.approvals")}</th>
-                      <th scope="col">{t("council.expires")}</th>
-                      <th scope="col">{t("members.status")}</th>
-                      {onCouncil && <th scope="col">{t("work.action")}</th>}
-                    </tr>
-                  </thead>
-                  <tbody>
+              <Table
+                headers={[
+                  "#",
+                  t("council.kind"),
+                  t("council.target"),
+                  t("members.roles"),
+                  t("council.approvals"),
+                  t("council.expires"),
+                  t("members.status"),
+                  onCouncil && t("work.action"),
+                ]}
+              >
                     {d.proposals
                       .slice()
                       .reverse()
@@ -195,9 +192,7 @@ export function CouncilPage() {
                           </tr>
                         );
                       })}
-                  </tbody>
-                </table>
-              </div>
+</Table>
             )}
           </Section>
           {onCouncil && (

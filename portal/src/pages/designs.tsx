@@ -4,7 +4,7 @@ import { useState } from "preact/hooks";
 import { explain, get, post } from "../api";
 import { formatNumber, label, t } from "../i18n";
 import { currentSession } from "../session";
-import { ErrorMessage, Hex, Loading, Section, Status, useLoad } from "../ui";
+import { ErrorMessage, Hex, Loading, Section, Status, Table, useLoad } from "../ui";
 import { hashFile } from "./verify";
 
 interface Certificate {
@@ -153,18 +153,15 @@ export function Designs() {
         {list.loading && !list.data && <Loading />}
         {list.data && list.data.length === 0 && <p>{t("designs.none")}</p>}
         {list.data && list.data.length > 0 && (
-          <div class="table-wrap">
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">{t("designs.name")}</th>
-                  <th scope="col">{t("order.design")}</th>
-                  <th scope="col">{t("verify.status")}</th>
-                  <th scope="col">{t("verify.block")}</th>
-                  <th scope="col">{t("work.action")}</th>
-                </tr>
-              </thead>
-              <tbody>
+          <Table
+            headers={[
+              t("designs.name"),
+              t("order.design"),
+              t("verify.status"),
+              t("verify.block"),
+              t("work.action"),
+            ]}
+          >
                 {list.data.map((d) => (
                   <tr key={d.design_id} data-testid={`design-${d.design_id}`}>
                     <td>{d.metadata?.title ?? d.metadata?.file_name ?? ""}</td>
@@ -190,9 +187,7 @@ export function Designs() {
                     </td>
                   </tr>
                 ))}
-              </tbody>
-            </table>
-          </div>
+</Table>
         )}
       </Section>
     </>

@@ -1,7 +1,7 @@
 // The consortium's members: who holds which roles, read from the chain.
 import { get, type Member } from "../api";
 import { label, t } from "../i18n";
-import { ErrorMessage, Hex, Loading, useLoad } from "../ui";
+import { ErrorMessage, Hex, Loading, Table, useLoad } from "../ui";
 
 export function Members() {
   const members = useLoad(() => get<Member[]>("/members"), []);
@@ -11,17 +11,14 @@ export function Members() {
       {members.loading && !members.data && <Loading />}
       <ErrorMessage text={members.error} />
       {members.data && (
-        <div class="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">{t("members.address")}</th>
-                <th scope="col">{t("members.roles")}</th>
-                <th scope="col">{t("members.status")}</th>
-                <th scope="col">{t("members.record")}</th>
-              </tr>
-            </thead>
-            <tbody>
+        <Table
+          headers={[
+            t("members.address"),
+            t("members.roles"),
+            t("members.status"),
+            t("members.record"),
+          ]}
+        >
               {members.data.map((m) => (
                 <tr key={m.address}>
                   <td>
@@ -38,9 +35,7 @@ export function Members() {
                   </td>
                 </tr>
               ))}
-            </tbody>
-          </table>
-        </div>
+</Table>
       )}
     </>
   );

@@ -6,7 +6,7 @@ import { formatAmount, formatDate, formatNumber, formatPpm, label, t } from "../
 import { useSession, type Session } from "../session";
 import { Handovers } from "./handover";
 import { hashFile } from "./verify";
-import { Address, ErrorMessage, Facts, Hex, Loading, Section, Status, useLoad } from "../ui";
+import { Address, ErrorMessage, Facts, Hex, Loading, Section, Status, Table, useLoad } from "../ui";
 
 interface PayConfig {
   default_token: Token | null;
@@ -44,19 +44,16 @@ export function Orders() {
       <ErrorMessage text={list.error} />
       {list.data && list.data.jobs.length === 0 && <p>{t("orders.none")}</p>}
       {list.data && list.data.jobs.length > 0 && (
-        <div class="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">{t("orders.id")}</th>
-                <th scope="col">{t("orders.status")}</th>
-                <th scope="col">{t("orders.buyer")}</th>
-                <th scope="col">{t("orders.price")}</th>
-                <th scope="col">{t("orders.splits")}</th>
-                <th scope="col">{t("orders.deadline")}</th>
-              </tr>
-            </thead>
-            <tbody>
+        <Table
+          headers={[
+            t("orders.id"),
+            t("orders.status"),
+            t("orders.buyer"),
+            t("orders.price"),
+            t("orders.splits"),
+            t("orders.deadline"),
+          ]}
+        >
               {list.data.jobs.map((j) => {
                 const token = tokenOf(j.token);
                 return (
@@ -74,9 +71,7 @@ export function Orders() {
                   </tr>
                 );
               })}
-            </tbody>
-          </table>
-        </div>
+</Table>
       )}
     </>
   );
@@ -356,23 +351,20 @@ export function Order({ id }: { id: number }) {
         {j.splits.length === 0 ? (
           <p>{t("common.none")}</p>
         ) : (
-          <div class="table-wrap">
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">{t("work.split")}</th>
-                  <th scope="col">{t("work.step")}</th>
-                  <th scope="col">{t("order.factory")}</th>
-                  <th scope="col">{t("work.quantity")}</th>
-                  <th scope="col">{t("work.share")}</th>
-                  <th scope="col">{t("work.amount")}</th>
-                  <th scope="col">{t("work.state")}</th>
-                  <th scope="col">{t("order.dependsOn")}</th>
-                  <th scope="col">{t("order.custody")}</th>
-                  {session && <th scope="col">{t("work.action")}</th>}
-                </tr>
-              </thead>
-              <tbody>
+          <Table
+            headers={[
+              t("work.split"),
+              t("work.step"),
+              t("order.factory"),
+              t("work.quantity"),
+              t("work.share"),
+              t("work.amount"),
+              t("work.state"),
+              t("order.dependsOn"),
+              t("order.custody"),
+              session && t("work.action"),
+            ]}
+          >
                 {j.splits.map((s) => (
                   <tr key={s.id} data-testid={`split-${s.id}`}>
                     <td>{s.id}</td>
@@ -399,9 +391,7 @@ export function Order({ id }: { id: number }) {
                     )}
                   </tr>
                 ))}
-              </tbody>
-            </table>
-          </div>
+</Table>
         )}
       </Section>
       {disputing !== null && j.splits[disputing] && (
@@ -424,18 +414,15 @@ export function Order({ id }: { id: number }) {
         <Steps job={j} />
       </Section>
       <Section id="payouts" title={t("order.payouts")}>
-        <div class="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">{t("order.payout.account")}</th>
-                <th scope="col">{t("order.payout.role")}</th>
-                <th scope="col">{t("work.share")}</th>
-                <th scope="col">{t("work.amount")}</th>
-                <th scope="col">{t("order.payout.state")}</th>
-              </tr>
-            </thead>
-            <tbody>
+        <Table
+          headers={[
+            t("order.payout.account"),
+            t("order.payout.role"),
+            t("work.share"),
+            t("work.amount"),
+            t("order.payout.state"),
+          ]}
+        >
               {j.payouts.map((p, i) => (
                 <tr key={i}>
                   <td>
@@ -447,9 +434,7 @@ export function Order({ id }: { id: number }) {
                   <td>{label("payout.state", p.state)}</td>
                 </tr>
               ))}
-            </tbody>
-          </table>
-        </div>
+</Table>
       </Section>
     </>
   );

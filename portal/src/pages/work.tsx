@@ -4,7 +4,7 @@ import { useState } from "preact/hooks";
 import { explain, get, post, type Job, type JobSummary, type Split, type Token, type TypedData } from "../api";
 import { formatAmount, formatDate, formatNumber, formatPpm, label, t } from "../i18n";
 import { currentSession, type Session } from "../session";
-import { ErrorMessage, Loading, Section, Status, useLoad } from "../ui";
+import { ErrorMessage, Loading, Section, Status, Table, useLoad } from "../ui";
 
 async function myJobs(address: string): Promise<Job[]> {
   const list = await get<JobSummary[]>(`/jobs?party=${address}`);
@@ -196,21 +196,18 @@ export function Work() {
         <ErrorMessage text={jobs.error} />
         {jobs.data && rows.length === 0 && <p>{t("work.none", { address })}</p>}
         {rows.length > 0 && (
-          <div class="table-wrap">
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">{t("work.order")}</th>
-                  <th scope="col">{t("work.split")}</th>
-                  <th scope="col">{t("work.step")}</th>
-                  <th scope="col">{t("work.quantity")}</th>
-                  <th scope="col">{t("work.share")}</th>
-                  <th scope="col">{t("work.amount")}</th>
-                  <th scope="col">{t("work.state")}</th>
-                  <th scope="col">{t("work.action")}</th>
-                </tr>
-              </thead>
-              <tbody>
+          <Table
+            headers={[
+              t("work.order"),
+              t("work.split"),
+              t("work.step"),
+              t("work.quantity"),
+              t("work.share"),
+              t("work.amount"),
+              t("work.state"),
+              t("work.action"),
+            ]}
+          >
                 {rows.map(({ job, split }) => (
                   <tr key={`${job.id}-${split.id}`} data-testid={`work-${job.id}-${split.id}`}>
                     <td>
@@ -233,9 +230,7 @@ export function Work() {
                     </td>
                   </tr>
                 ))}
-              </tbody>
-            </table>
-          </div>
+</Table>
         )}
       </Section>
       <Balances address={address} />
