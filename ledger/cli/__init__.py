@@ -5,19 +5,19 @@ from __future__ import annotations
 import os
 import sys
 
-import typer
-
 from ledger.cli import audit, demo, designs, devices, jobs, keys, members, node, pay, steps
 from ledger.cli import disputes as disputes_cli
-from ledger.cli.common import err
+from ledger.cli.common import App, SharedOptionsGroup, err, shared_options
 
-app = typer.Typer(
+app = App(
+    cls=SharedOptionsGroup,
     help="cofab: a consortium ledger for shared manufacturing.\n\n"
     "Exit codes: 0 done, 1 refused or failed, 2 invalid input, 3 chain or node unavailable.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+app.callback()(shared_options)
 app.command("up")(node.up)
 app.command("down")(node.down)
 app.command("status")(node.status)

@@ -12,12 +12,12 @@ import typer
 from ledger.audit.chain_record import Contracts
 from ledger.audit.engine import AuditInputs, audit, contracts_of, seal
 from ledger.audit.html import render
-from ledger.cli.common import DataDirOpt, RpcUrlOpt, attach_node, handled, out
+from ledger.cli.common import App, handled, out, shared
 from ledger.core.errors import InvalidInput
 from ledger.eth.chain import http_web3
 from ledger.steps.bundle import Bundle
 
-app = typer.Typer(help="Audit a job from the chain and the parties' evidence bundles.")
+app = App(help="Audit a job from the chain and the parties' evidence bundles.")
 FINDINGS_EXIT = 4
 
 
@@ -35,6 +35,7 @@ def _read(path: Path) -> bytes:
 
 @app.command("job")
 def job(
+    ctx: typer.Context,
     job_id: Annotated[int, typer.Argument(help="Job id")],
     bundle: Annotated[
         list[Path] | None, typer.Option(help="A step proof bundle (repeatable)")
@@ -50,20 +51,19 @@ def job(
     traceability: Annotated[
         str | None, typer.Option(help="Traceability address (default: this node's deployment)")
     ] = None,
-    data_dir: DataDirOpt = None,
-    rpc_url: RpcUrlOpt = None,
 ) -> None:
     """Rebuild job JOB_ID from chain events and the bundles, check it, write the report.
 
     Exit 0 when the job audits clean, 4 when there are critical or major findings.
     """
     with handled():
+        options = shared(ctx)
         if job_board:
-            if not rpc_url:
+            if not options.rpc_url:
                 raise InvalidInput("--job-board needs --rpc-url")
-            contracts = Contracts.discover(http_web3(rpc_url), job_board, traceability)
+            contracts = Contracts.discover(http_web3(options.rpc_url), job_board, traceability)
         else:
-            contracts = contracts_of(attach_node(data_dir, rpc_url))
+            contracts = contracts_of(options.attach())
         bundles = [Bundle.load(_read(p)) for p in bundle or []]
         inputs = AuditInputs(bundles=bundles, design_files=[_read(p) for p in design_file or []])
         with out.status(f"auditing job {job_id}"):

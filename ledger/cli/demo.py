@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import os
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from ledger import demo as story
-from ledger.cli.common import DataDirOpt, PassFileOpt, handled, out, signing_node
-from ledger.core.settings import data_dir as resolve_data_dir
+from ledger.cli.common import handled, out, shared
 from ledger.eth.chain import Backend
 from ledger.eth.toolchain import free_port
 from ledger.node import OPERATOR_KEY, Node, NodeOptions, read_run_info
@@ -20,22 +20,21 @@ DEFAULT_OUT = Path("reports") / "demo"
 
 
 def demo(
+    ctx: typer.Context,
     on_node: Annotated[
         bool, typer.Option("--on-node", help="Play on the running node of --data-dir")
     ] = False,
     out_dir: Annotated[Path, typer.Option("--out", help="Where the reports go")] = DEFAULT_OUT,
-    data_dir: DataDirOpt = None,
-    passphrase_file: PassFileOpt = None,
 ) -> None:
     """A consortium, a drawing, an order split in four, signed steps, a tampered bundle, a
     dispute, the audit and the payouts, told as it happens. Ends with the report's path."""
     with handled():
         if on_node:
-            directory = resolve_data_dir(data_dir)
-            if not read_run_info(directory):
-                out.print(f"no running node for {directory}: playing on a throwaway devnet")
+            options = shared(ctx)
+            if not read_run_info(options.directory):
+                out.print(f"no running node for {options.directory}: playing on a throwaway devnet")
             else:
-                node = signing_node(directory, None, OPERATOR_KEY, passphrase_file)
+                node = replace(options, key=OPERATOR_KEY, rpc_url=None).signing()
                 try:
                     _play(node, out_dir)
                 finally:

@@ -18,38 +18,30 @@ from rich.progress import (
 from rich.table import Table
 
 from ledger.cli.common import (
-    DataDirOpt,
-    FromOpt,
+    App,
     JsonOpt,
-    PassFileOpt,
-    RpcUrlOpt,
-    attach_node,
     err,
     handled,
     out,
     print_json,
-    signer_passphrase,
-    signing_node,
+    shared,
 )
-from ledger.core.errors import InvalidInput, NodeNotRunning
-from ledger.core.settings import data_dir as resolve_data_dir
+from ledger.core.errors import InvalidInput
 from ledger.designs.certificates import Certificate, CertificateInvalid, lookup, verify_certificate
 from ledger.designs.client import design_id, hex32
 from ledger.designs.crypto import encryption_key, public_bytes
 from ledger.designs.files import NewDesign, sha256_file, sha256_files
 from ledger.designs.service import DesignService, load_package
 from ledger.eth.chain import attach
-from ledger.node import OPERATOR_KEY, read_run_info
+from ledger.eth.tx import Sender
 
-app = typer.Typer(help="Design files: registration, certificates, licences, encrypted sharing.")
+app = App(help="Design files: registration, certificates, licences, encrypted sharing.")
 
 IdArg = Annotated[str, typer.Argument(help="Design id: the file's SHA-256 (64 hex digits)")]
 
 
-def _service(
-    data_dir: Path | None, rpc_url: str | None, key: str, passphrase_file: Path | None
-) -> tuple[DesignService, Any]:
-    node = signing_node(data_dir, rpc_url, key, passphrase_file)
+def _service(ctx: typer.Context) -> tuple[DesignService, Sender]:
+    node = shared(ctx).signing()
     return node.design_service(), node.sender()
 
 
@@ -77,6 +69,7 @@ def _hash_with_progress(paths: list[Path]) -> list[bytes]:
 
 @app.command("register")
 def register(
+    ctx: typer.Context,
     files: Annotated[list[Path], typer.Argument(help="Design files; several make one batch")],
     parent: Annotated[
         str | None, typer.Option("--parent", help="Id of the design these are versions of")
@@ -86,10 +79,6 @@ def register(
         Path | None,
         typer.Option("--bundle-dir", help="Also write each certificate here as <file>.cert.json"),
     ] = None,
-    key: FromOpt = OPERATOR_KEY,
-    data_dir: DataDirOpt = None,
-    rpc_url: RpcUrlOpt = None,
-    passphrase_file: PassFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Timestamp files on chain: one transaction for one file or for a whole batch.
@@ -103,7 +92,7 @@ def register(
                 raise InvalidInput(f"{path} is not a readable file")
         if parent is not None:
             design_id(parent, "parent design id")
-        svc, sender = _service(data_dir, rpc_url, key, passphrase_file)
+        svc, sender = _service(ctx)
         digests = _hash_with_progress(files)
         items = [
             NewDesign.from_path(p, d, title=title) for p, d in zip(files, digests, strict=True)
@@ -132,26 +121,24 @@ def register(
 
 @app.command("show")
 def show(
+    ctx: typer.Context,
     design: IdArg,
-    data_dir: DataDirOpt = None,
-    rpc_url: RpcUrlOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """One design: registrant, time, block, status (and what this node knows of it)."""
     with handled():
-        _print(attach_node(data_dir, rpc_url).design_service().show(design), as_json)
+        _print(shared(ctx).attach().design_service().show(design), as_json)
 
 
 @app.command("list")
 def list_(
+    ctx: typer.Context,
     designer: Annotated[str | None, typer.Option(help="Only this designer's designs")] = None,
-    data_dir: DataDirOpt = None,
-    rpc_url: RpcUrlOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Designs recorded on chain, and this node's designs not revealed yet."""
     with handled():
-        rows = attach_node(data_dir, rpc_url).design_service().listing(designer)
+        rows = shared(ctx).attach().design_service().listing(designer)
         if as_json:
             print_json(rows)
             return
@@ -170,14 +157,13 @@ def list_(
 
 @app.command("certificate")
 def certificate(
+    ctx: typer.Context,
     design: IdArg,
     out_file: Annotated[Path | None, typer.Option("--out", help="Write it to this file")] = None,
-    data_dir: DataDirOpt = None,
-    rpc_url: RpcUrlOpt = None,
 ) -> None:
     """Print (or write) the certificate this node issued for a design."""
     with handled():
-        cert = attach_node(data_dir, rpc_url).design_service().certificate(design)
+        cert = shared(ctx).attach().design_service().certificate(design)
         if cert is None:
             raise InvalidInput(f"this node holds no certificate for design {design}")
         if out_file is None:
@@ -187,17 +173,9 @@ def certificate(
             out.print(f"wrote {out_file}")
 
 
-def _endpoint(rpc_url: str | None, data_dir: Path | None) -> str:
-    if rpc_url:
-        return rpc_url
-    info = read_run_info(resolve_data_dir(data_dir))
-    if info and info.get("rpc_url"):
-        return str(info["rpc_url"])
-    raise NodeNotRunning("give the chain endpoint with --rpc-url (or run a node)")
-
-
 @app.command("verify")
 def verify(
+    ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help="The design file")],
     proof: Annotated[
         Path | None, typer.Option("--proof", help="The certificate (proof bundle) JSON")
@@ -206,8 +184,6 @@ def verify(
         str | None,
         typer.Option(help="DesignRegistry address, when checking without a bundle"),
     ] = None,
-    rpc_url: RpcUrlOpt = None,
-    data_dir: DataDirOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Check a file against the chain: exit 0 registered, 1 not registered, 2 bundle mismatch.
@@ -224,11 +200,11 @@ def verify(
             except OSError as exc:
                 raise CertificateInvalid(f"cannot read bundle {proof}: {exc.strerror}") from None
         digest = sha256_file(file)
-        chain = attach(_endpoint(rpc_url, data_dir))
+        chain = attach(shared(ctx).endpoint())
         if cert is not None:
             verdict = verify_certificate(chain.w3, digest, cert)
         else:
-            address = contract or _local_registry(data_dir, chain.chain_id)
+            address = contract or _local_registry(shared(ctx).directory, chain.chain_id)
             verdict = lookup(chain.w3, address, digest)
         data = verdict.as_dict()
         if as_json:
@@ -255,10 +231,10 @@ def _utc(seconds: int) -> str:
     return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
 
 
-def _local_registry(data_dir: Path | None, chain_id: int) -> str:
+def _local_registry(directory: Path, chain_id: int) -> str:
     from ledger.eth import deployment as deploy_mod
 
-    record = deploy_mod.load(resolve_data_dir(data_dir), chain_id)
+    record = deploy_mod.load(directory, chain_id)
     if record is None or "DesignRegistry" not in record.contracts:
         raise InvalidInput("without --proof, give the registry address with --contract")
     return record.contracts["DesignRegistry"].address
@@ -266,15 +242,12 @@ def _local_registry(data_dir: Path | None, chain_id: int) -> str:
 
 @app.command("reveal")
 def reveal(
+    ctx: typer.Context,
     design: IdArg,
     proof: Annotated[
         Path | None,
         typer.Option("--proof", help="The certificate, if this node did not issue it"),
     ] = None,
-    key: FromOpt = OPERATOR_KEY,
-    data_dir: DataDirOpt = None,
-    rpc_url: RpcUrlOpt = None,
-    passphrase_file: PassFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Put a committed design (or batch member) on chain now, dated at its commitment.
@@ -288,43 +261,38 @@ def reveal(
                 cert = Certificate.loads(proof.read_bytes())
             except OSError as exc:
                 raise CertificateInvalid(f"cannot read bundle {proof}: {exc.strerror}") from None
-        svc, sender = _service(data_dir, rpc_url, key, passphrase_file)
+        svc, sender = _service(ctx)
         _print(svc.reveal(sender, design, cert).as_dict(), as_json)
 
 
 @app.command("revoke")
 def revoke(
+    ctx: typer.Context,
     design: IdArg,
-    key: FromOpt = OPERATOR_KEY,
-    data_dir: DataDirOpt = None,
-    rpc_url: RpcUrlOpt = None,
-    passphrase_file: PassFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Revoke your design: no new licences, shares or versions; its licences lapse."""
     with handled():
-        svc, sender = _service(data_dir, rpc_url, key, passphrase_file)
+        svc, sender = _service(ctx)
         _print(svc.revoke(sender, design).as_dict(), as_json)
 
 
 @app.command("supersede")
 def supersede(
+    ctx: typer.Context,
     design: IdArg,
     by: Annotated[str, typer.Option("--by", help="Id of the newer version")],
-    key: FromOpt = OPERATOR_KEY,
-    data_dir: DataDirOpt = None,
-    rpc_url: RpcUrlOpt = None,
-    passphrase_file: PassFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Mark your design as superseded by a newer version (no new licences of the old one)."""
     with handled():
-        svc, sender = _service(data_dir, rpc_url, key, passphrase_file)
+        svc, sender = _service(ctx)
         _print(svc.supersede(sender, design, by).as_dict(), as_json)
 
 
 @app.command("license")
 def license_(
+    ctx: typer.Context,
     design: IdArg,
     to: Annotated[str, typer.Option("--to", help="Member address of the licensee")],
     royalty_ppm: Annotated[
@@ -334,10 +302,6 @@ def license_(
     block: Annotated[
         int | None, typer.Option("--block", help="Show the licence at this past block")
     ] = None,
-    key: FromOpt = OPERATOR_KEY,
-    data_dir: DataDirOpt = None,
-    rpc_url: RpcUrlOpt = None,
-    passphrase_file: PassFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Grant (--royalty-ppm), revoke (--revoke) or show (neither) a licence of your design."""
@@ -345,10 +309,10 @@ def license_(
         if royalty_ppm is not None and revoke_:
             raise InvalidInput("give --royalty-ppm to grant or --revoke to revoke, not both")
         if royalty_ppm is None and not revoke_:
-            node = attach_node(data_dir, rpc_url)
+            node = shared(ctx).attach()
             _print(node.designs.licence(design, to, block).as_dict(), as_json)
             return
-        svc, sender = _service(data_dir, rpc_url, key, passphrase_file)
+        svc, sender = _service(ctx)
         if revoke_:
             licence = svc.revoke_licence(sender, design, to)
         else:
@@ -359,17 +323,14 @@ def license_(
 
 @app.command("key")
 def key_(
+    ctx: typer.Context,
     publish: Annotated[
         bool, typer.Option("--publish", help="Publish it as your Consortium encryption key")
     ] = False,
-    key: FromOpt = OPERATOR_KEY,
-    data_dir: DataDirOpt = None,
-    rpc_url: RpcUrlOpt = None,
-    passphrase_file: PassFileOpt = None,
 ) -> None:
     """Show (or publish) your X25519 encryption key, derived from your Ethereum key."""
     with handled():
-        node = signing_node(data_dir, rpc_url, key, passphrase_file)
+        node = shared(ctx).signing()
         sender = node.sender()
         if publish:
             public, receipt = node.design_service().publish_key(sender)
@@ -385,15 +346,12 @@ def key_(
 
 @app.command("share")
 def share(
+    ctx: typer.Context,
     design: IdArg,
     to: Annotated[list[str], typer.Option("--to", help="Licensed member address (repeatable)")],
     file: Annotated[
         Path | None, typer.Option("--file", help="The design file, if this node lacks it")
     ] = None,
-    key: FromOpt = OPERATOR_KEY,
-    data_dir: DataDirOpt = None,
-    rpc_url: RpcUrlOpt = None,
-    passphrase_file: PassFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Encrypt your design for licensed members and record the share on chain."""
@@ -404,7 +362,7 @@ def share(
                 plaintext = file.read_bytes()
             except OSError as exc:
                 raise InvalidInput(f"cannot read {file}: {exc.strerror}") from None
-        svc, sender = _service(data_dir, rpc_url, key, passphrase_file)
+        svc, sender = _service(ctx)
         shares = svc.share(sender, design, to, plaintext)
         if as_json:
             print_json([s.as_dict() for s in shares])
@@ -419,18 +377,15 @@ def share(
 
 @app.command("fetch")
 def fetch(
+    ctx: typer.Context,
     design: IdArg,
     out_file: Annotated[
-        Path | None, typer.Option("--out", help="Where to write the file [default: ./<id>]")
+        Path | None, typer.Option("--out", help="Where to write the file \\[default: ./<id>]")
     ] = None,
     package: Annotated[
         Path | None,
         typer.Option("--package", help="A share package downloaded from GET /designs/{id}/share"),
     ] = None,
-    key: FromOpt = OPERATOR_KEY,
-    data_dir: DataDirOpt = None,
-    rpc_url: RpcUrlOpt = None,
-    passphrase_file: PassFileOpt = None,
 ) -> None:
     """Decrypt a design shared with you, after checking the share against the chain."""
     with handled():
@@ -439,8 +394,9 @@ def fetch(
         if target.exists():
             raise InvalidInput(f"{target} exists; not overwriting it")
         data = load_package(package) if package is not None else None
-        node = attach_node(data_dir, rpc_url)
-        account = node.keyring.unlock(key, signer_passphrase(node, key, passphrase_file))
+        options = shared(ctx)
+        node = options.attach()
+        account = node.keyring.unlock(options.key, options.passphrase(node))
         plaintext = node.design_service().fetch(account, did, data)
         tmp = target.with_name(f".{target.name}.tmp")
         tmp.write_bytes(plaintext)

@@ -16,26 +16,20 @@ from typing import Annotated
 import typer
 
 from ledger.cli.common import (
-    DataDirOpt,
-    FromOpt,
+    App,
     JsonOpt,
-    PassFileOpt,
-    RpcUrlOpt,
-    attach_node,
     handled,
     out,
     print_json,
     prompt_passphrase,
-    signer_passphrase,
-    signing_node,
+    shared,
 )
 from ledger.cli.members import print_proposal
 from ledger.core.errors import InvalidInput, NotFound
 from ledger.core.keys import read_passphrase
 from ledger.eth import eip712
-from ledger.node import OPERATOR_KEY
 
-app = typer.Typer(help="Authorise, revoke and unbind device signer keys.")
+app = App(help="Authorise, revoke and unbind device signer keys.")
 _RELATIVE = re.compile(r"^\+(\d+)([smhd])$")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -64,6 +58,7 @@ def _print(data: dict[str, object], as_json: bool) -> None:
 
 @app.command("authorize")
 def authorize(
+    ctx: typer.Context,
     device: Annotated[
         str,
         typer.Argument(
@@ -85,16 +80,12 @@ def authorize(
     device_passphrase_file: Annotated[
         Path | None, typer.Option(help="Read the device key's passphrase from this file")
     ] = None,
-    key: FromOpt = OPERATOR_KEY,
-    data_dir: DataDirOpt = None,
-    rpc_url: RpcUrlOpt = None,
-    passphrase_file: PassFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Authorise a device key to sign production steps for your factory."""
     with handled():
         expires_at = parse_expiry(expires)
-        node = attach_node(data_dir, rpc_url)
+        node = shared(ctx).attach()
         if signature is None:
             try:
                 node.keyring.find(device)
@@ -103,7 +94,8 @@ def authorize(
                     f"the key of device {device} is not in {node.keyring.directory}: have the "
                     "device sign the typed data of `cofab device binding` and pass --signature"
                 ) from None
-        sender = node.unlock(key, signer_passphrase(node, key, passphrase_file))
+        options = shared(ctx)
+        sender = node.unlock(options.key, options.passphrase(node))
         if signature is None:
             passphrase = read_passphrase(device_passphrase_file, prompt=prompt_passphrase())
             account = node.keyring.unlock(device, passphrase)
@@ -116,15 +108,14 @@ def authorize(
 
 @app.command("binding")
 def binding(
+    ctx: typer.Context,
     device: Annotated[str, typer.Argument(help="Device key address")],
     factory: Annotated[str, typer.Option("--for", help="The factory to bind it to")],
     expires: Annotated[str | None, typer.Option(help="Unix seconds, ISO 8601 or +30d")] = None,
-    data_dir: DataDirOpt = None,
-    rpc_url: RpcUrlOpt = None,
 ) -> None:
     """Print the EIP-712 typed data a device key signs to consent to its binding."""
     with handled():
-        c = attach_node(data_dir, rpc_url).consortium
+        c = shared(ctx).attach().consortium
         data = c.binding_typed_data(c.device_binding(factory, device, parse_expiry(expires)))
         digest = "0x" + eip712.digest(data).hex()
         print_json(
@@ -134,42 +125,35 @@ def binding(
 
 @app.command("revoke")
 def revoke(
+    ctx: typer.Context,
     device: Annotated[str, typer.Argument(help="Device key address")],
-    key: FromOpt = OPERATOR_KEY,
-    data_dir: DataDirOpt = None,
-    rpc_url: RpcUrlOpt = None,
-    passphrase_file: PassFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Revoke one of your device keys; its later signatures are no longer accepted."""
     with handled():
-        node = signing_node(data_dir, rpc_url, key, passphrase_file)
+        node = shared(ctx).signing()
         node.consortium.revoke_device(node.sender(), device)
         _print(node.consortium.device(device).as_dict(), as_json)
 
 
 @app.command("unbind")
 def unbind(
+    ctx: typer.Context,
     device: Annotated[str, typer.Argument(help="Device key address")],
-    key: FromOpt = OPERATOR_KEY,
-    data_dir: DataDirOpt = None,
-    rpc_url: RpcUrlOpt = None,
-    passphrase_file: PassFileOpt = None,
 ) -> None:
     """Propose (council) to release a device key from its factory; it executes at quorum."""
     with handled():
-        node = signing_node(data_dir, rpc_url, key, passphrase_file)
+        node = shared(ctx).signing()
         pid, _ = node.consortium.propose_unbind_device(node.sender(), device)
         print_proposal(node.consortium.proposal(pid))
 
 
 @app.command("show")
 def show(
+    ctx: typer.Context,
     device: Annotated[str, typer.Argument(help="Device key address")],
-    data_dir: DataDirOpt = None,
-    rpc_url: RpcUrlOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Show a device key: owner, expiry, whether it is active."""
     with handled():
-        _print(attach_node(data_dir, rpc_url).consortium.device(device).as_dict(), as_json)
+        _print(shared(ctx).attach().consortium.device(device).as_dict(), as_json)

@@ -11,22 +11,18 @@ import typer
 from rich.table import Table
 
 from ledger.cli.common import (
-    DataDirOpt,
-    FromOpt,
+    App,
     JsonOpt,
-    PassFileOpt,
-    RpcUrlOpt,
-    attach_node,
     handled,
     out,
     print_json,
-    signing_node,
+    shared,
 )
 from ledger.core.errors import InvalidInput
 from ledger.disputes.client import Dispute, DisputeStatus
-from ledger.node import OPERATOR_KEY, Node
+from ledger.node import Node
 
-app = typer.Typer(help="Disputes on a split: open, evidence, auditor votes, ruling, lapse.")
+app = App(help="Disputes on a split: open, evidence, auditor votes, ruling, lapse.")
 
 DisputeArg = Annotated[int, typer.Argument(help="Dispute id")]
 EvidenceHashOpt = Annotated[
@@ -91,91 +87,78 @@ def _done(node: Node, dispute_id: int, as_json: bool) -> None:
 
 @app.command("open")
 def open_(
+    ctx: typer.Context,
     job_id: Annotated[int, typer.Argument(help="Job id")],
     split_id: Annotated[int, typer.Argument(help="Split id")],
     reason: Annotated[str, typer.Option(help="What is disputed, e.g. 'late delivery'")],
     evidence_hash_hex: EvidenceHashOpt = None,
     evidence_file: EvidenceFileOpt = None,
-    key: FromOpt = OPERATOR_KEY,
-    data_dir: DataDirOpt = None,
-    rpc_url: RpcUrlOpt = None,
-    passphrase_file: PassFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Open a dispute on a split as its order's buyer or its factory; freezes its payout."""
     with handled():
         digest = evidence_hash(evidence_hash_hex, evidence_file)
-        node = signing_node(data_dir, rpc_url, key, passphrase_file)
+        node = shared(ctx).signing()
         dispute_id = node.disputes.open(node.sender(), job_id, split_id, reason, digest)
         _done(node, dispute_id, as_json)
 
 
 @app.command("evidence")
 def evidence(
+    ctx: typer.Context,
     dispute_id: DisputeArg,
     evidence_hash_hex: EvidenceHashOpt = None,
     evidence_file: EvidenceFileOpt = None,
     uri: Annotated[str, typer.Option(help="Where the evidence can be fetched")] = "",
-    key: FromOpt = OPERATOR_KEY,
-    data_dir: DataDirOpt = None,
-    rpc_url: RpcUrlOpt = None,
-    passphrase_file: PassFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Add evidence as the claimant or respondent, until the evidence deadline."""
     with handled():
         digest = evidence_hash(evidence_hash_hex, evidence_file)
-        node = signing_node(data_dir, rpc_url, key, passphrase_file)
+        node = shared(ctx).signing()
         node.disputes.add_evidence(node.sender(), dispute_id, digest, uri)
         _done(node, dispute_id, as_json)
 
 
 @app.command("vote")
 def vote(
+    ctx: typer.Context,
     dispute_id: DisputeArg,
     payout: Annotated[
         str, typer.Option(help="Share of the split to pay its factory: ppm or %, e.g. 60%")
     ],
     fault: Annotated[str, typer.Option(help="Who is at fault: none | buyer | factory")] = "none",
-    key: FromOpt = OPERATOR_KEY,
-    data_dir: DataDirOpt = None,
-    rpc_url: RpcUrlOpt = None,
-    passphrase_file: PassFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Vote as an active auditor who is not a party to the order; the quorum's vote rules."""
     with handled():
-        node = signing_node(data_dir, rpc_url, key, passphrase_file)
+        node = shared(ctx).signing()
         node.disputes.vote(node.sender(), dispute_id, payout, fault)
         _done(node, dispute_id, as_json)
 
 
 @app.command("lapse")
 def lapse(
+    ctx: typer.Context,
     dispute_id: DisputeArg,
-    key: FromOpt = OPERATOR_KEY,
-    data_dir: DataDirOpt = None,
-    rpc_url: RpcUrlOpt = None,
-    passphrase_file: PassFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Close a dispute without ruling after its ruling deadline (anyone); unfreezes the split."""
     with handled():
-        node = signing_node(data_dir, rpc_url, key, passphrase_file)
+        node = shared(ctx).signing()
         node.disputes.lapse(node.sender(), dispute_id)
         _done(node, dispute_id, as_json)
 
 
 @app.command("show")
 def show(
+    ctx: typer.Context,
     dispute_id: DisputeArg,
-    data_dir: DataDirOpt = None,
-    rpc_url: RpcUrlOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Show a dispute: parties, deadlines, evidence, votes and the ruling."""
     with handled():
-        d = attach_node(data_dir, rpc_url).disputes.show(dispute_id)
+        d = shared(ctx).attach().disputes.show(dispute_id)
         if as_json:
             print_json(d.as_dict())
         else:
@@ -184,12 +167,11 @@ def show(
 
 @app.command("list")
 def list_(
+    ctx: typer.Context,
     job: Annotated[int | None, typer.Option(help="Only the disputes of this job")] = None,
     status: Annotated[
         str | None, typer.Option(help="Only disputes that are open, ruled or lapsed")
     ] = None,
-    data_dir: DataDirOpt = None,
-    rpc_url: RpcUrlOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """List disputes, oldest first."""
@@ -200,7 +182,7 @@ def list_(
                 wanted = DisputeStatus[status.strip().upper()]
             except KeyError:
                 raise InvalidInput(f"status {status!r} must be open, ruled or lapsed") from None
-        items = attach_node(data_dir, rpc_url).disputes.list(job, wanted)
+        items = shared(ctx).attach().disputes.list(job, wanted)
         if as_json:
             print_json([d.as_dict() for d in items])
             return

@@ -12,26 +12,22 @@ from eth_utils import is_address, to_checksum_address
 from rich.table import Table
 
 from ledger.cli.common import (
-    DataDirOpt,
-    FromOpt,
+    App,
     JsonOpt,
-    PassFileOpt,
-    RpcUrlOpt,
-    attach_node,
     handled,
     out,
     print_json,
-    signing_node,
+    shared,
 )
 from ledger.cli.devices import parse_expiry
 from ledger.core.errors import InvalidInput
 from ledger.eth import eip712
-from ledger.node import OPERATOR_KEY, Node
+from ledger.node import Node
 from ledger.orders import signing as job_signing
 from ledger.orders.jobs import JobView, SplitSpec, label32
 from ledger.orders.signing import Acceptance, Handover
 
-app = typer.Typer(help="Orders: create, fund, split by process step, accept, hand over, deliver.")
+app = App(help="Orders: create, fund, split by process step, accept, hand over, deliver.")
 
 JobArg = Annotated[int, typer.Argument(help="Job id")]
 SplitArg = Annotated[int, typer.Argument(help="Split id (0, 1, … in the order they were given)")]
@@ -128,12 +124,13 @@ def _read_record(path: Path, primary: str) -> dict[str, Any]:
 
 @app.command("create")
 def create(
+    ctx: typer.Context,
     design: Annotated[str, typer.Option(help="Design id (SHA-256 of the file) licensed to you")],
     quantity: Annotated[int, typer.Option(help="Units ordered")],
     price: Annotated[str, typer.Option(help="Price in token units, e.g. 1250.50")],
     deadline: Annotated[str, typer.Option(help="Delivery deadline: +30d, ISO 8601 or unix")],
     token: Annotated[
-        str | None, typer.Option(help="Payment ERC-20 [default: the chain's payment token]")
+        str | None, typer.Option(help="Payment ERC-20 \\[default: the chain's payment token]")
     ] = None,
     spec_hash: Annotated[
         str | None, typer.Option(help="32-byte hex hash of the order document")
@@ -143,18 +140,14 @@ def create(
         typer.Option(
             "--review-period",
             help="Time you have to accept or dispute each delivery before anyone may finalise "
-            "it: 14d, 36h, or seconds [default: 14d]",
+            "it: 14d, 36h, or seconds \\[default: 14d]",
         ),
     ] = None,
-    key: FromOpt = OPERATOR_KEY,
-    data_dir: DataDirOpt = None,
-    rpc_url: RpcUrlOpt = None,
-    passphrase_file: PassFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Place an order as a buyer holding a licence of the design."""
     with handled():
-        node = signing_node(data_dir, rpc_url, key, passphrase_file)
+        node = shared(ctx).signing()
         erc20 = node.settlement.token(token)
         job_id, _ = node.jobs.create(
             node.sender(),
@@ -171,40 +164,34 @@ def create(
 
 @app.command("fund")
 def fund(
+    ctx: typer.Context,
     job_id: JobArg,
-    key: FromOpt = OPERATOR_KEY,
-    data_dir: DataDirOpt = None,
-    rpc_url: RpcUrlOpt = None,
-    passphrase_file: PassFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Pay the price into escrow (approves the Settlement for it first if needed)."""
     with handled():
-        node = signing_node(data_dir, rpc_url, key, passphrase_file)
+        node = shared(ctx).signing()
         node.jobs.fund(node.sender(), job_id)
         _done(node, job_id, as_json, "funded")
 
 
 @app.command("split")
 def split(
+    ctx: typer.Context,
     job_id: JobArg,
     splits: Annotated[
         list[str],
         typer.Option(
             "--split",
-            help="factory=ADDRESS|KEY,step=LABEL,quantity=N,share=PPM|N%[,after=0+1] (repeat)",
+            help="factory=ADDRESS|KEY,step=LABEL,quantity=N,share=PPM|N%\\[,after=0+1] (repeat)",
         ),
     ],
-    key: FromOpt = OPERATOR_KEY,
-    data_dir: DataDirOpt = None,
-    rpc_url: RpcUrlOpt = None,
-    passphrase_file: PassFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Split a funded order by process step; shares + royalty + fee must sum to 1,000,000."""
     with handled():
         specs = [SplitSpec.parse(text) for text in splits]
-        node = signing_node(data_dir, rpc_url, key, passphrase_file)
+        node = shared(ctx).signing()
         specs = [
             SplitSpec(
                 resolve_account(node, s.factory), s.step, s.quantity, s.share_ppm, s.depends_on
@@ -217,6 +204,7 @@ def split(
 
 @app.command("accept")
 def accept(
+    ctx: typer.Context,
     job_id: JobArg,
     split_id: SplitArg,
     sign_only: Annotated[
@@ -229,17 +217,13 @@ def accept(
         str | None, typer.Option("--expires", help="Signature deadline (+1d, ISO, unix)")
     ] = None,
     out_file: OutOpt = None,
-    key: FromOpt = OPERATOR_KEY,
-    data_dir: DataDirOpt = None,
-    rpc_url: RpcUrlOpt = None,
-    passphrase_file: PassFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Accept your split; or sign an acceptance for anyone to relay; or relay one (--signed)."""
     with handled():
         if sign_only and signed:
             raise InvalidInput("--sign-only and --signed exclude each other")
-        node = signing_node(data_dir, rpc_url, key, passphrase_file)
+        node = shared(ctx).signing()
         sender, jobs = node.sender(), node.jobs
         if sign_only:
             record = jobs.acceptance(job_id, split_id, parse_expiry(expires) or None)
@@ -275,6 +259,7 @@ def accept(
 
 @app.command("handover")
 def handover(
+    ctx: typer.Context,
     job_id: JobArg,
     from_split: Annotated[int, typer.Argument(help="Split whose lots pass on")],
     to_split: Annotated[int, typer.Argument(help="Split that depends on it and receives them")],
@@ -296,10 +281,6 @@ def handover(
         str | None, typer.Option(help="from | to: the side a device key signs for")
     ] = None,
     out_file: OutOpt = None,
-    key: FromOpt = OPERATOR_KEY,
-    data_dir: DataDirOpt = None,
-    rpc_url: RpcUrlOpt = None,
-    passphrase_file: PassFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Pass lots to the next split: both factories sign (your own side is signed for you)."""
@@ -318,7 +299,7 @@ def handover(
             raise InvalidInput("the signed record is for another job or other splits")
         if role not in (None, "from", "to"):
             raise InvalidInput("--role is from or to")
-        node = signing_node(data_dir, rpc_url, key, passphrase_file)
+        node = shared(ctx).signing()
         sender, jobs = node.sender(), node.jobs
         if sign_only:
             side = jobs.handover_side(record, sender.address, role)
@@ -347,97 +328,80 @@ def handover(
 
 @app.command("deliver")
 def deliver(
+    ctx: typer.Context,
     job_id: JobArg,
     split_id: SplitArg,
     evidence: Annotated[
         str | None, typer.Option(help="32-byte hex hash of the delivery note or QC evidence")
     ] = None,
-    key: FromOpt = OPERATOR_KEY,
-    data_dir: DataDirOpt = None,
-    rpc_url: RpcUrlOpt = None,
-    passphrase_file: PassFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Declare your split delivered (its dependencies must be delivered and handed over)."""
     with handled():
-        node = signing_node(data_dir, rpc_url, key, passphrase_file)
+        node = shared(ctx).signing()
         node.jobs.deliver(node.sender(), job_id, split_id, evidence)
         _done(node, job_id, as_json, f"split {split_id} delivered")
 
 
 @app.command("accept-delivery")
 def accept_delivery(
+    ctx: typer.Context,
     job_id: JobArg,
     split_id: SplitArg,
-    key: FromOpt = OPERATOR_KEY,
-    data_dir: DataDirOpt = None,
-    rpc_url: RpcUrlOpt = None,
-    passphrase_file: PassFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Accept a delivered split as the buyer: its factory is paid its share."""
     with handled():
-        node = signing_node(data_dir, rpc_url, key, passphrase_file)
+        node = shared(ctx).signing()
         node.jobs.accept_delivery(node.sender(), job_id, split_id)
         _done(node, job_id, as_json, f"delivery of split {split_id} accepted")
 
 
 @app.command("finalize")
 def finalize(
+    ctx: typer.Context,
     job_id: JobArg,
     split_id: SplitArg,
-    key: FromOpt = OPERATOR_KEY,
-    data_dir: DataDirOpt = None,
-    rpc_url: RpcUrlOpt = None,
-    passphrase_file: PassFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Finalise a delivery as accepted once the buyer's review period passed (anyone may)."""
     with handled():
-        node = signing_node(data_dir, rpc_url, key, passphrase_file)
+        node = shared(ctx).signing()
         node.jobs.finalize(node.sender(), job_id, split_id)
         _done(node, job_id, as_json, f"delivery of split {split_id} finalised as accepted")
 
 
 @app.command("cancel")
 def cancel(
+    ctx: typer.Context,
     job_id: JobArg,
-    key: FromOpt = OPERATOR_KEY,
-    data_dir: DataDirOpt = None,
-    rpc_url: RpcUrlOpt = None,
-    passphrase_file: PassFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Cancel an order before production starts; the payment is refunded to the buyer."""
     with handled():
-        node = signing_node(data_dir, rpc_url, key, passphrase_file)
+        node = shared(ctx).signing()
         node.jobs.cancel(node.sender(), job_id)
         _done(node, job_id, as_json, "cancelled")
 
 
 @app.command("expire")
 def expire(
+    ctx: typer.Context,
     job_id: JobArg,
-    key: FromOpt = OPERATOR_KEY,
-    data_dir: DataDirOpt = None,
-    rpc_url: RpcUrlOpt = None,
-    passphrase_file: PassFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Expire an order past its deadline: what was not delivered is refunded (anyone may)."""
     with handled():
-        node = signing_node(data_dir, rpc_url, key, passphrase_file)
+        node = shared(ctx).signing()
         node.jobs.expire(node.sender(), job_id)
         _done(node, job_id, as_json, "expired")
 
 
 @app.command("show")
-def show(
-    job_id: JobArg, data_dir: DataDirOpt = None, rpc_url: RpcUrlOpt = None, as_json: JsonOpt = False
-) -> None:
+def show(ctx: typer.Context, job_id: JobArg, as_json: JsonOpt = False) -> None:
     """An order: state, splits, who holds the lots, shares and payouts."""
     with handled():
-        view = attach_node(data_dir, rpc_url).jobs.view(job_id)
+        view = shared(ctx).attach().jobs.view(job_id)
         if as_json:
             print_json(view.as_dict())
         else:
@@ -446,16 +410,15 @@ def show(
 
 @app.command("list")
 def list_(
+    ctx: typer.Context,
     party: Annotated[
         str | None, typer.Option(help="Only jobs where this address or key is buyer or factory")
     ] = None,
-    data_dir: DataDirOpt = None,
-    rpc_url: RpcUrlOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """List orders."""
     with handled():
-        node = attach_node(data_dir, rpc_url)
+        node = shared(ctx).attach()
         jobs = node.jobs.list_jobs(resolve_account(node, party) if party else None)
         if as_json:
             print_json([j.as_dict() for j in jobs])

@@ -8,33 +8,34 @@ from typing import Annotated
 
 import typer
 
-from ledger.cli.common import DataDirOpt, JsonOpt, PassFileOpt, handled, out, print_json
+from ledger.cli.common import App, JsonOpt, handled, out, print_json, shared
 from ledger.cli.common import prompt_passphrase as ask
 from ledger.core.errors import InvalidInput
 from ledger.core.keys import Keyring, read_passphrase
-from ledger.core.settings import data_dir as resolve_data_dir
 
-app = typer.Typer(help="Create, import, list and export keys (V3 keystore JSON).")
+app = App(help="Create, import, list and export keys (V3 keystore JSON).")
 
 
-def _keyring(data_dir: Path | None) -> Keyring:
-    return Keyring(resolve_data_dir(data_dir) / "keystore")
+def _keyring(ctx: typer.Context) -> Keyring:
+    return Keyring(shared(ctx).directory / "keystore")
 
 
 @app.command("new")
 def new(
+    ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="A name for the key")],
-    data_dir: DataDirOpt = None,
-    passphrase_file: PassFileOpt = None,
 ) -> None:
     """Create a new key, encrypted with a passphrase."""
     with handled():
-        info = _keyring(data_dir).new(name, read_passphrase(passphrase_file, prompt=ask(True)))
+        info = _keyring(ctx).new(
+            name, read_passphrase(shared(ctx).passphrase_file, prompt=ask(True))
+        )
         out.print(f"created key [bold]{info.name}[/] {info.address}")
 
 
 @app.command("import")
 def import_(
+    ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="A name for the key")],
     keystore: Annotated[
         Path | None, typer.Option("--keystore", help="A V3 keystore JSON from another wallet")
@@ -42,15 +43,13 @@ def import_(
     private_key_file: Annotated[
         Path | None, typer.Option("--private-key-file", help="A file holding a hex private key")
     ] = None,
-    data_dir: DataDirOpt = None,
-    passphrase_file: PassFileOpt = None,
 ) -> None:
     """Import a keystore (kept as is) or a raw private key (encrypted with the passphrase)."""
     with handled():
         if (keystore is None) == (private_key_file is None):
             raise InvalidInput("give exactly one of --keystore or --private-key-file")
-        ring = _keyring(data_dir)
-        passphrase = read_passphrase(passphrase_file, prompt=ask(keystore is None))
+        ring = _keyring(ctx)
+        passphrase = read_passphrase(shared(ctx).passphrase_file, prompt=ask(keystore is None))
         if keystore is not None:
             info = ring.import_keystore(name, keystore, passphrase)
         else:
@@ -64,10 +63,10 @@ def import_(
 
 
 @app.command("list")
-def list_(data_dir: DataDirOpt = None, as_json: JsonOpt = False) -> None:
+def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """List the keys of this node."""
     with handled():
-        keys = _keyring(data_dir).list()
+        keys = _keyring(ctx).list()
         if as_json:
             print_json([{"name": k.name, "address": k.address} for k in keys])
             return
@@ -79,15 +78,15 @@ def list_(data_dir: DataDirOpt = None, as_json: JsonOpt = False) -> None:
 
 @app.command("export")
 def export(
+    ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Name or address of the key")],
     out_file: Annotated[
         Path | None, typer.Option("--out", help="Write here instead of standard output")
     ] = None,
-    data_dir: DataDirOpt = None,
 ) -> None:
     """Export a key as its (still encrypted) V3 keystore JSON, for any Ethereum wallet."""
     with handled():
-        text = json.dumps(_keyring(data_dir).export(name), indent=2)
+        text = json.dumps(_keyring(ctx).export(name), indent=2)
         if out_file is None:
             typer.echo(text)
         else:

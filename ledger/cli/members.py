@@ -8,24 +8,20 @@ import typer
 from rich.table import Table
 
 from ledger.cli.common import (
-    DataDirOpt,
-    FromOpt,
+    App,
     JsonOpt,
-    PassFileOpt,
-    RpcUrlOpt,
-    attach_node,
     handled,
     out,
     print_json,
-    signing_node,
+    shared,
 )
 from ledger.core.errors import InvalidInput
 from ledger.disputes import reputation
 from ledger.membership.consortium import Member, Proposal, ProposalKind
 from ledger.membership.roles import Role, parse_roles, role_names
-from ledger.node import OPERATOR_KEY, Node
+from ledger.node import Node
 
-app = typer.Typer(help="Consortium members and council proposals.")
+app = App(help="Consortium members and council proposals.")
 
 
 def _member_table(members: list[Member]) -> Table:
@@ -64,10 +60,10 @@ def print_reputation(node: Node, rep: dict[str, Any]) -> None:
 
 
 @app.command("list")
-def list_(data_dir: DataDirOpt = None, rpc_url: RpcUrlOpt = None, as_json: JsonOpt = False) -> None:
+def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """List every member with roles and status."""
     with handled():
-        members = attach_node(data_dir, rpc_url).consortium.members()
+        members = shared(ctx).attach().consortium.members()
         if as_json:
             print_json([m.as_dict() for m in members])
         else:
@@ -76,15 +72,14 @@ def list_(data_dir: DataDirOpt = None, rpc_url: RpcUrlOpt = None, as_json: JsonO
 
 @app.command("show")
 def show(
+    ctx: typer.Context,
     address: Annotated[str, typer.Argument(help="Member address")],
     block: Annotated[int | None, typer.Option(help="Roles and status at this past block")] = None,
-    data_dir: DataDirOpt = None,
-    rpc_url: RpcUrlOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Show one member (or its roles at a past block); a factory's reputation from the chain."""
     with handled():
-        node = attach_node(data_dir, rpc_url)
+        node = shared(ctx).attach()
         consortium = node.consortium
         if block is not None:
             roles, status = consortium.roles_at(address, block)
@@ -110,12 +105,10 @@ def show(
 
 
 @app.command("proposals")
-def proposals(
-    data_dir: DataDirOpt = None, rpc_url: RpcUrlOpt = None, as_json: JsonOpt = False
-) -> None:
+def proposals(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """List council proposals."""
     with handled():
-        items = attach_node(data_dir, rpc_url).consortium.proposals()
+        items = shared(ctx).attach().consortium.proposals()
         if as_json:
             print_json([p.as_dict() for p in items])
             return
@@ -127,6 +120,7 @@ def proposals(
 
 @app.command("propose")
 def propose(
+    ctx: typer.Context,
     kind: Annotated[
         str,
         typer.Argument(
@@ -146,10 +140,6 @@ def propose(
     encryption_key: Annotated[
         str | None, typer.Option(help="32-byte hex X25519 public key")
     ] = None,
-    key: FromOpt = OPERATOR_KEY,
-    data_dir: DataDirOpt = None,
-    rpc_url: RpcUrlOpt = None,
-    passphrase_file: PassFileOpt = None,
 ) -> None:
     """Propose a membership change; it executes once the council quorum approves."""
     with handled():
@@ -159,7 +149,7 @@ def propose(
             if not target.isdigit():
                 raise InvalidInput(f"quorum must be a whole number, got {target!r}")
             quorum = int(target)
-        node = signing_node(data_dir, rpc_url, key, passphrase_file)
+        node = shared(ctx).signing()
         c = node.consortium
         pid = c.propose(
             node.sender(),
@@ -175,29 +165,23 @@ def propose(
 
 @app.command("approve")
 def approve(
+    ctx: typer.Context,
     proposal_id: Annotated[int, typer.Argument(help="Proposal id")],
-    key: FromOpt = OPERATOR_KEY,
-    data_dir: DataDirOpt = None,
-    rpc_url: RpcUrlOpt = None,
-    passphrase_file: PassFileOpt = None,
 ) -> None:
     """Approve a proposal as a council member."""
     with handled():
-        node = signing_node(data_dir, rpc_url, key, passphrase_file)
+        node = shared(ctx).signing()
         node.consortium.approve(node.sender(), proposal_id)
         print_proposal(node.consortium.proposal(proposal_id))
 
 
 @app.command("cancel")
 def cancel(
+    ctx: typer.Context,
     proposal_id: Annotated[int, typer.Argument(help="Proposal id")],
-    key: FromOpt = OPERATOR_KEY,
-    data_dir: DataDirOpt = None,
-    rpc_url: RpcUrlOpt = None,
-    passphrase_file: PassFileOpt = None,
 ) -> None:
     """Cancel your own open proposal."""
     with handled():
-        node = signing_node(data_dir, rpc_url, key, passphrase_file)
+        node = shared(ctx).signing()
         node.consortium.cancel(node.sender(), proposal_id)
         print_proposal(node.consortium.proposal(proposal_id))

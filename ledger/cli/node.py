@@ -16,15 +16,13 @@ import typer
 from eth_utils import is_address, to_checksum_address
 
 from ledger.cli.common import (
-    DataDirOpt,
     JsonOpt,
-    PassFileOpt,
-    RpcUrlOpt,
     err,
     handled,
     out,
     print_json,
     prompt_passphrase,
+    shared,
 )
 from ledger.core.errors import ConfigError, NodeNotRunning
 from ledger.core.keys import read_passphrase
@@ -36,7 +34,6 @@ from ledger.core.settings import (
     PublicOrigin,
     public_origin,
 )
-from ledger.core.settings import data_dir as resolve_data_dir
 from ledger.eth import deployment as deploy_mod
 from ledger.eth.chain import Backend
 from ledger.eth.devnet import port_is_free, process_alive
@@ -50,16 +47,15 @@ DEVNET_LOSS = (
 
 
 def up(
+    ctx: typer.Context,
     backend: Annotated[Backend, typer.Option(help="Chain backend")] = Backend.DEVNET,
-    rpc_url: RpcUrlOpt = None,
-    data_dir: DataDirOpt = None,
     host: Annotated[str, typer.Option(help="API bind address")] = DEFAULT_API_HOST,
     port: Annotated[int, typer.Option(help="API port")] = DEFAULT_API_PORT,
     public_url: Annotated[
         str | None,
         typer.Option(
             envvar=PUBLIC_URL_ENV,
-            help="Where members reach the API (scheme://host[:port][/path]); sign-in "
+            help="Where members reach the API (scheme://host\\[:port]\\[/path]); sign-in "
             "messages must name it. Default: http://HOST:PORT",
         ),
     ] = None,
@@ -84,7 +80,6 @@ def up(
             "deployment record file; checked against the code on chain",
         ),
     ] = None,
-    passphrase_file: PassFileOpt = None,
     payment_token: Annotated[
         str | None,
         typer.Option(
@@ -109,7 +104,12 @@ def up(
 ) -> None:
     """Start a node: chain (devnet by default), contracts, and the API."""
     with handled():
-        directory = resolve_data_dir(data_dir)
+        options = shared(ctx)
+        directory, rpc_url, passphrase_file = (
+            options.directory,
+            options.rpc_url,
+            options.passphrase_file,
+        )
         running = read_run_info(directory)
         if running:
             raise ConfigError(
@@ -251,7 +251,7 @@ def _detach(directory: Path, host: str, port: int) -> None:
 
 
 def down(
-    data_dir: DataDirOpt = None,
+    ctx: typer.Context,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for a clean stop")] = 30.0,
 ) -> None:
     """Stop the node started by `cofab up` for this data directory (chain state is kept).
@@ -259,7 +259,7 @@ def down(
     Says what it found: a devnet that had already stopped (killed, crashed) is not a
     failure of `down`, but the blocks it made after its last state dump are lost."""
     with handled():
-        directory = resolve_data_dir(data_dir)
+        directory = shared(ctx).directory
         info = read_run_info(directory)
         if not info:
             out.print(f"no node is running for {directory}")
@@ -287,12 +287,11 @@ def down(
             )
 
 
-def status(
-    data_dir: DataDirOpt = None, rpc_url: RpcUrlOpt = None, as_json: JsonOpt = False
-) -> None:
+def status(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Chain id, block height, data directory and every deployed contract address."""
     with handled():
-        directory = resolve_data_dir(data_dir)
+        options = shared(ctx)
+        directory, rpc_url = options.directory, options.rpc_url
         info = read_run_info(directory)
         if not info and not rpc_url:
             records = sorted((directory / "deployments").glob("*.json"))

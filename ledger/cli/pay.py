@@ -7,41 +7,36 @@ from typing import Annotated
 import typer
 
 from ledger.cli.common import (
-    DataDirOpt,
-    FromOpt,
+    App,
     JsonOpt,
-    PassFileOpt,
-    RpcUrlOpt,
-    attach_node,
     handled,
     out,
     print_json,
-    signing_node,
+    shared,
 )
 from ledger.cli.jobs import resolve_account
 from ledger.core.errors import InvalidInput
 from ledger.node import OPERATOR_KEY
 
-app = typer.Typer(help="Payments: balances credited by the Settlement, withdrawals, escrow totals.")
+app = App(help="Payments: balances credited by the Settlement, withdrawals, escrow totals.")
 
 TokenOpt = Annotated[
-    str | None, typer.Option(help="Payment ERC-20 [default: the chain's payment token]")
+    str | None, typer.Option(help="Payment ERC-20 \\[default: the chain's payment token]")
 ]
 
 
 @app.command("balance")
 def balance(
+    ctx: typer.Context,
     account: Annotated[
         str, typer.Argument(help="Address, or the name of a key of this node")
     ] = OPERATOR_KEY,
     token: TokenOpt = None,
-    data_dir: DataDirOpt = None,
-    rpc_url: RpcUrlOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """What an account may withdraw from the Settlement, and its wallet balance."""
     with handled():
-        node = attach_node(data_dir, rpc_url)
+        node = shared(ctx).attach()
         address = resolve_account(node, account)
         erc20 = node.settlement.token(token)
         credited, withdrawn = node.settlement.account(address, erc20.address)
@@ -66,19 +61,16 @@ def balance(
 
 @app.command("withdraw")
 def withdraw(
+    ctx: typer.Context,
     amount: Annotated[
-        str | None, typer.Option(help="Amount in token units [default: everything credited]")
+        str | None, typer.Option(help="Amount in token units \\[default: everything credited]")
     ] = None,
     token: TokenOpt = None,
-    key: FromOpt = OPERATOR_KEY,
-    data_dir: DataDirOpt = None,
-    rpc_url: RpcUrlOpt = None,
-    passphrase_file: PassFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Withdraw what the Settlement credited to you to your wallet."""
     with handled():
-        node = signing_node(data_dir, rpc_url, key, passphrase_file)
+        node = shared(ctx).signing()
         erc20 = node.settlement.token(token)
         units = erc20.info.parse(amount) if amount is not None else None
         paid, receipt = node.settlement.withdraw(node.sender(), erc20.address, units)
@@ -97,14 +89,13 @@ def withdraw(
 
 @app.command("totals")
 def totals(
+    ctx: typer.Context,
     token: TokenOpt = None,
-    data_dir: DataDirOpt = None,
-    rpc_url: RpcUrlOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Escrow totals of a token and whether deposited = released + refunded + held."""
     with handled():
-        node = attach_node(data_dir, rpc_url)
+        node = shared(ctx).attach()
         t = node.settlement.totals(token)
         if as_json:
             print_json(t.as_dict())
@@ -117,16 +108,13 @@ def totals(
 
 @app.command("mint")
 def mint(
+    ctx: typer.Context,
     account: Annotated[str, typer.Argument(help="Address, or the name of a key of this node")],
     amount: Annotated[str, typer.Argument(help="Amount of demo dollars, e.g. 5000")],
-    key: FromOpt = OPERATOR_KEY,
-    data_dir: DataDirOpt = None,
-    rpc_url: RpcUrlOpt = None,
-    passphrase_file: PassFileOpt = None,
 ) -> None:
     """Mint demo dollars (dUSD) on a dev chain; the operator that deployed them signs."""
     with handled():
-        node = signing_node(data_dir, rpc_url, key, passphrase_file)
+        node = shared(ctx).signing()
         if "DemoStable" not in node.deployment.contracts:
             raise InvalidInput(
                 "this chain has no demo token: orders are paid in an existing ERC-20"

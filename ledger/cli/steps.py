@@ -8,30 +8,23 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
-from web3 import Web3
 
 from ledger.cli.common import (
-    DataDirOpt,
-    FromOpt,
+    App,
     JsonOpt,
-    PassFileOpt,
-    RpcUrlOpt,
-    attach_node,
     err,
     handled,
     out,
     print_json,
-    signing_node,
+    shared,
 )
 from ledger.core.blobs import BlobStore
-from ledger.core.errors import InvalidInput, NodeNotRunning
-from ledger.core.settings import data_dir as resolve_data_dir
+from ledger.core.errors import InvalidInput
 from ledger.eth.chain import http_web3
-from ledger.node import OPERATOR_KEY, read_run_info
 from ledger.steps.bundle import Bundle
 from ledger.verify.checker import verify_bundle
 
-app = typer.Typer(help="Signed, hash-chained, anchored production steps.")
+app = App(help="Signed, hash-chained, anchored production steps.")
 JobArg = Annotated[int, typer.Argument(help="Job id")]
 SplitArg = Annotated[int, typer.Argument(help="Split id")]
 
@@ -50,20 +43,17 @@ def _read_json(path: Path, what: str) -> dict:
 
 @app.command("record")
 def record(
+    ctx: typer.Context,
     job: JobArg,
     split: SplitArg,
     payload: Annotated[Path, typer.Option(help="EPCIS 2.0 event (JSON file)")],
     evidence: Annotated[list[Path] | None, typer.Option(help="Evidence file (repeatable)")] = None,
-    key: FromOpt = OPERATOR_KEY,
-    data_dir: DataDirOpt = None,
-    rpc_url: RpcUrlOpt = None,
-    passphrase_file: PassFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Sign the split's next step with your key (factory or device) and journal it."""
     with handled():
         document = _read_json(payload, "payload")
-        node = signing_node(data_dir, rpc_url, key, passphrase_file)
+        node = shared(ctx).signing()
         blobs = BlobStore(node.data_dir / "blobs")
         hashes = []
         for path in evidence or []:
@@ -80,15 +70,14 @@ def record(
 
 @app.command("list")
 def list_(
+    ctx: typer.Context,
     job: JobArg,
     split: SplitArg,
-    data_dir: DataDirOpt = None,
-    rpc_url: RpcUrlOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """The split's steps, oldest first, and how far they are anchored."""
     with handled():
-        timeline = attach_node(data_dir, rpc_url).steps.timeline(job, split)
+        timeline = shared(ctx).attach().steps.timeline(job, split)
         if as_json:
             print_json(timeline)
             return
@@ -112,13 +101,12 @@ def list_(
 
 @app.command("show")
 def show(
+    ctx: typer.Context,
     step_hash: Annotated[str, typer.Argument(help="Step hash (0x…)")],
-    data_dir: DataDirOpt = None,
-    rpc_url: RpcUrlOpt = None,
 ) -> None:
     """One step with its payload."""
     with handled():
-        found = attach_node(data_dir, rpc_url).steps.find(step_hash)
+        found = shared(ctx).attach().steps.find(step_hash)
         if found is None:
             raise InvalidInput(f"no step {step_hash} in this node's journal")
         stored, payload = found
@@ -127,17 +115,14 @@ def show(
 
 @app.command("anchor")
 def anchor(
+    ctx: typer.Context,
     job: JobArg,
     split: SplitArg,
     max_steps: Annotated[int, typer.Option(help="Steps per anchor")] = 1024,
-    key: FromOpt = OPERATOR_KEY,
-    data_dir: DataDirOpt = None,
-    rpc_url: RpcUrlOpt = None,
-    passphrase_file: PassFileOpt = None,
 ) -> None:
     """Anchor the split's unanchored steps now (the node also does it by count and age)."""
     with handled():
-        node = signing_node(data_dir, rpc_url, key, passphrase_file)
+        node = shared(ctx).signing()
         done = node.steps.anchor(job, split, max_steps)
         if not done:
             out.print("nothing to anchor")
@@ -150,15 +135,14 @@ def anchor(
 
 @app.command("export")
 def export(
+    ctx: typer.Context,
     job: JobArg,
     split: Annotated[int | None, typer.Option(help="Only this split")] = None,
     out_file: Annotated[Path | None, typer.Option("--out", help="Bundle file to write")] = None,
-    data_dir: DataDirOpt = None,
-    rpc_url: RpcUrlOpt = None,
 ) -> None:
     """Write the proof bundle of a job's steps (to standard output without --out)."""
     with handled():
-        data = attach_node(data_dir, rpc_url).steps.export(job, split)
+        data = shared(ctx).attach().steps.export(job, split)
         text = json.dumps(data, indent=1)
         if out_file is None:
             typer.echo(text)
@@ -168,20 +152,10 @@ def export(
         out.print(f"wrote {out_file}: {steps} step(s) of job {job}")
 
 
-def _endpoint(data_dir: Path | None, rpc_url: str | None) -> Web3:
-    if rpc_url:
-        return http_web3(rpc_url)
-    info = read_run_info(resolve_data_dir(data_dir))
-    if not info or not info.get("rpc_url"):
-        raise NodeNotRunning("give --rpc-url (or start a node with `cofab up`)")
-    return http_web3(info["rpc_url"])
-
-
 @app.command("verify")
 def verify(
+    ctx: typer.Context,
     bundle_file: Annotated[Path, typer.Argument(help="Proof bundle from `cofab step export`")],
-    rpc_url: RpcUrlOpt = None,
-    data_dir: DataDirOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Check a bundle against the chain alone, as `cofab audit` checks steps. Exit 0 valid
@@ -191,7 +165,7 @@ def verify(
             text = bundle_file.read_text()
         except OSError as exc:
             raise InvalidInput(f"cannot read {bundle_file}: {exc.strerror}") from None
-        result = verify_bundle(Bundle.load(text), _endpoint(data_dir, rpc_url))
+        result = verify_bundle(Bundle.load(text), http_web3(shared(ctx).endpoint()))
         if as_json:
             print_json(result.as_dict())
         else:
