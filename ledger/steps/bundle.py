@@ -19,6 +19,8 @@ import json
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from web3 import Web3
@@ -429,6 +431,24 @@ def build(
         domain=Domain(chain_id, contract.address).as_dict(),
         types=types_document(),
     )
+
+
+class Encoding(StrEnum):
+    """How a bundle is written: its JSON object, or the compact form of the same content."""
+
+    JSON = "json"
+    COMPACT = "compact"
+
+    @classmethod
+    def of_path(cls, path: Path) -> Encoding:
+        return cls.COMPACT if path.name.endswith(compact.SUFFIX) else cls.JSON
+
+
+def encoded(bundle: dict[str, Any], encoding: Encoding) -> bytes:
+    """A bundle's JSON object as the bytes of a file in `encoding`."""
+    if encoding is Encoding.COMPACT:
+        return compact.encode(bundle)
+    return (json.dumps(bundle, indent=1) + "\n").encode()
 
 
 def export(

@@ -23,6 +23,8 @@ from ledger.core.abi import address_from_bytes
 from ledger.core.errors import InvalidInput
 
 MAGIC = b"cofab-steps-compact/1\n"
+MEDIA_TYPE = "application/vnd.cofab.steps+compact"
+SUFFIX = ".csb"  # a compact bundle file's name ends so
 BLOCK = 4096  # steps per block at most
 HEADER, STEPS = b"H", b"S"
 ZERO32 = bytes(32)
@@ -177,7 +179,7 @@ def _typed(step: dict[str, Any], prev: dict[str, Any] | None, derived: bool) -> 
     return b"".join(out)
 
 
-def _derived_proofs(steps: list[dict[str, Any]], anchors: list[dict[str, Any]]) -> set[int]:
+def _derived_proofs(steps: list[Any], anchors: list[dict[str, Any]]) -> set[int]:
     """Positions of the steps whose proof a reader rebuilds from the split's typed steps."""
     trees = _trees([_key(s) for s in steps], anchors)
     out = set()
@@ -190,9 +192,9 @@ def _derived_proofs(steps: list[dict[str, Any]], anchors: list[dict[str, Any]]) 
     return out
 
 
-def _key(step: dict[str, Any]) -> tuple[int, bytes] | None:
+def _key(step: Any) -> tuple[int, bytes] | None:
     """(seq, stated hash) of a step the typed form can carry, as proofs are rebuilt from."""
-    rec = step.get("record")
+    rec = step.get("record") if isinstance(step, dict) else None
     if not isinstance(rec, dict) or not _u64(rec.get("seq")):
         return None
     raw = _b(step.get("step_hash"), 32)
@@ -212,6 +214,8 @@ def _trees(
             by_seq[k[0]] = None if k[0] in by_seq else k[1]  # a seq given twice: no tree
     out: dict[Any, dict[int, list[bytes]]] = {}
     for a in anchors:
+        if not isinstance(a, dict):
+            continue
         lo, hi = a.get("from_seq"), a.get("to_seq")
         if not (_u64(lo) and _u64(hi)) or hi < lo or hi - lo > 1 << 20:
             continue
@@ -394,13 +398,13 @@ def _steps(data: bytes, count: int) -> list[dict[str, Any]]:
     return out
 
 
-def fill_proofs(steps: list[dict[str, Any]], anchors: list[dict[str, Any]]) -> None:
+def fill_proofs(steps: list[Any], anchors: list[dict[str, Any]]) -> None:
     """Rebuild the proofs flagged as derived (left as `...` by `decode_block`)."""
-    if not any(s.get("proof") is ... for s in steps):
+    if not any(isinstance(s, dict) and s.get("proof") is ... for s in steps):
         return
     trees = _trees([_key(s) for s in steps], anchors)
     for s in steps:
-        if s.get("proof") is ...:
+        if isinstance(s, dict) and s.get("proof") is ...:
             seq = s["record"]["seq"]
             found = trees.get(s.get("anchor_index"), {}).get(seq)
             if found is None:
