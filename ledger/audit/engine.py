@@ -346,8 +346,8 @@ class JobAudit:
                     }
                     for a in facts.anchors.get(sid, [])
                 ],
-                "first_step": _summary(items[0].record) if items else None,
-                "last_step": _summary(items[-1].record) if items else None,
+                "first_step": _summary(result.first) if items else None,
+                "last_step": _summary(result.last) if items else None,
             }
 
     def _check_disputes(self) -> None:

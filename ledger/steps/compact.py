@@ -231,31 +231,41 @@ def _frame(kind: bytes, body: bytes) -> bytes:
     return _FRAME.pack(kind, len(body)) + body
 
 
-def encode(bundle: dict[str, Any], level: int = 6) -> bytes:
-    """The compact form of a bundle given as its (current-version) JSON object."""
+def header_frame(bundle: dict[str, Any], level: int = 6) -> bytes:
+    """The magic and the header frame of a bundle's JSON object (its steps left out)."""
     header = {k: v for k, v in bundle.items() if k != "splits"}
     header["splits"] = [
         {k: v for k, v in s.items() if k != "steps"} for s in bundle.get("splits") or []
     ]
-    parts = [MAGIC, _frame(HEADER, zlib.compress(json.dumps(header).encode(), level))]
+    return MAGIC + _frame(HEADER, zlib.compress(json.dumps(header).encode(), level))
+
+
+def block_frame(split_id: int, steps: Sequence[Any], derived: Any = (), level: int = 6) -> bytes:
+    """A frame of up to BLOCK steps of one split; `derived` holds the positions (in
+    `steps`) whose proof a reader rebuilds, so it is left out."""
+    out, prev = [], None
+    for i, step in enumerate(steps):
+        typed = _typed(step, prev, i in derived) if isinstance(step, dict) else None
+        if typed is None:
+            text = json.dumps(step).encode()
+            typed = _FIXED.pack(RAW, 0, 0, 0, 0) + _U32.pack(len(text)) + text
+            prev = None
+        else:
+            prev = step
+        out.append(typed)
+    body = zlib.compress(b"".join(out), level)
+    return _frame(STEPS, _BLOCK_HEAD.pack(split_id, len(out)) + body)
+
+
+def encode(bundle: dict[str, Any], level: int = 6) -> bytes:
+    """The compact form of a bundle given as its (current-version) JSON object."""
+    parts = [header_frame(bundle, level)]
     for split in bundle.get("splits") or []:
         steps = split.get("steps") or []
         derived = _derived_proofs(steps, split.get("anchors") or [])
         for start in range(0, len(steps), BLOCK):
-            out, prev = [], None
-            for i in range(start, min(start + BLOCK, len(steps))):
-                step = steps[i]
-                typed = _typed(step, prev, i in derived) if isinstance(step, dict) else None
-                if typed is None:
-                    text = json.dumps(step).encode()
-                    typed = _FIXED.pack(RAW, 0, 0, 0, 0) + _U32.pack(len(text)) + text
-                    prev = None
-                else:
-                    prev = step
-                out.append(typed)
-            count = len(out)
-            body = zlib.compress(b"".join(out), level)
-            parts.append(_frame(STEPS, _BLOCK_HEAD.pack(split["split_id"], count) + body))
+            mine = {i - start for i in derived if start <= i < start + BLOCK}
+            parts.append(block_frame(split["split_id"], steps[start : start + BLOCK], mine, level))
     return b"".join(parts)
 
 

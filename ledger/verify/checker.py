@@ -132,6 +132,7 @@ class Run:
     leaves: bytes  # 32 bytes per step
     roots: dict[int, bytes]  # anchor index -> root, for the anchors wholly inside the run
     handovers: list[tuple[int, tuple[int, str]]]
+    edges: tuple[Any, Any] = (None, None)  # the first and last steps' records
 
 
 def _run_of(
@@ -197,7 +198,11 @@ def examine_chunk(
     """A worker's task: a chunk of one split's steps as a Run when it needs no finding of
     its own, else its rows for the step-by-step checks."""
     rows = examine(domain, raws)
-    return _run_of(rows, job_id, split_id, ranges) or rows
+    run = _run_of(rows, job_id, split_id, ranges)
+    if run is None:
+        return rows
+    run.edges = (raws[0][0], raws[-1][0])
+    return run
 
 
 def examine_block(
@@ -230,8 +235,16 @@ def pool() -> ProcessPoolExecutor | None:
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(["ledger.verify.checker"])
         _POOL = ProcessPoolExecutor(max_workers=_cores(), mp_context=ctx)
-        atexit.register(_POOL.shutdown, wait=False, cancel_futures=True)
+        atexit.register(close_pool)
     return _POOL
+
+
+def close_pool() -> None:
+    """Stop the workers (a later check starts new ones)."""
+    global _POOL
+    if _POOL is not None:
+        _POOL.shutdown(wait=True, cancel_futures=True)
+        _POOL = None
 
 
 @dataclass
@@ -241,6 +254,8 @@ class SplitResult:
     anchored: int = 0  # of those, proven in an anchor on chain
     verified_signatures: int = 0  # signed by a key that could sign for the factory
     items: Sequence[BundleStep] = field(default_factory=list)  # distinct, in sequence order
+    first: Any = None  # the first and last items' records
+    last: Any = None
 
 
 @dataclass
@@ -353,7 +368,7 @@ def check_steps(
         res = SplitResult(sid)
         if len(runs) == len(done) and _check_runs(facts, sid, runs, claims[sid], res, flag):
             res.items = lazy.get(sid) or [it for _, it in items]
-            res.steps = len(res.items)
+            res.steps, res.first, res.last = len(res.items), runs[0].edges[0], runs[-1].edges[1]
             handovers = [h for r in runs for h in r.handovers]
         else:
             rows: list[Examined | str] = []
@@ -516,6 +531,8 @@ def _check_rows(
             handovers.append((seq, handover))
     entries = [per_step[k] for k in sorted(per_step)]
     res.steps, res.items = len(entries), [e.item for e in entries]
+    if entries:
+        res.first, res.last = entries[0].item.record, entries[-1].item.record
     _check_split(facts, sid, entries, claims, res, flag)
     return handovers
 
