@@ -86,11 +86,22 @@ class TokenGate:
             if isinstance(route, APIRoute)
         ]
 
+        self._known: dict[tuple[Any, Any, Any], bool] = {}
+
     def needs_token(self, scope: Scope) -> bool:
-        for route, needed in self.routes:
-            if route.matches(scope)[0] is Match.FULL:
-                return needed
-        return False
+        """Remembered per (method, path): a route's match depends on nothing else, and a
+        node sees the same few paths again and again (bounded, so any paths may come)."""
+        key = (scope.get("method"), scope.get("root_path", ""), scope.get("path", ""))
+        found = self._known.get(key)
+        if found is None:
+            found = next(
+                (needed for route, needed in self.routes if route.matches(scope)[0] is Match.FULL),
+                False,
+            )
+            if len(self._known) >= 4096:
+                self._known.clear()
+            self._known[key] = found
+        return found
 
     def refuse(self, scope: Scope, sessions: SessionStore) -> Unauthorized | None:
         """The 401 for a request that needs a token and carries no valid one; else None."""

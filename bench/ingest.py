@@ -15,6 +15,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
+import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -86,6 +89,17 @@ def _cpu_seconds(node: NodeProcess) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _profiler(node: NodeProcess) -> subprocess.Popen[bytes] | None:
+    """py-spy sampling the node process into $COFAB_PROFILE_NODE (collapsed stacks), when
+    that is set: where the node's CPU goes under this load."""
+    out = os.environ.get("COFAB_PROFILE_NODE")
+    if not out or node.proc is None:
+        return None
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    cmd = [spy, "record", "-p", str(node.proc.pid), "-r", "250", "--gil", "-f", "raw", "-o", out]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def bench_ingest(quick: bool = False, clients: int = 16) -> None:
     splits, per_split, batch = clients, (200 if quick else 1_250), BATCH
     with (
@@ -114,6 +128,7 @@ def bench_ingest(quick: bool = False, clients: int = 16) -> None:
                         return
                     acked[idx] += r.json()["accepted"]
 
+        spy = _profiler(node)
         try:
             cpu_before = _cpu_seconds(node)
             start = time.perf_counter()
@@ -125,6 +140,9 @@ def bench_ingest(quick: bool = False, clients: int = 16) -> None:
             elapsed = time.perf_counter() - start
             node_cpu = _cpu_seconds(node) - cpu_before
         finally:
+            if spy is not None:
+                spy.send_signal(signal.SIGINT)
+                spy.wait(timeout=120)
             node.stop()
         disk = _stored_bytes(Path(tmp) / "node") - before
     total = sum(acked)

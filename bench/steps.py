@@ -136,7 +136,9 @@ def bench_signatures(n_ref: int, n_limit: int) -> None:
 
     def audit_path(part: slice) -> None:
         # the checker's per-step path on one core: parse, digest, leaf, recover
-        for row in examine(domain, [(i["record"], i["signature"], None) for i in items[part]]):
+        for row in examine(
+            domain, [(i["record"], i["signature"], None, None) for i in items[part]]
+        ):
             assert not isinstance(row, str) and row[8] is not None
 
     runs = {

@@ -33,6 +33,7 @@ from ledger.membership.roles import Role
 from ledger.node import Node, NodeOptions
 from ledger.orders.jobs import SplitSpec
 from ledger.scenario import factory_shares, order_in_production
+from ledger.steps import compact
 from ledger.steps.builder import StepWriter, object_event
 from ledger.steps.bundle import Bundle
 from ledger.steps.signatures import Signer
@@ -298,11 +299,49 @@ def audit_api(world: World, case: Case, tmp: Path) -> Verdict:
     return resp.json()["summary"]["verdict"], resp.json()["findings"]
 
 
+def step_verify_cli_compact(world: World, case: Case, tmp: Path) -> Verdict:
+    path = tmp / "bundle.csb"
+    path.write_bytes(compact.encode(case.bundle))
+    result = CliRunner().invoke(
+        cli, ["step", "verify", str(path), "--rpc-url", world.url, "--json"]
+    )
+    answer = _json_out(result.stdout)
+    assert result.exit_code == (0 if answer["ok"] else 2), result.output
+    return answer["verdict"], answer["findings"]
+
+
+def step_verify_api_compact(world: World, case: Case, tmp: Path) -> Verdict:
+    resp = TestClient(create_app(world.node)).post(
+        "/steps/verify",
+        content=compact.encode(case.bundle),
+        headers={"content-type": compact.MEDIA_TYPE},
+    )
+    assert resp.status_code == 200, resp.text
+    return resp.json()["verdict"], resp.json()["findings"]
+
+
+def audit_cli_compact(world: World, case: Case, tmp: Path) -> Verdict:
+    path, out = tmp / "bundle.csb", tmp / "report.json"
+    path.write_bytes(compact.encode(case.bundle))
+    dep = world.node.deployment
+    args = ["audit", "job", str(case.job), "--bundle", str(path), "--out", str(out)]
+    args += ["--job-board", dep.address("JobBoard"), "--traceability", dep.address("Traceability")]
+    result = CliRunner().invoke(cli, [*args, "--rpc-url", world.url])
+    report = json.loads(out.read_text())
+    verdict = report["summary"]["verdict"]
+    assert result.exit_code == (0 if verdict == "clean" else 4), result.output
+    return verdict, report["findings"]
+
+
 ENTRIES = {
     "cofab step verify": step_verify_cli,
     "POST /steps/verify": step_verify_api,
     "cofab audit": audit_cli,
     "audit API": audit_api,
+    # the compact encoding of the same bundle: the same verdict and findings
+    "cofab step verify, compact": step_verify_cli_compact,
+    "POST /steps/verify, compact": step_verify_api_compact,
+    "cofab audit, compact": audit_cli_compact,
 }
 CASES = [
     "clean",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, ValidationError
@@ -13,7 +13,8 @@ from api.deps import MemberDep, NodeDep, signer_for
 from api.params import MAX_UINT256, JobId, SplitId
 from ledger.core.errors import Forbidden, NotFound
 from ledger.membership.roles import Role
-from ledger.steps.bundle import Bundle
+from ledger.steps.bundle import Bundle, Encoding, encoded
+from ledger.steps.compact import MEDIA_TYPE
 from ledger.steps.ingest import MAX_BATCH, Submission
 from ledger.steps.record import ethers_document, types_document
 from ledger.verify.checker import verify_bundle
@@ -134,18 +135,40 @@ def anchor(
     return [a.as_dict() for a in node.steps.anchor(job_id, split_id, max_steps, sender=sender)]
 
 
-@router.get("/jobs/{job_id}/steps/export", summary="Proof bundle of the job's steps")
+@router.get(
+    "/jobs/{job_id}/steps/export",
+    summary="Proof bundle of the job's steps",
+    responses={200: {"content": {MEDIA_TYPE: {}}}},
+)
 def export(
     job_id: JobId,
     node: NodeDep,
     split: int | None = Query(default=None, ge=0, le=MAX_UINT256, description="one split"),
-) -> dict[str, Any]:
-    return node.steps.export(job_id, split)
+    fmt: Encoding = Query(default=Encoding.JSON, alias="format", description="json or compact"),
+) -> Any:
+    data = node.steps.export(job_id, split)
+    if fmt is Encoding.COMPACT:
+        return Response(encoded(data, fmt), media_type=MEDIA_TYPE)
+    return data
 
 
-@router.post("/steps/verify", summary="Verify a proof bundle against the chain")
-def verify(body: dict[str, Any], node: NodeDep) -> dict[str, Any]:
-    return verify_bundle(Bundle.load(body), node.chain.w3).as_dict()
+@router.post(
+    "/steps/verify",
+    summary="Verify a proof bundle against the chain",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"type": "object"}},
+                MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
+            },
+        }
+    },
+)
+async def verify(request: Request, node: NodeDep) -> dict[str, Any]:
+    """The bundle as JSON, or in the compact form (told by its first bytes)."""
+    raw = await request.body()
+    return await run_in_threadpool(lambda: verify_bundle(Bundle.load(raw), node.chain.w3).as_dict())
 
 
 @router.get("/steps/equivocations", summary="Conflicting steps refused as equivocation")

@@ -7,7 +7,6 @@ on the wall clock, on this node's journal or on the order the bundles are given 
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,17 +45,9 @@ class AuditInputs:
 
     def digests(self) -> dict[str, list[str]]:
         return {
-            "bundles": sorted(
-                hashlib.sha256(_sorted_json(Bundle.load(b).export())).hexdigest()
-                for b in self.bundles
-            ),
+            "bundles": sorted(Bundle.load(b).digest() for b in self.bundles),
             "design_files": sorted(hashlib.sha256(f).hexdigest() for f in self.design_files),
         }
-
-
-def _sorted_json(value: Any) -> bytes:
-    """Deterministic bytes of parsed JSON (sorted keys; C encoder: bundles are large)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
 
 
 def _label(step: Any) -> str:
@@ -355,8 +346,8 @@ class JobAudit:
                     }
                     for a in facts.anchors.get(sid, [])
                 ],
-                "first_step": _summary(items[0].record) if items else None,
-                "last_step": _summary(items[-1].record) if items else None,
+                "first_step": _summary(result.first) if items else None,
+                "last_step": _summary(result.last) if items else None,
             }
 
     def _check_disputes(self) -> None:

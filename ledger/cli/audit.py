@@ -16,6 +16,7 @@ from ledger.cli.common import App, handled, out, shared
 from ledger.core.errors import InvalidInput
 from ledger.eth.chain import http_web3
 from ledger.steps.bundle import Bundle
+from ledger.verify.checker import pool
 
 app = App(help="Audit a job from the chain and the parties' evidence bundles.")
 FINDINGS_EXIT = 4
@@ -64,6 +65,7 @@ def job(
             contracts = Contracts.discover(http_web3(options.rpc_url), job_board, traceability)
         else:
             contracts = contracts_of(options.attach())
+        pool()  # its workers start while the bundles are read
         bundles = [Bundle.load(_read(p)) for p in bundle or []]
         inputs = AuditInputs(bundles=bundles, design_files=[_read(p) for p in design_file or []])
         with out.status(f"auditing job {job_id}"):

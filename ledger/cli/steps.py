@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -21,8 +22,9 @@ from ledger.cli.common import (
 from ledger.core.blobs import BlobStore
 from ledger.core.errors import InvalidInput
 from ledger.eth.chain import http_web3
-from ledger.steps.bundle import Bundle
-from ledger.verify.checker import verify_bundle
+from ledger.steps.bundle import Bundle, Encoding, encoded
+from ledger.steps.compact import SUFFIX
+from ledger.verify.checker import pool, verify_bundle
 
 app = App(help="Signed, hash-chained, anchored production steps.")
 JobArg = Annotated[int, typer.Argument(help="Job id")]
@@ -139,15 +141,21 @@ def export(
     job: JobArg,
     split: Annotated[int | None, typer.Option(help="Only this split")] = None,
     out_file: Annotated[Path | None, typer.Option("--out", help="Bundle file to write")] = None,
+    fmt: Annotated[
+        Encoding | None,
+        typer.Option("--format", help=f"json, or compact (default for an --out ending {SUFFIX})"),
+    ] = None,
 ) -> None:
     """Write the proof bundle of a job's steps (to standard output without --out)."""
     with handled():
         data = shared(ctx).attach().steps.export(job, split)
-        text = json.dumps(data, indent=1)
+        encoding = fmt or (Encoding.of_path(out_file) if out_file else Encoding.JSON)
+        raw = encoded(data, encoding)
         if out_file is None:
-            typer.echo(text)
+            sys.stdout.buffer.write(raw)
+            sys.stdout.flush()
             return
-        out_file.write_text(text + "\n")
+        out_file.write_bytes(raw)
         steps = sum(len(s["steps"]) for s in data["splits"])
         out.print(f"wrote {out_file}: {steps} step(s) of job {job}")
 
@@ -161,11 +169,12 @@ def verify(
     """Check a bundle against the chain alone, as `cofab audit` checks steps. Exit 0 valid
     (no critical or major finding), 2 contradicted or unreadable."""
     with handled():
+        pool()  # its workers start while the file is read
         try:
-            text = bundle_file.read_text()
+            raw = bundle_file.read_bytes()
         except OSError as exc:
             raise InvalidInput(f"cannot read {bundle_file}: {exc.strerror}") from None
-        result = verify_bundle(Bundle.load(text), http_web3(shared(ctx).endpoint()))
+        result = verify_bundle(Bundle.load(raw), http_web3(shared(ctx).endpoint()))
         if as_json:
             print_json(result.as_dict())
         else:

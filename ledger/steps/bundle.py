@@ -8,15 +8,19 @@ leaf encoding), so a reader needs the file and a chain endpoint, nothing else; c
 is `ledger.verify`'s business, against the chain alone.
 
 Versions: 2 (current) states `version` and `merkle`; 1 (`"format": "cofab-steps/1"`, or
-no version at all) is read as version 1, whose proofs are built the same way.
+no version at all) is read as version 1, whose proofs are built the same way. The same
+content also has a compact encoding (`ledger.steps.compact`), told apart by its first bytes.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from web3 import Web3
@@ -24,6 +28,7 @@ from web3.contract import Contract
 
 from ledger.core.errors import InvalidInput, NotFound
 from ledger.core.merkle import FORMAT as TREE_FORMAT
+from ledger.steps import compact
 from ledger.steps.anchoring import LEAF_ENCODING, anchor_tree
 from ledger.steps.journal import Journal
 from ledger.steps.record import Domain, types_document
@@ -147,7 +152,7 @@ class BundleStep:
 @dataclass(slots=True)
 class SplitEvidence:
     split_id: int
-    steps: list[BundleStep] = field(default_factory=list)
+    steps: Sequence[BundleStep] = field(default_factory=list)  # compact.Blocks when lazy
     anchors: list[AnchorClaim] = field(default_factory=list)
 
     @classmethod
@@ -180,6 +185,7 @@ class Bundle:
     version: int = VERSION
     domain: dict[str, Any] | None = None
     types: dict[str, Any] | None = None
+    sha256: str | None = field(default=None, compare=False, repr=False)  # of the file read
 
     @classmethod
     def load(cls, source: str | bytes | dict[str, Any] | Bundle) -> Bundle:
@@ -187,12 +193,18 @@ class Bundle:
         if isinstance(source, Bundle):
             return source
         if isinstance(source, (str, bytes)):
+            raw = source.encode() if isinstance(source, str) else source
+            if compact.is_compact(raw):
+                return cls._load_compact(raw)
             try:
-                source = json.loads(source)
+                parsed = json.loads(raw)
             except ValueError as exc:
                 raise InvalidInput(
                     f"the bundle is not JSON (truncated or corrupt?): {exc}"
                 ) from None
+            loaded = cls.load(parsed)
+            loaded.sha256 = hashlib.sha256(raw).hexdigest()
+            return loaded
         if not isinstance(source, dict):
             raise InvalidInput("a step bundle is a JSON object", field="format")
         version = _version(source)
@@ -210,6 +222,29 @@ class Bundle:
             domain=source.get("domain"),
             types=source.get("types"),
         )
+
+    @classmethod
+    def _load_compact(cls, raw: bytes) -> Bundle:
+        header, blocks = compact.read(raw)
+        loaded = cls.load(header)
+        for split in loaded.splits:
+            found = blocks.get(split.split_id)
+            if found is not None:
+                split.steps = found
+        loaded.sha256 = hashlib.sha256(raw).hexdigest()
+        return loaded
+
+    def compact(self) -> bytes:
+        """The compact encoding (docs/steps.md, "Compact bundle format")."""
+        return compact.encode(self.export())
+
+    def digest(self) -> str:
+        """SHA-256 of the file this bundle was read from; of its current-version JSON with
+        sorted keys when it was not read from one."""
+        if self.sha256 is None:
+            text = json.dumps(self.export(), sort_keys=True, separators=(",", ":"))
+            self.sha256 = hashlib.sha256(text.encode()).hexdigest()
+        return self.sha256
 
     def export(self) -> dict[str, Any]:
         """The current version's JSON object (whatever version was read)."""
@@ -396,6 +431,24 @@ def build(
         domain=Domain(chain_id, contract.address).as_dict(),
         types=types_document(),
     )
+
+
+class Encoding(StrEnum):
+    """How a bundle is written: its JSON object, or the compact form of the same content."""
+
+    JSON = "json"
+    COMPACT = "compact"
+
+    @classmethod
+    def of_path(cls, path: Path) -> Encoding:
+        return cls.COMPACT if path.name.endswith(compact.SUFFIX) else cls.JSON
+
+
+def encoded(bundle: dict[str, Any], encoding: Encoding) -> bytes:
+    """A bundle's JSON object as the bytes of a file in `encoding`."""
+    if encoding is Encoding.COMPACT:
+        return compact.encode(bundle)
+    return (json.dumps(bundle, indent=1) + "\n").encode()
 
 
 def export(

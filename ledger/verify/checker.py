@@ -16,12 +16,15 @@ given twice (two bundles overlapping) counts once: the verdict depends on the co
 
 from __future__ import annotations
 
+import atexit
+import itertools
 import json
+import multiprocessing
 import os
-from collections.abc import Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from web3 import Web3
 from web3.exceptions import BadFunctionCallOutput
@@ -31,21 +34,26 @@ from ledger.core.merkle import StandardMerkleTree, process_proof
 from ledger.eth.tx import reverts
 from ledger.steps.anchoring import LEAF_ENCODING, step_leaf
 from ledger.steps.bundle import Anchor, Bundle, BundleStep
+from ledger.steps.compact import Blocks, decode_block
 from ledger.steps.epcis import payload_hash
 from ledger.steps.record import ZERO, Domain, Step
 from ledger.steps.signatures import recover_address
+from ledger.verify.authority import Window
 from ledger.verify.chain import ChainFacts, facts_for
 from ledger.verify.findings import Finding, Severity, counts, verdict
 
 PARALLEL_FROM = 4_000  # steps; below this a process pool costs more than it saves
+CHUNK = 2_048  # steps per task handed to a worker
 HANDOVER_KEY = "cofab:handover"
 PAYLOAD_OK, PAYLOAD_MISSING, PAYLOAD_MISMATCH = 0, 1, 2
 
-# What the per-step work yields for a readable record:
-# (seq, job_id, split_id, prev_hash, member, time, digest, leaf, signer, payload, handover)
+# What the per-step work yields for a readable record: (seq, job_id, split_id, prev_hash,
+# member, time, digest, leaf, signer, payload state, handover, stated hash agrees)
 Examined = tuple[
-    int, int, int, bytes, str, int, bytes, bytes, bytes | None, int, tuple[int, str] | None
+    int, int, int, bytes, str, int, bytes, bytes, bytes | None, int, tuple[int, str] | None, bool
 ]
+# (record, signature, payload, stated step hash) as a bundle carries them
+Raw = tuple[Any, Any, Any, Any]
 
 
 def _signature(value: Any) -> bytes:
@@ -69,11 +77,11 @@ def _handover(payload: str) -> tuple[int, str] | None:
     return None
 
 
-def examine(domain: Domain, raws: Sequence[tuple[Any, Any, Any]]) -> list[Examined | str]:
-    """The per-step work for (record, signature, payload) triples: an Examined tuple, or
-    the reason the record cannot be read. Pure, so it runs in any process."""
+def examine(domain: Domain, raws: Sequence[Raw]) -> list[Examined | str]:
+    """The per-step work for (record, signature, payload, stated hash) tuples: an Examined
+    tuple, or the reason the record cannot be read. Pure, so it runs in any process."""
     out: list[Examined | str] = []
-    for record, signature, payload in raws:
+    for record, signature, payload, stated in raws:
         try:
             step = Step.from_message(record)
         except Exception as exc:  # noqa: BLE001 - any unreadable record is one finding
@@ -102,27 +110,141 @@ def examine(domain: Domain, raws: Sequence[tuple[Any, Any, Any]]) -> list[Examin
                 recover_address(digest, _signature(signature)),
                 state,
                 handover,
+                stated is None or stated == "0x" + digest.hex(),
             )
         )
     return out
 
 
-def examine_all(domain: Domain, raws: list[tuple[Any, Any, Any]]) -> list[Examined | str]:
-    """`examine` on all cores when there are many steps: worker processes take their
-    share while this process does its own."""
-    cores = min(os.cpu_count() or 1, 8)
-    if len(raws) < PARALLEL_FROM or cores < 2:
-        return examine(domain, raws)
-    share = -(-len(raws) // cores)
-    mine, rest = raws[:share], raws[share:]
-    size = -(-len(rest) // ((cores - 1) * 2))
-    chunks = [rest[i : i + size] for i in range(0, len(rest), size)]
-    with ProcessPoolExecutor(max_workers=cores - 1) as pool:
-        futures = [pool.submit(examine, domain, c) for c in chunks]
-        out = examine(domain, mine)
-        for f in futures:
-            out += f.result()
-    return out
+@dataclass
+class Run:
+    """A run of steps of one split, consecutive in sequence and hash chain, that needs no
+    finding of its own: what the split-level checks need of it, without a row per step."""
+
+    first_seq: int
+    first_prev: bytes
+    last_seq: int
+    last_digest: bytes
+    member: str
+    signer: bytes
+    times: list[int]
+    digests: bytes  # 32 bytes per step
+    leaves: bytes  # 32 bytes per step
+    roots: dict[int, bytes]  # anchor index -> root, for the anchors wholly inside the run
+    handovers: list[tuple[int, tuple[int, str]]]
+    edges: tuple[Any, Any] = (None, None)  # the first and last steps' records
+
+
+def _run_of(
+    rows: list[Examined | str], job_id: int, split_id: int, ranges: Sequence[tuple[int, int, int]]
+) -> Run | None:
+    """The rows as one Run, or None if any of them needs the step-by-step checks."""
+    if not rows or isinstance(rows[0], str):
+        return None
+    first = rows[0]
+    member, signer = first[4].lower(), first[8]
+    if signer is None:
+        return None
+    seq, head = first[0] - 1, first[3]
+    handovers = []
+    for r in rows:
+        if (
+            isinstance(r, str)
+            or r[0] != seq + 1
+            or r[3] != head
+            or r[1] != job_id
+            or r[2] != split_id
+            or r[9] != PAYLOAD_OK
+            or not r[11]
+            or r[8] != signer
+            or (r[4] != first[4] and r[4].lower() != member)
+        ):
+            return None
+        seq, head = r[0], r[6]
+        if r[10] is not None:
+            handovers.append((r[0], r[10]))
+    good = cast(list[Examined], rows)  # none is a str: checked above
+    leaves = [r[7] for r in good]
+    lo = first[0]
+    roots = {
+        index: StandardMerkleTree.from_leaf_hashes(
+            leaves[a - lo : b - lo + 1], (), LEAF_ENCODING
+        ).root
+        for index, a, b in ranges
+        if lo <= a <= b <= seq
+    }
+    return Run(
+        first_seq=lo,
+        first_prev=first[3],
+        last_seq=seq,
+        last_digest=head,
+        member=first[4],
+        signer=signer,
+        times=[r[5] for r in good],
+        digests=b"".join(r[6] for r in good),
+        leaves=b"".join(leaves),
+        roots=roots,
+        handovers=handovers,
+    )
+
+
+def examine_chunk(
+    domain: Domain,
+    raws: Sequence[Raw],
+    job_id: int,
+    split_id: int,
+    ranges: Sequence[tuple[int, int, int]],
+) -> Run | list[Examined | str]:
+    """A worker's task: a chunk of one split's steps as a Run when it needs no finding of
+    its own, else its rows for the step-by-step checks."""
+    rows = examine(domain, raws)
+    run = _run_of(rows, job_id, split_id, ranges)
+    if run is None:
+        return rows
+    run.edges = (raws[0][0], raws[-1][0])
+    return run
+
+
+def examine_block(
+    domain: Domain, block: bytes, job_id: int, split_id: int, ranges: Sequence[tuple[int, int, int]]
+) -> Run | list[Examined | str]:
+    """`examine_chunk` of one block of a compact bundle, decoded here."""
+    steps = [BundleStep.load(s) for s in decode_block(block)[1]]
+    return examine_chunk(domain, _raws(enumerate(steps)), job_id, split_id, ranges)
+
+
+def _raws(items: Iterable[tuple[int, BundleStep]]) -> list[Raw]:
+    return [(it.record, it.signature, it.payload, it.step_hash) for _, it in items]
+
+
+_POOL: ProcessPoolExecutor | None = None
+
+
+def _cores() -> int:
+    return min(len(os.sched_getaffinity(0)), 8) if hasattr(os, "sched_getaffinity") else 1
+
+
+def pool() -> ProcessPoolExecutor | None:
+    """The process pool the checks run on, started once per process (None on one core).
+
+    Workers come from a fork server started without this process's data, so a checker
+    holding a large bundle never forks it; call this before reading a bundle to overlap
+    the workers' start with the reading."""
+    global _POOL
+    if _POOL is None and _cores() > 1:
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["ledger.verify.checker"])
+        _POOL = ProcessPoolExecutor(max_workers=_cores(), mp_context=ctx)
+        atexit.register(close_pool)
+    return _POOL
+
+
+def close_pool() -> None:
+    """Stop the workers (a later check starts new ones)."""
+    global _POOL
+    if _POOL is not None:
+        _POOL.shutdown(wait=True, cancel_futures=True)
+        _POOL = None
 
 
 @dataclass
@@ -131,7 +253,9 @@ class SplitResult:
     steps: int = 0  # distinct readable steps given
     anchored: int = 0  # of those, proven in an anchor on chain
     verified_signatures: int = 0  # signed by a key that could sign for the factory
-    items: list[BundleStep] = field(default_factory=list)  # distinct, in sequence order
+    items: Sequence[BundleStep] = field(default_factory=list)  # distinct, in sequence order
+    first: Any = None  # the first and last items' records
+    last: Any = None
 
 
 @dataclass
@@ -182,45 +306,183 @@ class _Entry:
     item: BundleStep
 
 
+Flag = Callable[..., None]
+
+
 def check_steps(
     facts: ChainFacts, bundles: Sequence[Bundle], split_ids: Iterable[int]
 ) -> StepsVerdict:
-    """Check the bundles' steps of `split_ids` against the chain's facts."""
+    """Check the bundles' steps of `split_ids` against the chain's facts.
+
+    Workers examine chunks of each split while this process checks the splits whose
+    chunks are back, in order. A split whose steps run unbroken from 0 needs no row per
+    step here (`_check_runs`); any other falls back to the step-by-step checks, which
+    state each problem."""
     job_id = facts.job_id
     findings: list[Finding] = []
     given: dict[int, list[tuple[int, BundleStep]]] = {s: [] for s in split_ids}
     claims: dict[int, list[Any]] = {s: [] for s in given}
+    sources: dict[int, list[Sequence[BundleStep]]] = {s: [] for s in given}
     for b in bundles:
         for entry in b.splits:
             if entry.split_id in given:
-                given[entry.split_id] += list(enumerate(entry.steps))
+                sources[entry.split_id].append(entry.steps)
                 claims[entry.split_id] += entry.anchors
-    raws, owners = [], []
-    for sid, items in given.items():
-        if sum(1 for b in bundles for e in b.splits if e.split_id == sid) > 1:
-            items = _first_of_each(items)
-            given[sid] = items
-        for index, item in items:
-            raws.append((item.record, item.signature, item.payload))
-            owners.append((sid, index, item))
-    examined = examine_all(facts.domain, raws)
+    lazy: dict[int, Blocks] = {}  # compact splits: their blocks go to the workers undecoded
+    for sid, steps in sources.items():
+        if len(steps) == 1 and isinstance(steps[0], Blocks):
+            lazy[sid] = steps[0]
+            continue
+        items = [x for s in steps for x in enumerate(s)]
+        given[sid] = _first_of_each(items) if len(steps) > 1 else items
 
     def flag(sev: Severity, code: str, sid: int, text: str, **ev: Any) -> None:
         findings.append(
             Finding(sev, code, f"split {sid}: {text}", {"job": job_id, "split": sid, **ev})
         )
 
-    per_split: dict[int, dict[tuple[int, bytes, str, str], _Entry]] = {s: {} for s in given}
-    handovers: dict[int, list[tuple[int, tuple[int, str]]]] = {s: [] for s in given}
-    bad: dict[int, int] = {}
-    for (sid, index, item), ex in zip(owners, examined, strict=True):
+    total = sum(len(v) for v in given.values()) + sum(len(v) for v in lazy.values())
+    executor = pool() if total >= PARALLEL_FROM else None
+
+    def task(fn: Callable[..., Any], *args: Any) -> Any:
+        return executor.submit(fn, *args) if executor else fn(*args)
+
+    parts: dict[int, list[Any]] = {}
+    for sid, items in given.items():
+        ranges = [(a.index, a.from_seq, a.to_seq) for a in facts.anchors.get(sid, [])]
+        if sid in lazy:
+            parts[sid] = [
+                task(examine_block, facts.domain, b, job_id, sid, ranges) for b in lazy[sid].blocks
+            ]
+            continue
+        raws = _raws(items)
+        parts[sid] = [
+            task(examine_chunk, facts.domain, raws[i : i + CHUNK], job_id, sid, ranges)
+            for i in range(0, len(raws), CHUNK)
+        ]
+
+    results = {}
+    for sid, items in given.items():
+        done = [p.result() if isinstance(p, Future) else p for p in parts.pop(sid)]
+        runs = [p for p in done if isinstance(p, Run)]
+        res = SplitResult(sid)
+        if len(runs) == len(done) and _check_runs(facts, sid, runs, claims[sid], res, flag):
+            res.items = lazy.get(sid) or [it for _, it in items]
+            res.steps, res.first, res.last = len(res.items), runs[0].edges[0], runs[-1].edges[1]
+            handovers = [h for r in runs for h in r.handovers]
+        else:
+            rows: list[Examined | str] = []
+            if sid in lazy:  # decoded here only when a step needs a finding
+                items = list(enumerate(lazy[sid]))
+                rows = examine(facts.domain, _raws(items))
+            else:
+                for i, p in enumerate(done):
+                    chunk = items[i * CHUNK : (i + 1) * CHUNK]
+                    rows += examine(facts.domain, _raws(chunk)) if isinstance(p, Run) else p
+            handovers = _check_rows(facts, sid, items, rows, claims[sid], res, flag)
+        if facts.handovers is not None:
+            for seq, (to_split, lot) in sorted(handovers):
+                if (sid, to_split, lot) not in facts.handovers:
+                    flag(
+                        Severity.MAJOR,
+                        "one-sided-handover",
+                        sid,
+                        f"it says it handed lot {lot} to split {to_split} (step {seq}), but "
+                        "the receiver never signed for it on chain",
+                        seq=seq,
+                    )
+        results[sid] = res
+    findings.sort(key=lambda f: f.sort_key())
+    return StepsVerdict(job_id, findings, results)
+
+
+def _check_runs(
+    facts: ChainFacts, sid: int, runs: list[Run], claims: list[Any], res: SplitResult, flag: Flag
+) -> bool:
+    """The split-level checks of a split given as Runs: its steps run from 0 unbroken,
+    accountable to the split's factory and signed by one key. False, having stated
+    nothing, when any check would find something: the step-by-step checks then say what."""
+    first, member, signer = runs[0], runs[0].member, runs[0].signer
+    if first.first_seq != 0 or first.first_prev != ZERO:
+        return False
+    for before, after in itertools.pairwise(runs):
+        if (
+            after.first_seq != before.last_seq + 1
+            or after.first_prev != before.last_digest
+            or after.member != member
+            or after.signer != signer
+        ):
+            return False
+    if facts.factory(sid).lower() != member.lower():
+        return False
+    times = [t for r in runs for t in r.times]
+    digests = b"".join(r.digests for r in runs)
+    last = runs[-1].last_seq
+    anchors = facts.anchors.get(sid, [])
+    signer_text = address_from_bytes(signer)
+    covered, count = 0, 0
+    for a in anchors:
+        lo, hi = a.from_seq, a.to_seq
+        if lo != covered or hi < lo or hi > last:
+            return False
+        root = next((r.roots[a.index] for r in runs if a.index in r.roots), None)
+        if root is None:
+            leaves = b"".join(r.leaves for r in runs)
+            root = StandardMerkleTree.from_leaf_hashes(
+                [leaves[32 * q : 32 * q + 32] for q in range(lo, hi + 1)], (), LEAF_ENCODING
+            ).root
+        if root != a.root or digests[32 * hi : 32 * hi + 32] != a.head:
+            return False
+        span = times[lo : hi + 1]
+        earliest, latest = min(span), max(span)
+        w = facts.authority.window(member, signer_text, a.block)
+        if (
+            latest > a.timestamp
+            or not w.authorized
+            or earliest < w.member_since
+            or earliest < w.bound_since
+            or (w.expires and (latest >= w.expires or a.timestamp >= w.expires))
+        ):
+            return False
+        covered, count = hi + 1, count + hi - lo + 1
+    _cross_check(anchors, claims, sid, flag)
+    res.anchored = res.verified_signatures = count
+    for seq in range(covered, last + 1):  # the steps after the last anchor
+        step_hash = digests[32 * seq : 32 * seq + 32]
+        flag(
+            Severity.MINOR,
+            "unanchored",
+            sid,
+            f"step {seq} is not anchored on chain",
+            **_ev(seq, step_hash),
+        )
+        block = facts.latest_block
+        w = facts.authority.window(member, signer_text, block)
+        if _authority(w, flag, sid, member, signer_text, seq, times[seq], step_hash, block, None):
+            res.verified_signatures += 1
+    return True
+
+
+def _check_rows(
+    facts: ChainFacts,
+    sid: int,
+    items: list[tuple[int, BundleStep]],
+    rows: list[Examined | str],
+    claims: list[Any],
+    res: SplitResult,
+    flag: Flag,
+) -> list[tuple[int, tuple[int, str]]]:
+    """The step-by-step checks of one split; its steps' hand-over claims."""
+    job_id = facts.job_id
+    per_step: dict[tuple[int, bytes, str, str], _Entry] = {}
+    handovers: list[tuple[int, tuple[int, str]]] = []
+    for (index, item), ex in zip(items, rows, strict=True):
         if isinstance(ex, str):
             flag(Severity.CRITICAL, "bad-record", sid, ex, item=index)
-            bad[sid] = bad.get(sid, 0) + 1
             continue
-        seq, j, s, prev, member, when, digest, leaf, signer_raw, pstate, handover = ex
+        seq, j, s, prev, member, when, digest, leaf, signer_raw, pstate, handover, same = ex
         key = (seq, digest, str(item.signature), str(item.payload))
-        if key in per_split[sid]:
+        if key in per_step:
             continue  # the same step given twice
         if j != job_id or s != sid:
             flag(
@@ -231,8 +493,8 @@ def check_steps(
                 **_ev(seq, digest),
             )
         signer = address_from_bytes(signer_raw) if signer_raw is not None else None
-        per_split[sid][key] = _Entry(seq, digest, prev, member, when, leaf, signer, item)
-        if item.step_hash is not None and item.step_hash != "0x" + digest.hex():
+        per_step[key] = _Entry(seq, digest, prev, member, when, leaf, signer, item)
+        if not same:
             flag(
                 Severity.CRITICAL,
                 "hash-mismatch",
@@ -266,27 +528,13 @@ def check_steps(
                 **_ev(seq, digest),
             )
         if handover is not None:
-            handovers[sid].append((seq, handover))
-
-    results = {}
-    for sid in given:
-        entries = [per_split[sid][k] for k in sorted(per_split[sid])]
-        res = SplitResult(sid, steps=len(entries), items=[e.item for e in entries])
-        _check_split(facts, sid, entries, claims[sid], res, flag)
-        if facts.handovers is not None:
-            for seq, (to_split, lot) in sorted(handovers[sid]):
-                if (sid, to_split, lot) not in facts.handovers:
-                    flag(
-                        Severity.MAJOR,
-                        "one-sided-handover",
-                        sid,
-                        f"it says it handed lot {lot} to split {to_split} (step {seq}), but "
-                        "the receiver never signed for it on chain",
-                        seq=seq,
-                    )
-        results[sid] = res
-    findings.sort(key=lambda f: f.sort_key())
-    return StepsVerdict(job_id, findings, results)
+            handovers.append((seq, handover))
+    entries = [per_step[k] for k in sorted(per_step)]
+    res.steps, res.items = len(entries), [e.item for e in entries]
+    if entries:
+        res.first, res.last = entries[0].item.record, entries[-1].item.record
+    _check_split(facts, sid, entries, claims, res, flag)
+    return handovers
 
 
 def _ev(seq: int, step_hash: bytes) -> dict[str, Any]:
@@ -312,7 +560,7 @@ def _check_split(
     entries: list[_Entry],
     claims: list[Any],
     res: SplitResult,
-    flag: Any,
+    flag: Flag,
 ) -> None:
     factory = facts.factory(sid)
     by_seq: dict[int, _Entry] = {}
@@ -359,7 +607,7 @@ def _check_split(
     _check_anchors(facts, sid, entries, by_seq, anchors, res, flag)
 
 
-def _cross_check(anchors: list[Anchor], claims: list[Any], sid: int, flag: Any) -> None:
+def _cross_check(anchors: list[Anchor], claims: list[Any], sid: int, flag: Flag) -> None:
     """The bundle's anchors must be the chain's: one that is not is a false claim."""
     on_chain = {a.index: a for a in anchors}
     seen: set[int] = set()
@@ -397,7 +645,7 @@ def _check_anchors(
     by_seq: dict[int, _Entry],
     anchors: list[Anchor],
     res: SplitResult,
-    flag: Any,
+    flag: Flag,
 ) -> None:
     anchor_of: dict[int, Anchor] = {}
     rebuilt: set[int] = set()  # anchors whose whole range was rebuilt into their root
@@ -493,65 +741,83 @@ def _check_anchors(
         if signer is None:
             continue
         w = authority.window(e.member, signer, block)
-        if not w.authorized:
-            flag(
-                Severity.CRITICAL,
-                "unauthorized-signer",
-                sid,
-                f"{signer} could not sign for {e.member} at block {block} (not the "
-                "factory, not an active factory, or a revoked or unbound device key)",
-                signer=signer,
-                block=block,
-                **_ev(seq, e.step_hash),
-            )
-        elif step_time < w.member_since:
-            flag(
-                Severity.CRITICAL,
-                "signer-not-yet-valid",
-                sid,
-                f"step {seq} is dated {step_time}, before {e.member} was admitted "
-                f"(at {w.member_since})",
-                signer=signer,
-                **_ev(seq, e.step_hash),
-            )
-        elif step_time < w.bound_since:
-            flag(
-                Severity.CRITICAL,
-                "backdated-before-binding",
-                sid,
-                f"step {seq} is dated {step_time}, before device key {signer} was bound to "
-                f"{e.member} (at {w.bound_since}): the key could not sign for it then, so "
-                "the step was back-dated",
-                signer=signer,
-                bound_since=w.bound_since,
-                **_ev(seq, e.step_hash),
-            )
-        elif w.expires and step_time >= w.expires:
-            flag(
-                Severity.CRITICAL,
-                "signer-expired",
-                sid,
-                f"device key {signer} had expired ({w.expires}) by step {seq}'s time",
-                signer=signer,
-                **_ev(seq, e.step_hash),
-            )
-        elif w.expires and a is not None and a.timestamp >= w.expires:
-            flag(
-                Severity.MAJOR,
-                "backdated-past-expiry",
-                sid,
-                f"step {seq} is dated {step_time}, before device key {signer} expired at "
-                f"{w.expires}, but was anchored only at {a.timestamp}, after the expiry: "
-                "nothing shows the key signed it in time (a key past its expiry may have "
-                "back-dated it)",
-                signer=signer,
-                expired=w.expires,
-                tx=a.tx_hash,
-                block=a.block,
-                **_ev(seq, e.step_hash),
-            )
-        else:
+        if _authority(w, flag, sid, e.member, signer, seq, step_time, e.step_hash, block, a):
             res.verified_signatures += 1
+
+
+def _authority(
+    w: Window,
+    flag: Flag,
+    sid: int,
+    member: str,
+    signer: str,
+    seq: int,
+    step_time: int,
+    step_hash: bytes,
+    block: int,
+    a: Anchor | None,
+) -> bool:
+    """Whether `signer` could sign step `seq` for `member` (as of `block`, at the step's
+    time); a finding says why not."""
+    if not w.authorized:
+        flag(
+            Severity.CRITICAL,
+            "unauthorized-signer",
+            sid,
+            f"{signer} could not sign for {member} at block {block} (not the "
+            "factory, not an active factory, or a revoked or unbound device key)",
+            signer=signer,
+            block=block,
+            **_ev(seq, step_hash),
+        )
+    elif step_time < w.member_since:
+        flag(
+            Severity.CRITICAL,
+            "signer-not-yet-valid",
+            sid,
+            f"step {seq} is dated {step_time}, before {member} was admitted (at {w.member_since})",
+            signer=signer,
+            **_ev(seq, step_hash),
+        )
+    elif step_time < w.bound_since:
+        flag(
+            Severity.CRITICAL,
+            "backdated-before-binding",
+            sid,
+            f"step {seq} is dated {step_time}, before device key {signer} was bound to "
+            f"{member} (at {w.bound_since}): the key could not sign for it then, so "
+            "the step was back-dated",
+            signer=signer,
+            bound_since=w.bound_since,
+            **_ev(seq, step_hash),
+        )
+    elif w.expires and step_time >= w.expires:
+        flag(
+            Severity.CRITICAL,
+            "signer-expired",
+            sid,
+            f"device key {signer} had expired ({w.expires}) by step {seq}'s time",
+            signer=signer,
+            **_ev(seq, step_hash),
+        )
+    elif w.expires and a is not None and a.timestamp >= w.expires:
+        flag(
+            Severity.MAJOR,
+            "backdated-past-expiry",
+            sid,
+            f"step {seq} is dated {step_time}, before device key {signer} expired at "
+            f"{w.expires}, but was anchored only at {a.timestamp}, after the expiry: "
+            "nothing shows the key signed it in time (a key past its expiry may have "
+            "back-dated it)",
+            signer=signer,
+            expired=w.expires,
+            tx=a.tx_hash,
+            block=a.block,
+            **_ev(seq, step_hash),
+        )
+    else:
+        return True
+    return False
 
 
 def _ranges(seqs: list[int]) -> str:

@@ -1,0 +1,154 @@
+"""The compact bundle encoding gives back exactly what its JSON form holds, refuses a
+damaged file with a clear 422, and is small. (That it gets the same verdict as the JSON
+form for every tampered bundle is in test_audit_entrypoints.py.)"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import time
+from typing import Any
+
+import pytest
+
+from ledger.core.errors import InvalidInput
+from ledger.steps import compact, epcis
+from ledger.steps.anchoring import anchor_tree
+from ledger.steps.builder import StepWriter, object_event
+from ledger.steps.bundle import Bundle, Encoding, encoded
+from ledger.steps.record import Domain, Step, types_document
+from ledger.steps.signatures import Signer
+
+DOMAIN = Domain(31337, "0x" + "ab" * 20)
+
+
+def _bundle(n: int = 40, anchored: int = 32) -> dict[str, Any]:
+    """A two-split bundle as a node exports it: the first `anchored` steps of split 0
+    anchored 16 at a time with their proofs, the rest pending."""
+    signer = Signer(os.urandom(32))
+    splits = []
+    for sid in (0, 1):
+        w = StepWriter(signer, DOMAIN, 7, sid, signer.address)
+        subs = [w.step(object_event("assembling", int(time.time()))) for _ in range(n)]
+        steps = [
+            {
+                "record": s.record,
+                "step_hash": "0x" + Step.from_message(s.record).digest(DOMAIN).hex(),
+                "signature": s.signature,
+                "signer": signer.address,
+                "payload": epcis.canonical(s.payload).decode(),
+                "anchor_index": None,
+                "proof": None,
+            }
+            for s in subs
+        ]
+        anchors = []
+        for index, lo in enumerate(range(0, anchored if sid == 0 else 0, 16)):
+            rng = [(q, bytes.fromhex(steps[q]["step_hash"][2:])) for q in range(lo, lo + 16)]
+            tree = anchor_tree(rng)
+            for i, q in enumerate(range(lo, lo + 16)):
+                steps[q]["anchor_index"] = index
+                steps[q]["proof"] = ["0x" + p.hex() for p in tree.proof(i)]
+            anchors.append(
+                {
+                    "index": index,
+                    "from_seq": lo,
+                    "to_seq": lo + 15,
+                    "root": "0x" + tree.root.hex(),
+                    "previous_head": "0x" + "00" * 32,
+                    "head": steps[lo + 15]["step_hash"],
+                    "anchored_by": signer.address,
+                    "tx_hash": "0x" + "11" * 32,
+                    "block_number": 5 + index,
+                    "timestamp": 1_700_000_000 + index,
+                }
+            )
+        splits.append({"split_id": sid, "anchors": anchors, "steps": steps})
+    return Bundle(
+        chain_id=DOMAIN.chain_id,
+        traceability=DOMAIN.verifying_contract,
+        job_id=7,
+        splits=[],
+        domain=DOMAIN.as_dict(),
+        types=types_document(),
+    ).export() | {"splits": splits}
+
+
+def _same(bundle: dict[str, Any]) -> None:
+    raw = compact.encode(bundle)
+    assert compact.is_compact(raw)
+    assert Bundle.load(raw).export() == Bundle.load(json.dumps(bundle)).export()
+
+
+def test_a_node_bundle_round_trips_and_is_small() -> None:
+    bundle = _bundle()
+    _same(bundle)
+    raw = compact.encode(bundle)
+    steps = 80
+    assert len(raw) / steps <= 400, len(raw) / steps
+    assert len(raw) * 4 < len(json.dumps(bundle))
+    loaded = Bundle.load(raw)
+    assert loaded.steps() == steps and loaded.digest() != Bundle.load(bundle).digest()
+    # the encoding is chosen by name or by asking; reading needs neither
+    assert encoded(bundle, Encoding.COMPACT) == raw
+    assert Bundle.load(encoded(bundle, Encoding.JSON)).export() == Bundle.load(raw).export()
+
+
+def _odd(steps: list[Any]) -> None:
+    steps[0]["record"]["member"] = steps[0]["record"]["member"].lower()  # not checksummed
+    steps[1]["record"]["extra"] = 1  # a field no typed record has
+    steps[2]["payload"] = None  # payload left out
+    steps[3]["proof"] = steps[3]["proof"][:-1]  # a proof no tree gives
+    steps[4]["signature"] = steps[4]["signature"].upper().replace("0X", "0x")  # upper-case hex
+    steps[5]["record"]["seq"] = True  # JSON true where an integer belongs
+    steps[6]["signer"] = None
+    steps[7]["step_hash"] = None
+    steps[8] = "not a step"
+    steps[9]["payload"] = {"parsed": "object"}
+    steps[10]["record"]["payloadHash"] = "0x" + "00" * 32  # a hash no payload has
+    steps[11]["record"]["evidenceHash"] = "0x" + "12" * 32
+    steps[12]["anchor_index"] = 99
+    steps[13]["record"]["jobId"] = 2**200  # beyond 64 bits
+    steps[20]["record"]["prevHash"] = "0x" + "34" * 32  # not linked to the step before
+
+
+def test_anything_the_typed_form_cannot_carry_round_trips_as_json() -> None:
+    bundle = _bundle()
+    _odd(bundle["splits"][0]["steps"])
+    _same(bundle)
+
+
+def test_a_bundle_without_proofs_or_anchors_round_trips() -> None:
+    bundle = _bundle(anchored=0)
+    for s in bundle["splits"]:
+        s["steps"].reverse()
+    _same(bundle)
+    _same({**bundle, "splits": []})
+
+
+def test_a_damaged_compact_file_is_refused_naming_the_problem() -> None:
+    raw = compact.encode(_bundle())
+    for damaged, words in (
+        (raw[: len(raw) // 2], "truncated"),
+        (raw[:60] + bytes([raw[60] ^ 0xFF]) + raw[61:], "compact bundle"),
+        (compact.MAGIC, "no header"),
+        (compact.MAGIC + b"X\x00\x00\x00\x00", "unknown frame"),
+    ):
+        with pytest.raises(InvalidInput) as refused:
+            Bundle.load(damaged).export()
+        assert words in refused.value.message and refused.value.status == 422
+
+
+def test_a_block_of_another_split_than_the_header_lists_is_refused() -> None:
+    bundle = _bundle()
+    header_only = copy.deepcopy(bundle)
+    header_only["splits"] = header_only["splits"][:1]
+    head = compact.encode(header_only)
+    other = compact.encode(bundle)
+    blocks = [body for kind, body in compact.frames(other) if kind == compact.STEPS]
+    tail = b"".join(
+        compact._FRAME.pack(compact.STEPS, len(b)) + bytes(b) for b in blocks
+    )  # split 1's block too
+    with pytest.raises(InvalidInput, match="does not list"):
+        Bundle.load(head + tail)
