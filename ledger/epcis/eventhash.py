@@ -33,8 +33,16 @@ CBV = "https://ref.gs1.org/cbv/"
 GS1_VOC = "https://gs1.org/voc/"
 DEFAULT_PREFIXES = {"cbv": CBV, "gs1": GS1_VOC, "epcis": "https://ref.gs1.org/epcis/"}
 IGNORED = frozenset(
-    {"type", "eventID", "recordTime", "errorDeclaration", "@context", "#text", "comment",
-     "rdfs:comment"}  # fmt: skip
+    {
+        "type",
+        "eventID",
+        "recordTime",
+        "errorDeclaration",
+        "@context",
+        "#text",
+        "comment",
+        "rdfs:comment",
+    }
 )
 _URNS = (
     ("urn:epcglobal:cbv:bizstep:", CBV + "BizStep-"),
@@ -293,11 +301,11 @@ def _from_epc(kind: str, scheme: str, prefix: str, ref: str, rest: str | None) -
         return None if tail is None else f"{dl}8006/{gtin}{piece}{total}{tail}"
     if scheme == "cpi" and rest is not None:
         return f"{dl}8010/{_encode(prefix + ref)}" + ("" if rest == "*" else f"/8011/{rest}")
-    if kind == "idpat" and rest == "*" and len(prefix) + len(ref) == 12:
-        if scheme in ("grai", "gdti", "sgcn"):
-            raw = ("0" if scheme == "grai" else "") + prefix + ref
-            ai = {"grai": "8003", "gdti": "253", "sgcn": "255"}[scheme]
-            return f"{dl}{ai}/{raw}{_check_digit(raw)}"
+    keyed = scheme in ("grai", "gdti", "sgcn") and len(prefix) + len(ref) == 12
+    if kind == "idpat" and rest == "*" and keyed:
+        raw = ("0" if scheme == "grai" else "") + prefix + ref
+        ai = {"grai": "8003", "gdti": "253", "sgcn": "255"}[scheme]
+        return f"{dl}{ai}/{raw}{_check_digit(raw)}"
     if kind != "id":
         return None
     if scheme == "sgcn" and len(prefix) + len(ref) == 12 and rest is not None:

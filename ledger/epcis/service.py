@@ -1,0 +1,483 @@
+"""EPCIS 2.0 capture and query over the node's production steps (gateway mode).
+
+A factory's MES or WMS captures standard EPCIS documents; the node assigns each event to a
+split (the event's own `cofab:job`/`cofab:split`, else the factory's registered mappings
+of readPoint, bizLocation, EPC or EPC class), gives it its CBV 2.0 eventID when it has
+none, signs it as the split's next production step with a device key the factory
+authorised on chain and the node holds, and ingests the steps through the one ingest path
+(`StepService.ingest`): verified, chained, journaled durably, anchored like any step.
+
+Trust: the device key's signature says "this node received this event from the factory's
+authenticated system", not "the machine itself measured this": whoever holds the key (the
+node's operator) could sign other events for that factory. The factory bounds that by the
+key's expiry and can revoke it on chain at any time.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+
+from ledger.core.errors import Forbidden, InvalidInput, LedgerError, NotFound
+from ledger.epcis import context as ctx
+from ledger.epcis.eventhash import event_id as hash_event_id
+from ledger.epcis.store import EpcisStore, StoredEvent
+from ledger.epcis.vocabulary import EPC_ROLES, QUANTITY_ROLES, bare, query_time
+from ledger.eth.tx import Sender
+from ledger.steps import epcis
+from ledger.steps.anchoring import anchor_tree
+from ledger.steps.builder import StepWriter
+from ledger.steps.ingest import MAX_BATCH, Submission
+from ledger.steps.record import Step
+from ledger.steps.service import StepService
+from ledger.steps.signatures import Signer
+
+KEY_PREFIX = "cofab_ek_"
+MAPPING_FIELDS = ("readPoint", "bizLocation", "epc", "epcClass")
+DEFAULT_PAGE = 100
+MAX_PAGE = 1000
+_FILTERS = {"EQ_bizStep": "biz_step", "EQ_bizLocation": "biz_location",
+            "EQ_readPoint": "read_point", "EQ_action": "action",
+            "EQ_disposition": "disposition", "eventType": "event_type",
+            "EQ_eventID": "event_id"}  # fmt: skip
+_TIMES = {
+    "GE_eventTime": ("event_time", ">="),
+    "LT_eventTime": ("event_time", "<"),
+    "GE_recordTime": ("record_time", ">="),
+    "LT_recordTime": ("record_time", "<"),
+}
+_MATCH = {"MATCH_epc": ("epc",), "MATCH_parentID": ("parent",), "MATCH_inputEPC": ("input",),
+          "MATCH_outputEPC": ("output",), "MATCH_anyEPC": ("epc", "parent", "input", "output"),
+          "MATCH_epcClass": ("class",), "MATCH_inputEPCClass": ("inputClass",),
+          "MATCH_outputEPCClass": ("outputClass",),
+          "MATCH_anyEPCClass": ("class", "inputClass", "outputClass")}  # fmt: skip
+QUERY_PARAMETERS = (*_FILTERS, *_TIMES, *_MATCH, "perPage", "nextPageToken")
+
+
+class EpcisService:
+    def __init__(self, steps: StepService) -> None:
+        self.steps = steps
+        journal = steps.journal
+        chain = journal.meta("chain") or ""
+        path = journal.path.with_name(journal.path.stem + ".epcis.sqlite")
+        self.store = EpcisStore(path, journal.path, chain)
+        self._capture = threading.Lock()
+        self.store.sync()
+
+    def close(self) -> None:
+        self.store.close()
+
+    # --- API keys ----------------------------------------------------------------------
+    def create_key(self, factory: str, name: str) -> dict[str, Any]:
+        """A new API key for one of the factory's systems; the secret is returned once and
+        only its hash is kept."""
+        secret = KEY_PREFIX + secrets.token_urlsafe(32)
+        key_id = "ek_" + secrets.token_hex(6)
+        self.store.add_key(secret, key_id, factory, name)
+        return {"key_id": key_id, "name": name, "factory": factory, "key": secret}
+
+    def key_owner(self, secret: str) -> str | None:
+        """The factory of an active API key, else None."""
+        return self.store.key_owner(secret) if secret.startswith(KEY_PREFIX) else None
+
+    def revoke_key(self, factory: str, key_id: str) -> None:
+        if not self.store.revoke_key(factory, key_id):
+            raise NotFound(f"{factory} has no active API key {key_id}")
+
+    # --- mappings ----------------------------------------------------------------------
+    def map(self, factory: str, field: str, value: str, job_id: int, split_id: int) -> None:
+        """Events of `factory` whose `field` is `value` belong to split `split_id` of job
+        `job_id` (which must be the factory's own split)."""
+        if field not in MAPPING_FIELDS:
+            raise InvalidInput(
+                f"field must be one of {', '.join(MAPPING_FIELDS)}, not {field!r}", field="field"
+            )
+        self._own_split(factory, job_id, split_id)
+        self.store.put_mapping(factory, field, value, job_id, split_id)
+
+    def mappings(self, factory: str) -> list[dict[str, Any]]:
+        return [
+            {"field": f, "value": v, "job_id": j, "split_id": s}
+            for (f, v), (j, s) in sorted(self.store.mappings(factory).items())
+        ]
+
+    def unmap(self, factory: str, field: str, value: str) -> None:
+        if not self.store.delete_mapping(factory, field, value):
+            raise NotFound(f"{factory} has no mapping of {field} {value!r}")
+
+    def _own_split(self, factory: str, job_id: int, split_id: int) -> None:
+        owner = self.steps.authority.split_factory(job_id, split_id)
+        if owner.lower() != factory.lower():
+            raise Forbidden(
+                f"split {split_id} of job {job_id} belongs to {owner}, not to {factory}"
+            )
+
+    # --- capture -----------------------------------------------------------------------
+    def capture(self, factory: str, document: Any) -> dict[str, Any]:
+        """Capture an EPCISDocument (or one event) for `factory`: all events are stored as
+        signed steps, or none. Returns the capture job."""
+        created = time.time()
+        events, context, where = _events_of(document)
+        mapping = self.store.mappings(factory)
+        prepared: list[tuple[int, str, tuple[int, int], dict[str, Any]]] = []
+        for i, event in enumerate(events):
+            at = where(i)
+            payload = dict(event) if isinstance(event, dict) else event
+            if isinstance(payload, dict) and context is not None and "@context" not in payload:
+                payload["@context"] = context
+            _validate(payload, at)
+            eid = str(payload.get("eventID") or hash_event_id(payload, context))
+            payload["eventID"] = eid
+            prepared.append((i, eid, self._target(factory, payload, mapping, at), payload))
+        with self._capture:
+            self.store.sync()
+            known = self.store.known(e for _, e, _, _ in prepared)
+            fresh: list[tuple[int, str, tuple[int, int], dict[str, Any]]] = []
+            for item in prepared:
+                if item[1] not in known:
+                    known.add(item[1])
+                    fresh.append(item)
+            hashes = self._ingest(factory, fresh, where) if fresh else []
+            self.store.sync()
+        result = {
+            "eventIDs": [e for _, e, _, _ in prepared],
+            "captured": len(fresh),
+            "duplicates": len(prepared) - len(fresh),
+            "stepHashes": hashes,
+        }
+        capture_id = uuid.uuid4().hex
+        self.store.put_capture(capture_id, factory, created, result)
+        return self.capture_job(factory, capture_id)
+
+    def _ingest(
+        self,
+        factory: str,
+        fresh: list[tuple[int, str, tuple[int, int], dict[str, Any]]],
+        where: Any,
+    ) -> list[str]:
+        writers: dict[tuple[int, int], StepWriter] = {}
+        submissions: list[Submission] = []
+        for _, _, (job, split), payload in fresh:
+            writer = writers.get((job, split))
+            if writer is None:
+                key = self.gateway_key(factory, job, split)
+                next_seq, head = self.steps.journal.head(job, split)
+                writer = StepWriter(
+                    Signer(key.account.key), self.steps.domain, job, split, factory, next_seq, head
+                )
+                writers[(job, split)] = writer
+            submissions.append(writer.step(payload))
+        try:
+            result = self.steps.ingest(submissions)
+        except LedgerError as exc:
+            index = exc.details.get("index")
+            if isinstance(index, int) and 0 <= index < len(fresh):
+                raise _rename(exc, f"step {index}: ", where(fresh[index][0])) from None
+            raise
+        return result.step_hashes
+
+    def gateway_key(self, factory: str, job_id: int, split_id: int) -> Sender:
+        """A device key of `factory`, authorised now for this split, that this node holds."""
+        now = int(self.steps.ingestor.clock())
+        for address, sender in list(self.steps.senders.items()):
+            if address.lower() == factory.lower():
+                continue  # gateway mode signs with a device key, never the factory's own
+            try:
+                self.steps.authority.check(job_id, split_id, factory, address, now)
+            except LedgerError:
+                continue
+            return sender
+        raise Forbidden(
+            f"this node holds no authorised device key of {factory} to sign captured events "
+            "with: bind one (POST /devices) and unlock it on this node (cofab up --unlock NAME)"
+        )
+
+    def _target(
+        self,
+        factory: str,
+        event: dict[str, Any],
+        mapping: dict[tuple[str, str], tuple[int, int]],
+        at: str,
+    ) -> tuple[int, int]:
+        named = [event.get(k, event.get(ctx.NAMESPACE + k[6:])) for k in (ctx.JOB, ctx.SPLIT)]
+        if named != [None, None]:
+            job = _uint(named[0], f"{at}.{ctx.JOB}")
+            split = _uint(named[1], f"{at}.{ctx.SPLIT}")
+            self._own_split(factory, job, split)
+            return job, split
+        keys = _mapping_keys(event)
+        found = {mapping[k] for k in keys if k in mapping}
+        if len(found) == 1:
+            return found.pop()
+        if not found:
+            tried = ", ".join(f"{f} {v}" for f, v in keys) or "no readPoint, bizLocation or EPC"
+            raise InvalidInput(
+                f"{at} maps to no split: none of its identifiers ({tried}) has a mapping of "
+                f"{factory} (POST /epcis/mappings), and it names no {ctx.JOB}/{ctx.SPLIT}",
+                field=at,
+            )
+        raise InvalidInput(
+            f"{at} maps to several splits ({sorted(found)}): give it {ctx.JOB} and "
+            f"{ctx.SPLIT}, or make the mappings unambiguous",
+            field=at,
+        )
+
+    def capture_job(self, factory: str, capture_id: str) -> dict[str, Any]:
+        found = self.store.capture(capture_id)
+        if found is None or found[0].lower() != factory.lower():
+            raise NotFound(f"no capture job {capture_id} of {factory}")
+        _, created, finished, result = found
+        return {
+            "captureID": capture_id,
+            "createdAt": _iso(created),
+            "finishedAt": _iso(finished),
+            "running": False,
+            "success": True,
+            "captureErrorBehaviour": "rollback",
+            "errors": [],
+            **result,
+        }
+
+    # --- query -------------------------------------------------------------------------
+    def query(self, params: Mapping[str, list[str]]) -> tuple[list[dict[str, Any]], str | None]:
+        """Events matching the EPCIS query parameters, one page, in capture order; and the
+        token of the next page (None on the last)."""
+        unknown = sorted(set(params) - set(QUERY_PARAMETERS))
+        if unknown:
+            raise InvalidInput(
+                f"unknown query parameter {unknown[0]!r}; this node supports "
+                f"{', '.join(QUERY_PARAMETERS)}",
+                field=unknown[0],
+            )
+        where: list[str] = []
+        args: list[Any] = []
+        for name, column in _FILTERS.items():
+            values = _values(params, name)
+            if values:
+                if column in ("biz_step", "disposition"):
+                    values = [str(bare(v)) for v in values]
+                where.append(f"{column} IN ({','.join('?' * len(values))})")
+                args += values
+        for name, (column, op) in _TIMES.items():
+            for value in params.get(name, []):
+                where.append(f"{column} {op} ?")
+                args.append(query_time(name, value))
+        for name, roles in _MATCH.items():
+            values = _values(params, name)
+            if values:
+                where.append(
+                    f"id IN (SELECT id FROM epcs WHERE epc IN ({','.join('?' * len(values))}) "
+                    f"AND role IN ({','.join('?' * len(roles))}))"
+                )
+                args += [*values, *roles]
+        per_page = _int_param(params, "perPage", DEFAULT_PAGE, 1, MAX_PAGE)
+        token = params.get("nextPageToken", [None])[-1]
+        if token is not None:
+            where.append("id > ?")
+            args.append(_token_value(token))
+        self.store.sync()
+        sql = "SELECT id FROM events" + (" WHERE " + " AND ".join(where) if where else "")
+        ids = [r[0] for r in self.store.read(sql + " ORDER BY id LIMIT ?", [*args, per_page + 1])]
+        more = len(ids) > per_page
+        ids = ids[:per_page]
+        events = [self._with_proof(e) for e in self.store.load(ids)]
+        return events, (_token(ids[-1]) if more and ids else None)
+
+    def event(self, event_id: str) -> dict[str, Any]:
+        self.store.sync()
+        rows = self.store.read(
+            "SELECT id FROM events WHERE event_id=? ORDER BY id LIMIT 1", (event_id,)
+        )
+        if not rows:
+            raise NotFound(f"no event {event_id} on this node")
+        return self._with_proof(self.store.load([rows[0][0]])[0])
+
+    def _with_proof(self, stored: StoredEvent) -> dict[str, Any]:
+        event: dict[str, Any] = json.loads(stored.payload)
+        prev_hash, biz_step, payload_hash, evidence_hash, when = stored.record
+        step = Step(
+            stored.job_id, stored.split_id, stored.seq, prev_hash, biz_step, payload_hash,
+            evidence_hash, when, stored.member,
+        )  # fmt: skip
+        proof: dict[str, Any] = {
+            "stepHash": "0x" + stored.step_hash.hex(),
+            "record": step.message(),
+            "signature": "0x" + stored.signature.hex(),
+            "signer": stored.signer,
+            "jobId": stored.job_id,
+            "splitId": stored.split_id,
+            "seq": stored.seq,
+            "recordTime": _iso(stored.received_at),
+            "anchor": self._anchor(stored),
+        }
+        if "eventID" not in event:
+            event["eventID"] = hash_event_id(event, event.get("@context"))
+        event[ctx.PROOF] = proof
+        return event
+
+    def _anchor(self, stored: StoredEvent) -> dict[str, Any] | None:
+        if stored.anchor_index is None:
+            return None
+        rows = self.store.read(
+            "SELECT from_seq, to_seq, root, head, tx_hash, block_number FROM j.anchors WHERE "
+            "job_id=? AND split_id=? AND anchor_index=? AND state='mined'",
+            (str(stored.job_id), str(stored.split_id), stored.anchor_index),
+        )
+        if not rows:
+            return None
+        from_seq, to_seq, root, head, tx_hash, block = rows[0]
+        tree = self._tree(stored.job_id, stored.split_id, stored.anchor_index, from_seq, to_seq)
+        return {
+            "index": stored.anchor_index,
+            "fromSeq": from_seq,
+            "toSeq": to_seq,
+            "root": "0x" + bytes(root).hex(),
+            "head": "0x" + bytes(head).hex(),
+            "txHash": tx_hash,
+            "blockNumber": block,
+            "leafEncoding": ["uint64", "bytes32"],
+            "merkleProof": ["0x" + p.hex() for p in tree.proof(stored.seq - from_seq)],
+        }
+
+    def _tree(self, job: int, split: int, index: int, from_seq: int, to_seq: int) -> Any:
+        return _anchor_tree_cached(self.store, job, split, index, from_seq, to_seq)
+
+
+@lru_cache(maxsize=64)
+def _anchor_tree_cached(
+    store: EpcisStore, job: int, split: int, index: int, from_seq: int, to_seq: int
+) -> Any:
+    """An anchor's Merkle tree (an anchor never changes once mined)."""
+    rows = store.read(
+        "SELECT seq, step_hash FROM j.steps WHERE job_id=? AND split_id=? AND seq BETWEEN ? "
+        "AND ? ORDER BY seq",
+        (str(job), str(split), from_seq, to_seq),
+    )
+    return anchor_tree([(seq, bytes(h)) for seq, h in rows])
+
+
+def _events_of(document: Any) -> tuple[list[Any], Any, Any]:
+    """The events of a capture body, its `@context`, and how to name event i."""
+    if not isinstance(document, dict):
+        raise InvalidInput("the body must be an EPCISDocument or one EPCIS event", field="body")
+    kind = document.get("type")
+    if kind == "EPCISDocument":
+        body = document.get("epcisBody")
+        events = body.get("eventList") if isinstance(body, dict) else None
+        if not isinstance(events, list) or not events:
+            raise InvalidInput(
+                "an EPCISDocument to capture needs epcisBody.eventList with at least one event",
+                field="epcisBody.eventList",
+            )
+        if len(events) > MAX_BATCH:
+            raise InvalidInput(
+                f"at most {MAX_BATCH} events per capture; this one has {len(events)}",
+                field="epcisBody.eventList",
+            )
+        return events, document.get("@context"), lambda i: f"epcisBody.eventList[{i}]"
+    if kind in epcis.EVENT_TYPES:
+        return [document], None, lambda _i: "event"
+    raise InvalidInput(
+        f"type must be EPCISDocument or an event type ({', '.join(epcis.EVENT_TYPES)}), "
+        f"not {kind!r}",
+        field="type",
+    )
+
+
+def _validate(event: Any, at: str) -> None:
+    try:
+        epcis.parse(event)
+        epcis.canonical(event)
+    except InvalidInput as exc:
+        raise _rename(exc, "payload", at) from None
+
+
+def _rename(exc: LedgerError, old: str, at: str) -> LedgerError:
+    """`exc` naming the event as the capture body does: `payload.x` (a validation
+    error) becomes `<at>.x`; `step i: …` (a refusal of the ingest) becomes `<at>: …`."""
+    exc.message = exc.message.replace(old, at if old == "payload" else f"{at}: ", 1)
+    exc.args = (exc.message,)
+    field = getattr(exc, "field", None)
+    if not isinstance(field, str):
+        renamed = at
+    elif old == "payload":
+        renamed = at + field.removeprefix("payload")
+    else:
+        renamed = f"{at}.{field}"
+    if isinstance(exc, InvalidInput):
+        exc.field = renamed
+    for error in exc.details.get("errors") or []:
+        error.update(field=renamed, message=exc.message)
+        error.pop("index", None)
+    exc.details.pop("index", None)
+    return exc
+
+
+def _mapping_keys(event: dict[str, Any]) -> list[tuple[str, str]]:
+    keys: list[tuple[str, str]] = []
+    for field in ("readPoint", "bizLocation"):
+        value = event.get(field)
+        if isinstance(value, dict) and value.get("id"):
+            keys.append((field, str(value["id"])))
+    for field in EPC_ROLES:
+        value = event.get(field)
+        for epc in value if isinstance(value, list) else [value] if value else []:
+            keys.append(("epc", str(epc)))
+    for field in QUANTITY_ROLES:
+        for q in event.get(field) or []:
+            if isinstance(q, dict) and q.get("epcClass"):
+                keys.append(("epcClass", str(q["epcClass"])))
+    return keys
+
+
+def _uint(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise InvalidInput(f"{name} must be a job or split number", field=name)
+    text = str(value)
+    if not text.isdigit() or len(text) > 78:
+        raise InvalidInput(f"{name} must be a job or split number, not {value!r}", field=name)
+    return int(text)
+
+
+def _values(params: Mapping[str, list[str]], name: str) -> list[str]:
+    return [v for raw in params.get(name, []) for v in raw.split("|") if v]
+
+
+def _int_param(params: Mapping[str, list[str]], name: str, default: int, lo: int, hi: int) -> int:
+    raw = params.get(name, [None])[-1]
+    if raw is None:
+        return default
+    if not raw.isdigit() or not lo <= int(raw) <= hi:
+        raise InvalidInput(f"{name} must be a whole number from {lo} to {hi}", field=name)
+    return int(raw)
+
+
+def _token(last_id: int) -> str:
+    return base64.urlsafe_b64encode(f"after:{last_id}".encode()).decode().rstrip("=")
+
+
+def _token_value(token: str) -> int:
+    try:
+        text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+        prefix, _, number = text.partition(":")
+        if prefix == "after" and number.isdigit():
+            return int(number)
+    except (ValueError, UnicodeDecodeError):
+        pass
+    raise InvalidInput("nextPageToken is not one this node gave", field="nextPageToken")
+
+
+def _iso(seconds: float) -> str:
+    return (
+        datetime.fromtimestamp(seconds, UTC)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z")
+    )
