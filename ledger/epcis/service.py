@@ -15,51 +15,28 @@ key's expiry and can revoke it on chain at any time.
 
 from __future__ import annotations
 
-import base64
-import json
 import secrets
 import threading
 import time
 import uuid
 from collections.abc import Mapping
-from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
 
 from ledger.core.errors import Forbidden, InvalidInput, LedgerError, NotFound
 from ledger.epcis import context as ctx
 from ledger.epcis.eventhash import event_id as hash_event_id
-from ledger.epcis.store import EpcisStore, StoredEvent
-from ledger.epcis.vocabulary import EPC_ROLES, QUANTITY_ROLES, bare, query_time
+from ledger.epcis.query import EventQuery, iso
+from ledger.epcis.store import EpcisStore
+from ledger.epcis.vocabulary import EPC_ROLES, QUANTITY_ROLES
 from ledger.eth.tx import Sender
 from ledger.steps import epcis
-from ledger.steps.anchoring import anchor_tree
 from ledger.steps.builder import StepWriter
 from ledger.steps.ingest import MAX_BATCH, Submission
-from ledger.steps.record import Step
 from ledger.steps.service import StepService
 from ledger.steps.signatures import Signer
 
 KEY_PREFIX = "cofab_ek_"
 MAPPING_FIELDS = ("readPoint", "bizLocation", "epc", "epcClass")
-DEFAULT_PAGE = 100
-MAX_PAGE = 1000
-_FILTERS = {"EQ_bizStep": "biz_step", "EQ_bizLocation": "biz_location",
-            "EQ_readPoint": "read_point", "EQ_action": "action",
-            "EQ_disposition": "disposition", "eventType": "event_type",
-            "EQ_eventID": "event_id"}  # fmt: skip
-_TIMES = {
-    "GE_eventTime": ("event_time", ">="),
-    "LT_eventTime": ("event_time", "<"),
-    "GE_recordTime": ("record_time", ">="),
-    "LT_recordTime": ("record_time", "<"),
-}
-_MATCH = {"MATCH_epc": ("epc",), "MATCH_parentID": ("parent",), "MATCH_inputEPC": ("input",),
-          "MATCH_outputEPC": ("output",), "MATCH_anyEPC": ("epc", "parent", "input", "output"),
-          "MATCH_epcClass": ("class",), "MATCH_inputEPCClass": ("inputClass",),
-          "MATCH_outputEPCClass": ("outputClass",),
-          "MATCH_anyEPCClass": ("class", "inputClass", "outputClass")}  # fmt: skip
-QUERY_PARAMETERS = (*_FILTERS, *_TIMES, *_MATCH, "perPage", "nextPageToken")
 
 
 class EpcisService:
@@ -69,6 +46,7 @@ class EpcisService:
         chain = journal.meta("chain") or ""
         path = journal.path.with_name(journal.path.stem + ".epcis.sqlite")
         self.store = EpcisStore(path, journal.path, chain)
+        self.events = EventQuery(self.store)
         self._capture = threading.Lock()
         self.store.sync()
 
@@ -237,8 +215,8 @@ class EpcisService:
         _, created, finished, result = found
         return {
             "captureID": capture_id,
-            "createdAt": _iso(created),
-            "finishedAt": _iso(finished),
+            "createdAt": iso(created),
+            "finishedAt": iso(finished),
             "running": False,
             "success": True,
             "captureErrorBehaviour": "rollback",
@@ -248,120 +226,10 @@ class EpcisService:
 
     # --- query -------------------------------------------------------------------------
     def query(self, params: Mapping[str, list[str]]) -> tuple[list[dict[str, Any]], str | None]:
-        """Events matching the EPCIS query parameters, one page, in capture order; and the
-        token of the next page (None on the last)."""
-        unknown = sorted(set(params) - set(QUERY_PARAMETERS))
-        if unknown:
-            raise InvalidInput(
-                f"unknown query parameter {unknown[0]!r}; this node supports "
-                f"{', '.join(QUERY_PARAMETERS)}",
-                field=unknown[0],
-            )
-        where: list[str] = []
-        args: list[Any] = []
-        for name, column in _FILTERS.items():
-            values = _values(params, name)
-            if values:
-                if column in ("biz_step", "disposition"):
-                    values = [str(bare(v)) for v in values]
-                where.append(f"{column} IN ({','.join('?' * len(values))})")
-                args += values
-        for name, (column, op) in _TIMES.items():
-            for value in params.get(name, []):
-                where.append(f"{column} {op} ?")
-                args.append(query_time(name, value))
-        for name, roles in _MATCH.items():
-            values = _values(params, name)
-            if values:
-                where.append(
-                    f"id IN (SELECT id FROM epcs WHERE epc IN ({','.join('?' * len(values))}) "
-                    f"AND role IN ({','.join('?' * len(roles))}))"
-                )
-                args += [*values, *roles]
-        per_page = _int_param(params, "perPage", DEFAULT_PAGE, 1, MAX_PAGE)
-        token = params.get("nextPageToken", [None])[-1]
-        if token is not None:
-            where.append("id > ?")
-            args.append(_token_value(token))
-        self.store.sync()
-        sql = "SELECT id FROM events" + (" WHERE " + " AND ".join(where) if where else "")
-        ids = [r[0] for r in self.store.read(sql + " ORDER BY id LIMIT ?", [*args, per_page + 1])]
-        more = len(ids) > per_page
-        ids = ids[:per_page]
-        events = [self._with_proof(e) for e in self.store.load(ids)]
-        return events, (_token(ids[-1]) if more and ids else None)
+        return self.events.query(params)
 
     def event(self, event_id: str) -> dict[str, Any]:
-        self.store.sync()
-        rows = self.store.read(
-            "SELECT id FROM events WHERE event_id=? ORDER BY id LIMIT 1", (event_id,)
-        )
-        if not rows:
-            raise NotFound(f"no event {event_id} on this node")
-        return self._with_proof(self.store.load([rows[0][0]])[0])
-
-    def _with_proof(self, stored: StoredEvent) -> dict[str, Any]:
-        event: dict[str, Any] = json.loads(stored.payload)
-        prev_hash, biz_step, payload_hash, evidence_hash, when = stored.record
-        step = Step(
-            stored.job_id, stored.split_id, stored.seq, prev_hash, biz_step, payload_hash,
-            evidence_hash, when, stored.member,
-        )  # fmt: skip
-        proof: dict[str, Any] = {
-            "stepHash": "0x" + stored.step_hash.hex(),
-            "record": step.message(),
-            "signature": "0x" + stored.signature.hex(),
-            "signer": stored.signer,
-            "jobId": stored.job_id,
-            "splitId": stored.split_id,
-            "seq": stored.seq,
-            "recordTime": _iso(stored.received_at),
-            "anchor": self._anchor(stored),
-        }
-        if "eventID" not in event:
-            event["eventID"] = hash_event_id(event, event.get("@context"))
-        event[ctx.PROOF] = proof
-        return event
-
-    def _anchor(self, stored: StoredEvent) -> dict[str, Any] | None:
-        if stored.anchor_index is None:
-            return None
-        rows = self.store.read(
-            "SELECT from_seq, to_seq, root, head, tx_hash, block_number FROM j.anchors WHERE "
-            "job_id=? AND split_id=? AND anchor_index=? AND state='mined'",
-            (str(stored.job_id), str(stored.split_id), stored.anchor_index),
-        )
-        if not rows:
-            return None
-        from_seq, to_seq, root, head, tx_hash, block = rows[0]
-        tree = self._tree(stored.job_id, stored.split_id, stored.anchor_index, from_seq, to_seq)
-        return {
-            "index": stored.anchor_index,
-            "fromSeq": from_seq,
-            "toSeq": to_seq,
-            "root": "0x" + bytes(root).hex(),
-            "head": "0x" + bytes(head).hex(),
-            "txHash": tx_hash,
-            "blockNumber": block,
-            "leafEncoding": ["uint64", "bytes32"],
-            "merkleProof": ["0x" + p.hex() for p in tree.proof(stored.seq - from_seq)],
-        }
-
-    def _tree(self, job: int, split: int, index: int, from_seq: int, to_seq: int) -> Any:
-        return _anchor_tree_cached(self.store, job, split, index, from_seq, to_seq)
-
-
-@lru_cache(maxsize=64)
-def _anchor_tree_cached(
-    store: EpcisStore, job: int, split: int, index: int, from_seq: int, to_seq: int
-) -> Any:
-    """An anchor's Merkle tree (an anchor never changes once mined)."""
-    rows = store.read(
-        "SELECT seq, step_hash FROM j.steps WHERE job_id=? AND split_id=? AND seq BETWEEN ? "
-        "AND ? ORDER BY seq",
-        (str(job), str(split), from_seq, to_seq),
-    )
-    return anchor_tree([(seq, bytes(h)) for seq, h in rows])
+        return self.events.event(event_id)
 
 
 def _events_of(document: Any) -> tuple[list[Any], Any, Any]:
@@ -445,39 +313,3 @@ def _uint(value: Any, name: str) -> int:
     if not text.isdigit() or len(text) > 78:
         raise InvalidInput(f"{name} must be a job or split number, not {value!r}", field=name)
     return int(text)
-
-
-def _values(params: Mapping[str, list[str]], name: str) -> list[str]:
-    return [v for raw in params.get(name, []) for v in raw.split("|") if v]
-
-
-def _int_param(params: Mapping[str, list[str]], name: str, default: int, lo: int, hi: int) -> int:
-    raw = params.get(name, [None])[-1]
-    if raw is None:
-        return default
-    if not raw.isdigit() or not lo <= int(raw) <= hi:
-        raise InvalidInput(f"{name} must be a whole number from {lo} to {hi}", field=name)
-    return int(raw)
-
-
-def _token(last_id: int) -> str:
-    return base64.urlsafe_b64encode(f"after:{last_id}".encode()).decode().rstrip("=")
-
-
-def _token_value(token: str) -> int:
-    try:
-        text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-        prefix, _, number = text.partition(":")
-        if prefix == "after" and number.isdigit():
-            return int(number)
-    except (ValueError, UnicodeDecodeError):
-        pass
-    raise InvalidInput("nextPageToken is not one this node gave", field="nextPageToken")
-
-
-def _iso(seconds: float) -> str:
-    return (
-        datetime.fromtimestamp(seconds, UTC)
-        .isoformat(timespec="milliseconds")
-        .replace("+00:00", "Z")
-    )

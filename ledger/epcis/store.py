@@ -23,6 +23,7 @@ from typing import Any
 from ledger.core.private import private_file
 from ledger.epcis.eventhash import event_id as hash_event_id
 from ledger.epcis.vocabulary import bare, epc_roles, millis
+from ledger.steps.anchoring import anchor_tree
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -78,6 +79,26 @@ CREATE TABLE IF NOT EXISTS epcs (
     id INTEGER NOT NULL,
     PRIMARY KEY (epc, role, id)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS proven (
+    job_id TEXT NOT NULL,
+    split_id TEXT NOT NULL,
+    from_seq INTEGER NOT NULL,
+    to_seq INTEGER NOT NULL,
+    anchor_index INTEGER NOT NULL,
+    root BLOB NOT NULL,
+    head BLOB NOT NULL,
+    tx_hash TEXT,
+    block_number INTEGER,
+    PRIMARY KEY (job_id, split_id, from_seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS proofs (
+    job_id TEXT NOT NULL,
+    split_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    anchor_index INTEGER NOT NULL,
+    proof BLOB NOT NULL,
+    PRIMARY KEY (job_id, split_id, seq)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS watermarks (
     job_id TEXT NOT NULL,
     split_id TEXT NOT NULL,
@@ -108,7 +129,8 @@ class StoredEvent:
     anchor_index: int | None
     received_at: float
     payload: bytes
-    record: tuple[Any, ...]
+    record: tuple[Any, ...]  # prev_hash, biz_step, payload_hash, evidence_hash, time
+    event_id: str
 
 
 class EpcisStore:
@@ -124,7 +146,8 @@ class EpcisStore:
         row = self._db.execute("SELECT value FROM meta WHERE key='chain'").fetchone()
         if row is not None and row[0] != chain:
             # the journal was started anew for another chain: nothing here applies to it
-            for table in ("api_keys", "mappings", "captures", "events", "epcs", "watermarks"):
+            for table in ("api_keys", "mappings", "captures", "events", "epcs", "watermarks",
+                          "proven", "proofs"):  # fmt: skip
                 self._db.execute(f"DELETE FROM {table}")
         self._db.execute(
             "INSERT INTO meta (key, value) VALUES ('chain', ?) "
@@ -270,7 +293,74 @@ class EpcisStore:
                 self._index(job, split, rows)
                 start = rows[-1][0] + 1
                 done += len(rows)
+        self._prove()
         return done
+
+    def _prove(self) -> None:
+        """Keep each mined anchor's Merkle proofs, one per step, so a query reads a step's
+        proof instead of rebuilding its anchor's tree."""
+        fresh = self.read(
+            "SELECT a.job_id, a.split_id, a.from_seq, a.to_seq, a.anchor_index, a.root, a.head, "
+            "a.tx_hash, a.block_number FROM j.anchors a LEFT JOIN proven p ON "
+            "p.job_id=a.job_id AND p.split_id=a.split_id AND p.from_seq=a.from_seq AND "
+            "p.anchor_index=a.anchor_index AND p.root=a.root AND p.tx_hash IS a.tx_hash AND "
+            "p.block_number IS a.block_number WHERE a.state='mined' AND p.job_id IS NULL"
+        )
+        for job, split, from_seq, to_seq, index, root, head, tx_hash, block in fresh:
+            leaves = self.read(
+                "SELECT seq, step_hash FROM j.steps WHERE job_id=? AND split_id=? AND seq "
+                "BETWEEN ? AND ? ORDER BY seq",
+                (job, split, from_seq, to_seq),
+            )
+            if len(leaves) != to_seq - from_seq + 1:
+                continue  # this node lacks part of the range: its steps stay unproven here
+            tree = anchor_tree([(seq, bytes(h)) for seq, h in leaves])
+            with self.transaction() as db:
+                db.execute(
+                    "INSERT OR REPLACE INTO proven (job_id, split_id, from_seq, to_seq, "
+                    "anchor_index, root, head, tx_hash, block_number) VALUES (?,?,?,?,?,?,?,?,?)",
+                    (job, split, from_seq, to_seq, index, root, head, tx_hash, block),
+                )
+                db.executemany(
+                    "INSERT OR REPLACE INTO proofs (job_id, split_id, seq, anchor_index, proof) "
+                    "VALUES (?,?,?,?,?)",
+                    [
+                        (job, split, seq, index, b"".join(tree.proof(i)))
+                        for i, (seq, _) in enumerate(leaves)
+                    ],
+                )
+
+    def anchor_proof(
+        self, job_id: int, split_id: int, seq: int, anchor_index: int
+    ) -> tuple[dict[str, Any], list[str]] | None:
+        """The anchor `anchor_index` covering step `seq` and the step's Merkle proof."""
+        key = (str(job_id), str(split_id))
+        rows = self.read(
+            "SELECT from_seq, to_seq, anchor_index, root, head, tx_hash, block_number FROM "
+            "proven WHERE job_id=? AND split_id=? AND from_seq<=? ORDER BY from_seq DESC "
+            "LIMIT 1",
+            (*key, seq),
+        )
+        if not rows or rows[0][1] < seq or rows[0][2] != anchor_index:
+            return None
+        proof = self.read(
+            "SELECT proof FROM proofs WHERE job_id=? AND split_id=? AND seq=? AND anchor_index=?",
+            (*key, seq, anchor_index),
+        )
+        if not proof:
+            return None
+        from_seq, to_seq, index, root, head, tx_hash, block = rows[0]
+        blob = bytes(proof[0][0])
+        anchor = {
+            "index": index,
+            "fromSeq": from_seq,
+            "toSeq": to_seq,
+            "root": "0x" + bytes(root).hex(),
+            "head": "0x" + bytes(head).hex(),
+            "txHash": tx_hash,
+            "blockNumber": block,
+        }
+        return anchor, ["0x" + blob[i : i + 32].hex() for i in range(0, len(blob), 32)]
 
     def _index(self, job: str, split: str, rows: list[tuple[Any, ...]]) -> None:
         with self.transaction() as db:
@@ -315,7 +405,7 @@ class EpcisStore:
         rows = self.read(
             "SELECT e.id, e.job_id, e.split_id, e.seq, s.step_hash, s.signer, s.signature, "
             "s.member, s.anchor_index, s.received_at, p.data, s.prev_hash, s.biz_step, "
-            "s.payload_hash, s.evidence_hash, s.time FROM events e "
+            "s.payload_hash, s.evidence_hash, s.time, e.event_id FROM events e "
             "JOIN j.steps s ON s.job_id=e.job_id AND s.split_id=e.split_id AND s.seq=e.seq "
             f"JOIN j.payloads p ON p.hash=s.payload_hash WHERE e.id IN ({marks})",
             ids,
@@ -323,7 +413,7 @@ class EpcisStore:
         by_id = {
             r[0]: StoredEvent(
                 r[0], int(r[1]), int(r[2]), r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10],
-                tuple(r[11:]),
+                tuple(r[11:16]), r[16],
             )
             for r in rows
         }  # fmt: skip
