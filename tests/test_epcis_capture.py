@@ -312,7 +312,9 @@ def test_steps_sent_by_devices_are_queryable_too(gw: Gateway) -> None:
 
 def test_a_factory_cannot_capture_into_another_factorys_split(gw: Gateway) -> None:
     before = gw.stored()
-    event = object_event("https://example.com/steps/painting", gw.t0, read_point=SHIPPING_READ_POINT)
+    event = object_event(
+        "https://example.com/steps/painting", gw.t0, read_point=SHIPPING_READ_POINT
+    )
     event.update({ctx.JOB: gw.job, ctx.SPLIT: 1})  # split 1 is the other factory's
     resp = gw.client.post("/epcis/capture", json=event, headers=gw.mes())
     assert "belongs to" in assert_problem(resp, 403)["detail"]

@@ -25,6 +25,7 @@ import math
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from ledger.steps.epcis import BIZ_STEPS
@@ -137,9 +138,10 @@ class _Hasher:
                 text = vocab + text
             elif sep and prefix in self.prefixes and not local.startswith("//"):
                 text = self.prefixes[prefix] + local
-            for urn, web in _URNS:
-                if text.startswith(urn):
-                    text = web + text[len(urn) :]
+            if text.startswith("urn:epcglobal:cbv:"):
+                for urn, web in _URNS:
+                    if text.startswith(urn):
+                        text = web + text[len(urn) :]
             text = digital_link(text) or _number(text)
         return f"{key}={text}" if text else ""
 
@@ -211,6 +213,8 @@ class _Hasher:
 
 def _number(text: str) -> str:
     """`1.0` -> `1`, `0.3434000` -> `0.3434`: numbers without trailing zeros."""
+    if not text or text[0] not in _NUMERIC_START:
+        return text
     try:
         number = float(text)
     except ValueError:
@@ -218,6 +222,9 @@ def _number(text: str) -> str:
     if not math.isfinite(number):
         return text
     return str(int(number)) if number == int(number) else str(number)
+
+
+_NUMERIC_START = frozenset("0123456789+-.iInN")  # as float() reads them
 
 
 def _utc_millis(text: str) -> str:
@@ -241,7 +248,7 @@ _SECOND = datetime(1970, 1, 1, 0, 0, 1, tzinfo=UTC) - datetime(1970, 1, 1, tzinf
 
 def _check_digit(digits: str) -> str:
     """GS1 mod-10 check digit (GTIN, GLN, SSCC, GSRN, GDTI, GRAI)."""
-    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(digits)))
+    total = 3 * sum(map(int, digits[-1::-2])) + sum(map(int, digits[-2::-2]))
     return str((10 - total % 10) % 10)
 
 
@@ -262,9 +269,12 @@ _DL_KEYS = frozenset({"00", "01", "253", "255", "401", "402", "414", "417", "800
                       "8006", "8010", "8017", "8018"})  # fmt: skip
 
 
+@lru_cache(maxsize=65536)
 def digital_link(uri: str) -> str | None:
     """The constrained canonical GS1 Digital Link URI of an EPC (class, pattern) URI or a
     GS1 Digital Link URI; None for anything else."""
+    if not uri.startswith(("urn:epc:", "http")):
+        return None
     m = _EPC_URI.match(uri)
     if m:
         return _from_epc(m.group(1), m.group(2), m.group(3), m.group(4), m.group(5))

@@ -20,6 +20,7 @@ import threading
 import time
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from ledger.core.errors import Forbidden, InvalidInput, LedgerError, NotFound
@@ -37,6 +38,17 @@ from ledger.steps.signatures import Signer
 
 KEY_PREFIX = "cofab_ek_"
 MAPPING_FIELDS = ("readPoint", "bizLocation", "epc", "epcClass")
+
+
+@dataclass(frozen=True)
+class _Event:
+    """A captured event ready to sign: where the body has it, its eventID and split."""
+
+    at: str
+    event_id: str
+    split: tuple[int, int]
+    payload: dict[str, Any]
+    canonical: bytes
 
 
 class EpcisService:
@@ -105,28 +117,30 @@ class EpcisService:
         created = time.time()
         events, context, where = _events_of(document)
         mapping = self.store.mappings(factory)
-        prepared: list[tuple[int, str, tuple[int, int], dict[str, Any]]] = []
+        prepared: list[_Event] = []
         for i, event in enumerate(events):
             at = where(i)
             payload = dict(event) if isinstance(event, dict) else event
             if isinstance(payload, dict) and context is not None and "@context" not in payload:
                 payload["@context"] = context
-            _validate(payload, at)
-            eid = str(payload.get("eventID") or hash_event_id(payload, context))
-            payload["eventID"] = eid
-            prepared.append((i, eid, self._target(factory, payload, mapping, at), payload))
+            canonical = _validate(payload, at)
+            if "eventID" not in payload:  # the CBV hash leaves eventID out: it names the rest
+                payload["eventID"] = hash_event_id(payload, context)
+                canonical = epcis.canonical(payload)
+            target = self._target(factory, payload, mapping, at)
+            prepared.append(_Event(at, str(payload["eventID"]), target, payload, canonical))
         with self._capture:
             self.store.sync()
-            known = self.store.known(e for _, e, _, _ in prepared)
-            fresh: list[tuple[int, str, tuple[int, int], dict[str, Any]]] = []
+            known = self.store.known(e.event_id for e in prepared)
+            fresh: list[_Event] = []
             for item in prepared:
-                if item[1] not in known:
-                    known.add(item[1])
+                if item.event_id not in known:
+                    known.add(item.event_id)
                     fresh.append(item)
-            hashes = self._ingest(factory, fresh, where) if fresh else []
+            hashes = self._ingest(factory, fresh) if fresh else []
             self.store.sync()
         result = {
-            "eventIDs": [e for _, e, _, _ in prepared],
+            "eventIDs": [e.event_id for e in prepared],
             "captured": len(fresh),
             "duplicates": len(prepared) - len(fresh),
             "stepHashes": hashes,
@@ -135,30 +149,27 @@ class EpcisService:
         self.store.put_capture(capture_id, factory, created, result)
         return self.capture_job(factory, capture_id)
 
-    def _ingest(
-        self,
-        factory: str,
-        fresh: list[tuple[int, str, tuple[int, int], dict[str, Any]]],
-        where: Any,
-    ) -> list[str]:
+    def _ingest(self, factory: str, fresh: list[_Event]) -> list[str]:
+        """Sign the events as the next steps of their splits and ingest them, one batch."""
         writers: dict[tuple[int, int], StepWriter] = {}
         submissions: list[Submission] = []
-        for _, _, (job, split), payload in fresh:
-            writer = writers.get((job, split))
+        for event in fresh:
+            writer = writers.get(event.split)
             if writer is None:
+                job, split = event.split
                 key = self.gateway_key(factory, job, split)
                 next_seq, head = self.steps.journal.head(job, split)
                 writer = StepWriter(
                     Signer(key.account.key), self.steps.domain, job, split, factory, next_seq, head
                 )
-                writers[(job, split)] = writer
-            submissions.append(writer.step(payload))
+                writers[event.split] = writer
+            submissions.append(writer.signed(event.payload, event.canonical))
         try:
             result = self.steps.ingest(submissions)
         except LedgerError as exc:
             index = exc.details.get("index")
             if isinstance(index, int) and 0 <= index < len(fresh):
-                raise _rename(exc, f"step {index}: ", where(fresh[index][0])) from None
+                raise _rename(exc, f"step {index}: ", fresh[index].at) from None
             raise
         return result.step_hashes
 
@@ -260,10 +271,11 @@ def _events_of(document: Any) -> tuple[list[Any], Any, Any]:
     )
 
 
-def _validate(event: Any, at: str) -> None:
+def _validate(event: Any, at: str) -> bytes:
+    """The event's canonical form once it is a valid EPCIS event; else the refusal naming
+    the member as the capture body does."""
     try:
-        epcis.parse(event)
-        epcis.canonical(event)
+        return epcis.canonical(epcis.parse(event))
     except InvalidInput as exc:
         raise _rename(exc, "payload", at) from None
 
