@@ -116,21 +116,18 @@ class TokenGate:
     of its body is read."""
 
     def __init__(self, routers: Iterable[APIRouter]) -> None:
-        self.routes = [
-            (route, needs_token(route) or takes_api_key(route), takes_api_key(route))
-            for router in routers
-            for route in router.routes
-            if isinstance(route, APIRoute)
-        ]
+        routes = [r for router in routers for r in router.routes if isinstance(r, APIRoute)]
+        self.routes = [(route, needs_token(route) or takes_api_key(route)) for route in routes]
+        self.key_routes = [route for route in routes if takes_api_key(route)]
 
     def needs_token(self, scope: Scope) -> bool:
         return self._needs(scope)[0]
 
     def _needs(self, scope: Scope) -> tuple[bool, bool]:
         """(needs a token, an API key will do) for this request."""
-        for route, needed, key_ok in self.routes:
+        for route, needed in self.routes:
             if route.matches(scope)[0] is Match.FULL:
-                return needed, key_ok
+                return needed, any(route is r for r in self.key_routes)
         return False, False
 
     def refuse(
