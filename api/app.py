@@ -14,6 +14,7 @@ from api.routers import (
     designs,
     devices,
     disputes,
+    epcis,
     health,
     jobs,
     members,
@@ -48,9 +49,10 @@ def create_app(node: Node, public_url: str | PublicOrigin | None = None) -> Fast
     problems.install(app)
     app.add_middleware(RequestLimits)
     routers = [m.router for m in (health, auth, members, proposals, devices, designs, steps)]
-    routers += [m.router for m in (jobs, pay, audit, tx, disputes, reputation, council)]
+    routers += [m.router for m in (jobs, pay, audit, tx, disputes, reputation, council, epcis)]
     for router in routers:
         app.include_router(router)
+    app.state.api_keys = lambda secret: epcis.api_key_owner(node, secret)
     app.state.token_gate = TokenGate(routers)  # who needs a token, before a body is read
     portal.install(app)
     return app

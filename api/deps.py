@@ -13,7 +13,8 @@ so an anonymous caller cannot make the node read (or store) anything.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Callable, Iterable, MutableMapping
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -32,6 +33,11 @@ from ledger.node import Node
 Scope = MutableMapping[str, Any]
 NOT_A_MEMBER = "not an active member of this consortium"
 NEEDS_TOKEN = "this endpoint needs a bearer token: sign in with POST /auth/login"
+NEEDS_TOKEN_OR_KEY = (
+    "this endpoint needs a bearer token (POST /auth/login) or an EPCIS API key (POST /epcis/keys)"
+)
+ApiKeys = Callable[[str], str | None]
+"""An API key's owner (an address), or None: `app.state.api_keys`."""
 
 _bearer = HTTPBearer(auto_error=False, description="token from POST /auth/login")
 
@@ -64,11 +70,42 @@ def _token_session(
     return sessions.resolve(credentials.credentials)
 
 
+@dataclass(frozen=True)
+class Principal:
+    """Who a request acts for: a member's address, signed in (`token`) or through one of
+    its API keys (`api-key`, which only the endpoints taking a Principal accept)."""
+
+    address: str
+    via: str
+
+
+def _token_or_api_key(
+    request: Request,
+    sessions: Annotated[SessionStore, Depends(get_sessions)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthorized(NEEDS_TOKEN_OR_KEY)
+    keys: ApiKeys | None = getattr(request.app.state, "api_keys", None)
+    owner = keys(credentials.credentials) if keys is not None else None
+    if owner is not None:
+        return Principal(owner, "api-key")
+    return Principal(sessions.resolve(credentials.credentials).address, "token")
+
+
 def needs_token(route: APIRoute) -> bool:
     """Whether the route requires a signed-in session (an optional one does not count)."""
+    return _depends_on(route, _token_session)
 
+
+def takes_api_key(route: APIRoute) -> bool:
+    """Whether the route accepts an API key in place of a session token."""
+    return _depends_on(route, _token_or_api_key)
+
+
+def _depends_on(route: APIRoute, call: Callable[..., Any]) -> bool:
     def walk(dependant: Dependant) -> bool:
-        return dependant.call is _token_session or any(map(walk, dependant.dependencies))
+        return dependant.call is call or any(map(walk, dependant.dependencies))
 
     return walk(route.dependant)
 
@@ -79,39 +116,50 @@ class TokenGate:
     of its body is read."""
 
     def __init__(self, routers: Iterable[APIRouter]) -> None:
-        self.routes = [
-            (route, needs_token(route))
-            for router in routers
-            for route in router.routes
-            if isinstance(route, APIRoute)
-        ]
+        routes = [r for router in routers for r in router.routes if isinstance(r, APIRoute)]
+        self.routes = [(route, needs_token(route) or takes_api_key(route)) for route in routes]
+        self.key_routes = [route for route in routes if takes_api_key(route)]
 
-        self._known: dict[tuple[Any, Any, Any], bool] = {}
+        self._known: dict[tuple[Any, Any, Any], tuple[bool, bool]] = {}
 
     def needs_token(self, scope: Scope) -> bool:
-        """Remembered per (method, path): a route's match depends on nothing else, and a
-        node sees the same few paths again and again (bounded, so any paths may come)."""
+        return self._needs(scope)[0]
+
+    def _needs(self, scope: Scope) -> tuple[bool, bool]:
+        """(needs a token, an API key will do) for this request. Remembered per (method,
+        path): a route's match depends on nothing else, and a node sees the same few paths
+        again and again (bounded, so any paths may come)."""
         key = (scope.get("method"), scope.get("root_path", ""), scope.get("path", ""))
         found = self._known.get(key)
         if found is None:
             found = next(
-                (needed for route, needed in self.routes if route.matches(scope)[0] is Match.FULL),
-                False,
+                (
+                    (needed, any(route is r for r in self.key_routes))
+                    for route, needed in self.routes
+                    if route.matches(scope)[0] is Match.FULL
+                ),
+                (False, False),
             )
             if len(self._known) >= 4096:
                 self._known.clear()
             self._known[key] = found
         return found
 
-    def refuse(self, scope: Scope, sessions: SessionStore) -> Unauthorized | None:
-        """The 401 for a request that needs a token and carries no valid one; else None."""
-        if not self.needs_token(scope):
+    def refuse(
+        self, scope: Scope, sessions: SessionStore, api_keys: ApiKeys | None = None
+    ) -> Unauthorized | None:
+        """The 401 for a request that needs a token (or, where one will do, an API key)
+        and carries no valid one; else None."""
+        needed, key_ok = self._needs(scope)
+        if not needed:
             return None
         headers = {k.lower(): v for k, v in scope["headers"]}
         scheme, _, token = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
         try:
             if scheme.lower() != "bearer":
-                raise Unauthorized(NEEDS_TOKEN)
+                raise Unauthorized(NEEDS_TOKEN_OR_KEY if key_ok else NEEDS_TOKEN)
+            if key_ok and api_keys is not None and api_keys(token) is not None:
+                return None
             sessions.resolve(token)
         except Unauthorized as refusal:
             return refusal
@@ -125,7 +173,8 @@ def refuse_anonymous(scope: Scope) -> Unauthorized | None:
     gate = getattr(getattr(app, "state", None), "token_gate", None)
     if not isinstance(gate, TokenGate):
         return None
-    return gate.refuse(scope, app.state.sessions)  # type: ignore[union-attr]
+    keys = getattr(app.state, "api_keys", None)  # type: ignore[union-attr]
+    return gate.refuse(scope, app.state.sessions, keys)  # type: ignore[union-attr]
 
 
 def current_member(
@@ -169,3 +218,4 @@ NodeDep = Annotated[Node, Depends(get_node)]
 SessionDep = Annotated[Session, Depends(current_session)]
 MemberDep = Annotated[Member, Depends(current_member)]
 OptionalMemberDep = Annotated[Member | None, Depends(optional_member)]
+PrincipalDep = Annotated[Principal, Depends(_token_or_api_key)]

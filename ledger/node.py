@@ -29,6 +29,7 @@ from ledger.core.settings import data_dir as resolve_data_dir
 from ledger.designs.client import DesignsClient
 from ledger.designs.service import DesignService
 from ledger.disputes.client import DisputesClient
+from ledger.epcis.service import EpcisService
 from ledger.eth import deployment as deploy_mod
 from ledger.eth.chain import Backend, Chain, attach, connect
 from ledger.eth.compiler import artifacts
@@ -94,6 +95,7 @@ class Node:
         self._settlement: SettlementClient | None = None
         self._jobs: JobsClient | None = None
         self._disputes: DisputesClient | None = None
+        self._epcis: EpcisService | None = None
 
     @property
     def designs(self) -> DesignsClient:
@@ -125,6 +127,13 @@ class Node:
                 deployed_at=record.block_number if record else 0,
             )
         return self._steps
+
+    @property
+    def epcis(self) -> EpcisService:
+        """EPCIS 2.0 capture and query over the steps (opened on first use)."""
+        if self._epcis is None:
+            self._epcis = EpcisService(self.steps)
+        return self._epcis
 
     @property
     def settlement(self) -> SettlementClient:
@@ -319,6 +328,8 @@ class Node:
         return self._steps.stalled() if self._steps is not None else []
 
     def close(self) -> None:
+        if self._epcis is not None:
+            self._epcis.close()
         if self._steps is not None:
             self._steps.close()
         self.chain.close()

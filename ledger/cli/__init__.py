@@ -7,6 +7,7 @@ import sys
 
 from ledger.cli import audit, demo, designs, devices, jobs, keys, members, node, pay, steps
 from ledger.cli import disputes as disputes_cli
+from ledger.cli import epcis as epcis_cli
 from ledger.cli.common import App, SharedOptionsGroup, err, shared_options
 
 app = App(
@@ -30,6 +31,7 @@ app.add_typer(jobs.app, name="job")
 app.add_typer(pay.app, name="pay")
 app.add_typer(audit.app, name="audit")
 app.add_typer(disputes_cli.app, name="dispute")
+app.add_typer(epcis_cli.app, name="epcis")
 app.command("demo")(demo.demo)
 
 

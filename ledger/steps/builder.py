@@ -67,6 +67,12 @@ class StepWriter:
 
     def step(self, payload: dict[str, Any], evidence_hashes: list[str] | None = None) -> Submission:
         document = epcis.parse(payload)
+        return self.signed(document, epcis.canonical(document), evidence_hashes)
+
+    def signed(
+        self, document: dict[str, Any], canonical: bytes, evidence_hashes: list[str] | None = None
+    ) -> Submission:
+        """The next step of an event already checked (`epcis.parse`) and canonicalised."""
         biz_step = str(document.get("bizStep") or "other")
         step = Step(
             job_id=self.job_id,
@@ -74,7 +80,7 @@ class StepWriter:
             seq=self.next_seq,
             prev_hash=self.head,
             biz_step=biz_step.removeprefix("urn:epcglobal:cbv:bizstep:"),
-            payload_hash=epcis.payload_hash(epcis.canonical(document)),
+            payload_hash=epcis.payload_hash(canonical),
             evidence_hash=epcis.evidence_hash(evidence_hashes or []),
             time=epcis.event_time(document),
             member=self.member,
@@ -83,4 +89,4 @@ class StepWriter:
         signature = self.signer.sign(digest)
         self.next_seq += 1
         self.head = digest
-        return Submission(step.message(), "0x" + signature.hex(), document)
+        return Submission(step.message(), "0x" + signature.hex(), canonical)
