@@ -14,6 +14,7 @@ from api.routers import (
     designs,
     devices,
     disputes,
+    events,
     health,
     jobs,
     members,
@@ -49,8 +50,10 @@ def create_app(node: Node, public_url: str | PublicOrigin | None = None) -> Fast
     app.add_middleware(RequestLimits)
     routers = [m.router for m in (health, auth, members, proposals, devices, designs, steps)]
     routers += [m.router for m in (jobs, pay, audit, tx, disputes, reputation, council)]
+    routers.append(events.router)
     for router in routers:
         app.include_router(router)
     app.state.token_gate = TokenGate(routers)  # who needs a token, before a body is read
+    app.state.origin = origin  # webhooks never call the node itself
     portal.install(app)
     return app
