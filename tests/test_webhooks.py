@@ -8,16 +8,15 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
 import pytest
+from eth_account.signers.local import LocalAccount
 from fastapi.testclient import TestClient
 from jobkit import in_production, parties, split_order
-from siwe import SiweMessage
-from test_api import assert_problem, fresh_nonce, login, sign_in, sign_text
+from test_api import assert_problem, sign_in, sign_text, siwe_text
 
 from api.app import create_app
 from ledger.eth.toolchain import free_port
@@ -223,7 +222,7 @@ def test_refused_webhook_urls(
     with TestClient(
         create_app(node, f"http://127.0.0.1:{port}"), base_url=f"http://127.0.0.1:{port}"
     ) as c:
-        headers = sign_in_at(c, node, port)
+        headers = sign_in_at(c, node.sender().account)
         resp = c.post(
             "/webhooks", json={"url": url.format(node_port=port), "events": ["*"]}, headers=headers
         )
@@ -232,21 +231,13 @@ def test_refused_webhook_urls(
         assert c.get("/webhooks", headers=headers).json() == []
 
 
-def sign_in_at(client: TestClient, node: Node, port: int) -> dict[str, str]:
-
-    from api.eip4361 import MAX_MESSAGE_BYTES  # noqa: F401 - the message format's module
-
-    account = node.sender().account
-    message = SiweMessage(
-        domain=f"127.0.0.1:{port}",
-        address=account.address,
-        uri=f"http://127.0.0.1:{port}/auth/login",
-        version="1",
-        chain_id=node.chain.chain_id,
-        nonce=fresh_nonce(client),
-        issued_at=datetime.now(UTC).isoformat(),
-    ).prepare_message()
-    resp = login(client, message, sign_text(account, message))
+def sign_in_at(client: httpx.Client, account: LocalAccount) -> dict[str, str]:
+    """Sign in over HTTP with the origin, domain and chain the node names."""
+    n = client.get("/auth/nonce").json()
+    text = siwe_text(
+        account.address, n["nonce"], n["chain_id"], domain=n["domain"], uri=n["uri"] + "/"
+    )
+    resp = client.post("/auth/login", json={"message": text, "signature": sign_text(account, text)})
     assert resp.status_code == 200, resp.text
     return {"Authorization": f"Bearer {resp.json()['token']}"}
 
