@@ -9,6 +9,7 @@ import typer
 
 from ledger.cli import audit, demo, designs, devices, jobs, keys, members, node, pay, steps
 from ledger.cli import disputes as disputes_cli
+from ledger.cli import webhooks as webhooks_cli
 from ledger.cli.common import err
 
 app = typer.Typer(
@@ -30,6 +31,7 @@ app.add_typer(jobs.app, name="job")
 app.add_typer(pay.app, name="pay")
 app.add_typer(audit.app, name="audit")
 app.add_typer(disputes_cli.app, name="dispute")
+app.add_typer(webhooks_cli.app, name="webhook")
 app.command("demo")(demo.demo)
 
 
