@@ -14,6 +14,9 @@ from ledger.node import Node
 from ledger.notify.events import EventType, Notification
 from ledger.notify.signing import SignatureError, sign, verify
 from ledger.orders.jobs import SplitSpec
+from ledger.steps.anchoring import AnchorService
+from ledger.steps.builder import StepWriter, object_event
+from ledger.steps.signatures import Signer
 
 EVIDENCE = "0x" + "e1" * 32
 
@@ -200,3 +203,35 @@ def test_the_signature_verifies_and_refuses_tampering_and_replay() -> None:
         verify(secret, forged, body, now=now)  # a fresh timestamp on an old signature
     with pytest.raises(SignatureError, match="no timestamp"):
         verify(secret, "v1=abc", body, now=now)
+
+
+def test_a_stalled_split_is_told_once_then_its_anchors(node: Node) -> None:
+    p = parties(node)
+    job = in_production(node, p)
+    factory = p.factories[1]
+    writer = StepWriter(Signer(factory.account.key), node.steps.domain, job, 1, factory.address)
+    created = node.steps.authority.job_created_at(job)
+    node.steps.ingest([writer.step(object_event("assembling", created)) for _ in range(3)])
+    held = node._senders.pop(factory.address)  # this node cannot anchor for the factory
+    node.steps.service = AnchorService(node.steps.anchorer, max_steps=1, max_age=0)
+    node.steps.service.tick()
+    assert node.stalled()
+    node.notify.deriver.tick()
+    node.notify.deriver.tick()
+    [stalled] = [b for b in told(node, factory.address) if b["type"] == "anchor.stalled"]
+    assert stalled["data"]["next_seq"] == 0 and "key" in stalled["data"]["reason"]
+    operator = node.signer_addresses[0]
+    assert "anchor.stalled" in [b["type"] for b in told(node, operator)]
+
+    node._senders[factory.address] = held  # the key is back: the split is anchored
+    node.steps.service.tick()
+    assert node.stalled() == []
+    node.notify.deriver.catch_up()
+    anchored = [b for b in told(node, factory.address) if b["type"] == "step.anchored"]
+    # one step per anchor here (max_steps=1): three anchors, each told once
+    assert [(b["data"]["index"], b["data"]["from_seq"]) for b in anchored] == [
+        (0, 0),
+        (1, 1),
+        (2, 2),
+    ]
+    assert "step.anchored" in [b["type"] for b in told(node, p.buyer.address)]

@@ -64,9 +64,9 @@ class TicketBook:
 
 def _tickets(request: Request) -> TicketBook:
     book = getattr(request.app.state, "event_tickets", None)
-    if book is None:
+    if not isinstance(book, TicketBook):
         book = request.app.state.event_tickets = TicketBook()
-    return book  # type: ignore[no-any-return]
+    return book
 
 
 class EventTypeOut(BaseModel):

@@ -19,8 +19,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
+from eth_typing import ABIEvent
 from eth_utils import event_abi_to_log_topic
 from hexbytes import HexBytes
 from web3.contract import Contract
@@ -92,9 +93,9 @@ class Deriver:
         self._topics: dict[bytes, tuple[Contract, str]] = {}
         for contract in sources.contracts:
             for entry in contract.abi:
-                if entry.get("type") == "event":
-                    topic = bytes(event_abi_to_log_topic(entry))  # type: ignore[arg-type]
-                    self._topics[topic] = (contract, str(entry["name"]))
+                if entry["type"] == "event":
+                    event = cast(ABIEvent, entry)
+                    self._topics[bytes(event_abi_to_log_topic(event))] = (contract, event["name"])
         self._told_stalls: dict[tuple[int, int], str] = {}
 
     # --- one round ---------------------------------------------------------------------
