@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import re
+import subprocess
 import time
 from typing import Any
 
@@ -9,6 +12,7 @@ import pytest
 from jobkit import DAY, Parties, in_production, parties, split_order, time_travel
 
 from conftest import admit
+from ledger.core.settings import PROJECT_ROOT
 from ledger.membership.roles import Role
 from ledger.node import Node
 from ledger.notify.events import EventType, Notification
@@ -235,3 +239,40 @@ def test_a_stalled_split_is_told_once_then_its_anchors(node: Node) -> None:
         (2, 2),
     ]
     assert "step.anchored" in [b["type"] for b in told(node, p.buyer.address)]
+
+
+def doc_block(language: str, marker: str) -> str:
+    """The fenced `language` block of docs/integration.md that contains `marker`."""
+    text = (PROJECT_ROOT / "docs" / "integration.md").read_text()
+    blocks = re.findall(rf"```{language}\n(.*?)```", text, re.S)
+    return next(b for b in blocks if marker in b)
+
+
+def test_the_documented_verify_functions_accept_only_fresh_untampered_deliveries() -> None:
+    secret, body = "whsec_doc", b'{"id":7,"type":"funds.withdrawable"}'
+    now = int(time.time())
+    cases = {
+        "good": (sign(secret, body, now), body),
+        "tampered": (sign(secret, body, now), body + b" "),
+        "replayed": (sign(secret, body, now - 600), body),
+        "other secret": (sign("whsec_other", body, now), body),
+    }
+    python: dict[str, Any] = {}
+    exec(doc_block("python", "def verify"), python)
+    node_js = doc_block("js", "function verify") + (
+        "const [h, b] = [process.argv[1], Buffer.from(process.argv[2], 'base64')];"
+        "try { verify('whsec_doc', h, b); console.log('ok'); } catch (e) { console.log('no'); }"
+    )
+    for name, (header, raw) in cases.items():
+        try:
+            python["verify"](secret, header, raw)
+            py_ok = True
+        except ValueError:
+            py_ok = False
+        js = subprocess.run(
+            ["node", "-e", node_js, header, base64.b64encode(raw).decode()],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        assert (py_ok, js == "ok") == ((name == "good"),) * 2, name
