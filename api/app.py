@@ -15,6 +15,7 @@ from api.routers import (
     devices,
     disputes,
     epcis,
+    events,
     health,
     jobs,
     members,
@@ -50,9 +51,11 @@ def create_app(node: Node, public_url: str | PublicOrigin | None = None) -> Fast
     app.add_middleware(RequestLimits)
     routers = [m.router for m in (health, auth, members, proposals, devices, designs, steps)]
     routers += [m.router for m in (jobs, pay, audit, tx, disputes, reputation, council, epcis)]
+    routers.append(events.router)
     for router in routers:
         app.include_router(router)
     app.state.api_keys = lambda secret: epcis.api_key_owner(node, secret)
     app.state.token_gate = TokenGate(routers)  # who needs a token, before a body is read
+    app.state.origin = origin  # webhooks never call the node itself
     portal.install(app)
     return app

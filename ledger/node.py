@@ -26,6 +26,7 @@ from ledger.core.errors import (
 from ledger.core.keys import Keyring, read_passphrase
 from ledger.core.private import FILE_MODE, private_dir, write_private
 from ledger.core.settings import data_dir as resolve_data_dir
+from ledger.core.settings import notify_settings
 from ledger.designs.client import DesignsClient
 from ledger.designs.service import DesignService
 from ledger.disputes.client import DisputesClient
@@ -36,9 +37,11 @@ from ledger.eth.compiler import artifacts
 from ledger.eth.deployment import Deployment, GovernanceParams
 from ledger.eth.tx import Sender
 from ledger.membership.consortium import ConsortiumClient
+from ledger.notify.deriver import Sources
+from ledger.notify.service import NotifyService
 from ledger.orders.jobs import JobsClient
 from ledger.orders.settlement import SettlementClient
-from ledger.steps.service import StepService
+from ledger.steps.service import StepService, chain_identity
 
 OPERATOR_KEY = "operator"
 
@@ -96,6 +99,7 @@ class Node:
         self._jobs: JobsClient | None = None
         self._disputes: DisputesClient | None = None
         self._epcis: EpcisService | None = None
+        self._notify: NotifyService | None = None
 
     @property
     def designs(self) -> DesignsClient:
@@ -163,6 +167,39 @@ class Node:
                 from_block=record.block_number if record else 0,
             )
         return self._disputes
+
+    @property
+    def notify(self) -> NotifyService:
+        """Notifications: derived from the chain and the journal, told by webhooks and the
+        event stream (opened on first use; `start()` runs it in the background)."""
+        if self._notify is None:
+            names = [
+                n
+                for n in ("JobBoard", "Disputes", "Settlement", "Traceability")
+                if n in self.deployment.contracts
+            ]
+            from_block = min(self.deployment.contracts[n].block_number for n in names)
+            sources = Sources(
+                chain=self.chain,
+                contracts=[deploy_mod.bind(self.chain, self.deployment, n) for n in names],
+                jobs=self.jobs,
+                consortium=self.consortium,
+                from_block=from_block,
+                stalled=self._anchor_problems,
+                anchored_next=lambda job, split: self.steps.anchorer.chain_trace(job, split)[0],
+                operators=lambda: self.signer_addresses[:1],
+            )
+            self._notify = NotifyService(
+                sources,
+                self.data_dir / "notify",
+                chain_identity(self.chain, from_block),
+                notify_settings(),
+            )
+        return self._notify
+
+    def _anchor_problems(self) -> dict[tuple[int, int], str]:
+        service = self._steps.service if self._steps is not None else None
+        return dict(service.problems) if service is not None else {}
 
     # --- signing ---------------------------------------------------------------------
     def add_signer(self, account: LocalAccount) -> Sender:
@@ -330,6 +367,8 @@ class Node:
     def close(self) -> None:
         if self._epcis is not None:
             self._epcis.close()
+        if self._notify is not None:
+            self._notify.stop()
         if self._steps is not None:
             self._steps.close()
         self.chain.close()

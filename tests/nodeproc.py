@@ -89,8 +89,11 @@ def prepare(data_dir: Path, rpc_url: str, splits: int = 1) -> Stage:
 class NodeProcess:
     """`cofab up --backend rpc` in the foreground of a child process we can SIGKILL."""
 
-    def __init__(self, data_dir: Path, rpc_url: str, *extra: str) -> None:
+    def __init__(
+        self, data_dir: Path, rpc_url: str, *extra: str, env: dict[str, str] | None = None
+    ) -> None:
         self.data_dir = data_dir
+        self.env = env or {}  # settings ($COFAB_...) for the node process
         self.rpc_url = rpc_url
         self.port = free_port()
         self.extra = extra
@@ -102,7 +105,7 @@ class NodeProcess:
 
     def start(self, timeout: float = 120) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("COFAB_")}
-        env.update(COFAB_DATA_DIR=str(self.data_dir), COFAB_PASSPHRASE=PASSPHRASE)
+        env.update(COFAB_DATA_DIR=str(self.data_dir), COFAB_PASSPHRASE=PASSPHRASE, **self.env)
         log = open(self.data_dir / "node-process.log", "ab")  # noqa: SIM115 - child owns it
         self.proc = subprocess.Popen(
             [

@@ -8,6 +8,7 @@ import sys
 from ledger.cli import audit, demo, designs, devices, jobs, keys, members, node, pay, steps
 from ledger.cli import disputes as disputes_cli
 from ledger.cli import epcis as epcis_cli
+from ledger.cli import webhooks as webhooks_cli
 from ledger.cli.common import App, SharedOptionsGroup, err, shared_options
 
 app = App(
@@ -32,6 +33,7 @@ app.add_typer(pay.app, name="pay")
 app.add_typer(audit.app, name="audit")
 app.add_typer(disputes_cli.app, name="dispute")
 app.add_typer(epcis_cli.app, name="epcis")
+app.add_typer(webhooks_cli.app, name="webhook")
 app.command("demo")(demo.demo)
 
 

@@ -154,6 +154,8 @@ def up(
                     node.unlock(name, passphrase)
             if "Traceability" in node.deployment.contracts:
                 node.steps.start_anchoring(max_steps=anchor_steps, max_age=anchor_age)
+            if "JobBoard" in node.deployment.contracts:
+                node.notify.start(own=[(host, port)])
             _serve(node, directory, host, port, backend, origin)
         finally:
             clear_run_info(directory)
@@ -204,7 +206,13 @@ def _serve(
     out.print(f"  public URL   {origin.url}  (sign-in messages must name it)")
     out.print(f"\nAPI {api_url}  ·  docs {api_url}/docs  ·  Ctrl-C stops (state is kept)")
     out.print("Try:  curl " + api_url + "/health   ·   .venv/bin/cofab member list")
-    config = uvicorn.Config(create_app(node, origin), host=host, port=port, log_level="warning")
+    config = uvicorn.Config(
+        create_app(node, origin),
+        host=host,
+        port=port,
+        log_level="warning",
+        timeout_graceful_shutdown=3,  # open event streams do not hold the shutdown
+    )
     # uvicorn re-raises the signal that stopped it once it has shut down; turning SIGTERM
     # into KeyboardInterrupt (like Ctrl-C) lets the caller stop anvil and keep its state.
     signal.signal(signal.SIGTERM, _interrupt)

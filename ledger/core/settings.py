@@ -187,3 +187,43 @@ def compiler_settings() -> CompilerSettings:
         optimizer_runs=int(optimizer.get("runs", 200)),
         remappings=tuple(solc.get("remappings") or ()),
     )
+
+
+@dataclass(frozen=True)
+class NotifySettings:
+    """Notifications: lead time of 'about to close' events, the depth a block must reach
+    before its events are told, webhook retries and SSRF stance, the SSE heartbeat."""
+
+    lead: int = 86_400  # $COFAB_NOTIFY_LEAD, seconds before a window or deadline closes
+    confirmations: int | None = None  # $COFAB_NOTIFY_CONFIRMATIONS (None: --confirmations)
+    allow_private: bool = False  # $COFAB_WEBHOOK_ALLOW_PRIVATE=1: webhooks to private addresses
+    max_attempts: int = 8  # $COFAB_WEBHOOK_MAX_ATTEMPTS, then the delivery is marked failed
+    retry_base: float = 2.0  # $COFAB_WEBHOOK_RETRY_BASE, seconds before the first retry
+    retry_cap: float = 3600.0  # the longest wait between two attempts
+    heartbeat: float = 15.0  # $COFAB_SSE_HEARTBEAT, seconds between SSE comment lines
+
+
+def notify_settings() -> NotifySettings:
+    env = os.environ
+
+    def number(name: str, default: float, minimum: float) -> float:
+        raw = env.get(name)
+        if raw is None or raw == "":
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ConfigError(f"${name} must be a number: {raw!r}") from None
+        if value < minimum:
+            raise ConfigError(f"${name} must be at least {minimum}: {raw!r}")
+        return value
+
+    confirmations = env.get("COFAB_NOTIFY_CONFIRMATIONS")
+    return NotifySettings(
+        lead=int(number("COFAB_NOTIFY_LEAD", 86_400, 0)),
+        confirmations=int(number("COFAB_NOTIFY_CONFIRMATIONS", 0, 0)) if confirmations else None,
+        allow_private=env.get("COFAB_WEBHOOK_ALLOW_PRIVATE", "").lower() in ("1", "true", "yes"),
+        max_attempts=int(number("COFAB_WEBHOOK_MAX_ATTEMPTS", 8, 1)),
+        retry_base=number("COFAB_WEBHOOK_RETRY_BASE", 2.0, 0.01),
+        heartbeat=number("COFAB_SSE_HEARTBEAT", 15.0, 0.05),
+    )

@@ -14,6 +14,7 @@ import { Order, Orders } from "./pages/orders";
 import { SignIn } from "./pages/signin";
 import { Verify } from "./pages/verify";
 import { Work } from "./pages/work";
+import { startLive, stopLive } from "./live";
 import { signOut, useSession } from "./session";
 import { useRoute } from "./ui";
 
@@ -62,6 +63,7 @@ function App() {
   const session = useSession();
   const [, bump] = useState(0);
   useEffect(() => onLangChange(() => bump((n) => n + 1)), []);
+  useEffect(() => (session ? startLive() : stopLive()), [session?.me.address]); // live updates
   useEffect(() => {
     document.title = t("app.title");
   });

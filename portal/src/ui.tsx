@@ -3,6 +3,7 @@ import type { ComponentChildren } from "preact";
 import { useCallback, useEffect, useState } from "preact/hooks";
 import { explain } from "./api";
 import { t } from "./i18n";
+import { LIVE_EVENT } from "./live";
 
 export function useRoute(): string[] {
   const read = () => (location.hash.replace(/^#\/?/, "") || "").split("/").filter(Boolean);
@@ -22,7 +23,8 @@ export interface Loaded<T> {
   reload: () => void;
 }
 
-/** Runs `load` now, when `deps` change, and when the window gets focus back. */
+/** Runs `load` now, when `deps` change, when the window gets focus back and when a live
+ * notification for the signed-in member arrives. */
 export function useLoad<T>(load: () => Promise<T>, deps: unknown[]): Loaded<T> {
   const [state, setState] = useState<{ data: T | null; error: string | null; loading: boolean }>({
     data: null,
@@ -44,9 +46,11 @@ export function useLoad<T>(load: () => Promise<T>, deps: unknown[]): Loaded<T> {
     const stop = run();
     const onFocus = () => run();
     addEventListener("focus", onFocus);
+    addEventListener(LIVE_EVENT, onFocus);
     return () => {
       stop();
       removeEventListener("focus", onFocus);
+      removeEventListener(LIVE_EVENT, onFocus);
     };
   }, [run]);
   return { ...state, reload: run };

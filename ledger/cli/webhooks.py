@@ -1,0 +1,137 @@
+"""`cofab webhook`: a member's webhooks on this node (add, list, remove, the event types).
+
+The member is a key of this node's keyring (--from), unlocked to prove it is held: the
+same webhooks `POST /webhooks` registers for a signed-in member.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import urlsplit
+
+import typer
+
+from ledger.cli.common import (
+    DataDirOpt,
+    JsonOpt,
+    PassFileOpt,
+    RpcUrlOpt,
+    handled,
+    out,
+    print_json,
+    signing_node,
+)
+from ledger.core.errors import Forbidden
+from ledger.membership.consortium import MemberStatus
+from ledger.node import OPERATOR_KEY, Node, read_run_info
+from ledger.notify.events import EventType
+
+app = typer.Typer(help="Webhooks: be told of your events by signed HTTP POSTs.")
+
+MemberOpt = Annotated[
+    str, typer.Option("--from", help="Name or address of your key in this node's keyring")
+]
+
+
+def _member_node(
+    data_dir: DataDirOpt, rpc_url: RpcUrlOpt, key: str, passphrase_file: PassFileOpt
+) -> tuple[Node, str]:
+    node = signing_node(data_dir, rpc_url, key, passphrase_file)
+    address = node.signer_addresses[-1]
+    member = node.consortium.member(address)
+    if member.status is not MemberStatus.ACTIVE:
+        node.close()
+        raise Forbidden(f"{address} is not an active member of this consortium")
+    info = read_run_info(node.data_dir) or {}
+    for url in (info.get("api_url"), info.get("public_url")):
+        if url:
+            parts = urlsplit(url)
+            node.notify.own.add((parts.hostname or "", parts.port or 80))
+    return node, address
+
+
+@app.command("add")
+def add(
+    url: Annotated[str, typer.Argument(help="http(s) URL the node POSTs to")],
+    event: Annotated[
+        list[str] | None,
+        typer.Option("--event", "-e", help="Event type (repeatable; default: every type)"),
+    ] = None,
+    key: MemberOpt = OPERATOR_KEY,
+    data_dir: DataDirOpt = None,
+    rpc_url: RpcUrlOpt = None,
+    passphrase_file: PassFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Register a webhook; its signing secret is printed this once."""
+    with handled():
+        node, address = _member_node(data_dir, rpc_url, key, passphrase_file)
+        try:
+            hook, secret = node.notify.add_webhook(address, url, event or ["*"])
+        finally:
+            node.close()
+        if as_json:
+            print_json({**hook.as_dict(), "secret": secret})
+            return
+        out.print(f"webhook {hook.id} for {address}: {', '.join(e.value for e in hook.events)}")
+        out.print(f"secret (shown only now; verify Cofab-Signature with it): {secret}")
+
+
+@app.command("list")
+def list_(
+    key: MemberOpt = OPERATOR_KEY,
+    data_dir: DataDirOpt = None,
+    rpc_url: RpcUrlOpt = None,
+    passphrase_file: PassFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Your webhooks with their deliveries (pending, delivered, failed)."""
+    with handled():
+        node, address = _member_node(data_dir, rpc_url, key, passphrase_file)
+        try:
+            hooks = [h.as_dict() for h in node.notify.webhooks(address)]
+        finally:
+            node.close()
+        if as_json:
+            print_json(hooks)
+            return
+        if not hooks:
+            out.print(f"{address} has no webhooks")
+        for h in hooks:
+            d = h["deliveries"]
+            out.print(
+                f"{h['id']}  {h['url']}  [{h['status']}] {d['delivered']} delivered, "
+                f"{d['pending']} pending, {d['failed']} failed  events: {', '.join(h['events'])}",
+                highlight=False,
+            )
+            if h["last_error"]:
+                out.print(f"    last error: {h['last_error']}", highlight=False)
+
+
+@app.command("remove")
+def remove(
+    hook_id: Annotated[str, typer.Argument(help="Webhook id (wh_…)")],
+    key: MemberOpt = OPERATOR_KEY,
+    data_dir: DataDirOpt = None,
+    rpc_url: RpcUrlOpt = None,
+    passphrase_file: PassFileOpt = None,
+) -> None:
+    """Remove one of your webhooks (its pending deliveries are dropped)."""
+    with handled():
+        node, address = _member_node(data_dir, rpc_url, key, passphrase_file)
+        try:
+            node.notify.remove_webhook(address, hook_id)
+        finally:
+            node.close()
+        out.print(f"webhook {hook_id} removed")
+
+
+@app.command("types")
+def types(as_json: JsonOpt = False) -> None:
+    """The event types a webhook can subscribe to."""
+    rows = [{"type": e.value, "description": e.description} for e in EventType]
+    if as_json:
+        print_json(rows)
+        return
+    for row in rows:
+        out.print(f"{row['type']:20} {row['description']}", highlight=False)
