@@ -21,6 +21,7 @@ from api.routers import (
     pay,
     proposals,
     reputation,
+    rpc,
     steps,
     tx,
 )
@@ -51,7 +52,7 @@ def create_app(node: Node, public_url: str | PublicOrigin | None = None) -> Fast
     app.add_middleware(RequestLimits)
     routers = [m.router for m in (health, auth, members, proposals, devices, designs, steps)]
     routers += [m.router for m in (jobs, pay, audit, tx, disputes, reputation, council)]
-    routers += [contracts.router]
+    routers += [contracts.router, rpc.router]
     for router in routers:
         app.include_router(router)
     app.state.token_gate = TokenGate(routers)  # who needs a token, before a body is read
