@@ -67,7 +67,7 @@ def relay(
     assert signed["from"] == account.address == served["from"]
     receipt = ok(client.post("/tx", json={"raw": signed["raw"]}, headers=headers))
     assert receipt["status"] == 1 and receipt["tx_hash"] == signed["hash"]
-    return served
+    return {**served, "relayed": receipt}
 
 
 def test_contracts_and_fee_rule_are_served(node: Node) -> None:
@@ -116,6 +116,8 @@ def test_a_buyer_and_a_factory_without_keys_on_the_node_relay_their_orders(node:
     assert served["to"] == node.deployment.address("JobBoard")
     job = node.jobs.count()
     assert job == count + 1 and node.jobs.view(job).buyer == buyer.address
+    [created] = [e for e in served["relayed"]["events"] if e["event"] == "JobCreated"]
+    assert created["contract"] == "JobBoard" and created["args"]["jobId"] == str(job)
 
     # funding takes two transactions: the token approval first, then the payment
     first = relay(client, buyer, as_buyer, f"/jobs/{job}/fund")

@@ -19,9 +19,10 @@ from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.deps import MemberDep, NodeDep
-from api.models import RawTxIn, TxOut
+from api.models import RawTxIn, RelayedOut, TxOut
 from api.routers.contracts import consortium_contracts, contract_name
 from ledger.eth import tx
+from ledger.node import Node
 
 router = APIRouter(prefix="/tx", tags=["transactions"])
 
@@ -36,10 +37,37 @@ def tx_out(receipt: Any) -> TxOut:
     )
 
 
-@router.post("", response_model=TxOut, summary="Relay a transaction you signed yourself")
-def relay(body: RawTxIn, node: NodeDep, member: MemberDep) -> TxOut:
+def events_of(node: Node, receipt: Any) -> list[dict[str, Any]]:
+    """The consortium contracts' events a relayed transaction emitted, decoded (so a client
+    learns, say, the id of the order it created)."""
+    contracts = consortium_contracts(node).items()
+    by_address = {c["address"].lower(): (name, c["abi"]) for name, c in contracts}
+    out: list[dict[str, Any]] = []
+    for log in receipt["logs"]:
+        known = by_address.get(str(log["address"]).lower())
+        if known is None:
+            continue
+        contract = node.chain.w3.eth.contract(address=log["address"], abi=known[1])
+        for name in [e["name"] for e in known[1] if e.get("type") == "event"]:
+            try:
+                decoded = getattr(contract.events, name)().process_log(log)
+            except Exception:  # noqa: BLE001 - not this event: try the next
+                continue
+            args = tx.call_args(dict(decoded["args"]))
+            out.append({"contract": known[0], "event": decoded["event"], "args": args})
+            break
+    return out
+
+
+@router.post(
+    "",
+    response_model=RelayedOut,
+    summary="Relay a transaction you signed yourself (to a consortium contract)",
+)
+def relay(body: RawTxIn, node: NodeDep, member: MemberDep) -> RelayedOut:
     targets = [c["address"] for c in consortium_contracts(node).values()]
-    return tx_out(tx.relay(node.chain, body.raw, member.address, targets))
+    receipt = tx.relay(node.chain, body.raw, member.address, targets)
+    return RelayedOut(**tx_out(receipt).model_dump(), events=events_of(node, receipt))
 
 
 def wants_unsigned(scope: Scope) -> bool:

@@ -219,6 +219,11 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def call_args(args: dict[str, Any]) -> dict[str, Any]:
+    """Named ABI values as JSON (integers as decimal strings, bytes as hex)."""
+    return {k: _plain(v) for k, v in args.items()}
+
+
 def call_summary(fn: ContractFunction) -> dict[str, Any]:
     """The contract function and its named arguments, for a person to read before signing."""
     names = [i.get("name") or f"arg{n}" for n, i in enumerate(fn.abi.get("inputs", []))]

@@ -367,6 +367,20 @@ const en = {
   "error.rejected": "You declined the signature in your wallet: nothing was signed or sent.",
   "error.notMember": "This key is not an active member of the consortium. Ask the council to admit it, or sign in with another key.",
   "error.unknown": "Something went wrong: {detail}",
+  // --- transactions signed in the browser (relay.ts)
+  "relay.title": "Sign this transaction",
+  "relay.detail": "Contract {contract} at {to}, transaction number {nonce} of your account. The node sends it to the chain once you sign.",
+  "relay.sign": "Sign and send",
+  "relay.cancel": "Cancel",
+  "relay.noSession": "Sign in first: the transaction is signed with your own key.",
+  "relay.tooMany": "The node kept asking for more transactions; nothing more was signed.",
+  "relay.do.createJob": "Place an order for {quantity} pieces at {price}.",
+  "relay.do.fund": "Pay {amount} into escrow for order #{job}.",
+  "relay.do.approve": "Allow the escrow contract to take {amount} from your account (the next step pays it in).",
+  "relay.do.split": "Split order #{job} among factories.",
+  "relay.do.accept": "Accept split {split} of order #{job}.",
+  "relay.do.withdraw": "Withdraw {amount} you are owed.",
+  "relay.do.other": "Call {fn} on {contract} {job}.",
 } as const;
 
 export type Key = keyof typeof en;
@@ -736,6 +750,20 @@ const zh: Record<Key, string> = {
   "error.rejected": "您在钱包中拒绝了签名：没有签署或发送任何内容。",
   "error.notMember": "此密钥不是联盟的有效成员。请联系理事会接纳它，或换用其他密钥登录。",
   "error.unknown": "出现错误：{detail}",
+  // --- transactions signed in the browser (relay.ts)
+  "relay.title": "签署此交易",
+  "relay.detail": "合约 {contract}（{to}），您账户的第 {nonce} 笔交易。签署后由节点发送上链。",
+  "relay.sign": "签署并发送",
+  "relay.cancel": "取消",
+  "relay.noSession": "请先登录：交易由您自己的密钥签署。",
+  "relay.tooMany": "节点不断要求更多交易；未再签署任何内容。",
+  "relay.do.createJob": "下单：{quantity} 件，价格 {price}。",
+  "relay.do.fund": "为订单 #{job} 向托管支付 {amount}。",
+  "relay.do.approve": "允许托管合约从您的账户扣取 {amount}（下一步将完成付款）。",
+  "relay.do.split": "将订单 #{job} 拆分给各工厂。",
+  "relay.do.accept": "接受订单 #{job} 的分单 {split}。",
+  "relay.do.withdraw": "提取应得的 {amount}。",
+  "relay.do.other": "调用 {contract} 的 {fn} {job}。",
 };
 
 export type Lang = "en" | "zh-CN";

@@ -14,6 +14,7 @@ import { Order, Orders } from "./pages/orders";
 import { SignIn } from "./pages/signin";
 import { Verify } from "./pages/verify";
 import { Work } from "./pages/work";
+import "./relay"; // signs in the browser what the node cannot sign for this member
 import { signOut, useSession } from "./session";
 import { useRoute } from "./ui";
 
