@@ -417,6 +417,27 @@ def share(
             )
 
 
+@app.command("import-share")
+def import_share(
+    package: Annotated[
+        Path, typer.Argument(help="A share package downloaded from the designer's node")
+    ],
+    key: FromOpt = OPERATOR_KEY,
+    data_dir: DataDirOpt = None,
+    rpc_url: RpcUrlOpt = None,
+) -> None:
+    """Keep a share package in this node (checked against the chain): `fetch` decrypts it."""
+    with handled():
+        data = load_package(package)
+        node = attach_node(data_dir, rpc_url)
+        share = node.design_service().import_package(data, node.keyring.find(key).address)
+        out.print(
+            f"imported the share of {hex32(share.design_id)} to {share.recipient}: "
+            f"`cofab design fetch {hex32(share.design_id)} --from {key}` decrypts it",
+            highlight=False,
+        )
+
+
 @app.command("fetch")
 def fetch(
     design: IdArg,
