@@ -386,7 +386,7 @@ def package(design: str, node: NodeDep, session: SessionDep) -> dict[str, Any]:
 )
 def import_share(body: dict[str, Any], node: NodeDep, session: SessionDep) -> dict[str, Any]:
     """`body` is the package `GET /designs/{id}/share` served on the designer's node."""
-    return node.design_service().import_package(body, session.address).as_dict()  # type: ignore[no-any-return]
+    return node.design_service().import_package(body, session.address).as_dict()
 
 
 @router.get(

@@ -70,9 +70,10 @@ class RateLimiter:
 
 def _limiter(request: Request) -> RateLimiter:
     state = request.app.state
-    if not isinstance(getattr(state, "rpc_limiter", None), RateLimiter):
-        state.rpc_limiter = RateLimiter()
-    return state.rpc_limiter  # type: ignore[no-any-return]
+    limiter = getattr(state, "rpc_limiter", None)
+    if not isinstance(limiter, RateLimiter):
+        limiter = state.rpc_limiter = RateLimiter()
+    return limiter
 
 
 def _block(value: Any, latest: int, name: str) -> int:
