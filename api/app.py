@@ -10,6 +10,7 @@ from api.limits import RequestLimits
 from api.routers import (
     audit,
     auth,
+    contracts,
     council,
     designs,
     devices,
@@ -22,6 +23,7 @@ from api.routers import (
     pay,
     proposals,
     reputation,
+    rpc,
     steps,
     tx,
 )
@@ -48,10 +50,11 @@ def create_app(node: Node, public_url: str | PublicOrigin | None = None) -> Fast
         node.chain.chain_id, origin, lambda address: active_member(node, address)
     )
     problems.install(app)
+    tx.install(app)
     app.add_middleware(RequestLimits)
     routers = [m.router for m in (health, auth, members, proposals, devices, designs, steps)]
     routers += [m.router for m in (jobs, pay, audit, tx, disputes, reputation, council, epcis)]
-    routers.append(events.router)
+    routers += [events.router, contracts.router, rpc.router]
     for router in routers:
         app.include_router(router)
     app.state.api_keys = lambda secret: epcis.api_key_owner(node, secret)

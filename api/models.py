@@ -120,5 +120,11 @@ class TxOut(BaseModel):
     status: int
 
 
+class RelayedOut(TxOut):
+    events: list[dict[str, Any]] = Field(
+        description="the consortium contracts' events it emitted: contract, event, args"
+    )
+
+
 class RawTxIn(BaseModel):
     raw: str = Field(pattern=r"^0x[0-9a-fA-F]+$", description="signed raw transaction")

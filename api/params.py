@@ -10,10 +10,11 @@ arrive as text, so they are parsed, then bounded alike.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from fastapi import Path, Query
-from pydantic import Field, Strict
+from pydantic import BeforeValidator, Field, Strict
 
 MAX_UINT8 = 2**8 - 1
 MAX_UINT16 = 2**16 - 1
@@ -33,6 +34,18 @@ Uint64 = Annotated[int, Strict(), Field(ge=0, le=MAX_UINT64)]
 Uint128 = Annotated[int, Strict(), Field(ge=0, le=MAX_UINT128)]
 Uint256 = Annotated[int, Strict(), Field(ge=0, le=MAX_UINT256)]
 SplitIndex = Annotated[int, Strict(), Field(ge=0, lt=MAX_SPLITS)]
+
+
+def _decimal(value: object) -> object:
+    """A decimal string ("42", as EIP-712 messages are served) read as its integer; any
+    other string is left for the strict check to refuse."""
+    return int(value) if isinstance(value, str) and DECIMAL.fullmatch(value) else value
+
+
+DECIMAL = re.compile(r"0|[1-9][0-9]{0,77}")
+# fields of a served EIP-712 message, taken back as a JSON integer or its decimal string
+SignedUint64 = Annotated[int, BeforeValidator(_decimal), Strict(), Field(ge=0, le=MAX_UINT64)]
+SignedUint256 = Annotated[int, BeforeValidator(_decimal), Strict(), Field(ge=0, le=MAX_UINT256)]
 
 # --- path parameters ----------------------------------------------------------------------
 # (an id of the right type that names nothing is a 404, not a 422)

@@ -32,6 +32,7 @@ from ledger.designs.service import DesignService
 from ledger.disputes.client import DisputesClient
 from ledger.epcis.service import EpcisService
 from ledger.eth import deployment as deploy_mod
+from ledger.eth import tx
 from ledger.eth.chain import Backend, Chain, attach, connect
 from ledger.eth.compiler import artifacts
 from ledger.eth.deployment import Deployment, GovernanceParams
@@ -210,7 +211,10 @@ class Node:
         return sender
 
     def sender(self, address: str | None = None) -> Sender:
-        """The sender for `address` (the operator when None) if this node holds its key."""
+        """The sender for `address` (the operator when None) if this node holds its key;
+        while building unsigned transactions (`tx.build_only`), a `Builder` for it."""
+        if address is not None and tx.building():
+            return tx.Builder(self.chain, address)
         if address is None:
             if not self._senders:
                 raise Forbidden("this node holds no unlocked key")
@@ -220,7 +224,7 @@ class Node:
                 return sender
         raise Forbidden(
             f"this node does not hold the key of {address}; sign the transaction yourself "
-            "and submit it to POST /tx"
+            "and submit it to POST /tx (ask any write endpoint with ?unsigned=1 for it)"
         )
 
     @property

@@ -379,6 +379,16 @@ def package(design: str, node: NodeDep, session: SessionDep) -> dict[str, Any]:
     return node.design_service().package(design, session.address)
 
 
+@router.post(
+    "/shares/import",
+    response_model=ShareOut,
+    summary="Keep your share package from the designer's node here, to decrypt it on this node",
+)
+def import_share(body: dict[str, Any], node: NodeDep, session: SessionDep) -> dict[str, Any]:
+    """`body` is the package `GET /designs/{id}/share` served on the designer's node."""
+    return node.design_service().import_package(body, session.address).as_dict()
+
+
 @router.get(
     "/{design}/file",
     response_class=Response,

@@ -20,13 +20,14 @@ from api.deps import NodeDep, SessionDep
 from api.params import (
     MAX_UINT256,
     JobId,
+    SignedUint64,
+    SignedUint256,
     SplitId,
     SplitIndex,
     Uint32,
     Uint48,
     Uint64,
     Uint128,
-    Uint256,
 )
 from api.sessions import Session
 from ledger.core.abi import PPM_SCALE
@@ -72,8 +73,8 @@ class SplitsIn(BaseModel):
 
 
 class SignedAcceptanceIn(BaseModel):
-    nonce: Uint256
-    deadline: Uint256 = Field(gt=0, description="last unix time the signature is valid")
+    nonce: SignedUint256
+    deadline: SignedUint256 = Field(gt=0, description="last unix time the signature is valid")
     signature: str = Field(pattern=SignaturePattern)
 
 
@@ -81,8 +82,8 @@ class HandoverIn(BaseModel):
     from_split: SplitIndex
     to_split: SplitIndex
     lot: str = Field(description="lot label (≤ 32 bytes) or 0x + 64 hex digits")
-    quantity: Uint64 = Field(gt=0)
-    deadline: Uint256 = Field(gt=0, description="last unix time the signatures are valid")
+    quantity: SignedUint64 = Field(gt=0)
+    deadline: SignedUint256 = Field(gt=0, description="last unix time the signatures are valid")
     from_signature: str | None = Field(default=None, pattern=SignaturePattern)
     to_signature: str | None = Field(default=None, pattern=SignaturePattern)
 

@@ -375,6 +375,27 @@ def share(
             )
 
 
+@app.command("import-share")
+def import_share(
+    ctx: typer.Context,
+    package: Annotated[
+        Path, typer.Argument(help="A share package downloaded from the designer's node")
+    ],
+) -> None:
+    """Keep a share package in this node (checked against the chain): `fetch` decrypts it."""
+    with handled():
+        data = load_package(package)
+        options = shared(ctx)
+        key = options.key
+        node = options.attach()
+        share = node.design_service().import_package(data, node.keyring.find(key).address)
+        out.print(
+            f"imported the share of {hex32(share.design_id)} to {share.recipient}: "
+            f"`cofab design fetch {hex32(share.design_id)} --from {key}` decrypts it",
+            highlight=False,
+        )
+
+
 @app.command("fetch")
 def fetch(
     ctx: typer.Context,

@@ -57,6 +57,13 @@ class Forbidden(LedgerError):
     title = "Forbidden"
 
 
+class TooManyRequests(LedgerError):
+    """A caller went over a rate limit; it may try again after the window."""
+
+    status = 429
+    title = "Too many requests"
+
+
 class TooLarge(LedgerError):
     status = 413
     title = "Too large"

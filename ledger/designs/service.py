@@ -529,26 +529,51 @@ class DesignService:
             envelope_raw = self._blob(share.wrapped_key_hash, "key envelope")
             ciphertext = self._blob(share.ciphertext_hash, "ciphertext")
         else:
-            try:
-                envelope_raw = str(package["envelope"]).encode()
-                ciphertext = base64.b64decode(package["ciphertext"], validate=True)
-            except (KeyError, TypeError, ValueError):
-                raise InvalidInput(
-                    "the package needs 'envelope' text and base64 'ciphertext'"
-                ) from None
-        if hashlib.sha256(envelope_raw).digest() != share.wrapped_key_hash:
-            raise DecryptionFailed(
-                "the key envelope was tampered with: it does not match the hash recorded on chain"
-            )
-        if hashlib.sha256(ciphertext).digest() != share.ciphertext_hash:
-            raise DecryptionFailed(
-                "the ciphertext was tampered with: it does not match the hash recorded on chain"
-            )
-        envelope = Envelope.loads(envelope_raw)
-        if envelope.design_id != did or envelope.ciphertext_hash != share.ciphertext_hash:
-            raise DecryptionFailed("the key envelope is for another design or ciphertext")
+            envelope_raw, ciphertext = _package_parts(package)
+        envelope = _checked(share, envelope_raw, ciphertext)
         file_key = unwrap_key(envelope, encryption_key(bytes(account.key)))
         return decrypt_file(file_key, ciphertext, did)
+
+    def import_package(self, package: dict[str, Any], recipient: str) -> ShareRecord:
+        """Keep a share package fetched from the designer's node in this node's store, so
+        `recipient` decrypts it here (`fetch`): only a share the chain records to a member
+        who is licensed now, with the envelope and ciphertext whose hashes it records."""
+        if not isinstance(package, dict) or "design_id" not in package:
+            raise InvalidInput("a share package names its design_id", field="design_id")
+        did = design_id(str(package["design_id"]))
+        share = self._released_share(did, checksum(recipient, "recipient"))
+        envelope_raw, ciphertext = _package_parts(package)
+        _checked(share, envelope_raw, ciphertext)
+        self.blobs.put(envelope_raw)
+        self.blobs.put(ciphertext)
+        return share
+
+
+def _package_parts(package: dict[str, Any]) -> tuple[bytes, bytes]:
+    """A share package's key envelope and ciphertext bytes."""
+    try:
+        return (
+            str(package["envelope"]).encode(),
+            base64.b64decode(package["ciphertext"], validate=True),
+        )
+    except (KeyError, TypeError, ValueError):
+        raise InvalidInput("the package needs 'envelope' text and base64 'ciphertext'") from None
+
+
+def _checked(share: ShareRecord, envelope_raw: bytes, ciphertext: bytes) -> Envelope:
+    """The envelope, once it and the ciphertext match the hashes the share records on chain."""
+    if hashlib.sha256(envelope_raw).digest() != share.wrapped_key_hash:
+        raise DecryptionFailed(
+            "the key envelope was tampered with: it does not match the hash recorded on chain"
+        )
+    if hashlib.sha256(ciphertext).digest() != share.ciphertext_hash:
+        raise DecryptionFailed(
+            "the ciphertext was tampered with: it does not match the hash recorded on chain"
+        )
+    envelope = Envelope.loads(envelope_raw)
+    if envelope.design_id != share.design_id or envelope.ciphertext_hash != share.ciphertext_hash:
+        raise DecryptionFailed("the key envelope is for another design or ciphertext")
+    return envelope
 
 
 def _may_see(cert: Certificate, viewer: str | None) -> bool:

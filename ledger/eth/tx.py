@@ -10,7 +10,9 @@ from __future__ import annotations
 import ast
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,17 +71,21 @@ class Sender:
 
     def __init__(self, chain: Chain, account: LocalAccount) -> None:
         self.chain = chain
-        self.account = account
+        self._account = account
         self._lock = threading.Lock()
         self._next_nonce: int | None = None
         self._funded = False
+
+    @property
+    def account(self) -> LocalAccount:
+        return self._account
 
     @property
     def address(self) -> str:
         return str(self.account.address)
 
     def _nonce(self) -> int:
-        chain_nonce = self.chain.w3.eth.get_transaction_count(self.account.address, "pending")
+        chain_nonce = self.chain.w3.eth.get_transaction_count(self.address, "pending")
         if self._next_nonce is None or chain_nonce > self._next_nonce:
             self._next_nonce = int(chain_nonce)
         return self._next_nonce
@@ -102,27 +108,31 @@ class Sender:
         persist the signed transaction and rebroadcast it after a crash.
         """
         with self._lock:
-            self._prepare()
-            params: dict[str, Any] = {
-                "from": self.account.address,
-                "chainId": self.chain.chain_id,
-                **self.chain.fee_fields(),
-            }
-            try:
-                estimate = gas or fn.estimate_gas(params)
-            except reverts() as exc:
-                raise revert_from(exc) from None
-            params["gas"] = gas or int(estimate * GAS_MARGIN) + GAS_HEADROOM
-            params["nonce"] = self._nonce()
-            tx = fn.build_transaction(params)
-            return self._send(tx, before_send)
+            return self._send(self._build(fn, gas), before_send)
+
+    def _build(self, fn: ContractFunction, gas: int | None = None) -> dict[str, Any]:
+        """The transaction for `fn`, ready to sign: fees, estimated gas (a revert surfaces
+        here as a ContractRevert), the next nonce. Called with the lock held."""
+        self._prepare()
+        params: dict[str, Any] = {
+            "from": self.address,
+            "chainId": self.chain.chain_id,
+            **self.chain.fee_fields(),
+        }
+        try:
+            estimate = gas or fn.estimate_gas(params)
+        except reverts() as exc:
+            raise revert_from(exc) from None
+        params["gas"] = gas or int(estimate * GAS_MARGIN) + GAS_HEADROOM
+        params["nonce"] = self._nonce()
+        return dict(fn.build_transaction(params))
 
     def deploy(self, abi: list[dict[str, Any]], bytecode: bytes, *args: Any) -> TxReceipt:
         with self._lock:
             self._prepare()
             factory = self.chain.w3.eth.contract(abi=abi, bytecode=bytecode)
             params: dict[str, Any] = {
-                "from": self.account.address,
+                "from": self.address,
                 "chainId": self.chain.chain_id,
                 **self.chain.fee_fields(),
             }
@@ -174,6 +184,122 @@ class Sender:
         return explain_failure(self.chain, {**tx, "from": self.address}, receipt)
 
 
+# --- the other side: build the transaction for the member to sign -------------------------
+
+_BUILD_ONLY: ContextVar[bool] = ContextVar("cofab_build_only", default=False)
+
+
+@contextmanager
+def build_only() -> Iterator[None]:
+    """Within this block `Builder` stands in for a member's sender: a write stops at the
+    transaction it would send, unsigned (see `Unsigned`)."""
+    token = _BUILD_ONLY.set(True)
+    try:
+        yield
+    finally:
+        _BUILD_ONLY.reset(token)
+
+
+def building() -> bool:
+    return _BUILD_ONLY.get()
+
+
+def _plain(value: Any) -> Any:
+    """An ABI argument as JSON: integers as decimal strings (exact above 2^53), bytes as hex."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, (bytes, bytearray)):
+        return HexBytes(value).to_0x_hex()
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def call_args(args: dict[str, Any]) -> dict[str, Any]:
+    """Named ABI values as JSON (integers as decimal strings, bytes as hex)."""
+    return {k: _plain(v) for k, v in args.items()}
+
+
+def call_summary(fn: ContractFunction) -> dict[str, Any]:
+    """The contract function and its named arguments, for a person to read before signing."""
+    names = [i.get("name") or f"arg{n}" for n, i in enumerate(fn.abi.get("inputs", []))]
+    return {"function": fn.fn_name, "args": dict(zip(names, _plain(list(fn.args)), strict=False))}
+
+
+class Unsigned(Exception):
+    """What a write built with `Builder` ends with: the transaction it would have sent,
+    unsigned, and which call it is. Raised rather than returned so that the domain code
+    between the checks and the send stays the one path for both sides."""
+
+    def __init__(self, tx: dict[str, Any], call: dict[str, Any]) -> None:
+        super().__init__(f"unsigned transaction to {tx.get('to')}")
+        self.tx = tx
+        self.call = call
+
+    def as_json(self) -> dict[str, Any]:
+        """The fields a wallet signs (quantities above 2^53 as decimal strings)."""
+        tx = self.tx
+        out: dict[str, Any] = {
+            "from": Web3.to_checksum_address(tx["from"]),
+            "to": Web3.to_checksum_address(tx["to"]),
+            "data": HexBytes(tx.get("data", b"")).to_0x_hex(),
+            "value": str(int(tx.get("value", 0))),
+            "chainId": int(tx["chainId"]),
+            "nonce": int(tx["nonce"]),
+            "gas": int(tx["gas"]),
+        }
+        if "maxFeePerGas" in tx:
+            out["type"] = 2
+            out["maxFeePerGas"] = str(int(tx["maxFeePerGas"]))
+            out["maxPriorityFeePerGas"] = str(int(tx["maxPriorityFeePerGas"]))
+        else:
+            out["type"] = 0
+            out["gasPrice"] = str(int(tx.get("gasPrice", 0)))
+        return out
+
+
+class Builder(Sender):
+    """A member's stand-in sender for a key the node may not hold: `transact` runs every
+    check and the gas estimate (a revert surfaces as usual, before anything is signed),
+    then raises `Unsigned` with the transaction instead of signing it."""
+
+    def __init__(self, chain: Chain, address: str) -> None:
+        self.chain = chain
+        self._address = Web3.to_checksum_address(address)
+        self._lock = threading.Lock()
+        self._next_nonce = None
+        self._funded = False
+
+    @property
+    def account(self) -> LocalAccount:
+        raise Forbidden(
+            f"this action signs with the key of {self._address} on the node; it has no "
+            "transaction to build: sign its typed data yourself"
+        )
+
+    @property
+    def address(self) -> str:
+        return self._address
+
+    def transact(
+        self,
+        fn: ContractFunction,
+        *,
+        gas: int | None = None,
+        before_send: Callable[[bytes, str], None] | None = None,
+    ) -> TxReceipt:
+        with self._lock:
+            self._next_nonce = None  # always the chain's view: the member signs elsewhere
+            raise Unsigned(self._build(fn, gas), call_summary(fn))
+
+    def deploy(self, abi: list[dict[str, Any]], bytecode: bytes, *args: Any) -> TxReceipt:
+        raise Forbidden("deploying contracts is the node operator's, never built for a member")
+
+
 def explain_failure(chain: Chain, tx: dict[str, Any], receipt: TxReceipt) -> ContractRevert:
     """Replay a mined, reverted transaction as a call to recover its custom error."""
     call = {k: tx[k] for k in ("from", "to", "data", "value") if tx.get(k) is not None}
@@ -213,11 +339,22 @@ def decode_raw(raw: str | bytes) -> RawTransaction:
     return RawTransaction(sender=sender, chain_id=chain_id, fields=fields)
 
 
-def relay(chain: Chain, raw: str, expected_sender: str) -> TxReceipt:
-    """Broadcast a transaction a member signed itself, after checking who and which chain."""
+def relay(
+    chain: Chain, raw: str, expected_sender: str, targets: Collection[str] | None = None
+) -> TxReceipt:
+    """Broadcast a transaction a member signed itself, after checking who, which chain and,
+    given `targets`, that it calls one of those contracts (no transfers, no deployments)."""
     tx = decode_raw(raw)
     if tx.sender.lower() != expected_sender.lower():
         raise Forbidden(f"the transaction is signed by {tx.sender}, not by {expected_sender}")
+    if targets is not None:
+        allowed = {t.lower() for t in targets}
+        to = tx.fields["to"]
+        if to is None or to.lower() not in allowed:
+            raise Forbidden(
+                f"the transaction {'deploys a contract' if to is None else 'is sent to ' + to}"
+                "; this node relays calls to the consortium's contracts only (GET /contracts)"
+            )
     if tx.chain_id != chain.chain_id:
         raise InvalidInput(
             f"the transaction is for chain {tx.chain_id}, this node is on chain {chain.chain_id}"

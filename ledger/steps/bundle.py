@@ -28,10 +28,11 @@ from web3.contract import Contract
 
 from ledger.core.errors import InvalidInput, NotFound
 from ledger.core.merkle import FORMAT as TREE_FORMAT
+from ledger.eth import eip712
 from ledger.steps import compact
 from ledger.steps.anchoring import LEAF_ENCODING, anchor_tree
 from ledger.steps.journal import Journal
-from ledger.steps.record import Domain, types_document
+from ledger.steps.record import PRIMARY_TYPE, STEP_TYPE, Domain, ethers_document, types_document
 
 FORMAT = "cofab-steps"
 VERSION = 2
@@ -381,6 +382,9 @@ def _hex(b: bytes) -> str:
     return "0x" + b.hex()
 
 
+STEP_TYPES = {PRIMARY_TYPE: STEP_TYPE}
+
+
 def build(
     journal: Journal, contract: Contract, chain_id: int, job_id: int, split_id: int | None = None
 ) -> Bundle:
@@ -413,7 +417,7 @@ def build(
             proof = proofs.get(s.step.seq)
             steps.append(
                 BundleStep(
-                    record=s.step.message(),
+                    record=eip712.decimal_strings(STEP_TYPES, PRIMARY_TYPE, s.step.message()),
                     step_hash=_hex(s.step_hash),
                     signature=_hex(s.signature),
                     signer=s.signer,
@@ -429,7 +433,8 @@ def build(
         job_id=job_id,
         splits=splits,
         domain=Domain(chain_id, contract.address).as_dict(),
-        types=types_document(),
+        # the v4 shape, and ethers' (`verifyTypedData(ethers.domain, ethers.types, record)`)
+        types={**types_document(), "ethers": ethers_document(Domain(chain_id, contract.address))},
     )
 
 

@@ -18,6 +18,7 @@ from eth_utils import is_address, to_checksum_address
 from ledger.core.errors import InvalidInput
 from ledger.core.hashing import keccak
 from ledger.core.settings import EIP712_DOMAIN_NAME, EIP712_DOMAIN_VERSION
+from ledger.eth import eip712
 from ledger.eth.eip712 import DOMAIN_TYPE
 from ledger.steps.epcis import BIZ_STEPS as BIZ_STEPS  # re-exported: the CBV words
 from ledger.steps.epcis import check_biz_step
@@ -194,15 +195,9 @@ class Step:
 
 
 def _integer(value: Any, name: str) -> int:
-    """A JSON integer, as signed: 2.9, 10.0, "0" or true would be read as another
-    number than the one the signer saw, so they are refused rather than coerced."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidInput(
-            f"{name} must be a JSON integer, not {value!r}",
-            errors=[{"field": name, "message": "must be an integer"}],
-            field=name,
-        )
-    return value
+    """A JSON integer or its decimal string, as signed: 2.9, 10.0, "0x0" or true would be
+    read as another number than the one the signer saw, so they are refused."""
+    return eip712.uint(value, name)
 
 
 def _b32(value: Any, name: str) -> bytes:

@@ -15,6 +15,7 @@ import { SignIn } from "./pages/signin";
 import { Verify } from "./pages/verify";
 import { Work } from "./pages/work";
 import { startLive, stopLive } from "./live";
+import "./relay"; // signs in the browser what the node cannot sign for this member
 import { signOut, useSession } from "./session";
 import { useRoute } from "./ui";
 

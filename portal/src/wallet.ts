@@ -1,7 +1,7 @@
 // Keys in the browser: an EIP-1193 wallet (window.ethereum), or a V3 keystore decrypted in
 // this page. Either signs Sign-In with Ethereum messages and EIP-712 typed data; the key
 // and the passphrase never leave the page.
-import { getAddress, hexlify, toUtf8Bytes, Wallet } from "ethers";
+import { getAddress, hexlify, toBeHex, toUtf8Bytes, Transaction, Wallet } from "ethers";
 import type { TypedData } from "./api";
 
 export interface Signer {
@@ -9,6 +9,71 @@ export interface Signer {
   kind: "wallet" | "keystore";
   signMessage(message: string): Promise<string>;
   signTypedData(data: TypedData): Promise<string>;
+  /** A served unsigned transaction, signed (not sent): the raw bytes for POST /tx. */
+  signTransaction(tx: UnsignedTx): Promise<string>;
+}
+
+/** What a write endpoint serves with `?unsigned=1` (quantities above 2^53 as strings). */
+export interface UnsignedTx {
+  from: string;
+  to: string;
+  data: string;
+  value: string;
+  chainId: number;
+  nonce: number;
+  gas: number;
+  type: number;
+  gasPrice?: string;
+  maxFeePerGas?: string;
+  maxPriorityFeePerGas?: string;
+  summary: { contract: string; function: string; args: Record<string, string>; text: string };
+}
+
+const FEES = ["gasPrice", "maxFeePerGas", "maxPriorityFeePerGas"] as const;
+
+/** The transaction's fields as JSON-RPC quantities (what eth_signTransaction takes). */
+export function rpcFields(tx: UnsignedTx): Record<string, string> {
+  const out: Record<string, string> = {
+    from: tx.from,
+    to: tx.to,
+    data: tx.data,
+    value: toBeHex(BigInt(tx.value)),
+    chainId: toBeHex(tx.chainId),
+    nonce: toBeHex(tx.nonce),
+    gas: toBeHex(tx.gas),
+    type: toBeHex(tx.type),
+  };
+  for (const f of FEES) if (tx[f] !== undefined) out[f] = toBeHex(BigInt(tx[f] as string));
+  return out;
+}
+
+/** The same fields for ethers' Transaction (a keystore signs them in this page). */
+function ethersFields(tx: UnsignedTx): Transaction {
+  const fees = Object.fromEntries(FEES.filter((f) => tx[f] !== undefined).map((f) => [f, BigInt(tx[f] as string)]));
+  return Transaction.from({
+    to: tx.to,
+    data: tx.data,
+    value: BigInt(tx.value),
+    chainId: BigInt(tx.chainId),
+    nonce: tx.nonce,
+    gasLimit: BigInt(tx.gas),
+    type: tx.type,
+    ...fees,
+  });
+}
+
+function checkSigned(raw: string, tx: UnsignedTx): string {
+  const signed = Transaction.from(raw);
+  const same =
+    signed.from !== null &&
+    getAddress(signed.from) === getAddress(tx.from) &&
+    signed.to !== null &&
+    getAddress(signed.to) === getAddress(tx.to) &&
+    signed.data === tx.data.toLowerCase() &&
+    signed.value === BigInt(tx.value) &&
+    signed.chainId === BigInt(tx.chainId);
+  if (!same) throw new Error("the wallet signed another transaction than the one shown");
+  return raw;
 }
 
 interface Eip1193 {
@@ -35,6 +100,11 @@ export async function fromWallet(provider: Eip1193): Promise<Signer> {
         method: "eth_signTypedData_v4",
         params: [address, JSON.stringify(data)],
       })) as string,
+    signTransaction: async (tx) =>
+      checkSigned(
+        (await provider.request({ method: "eth_signTransaction", params: [rpcFields(tx)] })) as string,
+        tx,
+      ),
   };
 }
 
@@ -53,6 +123,7 @@ export async function fromKeystore(
       delete types.EIP712Domain; // ethers derives it from the domain
       return wallet.signTypedData(data.domain, types, data.message);
     },
+    signTransaction: async (tx) => checkSigned(await wallet.signTransaction(ethersFields(tx)), tx),
   };
 }
 

@@ -1,8 +1,24 @@
-// Public verification: a drawing (hashed here, never uploaded) with its optional
-// certificate, and a step proof bundle, checked against the chain by the node.
-import { sha256 } from "ethers";
+// Public verification, computed in this browser from the chain alone: a drawing (hashed
+// here, never uploaded) with its optional certificate, and a step proof bundle. The page
+// reads the chain through the node's read-only JSON-RPC window (POST /rpc, same origin)
+// with ethers and the contracts' ABIs from GET /contracts; the node's own opinion is not
+// asked. Only the file's fingerprint leaves the page, inside the chain reads.
+import {
+  AbiCoder,
+  Contract,
+  getAddress,
+  JsonRpcProvider,
+  keccak256,
+  concat,
+  sha256,
+  TypedDataEncoder,
+  verifyTypedData,
+  ZeroAddress,
+  ZeroHash,
+  type Log,
+} from "ethers";
 import { useState } from "preact/hooks";
-import { ApiError, explain, post, request } from "../api";
+import { explain, get } from "../api";
 import { formatDate, formatNumber, label, t } from "../i18n";
 import { ErrorMessage, Facts, Hex, Section, Status } from "../ui";
 
@@ -19,6 +35,8 @@ interface Verdict {
   status: string | null;
   priority: string;
   notes: string[];
+  lineage: string[];
+  successor: string | null;
 }
 
 interface StepVerdict {
@@ -26,6 +44,295 @@ interface StepVerdict {
   steps: number;
   anchored: number;
   findings: { severity: string; code: string; message: string; split_id?: number; seq?: number }[];
+}
+
+// --- the chain, read here -----------------------------------------------------------------
+interface Contracts {
+  chain_id: number;
+  contracts: Record<string, { address: string; abi: object[] }>;
+}
+const LOG_SPAN = 100_000; // POST /rpc answers eth_getLogs over at most this many blocks
+const abi = AbiCoder.defaultAbiCoder();
+
+class Chain {
+  constructor(
+    readonly provider: JsonRpcProvider,
+    readonly chainId: number,
+    readonly deployed: Contracts,
+  ) {}
+
+  static async open(): Promise<Chain> {
+    const deployed = await get<Contracts>("/contracts");
+    const url = new URL("/rpc", location.href).href;
+    const provider = new JsonRpcProvider(url, deployed.chain_id, { staticNetwork: true, batchMaxCount: 10 });
+    return new Chain(provider, deployed.chain_id, deployed);
+  }
+
+  contract(name: string, address?: string): Contract {
+    const c = this.deployed.contracts[name];
+    return new Contract(address ?? c.address, c.abi as never, this.provider);
+  }
+
+  /** Every log of `filter`, asked in spans the node's window accepts. */
+  async logs(c: Contract, filter: unknown): Promise<Log[]> {
+    const latest = await this.provider.getBlockNumber();
+    const out: Log[] = [];
+    for (let from = 0; from <= latest; from += LOG_SPAN) {
+      const to = Math.min(latest, from + LOG_SPAN - 1);
+      out.push(...((await c.queryFilter(filter as never, from, to)) as Log[]));
+    }
+    return out;
+  }
+}
+
+const FLAG_REVOKED = 1n;
+const FLAG_SUPERSEDED = 2n;
+const FLAG_BATCH = 4n;
+
+function statusOf(flags: bigint, revokedAt: bigint): string {
+  if (revokedAt > 0n || flags & FLAG_REVOKED) return "revoked";
+  return flags & FLAG_SUPERSEDED ? "superseded" : "active";
+}
+
+/** The log where `designId` was recorded (revealed or claimed from a batch), if any. */
+async function recordedLog(chain: Chain, registry: Contract, designId: string) {
+  const revealed = await chain.logs(registry, registry.filters.DesignRegistered(designId));
+  const claimed = await chain.logs(registry, registry.filters.DesignClaimed(designId));
+  const log = [...revealed, ...claimed].at(-1) as (Log & { args?: { parentId: string } }) | undefined;
+  return log;
+}
+
+/** The parents of `designId`, nearest first, from the registry's events. */
+async function lineage(chain: Chain, registry: Contract, first: string | null): Promise<string[]> {
+  const parents: string[] = [];
+  let parent = first;
+  while (parent && parent !== ZeroHash && parents.length < 32 && !parents.includes(parent)) {
+    parents.push(parent);
+    const log = await recordedLog(chain, registry, parent);
+    parent = log?.args ? String(log.args.parentId) : null;
+  }
+  return parents;
+}
+
+interface Certificate {
+  design_id: string;
+  designer: string;
+  metadata_hash: string;
+  parent_id: string | null;
+  chain_id: number;
+  contract: string;
+  tx_hash: string;
+  block_number: number;
+  block_hash: string;
+  block_time: number;
+  commitment?: { value: string; salt: string } | null;
+  batch?: { root: string; count: number; manifest_hash: string; proof: string[] } | null;
+}
+
+class Refused extends Error {}
+
+/** OpenZeppelin StandardMerkleTree: leaf = keccak(keccak(abi.encode(values))), sorted pairs. */
+export function merkleRoot(types: string[], values: unknown[], proof: string[]): string {
+  let node = keccak256(keccak256(abi.encode(types, values)));
+  for (const sibling of proof) {
+    node = keccak256(BigInt(node) < BigInt(sibling) ? concat([node, sibling]) : concat([sibling, node]));
+  }
+  return node;
+}
+
+function topicAddress(topic: string): string {
+  return getAddress("0x" + topic.slice(26));
+}
+
+/** The certificate's claims, each checked against the chain (Refused names the first false one). */
+async function checkCertificate(chain: Chain, digest: string, cert: Certificate, registry: Contract) {
+  if (cert.design_id.toLowerCase() !== digest) throw new Refused(t("verify.x.fileMismatch"));
+  if (Number(cert.chain_id) !== chain.chainId) throw new Refused(t("verify.x.chain", { chain: cert.chain_id }));
+  if (getAddress(cert.contract) !== getAddress(await registry.getAddress())) {
+    throw new Refused(t("verify.x.contract", { contract: cert.contract }));
+  }
+  const receipt = await chain.provider.getTransactionReceipt(cert.tx_hash);
+  if (!receipt || receipt.status !== 1 || receipt.blockNumber !== Number(cert.block_number)) {
+    throw new Refused(t("verify.x.tx", { tx: cert.tx_hash }));
+  }
+  const block = await chain.provider.getBlock(receipt.blockNumber);
+  if (!block || block.hash?.toLowerCase() !== cert.block_hash.toLowerCase() || block.timestamp !== Number(cert.block_time)) {
+    throw new Refused(t("verify.x.block", { block: cert.block_number }));
+  }
+  const parent = cert.parent_id ?? ZeroHash;
+  const designer = getAddress(cert.designer);
+  const ours = receipt.logs.filter((l) => getAddress(l.address) === getAddress(cert.contract));
+  if (cert.commitment) {
+    const value = keccak256(
+      abi.encode(
+        ["bytes32", "bytes32", "bytes32", "address", "bytes32"],
+        [cert.design_id, cert.metadata_hash, parent, designer, cert.commitment.salt],
+      ),
+    );
+    const topic = registry.interface.getEvent("DesignCommitted")!.topicHash;
+    const log = ours.find((l) => l.topics[0] === topic && l.topics[1] === value);
+    if (value !== cert.commitment.value.toLowerCase() || !log || topicAddress(log.topics[2]) !== designer) {
+      throw new Refused(t("verify.x.commitment"));
+    }
+    return "single";
+  }
+  if (!cert.batch) throw new Refused(t("verify.x.commitment"));
+  const topic = registry.interface.getEvent("BatchRegistered")!.topicHash;
+  const log = ours.find((l) => l.topics[0] === topic && l.topics[1] === cert.batch!.root.toLowerCase());
+  const root = merkleRoot(
+    ["bytes32", "bytes32", "bytes32", "address"],
+    [cert.design_id, cert.metadata_hash, parent, designer],
+    cert.batch.proof,
+  );
+  if (!log || topicAddress(log.topics[2]) !== designer || root !== cert.batch.root.toLowerCase()) {
+    throw new Refused(t("verify.x.batch"));
+  }
+  return "batch";
+}
+
+/** Who registered the file hashing to `digest`, when, its lineage and status: from the chain. */
+export async function designVerdict(digest: string, cert: Certificate | null): Promise<Verdict | null> {
+  const chain = await Chain.open();
+  const registry = chain.contract("DesignRegistry", cert?.contract);
+  const [designer, registeredAt, blockNumber, flags] = (await registry.design(digest)) as [string, bigint, bigint, bigint];
+  const known = designer !== ZeroAddress;
+  const revokedAt = known ? ((await registry.revokedAt(digest)) as bigint) : 0n;
+  const log = known ? await recordedLog(chain, registry, digest) : undefined;
+  const superseded = known ? await chain.logs(registry, registry.filters.DesignSuperseded(digest)) : [];
+  const successor = (superseded.at(-1) as { args?: { successorId: string } } | undefined)?.args?.successorId ?? null;
+  const parents = await lineage(chain, registry, log?.args ? String(log.args.parentId) : (cert?.parent_id ?? null));
+  const notes: string[] = [];
+  if (revokedAt > 0n) notes.push(t("verify.x.revokedAt", { block: formatNumber(revokedAt) }));
+  const base = {
+    registered: true,
+    design_id: digest,
+    chain_id: chain.chainId,
+    contract: await registry.getAddress(),
+    lineage: parents,
+    successor,
+    notes,
+  };
+  if (cert) {
+    const kind = await checkCertificate(chain, digest, cert, registry);
+    const certDesigner = getAddress(cert.designer);
+    let priority = "held";
+    let status: string | null = null;
+    if (!known) priority = "unrevealed";
+    else if (designer === certDesigner && Number(blockNumber) === Number(cert.block_number)) status = statusOf(flags, revokedAt);
+    else if (Number(blockNumber) <= Number(cert.block_number)) priority = "preceded";
+    else priority = "unrevealed";
+    return {
+      ...base,
+      designer: certDesigner,
+      block_number: Number(cert.block_number),
+      block_time: Number(cert.block_time),
+      kind,
+      tx_hash: cert.tx_hash,
+      status,
+      priority,
+    };
+  }
+  if (!known) return null;
+  return {
+    ...base,
+    designer: getAddress(designer),
+    block_number: Number(blockNumber),
+    block_time: Number(registeredAt),
+    kind: flags & FLAG_BATCH ? "batch" : "single",
+    tx_hash: log?.transactionHash ?? null,
+    status: statusOf(flags, revokedAt),
+    priority: "held",
+  };
+}
+
+// --- a step proof bundle, checked here ------------------------------------------------------
+interface BundleStep {
+  record: Record<string, unknown>;
+  step_hash: string;
+  signature: string | null;
+  signer: string | null;
+  anchor_index: number | null;
+  proof: string[] | null;
+}
+interface Bundle {
+  chain_id: number;
+  traceability: string;
+  job_id: number;
+  domain: Record<string, unknown> | null;
+  types: { ethers?: { domain: Record<string, unknown>; types: Record<string, { name: string; type: string }[]> } } | null;
+  splits: { split_id: number; anchors: { index: number; root: string; head: string; from_seq: number; to_seq: number }[]; steps: BundleStep[] }[];
+}
+
+const STEP_TYPES = {
+  ProductionStep: [
+    { name: "jobId", type: "uint256" },
+    { name: "splitId", type: "uint256" },
+    { name: "seq", type: "uint64" },
+    { name: "prevHash", type: "bytes32" },
+    { name: "bizStep", type: "string" },
+    { name: "payloadHash", type: "bytes32" },
+    { name: "evidenceHash", type: "bytes32" },
+    { name: "time", type: "uint64" },
+    { name: "member", type: "address" },
+  ],
+};
+const ROLE_FACTORY = 2;
+
+/** Each step's signature recovered here, its place in the chain of hashes, and its Merkle
+ * proof against a root the Traceability contract holds. */
+export async function stepsVerdict(bundle: Bundle): Promise<StepVerdict> {
+  const chain = await Chain.open();
+  const findings: StepVerdict["findings"] = [];
+  const bad = (code: string, message: string, split_id?: number, seq?: number) =>
+    findings.push({ severity: "error", code, message, split_id, seq });
+  if (Number(bundle.chain_id) !== chain.chainId) bad("wrong-chain", t("verify.x.chain", { chain: bundle.chain_id }));
+  const trace = chain.contract("Traceability", bundle.traceability);
+  const board = chain.contract("JobBoard");
+  const consortium = chain.contract("Consortium");
+  const domain = bundle.types?.ethers?.domain ?? { name: "cofab", version: "1", chainId: chain.chainId, verifyingContract: bundle.traceability };
+  const types = bundle.types?.ethers?.types ?? STEP_TYPES;
+  const latest = await chain.provider.getBlock("latest");
+  let steps = 0;
+  let anchored = 0;
+  for (const split of bundle.splits) {
+    const sid = Number(split.split_id);
+    const factory = getAddress((await board.splitFactory(bundle.job_id, sid)) as string);
+    const roots = new Map<number, string>();
+    for (const a of split.anchors) {
+      if (await trace.isAnchor(bundle.job_id, sid, a.index, a.root, a.head)) roots.set(Number(a.index), a.root.toLowerCase());
+      else bad("anchor-not-on-chain", t("verify.x.anchor", { index: a.index, split: sid }), sid);
+    }
+    let prev: string = ZeroHash;
+    const sorted = [...split.steps].sort((x, y) => Number(x.record.seq) - Number(y.record.seq));
+    for (const [i, s] of sorted.entries()) {
+      steps++;
+      const seq = Number(s.record.seq);
+      if (seq !== i) bad("gap", t("verify.x.gap", { seq: i, split: sid }), sid, i);
+      const digest = TypedDataEncoder.hash(domain, types, s.record);
+      if (digest !== s.step_hash.toLowerCase()) bad("hash", t("verify.x.hash", { seq, split: sid }), sid, seq);
+      if (String(s.record.prevHash).toLowerCase() !== prev) bad("chain", t("verify.x.link", { seq, split: sid }), sid, seq);
+      prev = digest;
+      let signer = "";
+      try {
+        signer = verifyTypedData(domain, types, s.record, s.signature ?? "0x");
+      } catch {
+        bad("signature", t("verify.x.signature", { seq, split: sid }), sid, seq);
+        continue;
+      }
+      const member = getAddress(String(s.record.member));
+      const allowed =
+        member === factory &&
+        (signer === factory ||
+          ((await consortium.isAuthorizedSigner(factory, signer, ROLE_FACTORY, latest!.number, latest!.timestamp)) as boolean));
+      if (!allowed) bad("signer", t("verify.x.signer", { seq, split: sid, signer }), sid, seq);
+      if (s.anchor_index !== null && s.proof) {
+        const root = roots.get(Number(s.anchor_index));
+        if (root && merkleRoot(["uint64", "bytes32"], [seq, digest], s.proof) === root) anchored++;
+        else bad("proof", t("verify.x.proof", { seq, split: sid }), sid, seq);
+      }
+    }
+  }
+  return { ok: findings.length === 0, steps, anchored, findings };
 }
 
 /** SHA-256 of a file, read in slices so a large drawing shows progress. */
@@ -87,6 +394,8 @@ function DesignVerdict({ v }: { v: Verdict }) {
           [t("verify.tx"), v.tx_hash ? <Hex value={v.tx_hash} /> : t("common.none")],
           [t("verify.contract"), <Hex value={v.contract} />],
           [t("verify.chain"), String(v.chain_id)],
+          [t("verify.x.lineage"), v.lineage.length ? v.lineage.map((p) => <Hex value={p} />) : t("verify.x.original")],
+          [t("verify.x.successor"), v.successor ? <Hex value={v.successor} /> : t("common.none")],
           [t("verify.notes"), v.notes.length ? v.notes.join("; ") : t("common.none")],
         ]}
       />
@@ -117,15 +426,22 @@ function DesignCheck() {
         setStatus(t("verify.design.hashing", { percent: `${Math.round(f * 100)} %` })),
       );
       setHash(digest);
+      let certificate: Certificate | null = null;
+      if (cert) {
+        try {
+          certificate = JSON.parse(await cert.text()) as Certificate;
+        } catch {
+          throw new Refused(t("verify.x.certJson"));
+        }
+      }
+      setStatus(t("verify.x.reading"));
+      const found = await designVerdict(digest, certificate); // the drawing stays here
       setStatus(null);
-      const form = new FormData();
-      form.append("design", digest); // the fingerprint only: the drawing stays here
-      if (cert) form.append("bundle", cert, cert.name);
-      setVerdict(await request<Verdict>("POST", "/designs/verify", undefined, { form }));
+      if (found) setVerdict(found);
+      else setMissing(true);
     } catch (err) {
       setStatus(null);
-      if (err instanceof ApiError && err.status === 404) setMissing(true);
-      else setError(explain(err));
+      setError(err instanceof Refused ? t("verify.x.refused", { why: err.message }) : explain(err));
     }
   }
 
@@ -163,15 +479,16 @@ function StepsCheck() {
       setError(t("verify.steps.pick"));
       return;
     }
-    let bundle: unknown;
+    let bundle: Bundle;
     try {
-      bundle = JSON.parse(await file.text());
+      bundle = JSON.parse(await file.text()) as Bundle;
+      if (!Array.isArray(bundle.splits)) throw new Error("no splits");
     } catch {
       setError(t("verify.steps.notJson"));
       return;
     }
     try {
-      setVerdict(await post<StepVerdict>("/steps/verify", bundle));
+      setVerdict(await stepsVerdict(bundle)); // the bundle stays here
     } catch (err) {
       setError(explain(err));
     }
@@ -213,6 +530,7 @@ export function Verify() {
     <>
       <h1>{t("verify.title")}</h1>
       <p>{t("verify.intro")}</p>
+      <p>{t("verify.x.browser")}</p>
       <DesignCheck />
       <StepsCheck />
     </>
