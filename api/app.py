@@ -14,6 +14,7 @@ from api.routers import (
     designs,
     devices,
     disputes,
+    handovers,
     health,
     jobs,
     members,
@@ -21,6 +22,7 @@ from api.routers import (
     proposals,
     reputation,
     steps,
+    timeline,
     tx,
 )
 from api.sessions import SessionStore
@@ -49,6 +51,7 @@ def create_app(node: Node, public_url: str | PublicOrigin | None = None) -> Fast
     app.add_middleware(RequestLimits)
     routers = [m.router for m in (health, auth, members, proposals, devices, designs, steps)]
     routers += [m.router for m in (jobs, pay, audit, tx, disputes, reputation, council)]
+    routers += [handovers.router, timeline.router]
     for router in routers:
         app.include_router(router)
     app.state.token_gate = TokenGate(routers)  # who needs a token, before a body is read
