@@ -437,7 +437,7 @@ const en = {
   "event.SplitDelivered": "Split delivered",
   "event.DeliveryAccepted": "Delivery accepted",
   "event.SplitRuled": "Split ruled",
-  "event.Deposited": "Paid into escrow",
+  "event.Deposited": "Price deposited in escrow",
   "event.ShareAllocated": "Share allocated",
   "event.FeesAllocated": "Royalty and fee allocated",
   "event.SplitReleased": "Split paid",
@@ -453,6 +453,10 @@ const en = {
   "event.DesignRegistered": "Design registered",
   "event.LicenceGranted": "Licence granted",
   "event.LicenceRevoked": "Licence revoked",
+  "disputes.needFile": "Choose the evidence file first.",
+  "disputes.evidenceUri": "Where the auditors can fetch it (optional link)",
+  "disputes.addEvidence": "Add evidence to dispute {id}",
+  "disputes.evidenceAdded": "Your evidence for dispute {id} is recorded.",
 } as const;
 
 export type Key = keyof typeof en;
@@ -892,7 +896,7 @@ const zh: Record<Key, string> = {
   "event.SplitDelivered": "分包已交付",
   "event.DeliveryAccepted": "交付已验收",
   "event.SplitRuled": "分包已裁决",
-  "event.Deposited": "已存入托管",
+  "event.Deposited": "价款存入托管",
   "event.ShareAllocated": "份额已分配",
   "event.FeesAllocated": "版税与平台费已分配",
   "event.SplitReleased": "分包已付款",
@@ -908,6 +912,10 @@ const zh: Record<Key, string> = {
   "event.DesignRegistered": "设计已登记",
   "event.LicenceGranted": "许可已授予",
   "event.LicenceRevoked": "许可已撤销",
+  "disputes.needFile": "请先选择证据文件。",
+  "disputes.evidenceUri": "审计方获取证据的位置（可选链接）",
+  "disputes.addEvidence": "为争议 {id} 补充证据",
+  "disputes.evidenceAdded": "您对争议 {id} 的证据已记录。",
 };
 
 export type Lang = "en" | "zh-CN";
