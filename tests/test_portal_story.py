@@ -53,8 +53,13 @@ def sign_in_with_keystore(who: Person, path: Path, passphrase: str) -> None:
 
 
 def visit(who: Person, route: str) -> Any:
-    """Go to `route` by the URL as a person following a link would."""
-    who.page.goto(f"{who.served.url}/#/{route}")
+    """Open `route` afresh; the page keeps its sign-in (held in its memory, so never
+    reloaded: a page already showing `route` is left and opened again)."""
+    url = f"{who.served.url}/#/{route}"
+    if who.page.url == url:
+        who.page.goto(f"{who.served.url}/#/members")
+        expect(who.page.get_by_role("heading", level=1)).to_be_visible()
+    who.page.goto(url)
     return who.page
 
 
