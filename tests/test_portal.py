@@ -724,9 +724,8 @@ def test_two_factories_sign_a_hand_over_in_their_browsers(
         f" of order {job}. The receiving factory {taker_key.address} must sign too."
     )
     page.get_by_role("button", name="Sign the hand-over").click()
-    expect(page.get_by_role("status").filter(has_text="now waits for the signature")).to_contain_text(
-        taker_key.address
-    )
+    posted = page.get_by_role("status").filter(has_text="now waits for the signature")
+    expect(posted).to_contain_text(taker_key.address)
     giver.check("handover-give-en")
     assert node.jobs.view(job).splits[0].handed_to == []  # one signature does nothing
 
