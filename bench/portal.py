@@ -21,13 +21,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from api.app import create_app
+from api.inthread import serving
 from api.portal import portal_dir
 from ledger.eth.chain import Backend
 from ledger.eth.toolchain import free_port
@@ -56,28 +55,13 @@ WATCH = """
 """
 
 
-def serve() -> tuple[str, Node, object, threading.Thread]:
-    import uvicorn
-
+def start_node() -> Node:
     data = Path(tempfile.mkdtemp(prefix="cofab-bench-portal-"))
     os.environ.setdefault("COFAB_PASSPHRASE", "bench portal passphrase")
     os.environ["COFAB_DATA_DIR"] = str(data)
-    node = Node.start(
+    return Node.start(
         NodeOptions(backend=Backend.DEVNET, devnet_port=free_port(), data_dir=data / "node")
     )
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(node, url), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise SystemExit("the node did not start serving")
-        time.sleep(0.05)
-    return url, node, server, thread
 
 
 def measure(url: str) -> list[dict[str, float]]:
@@ -112,12 +96,12 @@ def main() -> int:
     if not (portal_dir() / "index.html").exists():
         print("the portal is not built: make portal")
         return 1
-    url, node, server, thread = serve()
+    node = start_node()
+    port = free_port()
     try:
-        runs = measure(url)
+        with serving(create_app(node, f"http://127.0.0.1:{port}"), port) as url:
+            runs = measure(url)
     finally:
-        server.should_exit = True  # type: ignore[attr-defined]
-        thread.join(timeout=30)
         node.close()
 
     print(f"{'run':>4} {'HTML ms':>8} {'DOM ready ms':>13} {'load ms':>8} {'usable ms':>10}")

@@ -15,8 +15,6 @@ import hashlib
 import json
 import os
 import re
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +26,7 @@ from eth_account.signers.local import LocalAccount
 from jobkit import DUSD, Parties, four_splits, in_production, parties, split_order
 
 from api.app import create_app
+from api.inthread import serving
 from api.portal import portal_dir
 from conftest import FAST_KDF, PASSPHRASE, admit, new_account
 from ledger.designs.files import NewDesign
@@ -60,8 +59,6 @@ class Served:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    import uvicorn
-
     data = tmp_path_factory.mktemp("portal-node")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("COFAB_PASSPHRASE", PASSPHRASE)
@@ -76,20 +73,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         )
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(node, url), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "the node did not start serving"
-        time.sleep(0.05)
     try:
-        yield Served(node, url)
+        with serving(create_app(node, url), port):
+            yield Served(node, url)
     finally:
-        server.should_exit = True
-        thread.join(timeout=30)
         node.close()
 
 

@@ -63,6 +63,21 @@ def visit(who: Person, route: str) -> Any:
     return who.page
 
 
+LOADING = {"en": "Loading…", "zh-CN": "加载中…"}
+
+
+def tour(who: Person, routes: dict[str, str]) -> None:
+    """Every page in `routes` (shot name → route) in both languages, each loaded, checked
+    (console, axe-core) and, with $COFAB_PORTAL_SCREENSHOTS set, saved as `page-name-lang`."""
+    for lang in ("en", "zh-CN"):
+        who.page.locator("#lang").select_option(lang)
+        for name, route in routes.items():
+            page = visit(who, route)
+            expect(page.get_by_role("heading", level=1)).to_be_visible()
+            expect(page.get_by_text(LOADING[lang], exact=True)).to_have_count(0)
+            who.check(f"page-{name}-{lang.split('-')[0]}")
+
+
 def test_the_whole_story_through_the_portal(served: Served, person, tmp_path: Path) -> None:
     node = served.node
     chain_id = node.chain.chain_id
@@ -243,6 +258,7 @@ def test_the_whole_story_through_the_portal(served: Served, person, tmp_path: Pa
     row = page.get_by_test_id("split-0")
     expect(row).to_contain_text("delivered, in review")
     expect(row.get_by_test_id("countdown")).to_contain_text("13 d 23 h")
+    row.scroll_into_view_if_needed()
     buyer.check("order-review-en")
     row.get_by_role("button", name="Accept delivery").click()
     expect(page.get_by_test_id("split-0")).to_contain_text("paid")
@@ -318,6 +334,7 @@ def test_the_whole_story_through_the_portal(served: Served, person, tmp_path: Pa
         "Dispute ruled",
     ):
         expect(events).to_contain_text(said)
+    events.scroll_into_view_if_needed()
     auditor_y.check("order-story-en")
 
     # --- an auditor runs the audit of the order ----------------------------------------------
@@ -331,3 +348,13 @@ def test_the_whole_story_through_the_portal(served: Served, person, tmp_path: Pa
     page = visit(auditor_y, f"factories/{b_addr}")
     expect(page.get_by_test_id("reputation")).to_contain_text("Disputes lost1")
     auditor_y.check(axe=True)
+
+    # --- every page, in both languages, as the people who use it see it ------------------
+    tour(plant_a, {"work": "work", "inbox": "inbox", "devices": "devices"})
+    tour(designer, {"designs": "designs"})
+    tour(buyer, {"new-order": "new-order", "orders": "orders", "order": f"orders/{job}"})
+    tour(auditor_y, {"disputes": "disputes", "factory": f"factories/{b_addr}"})
+    tour(auditor_y, {"audit": f"audit/{job}", "council": "council", "members": "members"})
+    visitor = person()
+    visitor.open("verify")
+    tour(visitor, {"verify": "verify", "signin": "signin"})

@@ -311,7 +311,6 @@ export function Order({ id }: { id: number }) {
   }
   const j = job.data;
   const money = (n: string | number | bigint) => formatAmount(n, j.token);
-  const credited = j.payouts.filter((p) => p.state === "credited").reduce((n, p) => n + BigInt(p.amount), 0n);
   return (
     <>
       <h1>
@@ -342,7 +341,6 @@ export function Order({ id }: { id: number }) {
             [t("order.escrow.deposited"), money(j.escrow.deposited)],
             [t("order.escrow.held"), money(j.escrow.held)],
             [t("order.escrow.released"), money(j.escrow.released)],
-            [t("order.escrow.credited"), money(credited)],
             [t("order.escrow.refunded"), money(j.escrow.refunded)],
           ]}
         />
