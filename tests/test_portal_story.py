@@ -211,7 +211,7 @@ def test_the_whole_story_through_the_portal(served: Served, person, tmp_path: Pa
         timeout=60,
     )
     assert sent.status_code in (200, 201), sent.text
-    node.steps.anchor(job, 0)  # the node anchors pending steps by its own policy
+    [anchor] = node.steps.anchor(job, 0)  # the node anchors pending steps by its own policy
     late = writer.step(object_event("packing", bound))
     one = {"record": late.record, "signature": late.signature, "payload": late.payload}
     assert httpx.post(f"{served.url}/steps", json=one, timeout=60).status_code in (200, 201)
@@ -221,6 +221,9 @@ def test_the_whole_story_through_the_portal(served: Served, person, tmp_path: Pa
     timeline = page.get_by_test_id("steps-0")
     expect(timeline).to_contain_text("3 steps signed, 2 anchored on the chain")
     expect(timeline.get_by_role("listitem").last).to_contain_text("pending")
+    expect(timeline.get_by_role("listitem").first).to_contain_text(
+        f"anchored at block {anchor.block_number:,}"
+    )
     page.get_by_test_id("split-0").get_by_role("button", name="Deliver").click()
     expect(page.get_by_text("Split 0 is delivered: the buyer reviews it now.")).to_be_visible()
     page.get_by_label("Lot label").fill("LOT-1")
@@ -341,7 +344,7 @@ def test_the_whole_story_through_the_portal(served: Served, person, tmp_path: Pa
     page.get_by_role("link", name="Audit this order").click()
     page.get_by_role("button", name="Run the audit").last.click()
     verdict = page.get_by_test_id("audit-verdict")
-    expect(verdict).to_contain_text("Report hash")
+    expect(verdict).to_contain_text("Report hash", timeout=60_000)  # reads every event
     auditor_y.check(axe=True)
 
     # and the factory's track record shows the dispute it lost

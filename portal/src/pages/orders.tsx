@@ -175,17 +175,29 @@ interface Timeline {
   steps: { record: { seq: number; bizStep: string; time: number; member: string }; signer: string; anchored: boolean }[];
 }
 
-/** Each split's production steps as the node journaled them, and whether each is anchored. */
+const anchorText = (block: number | undefined) =>
+  block === undefined ? t("steps.anchored") : t("steps.anchoredAt", { block: formatNumber(block) });
+
+/** Each split's production steps as the node journaled them, and the block of the anchor
+ * that holds each one (or pending). */
 function Steps({ job }: { job: Job }) {
-  const timelines = useLoad(
-    () => Promise.all(job.splits.map((s) => get<Timeline>(`/jobs/${job.id}/splits/${s.id}/steps`))),
-    [job.id, job.splits.length],
-  );
+  const timelines = useLoad(async () => {
+    const [lines, events] = await Promise.all([
+      Promise.all(job.splits.map((s) => get<Timeline>(`/jobs/${job.id}/splits/${s.id}/steps`))),
+      get<ChainEvent[]>(`/jobs/${job.id}/events`),
+    ]);
+    return { lines, anchors: events.filter((e) => e.event === "StepsAnchored") };
+  }, [job.id, job.splits.length]);
+  /** The block of the anchor that holds step `seq` of split `split`. */
+  const anchoredAt = (split: number, seq: number) =>
+    timelines.data?.anchors.find(
+      (e) => Number(e.args.splitId) === split && Number(e.args.fromSeq) <= seq && seq <= Number(e.args.toSeq),
+    )?.block;
   if (timelines.loading && !timelines.data) return <Loading />;
   if (timelines.error) return <ErrorMessage text={timelines.error} />;
   return (
     <>
-      {(timelines.data ?? []).map((tl) => {
+      {(timelines.data?.lines ?? []).map((tl) => {
         const split = job.splits[tl.split_id];
         const anchored = tl.steps.filter((x) => x.anchored).length;
         return (
@@ -204,7 +216,9 @@ function Steps({ job }: { job: Job }) {
                   <li key={x.record.seq}>
                     <span class="seq">#{x.record.seq}</span> <strong>{x.record.bizStep}</strong> · {formatDate(x.record.time)} ·{" "}
                     <Address value={x.signer} /> ·{" "}
-                    <span class={x.anchored ? "anchored" : "pending"}>{x.anchored ? t("steps.anchored") : t("steps.pending")}</span>
+                    <span class={x.anchored ? "anchored" : "pending"}>
+                      {x.anchored ? anchorText(anchoredAt(tl.split_id, x.record.seq)) : t("steps.pending")}
+                    </span>
                   </li>
                 ))}
               </ol>
