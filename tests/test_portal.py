@@ -690,6 +690,18 @@ def test_buyer_creates_funds_and_splits_an_order_with_the_wizard(
 
 
 # --- a hand-over, both sides signed in the browser ------------------------------------------
+def propose_hand_over(page: Any, lot: str, quantity: int, words: str, other: str) -> None:
+    """On an order's page, a factory proposes a hand-over, reads it in `words` and signs its
+    side, which then waits for the `other` factory's signature."""
+    page.get_by_label("Lot label").fill(lot)
+    page.get_by_label("Quantity", exact=True).fill(str(quantity))
+    page.get_by_role("button", name="Review", exact=True).click()
+    expect(page.get_by_test_id("handover-words")).to_contain_text(words)
+    page.get_by_role("button", name="Sign the hand-over").click()
+    posted = page.get_by_role("status").filter(has_text="now waits for the signature")
+    expect(posted).to_contain_text(other)
+
+
 def test_two_factories_sign_a_hand_over_in_their_browsers(
     served: Served, cast: Parties, person
 ) -> None:
@@ -703,16 +715,11 @@ def test_two_factories_sign_a_hand_over_in_their_browsers(
     expect(giver.page.get_by_test_id("who")).to_contain_text(giver_key.address)
     page = giver.page
     page.goto(f"{served.url}/#/orders/{job}")
-    page.get_by_label("Lot label").fill("LOT-A")
-    page.get_by_label("Quantity", exact=True).fill("100")
-    page.get_by_role("button", name="Review", exact=True).click()
-    expect(page.get_by_test_id("handover-words")).to_contain_text(
+    words = (
         "You hand over 100 units of lot “LOT-A” from split 0 (machining) to split 3 (assembly)"
         f" of order {job}. The receiving factory {taker_key.address} must sign too."
     )
-    page.get_by_role("button", name="Sign the hand-over").click()
-    posted = page.get_by_role("status").filter(has_text="now waits for the signature")
-    expect(posted).to_contain_text(taker_key.address)
+    propose_hand_over(page, "LOT-A", 100, words, taker_key.address)
     giver.check("handover-give-en")
     assert node.jobs.view(job).splits[0].handed_to == []  # one signature does nothing
 

@@ -23,7 +23,7 @@ import test_portal as tp
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from jobkit import DUSD
-from test_portal import Person, Served, expect
+from test_portal import Person, Served, expect, propose_hand_over
 
 from conftest import FAST_KDF, admit, new_account
 from ledger.membership.roles import Role
@@ -226,17 +226,11 @@ def test_the_whole_story_through_the_portal(served: Served, person, tmp_path: Pa
     )
     page.get_by_test_id("split-0").get_by_role("button", name="Deliver").click()
     expect(page.get_by_text("Split 0 is delivered: the buyer reviews it now.")).to_be_visible()
-    page.get_by_label("Lot label").fill("LOT-1")
-    page.get_by_label("Quantity", exact=True).fill("100")
-    page.get_by_role("button", name="Review", exact=True).click()
-    expect(page.get_by_test_id("handover-words")).to_contain_text(
+    words = (
         "You hand over 100 units of lot “LOT-1” from split 0 (machining) to split 1 (assembly)"
         f" of order {job}."
     )
-    page.get_by_role("button", name="Sign the hand-over").click()
-    expect(
-        page.get_by_role("status").filter(has_text="now waits for the signature")
-    ).to_contain_text(b_addr)
+    propose_hand_over(page, "LOT-1", 100, words, b_addr)
     plant_a.check(axe=True)
     assert node.jobs.view(job).splits[0].handed_to == []  # one signature: nothing on chain
 
