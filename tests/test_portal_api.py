@@ -173,6 +173,8 @@ def test_a_hand_over_waits_in_the_other_factorys_inbox_until_both_signed(node: N
         stranger = {**body, "to_signature": outsider_sig}
         assert_problem(client.post(url, json=stranger, headers=as_outsider), 403)
         assert client.post(url, json={**body, "to_signature": taker_sig}).status_code == 401
+        unrelated = {**body, "from_split": 1, "to_signature": taker_sig}  # 3 does not follow 1
+        assert_problem(client.post(url, json=unrelated, headers=as_taker), 422)
         expired = {**body, "deadline": 1, "to_signature": taker_sig}
         assert_problem(client.post(url, json=expired, headers=as_taker), 422)
         assert client.get("/handovers/inbox", headers=as_giver).json()["waiting"] == []

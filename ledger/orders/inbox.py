@@ -94,9 +94,17 @@ class HandoverInbox:
 
     def post(self, record: Handover, signature: str, poster: str) -> PendingHandover:
         """Keep `poster`'s own signature of `record` for the other factory to complete.
-        Refused: a signature by anyone but the poster, a poster who is neither factory of
-        the hand-over, a deadline already passed."""
+        Refused: two splits with no dependency between them, a poster who is neither
+        factory of the hand-over, a signature by anyone but the poster, a deadline already
+        passed."""
         sending, receiving = self.jobs.handover_factories(record)
+        target = self.jobs.split_record(record.job_id, record.to_split)
+        if not (target.depends_on >> record.from_split) & 1:
+            raise InvalidInput(
+                f"split {record.to_split} of job {record.job_id} does not start from split "
+                f"{record.from_split}: lots pass only along a dependency",
+                field="to_split",
+            )
         if poster not in (sending, receiving):
             raise Forbidden(
                 f"{poster} may not sign this hand-over of job {record.job_id}: only the "
