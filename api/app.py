@@ -17,6 +17,7 @@ from api.routers import (
     disputes,
     epcis,
     events,
+    handovers,
     health,
     jobs,
     members,
@@ -25,6 +26,7 @@ from api.routers import (
     reputation,
     rpc,
     steps,
+    timeline,
     tx,
 )
 from api.sessions import SessionStore
@@ -54,7 +56,7 @@ def create_app(node: Node, public_url: str | PublicOrigin | None = None) -> Fast
     app.add_middleware(RequestLimits)
     routers = [m.router for m in (health, auth, members, proposals, devices, designs, steps)]
     routers += [m.router for m in (jobs, pay, audit, tx, disputes, reputation, council, epcis)]
-    routers += [events.router, contracts.router, rpc.router]
+    routers += [m.router for m in (events, contracts, rpc, handovers, timeline)]
     for router in routers:
         app.include_router(router)
     app.state.api_keys = lambda secret: epcis.api_key_owner(node, secret)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,7 @@ from ledger.eth.tx import Sender
 from ledger.membership.consortium import ConsortiumClient
 from ledger.notify.deriver import Sources
 from ledger.notify.service import NotifyService
+from ledger.orders.inbox import HandoverInbox
 from ledger.orders.jobs import JobsClient
 from ledger.orders.settlement import SettlementClient
 from ledger.steps.service import StepService, chain_identity
@@ -101,6 +103,7 @@ class Node:
         self._disputes: DisputesClient | None = None
         self._epcis: EpcisService | None = None
         self._notify: NotifyService | None = None
+        self._inbox_lock = threading.Lock()
 
     @property
     def designs(self) -> DesignsClient:
@@ -156,6 +159,10 @@ class Node:
             contract = deploy_mod.bind(self.chain, self.deployment, "JobBoard")
             self._jobs = JobsClient(contract, self.settlement, self.chain)
         return self._jobs
+
+    def handover_inbox(self) -> HandoverInbox:
+        """Hand-overs one factory signed, waiting for the other's signature."""
+        return HandoverInbox(self.data_dir / "handovers.json", self.jobs, self._inbox_lock)
 
     @property
     def disputes(self) -> DisputesClient:

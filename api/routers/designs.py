@@ -340,6 +340,24 @@ def licence(
     return node.designs.licence(design, licensee, block).as_dict()
 
 
+@router.get(
+    "/{design}/licences",
+    response_model=list[LicenceOut],
+    summary="Every licence of a design ever granted, as it stands now (active or revoked)",
+)
+def licences(design: str, node: NodeDep) -> list[dict[str, Any]]:
+    return [lic.as_dict() for lic in node.designs.licences(design)]
+
+
+@router.get(
+    "/{design}/shares",
+    response_model=list[ShareOut],
+    summary="A design's encrypted shares recorded on the chain, one per recipient",
+)
+def shares(design: str, node: NodeDep) -> list[dict[str, Any]]:
+    return [s.as_dict() for s in node.designs.shares(design)]
+
+
 @router.put("/{design}/licences/{licensee}", response_model=LicenceOut, summary="Grant a licence")
 def grant(
     design: str, licensee: str, body: LicenceIn, node: NodeDep, session: SessionDep

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Query, status
+from pydantic import Field
 
 from api.deps import NodeDep, SessionDep
 from api.models import DeviceBindingOut, DeviceIn, DeviceOut
@@ -12,6 +13,28 @@ from api.params import MAX_UINT48
 from ledger.eth import eip712
 
 router = APIRouter(prefix="/devices", tags=["device keys"])
+
+
+class FactoryDeviceOut(DeviceOut):
+    status: str = Field(description="active | expired | revoked (revoked or unbound)")
+
+
+@router.get(
+    "",
+    response_model=list[FactoryDeviceOut],
+    summary="The device keys a factory authorised, with their status now",
+)
+def list_devices(
+    node: NodeDep,
+    factory: str = Query(pattern=r"^0x[0-9a-fA-F]{40}$", description="the factory"),
+) -> list[dict[str, Any]]:
+    now = int(node.chain.w3.eth.get_block("latest")["timestamp"])
+    out = []
+    for d in node.consortium.devices_of(factory):
+        expired = d.expires_at != 0 and d.expires_at <= now
+        status = "revoked" if not d.active else "expired" if expired else "active"
+        out.append({**d.as_dict(), "status": status})
+    return out
 
 
 @router.get("/{address}", response_model=DeviceOut)

@@ -237,7 +237,7 @@ def acceptance_typed_data(
     summary="The EIP-712 hand-over both factories sign (signatures in the body are ignored)",
 )
 def handover_typed_data(job_id: JobId, body: HandoverIn, node: NodeDep) -> dict[str, Any]:
-    return eip712.served(node.jobs.typed_data(_handover(job_id, body)))
+    return eip712.served(node.jobs.typed_data(handover_record(job_id, body)))
 
 
 # --- writes -------------------------------------------------------------------------------
@@ -322,7 +322,7 @@ def handover(job_id: JobId, body: HandoverIn, node: NodeDep, session: SessionDep
     _party(parts, session, f"submit this hand-over of job {job_id}")
     node.jobs.handover(
         node.sender(session.address),
-        _handover(job_id, body),
+        handover_record(job_id, body),
         eip712.signature_bytes(body.from_signature, "from_signature"),
         eip712.signature_bytes(body.to_signature, "to_signature"),
     )
@@ -380,6 +380,6 @@ def expire(job_id: JobId, node: NodeDep, session: SessionDep) -> dict[str, Any]:
     return _view(node, job_id)
 
 
-def _handover(job_id: int, body: HandoverIn) -> Handover:
+def handover_record(job_id: int, body: HandoverIn) -> Handover:
     lot = label32(body.lot, "lot")
     return Handover(job_id, body.from_split, body.to_split, lot, body.quantity, body.deadline)

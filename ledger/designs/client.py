@@ -201,6 +201,21 @@ class DesignsClient:
             return None
         return ShareRecord(did, who, bytes(ciphertext), bytes(wrapped), int(block))
 
+    def licences(self, value: str | bytes) -> list[Licence]:
+        """Every licence of a design ever granted, in grant order, as it stands now."""
+        did = design_id(value)
+        granted = self.events("LicenceGranted", designId=did)
+        licensees = dict.fromkeys(str(e["args"]["licensee"]) for e in granted)
+        return [self.licence(did, a) for a in licensees]
+
+    def shares(self, value: str | bytes) -> list[ShareRecord]:
+        """The design's encrypted shares on the chain, one a recipient (its latest)."""
+        did = design_id(value)
+        shared = self.events("DesignShared", designId=did)
+        recipients = dict.fromkeys(str(e["args"]["recipient"]) for e in shared)
+        records = [self.share_of(did, a) for a in recipients]
+        return [r for r in records if r is not None]
+
     def events(self, name: str, **filters: Any) -> list[Any]:
         """Every `name` event of the registry (optionally filtered on indexed arguments)."""
         event = getattr(self.contract.events, name)

@@ -238,6 +238,18 @@ class ConsortiumClient:
             raise NotFound(f"{addr} is not a device key")
         return record
 
+    def devices_of(self, factory: str) -> list[Device]:
+        """Every device key `factory` ever authorised, in order, as the chain holds it now
+        (a revoked or unbound one has the zero owner); one since bound to another factory
+        is left out."""
+        owner = checksum(factory, "factory")
+        logs = self.contract.events.DeviceAuthorized().get_logs(
+            from_block=0, argument_filters={"owner": owner}
+        )
+        found = dict.fromkeys(str(e["args"]["device"]) for e in logs)
+        records = [self._device_record(a) for a in found]
+        return [r for r in records if r.owner == owner or int(r.owner, 16) == 0]
+
     def device_binding(self, factory: str, device: str, expires_at: int = 0) -> DeviceBinding:
         """What `device` must sign to be bound to `factory` next (its current nonce)."""
         if not 0 <= expires_at <= MAX_EXPIRY:

@@ -1,13 +1,15 @@
 // The portal's shell: header (navigation, language, who is signed in) and the page the
-// URL fragment names (#/verify, #/work, #/orders, #/orders/N, #/members, #/signin).
+// URL fragment names (#/verify, #/work, #/inbox, #/devices, #/orders, #/orders/N, #/members, …).
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { formatDate, LANGS, label, onLangChange, setLang, t, currentLang, type Lang } from "./i18n";
 import { Audit } from "./pages/audit";
 import { CouncilPage } from "./pages/council";
 import { Designs } from "./pages/designs";
+import { Devices } from "./pages/devices";
 import { Disputes } from "./pages/disputes";
 import { Factory } from "./pages/factory";
+import { InboxPage } from "./pages/handover";
 import { Members } from "./pages/members";
 import { NewOrder } from "./pages/neworder";
 import { Order, Orders } from "./pages/orders";
@@ -38,6 +40,10 @@ function Page({ route }: { route: string[] }) {
       return <SignIn />;
     case "work":
       return session ? <Work /> : <NeedSignIn />;
+    case "inbox":
+      return session ? <InboxPage /> : <NeedSignIn />;
+    case "devices":
+      return session ? <Devices /> : <NeedSignIn />;
     case "orders":
       return arg && /^\d+$/.test(arg) ? <Order id={Number(arg)} /> : <Orders />;
     case "audit":
@@ -84,6 +90,8 @@ function App() {
         <nav aria-label={t("nav.label")}>
           {link("verify", t("nav.verify"))}
           {session?.me.roles.includes("factory") && link("work", t("nav.work"))}
+          {session?.me.roles.includes("factory") && link("inbox", t("nav.inbox"))}
+          {session?.me.roles.includes("factory") && link("devices", t("nav.devices"))}
           {session?.me.roles.includes("designer") && link("designs", t("nav.designs"))}
           {link("orders", t("nav.orders"))}
           {session?.me.roles.includes("buyer") && link("new-order", t("nav.neworder"))}

@@ -1,7 +1,7 @@
 // Small shared pieces: the current route, data loading, messages, addresses.
 import type { ComponentChildren } from "preact";
 import { useCallback, useEffect, useState } from "preact/hooks";
-import { explain } from "./api";
+import { explain, get, type Token } from "./api";
 import { t } from "./i18n";
 import { LIVE_EVENT } from "./live";
 
@@ -137,4 +137,134 @@ export function Table(props: {
       </table>
     </div>
   );
+}
+
+/** Whether two addresses are the same (any letter case). */
+export const sameAddress = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
+
+/** Saves `text` as a file named `name` (a JSON certificate, an audit report). */
+export function download(name: string, text: string): void {
+  const url = URL.createObjectURL(new Blob([text], { type: "application/json" }));
+  const a = document.createElement("a");
+  a.href = url;
+  a.download = name;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 1000);
+}
+
+/** An action's outcome: a notice when it worked, the API's refusal in words when not.
+ * `run` clears both, runs the action, then says `done` (and calls `after`) or the error. */
+export function useAction(after?: () => void) {
+  const [notice, setNotice] = useState<string | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  async function run(action: () => Promise<unknown>, done?: string): Promise<boolean> {
+    setNotice(null);
+    setError(null);
+    try {
+      await action();
+      if (done) setNotice(done);
+      after?.();
+      return true;
+    } catch (err) {
+      setError(explain(err));
+      return false;
+    }
+  }
+  return { notice, error, run, setNotice, setError };
+}
+
+/** The notice and the error of `useAction`, where the page shows them. */
+export function Outcome({ notice, error }: { notice: string | null; error: string | null }) {
+  return (
+    <>
+      <Status text={notice} />
+      <ErrorMessage text={error} />
+    </>
+  );
+}
+
+/** A labelled file chooser. */
+export function FileField(props: {
+  id: string;
+  label: string;
+  multiple?: boolean;
+  accept?: string;
+  onFiles: (files: File[]) => void;
+}) {
+  return (
+    <>
+      <label for={props.id}>{props.label}</label>
+      <input
+        id={props.id}
+        type="file"
+        multiple={props.multiple}
+        accept={props.accept}
+        onChange={(e) => props.onFiles(Array.from((e.currentTarget as HTMLInputElement).files ?? []))}
+      />
+    </>
+  );
+}
+
+/** A labelled text (or number, date…) input bound to a string. */
+export function Field(props: {
+  id: string;
+  label: string;
+  value: string;
+  onValue: (value: string) => void;
+  type?: "text" | "number" | "date";
+  min?: string;
+  max?: string;
+  step?: string;
+  maxLength?: number;
+}) {
+  const { id, label, value, onValue, type, ...rest } = props;
+  // preact types an input's attributes by its type: the union of three is spread untyped
+  const attrs: Record<string, unknown> = { id, type: type ?? "text", spellcheck: false, value, ...rest };
+  return (
+    <>
+      <label for={id}>{label}</label>
+      <input {...attrs} onInput={(e) => onValue((e.currentTarget as HTMLInputElement).value)} />
+    </>
+  );
+}
+
+/** Time left until `until` (unix seconds), ticking every second: “2 d 3 h 4 min 5 s”. */
+export function Countdown({ until }: { until: number }) {
+  const [now, setNow] = useState(() => Date.now() / 1000);
+  useEffect(() => {
+    const id = setInterval(() => setNow(Date.now() / 1000), 1000);
+    return () => clearInterval(id);
+  }, []);
+  let left = Math.max(0, Math.floor(until - now));
+  const parts: [number, string][] = [];
+  for (const [size, unit] of [[86400, "d"], [3600, "h"], [60, "min"], [1, "s"]] as [number, string][]) {
+    parts.push([Math.floor(left / size), unit]);
+    left %= size;
+  }
+  const first = parts.findIndex(([n]) => n > 0);
+  const shown = first < 0 ? [parts[3]] : parts.slice(first, first + 2);
+  return (
+    <span class="countdown" data-testid="countdown">
+      {shown.map(([n, unit]) => t(`time.${unit}` as "time.d", { n })).join(" ")}
+    </span>
+  );
+}
+
+export interface PayConfig {
+  settlement: string;
+  default_token: Token | null;
+  platform: string;
+  platform_fee_ppm: number;
+}
+
+let payConfigOnce: Promise<PayConfig> | null = null;
+/** The payment token and fee: the same for the node's life, fetched once a page load. */
+export function payConfig(): Promise<PayConfig> {
+  payConfigOnce ??= get<PayConfig>("/pay/config").catch((err) => {
+    payConfigOnce = null;
+    throw err;
+  });
+  return payConfigOnce;
 }

@@ -4,7 +4,7 @@
 import { useState } from "preact/hooks";
 import { explain, post } from "../api";
 import { formatNumber, label, t } from "../i18n";
-import { ErrorMessage, Facts, Hex, Section, Status } from "../ui";
+import { download as save, ErrorMessage, Facts, FileField, Hex, Section, Status } from "../ui";
 
 interface Report {
   summary: { verdict: string; [severity: string]: string | number };
@@ -48,15 +48,7 @@ export function Audit({ id }: { id: number }) {
   }
 
   function download() {
-    if (!raw) return;
-    const url = URL.createObjectURL(new Blob([raw], { type: "application/json" }));
-    const a = document.createElement("a");
-    a.href = url;
-    a.download = `audit-order-${id}.json`;
-    document.body.append(a);
-    a.click();
-    a.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 1000);
+    if (raw) save(`audit-order-${id}.json`, raw);
   }
 
   return (
@@ -65,14 +57,7 @@ export function Audit({ id }: { id: number }) {
       <p>{t("audit.intro")}</p>
       <Section id="run" title={t("audit.run")}>
         <form onSubmit={run}>
-          <label for="audit-bundles">{t("audit.bundles")}</label>
-          <input
-            id="audit-bundles"
-            type="file"
-            multiple
-            accept=".json,application/json"
-            onChange={(e) => setFiles(Array.from((e.currentTarget as HTMLInputElement).files ?? []))}
-          />
+          <FileField id="audit-bundles" label={t("audit.bundles")} multiple accept=".json,application/json" onFiles={setFiles} />
           <button type="submit">{t("audit.runButton")}</button>
         </form>
         <Status text={status} />

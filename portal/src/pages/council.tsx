@@ -5,7 +5,7 @@ import { useState } from "preact/hooks";
 import { explain, get, post } from "../api";
 import { formatDate, formatNumber, label, t } from "../i18n";
 import { useSession } from "../session";
-import { Address, ErrorMessage, Facts, Hex, Loading, Section, Status, Table, useLoad } from "../ui";
+import { Address, ErrorMessage, Facts, Hex, Loading, Outcome, Section, Table, useAction, useLoad } from "../ui";
 
 interface Council {
   members: string[];
@@ -112,27 +112,16 @@ export function CouncilPage() {
     const [council, proposals] = await Promise.all([get<Council>("/council"), get<Proposal[]>("/proposals")]);
     return { council, proposals };
   }, []);
-  const [notice, setNotice] = useState<string | null>(null);
-  const [error, setError] = useState<string | null>(null);
+  const action = useAction(data.reload);
   const me = session?.me.address.toLowerCase();
   const onCouncil = session?.me.roles.includes("council") ?? false;
-  async function act(path: string, done: string) {
-    setError(null);
-    try {
-      await post(path);
-      setNotice(done);
-      data.reload();
-    } catch (err) {
-      setError(explain(err));
-    }
-  }
+  const act = (path: string, done: string) => action.run(() => post(path), done);
   const d = data.data;
   const now = Date.now() / 1000;
   return (
     <>
       <h1>{t("council.title")}</h1>
-      <Status text={notice} />
-      <ErrorMessage text={error ?? data.error} />
+      <Outcome notice={action.notice} error={action.error ?? data.error} />
       {data.loading && !d && <Loading />}
       {d && (
         <>
@@ -198,7 +187,7 @@ export function CouncilPage() {
           {onCouncil && (
             <Propose
               done={(id) => {
-                setNotice(t("council.proposed", { id }));
+                action.setNotice(t("council.proposed", { id }));
                 data.reload();
               }}
             />

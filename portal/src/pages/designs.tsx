@@ -1,10 +1,10 @@
 // A designer's drawings: registered by fingerprint (hashed here, the files stay in the
 // browser), certificates to download, and committed designs revealed on the chain.
 import { useState } from "preact/hooks";
-import { explain, get, post } from "../api";
-import { formatNumber, label, t } from "../i18n";
+import { explain, get, post, request, type Member } from "../api";
+import { formatNumber, formatPpm, label, t } from "../i18n";
 import { currentSession } from "../session";
-import { ErrorMessage, Hex, Loading, Section, Status, Table, useLoad } from "../ui";
+import { Address, download, ErrorMessage, FileField, Hex, Loading, Outcome, Section, Status, Table, useAction, useLoad } from "../ui";
 import { hashFile } from "./verify";
 
 interface Certificate {
@@ -22,17 +22,6 @@ interface Design {
   metadata?: { title?: string | null; file_name?: string | null } | null;
 }
 
-function download(name: string, text: string): void {
-  const url = URL.createObjectURL(new Blob([text], { type: "application/json" }));
-  const a = document.createElement("a");
-  a.href = url;
-  a.download = name;
-  document.body.append(a);
-  a.click();
-  a.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 1000);
-}
-
 async function downloadCertificate(designId: string): Promise<void> {
   const cert = await get<Certificate>(`/designs/${designId}/certificate`);
   download(`${designId.slice(2, 14)}.certificate.json`, JSON.stringify(cert, null, 2) + "\n");
@@ -42,6 +31,7 @@ function Register({ registered }: { registered: () => void }) {
   const [files, setFiles] = useState<File[]>([]);
   const [progress, setProgress] = useState<number | null>(null);
   const [certs, setCerts] = useState<Certificate[]>([]);
+  const [keep, setKeep] = useState(false);
   const [status, setStatus] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
 
@@ -63,8 +53,16 @@ function Register({ registered }: { registered: () => void }) {
         designs.push({ design_id: digest, title: file.name.slice(0, 500) });
       }
       setProgress(null);
-      setStatus(t("designs.sending", { count: formatNumber(designs.length) }));
-      const out = await post<Certificate[]>("/designs/by-hash", { designs });
+      setStatus(t(keep ? "designs.uploading" : "designs.sending", { count: formatNumber(designs.length) }));
+      let out: Certificate[];
+      if (keep) {
+        // the node keeps the files (to share them encrypted later): they are uploaded
+        const form = new FormData();
+        for (const file of files) form.append("files", file, file.name);
+        out = await request<Certificate[]>("POST", "/designs", undefined, { form });
+      } else {
+        out = await post<Certificate[]>("/designs/by-hash", { designs });
+      }
       setCerts(out);
       setStatus(t("designs.registered", { count: formatNumber(out.length) }));
       registered();
@@ -79,13 +77,7 @@ function Register({ registered }: { registered: () => void }) {
     <Section id="register" title={t("designs.register")}>
       <p>{t("designs.registerHelp")}</p>
       <form onSubmit={register}>
-        <label for="design-files">{t("designs.files")}</label>
-        <input
-          id="design-files"
-          type="file"
-          multiple
-          onChange={(e) => setFiles(Array.from((e.currentTarget as HTMLInputElement).files ?? []))}
-        />
+        <FileField id="design-files" label={t("designs.files")} multiple onFiles={setFiles} />
         <label for="design-folder">{t("designs.folder")}</label>
         <input
           id="design-folder"
@@ -93,6 +85,10 @@ function Register({ registered }: { registered: () => void }) {
           {...{ webkitdirectory: "" }}
           onChange={(e) => setFiles(Array.from((e.currentTarget as HTMLInputElement).files ?? []))}
         />
+        <p>
+          <input id="design-keep" type="checkbox" checked={keep} onChange={() => setKeep(!keep)} />{" "}
+          <label for="design-keep">{t("designs.keep")}</label>
+        </p>
         <button type="submit">{t("designs.registerButton", { count: formatNumber(files.length) })}</button>
       </form>
       {progress !== null && (
@@ -129,27 +125,16 @@ export function Designs() {
   const session = currentSession()!;
   const address = session.me.address;
   const list = useLoad(() => get<Design[]>(`/designs?designer=${address}`), [address]);
-  const [status, setStatus] = useState<string | null>(null);
-  const [error, setError] = useState<string | null>(null);
-
-  async function run(action: () => Promise<unknown>, done?: string) {
-    setError(null);
-    try {
-      await action();
-      if (done) setStatus(done);
-      list.reload();
-    } catch (err) {
-      setError(explain(err));
-    }
-  }
+  const action = useAction(list.reload);
+  const run = action.run;
+  const [open, setOpen] = useState<string | null>(null);
 
   return (
     <>
       <h1>{t("designs.title")}</h1>
       <Register registered={list.reload} />
       <Section id="mine" title={t("designs.mine")}>
-        <Status text={status} />
-        <ErrorMessage text={error ?? list.error} />
+        <Outcome notice={action.notice} error={action.error ?? list.error} />
         {list.loading && !list.data && <Loading />}
         {list.data && list.data.length === 0 && <p>{t("designs.none")}</p>}
         {list.data && list.data.length > 0 && (
@@ -184,12 +169,158 @@ export function Designs() {
                       <button type="button" class="secondary" onClick={() => run(() => downloadCertificate(d.design_id))}>
                         {t("designs.certificate")}
                       </button>
+                      {d.status !== "unrevealed" && (
+                        <button
+                          type="button"
+                          class="secondary"
+                          aria-expanded={open === d.design_id}
+                          onClick={() => setOpen(open === d.design_id ? null : d.design_id)}
+                        >
+                          {t("licences.open")}
+                        </button>
+                      )}
                     </td>
                   </tr>
                 ))}
 </Table>
         )}
       </Section>
+      {open && <Licences key={open} design={open} />}
     </>
+  );
+}
+
+interface Licence {
+  licensee: string;
+  active: boolean;
+  royalty_ppm: number;
+  block_number: number | null;
+}
+
+interface Share {
+  recipient: string;
+  ciphertext_hash: string;
+  block_number: number;
+}
+
+/** A design's licences (grant with a royalty, revoke) and its encrypted shares to
+ * licensed members (the node encrypts the file it keeps to each one's published key). */
+function Licences({ design }: { design: string }) {
+  const data = useLoad(async () => {
+    const [licences, shares, members] = await Promise.all([
+      get<Licence[]>(`/designs/${design}/licences`),
+      get<Share[]>(`/designs/${design}/shares`),
+      get<Member[]>("/members"),
+    ]);
+    return { licences, shares, members: members.filter((m) => m.status === "active") };
+  }, [design]);
+  const action = useAction(data.reload);
+  const [licensee, setLicensee] = useState("");
+  const [royalty, setRoyalty] = useState("5");
+  const [recipients, setRecipients] = useState<string[]>([]);
+  const d = data.data;
+  const licensed = (d?.licences ?? []).filter((l) => l.active);
+
+  function grant(e: Event) {
+    e.preventDefault();
+    const ppm = Math.round(Number(royalty) * 10_000);
+    if (!licensee) return action.setError(t("licences.pick"));
+    if (!Number.isFinite(ppm) || ppm < 0 || ppm > 1_000_000) return action.setError(t("disputes.badPercent"));
+    action.run(
+      () => request("PUT", `/designs/${design}/licences/${licensee}`, { royalty_ppm: ppm }),
+      t("licences.granted", { licensee, royalty: formatPpm(ppm) }),
+    );
+  }
+
+  function share(e: Event) {
+    e.preventDefault();
+    if (recipients.length === 0) return action.setError(t("shares.pick"));
+    action.run(() => post(`/designs/${design}/shares`, { recipients }), t("shares.done", { count: formatNumber(recipients.length) }));
+    setRecipients([]);
+  }
+
+  return (
+    <Section id="licences" title={t("licences.title")}>
+      <p>
+        <Hex value={design} />
+      </p>
+      {data.loading && !d && <Loading />}
+      <Outcome notice={action.notice} error={action.error ?? data.error} />
+      {d && (
+        <>
+          {d.licences.length === 0 ? (
+            <p>{t("licences.none")}</p>
+          ) : (
+            <Table headers={[t("licences.licensee"), t("members.status"), t("order.royalty"), t("verify.block"), t("work.action")]}>
+              {d.licences.map((l) => (
+                <tr key={l.licensee} data-testid={`licence-${l.licensee}`}>
+                  <td>
+                    <Address value={l.licensee} />
+                  </td>
+                  <td>{t(l.active ? "licences.active" : "licences.revoked")}</td>
+                  <td class="num">{l.active ? formatPpm(l.royalty_ppm) : "—"}</td>
+                  <td class="num">{l.block_number ? formatNumber(l.block_number) : "—"}</td>
+                  <td>
+                    {l.active && (
+                      <button
+                        type="button"
+                        class="secondary"
+                        onClick={() => action.run(() => request("DELETE", `/designs/${design}/licences/${l.licensee}`), t("licences.revokedDone", { licensee: l.licensee }))}
+                      >
+                        {t("licences.revoke")}
+                      </button>
+                    )}
+                  </td>
+                </tr>
+              ))}
+            </Table>
+          )}
+          <form onSubmit={grant}>
+            <label for="licence-to">{t("licences.licensee")}</label>
+            <select id="licence-to" value={licensee} onChange={(e) => setLicensee((e.currentTarget as HTMLSelectElement).value)}>
+              <option value="">{t("licences.choose")}</option>
+              {d.members.map((m) => (
+                <option key={m.address} value={m.address}>
+                  {m.address} ({m.roles.map((r) => label("role", r)).join(", ")})
+                </option>
+              ))}
+            </select>
+            <label for="licence-royalty">{t("licences.royalty")}</label>
+            <input id="licence-royalty" type="number" min="0" max="100" step="0.0001" value={royalty} onInput={(e) => setRoyalty((e.currentTarget as HTMLInputElement).value)} />
+            <button type="submit">{t("licences.grant")}</button>
+          </form>
+          <h3>{t("shares.title")}</h3>
+          <p>{t("shares.intro")}</p>
+          {d.shares.length > 0 && (
+            <ul data-testid="shares">
+              {d.shares.map((s) => (
+                <li key={s.recipient}>
+                  <Address value={s.recipient} /> · {t("shares.at", { block: formatNumber(s.block_number) })} · <Hex value={s.ciphertext_hash} />
+                </li>
+              ))}
+            </ul>
+          )}
+          {licensed.length > 0 && (
+            <form onSubmit={share}>
+              <fieldset>
+                <legend>{t("shares.to")}</legend>
+                {licensed.map((l) => (
+                  <span key={l.licensee} class="check">
+                    <input
+                      id={`share-${l.licensee}`}
+                      type="checkbox"
+                      checked={recipients.includes(l.licensee)}
+                      onChange={() => setRecipients(recipients.includes(l.licensee) ? recipients.filter((x) => x !== l.licensee) : [...recipients, l.licensee])}
+                    />
+                    <label for={`share-${l.licensee}`}>{l.licensee}</label>
+                  </span>
+                ))}
+              </fieldset>
+              <button type="submit">{t("shares.button")}</button>
+            </form>
+          )}
+        </>
+      )}
+    </Section>
   );
 }

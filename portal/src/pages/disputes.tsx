@@ -3,7 +3,8 @@ import { useState } from "preact/hooks";
 import { explain, get, post } from "../api";
 import { formatDate, formatNumber, formatPpm, label, t } from "../i18n";
 import { useSession } from "../session";
-import { Address, ErrorMessage, Facts, Hex, Loading, Section, Status, useLoad } from "../ui";
+import { hashFile } from "./verify";
+import { Address, ErrorMessage, Facts, Field, FileField, Hex, Loading, Outcome, Section, Status, useAction, useLoad } from "../ui";
 
 interface Dispute {
   id: number;
@@ -70,6 +71,30 @@ function VotePanel({ d, voted }: { d: Dispute; voted: () => void }) {
   );
 }
 
+/** A party (claimant or respondent) adds evidence: a file hashed here, and where to get it. */
+function EvidencePanel({ d, added }: { d: Dispute; added: () => void }) {
+  const [file, setFile] = useState<File | null>(null);
+  const [uri, setUri] = useState("");
+  const action = useAction();
+  async function submit(e: Event) {
+    e.preventDefault();
+    if (!file) return action.setError(t("disputes.needFile"));
+    const ok = await action.run(async () => {
+      const evidence_hash = await hashFile(file, () => undefined);
+      await post(`/disputes/${d.id}/evidence`, { evidence_hash, uri: uri.trim() });
+    });
+    if (ok) added();
+  }
+  return (
+    <form onSubmit={submit} class="vote">
+      <FileField id={`evidence-file-${d.id}`} label={t("dispute.evidence")} onFiles={(f) => setFile(f[0] ?? null)} />
+      <Field id={`evidence-uri-${d.id}`} label={t("disputes.evidenceUri")} value={uri} onValue={setUri} />
+      <button type="submit">{t("disputes.addEvidence", { id: d.id })}</button>
+      <Outcome notice={null} error={action.error} />
+    </form>
+  );
+}
+
 export function Disputes() {
   const session = useSession();
   const list = useLoad(() => get<Dispute[]>("/disputes"), []);
@@ -131,6 +156,15 @@ export function Disputes() {
                   />
                 )}
                 {votedAlready && <p>{t("disputes.youVoted")}</p>}
+                {d.phase === "evidence" && (d.claimant.toLowerCase() === me || d.respondent.toLowerCase() === me) && (
+                  <EvidencePanel
+                    d={d}
+                    added={() => {
+                      setNotice(t("disputes.evidenceAdded", { id: d.id }));
+                      list.reload();
+                    }}
+                  />
+                )}
               </div>
             </Section>
           );

@@ -1,8 +1,8 @@
 // A factory's track record, from the chain: splits taken and delivered, deadlines kept,
 // disputes, and what it was paid.
-import { get, type Token } from "../api";
+import { get } from "../api";
 import { formatAmount, formatDate, formatNumber, t } from "../i18n";
-import { ErrorMessage, Facts, Hex, Loading, Section, useLoad } from "../ui";
+import { ErrorMessage, Facts, Hex, Loading, payConfig, Section, useLoad } from "../ui";
 
 interface Reputation {
   factory: string;
@@ -18,7 +18,7 @@ export function Factory({ address }: { address: string }) {
   const data = useLoad(async () => {
     const [rep, config] = await Promise.all([
       get<Reputation>(`/members/${address}/reputation`),
-      get<{ default_token: Token | null }>("/pay/config"),
+      payConfig(),
     ]);
     return { rep, token: config.default_token };
   }, [address]);

@@ -1,24 +1,32 @@
-// Hand-overs between two factories of an order, both consents signed in the browser: the
-// giving factory signs and passes a hand-over code to the receiving one, which reads it in
-// words, signs its side and submits both signatures.
+// Hand-overs between two factories of an order, both consents signed in the browser:
+// either factory proposes the hand-over and signs its side, which waits in the other
+// factory's inbox (on its order page and on #/inbox); that factory reads it in words,
+// signs its side and submits both signatures. One signature alone changes nothing.
 import { decodeBytes32String } from "ethers";
 import { useState } from "preact/hooks";
-import { explain, post, type Job, type TypedData } from "../api";
+import { get, post, type Job, type TypedData } from "../api";
 import { formatDate, formatNumber, t } from "../i18n";
-import type { Session } from "../session";
-import { ErrorMessage, Section, Status } from "../ui";
+import { currentSession, type Session } from "../session";
+import { Address, Field, Loading, Outcome, Section, sameAddress, useAction, useLoad } from "../ui";
 
-interface Code {
-  job: number;
+export interface Pending {
+  id: string;
+  job_id: number;
   from_split: number;
   to_split: number;
   lot: string;
   quantity: number;
   deadline: number;
-  from_signature: string;
+  signed_side: "from" | "to";
+  signer: string;
+  signature: string;
+  waiting_for: string;
 }
 
-const same = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
+interface Inbox {
+  waiting: Pending[];
+  sent: Pending[];
+}
 
 function lotName(lot: string): string {
   try {
@@ -28,15 +36,24 @@ function lotName(lot: string): string {
   }
 }
 
-/** The hand-over in words, from the typed data the node built (what is really signed). */
-function Words({ job, data, giving }: { job: Job; data: TypedData; giving: boolean }) {
+const body = (p: { from_split: number; to_split: number; lot: string; quantity: number | bigint; deadline: number | bigint }) => ({
+  from_split: p.from_split,
+  to_split: p.to_split,
+  lot: p.lot,
+  quantity: BigInt(p.quantity),
+  deadline: BigInt(p.deadline),
+});
+
+/** The hand-over in words, from the typed data the node built (what is really signed),
+ * for the factory of side `mine`. */
+function Words({ job, data, mine }: { job: Job; data: TypedData; mine: "from" | "to" }) {
   const m = data.message;
   const from = job.splits[Number(m.fromSplit)];
   const to = job.splits[Number(m.toSplit)];
   return (
     <>
       <p class="signing-words" data-testid="handover-words">
-        {t(giving ? "handover.giveWords" : "handover.takeWords", {
+        {t(mine === "from" ? "handover.giveWords" : "handover.takeWords", {
           quantity: formatNumber(Number(m.quantity)),
           lot: lotName(String(m.lot)),
           from: from.id,
@@ -44,7 +61,7 @@ function Words({ job, data, giving }: { job: Job; data: TypedData; giving: boole
           to: to.id,
           toStep: to.step,
           job: job.id,
-          other: giving ? to.factory : from.factory,
+          other: mine === "from" ? to.factory : from.factory,
         })}
       </p>
       <p>{t("accept.valid", { deadline: formatDate(Number(m.deadline)) })}</p>
@@ -52,57 +69,55 @@ function Words({ job, data, giving }: { job: Job; data: TypedData; giving: boole
   );
 }
 
-function Give({ job, session }: { job: Job; session: Session }) {
+/** Either factory of a dependency proposes a hand-over and signs its own side. */
+function Propose({ job, session, sent }: { job: Job; session: Session; sent: () => void }) {
   const me = session.me.address;
   const pairs = job.splits.flatMap((to) =>
-    to.depends_on.map((from) => ({ from, to: to.id })).filter((p) => same(job.splits[p.from].factory, me)),
+    to.depends_on
+      .map((from) => ({ from, to: to.id }))
+      .filter((p) => sameAddress(job.splits[p.from].factory, me) || sameAddress(to.factory, me)),
   );
   const [pair, setPair] = useState(0);
   const [lot, setLot] = useState("");
   const [quantity, setQuantity] = useState("");
   const [typed, setTyped] = useState<TypedData | null>(null);
-  const [code, setCode] = useState<string | null>(null);
-  const [error, setError] = useState<string | null>(null);
+  const action = useAction();
   if (pairs.length === 0) return null;
   const chosen = pairs[pair];
+  const side = sameAddress(job.splits[chosen.from].factory, me) ? "from" : "to";
 
   async function review(e: Event) {
     e.preventDefault();
-    setError(null);
-    setCode(null);
-    try {
-      setTyped(
-        await post<TypedData>(`/jobs/${job.id}/handover/typed-data`, {
-          from_split: chosen.from,
-          to_split: chosen.to,
-          lot: lot.trim(),
-          quantity: BigInt(quantity || "0"),
-          deadline: Math.floor(Date.now() / 1000) + 86400,
-        }),
-      );
-    } catch (err) {
-      setError(explain(err));
-    }
+    setTyped(null);
+    await action.run(async () => {
+      const deadline = Math.floor(Date.now() / 1000) + 86400;
+      const record = { from_split: chosen.from, to_split: chosen.to, lot: lot.trim(), quantity: BigInt(quantity || "0"), deadline };
+      setTyped(await post<TypedData>(`/jobs/${job.id}/handover/typed-data`, body(record)));
+    });
   }
 
   async function sign() {
     if (!typed) return;
-    setError(null);
-    try {
+    const m = typed.message;
+    const ok = await action.run(async () => {
       const signature = await session.signer.signTypedData(typed);
-      const m = typed.message;
-      const out: Code = {
-        job: job.id,
+      const record = {
         from_split: Number(m.fromSplit),
         to_split: Number(m.toSplit),
         lot: String(m.lot),
-        quantity: Number(m.quantity),
-        deadline: Number(m.deadline),
-        from_signature: signature,
+        quantity: BigInt(String(m.quantity)),
+        deadline: BigInt(String(m.deadline)),
       };
-      setCode(JSON.stringify(out));
-    } catch (err) {
-      setError(explain(err));
+      await post(`/jobs/${job.id}/handover/pending`, {
+        ...body(record),
+        [side === "from" ? "from_signature" : "to_signature"]: signature,
+      });
+    }, t("handover.posted", { other: side === "from" ? job.splits[Number(m.toSplit)].factory : job.splits[Number(m.fromSplit)].factory }));
+    if (ok) {
+      setTyped(null);
+      setLot("");
+      setQuantity("");
+      sent();
     }
   }
 
@@ -118,117 +133,154 @@ function Give({ job, session }: { job: Job; session: Session }) {
             </option>
           ))}
         </select>
-        <label for="handover-lot">{t("handover.lot")}</label>
-        <input id="handover-lot" type="text" maxLength={32} value={lot} onInput={(e) => setLot((e.currentTarget as HTMLInputElement).value)} />
-        <label for="handover-quantity">{t("work.quantity")}</label>
-        <input id="handover-quantity" type="number" min="1" value={quantity} onInput={(e) => setQuantity((e.currentTarget as HTMLInputElement).value)} />
+        <Field id="handover-lot" label={t("handover.lot")} maxLength={32} value={lot} onValue={setLot} />
+        <Field id="handover-quantity" label={t("work.quantity")} type="number" min="1" value={quantity} onValue={setQuantity} />
         <button type="submit">{t("handover.review")}</button>
       </form>
-      {typed && !code && (
+      {typed && (
         <div class="panel">
-          <Words job={job} data={typed} giving />
+          <Words job={job} data={typed} mine={side} />
           <button type="button" onClick={sign}>
             {t("handover.sign")}
           </button>
         </div>
       )}
-      {code && (
-        <div class="panel">
-          <label for="handover-code-out">{t("handover.codeOut")}</label>
-          <textarea id="handover-code-out" readOnly rows={4} value={code} />
-        </div>
-      )}
-      <ErrorMessage text={error} />
+      <Outcome notice={action.notice} error={action.error} />
     </div>
   );
 }
 
-function Take({ job, session, done }: { job: Job; session: Session; done: () => void }) {
-  const me = session.me.address;
-  const [text, setText] = useState("");
-  const [code, setCode] = useState<Code | null>(null);
+/** One hand-over waiting for my signature: read in words, signed, both submitted. */
+function Complete({ job, item, session, done }: { job: Job; item: Pending; session: Session; done: (text: string) => void }) {
+  const mine = item.signed_side === "from" ? "to" : "from";
   const [typed, setTyped] = useState<TypedData | null>(null);
-  const [status, setStatus] = useState<string | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  if (!job.splits.some((s) => s.depends_on.length > 0 && same(s.factory, me))) return null;
-
-  async function read(e: Event) {
-    e.preventDefault();
-    setError(null);
-    setTyped(null);
-    try {
-      const c = JSON.parse(text) as Code;
-      if (c.job !== job.id || !job.splits[c.to_split] || !same(job.splits[c.to_split].factory, me)) {
-        throw new Error(t("handover.notForYou"));
-      }
-      const data = await post<TypedData>(`/jobs/${job.id}/handover/typed-data`, {
-        from_split: c.from_split,
-        to_split: c.to_split,
-        lot: c.lot,
-        quantity: BigInt(c.quantity),
-        deadline: BigInt(c.deadline),
-      });
-      setCode(c);
-      setTyped(data);
-    } catch (err) {
-      setError(err instanceof SyntaxError ? t("handover.badCode") : explain(err));
-    }
+  const action = useAction();
+  async function read() {
+    await action.run(async () => setTyped(await post<TypedData>(`/jobs/${job.id}/handover/typed-data`, body(item))));
   }
-
   async function sign() {
-    if (!typed || !code) return;
-    setError(null);
-    try {
+    if (!typed) return;
+    const ok = await action.run(async () => {
       const signature = await session.signer.signTypedData(typed);
       await post(`/jobs/${job.id}/handover`, {
-        from_split: code.from_split,
-        to_split: code.to_split,
-        lot: code.lot,
-        quantity: BigInt(code.quantity),
-        deadline: BigInt(code.deadline),
-        from_signature: code.from_signature,
-        to_signature: signature,
+        ...body(item),
+        from_signature: mine === "from" ? signature : item.signature,
+        to_signature: mine === "to" ? signature : item.signature,
       });
-      setStatus(t("handover.done", { from: code.from_split, to: code.to_split }));
-      setTyped(null);
-      setText("");
-      done();
-    } catch (err) {
-      setError(explain(err));
-    }
+    });
+    if (ok) done(t("handover.done", { from: item.from_split, to: item.to_split }));
   }
-
   return (
-    <div>
-      <h3>{t("handover.take")}</h3>
-      <form onSubmit={read}>
-        <label for="handover-code-in">{t("handover.codeIn")}</label>
-        <textarea id="handover-code-in" rows={4} value={text} onInput={(e) => setText((e.currentTarget as HTMLTextAreaElement).value)} />
-        <button type="submit">{t("handover.read")}</button>
-      </form>
+    <li data-testid={`pending-${job.id}-${item.from_split}-${item.to_split}`}>
+      {t("handover.pendingIs", {
+        job: job.id,
+        quantity: formatNumber(item.quantity),
+        lot: lotName(item.lot),
+        from: item.from_split,
+        to: item.to_split,
+      })}{" "}
+      <Address value={item.signer} />{" "}
+      {!typed && (
+        <button type="button" onClick={read}>
+          {t("handover.read")}
+        </button>
+      )}
       {typed && (
         <div class="panel">
-          <Words job={job} data={typed} giving={false} />
+          <Words job={job} data={typed} mine={mine} />
           <button type="button" onClick={sign}>
             {t("handover.signSubmit")}
           </button>
         </div>
       )}
-      <Status text={status} />
-      <ErrorMessage text={error} />
-    </div>
+      <Outcome notice={action.notice} error={action.error} />
+    </li>
   );
 }
 
+/** The hand-overs of `jobs` waiting for the signed-in factory, and those it signed. */
+export function PendingList(props: { jobs: Job[]; inbox: Inbox; session: Session; done: () => void }) {
+  const action = useAction();
+  const byId = new Map(props.jobs.map((j) => [j.id, j]));
+  const waiting = props.inbox.waiting.filter((p) => byId.has(p.job_id));
+  const sent = props.inbox.sent.filter((p) => byId.has(p.job_id));
+  return (
+    <>
+      <h3>{t("handover.waiting")}</h3>
+      <Outcome notice={action.notice} error={null} />
+      {waiting.length === 0 ? (
+        <p>{t("handover.noneWaiting")}</p>
+      ) : (
+        <ul class="inbox">
+          {waiting.map((p) => (
+            <Complete
+              key={p.id}
+              job={byId.get(p.job_id)!}
+              item={p}
+              session={props.session}
+              done={(text) => {
+                action.setNotice(text);
+                props.done();
+              }}
+            />
+          ))}
+        </ul>
+      )}
+      {sent.length > 0 && (
+        <>
+          <h3>{t("handover.sent")}</h3>
+          <ul>
+            {sent.map((p) => (
+              <li key={p.id}>
+                {t("handover.pendingIs", { job: p.job_id, quantity: formatNumber(p.quantity), lot: lotName(p.lot), from: p.from_split, to: p.to_split })}{" "}
+                {t("handover.waitingFor")} <Address value={p.waiting_for} />
+              </li>
+            ))}
+          </ul>
+        </>
+      )}
+    </>
+  );
+}
+
+/** On an order's page: propose a hand-over, and the ones of this order waiting. */
 export function Handovers({ job, session, done }: { job: Job; session: Session; done: () => void }) {
   const me = session.me.address;
-  const involved = job.splits.some((s) => s.depends_on.length > 0 && (same(s.factory, me) || s.depends_on.some((d) => same(job.splits[d].factory, me))));
+  const inbox = useLoad(() => get<Inbox>("/handovers/inbox"), [job.id, me]);
+  const involved = job.splits.some(
+    (s) => s.depends_on.length > 0 && (sameAddress(s.factory, me) || s.depends_on.some((d) => sameAddress(job.splits[d].factory, me))),
+  );
   if (!involved || job.status !== "in_production") return null;
+  const refresh = () => {
+    inbox.reload();
+    done();
+  };
   return (
     <Section id="handovers" title={t("handover.title")}>
       <p>{t("handover.intro")}</p>
-      <Give job={job} session={session} />
-      <Take job={job} session={session} done={done} />
+      <Propose job={job} session={session} sent={inbox.reload} />
+      {inbox.loading && !inbox.data && <Loading />}
+      {inbox.data && <PendingList jobs={[job]} inbox={inbox.data} session={session} done={refresh} />}
     </Section>
+  );
+}
+
+/** #/inbox: every hand-over waiting for my signature, from either side, on any order. */
+export function InboxPage() {
+  const session = currentSession()!;
+  const data = useLoad(async () => {
+    const inbox = await get<Inbox>("/handovers/inbox");
+    const ids = [...new Set([...inbox.waiting, ...inbox.sent].map((p) => p.job_id))];
+    const jobs = await Promise.all(ids.map((id) => get<Job>(`/jobs/${id}`)));
+    return { inbox, jobs };
+  }, [session.me.address]);
+  return (
+    <>
+      <h1>{t("inbox.title")}</h1>
+      <p>{t("inbox.intro")}</p>
+      {data.loading && !data.data && <Loading />}
+      <Outcome notice={null} error={data.error} />
+      {data.data && <PendingList jobs={data.data.jobs} inbox={data.data.inbox} session={session} done={data.reload} />}
+    </>
   );
 }

@@ -3,10 +3,10 @@
 // 100 % less the designer's royalty and the platform fee; then create, fund and split.
 import { isAddress, parseUnits } from "ethers";
 import { useState } from "preact/hooks";
-import { explain, get, post, type Job, type Member, type Token } from "../api";
+import { explain, get, post, type Job, type Member } from "../api";
 import { formatAmount, formatPpm, t } from "../i18n";
 import { currentSession } from "../session";
-import { ErrorMessage, Loading, Section, Status, useLoad } from "../ui";
+import { ErrorMessage, Loading, payConfig, Section, Status, useLoad } from "../ui";
 import { hashFile } from "./verify";
 
 interface Row {
@@ -26,7 +26,7 @@ export function NewOrder() {
   const buyer = session.me.address;
   const setup = useLoad(async () => {
     const [config, members] = await Promise.all([
-      get<{ default_token: Token | null; platform_fee_ppm: number }>("/pay/config"),
+      payConfig(),
       get<Member[]>("/members"),
     ]);
     const factories = members.filter((m) => m.status === "active" && m.roles.includes("factory"));

@@ -1,16 +1,28 @@
 // Orders: the list, and one order's splits, dependencies, custody and money.
 import { useState } from "preact/hooks";
 import { useState as useLocalState } from "preact/hooks";
-import { explain, get, post, type Job, type JobSummary, type Split, type Token } from "../api";
+import { get, post, type Job, type JobSummary, type Split, type Token } from "../api";
 import { formatAmount, formatDate, formatNumber, formatPpm, label, t } from "../i18n";
 import { useSession, type Session } from "../session";
 import { Handovers } from "./handover";
 import { hashFile } from "./verify";
-import { Address, ErrorMessage, Facts, Hex, Loading, Section, Status, Table, useLoad } from "../ui";
-
-interface PayConfig {
-  default_token: Token | null;
-}
+import {
+  Address,
+  Countdown,
+  ErrorMessage,
+  Facts,
+  Field,
+  FileField,
+  Hex,
+  Loading,
+  Outcome,
+  payConfig,
+  sameAddress as same,
+  Section,
+  Table,
+  useAction,
+  useLoad,
+} from "../ui";
 
 export function Orders() {
   const session = useSession();
@@ -20,7 +32,7 @@ export function Orders() {
     async () => {
       const [jobs, config] = await Promise.all([
         get<JobSummary[]>(`/jobs${party}`),
-        get<PayConfig>("/pay/config"),
+        payConfig(),
       ]);
       return { jobs, token: config.default_token };
     },
@@ -138,17 +150,20 @@ function Graph({ job }: { job: Job }) {
   );
 }
 
-const same = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
-
 /** The review window of a delivered split: when it ends, and how long is left. */
 function Review({ split }: { split: Split }) {
   if (split.status !== "delivered" || !split.review_ends) return null;
   const left = split.review_ends - Date.now() / 1000;
   return (
     <span class="small review">
-      {left > 0
-        ? t("order.reviewLeft", { time: formatDate(split.review_ends), days: formatNumber(Math.ceil(left / 86400)) })
-        : t("order.reviewOver", { time: formatDate(split.review_ends) })}
+      {left > 0 ? (
+        <>
+          {t("order.reviewLeft", { time: formatDate(split.review_ends), days: formatNumber(Math.ceil(left / 86400)) })}{" "}
+          {t("order.reviewCountdown")} <Countdown until={split.review_ends} />
+        </>
+      ) : (
+        t("order.reviewOver", { time: formatDate(split.review_ends) })
+      )}
     </span>
   );
 }
@@ -160,17 +175,29 @@ interface Timeline {
   steps: { record: { seq: number; bizStep: string; time: number; member: string }; signer: string; anchored: boolean }[];
 }
 
-/** Each split's production steps as the node journaled them, and whether each is anchored. */
+const anchorText = (block: number | undefined) =>
+  block === undefined ? t("steps.anchored") : t("steps.anchoredAt", { block: formatNumber(block) });
+
+/** Each split's production steps as the node journaled them, and the block of the anchor
+ * that holds each one (or pending). */
 function Steps({ job }: { job: Job }) {
-  const timelines = useLoad(
-    () => Promise.all(job.splits.map((s) => get<Timeline>(`/jobs/${job.id}/splits/${s.id}/steps`))),
-    [job.id, job.splits.length],
-  );
+  const timelines = useLoad(async () => {
+    const [lines, events] = await Promise.all([
+      Promise.all(job.splits.map((s) => get<Timeline>(`/jobs/${job.id}/splits/${s.id}/steps`))),
+      get<ChainEvent[]>(`/jobs/${job.id}/events`),
+    ]);
+    return { lines, anchors: events.filter((e) => e.event === "StepsAnchored") };
+  }, [job.id, job.splits.length]);
+  /** The block of the anchor that holds step `seq` of split `split`. */
+  const anchoredAt = (split: number, seq: number) =>
+    timelines.data?.anchors.find(
+      (e) => Number(e.args.splitId) === split && Number(e.args.fromSeq) <= seq && seq <= Number(e.args.toSeq),
+    )?.block;
   if (timelines.loading && !timelines.data) return <Loading />;
   if (timelines.error) return <ErrorMessage text={timelines.error} />;
   return (
     <>
-      {(timelines.data ?? []).map((tl) => {
+      {(timelines.data?.lines ?? []).map((tl) => {
         const split = job.splits[tl.split_id];
         const anchored = tl.steps.filter((x) => x.anchored).length;
         return (
@@ -189,7 +216,9 @@ function Steps({ job }: { job: Job }) {
                   <li key={x.record.seq}>
                     <span class="seq">#{x.record.seq}</span> <strong>{x.record.bizStep}</strong> · {formatDate(x.record.time)} ·{" "}
                     <Address value={x.signer} /> ·{" "}
-                    <span class={x.anchored ? "anchored" : "pending"}>{x.anchored ? t("steps.anchored") : t("steps.pending")}</span>
+                    <span class={x.anchored ? "anchored" : "pending"}>
+                      {x.anchored ? anchorText(anchoredAt(tl.split_id, x.record.seq)) : t("steps.pending")}
+                    </span>
                   </li>
                 ))}
               </ol>
@@ -205,15 +234,14 @@ function Steps({ job }: { job: Job }) {
 function OpenDispute(props: { job: Job; split: Split; close: () => void; opened: (id: number) => void }) {
   const [reason, setReason] = useLocalState("");
   const [file, setFile] = useLocalState<File | null>(null);
-  const [error, setError] = useLocalState<string | null>(null);
+  const action = useAction();
   async function submit(e: Event) {
     e.preventDefault();
-    setError(null);
     if (!reason.trim() || !file) {
-      setError(t("dispute.needAll"));
+      action.setError(t("dispute.needAll"));
       return;
     }
-    try {
+    await action.run(async () => {
       const evidence = await hashFile(file, () => undefined);
       const out = await post<{ id: number }>("/disputes", {
         job_id: props.job.id,
@@ -222,18 +250,14 @@ function OpenDispute(props: { job: Job; split: Split; close: () => void; opened:
         evidence_hash: evidence,
       });
       props.opened(out.id);
-    } catch (err) {
-      setError(explain(err));
-    }
+    });
   }
   return (
     <div class="panel" role="region" aria-labelledby="dispute-title">
       <h3 id="dispute-title">{t("dispute.open")}</h3>
       <form onSubmit={submit}>
-        <label for="dispute-reason">{t("dispute.reason")}</label>
-        <input id="dispute-reason" type="text" value={reason} onInput={(e) => setReason((e.currentTarget as HTMLInputElement).value)} />
-        <label for="dispute-evidence">{t("dispute.evidence")}</label>
-        <input id="dispute-evidence" type="file" onChange={(e) => setFile((e.currentTarget as HTMLInputElement).files?.[0] ?? null)} />
+        <Field id="dispute-reason" label={t("dispute.reason")} value={reason} onValue={setReason} />
+        <FileField id="dispute-evidence" label={t("dispute.evidence")} onFiles={(f) => setFile(f[0] ?? null)} />
         <div class="actions">
           <button type="submit">{t("dispute.submit", { split: props.split.id })}</button>
           <button type="button" class="secondary" onClick={props.close}>
@@ -241,7 +265,7 @@ function OpenDispute(props: { job: Job; split: Split; close: () => void; opened:
           </button>
         </div>
       </form>
-      <ErrorMessage text={error} />
+      <Outcome notice={null} error={action.error} />
     </div>
   );
 }
@@ -287,20 +311,9 @@ function SplitAction(props: {
 export function Order({ id }: { id: number }) {
   const session = useSession();
   const job = useLoad(() => get<Job>(`/jobs/${id}`), [id]);
-  const [notice, setNotice] = useLocalState<string | null>(null);
-  const [failure, setFailure] = useLocalState<string | null>(null);
+  const action = useAction(job.reload);
   const [disputing, setDisputing] = useLocalState<number | null>(null);
-  async function act(path: string, done: string) {
-    setFailure(null);
-    setNotice(null);
-    try {
-      await post(path);
-      setNotice(done);
-      job.reload();
-    } catch (err) {
-      setFailure(explain(err));
-    }
-  }
+  const act = (path: string, done: string) => action.run(() => post(path), done);
   if (job.loading && !job.data) return <Loading />;
   if (job.error || !job.data) {
     return (
@@ -311,7 +324,7 @@ export function Order({ id }: { id: number }) {
     );
   }
   const j = job.data;
-  const money = (n: string | number) => formatAmount(n, j.token);
+  const money = (n: string | number | bigint) => formatAmount(n, j.token);
   return (
     <>
       <h1>
@@ -320,8 +333,7 @@ export function Order({ id }: { id: number }) {
       <p>
         <a href={`#/audit/${id}`}>{t("order.audit")}</a>
       </p>
-      <Status text={notice} />
-      <ErrorMessage text={failure} />
+      <Outcome notice={action.notice} error={action.error} />
       <Section id="summary" title={t("order.summary")}>
         <Facts
           rows={[
@@ -346,6 +358,7 @@ export function Order({ id }: { id: number }) {
             [t("order.escrow.refunded"), money(j.escrow.refunded)],
           ]}
         />
+        <Withdrawn job={j} />
       </Section>
       <Section id="splits" title={t("order.splits")}>
         {j.splits.length === 0 ? (
@@ -401,7 +414,7 @@ export function Order({ id }: { id: number }) {
           close={() => setDisputing(null)}
           opened={(disputeId) => {
             setDisputing(null);
-            setNotice(t("dispute.opened", { id: disputeId }));
+            action.setNotice(t("dispute.opened", { id: disputeId }));
             job.reload();
           }}
         />
@@ -412,6 +425,9 @@ export function Order({ id }: { id: number }) {
       </Section>
       <Section id="steps" title={t("steps.title")}>
         <Steps job={j} />
+      </Section>
+      <Section id="events" title={t("events.title")}>
+        <Events job={j} />
       </Section>
       <Section id="payouts" title={t("order.payouts")}>
         <Table
@@ -440,3 +456,65 @@ export function Order({ id }: { id: number }) {
   );
 }
 
+
+interface Balance {
+  account: string;
+  credited: string | number;
+  withdrawn: string | number;
+  withdrawable: string | number;
+}
+
+/** What each payee of the order has withdrawn from the Settlement (all its orders). */
+function Withdrawn({ job }: { job: Job }) {
+  const accounts = [...new Set(job.payouts.filter((p) => p.state === "credited").map((p) => p.account))];
+  const balances = useLoad(
+    () => Promise.all(accounts.map((a) => get<Balance>(`/pay/balances/${a}?token=${job.token.address}`))),
+    [job.id, accounts.join()],
+  );
+  if (accounts.length === 0 || !balances.data) return null;
+  return (
+    <>
+      <h3>{t("order.withdrawn")}</h3>
+      <Table headers={[t("order.payout.account"), t("balance.credited"), t("balance.withdrawn"), t("balance.withdrawable")]}>
+        {balances.data.map((b) => (
+          <tr key={b.account} data-testid={`withdrawn-${b.account}`}>
+            <td>
+              <Address value={b.account} />
+            </td>
+            <td class="num">{formatAmount(b.credited, job.token)}</td>
+            <td class="num">{formatAmount(b.withdrawn, job.token)}</td>
+            <td class="num">{formatAmount(b.withdrawable, job.token)}</td>
+          </tr>
+        ))}
+      </Table>
+    </>
+  );
+}
+
+interface ChainEvent {
+  contract: string;
+  event: string;
+  args: Record<string, unknown>;
+  block: number;
+  tx: string;
+  time: number;
+}
+
+/** The order's timeline: every chain event about it, oldest first. */
+function Events({ job }: { job: Job }) {
+  const events = useLoad(() => get<ChainEvent[]>(`/jobs/${job.id}/events`), [job.id, job.status, job.splits.map((s) => s.status).join()]);
+  if (events.loading && !events.data) return <Loading />;
+  if (events.error) return <ErrorMessage text={events.error} />;
+  return (
+    <ol class="timeline" data-testid="events">
+      {(events.data ?? []).map((e, i) => (
+        <li key={i}>
+          <span class="seq">{formatDate(e.time)}</span> <strong>{label("event", e.event)}</strong>
+          {"splitId" in e.args && <> · {t("events.split", { split: String(e.args.splitId) })}</>}
+          {"amount" in e.args && <> · {formatAmount(String(e.args.amount), job.token)}</>} ·{" "}
+          <span class="small">{t("events.block", { block: formatNumber(e.block), contract: e.contract })}</span>
+        </li>
+      ))}
+    </ol>
+  );
+}

@@ -1,18 +1,16 @@
 // A factory's work: the splits assigned to it, accepted by an EIP-712 signature made here.
 import { getAddress } from "ethers";
 import { useState } from "preact/hooks";
-import { explain, get, post, type Job, type JobSummary, type Split, type Token, type TypedData } from "../api";
+import { explain, get, post, type Job, type JobSummary, type Split, type TypedData } from "../api";
 import { formatAmount, formatDate, formatNumber, formatPpm, label, t } from "../i18n";
 import { currentSession, type Session } from "../session";
-import { ErrorMessage, Loading, Section, Status, Table, useLoad } from "../ui";
+import { ErrorMessage, Facts, Loading, Outcome, payConfig, sameAddress as same, Section, Status, Table, useAction, useLoad } from "../ui";
 
 async function myJobs(address: string): Promise<Job[]> {
   const list = await get<JobSummary[]>(`/jobs?party=${address}`);
   const jobs = await Promise.all(list.map((j) => get<Job>(`/jobs/${j.id}`)));
   return jobs.filter((j) => j.splits.some((s) => same(s.factory, address)));
 }
-
-const same = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
 
 function AcceptPanel(props: { job: Job; split: Split; session: Session; done: () => void; close: () => void }) {
   const { job, split, session } = props;
@@ -105,47 +103,34 @@ interface Balance {
 
 /** What the Settlement credited to this member, and the withdrawal of it. */
 function Balances({ address }: { address: string }) {
-  const [notice, setNotice] = useState<string | null>(null);
-  const [error, setError] = useState<string | null>(null);
   const data = useLoad(async () => {
-    const config = await get<{ default_token: Token | null }>("/pay/config");
+    const config = await payConfig();
     const balance = await get<Balance>(`/pay/balances/${address}`);
     return { token: config.default_token!, balance };
   }, [address]);
-  async function withdraw() {
-    setError(null);
-    try {
-      const out = await post<{ amount: string | number }>("/pay/withdraw", {});
-      setNotice(t("balance.done", { amount: formatAmount(out.amount, data.data!.token) }));
-      data.reload();
-    } catch (err) {
-      setError(explain(err));
-    }
-  }
+  const action = useAction(data.reload);
   const d = data.data;
+  function withdraw() {
+    action.run(async () => {
+      const out = await post<{ amount: string | number }>("/pay/withdraw", {});
+      action.setNotice(t("balance.done", { amount: formatAmount(out.amount, d!.token) }));
+    });
+  }
   return (
     <Section id="balance" title={t("balance.title")}>
       {data.loading && !d && <Loading />}
       {d && (
         <>
-          <dl class="facts" data-testid="balance">
-            <div>
-              <dt>{t("balance.withdrawable")}</dt>
-              <dd>{formatAmount(d.balance.withdrawable, d.token)}</dd>
-            </div>
-            <div>
-              <dt>{t("balance.credited")}</dt>
-              <dd>{formatAmount(d.balance.credited, d.token)}</dd>
-            </div>
-            <div>
-              <dt>{t("balance.withdrawn")}</dt>
-              <dd>{formatAmount(d.balance.withdrawn, d.token)}</dd>
-            </div>
-            <div>
-              <dt>{t("balance.wallet")}</dt>
-              <dd>{formatAmount(d.balance.wallet, d.token)}</dd>
-            </div>
-          </dl>
+          <div data-testid="balance">
+            <Facts
+              rows={[
+                [t("balance.withdrawable"), formatAmount(d.balance.withdrawable, d.token)],
+                [t("balance.credited"), formatAmount(d.balance.credited, d.token)],
+                [t("balance.withdrawn"), formatAmount(d.balance.withdrawn, d.token)],
+                [t("balance.wallet"), formatAmount(d.balance.wallet, d.token)],
+              ]}
+            />
+          </div>
           {BigInt(d.balance.withdrawable) > 0n ? (
             <button type="button" onClick={withdraw}>
               {t("balance.withdraw", { amount: formatAmount(d.balance.withdrawable, d.token) })}
@@ -155,8 +140,7 @@ function Balances({ address }: { address: string }) {
           )}
         </>
       )}
-      <Status text={notice} />
-      <ErrorMessage text={error ?? data.error} />
+      <Outcome notice={action.notice} error={action.error ?? data.error} />
     </Section>
   );
 }
