@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - the devnet fixture of the portal tests
 """A licensed factory imports the designer's encrypted share into its OWN node and decrypts
 it there; a member without a licence (or a tampered package) gets nothing, and its node
 keeps nothing. Two nodes: two data directories, one chain."""
@@ -5,15 +6,21 @@ keeps nothing. Two nodes: two data directories, one chain."""
 from __future__ import annotations
 
 import base64
+import json
 import os
+import shutil
 from pathlib import Path
+from typing import Any
 
 from eth_account import Account
 from fastapi.testclient import TestClient
 from test_api import assert_problem, sign_in
+from test_portal import served  # noqa: F401 - a node on a devnet, reachable over JSON-RPC
+from typer.testing import CliRunner
 
 from api.app import create_app
-from conftest import admit
+from conftest import FAST_KDF, admit
+from ledger.cli import app as cofab
 from ledger.core.keys import Keyring
 from ledger.core.private import private_dir
 from ledger.designs.files import NewDesign
@@ -71,3 +78,48 @@ def test_a_licensed_factory_imports_and_decrypts_on_its_own_node(
 
     # the stranger's node now holds the ciphertext, and still cannot decrypt it
     assert_problem(client.get(f"/designs/{did}/file", headers=as_stranger), 404)
+
+
+def test_the_cli_imports_a_share_into_the_factorys_own_data_dir(
+    served: Any, tmp_path: Path
+) -> None:
+    """`cofab design import-share` on the factory's data directory (its own keystore and
+    deployment record, the same chain), then `cofab design fetch` decrypts there."""
+    node = served.node
+    designer = admit(node, int(Role.DESIGNER))
+    factory_dir = private_dir(tmp_path / "plant-node")
+    shutil.copytree(node.data_dir / "deployments", factory_dir / "deployments")
+    keyring = Keyring(factory_dir / "keystore")
+    plant_key = keyring.new("plant", "plant-pass", kdf_iterations=FAST_KDF)
+    (factory_dir / "plant.pass").write_text("plant-pass\n")
+    plant = node.add_signer(keyring.unlock("plant", "plant-pass"))
+    node.consortium.propose_admit(node.sender(), plant_key.address, int(Role.FACTORY))
+    node.design_service().publish_key(plant)
+
+    drawing = b"gear, rev D: " + os.urandom(64)
+    svc = node.design_service()
+    [cert] = svc.register(designer, [NewDesign.from_bytes(drawing, file_name="g.step", title="g")])
+    svc.grant_licence(designer, cert.design_id, plant.address, 10_000)
+    svc.share(designer, cert.design_id, [plant.address])
+    package = tmp_path / "share.json"
+    package.write_text(json.dumps(svc.package(cert.design_id, plant.address)))
+    did = "0x" + cert.design_id.hex()
+
+    where = ["--data-dir", str(factory_dir), "--rpc-url", str(node.chain.url)]
+    runner = CliRunner()
+    done = runner.invoke(cofab, ["design", "import-share", str(package), "--from", "plant", *where])
+    assert done.exit_code == 0, done.output
+    assert "imported the share" in done.output
+    out = tmp_path / "gear.step"
+    secret = ["--passphrase-file", str(factory_dir / "plant.pass")]
+    args = ["design", "fetch", did, "--from", "plant", "--out", str(out), *secret, *where]
+    done = runner.invoke(cofab, args)
+    assert done.exit_code == 0, done.output
+    assert out.read_bytes() == drawing
+
+    # a package altered on the way is refused
+    bad = json.loads(package.read_text())
+    bad["envelope"] = bad["envelope"].replace('"', "'", 1)
+    package.write_text(json.dumps(bad))
+    done = runner.invoke(cofab, ["design", "import-share", str(package), "--from", "plant", *where])
+    assert done.exit_code != 0 and "tampered" in done.output

@@ -347,6 +347,11 @@ def relay(
     tx = decode_raw(raw)
     if tx.sender.lower() != expected_sender.lower():
         raise Forbidden(f"the transaction is signed by {tx.sender}, not by {expected_sender}")
+    if tx.chain_id != chain.chain_id:
+        raise InvalidInput(
+            f"the transaction is for chain {tx.chain_id}, this node is on chain {chain.chain_id}"
+            " (transactions without a chain id are replayable and refused)"
+        )
     if targets is not None:
         allowed = {t.lower() for t in targets}
         to = tx.fields["to"]
@@ -355,11 +360,6 @@ def relay(
                 f"the transaction {'deploys a contract' if to is None else 'is sent to ' + to}"
                 "; this node relays calls to the consortium's contracts only (GET /contracts)"
             )
-    if tx.chain_id != chain.chain_id:
-        raise InvalidInput(
-            f"the transaction is for chain {tx.chain_id}, this node is on chain {chain.chain_id}"
-            " (transactions without a chain id are replayable and refused)"
-        )
     try:
         tx_hash = chain.w3.eth.send_raw_transaction(HexBytes(raw))
         receipt = chain.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=chain.receipt_timeout)
