@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import secrets
 import threading
 import time
@@ -36,6 +37,7 @@ TICKET_TTL_SECONDS = 60
 MAX_TICKETS = 10_000
 BATCH = 100  # events read from the outbox at a time: what one connection holds in memory
 POLL_SECONDS = 0.25
+MAX_ID = 2**63 - 1  # outbox ids are SQLite integers
 
 
 class TicketBook:
@@ -111,7 +113,7 @@ def event_types() -> list[dict[str, str]]:
 def my_events(
     node: NodeDep,
     session: SessionDep,
-    after: int = Query(default=0, ge=0, description="only events with a larger id"),
+    after: int = Query(default=0, ge=0, le=MAX_ID, description="only events with a larger id"),
     limit: int = Query(default=100, ge=1, le=BATCH),
 ) -> list[dict[str, Any]]:
     return [body for _, body in node.notify.outbox.for_member(session.address, after, limit)]
@@ -128,12 +130,13 @@ def ticket(request: Request, session: SessionDep) -> dict[str, Any]:
     "/events/stream",
     summary="Server-Sent Events of the member's notifications (resumable with Last-Event-ID)",
     response_class=StreamingResponse,
+    include_in_schema=False,  # an endless text/event-stream: described in docs/api.md
 )
 def stream(
     request: Request,
     node: NodeDep,
     ticket: str | None = Query(default=None, max_length=100),
-    last_event_id: int | None = Query(default=None, ge=0),
+    last_event_id: int | None = Query(default=None, ge=0, le=MAX_ID),
     last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
     authorization: Annotated[str | None, Header()] = None,
 ) -> StreamingResponse:
@@ -147,8 +150,8 @@ def stream(
     address = sessions.resolve(token).address
     active_member(node, address)
     resume = last_event_id_header if last_event_id is None else str(last_event_id)
-    if resume is not None and not resume.strip().isdigit():
-        resume = None
+    if resume is not None and not (re.fullmatch(r"[0-9]{1,19}", resume) and int(resume) <= MAX_ID):
+        resume = None  # not an id this node gave: start from now
     after = int(resume) if resume is not None else node.notify.outbox.last_id()
     return StreamingResponse(
         _events(node.notify.outbox, sessions, token, address, after),
