@@ -17,7 +17,7 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
@@ -25,10 +25,10 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import NodeDep, SessionDep, active_member, get_sessions
-from api.sessions import SessionStore
-from ledger.core.errors import Unauthorized
+from ledger.core.errors import Forbidden, LedgerError, Unauthorized
 from ledger.core.settings import notify_settings
 from ledger.notify.events import EventType
+from ledger.notify.outbox import Outbox
 from ledger.notify.urls import MAX_URL_LENGTH
 
 router = APIRouter(tags=["notifications"])
@@ -154,15 +154,22 @@ def stream(
         resume = None  # not an id this node gave: start from now
     after = int(resume) if resume is not None else node.notify.outbox.last_id()
     return StreamingResponse(
-        _events(node.notify.outbox, sessions, token, address, after),
+        _events(
+            node.notify.outbox,
+            lambda: (sessions.resolve(token), active_member(node, address)),
+            address,
+            after,
+        ),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
 
 
 async def _events(
-    outbox: Any, sessions: SessionStore, token: str, address: str, after: int
+    outbox: Outbox, still_allowed: Callable[[], object], address: str, after: int
 ) -> AsyncIterator[str]:
+    """The stream: events as they come, a heartbeat comment every so often, and the end
+    (`event: expired`) once the session has expired or its member is no longer active."""
     heartbeat = notify_settings().heartbeat
     yield "retry: 3000\n\n"
     beat = time.monotonic()
@@ -177,10 +184,12 @@ async def _events(
         if time.monotonic() - beat >= heartbeat:
             beat = time.monotonic()
             try:
-                sessions.resolve(token)
-            except Unauthorized:
+                await asyncio.to_thread(still_allowed)
+            except (Unauthorized, Forbidden):
                 yield "event: expired\ndata: {}\n\n"
                 return
+            except LedgerError:
+                pass  # the chain does not answer now: the session is judged at the next beat
             yield ": heartbeat\n\n"
         await asyncio.sleep(POLL_SECONDS)
 
