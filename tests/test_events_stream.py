@@ -16,7 +16,9 @@ from jobkit import in_production, parties
 from test_webhooks import sign_in_at
 
 from api.app import create_app
+from conftest import admit
 from ledger.eth.toolchain import free_port
+from ledger.membership.roles import Role
 from ledger.node import Node
 from ledger.notify.events import EventType, Notification
 
@@ -190,3 +192,16 @@ def test_the_stream_ends_when_its_session_expires(served: Served, node: Node) ->
             [end] = read(lines, 1)
             assert end.type == "expired"
             assert list(lines) == []  # the server closed the stream
+
+
+def test_the_stream_of_a_suspended_member_ends(served: Served, node: Node) -> None:
+    member = admit(node, int(Role.FACTORY))
+    with httpx.Client(base_url=served.url, timeout=30) as c:
+        headers = sign_in_at(c, member.account)
+        with c.stream("GET", "/events/stream", headers=headers) as r:
+            lines = r.iter_lines()
+            read(lines, 0, [])  # open: a heartbeat came
+            node.consortium.propose_suspend(node.sender(), member.address)
+            [end] = read(lines, 1)
+            assert end.type == "expired"
+        assert c.get("/events/stream", headers=headers).status_code == 403

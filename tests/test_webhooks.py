@@ -209,6 +209,8 @@ def test_a_webhook_gets_only_its_owners_events(
         ("javascript:alert(1)", "http:// or https://"),
         ("http://user:pw@127.0.0.1:9/hook", "user name or password"),
         ("http://no-such-host.invalid/hook", "does not resolve"),
+        ("http://[::1/hook", "is not a URL"),
+        ("http://bad\x00host/hook", "does not resolve"),
         ("http://127.0.0.1:{node_port}/jobs", "this node itself"),
         ("http://localhost:{node_port}/", "this node itself"),
         ("http://[::1]:{node_port}/", "this node itself"),
@@ -257,6 +259,7 @@ def test_private_addresses_are_refused_unless_the_consortium_allows_them(
         assert "unknown event type" in assert_problem(resp, 422)["detail"]
         assert c.get("/webhooks", headers=headers).json() == []
         assert_problem(c.get("/webhooks"), 401)
+        assert_problem(c.get(f"/events?after={2**64}", headers=headers), 422)
         assert_problem(c.post("/webhooks", json={"url": "http://x", "events": ["*"]}), 401)
 
 

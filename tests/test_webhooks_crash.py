@@ -3,6 +3,7 @@ delivered again under the same delivery id, and the receiver processes each id o
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from pathlib import Path
@@ -86,6 +87,23 @@ def test_a_delivery_in_flight_at_kill_9_is_delivered_after_restart_once_per_id(
                     return row["deliveries"]["delivered"] == 2 and row
 
                 row = wait_for("both deliveries", settled)
+
+                # a clean stop, even with an event stream open, stops the notifications too
+                streaming = threading.Event()
+
+                def hold_stream() -> None:
+                    with (
+                        contextlib.suppress(httpx.HTTPError),
+                        client.stream("GET", "/events/stream", headers=headers) as r,
+                    ):
+                        streaming.set()
+                        for _ in r.iter_lines():
+                            pass
+
+                threading.Thread(target=hold_stream, daemon=True).start()
+                assert streaming.wait(30)
+                node.stop()
+                assert node.proc is not None and node.proc.returncode == 0, "not a clean stop"
         finally:
             node.stop()
             receiver.close()

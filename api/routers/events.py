@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import secrets
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
@@ -24,10 +25,10 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import NodeDep, SessionDep, active_member, get_sessions
-from api.sessions import SessionStore
-from ledger.core.errors import Unauthorized
+from ledger.core.errors import Forbidden, LedgerError, Unauthorized
 from ledger.core.settings import notify_settings
 from ledger.notify.events import EventType
+from ledger.notify.outbox import Outbox
 from ledger.notify.urls import MAX_URL_LENGTH
 
 router = APIRouter(tags=["notifications"])
@@ -36,6 +37,7 @@ TICKET_TTL_SECONDS = 60
 MAX_TICKETS = 10_000
 BATCH = 100  # events read from the outbox at a time: what one connection holds in memory
 POLL_SECONDS = 0.25
+MAX_ID = 2**63 - 1  # outbox ids are SQLite integers
 
 
 class TicketBook:
@@ -111,7 +113,7 @@ def event_types() -> list[dict[str, str]]:
 def my_events(
     node: NodeDep,
     session: SessionDep,
-    after: int = Query(default=0, ge=0, description="only events with a larger id"),
+    after: int = Query(default=0, ge=0, le=MAX_ID, description="only events with a larger id"),
     limit: int = Query(default=100, ge=1, le=BATCH),
 ) -> list[dict[str, Any]]:
     return [body for _, body in node.notify.outbox.for_member(session.address, after, limit)]
@@ -128,12 +130,13 @@ def ticket(request: Request, session: SessionDep) -> dict[str, Any]:
     "/events/stream",
     summary="Server-Sent Events of the member's notifications (resumable with Last-Event-ID)",
     response_class=StreamingResponse,
+    include_in_schema=False,  # an endless text/event-stream: described in docs/api.md
 )
 def stream(
     request: Request,
     node: NodeDep,
     ticket: str | None = Query(default=None, max_length=100),
-    last_event_id: int | None = Query(default=None, ge=0),
+    last_event_id: int | None = Query(default=None, ge=0, le=MAX_ID),
     last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
     authorization: Annotated[str | None, Header()] = None,
 ) -> StreamingResponse:
@@ -147,19 +150,26 @@ def stream(
     address = sessions.resolve(token).address
     active_member(node, address)
     resume = last_event_id_header if last_event_id is None else str(last_event_id)
-    if resume is not None and not resume.strip().isdigit():
-        resume = None
+    if resume is not None and not (re.fullmatch(r"[0-9]{1,19}", resume) and int(resume) <= MAX_ID):
+        resume = None  # not an id this node gave: start from now
     after = int(resume) if resume is not None else node.notify.outbox.last_id()
     return StreamingResponse(
-        _events(node.notify.outbox, sessions, token, address, after),
+        _events(
+            node.notify.outbox,
+            lambda: (sessions.resolve(token), active_member(node, address)),
+            address,
+            after,
+        ),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
 
 
 async def _events(
-    outbox: Any, sessions: SessionStore, token: str, address: str, after: int
+    outbox: Outbox, still_allowed: Callable[[], object], address: str, after: int
 ) -> AsyncIterator[str]:
+    """The stream: events as they come, a heartbeat comment every so often, and the end
+    (`event: expired`) once the session has expired or its member is no longer active."""
     heartbeat = notify_settings().heartbeat
     yield "retry: 3000\n\n"
     beat = time.monotonic()
@@ -174,10 +184,12 @@ async def _events(
         if time.monotonic() - beat >= heartbeat:
             beat = time.monotonic()
             try:
-                sessions.resolve(token)
-            except Unauthorized:
+                await asyncio.to_thread(still_allowed)
+            except (Unauthorized, Forbidden):
                 yield "event: expired\ndata: {}\n\n"
                 return
+            except LedgerError:
+                pass  # the chain does not answer now: the session is judged at the next beat
             yield ": heartbeat\n\n"
         await asyncio.sleep(POLL_SECONDS)
 

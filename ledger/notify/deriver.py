@@ -103,14 +103,16 @@ class Deriver:
         """Read one range of blocks (and fire due timers, note stalls); True if the
         chain has more final blocks to read at once."""
         w3 = self.src.chain.w3
-        safe = self.src.chain.block_number() - self.confirmations
+        latest = self.src.chain.block_number()
+        safe = latest - self.confirmations
         cursor = self.outbox.cursor()
         start = self.src.from_block if cursor is None else cursor[0] + 1
-        if cursor is not None and cursor[0] <= safe + self.confirmations:
-            here = "0x" + bytes(w3.eth.get_block(cursor[0])["hash"]).hex()
-            if here != cursor[1]:
-                start = max(self.src.from_block, cursor[0] - REWIND_BLOCKS)
-                log.warning("block %d is no longer on the chain: reading from %d", cursor[0], start)
+        if cursor is not None and (
+            cursor[0] > latest  # the chain lost blocks
+            or "0x" + bytes(w3.eth.get_block(cursor[0])["hash"]).hex() != cursor[1]
+        ):
+            start = max(self.src.from_block, min(cursor[0], latest) - REWIND_BLOCKS)
+            log.warning("block %d is no longer on the chain: reading from %d", cursor[0], start)
         rnd = _Round(self.src)
         notes: list[Notification] = []
         timers: list[Timer] = []
@@ -137,10 +139,10 @@ class Deriver:
                 notes += made_notes
                 timers += made_timers
             new_cursor = (end, "0x" + bytes(w3.eth.get_block(end)["hash"]).hex())
-        now = rnd.time(max(min(safe, self.src.chain.block_number()), 0))
+        now = rnd.time(max(safe, 0))
         fired: list[str] = []
         for timer in self.outbox.due_timers(now) + [t for t in timers if t.due_at <= now]:
-            notes += self._fire(rnd, timer)
+            notes += self._fire(rnd, timer, now)
             fired.append(timer.key)
         notes += self._stalls(rnd)
         self.outbox.record(notes, timers=timers, fired=fired, cursor=new_cursor)
@@ -441,16 +443,18 @@ class Deriver:
         return [note], []
 
     # --- timers and the journal ----------------------------------------------------------
-    def _fire(self, rnd: _Round, timer: Timer) -> list[Notification]:
+    def _fire(self, rnd: _Round, timer: Timer, now: int) -> list[Notification]:
+        """What a due timer tells: only of a window or deadline still open and not past
+        (a node reading old blocks does not announce what closed long ago)."""
         kind = timer.key.partition(":")[0]
         job_id = int(timer.payload["job"])
         job = rnd.job(job_id)
         splits = rnd.splits(job_id)
         if kind == "review":
             split_id = int(timer.payload["split"])
-            if splits[split_id].status != SplitStatus.DELIVERED:
-                return []  # accepted, finalised or ruled already
             ends = int(timer.payload["review_ends"])
+            if splits[split_id].status != SplitStatus.DELIVERED or now > ends:
+                return []  # accepted, finalised, ruled or closed already
             return [
                 N(
                     E.REVIEW_CLOSING,
@@ -462,7 +466,7 @@ class Deriver:
                     data={"review_ends": ends, "lead": self.lead},
                 )
             ]
-        if kind == "deadline" and JobStatus(job.status) in OPEN_JOB:
+        if kind == "deadline" and JobStatus(job.status) in OPEN_JOB and now <= job.deadline:
             producing = [
                 s.factory
                 for s in splits

@@ -26,9 +26,13 @@ def check_url(url: str, *, allow_private: bool, own: Iterable[tuple[str, int]] =
     """`url` if the node may POST to it; InvalidInput naming what is wrong otherwise."""
     if len(url) > MAX_URL_LENGTH:
         raise InvalidInput(f"the URL is longer than {MAX_URL_LENGTH} characters", field="url")
-    parts = urlsplit(url.strip())
+    try:
+        parts = urlsplit(url.strip())
+        hostname = parts.hostname
+    except ValueError:
+        raise InvalidInput(f"webhook URL {url!r} is not a URL", field="url") from None
     scheme = parts.scheme.lower()
-    if scheme not in _PORTS or not parts.hostname:
+    if scheme not in _PORTS or not hostname:
         raise InvalidInput(
             f"webhook URL {url!r} must be an http:// or https:// URL with a host", field="url"
         )
@@ -38,10 +42,10 @@ def check_url(url: str, *, allow_private: bool, own: Iterable[tuple[str, int]] =
         port = parts.port or _PORTS[scheme]
     except ValueError:
         raise InvalidInput(f"webhook URL {url!r} has an invalid port", field="url") from None
-    host = parts.hostname.lower()
+    host = hostname.lower()
     try:
         found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError):
+    except (OSError, UnicodeError, ValueError):
         raise InvalidInput(f"the webhook host {host!r} does not resolve", field="url") from None
     addresses = {ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in found}
     own_set = {(h.lower().strip("[]"), p) for h, p in own}
@@ -68,6 +72,6 @@ def _own_ips(own: set[tuple[str, int]]) -> set[ipaddress.IPv4Address | ipaddress
         try:
             for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM):
                 ips.add(ipaddress.ip_address(str(info[4][0]).split("%")[0]))
-        except (socket.gaierror, UnicodeError):
+        except (OSError, UnicodeError, ValueError):
             continue
     return ips
