@@ -7,16 +7,17 @@ from typing import Any
 from fastapi import APIRouter, Query, status
 
 from api.deps import NodeDep, SessionDep
-from api.models import DeviceBindingOut, DeviceIn, DeviceOut
+from api.models import DeviceBindingOut, DeviceIn
 from api.params import MAX_UINT48
 from ledger.eth import eip712
+from ledger.membership.consortium import Device
 
 router = APIRouter(prefix="/devices", tags=["device keys"])
 
 
-@router.get("/{address}", response_model=DeviceOut)
-def show_device(address: str, node: NodeDep) -> dict[str, Any]:
-    return node.consortium.device(address).as_dict()
+@router.get("/{address}", response_model=Device)
+def show_device(address: str, node: NodeDep) -> Device:
+    return node.consortium.device(address)
 
 
 @router.get(
@@ -37,18 +38,18 @@ def binding(
 
 @router.post(
     "",
-    response_model=DeviceOut,
+    response_model=Device,
     status_code=status.HTTP_201_CREATED,
     summary="Authorise a shop-floor device key with its signed consent (factories)",
 )
-def authorize(body: DeviceIn, node: NodeDep, session: SessionDep) -> dict[str, Any]:
+def authorize(body: DeviceIn, node: NodeDep, session: SessionDep) -> Device:
     # the transaction is the signed-in member's; the consent is the device key's own
     sender = node.sender(session.address)
     node.consortium.authorize_device(sender, body.device, body.expires_at, body.signature)
-    return node.consortium.device(body.device).as_dict()
+    return node.consortium.device(body.device)
 
 
-@router.delete("/{address}", response_model=DeviceOut, summary="Revoke a device key")
-def revoke(address: str, node: NodeDep, session: SessionDep) -> dict[str, Any]:
+@router.delete("/{address}", response_model=Device, summary="Revoke a device key")
+def revoke(address: str, node: NodeDep, session: SessionDep) -> Device:
     node.consortium.revoke_device(node.sender(session.address), address)
-    return node.consortium.device(address).as_dict()
+    return node.consortium.device(address)
