@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -29,7 +29,7 @@ JobArg = Annotated[int, typer.Argument(help="Job id")]
 SplitArg = Annotated[int, typer.Argument(help="Split id")]
 
 
-def _read_json(path: Path, what: str) -> dict:
+def _read_json(path: Path, what: str) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text())
     except OSError as exc:

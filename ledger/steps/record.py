@@ -202,7 +202,7 @@ def _integer(value: Any, name: str) -> int:
             errors=[{"field": name, "message": "must be an integer"}],
             field=name,
         )
-    return value
+    return int(value)
 
 
 def _b32(value: Any, name: str) -> bytes:
