@@ -73,8 +73,7 @@ run: setup
 PYTEST_WORKERS := -n 2 --dist worksteal
 
 test: setup chromium
-	@$(BIN)/ruff check .
-	@node_modules/.bin/tsc -p portal/tsconfig.json
+	@$(MAKE) --no-print-directory lint
 	@$(BIN)/python -m pytest $(PYTEST_WORKERS)
 	@$(MAKE) --no-print-directory test-contracts
 	@$(MAKE) --no-print-directory fuzz
@@ -93,8 +92,10 @@ test-contracts: setup
 fuzz: setup $(FUZZ_VENV)/.installed
 	@$(FUZZ_VENV)/bin/python -m pytest tests/fuzz -p no:cacheprovider -o addopts="" -q -W ignore
 
+# ruff, mypy (strict on ledger/ and api/: [tool.mypy] in pyproject.toml), the portal's tsc
 lint: setup
 	@$(BIN)/ruff check .
+	@$(BIN)/mypy ledger api
 	@node_modules/.bin/tsc -p portal/tsconfig.json
 
 # The benches measure the Ethereum Attestation Service's published bytecode on the same

@@ -43,11 +43,13 @@ _bearer = HTTPBearer(auto_error=False, description="token from POST /auth/login"
 
 
 def get_node(request: Request) -> Node:
-    return request.app.state.node  # type: ignore[no-any-return]
+    node: Node = request.app.state.node
+    return node
 
 
 def get_sessions(request: Request) -> SessionStore:
-    return request.app.state.sessions  # type: ignore[no-any-return]
+    sessions: SessionStore = request.app.state.sessions
+    return sessions
 
 
 def active_member(node: Node, address: str) -> Member:

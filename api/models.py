@@ -43,16 +43,6 @@ class LoginOut(BaseModel):
     expires_at: int
 
 
-class MemberOut(BaseModel):
-    address: str
-    roles: list[str]
-    roles_mask: int
-    status: str
-    since: int
-    metadata_hash: str
-    encryption_key: str
-
-
 class RolesAtOut(BaseModel):
     address: str
     block_number: int
@@ -76,20 +66,6 @@ class ProposalIn(BaseModel):
     quorum: Uint16 | None = Field(default=None, ge=1, description="for set_quorum")
 
 
-class ProposalOut(BaseModel):
-    id: int
-    kind: str
-    target: str
-    roles: list[str]
-    quorum_value: int
-    proposer: str
-    expires_at: int
-    approvals: int
-    state: str
-    metadata_hash: str
-    encryption_key: str
-
-
 class DeviceIn(BaseModel):
     device: str = Address
     expires_at: Uint48 = Field(default=0, description="unix time; 0 for no expiry")
@@ -98,15 +74,6 @@ class DeviceIn(BaseModel):
         description="the device key's EIP-712 DeviceBinding signature (from "
         "GET /devices/{address}/binding): proof that the factory holds the device key",
     )
-
-
-class DeviceOut(BaseModel):
-    address: str
-    owner: str
-    expires_at: int
-    active: bool
-    authorized_at_block: int
-    nonce: int
 
 
 class DeviceBindingOut(BaseModel):

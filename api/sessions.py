@@ -43,7 +43,7 @@ class SessionStore:
         self._lock = threading.Lock()
 
     def new_nonce(self) -> str:
-        nonce = generate_nonce()
+        nonce: str = generate_nonce()  # siwe ships no type hints
         with self._lock:
             self._expire()
             while len(self._nonces) >= MAX_NONCES:

@@ -15,6 +15,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -159,7 +160,7 @@ def _record(
 ) -> None:
     for biz in steps:
         t = story.chain_time()
-        story.node.steps.ingestor.clock = lambda t=t: t + 60
+        story.node.steps.ingestor.clock = partial(float, t + 60)
         payload = object_event(
             biz,
             t,
@@ -314,7 +315,7 @@ def settle_dispute(story: Story, c: Cast, job_id: int, report: dict[str, Any]) -
             f"   {c.name(auditor.address)} votes: pay {share / 10_000:.0f} % of the split, "
             "fault with the factory"
         )
-    ruling = disputes.show(dispute_id).as_dict()["ruling"] or {}
+    ruling = disputes.show(dispute_id).model_dump(mode="json")["ruling"] or {}
     say(
         f"   ruling: factory 2 is paid {int(ruling.get('payout_ppm', 0)) / 10_000:.0f} % of its "
         f"split ({int(ruling.get('payout', 0)) / DUSD:,.2f} dUSD), the buyer is refunded "

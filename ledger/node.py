@@ -392,7 +392,7 @@ def write_run_info(data_dir: Path, info: dict[str, Any]) -> None:
 def read_run_info(data_dir: Path) -> dict[str, Any] | None:
     path = run_file(data_dir)
     try:
-        info = json.loads(path.read_text())
+        info: dict[str, Any] = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
     pid = info.get("pid")

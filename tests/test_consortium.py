@@ -229,7 +229,7 @@ def test_council_unbinds_a_device_then_it_can_be_admitted(
     pid, receipt = c.propose_unbind_device(operator, device.address)
     proposal = c.proposal(pid)
     assert proposal.kind is ProposalKind.UNBIND_DEVICE and proposal.state == "executed"
-    assert proposal.as_dict()["kind"] == "unbind_device"
+    assert proposal.model_dump(mode="json")["kind"] == "unbind_device"
     [event] = c.contract.events.DeviceUnbound().process_receipt(receipt, errors=DISCARD)
     assert event["args"]["owner"] == factory.address
     assert event["args"]["proposalId"] == pid
@@ -271,6 +271,6 @@ def test_every_kind_spelling_proposes_the_same_kind(node: Node, operator: Sender
     assert c.proposal(pid).kind is ProposalKind.ADMIT
     for spelling in ("set_roles", "set-roles"):
         pid = c.propose(operator, spelling, target=acct.address, roles=int(Role.FACTORY))
-        assert c.proposal(pid).as_dict()["kind"] == "set_roles"
+        assert c.proposal(pid).model_dump(mode="json")["kind"] == "set_roles"
     pid = c.propose(operator, "quorum", quorum=1)
-    assert c.proposal(pid).as_dict()["kind"] == "set_quorum"
+    assert c.proposal(pid).model_dump(mode="json")["kind"] == "set_quorum"

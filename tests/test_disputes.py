@@ -81,7 +81,7 @@ def snapshot(node: Node, job: int) -> tuple[Any, ...]:
     """What a refused dispute call must leave untouched."""
     d = node.disputes
     frozen = d.contract.functions.frozenSplits(job).call()
-    return state(node, job), d.count(), frozen, [x.as_dict() for x in d.list()]
+    return state(node, job), d.count(), frozen, [x.model_dump(mode="json") for x in d.list()]
 
 
 def open_on_painting(c: Case) -> int:

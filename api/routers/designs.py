@@ -249,7 +249,7 @@ async def verify(request: Request, node: NodeDep) -> dict[str, Any]:
         verdict = await run_in_threadpool(verify_certificate, w3, did, cert)
     else:
         verdict = await run_in_threadpool(lookup, w3, node.designs.address, did)
-    return verdict.as_dict()  # type: ignore[no-any-return]
+    return verdict.as_dict()
 
 
 class BatchOut(BaseModel):

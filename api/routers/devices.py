@@ -8,38 +8,34 @@ from fastapi import APIRouter, Query, status
 from pydantic import Field
 
 from api.deps import NodeDep, SessionDep
-from api.models import DeviceBindingOut, DeviceIn, DeviceOut
+from api.models import DeviceBindingOut, DeviceIn
 from api.params import MAX_UINT48
 from ledger.eth import eip712
+from ledger.membership.consortium import Device
 
 router = APIRouter(prefix="/devices", tags=["device keys"])
 
 
-class FactoryDeviceOut(DeviceOut):
+class FactoryDevice(Device):
     status: str = Field(description="active | expired | revoked (revoked or unbound)")
 
 
 @router.get(
     "",
-    response_model=list[FactoryDeviceOut],
+    response_model=list[FactoryDevice],
     summary="The device keys a factory authorised, with their status now",
 )
 def list_devices(
     node: NodeDep,
     factory: str = Query(pattern=r"^0x[0-9a-fA-F]{40}$", description="the factory"),
-) -> list[dict[str, Any]]:
+) -> list[FactoryDevice]:
     now = int(node.chain.w3.eth.get_block("latest")["timestamp"])
     out = []
     for d in node.consortium.devices_of(factory):
         expired = d.expires_at != 0 and d.expires_at <= now
         status = "revoked" if not d.active else "expired" if expired else "active"
-        out.append({**d.as_dict(), "status": status})
+        out.append(FactoryDevice(**d.model_dump(), status=status))
     return out
-
-
-@router.get("/{address}", response_model=DeviceOut)
-def show_device(address: str, node: NodeDep) -> dict[str, Any]:
-    return node.consortium.device(address).as_dict()
 
 
 @router.get(
@@ -60,18 +56,18 @@ def binding(
 
 @router.post(
     "",
-    response_model=DeviceOut,
+    response_model=Device,
     status_code=status.HTTP_201_CREATED,
     summary="Authorise a shop-floor device key with its signed consent (factories)",
 )
-def authorize(body: DeviceIn, node: NodeDep, session: SessionDep) -> dict[str, Any]:
+def authorize(body: DeviceIn, node: NodeDep, session: SessionDep) -> Device:
     # the transaction is the signed-in member's; the consent is the device key's own
     sender = node.sender(session.address)
     node.consortium.authorize_device(sender, body.device, body.expires_at, body.signature)
-    return node.consortium.device(body.device).as_dict()
+    return node.consortium.device(body.device)
 
 
-@router.delete("/{address}", response_model=DeviceOut, summary="Revoke a device key")
-def revoke(address: str, node: NodeDep, session: SessionDep) -> dict[str, Any]:
+@router.delete("/{address}", response_model=Device, summary="Revoke a device key")
+def revoke(address: str, node: NodeDep, session: SessionDep) -> Device:
     node.consortium.revoke_device(node.sender(session.address), address)
-    return node.consortium.device(address).as_dict()
+    return node.consortium.device(address)

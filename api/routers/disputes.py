@@ -9,7 +9,7 @@ split's amount; amounts are integers in token units.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, Field
@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 from api.deps import MemberDep, NodeDep, signer_for
 from api.params import MAX_UINT256, DisputeId, SplitIndex, Uint32, Uint256
 from ledger.core.abi import PPM_SCALE
-from ledger.disputes.client import MAX_TEXT_BYTES, DisputeStatus
+from ledger.disputes.client import MAX_TEXT_BYTES, Dispute, DisputeStatus
 from ledger.membership.roles import Role
 from ledger.node import Node
 
@@ -44,82 +44,34 @@ class VoteIn(BaseModel):
     fault: Literal["none", "buyer", "factory"] = "none"
 
 
-class EvidenceOut(BaseModel):
-    party: str
-    evidence_hash: str
-    uri: str
-    block: int
-    time: int
-    tx: str
+def _show(node: Node, dispute_id: int) -> Dispute:
+    return node.disputes.show(dispute_id)
 
 
-class VoteOut(BaseModel):
-    auditor: str
-    payout_ppm: int
-    fault: str
-    block: int
-    time: int
-    tx: str
-
-
-class RulingOut(BaseModel):
-    payout_ppm: int
-    payout: int
-    refund: int
-    fault: str
-
-
-class DisputeOut(BaseModel):
-    id: int
-    job_id: int
-    split_id: int
-    status: str = Field(description="open | ruled | lapsed")
-    phase: str = Field(description="evidence | voting | lapsable | ruled | lapsed")
-    claimant: str
-    respondent: str
-    reason: str
-    evidence_hash: str
-    opened_at: int
-    evidence_deadline: int
-    ruling_deadline: int
-    respondent_heard: bool
-    votes: int
-    quorum: int
-    ruling: RulingOut | None
-    evidence: list[EvidenceOut]
-    vote_list: list[VoteOut]
-    opened_tx: str
-    closed_tx: str | None
-
-
-def _show(node: Node, dispute_id: int) -> dict[str, Any]:
-    return node.disputes.show(dispute_id).as_dict()
-
-
-@router.get("", response_model=list[DisputeOut], summary="Every dispute (or one job's)")
+@router.get("", response_model=list[Dispute], summary="Every dispute (or one job's)")
 def list_disputes(
     node: NodeDep,
     job: int | None = Query(
         default=None, gt=0, le=MAX_UINT256, description="only this job's disputes"
     ),
     state: Literal["open", "ruled", "lapsed"] | None = Query(default=None, alias="status"),
-) -> list[dict[str, Any]]:
+) -> list[Dispute]:
     wanted = DisputeStatus[state.upper()] if state else None
-    return [d.as_dict() for d in node.disputes.list(job, wanted)]
+    return node.disputes.list(job, wanted)
 
 
-@router.get("/{dispute_id}", response_model=DisputeOut, summary="A dispute and its history")
-def show_dispute(dispute_id: DisputeId, node: NodeDep) -> dict[str, Any]:
+@router.get("/{dispute_id}", response_model=Dispute, summary="A dispute and its history")
+def show_dispute(dispute_id: DisputeId, node: NodeDep) -> Dispute:
     return _show(node, dispute_id)
 
 
 @router.post(
     "",
-    response_model=DisputeOut,
+    response_model=Dispute,
     status_code=status.HTTP_201_CREATED,
     summary="Open a dispute on a split as its buyer or factory (freezes its payout)",
 )
-def open_dispute(body: OpenIn, node: NodeDep, member: MemberDep) -> dict[str, Any]:
+def open_dispute(body: OpenIn, node: NodeDep, member: MemberDep) -> Dispute:
     dispute_id = node.disputes.open(
         signer_for(node, member, PARTY),
         body.job_id,
@@ -132,12 +84,12 @@ def open_dispute(body: OpenIn, node: NodeDep, member: MemberDep) -> dict[str, An
 
 @router.post(
     "/{dispute_id}/evidence",
-    response_model=DisputeOut,
+    response_model=Dispute,
     summary="Add evidence as the claimant or respondent, until the evidence deadline",
 )
 def add_evidence(
     dispute_id: DisputeId, body: EvidenceIn, node: NodeDep, member: MemberDep
-) -> dict[str, Any]:
+) -> Dispute:
     node.disputes.add_evidence(
         signer_for(node, member, PARTY), dispute_id, body.evidence_hash, body.uri
     )
@@ -146,10 +98,10 @@ def add_evidence(
 
 @router.post(
     "/{dispute_id}/votes",
-    response_model=DisputeOut,
+    response_model=Dispute,
     summary="Vote as an auditor who is not a party; the quorum's vote rules",
 )
-def vote(dispute_id: DisputeId, body: VoteIn, node: NodeDep, member: MemberDep) -> dict[str, Any]:
+def vote(dispute_id: DisputeId, body: VoteIn, node: NodeDep, member: MemberDep) -> Dispute:
     node.disputes.vote(
         signer_for(node, member, Role.AUDITOR), dispute_id, body.payout_ppm, body.fault
     )
@@ -158,10 +110,10 @@ def vote(dispute_id: DisputeId, body: VoteIn, node: NodeDep, member: MemberDep) 
 
 @router.post(
     "/{dispute_id}/lapse",
-    response_model=DisputeOut,
+    response_model=Dispute,
     summary="Close a dispute without ruling after its ruling deadline (any member, "
     "signed with its own key)",
 )
-def lapse(dispute_id: DisputeId, node: NodeDep, member: MemberDep) -> dict[str, Any]:
+def lapse(dispute_id: DisputeId, node: NodeDep, member: MemberDep) -> Dispute:
     node.disputes.lapse(signer_for(node, member), dispute_id)
     return _show(node, dispute_id)

@@ -3,23 +3,24 @@ from __future__ import annotations
 from fastapi import APIRouter, Query
 
 from api.deps import MemberDep, NodeDep, signer_for
-from api.models import MemberOut, ProfileIn, RolesAtOut, TxOut
+from api.models import ProfileIn, RolesAtOut, TxOut
 from api.params import MAX_UINT256
 from api.routers.tx import tx_out
 from ledger.core.abi import checksum
+from ledger.membership.consortium import Member
 from ledger.membership.roles import role_names
 
 router = APIRouter(prefix="/members", tags=["members"])
 
 
-@router.get("", response_model=list[MemberOut], summary="Every member, in admission order")
-def list_members(node: NodeDep) -> list[dict[str, object]]:
-    return [m.as_dict() for m in node.consortium.members()]
+@router.get("", response_model=list[Member], summary="Every member, in admission order")
+def list_members(node: NodeDep) -> list[Member]:
+    return node.consortium.members()
 
 
-@router.get("/{address}", response_model=MemberOut)
-def show_member(address: str, node: NodeDep) -> dict[str, object]:
-    return node.consortium.member(checksum(address)).as_dict()
+@router.get("/{address}", response_model=Member)
+def show_member(address: str, node: NodeDep) -> Member:
+    return node.consortium.member(checksum(address))
 
 
 @router.get("/{address}/at", response_model=RolesAtOut, summary="Roles and status at a past block")

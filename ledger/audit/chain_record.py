@@ -113,9 +113,10 @@ def _struct(raw: Any, abi_outputs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _fn_outputs(contract: Contract, name: str) -> list[dict[str, Any]]:
-    return next(
-        i["outputs"] for i in contract.abi if i.get("name") == name and i.get("type") == "function"
-    )
+    for item in contract.abi:
+        if item["type"] == "function" and item.get("name") == name:
+            return [dict(o) for o in item.get("outputs", [])]
+    raise KeyError(f"{contract.address} has no function {name}")
 
 
 def _logs(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,7 +41,7 @@ def _status_label(enum: type[SolidityEnum], value: Any) -> str:
 
 @dataclass
 class AuditInputs:
-    bundles: list[Bundle | dict[str, Any]] = field(default_factory=list)
+    bundles: Sequence[Bundle | dict[str, Any]] = field(default_factory=list)
     design_files: list[bytes] = field(default_factory=list)
 
     def digests(self) -> dict[str, list[str]]:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from pydantic_core import to_jsonable_python
 from rich.console import Console
 from typer.core import TyperCommand, TyperGroup
 from typer.models import CommandFunctionType
@@ -213,8 +214,9 @@ class App(typer.Typer):
         return super().command(name, cls=cls or SharedHelpCommand, **kwargs)
 
 
-def print_json(data: Any) -> None:
-    out.print_json(json.dumps(data, default=str))
+def print_json(data: object) -> None:
+    """`data` as JSON; records (and lists of them) in the form the API gives them."""
+    out.print_json(json.dumps(to_jsonable_python(data), default=str))
 
 
 def prompt_passphrase(confirm: bool = False) -> Callable[[], str] | None:

@@ -26,9 +26,10 @@ from ledger.cli.common import (
     print_json,
     shared,
 )
+from ledger.core.abi import hex32
 from ledger.core.errors import InvalidInput
 from ledger.designs.certificates import Certificate, CertificateInvalid, lookup, verify_certificate
-from ledger.designs.client import design_id, hex32
+from ledger.designs.client import design_id
 from ledger.designs.crypto import encryption_key, public_bytes
 from ledger.designs.files import NewDesign, sha256_file, sha256_files
 from ledger.designs.service import DesignService, load_package

@@ -28,6 +28,7 @@ from ledger.cli.members import print_proposal
 from ledger.core.errors import InvalidInput, NotFound
 from ledger.core.keys import read_passphrase
 from ledger.eth import eip712
+from ledger.membership.consortium import Device
 
 app = App(help="Authorise, revoke and unbind device signer keys.")
 _RELATIVE = re.compile(r"^\+(\d+)([smhd])$")
@@ -48,11 +49,11 @@ def parse_expiry(text: str | None) -> int:
         raise InvalidInput(f"expiry {text!r} is not unix seconds, ISO 8601 or +N[smhd]") from None
 
 
-def _print(data: dict[str, object], as_json: bool) -> None:
+def _print(device: Device, as_json: bool) -> None:
     if as_json:
-        print_json(data)
+        print_json(device)
         return
-    for key, value in data.items():
+    for key, value in device.model_dump(mode="json").items():
         out.print(f"{key:20} {value}")
 
 
@@ -103,7 +104,7 @@ def authorize(
             device = account.address
         else:
             node.consortium.authorize_device(sender, device, expires_at, signature)
-        _print(node.consortium.device(device).as_dict(), as_json)
+        _print(node.consortium.device(device), as_json)
 
 
 @app.command("binding")
@@ -133,7 +134,7 @@ def revoke(
     with handled():
         node = shared(ctx).signing()
         node.consortium.revoke_device(node.sender(), device)
-        _print(node.consortium.device(device).as_dict(), as_json)
+        _print(node.consortium.device(device), as_json)
 
 
 @app.command("unbind")
@@ -156,4 +157,4 @@ def show(
 ) -> None:
     """Show a device key: owner, expiry, whether it is active."""
     with handled():
-        _print(shared(ctx).attach().consortium.device(device).as_dict(), as_json)
+        _print(shared(ctx).attach().consortium.device(device), as_json)

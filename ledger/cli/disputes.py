@@ -80,7 +80,7 @@ def print_dispute(d: Dispute) -> None:
 def _done(node: Node, dispute_id: int, as_json: bool) -> None:
     d = node.disputes.show(dispute_id)
     if as_json:
-        print_json(d.as_dict())
+        print_json(d)
     else:
         out.print(str(d))
 
@@ -160,7 +160,7 @@ def show(
     with handled():
         d = shared(ctx).attach().disputes.show(dispute_id)
         if as_json:
-            print_json(d.as_dict())
+            print_json(d)
         else:
             print_dispute(d)
 
@@ -184,7 +184,7 @@ def list_(
                 raise InvalidInput(f"status {status!r} must be open, ruled or lapsed") from None
         items = shared(ctx).attach().disputes.list(job, wanted)
         if as_json:
-            print_json([d.as_dict() for d in items])
+            print_json(items)
             return
         if not items:
             out.print("no disputes")

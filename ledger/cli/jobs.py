@@ -112,7 +112,7 @@ def _write_record(data: dict[str, Any], path: Path | None) -> None:
 
 def _read_record(path: Path, primary: str) -> dict[str, Any]:
     try:
-        data = json.loads(path.read_text())
+        data: dict[str, Any] = json.loads(path.read_text())
         typed = data["typed_data"]
         if typed["primaryType"] != primary:
             raise InvalidInput(f"{path} holds a {typed['primaryType']}, not a {primary}")

@@ -33,11 +33,13 @@ def _member_table(members: list[Member]) -> Table:
 
 def print_proposal(p: Proposal) -> None:
     """One line: what proposal `p` does and where it stands."""
-    d = p.as_dict()
-    what = d["kind"] + (f" {d['target']}" if d["kind"] != "set_quorum" else f" {p.quorum_value}")
-    if d["roles"]:
-        what += f" as {','.join(d['roles'])}"
-    out.print(f"proposal {p.id}: {what} — {d['state']}, {p.approvals} approval(s)")
+    kind = p.kind.label
+    what = kind + (
+        f" {p.target}" if p.kind is not ProposalKind.SET_QUORUM else f" {p.quorum_value}"
+    )
+    if p.roles:
+        what += f" as {','.join(role_names(p.roles))}"
+    out.print(f"proposal {p.id}: {what} — {p.state}, {p.approvals} approval(s)")
 
 
 def print_reputation(node: Node, rep: dict[str, Any]) -> None:
@@ -65,7 +67,7 @@ def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     with handled():
         members = shared(ctx).attach().consortium.members()
         if as_json:
-            print_json([m.as_dict() for m in members])
+            print_json(members)
         else:
             out.print(_member_table(members))
 
@@ -83,15 +85,16 @@ def show(
         consortium = node.consortium
         if block is not None:
             roles, status = consortium.roles_at(address, block)
-            data = {
+            data: dict[str, Any] = {
                 "address": address,
                 "block_number": block,
                 "roles": role_names(roles),
                 "status": status.name.lower(),
             }
         else:
-            data = consortium.member(address).as_dict()
-            if data["roles_mask"] & Role.FACTORY and "JobBoard" in node.deployment.contracts:
+            member = consortium.member(address)
+            data = member.model_dump(mode="json")
+            if member.roles & Role.FACTORY and "JobBoard" in node.deployment.contracts:
                 data["reputation"] = reputation.of_node(node, address).as_dict()
         if as_json:
             print_json(data)
@@ -110,7 +113,7 @@ def proposals(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     with handled():
         items = shared(ctx).attach().consortium.proposals()
         if as_json:
-            print_json([p.as_dict() for p in items])
+            print_json(items)
             return
         if not items:
             out.print("no proposals yet")

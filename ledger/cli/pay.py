@@ -56,7 +56,7 @@ def balance(
         out.print(f"  withdrawable  {fmt(credited - withdrawn)}")
         out.print(f"  credited      {fmt(credited)} (ever)")
         out.print(f"  withdrawn     {fmt(withdrawn)} (ever)")
-        out.print(f"  wallet        {fmt(data['wallet'])}")
+        out.print(f"  wallet        {fmt(erc20.balance_of(address))}")
 
 
 @app.command("withdraw")

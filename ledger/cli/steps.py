@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -31,7 +31,7 @@ JobArg = Annotated[int, typer.Argument(help="Job id")]
 SplitArg = Annotated[int, typer.Argument(help="Split id")]
 
 
-def _read_json(path: Path, what: str) -> dict:
+def _read_json(path: Path, what: str) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text())
     except OSError as exc:

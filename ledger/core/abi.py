@@ -13,6 +13,7 @@ from enum import IntEnum, IntFlag
 from functools import lru_cache
 from typing import TypeVar
 
+from eth_typing import ChecksumAddress
 from eth_utils import is_address, to_checksum_address
 
 from ledger.core.errors import InvalidInput, field_name
@@ -28,7 +29,7 @@ def hex32(raw: bytes) -> str:
     return "0x" + raw.hex()
 
 
-def checksum(value: str, what: str = "address") -> str:
+def checksum(value: str, what: str = "address") -> ChecksumAddress:
     """The EIP-55 form of an address typed by a user; anything else is refused, naming
     `what` (the field) in the problem."""
     if not isinstance(value, str) or not is_address(value):

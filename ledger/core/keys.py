@@ -141,11 +141,15 @@ class Keyring:
         return self._write(name, keystore)
 
     def export(self, name_or_address: str) -> dict[str, Any]:
-        return json.loads(self.find(name_or_address).path.read_text())
+        keystore: dict[str, Any] = json.loads(self.find(name_or_address).path.read_text())
+        return keystore
 
     def unlock(self, name_or_address: str, passphrase: str) -> LocalAccount:
         info = self.find(name_or_address)
-        return Account.from_key(_decrypt(json.loads(info.path.read_text()), passphrase, info.name))
+        account: LocalAccount = Account.from_key(
+            _decrypt(json.loads(info.path.read_text()), passphrase, info.name)
+        )
+        return account
 
 
 def _encrypt(key: bytes, passphrase: str, iterations: int | None) -> dict[str, Any]:

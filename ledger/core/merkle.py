@@ -143,7 +143,7 @@ def _jsonable(x: Any) -> Any:
 
 
 def _from_json(encoding: Sequence[str], value: Sequence[Any]) -> list[Any]:
-    out = []
+    out: list[Any] = []
     for t, x in zip(encoding, value, strict=True):
         if t.startswith("bytes") and isinstance(x, str):
             out.append(bytes.fromhex(x.removeprefix("0x")))

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from eth_abi import decode, encode
+from eth_typing import HexStr
 from eth_utils import is_address, keccak, to_checksum_address
 from web3 import Web3
 from web3.exceptions import TransactionNotFound
@@ -299,7 +300,9 @@ class OnChain:
 
 def _eth_call(w3: Web3, contract: str, data: bytes) -> bytes:
     try:
-        return bytes(w3.eth.call({"to": contract, "data": hex32(data)}))
+        return bytes(
+            w3.eth.call({"to": to_checksum_address(contract), "data": HexStr(hex32(data))})
+        )
     except Exception as exc:  # noqa: BLE001 - any failure means the contract is not a registry
         raise CertificateInvalid(
             f"{contract} does not answer as a cofab DesignRegistry: {exc.__class__.__name__}"
@@ -385,7 +388,7 @@ def verify_certificate(w3: Web3, file_digest: bytes, cert: Certificate) -> Verdi
             f"the endpoint is chain {chain_id}"
         )
     try:
-        receipt = w3.eth.get_transaction_receipt(cert.tx_hash)
+        receipt = w3.eth.get_transaction_receipt(HexStr(cert.tx_hash))
     except TransactionNotFound:
         receipt = None
     if receipt is None:

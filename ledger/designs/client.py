@@ -36,7 +36,7 @@ def design_id(value: str | bytes, what: str = "design id") -> bytes:
 
 
 def optional_id(value: str | bytes | None, what: str) -> bytes:
-    return ZERO32 if value in (None, "", b"") else design_id(value, what)  # type: ignore[arg-type]
+    return design_id(value, what) if value else ZERO32
 
 
 @dataclass(frozen=True)

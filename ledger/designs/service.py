@@ -24,7 +24,7 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 from web3.types import TxReceipt
 
-from ledger.core.abi import checksum
+from ledger.core.abi import ZERO32, checksum, hex32
 from ledger.core.blobs import BlobCorrupt, BlobStore
 from ledger.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from ledger.core.merkle import StandardMerkleTree
@@ -38,12 +38,10 @@ from ledger.designs.certificates import (
     leaf_value,
 )
 from ledger.designs.client import (
-    ZERO32,
     DesignRecord,
     DesignsClient,
     ShareRecord,
     design_id,
-    hex32,
     optional_id,
 )
 from ledger.designs.crypto import (
@@ -353,7 +351,8 @@ class DesignService:
         anyone once the chain records that very registration (its salt is public then)."""
         cert = self.certificate(value)
         if cert is None or not (_may_see(cert, viewer) or self._revealed(cert)):
-            raise NotFound(f"this node holds no certificate for design {value} that you may see")
+            shown = hex32(design_id(value))
+            raise NotFound(f"this node holds no certificate for design {shown} that you may see")
         return cert
 
     def batch(self, root: str | bytes, viewer: str | None = None) -> dict[str, Any]:
@@ -462,7 +461,7 @@ class DesignService:
             raise InvalidInput(f"that file is not design {hex32(did)}: its SHA-256 differs")
         targets: list[tuple[str, bytes]] = []
         for raw in dict.fromkeys(recipients):
-            who = checksum(raw, "recipient")
+            who: str = checksum(raw, "recipient")
             if not self.client.licence(did, who).active:
                 raise Conflict(f"{who} holds no active licence of design {hex32(did)}: no share")
             key = self.consortium.member(who).encryption_key

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import builtins
 from collections import defaultdict
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import Field, computed_field
 from web3.contract import Contract
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
 from ledger.core.abi import ZERO32, SolidityEnum, bytes32, checksum, solidity_enum
 from ledger.core.errors import InvalidInput, NotFound, field_name
+from ledger.core.types import Label, Record
 from ledger.eth.chain import Chain
 from ledger.eth.contract import call
 from ledger.eth.tx import Sender
@@ -103,8 +104,7 @@ def _evidence_hash(value: str | bytes) -> bytes:
     return raw
 
 
-@dataclass(frozen=True)
-class Evidence:
+class Evidence(Record):
     party: str
     evidence_hash: str
     uri: str
@@ -112,31 +112,30 @@ class Evidence:
     time: int
     tx: str
 
-    def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
 
-
-@dataclass(frozen=True)
-class Vote:
+class Vote(Record):
     auditor: str
     payout_ppm: int
-    fault: Fault
+    fault: Label[Fault]
     block: int
     time: int
     tx: str
 
-    def as_dict(self) -> dict[str, Any]:
-        return {**self.__dict__, "fault": self.fault.label}
+
+class Ruling(Record):
+    payout_ppm: int
+    payout: int
+    refund: int
+    fault: Label[Fault]
 
 
-@dataclass(frozen=True)
-class Dispute:
+class Dispute(Record):
     """A dispute as the chain records it, with its phase at chain time `now`."""
 
     id: int
     job_id: int
     split_id: int
-    status: DisputeStatus
+    status: Annotated[Label[DisputeStatus], Field(description="open | ruled | lapsed")]
     claimant: str
     respondent: str
     reason: str
@@ -147,16 +146,17 @@ class Dispute:
     respondent_heard: bool
     votes: int
     quorum: int
-    payout_ppm: int | None
-    payout: int | None
-    refund: int | None
-    fault: Fault | None
-    now: int
-    evidence: list[Evidence] = field(default_factory=list)
-    vote_list: list[Vote] = field(default_factory=list)
+    payout_ppm: int | None = Field(exclude=True)
+    payout: int | None = Field(exclude=True)
+    refund: int | None = Field(exclude=True)
+    fault: Fault | None = Field(exclude=True)
+    now: int = Field(exclude=True)
+    evidence: list[Evidence] = Field(default_factory=list)
+    vote_list: list[Vote] = Field(default_factory=list)
     opened_tx: str = ""
     closed_tx: str | None = None
 
+    @computed_field(description="evidence | voting | lapsable | ruled | lapsed")
     @property
     def phase(self) -> str:
         """evidence | voting | lapsable (deadline passed, anyone may lapse it) | ruled | lapsed."""
@@ -168,36 +168,18 @@ class Dispute:
             return "voting"
         return "evidence"
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "job_id": self.job_id,
-            "split_id": self.split_id,
-            "status": self.status.label,
-            "phase": self.phase,
-            "claimant": self.claimant,
-            "respondent": self.respondent,
-            "reason": self.reason,
-            "evidence_hash": self.evidence_hash,
-            "opened_at": self.opened_at,
-            "evidence_deadline": self.evidence_deadline,
-            "ruling_deadline": self.ruling_deadline,
-            "respondent_heard": self.respondent_heard,
-            "votes": self.votes,
-            "quorum": self.quorum,
-            "ruling": None
-            if self.status is not DisputeStatus.RULED
-            else {
-                "payout_ppm": self.payout_ppm,
-                "payout": self.payout,
-                "refund": self.refund,
-                "fault": self.fault.label if self.fault is not None else None,
-            },
-            "evidence": [e.as_dict() for e in self.evidence],
-            "vote_list": [v.as_dict() for v in self.vote_list],
-            "opened_tx": self.opened_tx,
-            "closed_tx": self.closed_tx,
-        }
+    @computed_field
+    @property
+    def ruling(self) -> Ruling | None:
+        """The auditors' ruling, once the dispute is ruled."""
+        if self.status is not DisputeStatus.RULED or self.fault is None:
+            return None
+        return Ruling(
+            payout_ppm=self.payout_ppm or 0,
+            payout=self.payout or 0,
+            refund=self.refund or 0,
+            fault=self.fault,
+        )
 
     def __str__(self) -> str:
         where = f"dispute {self.id} on split {self.split_id} of job {self.job_id}"

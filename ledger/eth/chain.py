@@ -15,6 +15,7 @@ from typing import Any
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from eth_utils import to_checksum_address
 from web3 import Web3
 from web3.middleware import ExtraDataToPOAMiddleware
 from web3.providers.eth_tester import EthereumTesterProvider
@@ -59,9 +60,9 @@ class Chain:
         """On dev backends, fund `address` from the faucet when it runs low."""
         if self.faucet is None or self.gas_is_free():
             return
-        if self.w3.eth.get_balance(address) >= _DEV_MIN_BALANCE:
+        if self.w3.eth.get_balance(to_checksum_address(address)) >= _DEV_MIN_BALANCE:
             return
-        tx = {
+        tx: dict[str, Any] = {
             "to": address,
             "value": _DEV_TOP_UP,
             "gas": 21_000,
@@ -179,7 +180,9 @@ def _chain_id(w3: Web3, url: str) -> int:
 def _anvil_faucet() -> LocalAccount:
     """anvil's first dev account (the public "test test … junk" mnemonic)."""
     Account.enable_unaudited_hdwallet_features()
-    return Account.from_mnemonic("test test test test test test test test test test test junk")
+    words = "test test test test test test test test test test test junk"
+    account: LocalAccount = Account.from_mnemonic(words)
+    return account
 
 
 def connect(

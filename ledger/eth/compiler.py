@@ -108,7 +108,7 @@ def _compile(sources: dict[str, Path]) -> dict[str, Any]:
 def _errors(exc: SolcError) -> str:
     """Just the compiler's error messages, not its whole JSON output."""
     try:
-        output = json.loads(exc.stdout_data)
+        output = json.loads(exc.stdout_data or "")
         messages = [
             e.get("formattedMessage") or e.get("message", "")
             for e in output.get("errors", [])

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from eth_utils import keccak
+from eth_typing import ChecksumAddress
+from eth_utils import keccak, to_checksum_address
 from web3.contract import Contract
 
 from ledger.core.abi import ZERO_ADDRESS
@@ -91,7 +92,7 @@ DEMO_MINT = 1_000_000 * 10**6  # 1,000,000 dUSD to each demo account on a dev ch
 def link_job_board(chain: Chain, sender: Sender, addresses: dict[str, str], _params: Any) -> None:
     """Let the freshly deployed JobBoard, and only it, move escrow in the Settlement."""
     settlement = chain.w3.eth.contract(
-        address=addresses["Settlement"], abi=artifact("Settlement").abi
+        address=to_checksum_address(addresses["Settlement"]), abi=artifact("Settlement").abi
     )
     current = str(call(settlement.functions.jobBoard()))
     if int(current, 16) != 0:
@@ -106,7 +107,9 @@ def mint_demo_balances(
     chain: Chain, sender: Sender, addresses: dict[str, str], _params: Any
 ) -> None:
     """Give the demo accounts of a dev chain (the operator, the chain's faucet) demo dollars."""
-    token = chain.w3.eth.contract(address=addresses["DemoStable"], abi=artifact("DemoStable").abi)
+    token = chain.w3.eth.contract(
+        address=to_checksum_address(addresses["DemoStable"]), abi=artifact("DemoStable").abi
+    )
     accounts = {sender.address}
     if chain.faucet is not None:
         accounts.add(str(chain.faucet.address))
@@ -118,7 +121,7 @@ def link_disputes(chain: Chain, sender: Sender, addresses: dict[str, str], _para
     """Let the freshly deployed Disputes contract, and only it, apply rulings in the
     Settlement (which then also consults it before releasing or refunding a split)."""
     settlement = chain.w3.eth.contract(
-        address=addresses["Settlement"], abi=artifact("Settlement").abi
+        address=to_checksum_address(addresses["Settlement"]), abi=artifact("Settlement").abi
     )
     current = str(call(settlement.functions.disputes()))
     if int(current, 16) != 0:
@@ -154,9 +157,9 @@ class Deployment:
     contracts: dict[str, ContractRecord] = field(default_factory=dict)
     deployed_at: int = 0
 
-    def address(self, name: str) -> str:
+    def address(self, name: str) -> ChecksumAddress:
         try:
-            return self.contracts[name].address
+            return to_checksum_address(self.contracts[name].address)
         except KeyError:
             raise DeploymentError(f"{name} is not deployed on chain {self.chain_id}") from None
 
@@ -191,7 +194,7 @@ def save(data_dir: Path, deployment: Deployment) -> Path:
 def check(chain: Chain, deployment: Deployment) -> None:
     """Every recorded contract still has its code: else the chain was reset or is another."""
     for name, rec in deployment.contracts.items():
-        code = bytes(chain.w3.eth.get_code(rec.address))
+        code = bytes(chain.w3.eth.get_code(to_checksum_address(rec.address)))
         if not code:
             raise DeploymentError(
                 f"no code at {rec.address}, where {name} was recorded on chain "
@@ -231,7 +234,7 @@ def verify(chain: Chain, deployment: Deployment) -> None:
         raise DeploymentError("the deployment record has no Consortium")
     check(chain, deployment)
     for name, rec in deployment.contracts.items():
-        code = bytes(chain.w3.eth.get_code(rec.address))
+        code = bytes(chain.w3.eth.get_code(to_checksum_address(rec.address)))
         if not artifact(name).runs_as(code):
             raise DeploymentError(
                 f"the code at {rec.address} is not the {name} this version of cofab "
@@ -263,7 +266,7 @@ def deploy(
         art = artifact(name)
         receipt = sender.deploy(art.abi, art.bytecode, *build_args(addresses, governance))
         address = str(receipt["contractAddress"])
-        code = bytes(chain.w3.eth.get_code(address))
+        code = bytes(chain.w3.eth.get_code(to_checksum_address(address)))
         deployment.contracts[name] = ContractRecord(
             address=address,
             tx_hash=receipt["transactionHash"].to_0x_hex(),

@@ -136,7 +136,7 @@ def recover(typed_data: dict[str, Any], signature: bytes | str) -> str:
 
 def signature_bytes(value: str | bytes | None, what: str = "signature") -> bytes:
     """A 65-byte signature from hex (empty when None or '')."""
-    if value in (None, "", b""):
+    if not value:  # None, "" or b""
         return b""
     if isinstance(value, bytes):
         raw = value

@@ -156,5 +156,5 @@ def decode_revert(data: str | bytes | None, fallback: str = "") -> ContractRever
     message = messages().get(name)
     text = message.format(*shown) if message else f"{name}({', '.join(shown)})"
     revert = ContractRevert(text, error=name, args=values)
-    revert.status = STATUS.get(name, ContractRevert.status)
+    revert.status = STATUS.get(name, ContractRevert.status)  # type: ignore[misc]  # per error
     return revert

@@ -14,7 +14,7 @@ from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from eth_account import Account
 from eth_account._utils.legacy_transactions import Transaction as LegacyTransaction
@@ -25,7 +25,7 @@ from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract.contract import ContractFunction
 from web3.exceptions import ContractLogicError, TimeExhausted, Web3RPCError
-from web3.types import TxReceipt
+from web3.types import TxParams, TxReceipt
 
 from ledger.core.errors import ChainUnavailable, ContractRevert, Forbidden, InvalidInput
 from ledger.eth.chain import Chain
@@ -120,12 +120,12 @@ class Sender:
             **self.chain.fee_fields(),
         }
         try:
-            estimate = gas or fn.estimate_gas(params)
+            estimate = gas or fn.estimate_gas(cast(TxParams, params))
         except reverts() as exc:
             raise revert_from(exc) from None
         params["gas"] = gas or int(estimate * GAS_MARGIN) + GAS_HEADROOM
         params["nonce"] = self._nonce()
-        return dict(fn.build_transaction(params))
+        return dict(fn.build_transaction(cast(TxParams, params)))
 
     def deploy(self, abi: list[dict[str, Any]], bytecode: bytes, *args: Any) -> TxReceipt:
         with self._lock:
@@ -304,7 +304,7 @@ def explain_failure(chain: Chain, tx: dict[str, Any], receipt: TxReceipt) -> Con
     """Replay a mined, reverted transaction as a call to recover its custom error."""
     call = {k: tx[k] for k in ("from", "to", "data", "value") if tx.get(k) is not None}
     try:
-        chain.w3.eth.call(call, block_identifier=receipt["blockNumber"] - 1)
+        chain.w3.eth.call(cast(TxParams, call), block_identifier=receipt["blockNumber"] - 1)
     except reverts() as exc:
         return revert_from(exc)
     except Exception:  # noqa: BLE001 - pruned history: no state to replay against
@@ -326,7 +326,7 @@ def decode_raw(raw: str | bytes) -> RawTransaction:
         sender = Account.recover_transaction(data)
         if data[0] <= 0x7F:
             fields = TypedTransaction.from_bytes(data).as_dict()
-            chain_id = int(fields["chainId"])
+            chain_id: int | None = int(fields["chainId"])
         else:
             legacy = LegacyTransaction.from_bytes(data)
             fields = {"to": legacy.to or None, "data": legacy.data, "value": legacy.value}

@@ -9,15 +9,17 @@ A device key is bound to a factory only with its own consent: an EIP-712 `Device
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
+from pydantic import Field, PlainSerializer, computed_field
 from web3.contract import Contract
 from web3.logs import DISCARD
 
 from ledger.core.abi import SolidityEnum, bytes32, checksum, solidity_enum
 from ledger.core.errors import InvalidInput, NotFound
+from ledger.core.types import Hex, Label, Record
 from ledger.eth import eip712
 from ledger.eth.contract import call
 from ledger.eth.tx import Sender
@@ -58,84 +60,52 @@ class ProposalKind(SolidityEnum):
             ) from None
 
 
-@dataclass(frozen=True)
-class Member:
+class Member(Record):
     address: str
-    roles: int
-    status: MemberStatus
+    roles: Annotated[int, Field(serialization_alias="roles_mask")]  # role bits
+    status: Label[MemberStatus]
     since: int
-    metadata_hash: bytes
-    encryption_key: bytes
+    metadata_hash: Hex
+    encryption_key: Hex
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "address": self.address,
-            "roles": role_names(self.roles),
-            "roles_mask": self.roles,
-            "status": self.status.name.lower(),
-            "since": self.since,
-            "metadata_hash": "0x" + self.metadata_hash.hex(),
-            "encryption_key": "0x" + self.encryption_key.hex(),
-        }
+    @computed_field(alias="roles")
+    @property
+    def role_list(self) -> list[str]:
+        return role_names(self.roles)
 
 
-@dataclass(frozen=True)
-class Proposal:
+class Proposal(Record):
     id: int
-    kind: ProposalKind
+    kind: Label[ProposalKind]
     target: str
-    roles: int
+    roles: Annotated[int, PlainSerializer(role_names, return_type=list[str])]
     quorum_value: int
     proposer: str
     expires_at: int
     approvals: int
-    executed: bool
-    cancelled: bool
-    metadata_hash: bytes
-    encryption_key: bytes
+    executed: bool = Field(exclude=True)
+    cancelled: bool = Field(exclude=True)
+    metadata_hash: Hex
+    encryption_key: Hex
 
+    @computed_field
     @property
     def state(self) -> str:
+        """open | executed | cancelled."""
         if self.executed:
             return "executed"
         if self.cancelled:
             return "cancelled"
         return "open"
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "kind": self.kind.label,
-            "target": self.target,
-            "roles": role_names(self.roles),
-            "quorum_value": self.quorum_value,
-            "proposer": self.proposer,
-            "expires_at": self.expires_at,
-            "approvals": self.approvals,
-            "state": self.state,
-            "metadata_hash": "0x" + self.metadata_hash.hex(),
-            "encryption_key": "0x" + self.encryption_key.hex(),
-        }
 
-
-@dataclass(frozen=True)
-class Device:
+class Device(Record):
     address: str
     owner: str  # the zero address once unbound
     expires_at: int
     active: bool
     authorized_at_block: int
     nonce: int  # the nonce the device's next binding signature must carry
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "address": self.address,
-            "owner": self.owner,
-            "expires_at": self.expires_at,
-            "active": self.active,
-            "authorized_at_block": self.authorized_at_block,
-            "nonce": self.nonce,
-        }
 
 
 DEVICE_BINDING_TYPE = [
@@ -194,7 +164,14 @@ class ConsortiumClient:
         raw = call(self.contract.functions.member(addr))
         if raw[1] == MemberStatus.NONE:
             raise NotFound(f"{addr} is not a member of the consortium")
-        return Member(addr, raw[0], MemberStatus(raw[1]), raw[2], raw[3], raw[4])
+        return Member(
+            address=addr,
+            roles=raw[0],
+            status=MemberStatus(raw[1]),
+            since=raw[2],
+            metadata_hash=raw[3],
+            encryption_key=raw[4],
+        )
 
     def members(self) -> list[Member]:
         count = call(self.contract.functions.memberCount())
@@ -220,7 +197,18 @@ class ConsortiumClient:
 
     def proposal(self, proposal_id: int) -> Proposal:
         raw = call(self.contract.functions.proposal(proposal_id))
-        return Proposal(proposal_id, ProposalKind(raw[0]), *raw[1:])
+        fields: tuple[str, ...] = (
+            "target",
+            "roles",
+            "quorum_value",
+            "proposer",
+            "expires_at",
+            "approvals",
+        )
+        fields += ("executed", "cancelled", "metadata_hash", "encryption_key")
+        return Proposal(
+            id=proposal_id, kind=ProposalKind(raw[0]), **dict(zip(fields, raw[1:], strict=True))
+        )
 
     def proposals(self) -> list[Proposal]:
         count = call(self.contract.functions.proposalCount())
@@ -228,7 +216,14 @@ class ConsortiumClient:
 
     def _device_record(self, addr: str) -> Device:
         owner, expires_at, active, authorized_at, nonce = call(self.contract.functions.device(addr))
-        return Device(addr, owner, expires_at, active, authorized_at, nonce)
+        return Device(
+            address=addr,
+            owner=owner,
+            expires_at=expires_at,
+            active=active,
+            authorized_at_block=authorized_at,
+            nonce=nonce,
+        )
 
     def device(self, address: str) -> Device:
         """A device key bound now, or once bound and since unbound (owner zero)."""

@@ -691,8 +691,8 @@ class JobsClient:
         self,
         sender: Sender,
         record: Handover,
-        from_signature: bytes = b"",
-        to_signature: bytes = b"",
+        from_signature: str | bytes = b"",
+        to_signature: str | bytes = b"",
     ) -> TxReceipt:
         """Hand lots over. The chain needs both factories' signatures; a side left empty is
         signed here only when `sender` is that side's factory (its own consent, with its own

@@ -48,7 +48,7 @@ MERKLE = {
 def _int(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidInput(f"the bundle's {name} must be an integer, not {value!r}", field=name)
-    return value
+    return int(value)
 
 
 def _opt_int(value: Any, name: str) -> int | None:

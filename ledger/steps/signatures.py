@@ -67,7 +67,8 @@ class Signer:
             lib.secp256k1_ecdsa_recoverable_signature_serialize_compact(
                 _CTX, self._out, self._recid, self._sig
             )
-            return ffi.buffer(self._out, 64)[:] + bytes((self._recid[0] + 27,))
+            compact: bytes = ffi.buffer(self._out, 64)[:]  # cffi buffers are untyped
+            return compact + bytes((self._recid[0] + 27,))
 
 
 def address_of(uncompressed_pubkey: bytes) -> str:

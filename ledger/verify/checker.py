@@ -697,8 +697,7 @@ def _check_anchors(
             continue  # a second step claiming a number is already a finding
         seen.add(e.seq)
         seq, step_time = e.seq, e.time
-        a = anchor_of.get(seq)
-        if a is None:
+        if seq not in anchor_of:
             flag(
                 Severity.MINOR,
                 "unanchored",
@@ -708,6 +707,7 @@ def _check_anchors(
             )
             block = facts.latest_block
         else:
+            a = anchor_of[seq]
             if a.index not in rebuilt:  # the root was not rebuilt: check this step's proof
                 try:
                     proof = [bytes.fromhex(p[2:]) for p in e.item.proof or []]
@@ -844,9 +844,10 @@ def verify_bundle(bundle: Bundle, w3: Web3) -> StepsVerdict:
     address = Web3.to_checksum_address(bundle.traceability)
     if not w3.eth.get_code(address):
         return _refused(bundle, "no-contract", f"no Traceability contract at {address}")
+    not_traceability: tuple[type[Exception], ...] = (*reverts(), BadFunctionCallOutput)
     try:
         facts = facts_for(w3, address, chain_id, bundle.job_id)
-    except (*reverts(), BadFunctionCallOutput):
+    except not_traceability:
         return _refused(bundle, "no-contract", f"the contract at {address} is no Traceability")
     return check_steps(facts, [bundle], sorted({s.split_id for s in bundle.splits}))
 
