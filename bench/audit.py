@@ -12,27 +12,22 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
-
-from nodeproc import KDF, PASSPHRASE, prepare  # noqa: E402
-from rpc_counter import CountingProxy  # noqa: E402
-
-from ledger.audit.chain_record import Contracts  # noqa: E402
-from ledger.audit.engine import AuditInputs, audit, seal  # noqa: E402
-from ledger.eth.chain import Backend, http_web3  # noqa: E402
-from ledger.eth.devnet import Devnet  # noqa: E402
-from ledger.eth.toolchain import free_port  # noqa: E402
-from ledger.node import Node, NodeOptions  # noqa: E402
-from ledger.steps.builder import StepWriter, object_event  # noqa: E402
-from ledger.steps.bundle import Bundle  # noqa: E402
-from ledger.steps.signatures import Signer  # noqa: E402
-from ledger.verify.checker import verify_bundle  # noqa: E402
+from ledger.audit.chain_record import Contracts
+from ledger.audit.engine import AuditInputs, audit, seal
+from ledger.eth.chain import Backend, http_web3
+from ledger.eth.devnet import Devnet
+from ledger.eth.rpc_counter import CountingProxy
+from ledger.eth.toolchain import free_port
+from ledger.node import Node, NodeOptions
+from ledger.nodeproc import KDF, PASSPHRASE, prepare
+from ledger.steps.builder import StepWriter, object_event
+from ledger.steps.bundle import Bundle
+from ledger.steps.signatures import Signer
+from ledger.verify.checker import verify_bundle
 
 TARGET_SECONDS = 10.0  # the audit of 100,000 steps
 VERIFY_TARGET_RATE = 50_000  # steps/s, bundle verification on 2 cores
