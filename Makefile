@@ -11,7 +11,7 @@ export PATH := $(TOOLBIN):$(CURDIR)/$(BIN):$(PATH)
 export SOLCX_BINARY_PATH := $(CURDIR)/.toolchain/solcx
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup run test test-python test-contracts fuzz compile lint bench demo clean portal portal-size chromium
+.PHONY: setup run test test-python test-contracts contracts-and-fuzz fuzz compile lint bench demo clean portal portal-size chromium
 
 setup: $(VENV)/.installed node_modules/.installed .toolchain/.installed build/portal/index.html
 
@@ -72,11 +72,22 @@ run: setup
 # long end-to-end tests do not leave one worker idle at the end.
 PYTEST_WORKERS := -n 2 --dist worksteal
 
-test: setup chromium
+test: setup chromium $(FUZZ_VENV)/.installed
 	@$(MAKE) --no-print-directory lint
 	@$(BIN)/python -m pytest $(PYTEST_WORKERS)
-	@$(MAKE) --no-print-directory test-contracts
-	@$(MAKE) --no-print-directory fuzz
+	@$(MAKE) --no-print-directory contracts-and-fuzz
+
+# The contract suite and the API fuzzer share nothing (each its own chain and ports) and
+# mostly keep one core busy each: they run side by side, each into its own log under
+# build/test-logs, printed in turn when both are done; either failing fails the target.
+contracts-and-fuzz: setup $(FUZZ_VENV)/.installed
+	@mkdir -p build/test-logs
+	@$(MAKE) --no-print-directory test-contracts >build/test-logs/contracts.log 2>&1 & contracts=$$!; \
+	$(MAKE) --no-print-directory fuzz >build/test-logs/fuzz.log 2>&1 & fuzz=$$!; \
+	wait $$contracts; contracts_status=$$?; wait $$fuzz; fuzz_status=$$?; \
+	echo "==> contract tests (brownie): exit $$contracts_status"; cat build/test-logs/contracts.log; \
+	echo "==> API fuzz: exit $$fuzz_status"; cat build/test-logs/fuzz.log; \
+	test $$contracts_status = 0 && test $$fuzz_status = 0
 
 test-python: setup chromium
 	@$(BIN)/python -m pytest $(PYTEST_WORKERS)
@@ -88,7 +99,7 @@ test-contracts: setup
 	@COFAB_BROWNIE_PORT=$$($(BIN)/python -m ledger.eth.toolchain free-port) $(BIN)/brownie test
 
 # Every operation of the OpenAPI schema, anonymous and signed in: no 5xx. Bounded by
-# COFAB_FUZZ_EXAMPLES inputs per operation (default 20).
+# COFAB_FUZZ_EXAMPLES inputs per operation (default 10).
 fuzz: setup $(FUZZ_VENV)/.installed
 	@$(FUZZ_VENV)/bin/python -m pytest tests/fuzz -p no:cacheprovider -o addopts="" -q -W ignore
 

@@ -22,7 +22,6 @@ import contextlib
 import hashlib
 import json
 import os
-import sys
 import tempfile
 import threading
 import time
@@ -31,28 +30,25 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
+from references import load, verdict
 
-from nodeproc import KDF, PASSPHRASE, prepare  # noqa: E402
-from references import load, verdict  # noqa: E402
-from rpc_counter import CountingProxy  # noqa: E402
-
-from ledger.audit.chain_record import Contracts  # noqa: E402
-from ledger.audit.engine import AuditInputs, audit, seal  # noqa: E402
-from ledger.eth.chain import Backend, http_web3  # noqa: E402
-from ledger.eth.devnet import Devnet  # noqa: E402
-from ledger.eth.toolchain import free_port  # noqa: E402
-from ledger.eth.tx import Sender  # noqa: E402
-from ledger.node import Node, NodeOptions  # noqa: E402
-from ledger.steps import compact, epcis  # noqa: E402
-from ledger.steps.anchoring import DEFAULT_MAX_STEPS, anchor_tree  # noqa: E402
-from ledger.steps.builder import StepWriter, object_event  # noqa: E402
-from ledger.steps.bundle import Bundle  # noqa: E402
-from ledger.steps.record import ZERO, Domain, Step, types_document  # noqa: E402
-from ledger.steps.signatures import Signer  # noqa: E402
-from ledger.verify import checker  # noqa: E402
-from ledger.verify.checker import verify_bundle  # noqa: E402
+from ledger.audit.chain_record import Contracts
+from ledger.audit.engine import AuditInputs, audit, seal
+from ledger.eth.chain import Backend, http_web3
+from ledger.eth.devnet import Devnet
+from ledger.eth.rpc_counter import CountingProxy
+from ledger.eth.toolchain import free_port
+from ledger.eth.tx import Sender
+from ledger.node import Node, NodeOptions
+from ledger.nodeproc import KDF, PASSPHRASE, prepare
+from ledger.steps import compact, epcis
+from ledger.steps.anchoring import DEFAULT_MAX_STEPS, anchor_tree
+from ledger.steps.builder import StepWriter, object_event
+from ledger.steps.bundle import Bundle
+from ledger.steps.record import ZERO, Domain, Step, types_document
+from ledger.steps.signatures import Signer
+from ledger.verify import checker
+from ledger.verify.checker import verify_bundle
 
 TARGET_SECONDS = 4.0  # the audit of 100,000 steps
 TARGET_SECONDS_1M = 30.0  # and of 1,000,000

@@ -24,15 +24,12 @@ import threading
 import time
 from pathlib import Path
 
-# the node-process helper is shared with the tests, which are not an installed package
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-
 import httpx
-from nodeproc import NodeProcess, prepare
 from references import load, verdict
 
 from ledger.eth.devnet import Devnet
 from ledger.eth.toolchain import free_port
+from ledger.nodeproc import NodeProcess, prepare
 from ledger.steps.builder import StepWriter, object_event
 from ledger.steps.signatures import Signer
 

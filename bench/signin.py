@@ -11,13 +11,9 @@ Usage: .venv/bin/python bench/signin.py
 
 from __future__ import annotations
 
-import sys
 import time
 import warnings
 from collections.abc import Callable
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from siwe import SiweMessage
 

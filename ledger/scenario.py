@@ -24,10 +24,15 @@ ROYALTY_PPM = 50_000
 DAY = 86_400
 
 
+def new_account() -> LocalAccount:
+    """A fresh key from the operating system's randomness."""
+    return Account.create(os.urandom(32).hex())
+
+
 def member(node: Node, roles: int, account: LocalAccount | None = None) -> Sender:
     """Admit `account` (a fresh key when None) with `roles`; the node's operator proposes,
     so this needs a council where the operator's proposal alone reaches the quorum."""
-    account = account or Account.create(os.urandom(32).hex())
+    account = account or new_account()
     node.consortium.propose_admit(node.sender(), account.address, int(roles))
     return node.add_signer(account)
 

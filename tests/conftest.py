@@ -3,27 +3,37 @@
 from __future__ import annotations
 
 import os
+
+# py-evm hashes through eth_hash, whose default backend (pycryptodome) costs ~5x the
+# pysha3 the project depends on for its own hot path; chosen before eth_hash is imported.
+os.environ.setdefault("ETH_HASH_BACKEND", "pysha3")
+# xdist workers start with COLUMNS=80 and LINES=24, which the CLI's rich consoles would
+# keep for good when imported: a command run in this process would wrap its one-line
+# errors at 80 columns whatever COLUMNS its environment gives (tests/kit.py `cofab`)
+os.environ.pop("COLUMNS", None)
+os.environ.pop("LINES", None)
+
+import contextlib
+import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from eth.abc import SignedTransactionAPI, StateAPI
-from eth.estimators.gas import binary_gas_search_intrinsic_tolerance
+from eth.chains.base import Chain as PyEVMChain
 from eth.vm.spoof import SpoofTransaction
 from eth_account import Account
-from eth_account.signers.local import LocalAccount
 
+from kit import FAST_KDF, PASSPHRASE, Cli, admit, ok
 from ledger.core.keys import Keyring
 from ledger.core.private import private_dir
 from ledger.eth.chain import Backend, Chain
 from ledger.eth.deployment import Deployment
+from ledger.eth.toolchain import free_port
 from ledger.eth.tx import Sender
 from ledger.membership.roles import Role
 from ledger.node import OPERATOR_KEY, Node, NodeOptions
-
-PASSPHRASE = "correct horse battery staple"
-FAST_KDF = 2**10  # scrypt cost for test keystores; real keys use eth-account's default
 
 
 @pytest.fixture(autouse=True)
@@ -36,13 +46,13 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 def estimate_gas(state: StateAPI, transaction: SignedTransactionAPI) -> int:
-    """py-evm's gas estimate in two executions instead of about a dozen.
+    """py-evm's gas estimate in one execution instead of about a dozen.
 
     py-evm bisects the gas limit (Chain.gas_estimator), running the transaction at each
     step; estimating is most of the time of a test transaction. Here: one run at the block
-    gas limit (a revert there raises, as py-evm's estimator does), then the gas it used plus
-    the 1/64 that calls hold back, confirmed by a run at that limit; if that run fails,
-    py-evm's bisection decides. Every estimate is still a limit the transaction succeeds with.
+    gas limit (a revert there raises, as py-evm's estimator does), and the gas it used plus
+    the 1/64 that calls hold back. Sender adds a quarter and 50,000 gas to every estimate;
+    a limit that still fell short would fail the transaction on chain, and so the test.
     """
     snapshot = state.snapshot()
     try:
@@ -53,14 +63,11 @@ def estimate_gas(state: StateAPI, transaction: SignedTransactionAPI) -> int:
     if computation.is_error:
         raise computation.error
     used = transaction.intrinsic_gas + computation.get_gas_used()
-    limit = min(used + used // 63 + 2_300, state.gas_limit)
-    snapshot = state.snapshot()
-    try:
-        at_limit = SpoofTransaction(transaction, gas=limit)
-        enough = not state.apply_transaction(at_limit).is_error  # type: ignore[arg-type]
-    finally:
-        state.revert(snapshot)
-    return limit if enough else int(binary_gas_search_intrinsic_tolerance(state, transaction))
+    return min(used + used // 63 + 2_300, state.gas_limit)
+
+
+# every embedded (py-evm) chain this test process makes, the shared deployment's included
+PyEVMChain.gas_estimator = staticmethod(estimate_gas)
 
 
 @dataclass(frozen=True)
@@ -92,7 +99,10 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
     )
     n = Node.start(opts)
     tester = n.chain.w3.provider.ethereum_tester  # type: ignore[attr-defined]
-    tester.backend.chain.gas_estimator = estimate_gas  # kept by every rewind
+    # web3 asks for eth-tester's own accounts on every call without a `from` (a checksum
+    # of each of its ten keys each time); they are fixed for the chain's life
+    accounts = tester.get_accounts()
+    tester.get_accounts = lambda: accounts
     yield Deployed(n.chain, n.deployment, bytes(n.sender().account.key), tester.take_snapshot())
     n.close()
 
@@ -120,17 +130,26 @@ def operator(node: Node) -> Sender:
     return node.sender()
 
 
-def new_account() -> LocalAccount:
-    return Account.create(os.urandom(32).hex())
-
-
-def admit(node: Node, roles: int, account: LocalAccount | None = None) -> Sender:
-    """Admit a new member with `roles` (quorum 1: the operator's proposal executes)."""
-    account = account or new_account()
-    node.consortium.propose_admit(node.sender(), account.address, roles)
-    return node.add_signer(account)
-
-
 @pytest.fixture
 def factory(node: Node) -> Sender:
     return admit(node, int(Role.FACTORY))
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Iterator[Cli]:
+    """A shell for one node's data directory, with free ports for `cofab up`; a node the
+    test left running is stopped."""
+    c = Cli(tmp_path / "data", free_port(), free_port())
+    yield c
+    pid = c.pid()
+    if pid:
+        c.run("down")
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def running(cli: Cli) -> Cli:
+    """A devnet node started by `cofab up --detach`."""
+    ok(cli.run(*cli.up_args(), "--detach"))
+    return cli

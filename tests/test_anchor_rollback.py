@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from conftest import admit, new_account
+from kit import admit, new_account
 from ledger.eth.compiler import artifact
 from ledger.membership.roles import Role
 from ledger.node import Node

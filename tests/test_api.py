@@ -17,7 +17,7 @@ from siwe import SiweMessage, generate_nonce
 
 from api.app import create_app
 from api.eip4361 import MAX_MESSAGE_BYTES
-from conftest import admit, new_account
+from kit import admit, new_account
 from ledger.eth.tx import Sender
 from ledger.membership.roles import Role
 from ledger.node import Node

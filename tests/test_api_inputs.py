@@ -11,11 +11,10 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from jobkit import Parties, parties, split_order
 from test_api import Headers, assert_problem, sign_in
 
 from api.app import create_app
-from conftest import new_account
+from kit import Parties, new_account, parties, split_order
 from ledger.node import Node
 from ledger.orders.jobs import SplitSpec
 from ledger.steps.builder import StepWriter, object_event

@@ -8,9 +8,8 @@ import os
 from dataclasses import dataclass
 
 import pytest
-from jobkit import parties
 
-from conftest import admit, new_account
+from kit import admit, new_account, parties
 from ledger.audit.engine import AuditInputs, audit, contracts_of, report_hash, seal
 from ledger.audit.html import render
 from ledger.membership.roles import Role

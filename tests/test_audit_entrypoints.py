@@ -17,17 +17,16 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from jobkit import parties
-from rpc_counter import CountingProxy
 from test_audit import chain_now, device_steps, record
 from typer.testing import CliRunner
 
 from api.app import create_app
-from conftest import FAST_KDF, PASSPHRASE, admit, new_account
+from kit import FAST_KDF, PASSPHRASE, admit, new_account, parties
 from ledger.audit.chain_record import Contracts
 from ledger.audit.engine import AuditInputs, audit
 from ledger.cli import app as cli
 from ledger.eth.chain import Backend, http_web3
+from ledger.eth.rpc_counter import CountingProxy
 from ledger.eth.toolchain import free_port
 from ledger.membership.roles import Role
 from ledger.node import Node, NodeOptions

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import FAST_KDF, PASSPHRASE, new_account
+from kit import FAST_KDF, PASSPHRASE, new_account
 from ledger.core.errors import ChainUnavailable, ConfigError, DeploymentError, InvalidInput
 from ledger.eth.chain import Backend, connect
 from ledger.eth.devnet import Devnet

@@ -11,13 +11,13 @@ from typing import Any
 
 import httpx
 import pytest
-from nodeproc import NodeProcess, Stage, prepare
 
-from conftest import FAST_KDF, PASSPHRASE
+from kit import FAST_KDF, PASSPHRASE
 from ledger.eth.chain import Backend
 from ledger.eth.devnet import Devnet
 from ledger.eth.toolchain import free_port
 from ledger.node import Node, NodeOptions
+from ledger.nodeproc import NodeProcess, Stage, prepare
 from ledger.steps.authority import CACHE_SECONDS
 from ledger.steps.builder import StepWriter, object_event
 from ledger.steps.journal import Journal

@@ -6,11 +6,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from rpc_counter import CountingProxy
 from web3 import Web3
 
 from ledger.eth.chain import http_web3
 from ledger.eth.devnet import Devnet
+from ledger.eth.rpc_counter import CountingProxy
 from ledger.eth.toolchain import free_port
 
 

@@ -1,95 +1,29 @@
-"""The `cofab` command as a user runs it: real processes, a real devnet, real exit codes."""
+"""The `cofab` command as a user runs it: a real devnet node in processes of its own, real
+exit codes. Commands run through tests/kit.py's `cofab`; the entry point, Ctrl-C and a
+missing terminal are checked on processes of their own."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import pytest
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 
-from conftest import FAST_KDF, new_account
+from kit import FAST_KDF, Cli, cli_refused, new_account, ok
 from ledger.core.keys import Keyring
 from ledger.eth.devnet import port_is_free
 from ledger.eth.toolchain import free_port
 
-COFAB = [sys.executable, "-m", "ledger.cli"]
-
-
-@dataclass
-class Cli:
-    data_dir: Path
-    api_port: int
-    devnet_port: int
-
-    def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("COFAB_")}
-        env["COFAB_DATA_DIR"] = str(self.data_dir)
-        env["COFAB_KDF_ITERATIONS"] = str(FAST_KDF)  # keys `cofab up` and `keys new` write
-        env["COLUMNS"] = "200"
-        return env
-
-    def run(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [*COFAB, *args],
-            capture_output=True,
-            text=True,
-            env=self.env(),
-            input=input,
-            timeout=180,
-            umask=0o022,  # a permissive umask: the node's files must be private anyway
-        )
-
-    def up_args(self) -> list[str]:
-        return ["up", "--port", str(self.api_port), "--devnet-port", str(self.devnet_port)]
-
-    def pid(self) -> int | None:
-        try:
-            return int(json.loads((self.data_dir / "run.json").read_text())["pid"])
-        except (OSError, ValueError, KeyError):
-            return None
-
-
-def ok(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
-    return result.stdout
-
-
-def refused(result: subprocess.CompletedProcess[str], code: int, text: str) -> None:
-    assert result.returncode == code, f"exit {result.returncode}\n{result.stdout}{result.stderr}"
-    assert text in result.stderr, result.stderr
-    assert "Traceback" not in result.stderr + result.stdout
-
-
-@pytest.fixture
-def cli(tmp_path: Path) -> Iterator[Cli]:
-    c = Cli(tmp_path / "data", free_port(), free_port())
-    yield c
-    pid = c.pid()
-    if pid:  # a test failed with the node up: stop the process we started
-        c.run("down")
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-
-
-@pytest.fixture
-def running(cli: Cli) -> Cli:
-    ok(cli.run(*cli.up_args(), "--detach"))
-    return cli
-
 
 def test_help_lists_commands(cli: Cli) -> None:
-    out = ok(cli.run("--help"))
+    out = ok(cli.process("--help"))  # the entry point a user's shell runs
     for command in ("up", "down", "status", "keys", "member", "device"):
         assert command in out
 
@@ -133,7 +67,7 @@ def test_up_status_down_and_resume(cli: Cli) -> None:
 
     ok(cli.run("down"))
     assert port_is_free("127.0.0.1", cli.api_port) and port_is_free("127.0.0.1", cli.devnet_port)
-    refused(cli.run("member", "list"), 3, "no running node")
+    cli_refused(cli.run("member", "list"), 3, "no running node")
 
     os.chmod(cli.data_dir, 0o755)  # as an older version left it: tightened on start
     ok(cli.run(*cli.up_args(), "--detach"))
@@ -148,7 +82,7 @@ def test_up_status_down_and_resume(cli: Cli) -> None:
 
 def test_ctrl_c_stops_every_child_and_keeps_state(cli: Cli) -> None:
     proc = subprocess.Popen(
-        [*COFAB, *cli.up_args()],
+        [sys.executable, "-m", "ledger.cli", *cli.up_args()],
         env=cli.env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -204,11 +138,11 @@ def test_devices_and_proposals_through_the_cli(running: Cli) -> None:
     assert out["address"] == device and out["nonce"] == 1
     out = json.loads(ok(cli.run("device", "revoke", device, *signer, "--json")))
     assert not out["active"]
-    refused(cli.run("device", "revoke", device, *signer), 1, "is not authorised")
+    cli_refused(cli.run("device", "revoke", device, *signer), 1, "is not authorised")
 
     # a device key held elsewhere signs the typed data `device binding` prints
     remote = new_account()
-    refused(cli.run("device", "authorize", remote.address, *signer), 2, "--signature")
+    cli_refused(cli.run("device", "authorize", remote.address, *signer), 2, "--signature")
     printed = json.loads(
         ok(cli.run("device", "binding", remote.address, "--for", info.address, "--expires", "+1d"))
     )
@@ -225,7 +159,7 @@ def test_devices_and_proposals_through_the_cli(running: Cli) -> None:
             .signature
         ).hex()
     )
-    refused(
+    cli_refused(
         cli.run(
             "device",
             "authorize",
@@ -239,7 +173,7 @@ def test_devices_and_proposals_through_the_cli(running: Cli) -> None:
         1,
         "only the device key itself can consent",
     )
-    refused(
+    cli_refused(
         cli.run(
             "device",
             "authorize",
@@ -253,7 +187,7 @@ def test_devices_and_proposals_through_the_cli(running: Cli) -> None:
         1,
         "only the device key itself can consent",
     )
-    refused(cli.run("device", "show", remote.address), 1, "is not a device key")
+    cli_refused(cli.run("device", "show", remote.address), 1, "is not a device key")
     out = json.loads(
         ok(
             cli.run(
@@ -270,7 +204,7 @@ def test_devices_and_proposals_through_the_cli(running: Cli) -> None:
         )
     )
     assert out["owner"] == info.address and out["expires_at"] == int(expires_at)
-    refused(
+    cli_refused(
         cli.run("device", "authorize", new_account().address, "--signature", "0x" + "00" * 65),
         1,
         "not an active member with the factory role",
@@ -280,46 +214,46 @@ def test_devices_and_proposals_through_the_cli(running: Cli) -> None:
     out = json.loads(ok(cli.run("device", "show", remote.address, "--json")))
     assert out["owner"] == "0x" + "00" * 20 and not out["active"]
     # quorum 1: the proposal executed at once, so approving it again is refused
-    refused(cli.run("member", "approve", "1"), 1, "already executed")
+    cli_refused(cli.run("member", "approve", "1"), 1, "already executed")
     proposals = json.loads(ok(cli.run("member", "proposals", "--json")))
     assert proposals[0]["kind"] == "admit" and proposals[0]["state"] == "executed"
     assert proposals[-1]["kind"] == "unbind_device" and proposals[-1]["state"] == "executed"
-    refused(cli.run("member", "approve", "99"), 1, "no proposal 99")
+    cli_refused(cli.run("member", "approve", "99"), 1, "no proposal 99")
 
 
 def test_bad_input_gets_one_clear_line(running: Cli, tmp_path: Path) -> None:
     cli = running
-    refused(
+    cli_refused(
         cli.run("member", "propose", "admit", "0x1234", "--roles", "factory"),
         2,
         "not an Ethereum address",
     )
-    refused(
+    cli_refused(
         cli.run("member", "propose", "admit", new_account().address, "--roles", "wizard"),
         2,
         "unknown role",
     )
-    refused(
+    cli_refused(
         cli.run("member", "propose", "promote", new_account().address), 2, "unknown proposal kind"
     )
     wrong = tmp_path / "wrong.pass"
     wrong.write_text("not the passphrase")
-    refused(
+    cli_refused(
         cli.run(
             "member", "propose", "suspend", new_account().address, "--passphrase-file", str(wrong)
         ),
         1,
         "wrong passphrase",
     )
-    refused(cli.run(*cli.up_args()), 2, "already running")
+    cli_refused(cli.run(*cli.up_args()), 2, "already running")
     members_before = ok(cli.run("member", "list", "--json"))
-    refused(cli.run("member", "propose", "suspend", new_account().address), 1, "not a member")
+    cli_refused(cli.run("member", "propose", "suspend", new_account().address), 1, "not a member")
     assert ok(cli.run("member", "list", "--json")) == members_before
 
 
 def test_refusals_without_a_node(cli: Cli) -> None:
-    refused(cli.run("status"), 3, "not running")
-    refused(
+    cli_refused(cli.run("status"), 3, "not running")
+    cli_refused(
         cli.run(
             "up",
             "--backend",
@@ -336,10 +270,10 @@ def test_refusals_without_a_node(cli: Cli) -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         taken = busy.getsockname()[1]
-        refused(cli.run("up", "--port", str(taken)), 2, "already taken")
+        cli_refused(cli.run("up", "--port", str(taken)), 2, "already taken")
     # bound to every address, the node cannot guess where members reach it
-    refused(cli.run("up", "--host", "0.0.0.0", "--port", str(cli.api_port)), 2, "--public-url")
-    refused(cli.run(*cli.up_args(), "--public-url", "ftp://node.example"), 2, "not an http")
+    cli_refused(cli.run("up", "--host", "0.0.0.0", "--port", str(cli.api_port)), 2, "--public-url")
+    cli_refused(cli.run(*cli.up_args(), "--public-url", "ftp://node.example"), 2, "not an http")
 
 
 def test_keys_commands(cli: Cli, tmp_path: Path) -> None:
@@ -363,7 +297,7 @@ def test_keys_commands(cli: Cli, tmp_path: Path) -> None:
     assert foreign.address in out
     listed = {k["name"]: k["address"] for k in json.loads(ok(cli.run("keys", "list", "--json")))}
     assert listed["bob"] == foreign.address
-    refused(
+    cli_refused(
         cli.run(
             "keys",
             "import",
@@ -378,7 +312,7 @@ def test_keys_commands(cli: Cli, tmp_path: Path) -> None:
     )
     key_file = tmp_path / "k"
     key_file.write_text("0x1234")
-    refused(
+    cli_refused(
         cli.run(
             "keys",
             "import",
@@ -391,4 +325,4 @@ def test_keys_commands(cli: Cli, tmp_path: Path) -> None:
         2,
         "32 bytes",
     )
-    refused(cli.run("keys", "new", "bob"), 1, "passphrase is needed")  # no stdin, no file
+    cli_refused(cli.process("keys", "new", "bob"), 1, "passphrase is needed")  # no tty, no file

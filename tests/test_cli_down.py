@@ -3,28 +3,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from test_cli import Cli, ok
-
+from kit import Cli, ok
 from ledger.eth.devnet import port_is_free, process_alive
-from ledger.eth.toolchain import free_port
-
-
-@pytest.fixture
-def cli(tmp_path: Path) -> Iterator[Cli]:
-    c = Cli(tmp_path / "data", free_port(), free_port())
-    yield c
-    pid = c.pid()
-    if pid:  # a test failed with the node up: stop the process we started
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
 
 
 def test_down_when_the_devnet_was_already_killed_exits_0_and_says_so(cli: Cli) -> None:
@@ -35,7 +20,7 @@ def test_down_when_the_devnet_was_already_killed_exits_0_and_says_so(cli: Cli) -
     assert cmdline[0].endswith(b"anvil") and str(cli.devnet_port).encode() in cmdline
     os.kill(devnet_pid, signal.SIGKILL)  # the devnet dies under the running node
 
-    result = cli.run("down")
+    result = cli.process("down")
     assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}{result.stderr}"
     said = " ".join(result.stdout.split())
     assert f"node stopped (pid {node_pid})" in said

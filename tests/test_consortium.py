@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from web3.logs import DISCARD
 
-from conftest import admit, new_account
+from kit import admit, new_account
 from ledger.core.errors import ContractRevert, InvalidInput, NotFound
 from ledger.eth.tx import Sender
 from ledger.membership.consortium import MemberStatus, ProposalKind

@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from test_api import assert_problem, sign_in
 
 from api.app import create_app
-from conftest import admit
+from kit import admit
 from ledger.core import canonical_json
 from ledger.designs.certificates import Certificate, verify_certificate
 from ledger.membership.roles import Role

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from eth_utils import keccak
 
-from conftest import admit, new_account
+from kit import admit, new_account
 from ledger.core import merkle
 from ledger.core.blobs import BlobCorrupt, BlobStore
 from ledger.core.errors import Conflict, ContractRevert, Forbidden, InvalidInput, NotFound

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from test_api import Headers, assert_problem, sign_in
 
 from api.app import create_app
-from conftest import admit, new_account
+from kit import admit, new_account
 from ledger.eth.tx import Sender
 from ledger.membership.roles import Role
 from ledger.node import Node

@@ -6,12 +6,8 @@ import json
 import os
 from pathlib import Path
 
-from test_cli import Cli, cli, ok, refused, running
-
-from conftest import FAST_KDF
+from kit import FAST_KDF, Cli, cli_refused, ok
 from ledger.core.keys import Keyring
-
-assert cli and running  # the fixtures above are used by name
 
 
 def test_register_verify_license_share_fetch(running: Cli, tmp_path: Path) -> None:
@@ -51,7 +47,7 @@ def test_register_verify_license_share_fetch(running: Cli, tmp_path: Path) -> No
         )
     )
     assert "one batch of 2 files" in out
-    refused(c.run("design", "register", str(files["bracket.step"])), 1, "already registered")
+    cli_refused(c.run("design", "register", str(files["bracket.step"])), 1, "already registered")
 
     rpc = ["--rpc-url", f"http://127.0.0.1:{c.devnet_port}"]
     bracket_cert = bundles / "bracket.step.cert.json"
@@ -72,26 +68,26 @@ def test_register_verify_license_share_fetch(running: Cli, tmp_path: Path) -> No
     )
     assert "priority unrevealed" in out
     contract = json.loads(ok(c.run("status", "--json")))["contracts"]["DesignRegistry"]
-    refused(
+    cli_refused(
         c.run("design", "verify", str(files["unregistered.step"]), "--contract", contract, *rpc),
         1,
         "not registered",
     )
-    refused(
+    cli_refused(
         c.run("design", "verify", str(files["hinge.step"]), "--proof", str(bracket_cert), *rpc),
         2,
         "does not match the bundle",
     )
     truncated = tmp_path / "truncated.json"
     truncated.write_text(bracket_cert.read_text()[:200])
-    refused(
+    cli_refused(
         c.run("design", "verify", str(files["bracket.step"]), "--proof", str(truncated), *rpc),
         2,
         "corrupt bundle",
     )
     other_chain = tmp_path / "other-chain.json"
     other_chain.write_text(json.dumps({**json.loads(bracket_cert.read_text()), "chain_id": 1}))
-    refused(
+    cli_refused(
         c.run("design", "verify", str(files["bracket.step"]), "--proof", str(other_chain), *rpc),
         2,
         "wrong chain",
@@ -104,14 +100,14 @@ def test_register_verify_license_share_fetch(running: Cli, tmp_path: Path) -> No
     ok(c.run("member", "propose", "admit", plant.address, "--roles", "factory"))
     ok(c.run("design", "key", "--publish", *as_plant))
     did = single["design_id"]
-    refused(c.run("design", "share", did, "--to", plant.address), 1, "no active licence")
+    cli_refused(c.run("design", "share", did, "--to", plant.address), 1, "no active licence")
     ok(c.run("design", "license", did, "--to", plant.address, "--royalty-ppm", "25000"))
     ok(c.run("design", "share", did, "--to", plant.address))
     received = tmp_path / "received.step"
     ok(c.run("design", "fetch", did, "--out", str(received), *as_plant))
     assert received.read_bytes() == files["bracket.step"].read_bytes()
     ok(c.run("design", "license", did, "--to", plant.address, "--revoke"))
-    refused(
+    cli_refused(
         c.run("design", "fetch", did, "--out", str(tmp_path / "again.step"), *as_plant),
         1,
         "no active licence",

@@ -13,23 +13,24 @@ from typing import Any
 import pytest
 from eth_account import Account
 from fastapi.testclient import TestClient
-from jobkit import (
+from test_api import assert_problem, sign_in
+
+from api.app import create_app
+from kit import (
     DAY,
     PRICE,
     Parties,
+    admit,
     create,
     four_splits,
     in_production,
     parties,
+    refused,
     state,
     time_travel,
 )
-from test_api import assert_problem, sign_in
-
-from api.app import create_app
-from conftest import admit
 from ledger.audit.engine import audit, contracts_of
-from ledger.core.errors import ContractRevert, DeploymentError, InvalidInput
+from ledger.core.errors import DeploymentError, InvalidInput
 from ledger.core.keys import Keyring
 from ledger.disputes.client import DisputeStatus, Fault
 from ledger.eth import deployment as deploy_mod
@@ -68,13 +69,6 @@ def case(node: Node) -> Case:
     node.jobs.deliver(p.factories[1], job, 1)
     auditors = [admit(node, int(Role.AUDITOR)) for _ in range(2)]
     return Case(node, p, job, auditors)
-
-
-def refused(error: str, fn: Any, *args: Any, **kwargs: Any) -> ContractRevert:
-    with pytest.raises(ContractRevert) as info:
-        fn(*args, **kwargs)
-    assert info.value.error == error, info.value.message
-    return info.value
 
 
 def snapshot(node: Node, job: int) -> tuple[Any, ...]:

@@ -6,16 +6,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from test_cli import Cli, cli, ok, refused, running
-
-from conftest import FAST_KDF
+from kit import FAST_KDF, Cli, cli_refused, ok
 from ledger.core.keys import Keyring, read_passphrase
 from ledger.membership.roles import Role
 from ledger.node import Node
 from ledger.orders.jobs import SplitSpec
 from ledger.scenario import factory_shares, licensed_design, member, order_in_production
-
-assert cli and running  # the fixtures above are used by name
 
 PASS = "parties-pass"
 
@@ -60,7 +56,7 @@ def test_open_answer_vote_and_read_a_dispute(running: Cli, tmp_path: Path) -> No
         )
     )  # fmt: skip
     assert f"dispute 1 on split 1 of job {job}: open, evidence" in out
-    refused(
+    cli_refused(
         c.run(
             "dispute", "open", str(job), "1", "--reason", "again",
             "--evidence-hash", "0x" + "11" * 32, *as_("painter"),
@@ -68,9 +64,11 @@ def test_open_answer_vote_and_read_a_dispute(running: Cli, tmp_path: Path) -> No
         1,
         "already under open dispute 1",
     )  # fmt: skip
-    refused(c.run("dispute", "open", str(job), "0", "--reason", "x", *as_("buyer")), 2, "evidence")
-    refused(c.run("job", "accept-delivery", str(job), "1", *as_("buyer")), 1, "frozen")
-    refused(
+    cli_refused(
+        c.run("dispute", "open", str(job), "0", "--reason", "x", *as_("buyer")), 2, "evidence"
+    )
+    cli_refused(c.run("job", "accept-delivery", str(job), "1", *as_("buyer")), 1, "frozen")
+    cli_refused(
         c.run("dispute", "vote", "1", "--payout", "60%", "--fault", "factory", *as_("auditor-a")),
         1,
         "voting on dispute 1 opens when the respondent has submitted evidence",
@@ -81,12 +79,12 @@ def test_open_answer_vote_and_read_a_dispute(running: Cli, tmp_path: Path) -> No
             "--uri", "ipfs://qc-report", *as_("painter"),
         )
     )  # fmt: skip
-    refused(
+    cli_refused(
         c.run("dispute", "vote", "1", "--payout", "60%", "--fault", "factory", *as_("painter")),
         1,
         "not an active member with the auditor role",
     )
-    refused(c.run("dispute", "vote", "1", "--payout", "140%", *as_("auditor-a")), 2, "payout")
+    cli_refused(c.run("dispute", "vote", "1", "--payout", "140%", *as_("auditor-a")), 2, "payout")
     ok(c.run("dispute", "vote", "1", "--payout", "60%", "--fault", "factory", *as_("auditor-a")))
     out = ok(
         c.run("dispute", "vote", "1", "--payout", "700000", "--fault", "factory", *as_("auditor-b"))
@@ -101,9 +99,9 @@ def test_open_answer_vote_and_read_a_dispute(running: Cli, tmp_path: Path) -> No
         (1, "ruled", 650_000)
     ]
     assert json.loads(ok(c.run("dispute", "list", "--status", "open", "--json"))) == []
-    refused(c.run("dispute", "list", "--status", "pending"), 2, "open, ruled or lapsed")
-    refused(c.run("dispute", "lapse", "1"), 1, "dispute 1 is ruled")
-    refused(c.run("dispute", "show", "9"), 1, "no dispute 9")
+    cli_refused(c.run("dispute", "list", "--status", "pending"), 2, "open, ruled or lapsed")
+    cli_refused(c.run("dispute", "lapse", "1"), 1, "dispute 1 is ruled")
+    cli_refused(c.run("dispute", "show", "9"), 1, "no dispute 9")
 
     painter = json.loads(ok(c.run("member", "show", keys["painter"], "--json")))
     rep = painter["reputation"]

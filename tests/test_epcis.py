@@ -18,11 +18,11 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from jobkit import in_production, parties
 from jsonschema import Draft7Validator, FormatChecker
 from test_api import sign_in
 
 from api.app import create_app
+from kit import in_production, parties
 from ledger.core.errors import InvalidInput
 from ledger.node import Node
 from ledger.steps import epcis

@@ -12,10 +12,10 @@ from typing import Any
 
 from eth_account.messages import encode_typed_data
 from fastapi.testclient import TestClient
-from jobkit import four_splits, parties, split_order
 from test_api import sign_in
 
 from api.app import create_app
+from kit import four_splits, parties, split_order
 from ledger.node import Node
 from ledger.steps import epcis
 from ledger.steps.builder import object_event

@@ -7,35 +7,30 @@ from __future__ import annotations
 import time
 
 import pytest
-from jobkit import (
+
+from kit import (
     DAY,
     FEE_PPM,
     PRICE,
     ROYALTY_PPM,
+    admit,
     create,
     four_splits,
     in_production,
+    new_account,
     parties,
+    refused,
     split_order,
     state,
     time_travel,
 )
-
-from conftest import admit, new_account
-from ledger.core.errors import ContractRevert, InvalidInput, NotFound
+from ledger.core.errors import InvalidInput, NotFound
 from ledger.membership.roles import Role
 from ledger.node import Node
 from ledger.orders.jobs import JobStatus, SplitSpec, SplitStatus
 from ledger.orders.signing import Handover
 
 LOT = b"LOT-1".ljust(32, b"\x00")
-
-
-def refused(error: str, fn, *args, **kwargs) -> ContractRevert:  # type: ignore[no-untyped-def]
-    with pytest.raises(ContractRevert) as info:
-        fn(*args, **kwargs)
-    assert info.value.error == error, info.value.message
-    return info.value
 
 
 def statuses(node: Node, job_id: int) -> list[str]:

@@ -12,18 +12,6 @@ import pytest
 from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
 from fastapi.testclient import TestClient
-from jobkit import (
-    DAY,
-    DUSD,
-    FEE_PPM,
-    ROYALTY_PPM,
-    Parties,
-    in_production,
-    parties,
-    split_order,
-    time_travel,
-)
-from jobkit import state as chain_state
 from test_api import (
     assert_problem,
     fresh_nonce,
@@ -36,7 +24,20 @@ from test_api import (
 )
 
 from api.app import create_app
-from conftest import admit, new_account
+from kit import (
+    DAY,
+    DUSD,
+    FEE_PPM,
+    ROYALTY_PPM,
+    Parties,
+    admit,
+    in_production,
+    new_account,
+    parties,
+    split_order,
+    time_travel,
+)
+from kit import state as chain_state
 from ledger.membership.roles import Role
 from ledger.node import Node
 from ledger.orders.jobs import SplitSpec

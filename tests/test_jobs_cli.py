@@ -1,34 +1,21 @@
-"""`cofab job` and `cofab pay` as a user runs them: real processes against a detached devnet
-node, an order from creation to withdrawal, a signed acceptance relayed by the operator, a
-two-party hand-over through signed files, and refusals as one line with an exit code."""
+"""`cofab job` and `cofab pay` as a user runs them against a detached devnet node: an order
+from creation to withdrawal, a signed acceptance relayed by the operator, a two-party
+hand-over through signed files, and refusals as one line with an exit code."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-from test_cli import Cli, ok, refused
-
-from conftest import FAST_KDF
+from kit import FAST_KDF, Cli, cli_refused, ok
 from ledger.core.keys import Keyring
-from ledger.eth.toolchain import free_port
 from ledger.membership.roles import Role
 from ledger.node import Node
 
 PASS = "plant-pass"
-
-
-@pytest.fixture
-def running(tmp_path: Path) -> Iterator[Cli]:
-    c = Cli(tmp_path / "data", free_port(), free_port())
-    ok(c.run(*c.up_args(), "--detach"))
-    yield c
-    c.run("down")
 
 
 def members(cli: Cli) -> dict[str, str]:
@@ -77,7 +64,7 @@ def test_an_order_through_the_cli(running: Cli, tmp_path: Path) -> None:
     machining = "factory=mill,step=machining,quantity=20,share=60%"
     assembly = "factory=assembler,step=assembly,quantity=20,share={},after=0"
     short = ["--split", machining, "--split", assembly.format("30%")]
-    refused(cli.run(*signed_by("buyer", "job", "split", "1", *short)), 1, "exactly 1000000")
+    cli_refused(cli.run(*signed_by("buyer", "job", "split", "1", *short)), 1, "exactly 1000000")
     as_("buyer", "job", "split", "1", "--split", machining, "--split", assembly.format("33%"))
     assert show()["shares_total_ppm"] == 1_000_000
 
@@ -90,7 +77,7 @@ def test_an_order_through_the_cli(running: Cli, tmp_path: Path) -> None:
 
     as_("mill", "job", "deliver", "1", "0")
     early = cli.run(*signed_by("mill", "job", "finalize", "1", "0"))
-    refused(early, 1, "may review the delivery of split 0 of job 1 until")
+    cli_refused(early, 1, "may review the delivery of split 0 of job 1 until")
     assert "review until" in ok(cli.run("job", "show", "1"))
     lots = tmp_path / "lots.json"
     lot = ["--lot", "LOT-7", "--quantity", "20"]
@@ -111,7 +98,7 @@ def test_an_order_through_the_cli(running: Cli, tmp_path: Path) -> None:
     balance = json.loads(ok(cli.run("pay", "balance", "mill", "--json")))
     assert balance["withdrawable"] == 600 * 10**6
     assert "withdrew 600.000000 dUSD" in as_("mill", "pay", "withdraw")
-    refused(cli.run(*signed_by("mill", "pay", "withdraw")), 1, "nothing to withdraw")
+    cli_refused(cli.run(*signed_by("mill", "pay", "withdraw")), 1, "nothing to withdraw")
     balance = json.loads(ok(cli.run("pay", "balance", "mill", "--json")))
     assert balance["wallet"] == 600 * 10**6 and balance["withdrawable"] == 0
     royalty = json.loads(ok(cli.run("pay", "balance", m["designer"], "--json")))
@@ -119,5 +106,5 @@ def test_an_order_through_the_cli(running: Cli, tmp_path: Path) -> None:
     totals = json.loads(ok(cli.run("pay", "totals", "--json")))
     assert totals["conserved"] and totals["deposited"] == 1000 * 10**6
 
-    refused(cli.run("job", "show", "9"), 1, "there is no job 9")
-    refused(cli.run("job", "split", "1", "--split", "factory=mill,step=x"), 2, "needs factory")
+    cli_refused(cli.run("job", "show", "9"), 1, "there is no job 9")
+    cli_refused(cli.run("job", "split", "1", "--split", "factory=mill,step=x"), 2, "needs factory")

@@ -8,25 +8,26 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
-from typing import Any
 
 import pytest
-from jobkit import (
+
+from kit import (
     DAY,
     FEE_PPM,
     PRICE,
     ROYALTY_PPM,
     Parties,
+    admit,
     four_splits,
     in_production,
+    new_account,
     parties,
+    refused,
     split_order,
     state,
     time_travel,
 )
-
-from conftest import admit, new_account
-from ledger.core.errors import ContractRevert, InvalidInput
+from ledger.core.errors import InvalidInput
 from ledger.membership.roles import Role
 from ledger.node import Node
 from ledger.orders.jobs import DEFAULT_REVIEW_PERIOD, JobStatus, SplitSpec, SplitStatus
@@ -36,13 +37,6 @@ LOT = b"LOT-7".ljust(32, b"\x00")
 EVIDENCE = "0x" + "e1" * 32
 MACHINING = PRICE * 300_000 // 10**6  # split 0 of four_splits()
 PAINTING = PRICE * 230_000 // 10**6  # split 1
-
-
-def refused(error: str, fn: Any, *args: Any, **kwargs: Any) -> ContractRevert:
-    with pytest.raises(ContractRevert) as info:
-        fn(*args, **kwargs)
-    assert info.value.error == error, info.value.message
-    return info.value
 
 
 def handovers(node: Node) -> int:

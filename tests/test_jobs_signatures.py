@@ -9,10 +9,18 @@ from dataclasses import replace
 
 import pytest
 from eth_utils import keccak
-from jobkit import four_splits, in_production, parties, split_order, state, time_travel
 
-from conftest import new_account
-from ledger.core.errors import ContractRevert, InvalidInput
+from kit import (
+    four_splits,
+    in_production,
+    new_account,
+    parties,
+    refused,
+    split_order,
+    state,
+    time_travel,
+)
+from ledger.core.errors import InvalidInput
 from ledger.eth import eip712
 from ledger.node import Node
 from ledger.orders import signing as job_signing
@@ -20,13 +28,6 @@ from ledger.orders.jobs import JobStatus, SplitStatus
 from ledger.orders.signing import Acceptance, Handover
 
 LOT = b"SSCC-0001".ljust(32, b"\x00")
-
-
-def refused(error: str, fn, *args) -> ContractRevert:  # type: ignore[no-untyped-def]
-    with pytest.raises(ContractRevert) as info:
-        fn(*args)
-    assert info.value.error == error, info.value.message
-    return info.value
 
 
 def stranger(node: Node):  # type: ignore[no-untyped-def]

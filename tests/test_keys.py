@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 
-from conftest import FAST_KDF, PASSPHRASE
+from kit import FAST_KDF, PASSPHRASE
 from ledger.core.errors import ConfigError, InvalidInput, KeystoreError, NotFound
 from ledger.core.keys import Keyring, read_passphrase
 from ledger.core.settings import KDF_ITERATIONS_ENV, kdf_iterations

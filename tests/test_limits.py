@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from api.app import create_app
 from api.limits import json_depth
-from conftest import FAST_KDF, PASSPHRASE, new_account
+from kit import FAST_KDF, PASSPHRASE, new_account
 from ledger.core.keys import Keyring
 from ledger.core.settings import MAX_JSON_BYTES, MAX_JSON_DEPTH
 from ledger.eth.chain import Backend

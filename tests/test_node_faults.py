@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,11 +14,10 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from jobkit import parties, split_order
 from test_uploads import Server
 
 from api.app import create_app
-from conftest import FAST_KDF, PASSPHRASE, new_account
+from kit import FAST_KDF, PASSPHRASE, cofab, new_account, parties, split_order
 from ledger.core.keys import Keyring
 from ledger.eth.chain import Backend, connect
 from ledger.eth.compiler import artifact
@@ -142,11 +139,8 @@ def test_a_split_that_cannot_be_reconciled_fails_ready_and_shows_in_status(
         )
         env = {k: v for k, v in os.environ.items() if not k.startswith("COFAB_")}
         env.update(COFAB_DATA_DIR=str(node.data_dir), COLUMNS="300")
-        run = [sys.executable, "-m", "ledger.cli", "status"]
-        shown = subprocess.run(run, env=env, capture_output=True, text=True, timeout=180)
-        as_json = subprocess.run(
-            [*run, "--json"], env=env, capture_output=True, text=True, timeout=180
-        )
+        shown = cofab("status", env=env)
+        as_json = cofab("status", "--json", env=env)
     assert shown.returncode == 0, shown.stderr
     assert f"stalled      job {job} split 0" in shown.stdout
     assert "another party anchored different steps" in " ".join(shown.stdout.split())

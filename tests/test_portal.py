@@ -23,12 +23,22 @@ import pytest
 from eth_account import Account
 from eth_account.messages import encode_defunct, encode_typed_data
 from eth_account.signers.local import LocalAccount
-from jobkit import DUSD, Parties, four_splits, in_production, parties, split_order
 
 from api.app import create_app
 from api.inthread import serving
 from api.portal import portal_dir
-from conftest import FAST_KDF, PASSPHRASE, admit, new_account
+from kit import (
+    DUSD,
+    FAST_KDF,
+    PASSPHRASE,
+    Parties,
+    admit,
+    four_splits,
+    in_production,
+    new_account,
+    parties,
+    split_order,
+)
 from ledger.designs.files import NewDesign
 from ledger.eth.chain import Backend
 from ledger.eth.toolchain import free_port

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.portal import PORTAL_DIR_ENV
-from conftest import admit
+from kit import admit
 from ledger.membership.roles import Role
 from ledger.node import Node
 

@@ -4,10 +4,9 @@ lost, what it was paid; the same figures over HTTP."""
 from __future__ import annotations
 
 from fastapi.testclient import TestClient
-from jobkit import DAY, FEE_PPM, PRICE, ROYALTY_PPM, Parties, create, parties, time_travel
 
 from api.app import create_app
-from conftest import admit
+from kit import DAY, FEE_PPM, PRICE, ROYALTY_PPM, Parties, admit, create, parties, time_travel
 from ledger.disputes import reputation
 from ledger.eth.tx import Sender
 from ledger.membership.roles import Role

@@ -10,20 +10,22 @@ from pathlib import Path
 
 import pytest
 from eth_account import Account
-from jobkit import (
+
+from kit import (
     DUSD,
     FEE_PPM,
     PRICE,
     ROYALTY_PPM,
     Parties,
+    admit,
     create,
     four_splits,
     in_production,
+    new_account,
     parties,
+    refused,
     state,
 )
-
-from conftest import admit, new_account
 from ledger.core.errors import Conflict, ContractRevert, InvalidInput
 from ledger.eth import deployment as deploy_mod
 from ledger.eth.chain import Backend, Chain, connect
@@ -34,13 +36,6 @@ from ledger.membership.roles import Role
 from ledger.node import Node, NodeOptions
 from ledger.orders.jobs import JobStatus, SplitSpec, SplitStatus
 from ledger.orders.settlement import Erc20, SettlementClient
-
-
-def refused(error: str, fn, *args, **kwargs) -> ContractRevert:  # type: ignore[no-untyped-def]
-    with pytest.raises(ContractRevert) as info:
-        fn(*args, **kwargs)
-    assert info.value.error == error, info.value.message
-    return info.value
 
 
 def one_split(p: Parties, share: int = 1_000_000 - ROYALTY_PPM - FEE_PPM) -> list[SplitSpec]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import admit, new_account
+from kit import admit, new_account
 from ledger.core.errors import Conflict, ContractRevert, Forbidden, InvalidInput, NotFound
 from ledger.eth.compiler import artifact
 from ledger.eth.tx import Sender

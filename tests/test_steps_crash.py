@@ -9,10 +9,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from nodeproc import NodeProcess, prepare
 
 from ledger.eth.devnet import Devnet
 from ledger.eth.toolchain import free_port
+from ledger.nodeproc import NodeProcess, prepare
 from ledger.steps.builder import StepWriter, object_event
 from ledger.steps.signatures import Signer
 

@@ -9,10 +9,10 @@ import os
 import pytest
 from eth_account import Account
 from fastapi.testclient import TestClient
-from jobkit import four_splits, in_production, parties
 from test_api import assert_problem, sign_in
 
 from api.app import create_app
+from kit import four_splits, in_production, parties
 from ledger.core.errors import InvalidInput
 from ledger.designs.files import NewDesign
 from ledger.eth import deployment as deploy_mod

@@ -30,7 +30,7 @@ from fastapi.testclient import TestClient
 from test_api import Headers, sign_in
 
 from api.app import create_app
-from conftest import admit
+from kit import admit
 from ledger.core.blobs import STAGING_PREFIX, BlobStore
 from ledger.designs.files import NewDesign, sha256_file
 from ledger.eth.toolchain import free_port

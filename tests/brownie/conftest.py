@@ -1,4 +1,6 @@
-"""Fixtures for the contract tests, run by `brownie test` (see `make test-contracts`)."""
+"""Fixtures and helpers for the contract tests, run by `brownie test` (see
+`make test-contracts`); test modules import the helpers from here (`from conftest import
+err`), this folder being pytest's root for them."""
 
 import os
 
@@ -40,6 +42,23 @@ def pytest_sessionstart(session):
     if port:
         cmd_settings["port"] = int(port)
     network["cmd_settings"] = cmd_settings
+
+
+def _arg(value):
+    address = getattr(value, "address", value)
+    if isinstance(address, str) and address.startswith("0x") and len(address) == 42:
+        return address.lower()  # brownie decodes error arguments to lowercase addresses
+    return str(value)
+
+
+def err(name, *args):
+    """Expect a revert with custom error `name`: with `args`, exactly those arguments (as
+    brownie decodes them); without, whatever its arguments."""
+    import brownie  # here, not at module level: see pytest_sessionstart
+
+    if args:
+        return brownie.reverts(f"{name}: {', '.join(_arg(a) for a in args)}")
+    return brownie.reverts(revert_pattern=f"{name}(: .*)?")
 
 
 @pytest.fixture(autouse=True)

@@ -11,9 +11,8 @@ from brownie import ZERO_ADDRESS, chain, web3
 from eth_account import Account
 from eth_account.messages import _hash_eip191_message, encode_typed_data
 
-DAY = 86400
-TTL = 7 * DAY
-COUNCIL, FACTORY, DESIGNER, AUDITOR, BUYER = 1, 2, 4, 8, 16
+from conftest import AUDITOR, BUYER, COUNCIL, DAY, DESIGNER, FACTORY, TTL, err
+
 ALL_ROLES = 31
 NONE, ACTIVE, SUSPENDED = 0, 1, 2
 ADMIT, SET_ROLES, SUSPEND, READMIT, SET_QUORUM, UNBIND_DEVICE = range(6)
@@ -32,18 +31,6 @@ NO_SIGNATURE = b"\x00" * 65
 # ---------------------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------------------
-
-
-def _arg(value):
-    address = getattr(value, "address", value)
-    if isinstance(address, str) and address.startswith("0x") and len(address) == 42:
-        return address.lower()  # brownie decodes error arguments to lowercase addresses
-    return str(value)
-
-
-def err(name, *args):
-    """Expect a revert with custom error `name(args)`, as brownie decodes it."""
-    return brownie.reverts(f"{name}: {', '.join(_arg(a) for a in args)}")
 
 
 def pid(tx):

@@ -11,10 +11,11 @@ import hashlib
 import os
 from contextlib import contextmanager
 
-import brownie
 import pytest
 from brownie import chain, web3
 from eth_abi import encode
+
+from conftest import err
 
 ZERO32 = b"\x00" * 32
 META = hashlib.sha256(b"metadata").digest()
@@ -23,11 +24,6 @@ GWEI = 10**9
 
 def did(label):
     return hashlib.sha256(label.encode()).digest()
-
-
-def err(name):
-    """Expect a revert with custom error `name` (whatever its arguments)."""
-    return brownie.reverts(revert_pattern=f"{name}(: .*)?")
 
 
 def commitment(design_id, designer, salt, metadata=META, parent=ZERO32):

@@ -7,13 +7,12 @@ accounts[7]) and a second factory that is an auditor too (accounts[8]). Every te
 from an order in production whose split 0 (the first factory's) is delivered.
 """
 
-import brownie
 import pytest
 from brownie import chain
 
-DAY = 86400
+from conftest import AUDITOR, BUYER, DAY, FACTORY, err
+
 EVIDENCE_PERIOD, RULING_PERIOD = 3 * DAY, 7 * DAY
-FACTORY, AUDITOR, BUYER = 2, 8, 16
 ROYALTY, FEE = 50_000, 20_000
 PRICE = 10_000 * 10**6
 SHARES = (500_000, 1_000_000 - ROYALTY - FEE - 500_000)
@@ -21,11 +20,6 @@ DESIGN = b"\xd5" * 32
 EVIDENCE, ANSWER = b"\xe1" * 32, b"\xa2" * 32
 NO_FAULT, BUYER_FAULT, FACTORY_FAULT = 0, 1, 2
 OPEN, RULED, LAPSED = 1, 2, 3
-
-
-def err(name):
-    """Expect a revert with custom error `name` (whatever its arguments)."""
-    return brownie.reverts(revert_pattern=f"{name}(: .*)?")
 
 
 @pytest.fixture(scope="module")

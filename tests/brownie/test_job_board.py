@@ -7,13 +7,12 @@ Builds on the `consortium` fixture (conftest.py); the factories here are local k
 they sign EIP-712 digests. The order: machining (10 units) feeding coating A and coating B.
 """
 
-import brownie
 import pytest
 from brownie import chain
 from eth_account import Account
 
-DAY = 86400
-FACTORY, AUDITOR, BUYER = 2, 8, 16
+from conftest import AUDITOR, BUYER, DAY, FACTORY, err
+
 ROYALTY, FEE = 50_000, 20_000
 PRICE = 10_000 * 10**6
 SHARES = (400_000, 265_000, 265_000)
@@ -21,11 +20,6 @@ REVIEW = 3 * DAY
 DESIGN = b"\xd6" * 32
 LOT = b"LOT-1".ljust(32, b"\x00")
 EVIDENCE = b"\xe1" * 32
-
-
-def err(name):
-    """Expect a revert with custom error `name` (whatever its arguments)."""
-    return brownie.reverts(revert_pattern=f"{name}(: .*)?")
 
 
 def sign(account, digest):

@@ -1,6 +1,7 @@
 """Property-based fuzzing of every operation in the node's OpenAPI schema: no input,
 signed in or anonymous, gets a 5xx. Run by `make fuzz` (part of `make test`) in its own
-environment, since schemathesis needs a newer Hypothesis than brownie pins."""
+environment, since schemathesis needs a newer Hypothesis than brownie pins. The chain
+estimates gas as tests/conftest.py sets it for every embedded chain."""
 
 from __future__ import annotations
 
@@ -20,7 +21,6 @@ from schemathesis.checks import not_a_server_error
 from siwe import SiweMessage
 
 from api.app import create_app
-from conftest import estimate_gas
 from ledger.eth.chain import Backend
 from ledger.membership.roles import ALL_ROLES
 from ledger.node import Node, NodeOptions
@@ -34,7 +34,6 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
     os.environ["COFAB_PASSPHRASE"] = "fuzz"
     data = Path(tmp_path_factory.mktemp("fuzz-node"))
     started = Node.start(NodeOptions(backend=Backend.EMBEDDED, data_dir=data, kdf_iterations=2**10))
-    started.chain.w3.provider.ethereum_tester.backend.chain.gas_estimator = estimate_gas  # type: ignore[attr-defined]
     operator = started.sender()
     started.consortium.propose_set_roles(operator, operator.address, ALL_ROLES)
     yield started

@@ -1,5 +1,6 @@
 """A cofab node as a real process against a chain it does not own (anvil started apart),
-so a test can SIGKILL the node and restart it; shared with bench/ingest.py."""
+so a crash test can SIGKILL the node and restart it, and a benchmark can load it over
+HTTP (bench/ingest.py, bench/audit.py)."""
 
 from __future__ import annotations
 

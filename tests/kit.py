@@ -1,0 +1,205 @@
+"""What the tests share besides fixtures (those live in conftest.py): test keys, members
+and orders on a node, the assertion that a call is refused, and the one way to run the
+`cofab` command."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ledger.core.errors import ContractRevert
+from ledger.eth.tx import Sender
+from ledger.membership.roles import Role
+from ledger.node import Node
+from ledger.orders.jobs import SplitSpec
+from ledger.scenario import DAY, ROYALTY_PPM, licensed_design, order_in_production
+from ledger.scenario import member as admit  # the tests' word for it
+from ledger.scenario import new_account as new_account
+
+PASSPHRASE = "correct horse battery staple"
+FAST_KDF = 2**10  # scrypt cost for test keystores; real keys use eth-account's default
+
+DUSD = 10**6  # one demo dollar in token units
+PRICE = 10_000 * DUSD
+FEE_PPM = 20_000  # 2 %, the deployment default
+
+# --- refusals -------------------------------------------------------------------------
+
+
+def refused(error: str, fn: Callable[..., object], *args: Any, **kwargs: Any) -> ContractRevert:
+    """`fn(*args, **kwargs)` reverts with the custom error `error`; the revert, for more
+    checks (callers assert separately that nothing changed)."""
+    with pytest.raises(ContractRevert) as info:
+        fn(*args, **kwargs)
+    assert info.value.error == error, info.value.message
+    return info.value
+
+
+# --- members, designs, orders -----------------------------------------------------------
+
+
+@dataclass
+class Parties:
+    buyer: Sender
+    designer: Sender
+    factories: list[Sender]
+    design: bytes
+
+
+def parties(node: Node, factories: int = 3, royalty_ppm: int = ROYALTY_PPM) -> Parties:
+    """A buyer with demo dollars, a designer whose design is licensed to it, factories."""
+    buyer = admit(node, int(Role.BUYER))
+    designer = admit(node, int(Role.DESIGNER))
+    plants = [admit(node, int(Role.FACTORY)) for _ in range(factories)]
+    design = licensed_design(node, designer, buyer.address, royalty_ppm=royalty_ppm)
+    node.settlement.token().mint(node.sender(), buyer.address, 100 * PRICE)
+    return Parties(buyer, designer, plants, design)
+
+
+def four_splits(p: Parties) -> list[SplitSpec]:
+    """Machining, painting and a second machining lot, then assembly after the first lot:
+    3 factories, 4 splits, one dependency; shares 30 + 23 + 20 + 20 % + 5 % + 2 % = 100 %."""
+    f = p.factories
+    return [
+        SplitSpec(f[0].address, "machining", 100, 300_000),
+        SplitSpec(f[1].address, "painting", 100, 230_000),
+        SplitSpec(f[0].address, "machining lot 2", 50, 200_000),
+        SplitSpec(f[2].address, "assembly", 100, 200_000, (0,)),
+    ]
+
+
+def create(node: Node, p: Parties, price: int = PRICE, deadline: int | None = None) -> int:
+    deadline = deadline or int(time.time()) + 30 * DAY
+    job_id, _ = node.jobs.create(p.buyer, p.design, 100, price, deadline)
+    return job_id
+
+
+def split_order(
+    node: Node, p: Parties, specs: list[SplitSpec] | None = None, price: int = PRICE
+) -> int:
+    """A created, funded and split order."""
+    job_id = create(node, p, price)
+    node.jobs.fund(p.buyer, job_id)
+    node.jobs.split(p.buyer, job_id, specs or four_splits(p))
+    return job_id
+
+
+def in_production(node: Node, p: Parties, specs: list[SplitSpec] | None = None) -> int:
+    """An order whose every split its factory accepted."""
+    return order_in_production(node, p.buyer, p.design, specs or four_splits(p), PRICE)
+
+
+def state(node: Node, job_id: int | None = None) -> tuple[Any, ...]:
+    """What a refused call must leave untouched: the order, the escrow totals, the block's
+    storage-visible figures."""
+    view = node.jobs.view(job_id).as_dict() if job_id else None
+    return view, node.settlement.totals().as_dict(), node.jobs.count()
+
+
+def time_travel(node: Node, seconds: int) -> None:
+    """Move the embedded chain's clock forward (mines a block)."""
+    node.chain.advance_time(seconds)
+
+
+# --- the cofab command ----------------------------------------------------------------
+
+# COFAB_TEST_CLI=process runs every command as its own process, as a user's shell does;
+# by default they run in the test's process (the same Click parsing, exit codes and
+# output, without ~2 s of imports per command).
+IN_PROCESS = os.environ.get("COFAB_TEST_CLI", "in-process") != "process"
+
+
+def cofab(
+    *args: str, env: Mapping[str, str], input: str | None = None, process: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """Run `cofab ARGS` with exactly the environment `env`; its exit code and output.
+
+    `cofab up` always runs as a process: it serves until stopped, and `--detach` starts
+    itself again from its own command line. Everything else runs in this process unless
+    `process` (the process boundary is what a test checks) or COFAB_TEST_CLI=process. An
+    exception no command handles exits 70, as the installed entry point does, with its
+    traceback in stderr so the failing test shows it."""
+    if process or not IN_PROCESS or args[:1] == ("up",):
+        return subprocess.run(
+            [sys.executable, "-m", "ledger.cli", *args],
+            capture_output=True,
+            text=True,
+            env=dict(env),
+            timeout=180,
+            umask=0o022,  # a permissive umask: the node's files must be private anyway
+            **({"input": input} if input is not None else {"stdin": subprocess.DEVNULL}),
+        )
+    from typer.testing import CliRunner
+
+    from ledger.cli import app
+
+    saved_env, cwd, umask = dict(os.environ), os.getcwd(), os.umask(0o022)
+    try:
+        os.environ.clear()
+        os.environ.update(env)
+        result = CliRunner().invoke(app, list(args), input=input, prog_name="cofab")
+    finally:
+        os.environ.clear()
+        os.environ.update(saved_env)
+        os.chdir(cwd)
+        os.umask(umask)
+    code, stderr = result.exit_code, result.stderr
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        code = 70
+        exc = result.exception
+        stderr += "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    return subprocess.CompletedProcess(["cofab", *args], code, result.stdout, stderr)
+
+
+@dataclass
+class Cli:
+    """A user's shell for one node: its data directory and the ports `cofab up` takes."""
+
+    data_dir: Path
+    api_port: int
+    devnet_port: int
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("COFAB_")}
+        env["COFAB_DATA_DIR"] = str(self.data_dir)
+        env["COFAB_KDF_ITERATIONS"] = str(FAST_KDF)  # keys `cofab up` and `keys new` write
+        env["COLUMNS"] = "200"
+        return env
+
+    def run(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
+        return cofab(*args, env=self.env(), input=input)
+
+    def process(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """The command as its own process (signals, the entry point, exit status)."""
+        return cofab(*args, env=self.env(), process=True)
+
+    def up_args(self) -> list[str]:
+        return ["up", "--port", str(self.api_port), "--devnet-port", str(self.devnet_port)]
+
+    def pid(self) -> int | None:
+        try:
+            return int(json.loads((self.data_dir / "run.json").read_text())["pid"])
+        except (OSError, ValueError, KeyError):
+            return None
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+def cli_refused(result: subprocess.CompletedProcess[str], code: int, text: str) -> None:
+    """The command exited `code` and said `text` on stderr in one line, no traceback."""
+    assert result.returncode == code, f"exit {result.returncode}\n{result.stdout}{result.stderr}"
+    assert text in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
