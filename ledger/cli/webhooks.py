@@ -12,31 +12,24 @@ from urllib.parse import urlsplit
 import typer
 
 from ledger.cli.common import (
-    DataDirOpt,
+    App,
+    CliOptions,
     JsonOpt,
-    PassFileOpt,
-    RpcUrlOpt,
     handled,
     out,
     print_json,
-    signing_node,
+    shared,
 )
 from ledger.core.errors import Forbidden
 from ledger.membership.consortium import MemberStatus
-from ledger.node import OPERATOR_KEY, Node, read_run_info
+from ledger.node import Node, read_run_info
 from ledger.notify.events import EventType
 
-app = typer.Typer(help="Webhooks: be told of your events by signed HTTP POSTs.")
-
-MemberOpt = Annotated[
-    str, typer.Option("--from", help="Name or address of your key in this node's keyring")
-]
+app = App(help="Webhooks: be told of your events by signed HTTP POSTs.")
 
 
-def _member_node(
-    data_dir: DataDirOpt, rpc_url: RpcUrlOpt, key: str, passphrase_file: PassFileOpt
-) -> tuple[Node, str]:
-    node = signing_node(data_dir, rpc_url, key, passphrase_file)
+def _member_node(options: CliOptions) -> tuple[Node, str]:
+    node = options.signing()
     address = node.signer_addresses[-1]
     member = node.consortium.member(address)
     if member.status is not MemberStatus.ACTIVE:
@@ -52,20 +45,17 @@ def _member_node(
 
 @app.command("add")
 def add(
+    ctx: typer.Context,
     url: Annotated[str, typer.Argument(help="http(s) URL the node POSTs to")],
     event: Annotated[
         list[str] | None,
         typer.Option("--event", "-e", help="Event type (repeatable; default: every type)"),
     ] = None,
-    key: MemberOpt = OPERATOR_KEY,
-    data_dir: DataDirOpt = None,
-    rpc_url: RpcUrlOpt = None,
-    passphrase_file: PassFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Register a webhook; its signing secret is printed this once."""
     with handled():
-        node, address = _member_node(data_dir, rpc_url, key, passphrase_file)
+        node, address = _member_node(shared(ctx))
         try:
             hook, secret = node.notify.add_webhook(address, url, event or ["*"])
         finally:
@@ -79,15 +69,12 @@ def add(
 
 @app.command("list")
 def list_(
-    key: MemberOpt = OPERATOR_KEY,
-    data_dir: DataDirOpt = None,
-    rpc_url: RpcUrlOpt = None,
-    passphrase_file: PassFileOpt = None,
+    ctx: typer.Context,
     as_json: JsonOpt = False,
 ) -> None:
     """Your webhooks with their deliveries (pending, delivered, failed)."""
     with handled():
-        node, address = _member_node(data_dir, rpc_url, key, passphrase_file)
+        node, address = _member_node(shared(ctx))
         try:
             hooks = [h.as_dict() for h in node.notify.webhooks(address)]
         finally:
@@ -110,15 +97,12 @@ def list_(
 
 @app.command("remove")
 def remove(
+    ctx: typer.Context,
     hook_id: Annotated[str, typer.Argument(help="Webhook id (wh_…)")],
-    key: MemberOpt = OPERATOR_KEY,
-    data_dir: DataDirOpt = None,
-    rpc_url: RpcUrlOpt = None,
-    passphrase_file: PassFileOpt = None,
 ) -> None:
     """Remove one of your webhooks (its pending deliveries are dropped)."""
     with handled():
-        node, address = _member_node(data_dir, rpc_url, key, passphrase_file)
+        node, address = _member_node(shared(ctx))
         try:
             node.notify.remove_webhook(address, hook_id)
         finally:
@@ -127,7 +111,7 @@ def remove(
 
 
 @app.command("types")
-def types(as_json: JsonOpt = False) -> None:
+def types(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """The event types a webhook can subscribe to."""
     rows = [{"type": e.value, "description": e.description} for e in EventType]
     if as_json:
