@@ -12,7 +12,7 @@ import typer
 from typer.core import TyperGroup
 from typer.testing import CliRunner
 
-from conftest import FAST_KDF, PASSPHRASE
+from kit import FAST_KDF, PASSPHRASE
 from ledger.cli import app
 from ledger.core.keys import Keyring
 from ledger.eth.toolchain import free_port

@@ -17,11 +17,10 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from jobkit import in_production, parties
 from test_api import assert_problem, sign_in
 
 from api.app import create_app
-from conftest import new_account
+from kit import in_production, new_account, parties
 from ledger.core import merkle
 from ledger.epcis import context as ctx
 from ledger.epcis.eventhash import event_id

@@ -12,11 +12,10 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from jobkit import in_production, parties
 from test_webhooks import sign_in_at
 
 from api.app import create_app
-from conftest import admit
+from kit import admit, in_production, parties
 from ledger.eth.toolchain import free_port
 from ledger.membership.roles import Role
 from ledger.node import Node

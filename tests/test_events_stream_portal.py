@@ -3,8 +3,9 @@ notification arrives on the event stream, with no focus change and no console er
 
 from __future__ import annotations
 
-from jobkit import Parties, four_splits, in_production
 from test_portal import Served, browser, cast, expect, person, pytestmark, served
+
+from kit import Parties, four_splits, in_production
 
 assert browser and cast and person and served and pytestmark  # fixtures used by name
 

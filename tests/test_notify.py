@@ -9,9 +9,8 @@ import time
 from typing import Any
 
 import pytest
-from jobkit import DAY, Parties, in_production, parties, split_order, time_travel
 
-from conftest import admit
+from kit import DAY, Parties, admit, in_production, parties, split_order, time_travel
 from ledger.core.settings import PROJECT_ROOT
 from ledger.membership.roles import Role
 from ledger.node import Node

@@ -22,10 +22,9 @@ import httpx
 import test_portal as tp
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from jobkit import DUSD
 from test_portal import Person, Served, expect, propose_hand_over
 
-from conftest import FAST_KDF, admit, new_account
+from kit import DUSD, FAST_KDF, admit, new_account
 from ledger.membership.roles import Role
 from ledger.steps.builder import StepWriter, object_event
 from ledger.steps.signatures import Signer

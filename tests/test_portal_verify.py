@@ -10,7 +10,6 @@ import os
 from typing import Any
 
 from eth_account.messages import encode_typed_data
-from jobkit import Parties
 from test_portal import (  # noqa: F401 - one node and one browser, as the portal tests
     Person,
     Served,
@@ -23,7 +22,7 @@ from test_portal import (  # noqa: F401 - one node and one browser, as the porta
     served,
 )
 
-from conftest import admit
+from kit import Parties, admit
 from ledger.designs.files import NewDesign
 from ledger.membership.roles import Role
 

@@ -16,10 +16,10 @@ from typing import Any
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from fastapi.testclient import TestClient
-from jobkit import DAY, PRICE, state
 from test_api import assert_problem, sign_in
 
 from api.app import create_app
+from kit import DAY, PRICE, state
 from ledger.membership.roles import Role
 from ledger.node import Node
 from ledger.orders.jobs import JobStatus

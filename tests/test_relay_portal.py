@@ -13,7 +13,6 @@ from typing import Any
 from eth_account import Account
 from eth_account.messages import encode_defunct, encode_typed_data
 from eth_account.signers.local import LocalAccount
-from jobkit import DUSD, Parties, split_order
 from test_portal import (  # noqa: F401 - one node and one browser, as the portal tests
     Person,
     Served,
@@ -24,7 +23,7 @@ from test_portal import (  # noqa: F401 - one node and one browser, as the porta
     served,
 )
 
-from conftest import FAST_KDF
+from kit import DUSD, FAST_KDF, Parties, split_order
 from ledger.membership.roles import Role
 from ledger.node import Node
 from ledger.orders.jobs import SplitSpec

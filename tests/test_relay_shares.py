@@ -19,7 +19,7 @@ from test_portal import served  # noqa: F401 - a node on a devnet, reachable ove
 from typer.testing import CliRunner
 
 from api.app import create_app
-from conftest import FAST_KDF, admit
+from kit import FAST_KDF, admit
 from ledger.cli import app as cofab
 from ledger.core.keys import Keyring
 from ledger.core.private import private_dir

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from eth_account import Account
 from fastapi.testclient import TestClient
-from jobkit import four_splits, in_production, parties
 from test_ethers_typed_data import ethers_sign, key_of
 
 from api.app import create_app
+from kit import four_splits, in_production, parties
 from ledger.core.errors import InvalidInput
 from ledger.eth import eip712
 from ledger.node import Node

@@ -15,10 +15,10 @@ import httpx
 import pytest
 from eth_account.signers.local import LocalAccount
 from fastapi.testclient import TestClient
-from jobkit import in_production, parties, split_order
 from test_api import assert_problem, sign_in, sign_text, siwe_text
 
 from api.app import create_app
+from kit import in_production, parties, split_order
 from ledger.eth.toolchain import free_port
 from ledger.node import Node
 from ledger.notify.signing import SignatureError, verify

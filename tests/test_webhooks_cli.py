@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 
-from test_cli import Cli, cli, ok, refused, running
-
-assert cli and running  # the fixtures above are used by name
+from kit import Cli, ok
+from kit import cli_refused as refused
 
 PUBLIC = "http://93.184.216.34/hooks/cofab"  # a public address, never called here
 

@@ -11,11 +11,11 @@ from typing import Any
 
 import httpx
 import pytest
-from nodeproc import NodeProcess, prepare
 from test_webhooks import Receiver, sign_in_at
 
 from ledger.eth.devnet import Devnet
 from ledger.eth.toolchain import free_port
+from ledger.nodeproc import NodeProcess, prepare
 from ledger.steps.builder import StepWriter, object_event
 from ledger.steps.signatures import Signer
 
