@@ -80,7 +80,7 @@ def _client(node: Node) -> TestClient:
 def test_a_factorys_device_keys_listed_with_their_status(node: Node) -> None:
     from test_api import assert_problem
 
-    from conftest import new_account
+    from kit import new_account
 
     plant = admit(node, int(Role.FACTORY))
     other = admit(node, int(Role.FACTORY))
@@ -108,7 +108,7 @@ def test_a_factorys_device_keys_listed_with_their_status(node: Node) -> None:
 
 
 def test_a_designs_licences_and_shares_listed(node: Node) -> None:
-    from jobkit import parties
+    from kit import parties
 
     p = parties(node, factories=2)
     with _client(node) as client:
@@ -125,8 +125,7 @@ def test_a_designs_licences_and_shares_listed(node: Node) -> None:
 
 
 def test_an_orders_chain_events_in_order(node: Node) -> None:
-    from jobkit import in_production, parties
-
+    from kit import in_production, parties
     from ledger.orders.jobs import SplitSpec
 
     p = parties(node, factories=1)
@@ -141,9 +140,9 @@ def test_an_orders_chain_events_in_order(node: Node) -> None:
 
 
 def test_a_hand_over_waits_in_the_other_factorys_inbox_until_both_signed(node: Node) -> None:
-    from jobkit import four_splits, in_production, parties
     from test_api import assert_problem, sign_in
 
+    from kit import four_splits, in_production, parties
     from ledger.eth import eip712
     from ledger.orders.jobs import label32
     from ledger.orders.signing import Handover
