@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -329,7 +330,7 @@ def main() -> None:
         rows = []
         for form, path in files.items():
             for name, fn in (("audit", run_audit), ("verify", run_verify)):
-                result, elapsed, cpu, peak = _timed(lambda fn=fn, path=path: fn(chain.url, path))
+                result, elapsed, cpu, peak = _timed(functools.partial(fn, chain.url, path))
                 if name == "audit":
                     proven = sum(s.get("steps_proven", 0) for s in result["splits"])
                     outcome = result["summary"]["verdict"]
