@@ -65,7 +65,7 @@ THROUGH_NODE_UP_TO = 200_000
 
 
 class PeakMemory:
-    """Peak resident memory of this process plus all its descendants, and the CPU time
+    """Peak resident memory of this process plus its Python descendants, and the CPU time
     of the descendants (the checker's workers are the fork server's children, which
     os.times() never counts), sampled from /proc (Linux)."""
 
@@ -96,8 +96,16 @@ class PeakMemory:
                     todo += [int(c) for c in task.read_text().split()]
         return out
 
+    @staticmethod
+    def _python(pid: int) -> bool:
+        """Not the chain node this bench runs (a child too): only the checker's processes."""
+        try:
+            return Path(f"/proc/{pid}/comm").read_text().startswith("python")
+        except OSError:
+            return False
+
     def _sample(self) -> None:
-        pids = self._tree(os.getpid())
+        pids = [p for p in self._tree(os.getpid()) if self._python(p)]
         self.peak = max(self.peak, sum(self._rss(p) for p in pids))
         for p in pids[1:]:
             with contextlib.suppress(OSError, IndexError, ValueError):
