@@ -366,7 +366,8 @@ def check_steps(
         done = [p.result() if isinstance(p, Future) else p for p in parts.pop(sid)]
         runs = [p for p in done if isinstance(p, Run)]
         res = SplitResult(sid)
-        if len(runs) == len(done) and _check_runs(facts, sid, runs, claims[sid], res, flag):
+        whole = bool(runs) and len(runs) == len(done)  # no steps: the step-by-step checks
+        if whole and _check_runs(facts, sid, runs, claims[sid], res, flag):
             res.items = lazy.get(sid) or [it for _, it in items]
             res.steps, res.first, res.last = len(res.items), runs[0].edges[0], runs[-1].edges[1]
             handovers = [h for r in runs for h in r.handovers]
