@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -60,7 +61,7 @@ THROUGH_NODE_UP_TO = 200_000
 
 
 class PeakMemory:
-    """Peak resident memory of this process plus all its descendants, and the CPU time
+    """Peak resident memory of this process plus its Python descendants, and the CPU time
     of the descendants (the checker's workers are the fork server's children, which
     os.times() never counts), sampled from /proc (Linux)."""
 
@@ -91,8 +92,16 @@ class PeakMemory:
                     todo += [int(c) for c in task.read_text().split()]
         return out
 
+    @staticmethod
+    def _python(pid: int) -> bool:
+        """Not the chain node this bench runs (a child too): only the checker's processes."""
+        try:
+            return Path(f"/proc/{pid}/comm").read_text().startswith("python")
+        except OSError:
+            return False
+
     def _sample(self) -> None:
-        pids = self._tree(os.getpid())
+        pids = [p for p in self._tree(os.getpid()) if self._python(p)]
         self.peak = max(self.peak, sum(self._rss(p) for p in pids))
         for p in pids[1:]:
             with contextlib.suppress(OSError, IndexError, ValueError):
@@ -325,7 +334,7 @@ def main() -> None:
         rows = []
         for form, path in files.items():
             for name, fn in (("audit", run_audit), ("verify", run_verify)):
-                result, elapsed, cpu, peak = _timed(lambda fn=fn, path=path: fn(chain.url, path))
+                result, elapsed, cpu, peak = _timed(functools.partial(fn, chain.url, path))
                 if name == "audit":
                     proven = sum(s.get("steps_proven", 0) for s in result["splits"])
                     outcome = result["summary"]["verdict"]

@@ -217,7 +217,9 @@ def _trees(
         if not isinstance(a, dict):
             continue
         lo, hi = a.get("from_seq"), a.get("to_seq")
-        if not (_u64(lo) and _u64(hi)) or hi < lo or hi - lo > 1 << 20:
+        if not (isinstance(lo, int) and isinstance(hi, int) and _u64(lo) and _u64(hi)):
+            continue
+        if hi < lo or hi - lo > 1 << 20:
             continue
         rng = [(q, by_seq.get(q)) for q in range(lo, hi + 1)]
         if any(h is None for _, h in rng):

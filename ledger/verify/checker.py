@@ -366,7 +366,8 @@ def check_steps(
         done = [p.result() if isinstance(p, Future) else p for p in parts.pop(sid)]
         runs = [p for p in done if isinstance(p, Run)]
         res = SplitResult(sid)
-        if len(runs) == len(done) and _check_runs(facts, sid, runs, claims[sid], res, flag):
+        whole = bool(runs) and len(runs) == len(done)  # no steps: the step-by-step checks
+        if whole and _check_runs(facts, sid, runs, claims[sid], res, flag):
             res.items = lazy.get(sid) or [it for _, it in items]
             res.steps, res.first, res.last = len(res.items), runs[0].edges[0], runs[-1].edges[1]
             handovers = [h for r in runs for h in r.handovers]
@@ -649,47 +650,47 @@ def _check_anchors(
 ) -> None:
     anchor_of: dict[int, Anchor] = {}
     rebuilt: set[int] = set()  # anchors whose whole range was rebuilt into their root
-    for a in anchors:
-        covered = [by_seq.get(q) for q in range(a.from_seq, a.to_seq + 1)]
+    for anchor in anchors:
+        covered = [by_seq.get(q) for q in range(anchor.from_seq, anchor.to_seq + 1)]
         present = [c for c in covered if c is not None]
-        where = {"tx": a.tx_hash, "block": a.block, "anchor": a.index}
+        where = {"tx": anchor.tx_hash, "block": anchor.block, "anchor": anchor.index}
         if len(present) == len(covered):
             tree = StandardMerkleTree.from_leaf_hashes([c.leaf for c in present], (), LEAF_ENCODING)
-            if tree.root != a.root:
+            if tree.root != anchor.root:
                 flag(
                     Severity.CRITICAL,
                     "not-included",
                     sid,
-                    f"steps {a.from_seq}-{a.to_seq} are not the ones anchored in anchor "
-                    f"{a.index}: they were replaced, reordered or edited after anchoring",
+                    f"steps {anchor.from_seq}-{anchor.to_seq} are not the ones anchored in anchor "
+                    f"{anchor.index}: they were replaced, reordered or edited after anchoring",
                     **where,
                 )
                 continue
-            if present[-1].step_hash != a.head:
+            if present[-1].step_hash != anchor.head:
                 flag(
                     Severity.CRITICAL,
                     "head-mismatch",
                     sid,
-                    f"anchor {a.index}'s head is not step {a.to_seq}'s hash",
+                    f"anchor {anchor.index}'s head is not step {anchor.to_seq}'s hash",
                     **where,
                 )
-            rebuilt.add(a.index)
+            rebuilt.add(anchor.index)
         else:
             missing = [
                 q
-                for q, c in zip(range(a.from_seq, a.to_seq + 1), covered, strict=True)
+                for q, c in zip(range(anchor.from_seq, anchor.to_seq + 1), covered, strict=True)
                 if c is None
             ]
             flag(
                 Severity.MAJOR,
                 "missing-steps",
                 sid,
-                f"{len(missing)} step(s) anchored in anchor {a.index} are not in the "
+                f"{len(missing)} step(s) anchored in anchor {anchor.index} are not in the "
                 f"bundles: {_ranges(missing)}",
                 **where,
             )
-        for q in range(a.from_seq, a.to_seq + 1):
-            anchor_of[q] = a
+        for q in range(anchor.from_seq, anchor.to_seq + 1):
+            anchor_of[q] = anchor
     authority = facts.authority
     seen: set[int] = set()
     for e in entries:
@@ -697,7 +698,8 @@ def _check_anchors(
             continue  # a second step claiming a number is already a finding
         seen.add(e.seq)
         seq, step_time = e.seq, e.time
-        if seq not in anchor_of:
+        a: Anchor | None = anchor_of.get(seq)
+        if a is None:
             flag(
                 Severity.MINOR,
                 "unanchored",
@@ -707,7 +709,6 @@ def _check_anchors(
             )
             block = facts.latest_block
         else:
-            a = anchor_of[seq]
             if a.index not in rebuilt:  # the root was not rebuilt: check this step's proof
                 try:
                     proof = [bytes.fromhex(p[2:]) for p in e.item.proof or []]
