@@ -281,6 +281,7 @@ def _queries(query: EventQuery, events: int, t0: int) -> None:
     ]  # fmt: skip
     rounds = 30
     worst = worst_cpu = 0.0
+    anchored = returned = 0
     print(f"  {'query (page of 100)':<26} {'events':>6} {'p50 ms':>8} {'p99 ms':>8} {'p99 CPU':>8}")
     for name, params in cases:
         args = {k: [v] for k, v in params.items()} | {"perPage": ["100"]}
@@ -297,6 +298,8 @@ def _queries(query: EventQuery, events: int, t0: int) -> None:
             times.append((time.perf_counter() - t) * 1000)
             cpu_times.append((time.process_time() - c) * 1000)
             token = next_token or token
+        anchored += sum(1 for e in found if e["cofab:proof"]["anchor"])
+        returned += len(found)
         p99, cpu99 = (sorted(t)[min(len(t) - 1, int(len(t) * 0.99))] for t in (times, cpu_times))
         worst = max(worst, p99)
         worst_cpu = max(worst_cpu, cpu99)
@@ -304,12 +307,11 @@ def _queries(query: EventQuery, events: int, t0: int) -> None:
             f"  {name:<26} {len(found):>6} {statistics.median(times):>8.1f} {p99:>8.1f} "
             f"{cpu99:>8.1f}"
         )
-    anchored = sum(1 for e in found if e["cofab:proof"]["anchor"])
     print(
         f"query: p99 of the worst query {worst:.1f} ms (target <= {QUERY_TARGET_MS:.0f} ms): "
         f"{_verdict(worst <= QUERY_TARGET_MS)}; its CPU time p99 {worst_cpu:.1f} ms; "
         f"{os.getloadavg()[0]:.1f} load average; events carry their proofs "
-        f"({anchored} of the last page anchored, with Merkle proofs)"
+        f"({anchored:,} of the {returned:,} on the last pages anchored, with Merkle proofs)"
     )
 
 
