@@ -19,9 +19,9 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from ledger.core.errors import Forbidden, InvalidInput, LedgerError, NotFound
 from ledger.epcis import context as ctx
@@ -37,6 +37,7 @@ from ledger.steps.service import StepService
 from ledger.steps.signatures import Signer
 
 KEY_PREFIX = "cofab_ek_"
+_T = TypeVar("_T")
 MAPPING_FIELDS = ("readPoint", "bizLocation", "epc", "epcClass")
 
 
@@ -123,10 +124,10 @@ class EpcisService:
             payload = dict(event) if isinstance(event, dict) else event
             if isinstance(payload, dict) and context is not None and "@context" not in payload:
                 payload["@context"] = context
-            canonical = _validate(payload, at)
+            _checked(epcis.parse, payload, at)
             if "eventID" not in payload:  # the CBV hash leaves eventID out: it names the rest
                 payload["eventID"] = hash_event_id(payload, context)
-                canonical = epcis.canonical(payload)
+            canonical = _checked(epcis.canonical, payload, at)
             target = self._target(factory, payload, mapping, at)
             prepared.append(_Event(at, str(payload["eventID"]), target, payload, canonical))
         with self._capture:
@@ -271,11 +272,11 @@ def _events_of(document: Any) -> tuple[list[Any], Any, Any]:
     )
 
 
-def _validate(event: Any, at: str) -> bytes:
-    """The event's canonical form once it is a valid EPCIS event; else the refusal naming
-    the member as the capture body does."""
+def _checked(check: Callable[[Any], _T], event: Any, at: str) -> _T:
+    """`check(event)` (parse, canonicalise), its refusal naming the member as the capture
+    body does."""
     try:
-        return epcis.canonical(epcis.parse(event))
+        return check(event)
     except InvalidInput as exc:
         raise _rename(exc, "payload", at) from None
 

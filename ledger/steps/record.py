@@ -23,6 +23,9 @@ from ledger.eth.eip712 import DOMAIN_TYPE
 from ledger.steps.epcis import BIZ_STEPS as BIZ_STEPS  # re-exported: the CBV words
 from ledger.steps.epcis import check_biz_step
 
+_checksum = lru_cache(maxsize=4096)(to_checksum_address)
+"""EIP-55 form of an address: a step's member is one of few factories, so cached."""
+
 ZERO = b"\x00" * 32
 UINT64_MAX = 2**64 - 1
 
@@ -167,7 +170,7 @@ class Step:
             "payloadHash": "0x" + self.payload_hash.hex(),
             "evidenceHash": "0x" + self.evidence_hash.hex(),
             "time": self.time,
-            "member": to_checksum_address(self.member),
+            "member": _checksum(self.member),
         }
 
     @classmethod
