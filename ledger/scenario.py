@@ -26,7 +26,8 @@ DAY = 86_400
 
 def new_account() -> LocalAccount:
     """A fresh key from the operating system's randomness."""
-    return Account.create(os.urandom(32).hex())
+    account: LocalAccount = Account.create(os.urandom(32).hex())
+    return account
 
 
 def member(node: Node, roles: int, account: LocalAccount | None = None) -> Sender:

@@ -78,8 +78,9 @@ class EventQuery:
                 )
                 args += [*values, *roles]
         per_page = _int_param(params, "perPage", DEFAULT_PAGE, 1, MAX_PAGE)
-        token = params.get("nextPageToken", [None])[-1]
-        if token is not None:
+        tokens = params.get("nextPageToken")
+        if tokens:
+            token = tokens[-1]
             where.append("id > ?")
             args.append(_token_value(token))
         self.store.sync()
@@ -145,9 +146,10 @@ def _values(params: Mapping[str, list[str]], name: str) -> list[str]:
 
 
 def _int_param(params: Mapping[str, list[str]], name: str, default: int, lo: int, hi: int) -> int:
-    raw = params.get(name, [None])[-1]
-    if raw is None:
+    given = params.get(name)
+    if not given:
         return default
+    raw = given[-1]
     if not raw.isdigit() or not lo <= int(raw) <= hi:
         raise InvalidInput(f"{name} must be a whole number from {lo} to {hi}", field=name)
     return int(raw)

@@ -19,9 +19,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
-from eth_typing import ABIEvent
 from eth_utils import event_abi_to_log_topic
 from hexbytes import HexBytes
 from web3.contract import Contract
@@ -94,7 +93,7 @@ class Deriver:
         for contract in sources.contracts:
             for entry in contract.abi:
                 if entry["type"] == "event":
-                    event = cast(ABIEvent, entry)
+                    event = entry
                     self._topics[bytes(event_abi_to_log_topic(event))] = (contract, event["name"])
         self._told_stalls: dict[tuple[int, int], str] = {}
 
