@@ -38,6 +38,11 @@ def list_devices(
     return out
 
 
+@router.get("/{address}", response_model=Device)
+def show_device(address: str, node: NodeDep) -> Device:
+    return node.consortium.device(address)
+
+
 @router.get(
     "/{address}/binding",
     response_model=DeviceBindingOut,
