@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from api.deps import MemberDep, NodeDep, signer_for
 from api.params import Uint256
 from ledger.core.abi import checksum
+from ledger.orders.settlement import Token
 
 router = APIRouter(prefix="/pay", tags=["payments"])
 
@@ -19,7 +20,7 @@ AddressPattern = r"^0x[0-9a-fA-F]{40}$"
 
 class ConfigOut(BaseModel):
     settlement: str
-    default_token: dict[str, Any] | None
+    default_token: Token | None
     platform: str
     platform_fee_ppm: int
 
@@ -65,7 +66,7 @@ def config(node: NodeDep) -> ConfigOut:
     default = s.default_token()
     return ConfigOut(
         settlement=s.address,
-        default_token=s.token(default).info.as_dict() if default else None,
+        default_token=s.token(default).info if default else None,
         platform=s.platform(),
         platform_fee_ppm=s.platform_fee_ppm(),
     )

@@ -42,7 +42,7 @@ def balance(
         credited, withdrawn = node.settlement.account(address, erc20.address)
         data = {
             "account": address,
-            "token": erc20.info.as_dict(),
+            "token": erc20.info,
             "withdrawable": credited - withdrawn,
             "credited": credited,
             "withdrawn": withdrawn,

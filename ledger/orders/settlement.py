@@ -16,6 +16,7 @@ from web3.types import TxReceipt
 
 from ledger.core.abi import PPM_SCALE, SolidityEnum, checksum, solidity_enum
 from ledger.core.errors import Conflict, InvalidInput
+from ledger.core.types import Record
 from ledger.eth.chain import Chain
 from ledger.eth.compiler import artifact
 from ledger.eth.contract import call
@@ -36,8 +37,7 @@ class EscrowStatus(SolidityEnum):
         return "unfunded" if self is EscrowStatus.NONE else self.name.lower()
 
 
-@dataclass(frozen=True)
-class Token:
+class Token(Record):
     """An ERC-20 with what it takes to show and parse amounts."""
 
     address: str
@@ -60,9 +60,6 @@ class Token:
                 f"amount {text!r} must be a positive number with at most {self.decimals} decimals"
             )
         return int(units)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"address": self.address, "symbol": self.symbol, "decimals": self.decimals}
 
 
 class Erc20:
@@ -87,7 +84,7 @@ class Erc20:
             symbol, decimals = str(call(fns.symbol())), int(call(fns.decimals()))
         except Exception:  # noqa: BLE001 - ERC-20 metadata is optional
             symbol, decimals = "units", 0
-        return Token(self.address, symbol, decimals)
+        return Token(address=self.address, symbol=symbol, decimals=decimals)
 
     def balance_of(self, account: str) -> int:
         return int(call(self.contract.functions.balanceOf(checksum(account))))
