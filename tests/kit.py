@@ -103,7 +103,7 @@ def state(node: Node, job_id: int | None = None) -> tuple[Any, ...]:
     """What a refused call must leave untouched: the order, the escrow totals, the block's
     storage-visible figures."""
     view = node.jobs.view(job_id).model_dump(mode="json") if job_id else None
-    return view, node.settlement.totals().as_dict(), node.jobs.count()
+    return view, node.settlement.totals().model_dump(mode="json"), node.jobs.count()
 
 
 def time_travel(node: Node, seconds: int) -> None:

@@ -284,9 +284,7 @@ def accept_delivery(
     response_model=JobView,
     summary="Finalise a delivery as accepted after the buyer's review period (anyone)",
 )
-def finalize(
-    job_id: JobId, split_id: SplitId, node: NodeDep, session: SessionDep
-) -> JobView:
+def finalize(job_id: JobId, split_id: SplitId, node: NodeDep, session: SessionDep) -> JobView:
     node.jobs.finalize(node.sender(session.address), job_id, split_id)
     return _view(node, job_id)
 

@@ -98,7 +98,7 @@ def totals(
         node = shared(ctx).attach()
         t = node.settlement.totals(token)
         if as_json:
-            print_json(t.as_dict())
+            print_json(t)
             return
         fmt = node.settlement.token(token).info.format
         for name in ("deposited", "released", "refunded", "held", "withdrawn", "balance"):

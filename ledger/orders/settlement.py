@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from functools import cached_property
-from typing import Any
 
+from pydantic import computed_field
 from web3.contract import Contract
 from web3.types import TxReceipt
 
@@ -102,8 +102,7 @@ class Erc20:
         return sender.transact(self.contract.functions.mint(checksum(to), amount))
 
 
-@dataclass(frozen=True)
-class Totals:
+class Totals(Record):
     """Escrow figures of one token; `conserved` is the rule the contract keeps."""
 
     token: str
@@ -114,23 +113,12 @@ class Totals:
     withdrawn: int
     balance: int
 
+    @computed_field(description="deposited = released + refunded + held")
     @property
     def conserved(self) -> bool:
         return self.deposited == self.released + self.refunded + self.held and (
             self.balance >= self.held + self.released + self.refunded - self.withdrawn
         )
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "token": self.token,
-            "deposited": self.deposited,
-            "released": self.released,
-            "refunded": self.refunded,
-            "held": self.held,
-            "withdrawn": self.withdrawn,
-            "balance": self.balance,
-            "conserved": self.conserved,
-        }
 
 
 @dataclass(frozen=True)
@@ -213,7 +201,15 @@ class SettlementClient:
             int(v) for v in call(self.contract.functions.totals(erc20.address))
         )
         balance = erc20.balance_of(self.address)
-        return Totals(erc20.address, deposited, released, refunded, held, withdrawn, balance)
+        return Totals(
+            token=erc20.address,
+            deposited=deposited,
+            released=released,
+            refunded=refunded,
+            held=held,
+            withdrawn=withdrawn,
+            balance=balance,
+        )
 
     def escrow(self, job_id: int) -> Escrow:
         raw = call(self.contract.functions.escrow(job_id))
