@@ -258,11 +258,11 @@ def payouts(story: Story, c: Cast) -> None:
     for s in [*c.factories, c.designer, c.council, c.buyer]:
         bal = node.settlement.balance(s.address)
         say(f"   {c.name(s.address):10} {bal / DUSD:>12,.2f} dUSD")
-    t = node.settlement.totals().as_dict()
+    t = node.settlement.totals()
     say(
-        f"   escrow: deposited {int(t['deposited']) / DUSD:,.2f} = released "
-        f"{int(t['released']) / DUSD:,.2f} + refunded {int(t['refunded']) / DUSD:,.2f} + held "
-        f"{int(t['held']) / DUSD:,.2f}"
+        f"   escrow: deposited {t.deposited / DUSD:,.2f} = released "
+        f"{t.released / DUSD:,.2f} + refunded {t.refunded / DUSD:,.2f} + held "
+        f"{t.held / DUSD:,.2f}"
     )
 
 

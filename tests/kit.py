@@ -102,8 +102,8 @@ def in_production(node: Node, p: Parties, specs: list[SplitSpec] | None = None) 
 def state(node: Node, job_id: int | None = None) -> tuple[Any, ...]:
     """What a refused call must leave untouched: the order, the escrow totals, the block's
     storage-visible figures."""
-    view = node.jobs.view(job_id).as_dict() if job_id else None
-    return view, node.settlement.totals().as_dict(), node.jobs.count()
+    view = node.jobs.view(job_id).model_dump(mode="json") if job_id else None
+    return view, node.settlement.totals().model_dump(mode="json"), node.jobs.count()
 
 
 def time_travel(node: Node, seconds: int) -> None:

@@ -40,8 +40,8 @@ class World:
         n = self.node
         return (
             n.chain.w3.eth.block_number,
-            n.jobs.view(self.job).as_dict(),
-            [p.as_dict() for p in n.consortium.proposals()],
+            n.jobs.view(self.job).model_dump(mode="json"),
+            [p.model_dump(mode="json") for p in n.consortium.proposals()],
             n.steps.journal.count(),
         )
 

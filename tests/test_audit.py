@@ -147,7 +147,7 @@ def test_replaced_design_file(story: Story) -> None:
 
 
 def test_revoked_device_key(node: Node, story: Story) -> None:
-    plant = node.sender(node.jobs.view(story.job).as_dict()["splits"][0]["factory"])
+    plant = node.sender(node.jobs.view(story.job).model_dump(mode="json")["splits"][0]["factory"])
     device = new_account()
     node.consortium.authorize_device(plant, device, 0)
     record(node, plant, story.job, 0, 2, signer=Signer(device.key))
@@ -172,7 +172,7 @@ def findings_of(report: dict, code: str) -> list[dict]:
 
 def test_device_step_backdated_before_its_binding(node: Node, story: Story) -> None:
     """A device key dates steps before it was bound to the factory: the audit names them."""
-    plant = node.sender(node.jobs.view(story.job).as_dict()["splits"][0]["factory"])
+    plant = node.sender(node.jobs.view(story.job).model_dump(mode="json")["splits"][0]["factory"])
     device = new_account()
     node.chain.advance_time(3600)  # the factory was admitted an hour before the binding
     receipt = node.consortium.authorize_device(plant, device, 0)
@@ -190,7 +190,7 @@ def test_device_step_backdated_before_its_binding(node: Node, story: Story) -> N
 def test_device_step_anchored_after_the_key_expired(node: Node, story: Story) -> None:
     """A step dated before its device key's expiry but anchored only after it: authority is
     judged at the anchor's block time too, and the possible back-dating is reported."""
-    plant = node.sender(node.jobs.view(story.job).as_dict()["splits"][0]["factory"])
+    plant = node.sender(node.jobs.view(story.job).model_dump(mode="json")["splits"][0]["factory"])
     device = new_account()
     expiry = chain_now(node) + 600
     node.consortium.authorize_device(plant, device, expiry)
@@ -210,7 +210,7 @@ def test_device_step_anchored_after_the_key_expired(node: Node, story: Story) ->
 
 
 def test_handover_signed_by_a_device_key_audits_clean(node: Node, story: Story) -> None:
-    splits = node.jobs.view(story.job).as_dict()["splits"]
+    splits = node.jobs.view(story.job).model_dump(mode="json")["splits"]
     sender, receiver = (node.sender(splits[i]["factory"]) for i in (0, 1))
     device = new_account()
     node.consortium.authorize_device(sender, device, 0)
@@ -225,7 +225,7 @@ def test_handover_signed_by_a_device_key_audits_clean(node: Node, story: Story) 
 
 def test_signer_not_yet_a_member(node: Node, story: Story) -> None:
     """A step dated after its order was placed but before its factory was admitted."""
-    p_buyer = node.sender(node.jobs.view(story.job).as_dict()["buyer"])
+    p_buyer = node.sender(node.jobs.view(story.job).model_dump(mode="json")["buyer"])
     node.settlement.token().mint(node.sender(), p_buyer.address, 10**6)
     job, _ = node.jobs.create(p_buyer, story.design, 1, 10**6, chain_now(node) + 30 * 86_400)
     node.chain.advance_time(3600)
@@ -243,7 +243,7 @@ def test_signer_not_yet_a_member(node: Node, story: Story) -> None:
 
 
 def test_step_dated_after_its_anchor(node: Node, story: Story) -> None:
-    plant = node.sender(node.jobs.view(story.job).as_dict()["splits"][1]["factory"])
+    plant = node.sender(node.jobs.view(story.job).model_dump(mode="json")["splits"][1]["factory"])
     next_seq, head = node.steps.journal.head(story.job, 1)
     w = StepWriter(
         Signer(plant.account.key), node.steps.domain, story.job, 1, plant.address, next_seq, head
@@ -257,7 +257,7 @@ def test_step_dated_after_its_anchor(node: Node, story: Story) -> None:
 
 
 def test_one_sided_handover(node: Node, story: Story) -> None:
-    plant = node.sender(node.jobs.view(story.job).as_dict()["splits"][0]["factory"])
+    plant = node.sender(node.jobs.view(story.job).model_dump(mode="json")["splits"][0]["factory"])
     lot = "0x" + "ab" * 32
     record(node, plant, story.job, 0, 1, **{"cofab:handover": {"toSplit": 1, "lot": lot}})
     node.steps.anchor(story.job, 0)

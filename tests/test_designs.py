@@ -821,7 +821,7 @@ def test_share_and_fetch_round_trip(
     ciphertext = svc.blobs.get(share.ciphertext_hash)
     assert licensed.content is not None and licensed.content not in ciphertext
     assert svc.fetch(factory.account, licensed.design_id) == licensed.content
-    package = svc.package(licensed.design_id, factory.address)
+    package = svc.package(licensed.design_id, factory.address).model_dump(mode="json")
     assert svc.fetch(factory.account, licensed.design_id, package) == licensed.content
     # the designer holds no share to itself; a member without a licence gets nothing
     with pytest.raises(NotFound, match="no share"):
@@ -832,7 +832,7 @@ def test_tampered_ciphertext_is_refused(
     node: Node, svc: DesignService, designer: Sender, factory: Sender, licensed: NewDesign
 ) -> None:
     [share] = svc.share(designer, licensed.design_id, [factory.address])
-    package = svc.package(licensed.design_id, factory.address)
+    package = svc.package(licensed.design_id, factory.address).model_dump(mode="json")
     raw = bytearray(svc.blobs.get(share.ciphertext_hash))
     raw[-1] ^= 1
     forged = {**package, "ciphertext": base64.b64encode(bytes(raw)).decode()}

@@ -123,7 +123,7 @@ class OrderMachine(RuleBasedStateMachine):
 
     def snapshot(self, job_id: int) -> tuple[object, ...]:
         jobs = self.node.jobs
-        totals = self.node.settlement.totals().as_dict()
+        totals = self.node.settlement.totals().model_dump(mode="json")
         return totals, jobs.raw_job(job_id), jobs.raw_splits(job_id), jobs.count()
 
     def refused(

@@ -427,7 +427,7 @@ def test_order_page_in_both_languages(served: Served, cast: Parties, person) -> 
     expect(page.get_by_text("Paid into escrow")).to_be_visible()
     money = page.locator("#h-money + dl")
     expect(money).to_contain_text(f"{10_000:,}.00 dUSD")
-    assert node.jobs.view(job).as_dict()["escrow"]["deposited"] == 10_000 * DUSD
+    assert node.jobs.view(job).model_dump(mode="json")["escrow"]["deposited"] == 10_000 * DUSD
     reader.check("order-en")
 
     page.get_by_label("Language").select_option("zh-CN")
@@ -690,7 +690,7 @@ def test_buyer_creates_funds_and_splits_an_order_with_the_wizard(
         page.get_by_text("Split 1 (welding) starts from the output of split 0 (cutting).")
     ).to_be_visible()
     [job] = {j.id for j in node.jobs.list_jobs(None)} - before
-    view = node.jobs.view(job).as_dict()
+    view = node.jobs.view(job).model_dump(mode="json")
     assert view["price"] == 1_000 * DUSD and view["escrow"]["deposited"] == 1_000 * DUSD
     assert [(s["step"], s["share_ppm"], s["depends_on"]) for s in view["splits"]] == [
         ("cutting", 600_000, []),

@@ -144,7 +144,7 @@ def test_a_buyer_with_a_keystore_places_and_funds_an_order(
         dialog.get_by_role("button", name="签署并发送").click()
     expect(page.get_by_test_id("job-status")).to_be_visible()
     assert job is not None
-    view = node.jobs.view(job).as_dict()
+    view = node.jobs.view(job).model_dump(mode="json")
     assert view["buyer"] == buyer.address
     assert view["escrow"]["deposited"] == 1_000 * DUSD
     assert [s["step"] for s in view["splits"]] == ["cutting"]

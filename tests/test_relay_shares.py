@@ -46,7 +46,9 @@ def test_a_licensed_factory_imports_and_decrypts_on_its_own_node(
     [cert] = svc.register(designer, [NewDesign.from_bytes(drawing, file_name="f.step", title="f")])
     svc.grant_licence(designer, cert.design_id, plant.address, 30_000)
     svc.share(designer, cert.design_id, [plant.address])
-    package = svc.package(cert.design_id, plant.address)  # served by the designer's node
+    package = svc.package(cert.design_id, plant.address).model_dump(
+        mode="json"
+    )  # served by the designer's node
     did = "0x" + cert.design_id.hex()
 
     client = TestClient(create_app(factory_node))
@@ -102,7 +104,7 @@ def test_the_cli_imports_a_share_into_the_factorys_own_data_dir(
     svc.grant_licence(designer, cert.design_id, plant.address, 10_000)
     svc.share(designer, cert.design_id, [plant.address])
     package = tmp_path / "share.json"
-    package.write_text(json.dumps(svc.package(cert.design_id, plant.address)))
+    package.write_text(svc.package(cert.design_id, plant.address).model_dump_json())
     did = "0x" + cert.design_id.hex()
 
     where = ["--data-dir", str(factory_dir), "--rpc-url", str(node.chain.url)]

@@ -100,7 +100,7 @@ def test_on_time_late_and_a_lost_dispute(node: Node) -> None:
     with TestClient(create_app(node)) as client:
         resp = client.get(f"/members/{plant.address.lower()}/reputation")
         assert resp.status_code == 200, resp.text
-        assert resp.json() == rep.as_dict()
+        assert resp.json() == rep.model_dump(mode="json")
         assert resp.json()["deadlines"]["missed_deadline"] == 1
         assert client.get("/members/0x1234/reputation").status_code == 422
 

@@ -20,8 +20,8 @@ from api.uploads import Buffer, Hasher, read_form
 from ledger.core.blobs import BlobWriter
 from ledger.core.errors import InvalidInput
 from ledger.core.settings import MAX_JSON_BYTES
-from ledger.designs.certificates import Certificate, lookup, verify_certificate
-from ledger.designs.client import design_id
+from ledger.designs.certificates import Certificate, Verdict, lookup, verify_certificate
+from ledger.designs.client import Licence, SharePackage, ShareRecord, design_id
 from ledger.designs.files import NewDesign
 
 router = APIRouter(prefix="/designs", tags=["designs"])
@@ -59,21 +59,6 @@ class ByHashIn(BaseModel):
     parent_id: str | None = Field(default=None, pattern=Hex32)
 
 
-class VerdictOut(BaseModel):
-    registered: bool
-    design_id: str
-    designer: str
-    block_number: int
-    block_time: int
-    chain_id: int
-    contract: str
-    kind: str
-    tx_hash: str | None
-    status: str | None
-    priority: str = Field(description="held | unrevealed | preceded")
-    notes: list[str]
-
-
 class SupersedeIn(BaseModel):
     successor_id: str = Field(pattern=Hex32)
 
@@ -82,30 +67,8 @@ class LicenceIn(BaseModel):
     royalty_ppm: int = Field(ge=0, le=1_000_000, description="parts per million of the price")
 
 
-class LicenceOut(BaseModel):
-    design_id: str
-    licensee: str
-    active: bool
-    designer: str
-    royalty_ppm: int
-    block_number: int | None
-
-
 class ShareIn(BaseModel):
     recipients: list[str] = Field(min_length=1, max_length=100)
-
-
-class ShareOut(BaseModel):
-    design_id: str
-    recipient: str
-    ciphertext_hash: str
-    wrapped_key_hash: str
-    block_number: int
-
-
-class PackageOut(ShareOut):
-    envelope: str = Field(description="the key envelope (canonical JSON text)")
-    ciphertext: str = Field(description="the AES-256-GCM ciphertext blob, base64")
 
 
 class KeyOut(BaseModel):
@@ -214,7 +177,7 @@ def register_hashes(body: ByHashIn, node: NodeDep, session: SessionDep) -> list[
 
 @router.post(
     "/verify",
-    response_model=VerdictOut,
+    response_model=Verdict,
     summary="Verify a file (or hash) and bundle",
     openapi_extra=_multipart(
         {
@@ -224,7 +187,7 @@ def register_hashes(body: ByHashIn, node: NodeDep, session: SessionDep) -> list[
         }
     ),
 )
-async def verify(request: Request, node: NodeDep) -> dict[str, Any]:
+async def verify(request: Request, node: NodeDep) -> Verdict:
     """200 with who/when/which block; 404 not registered; 422 the bundle does not match.
     The file is hashed as it arrives, never held in memory."""
     form = await read_form(
@@ -249,7 +212,7 @@ async def verify(request: Request, node: NodeDep) -> dict[str, Any]:
         verdict = await run_in_threadpool(verify_certificate, w3, did, cert)
     else:
         verdict = await run_in_threadpool(lookup, w3, node.designs.address, did)
-    return verdict.as_dict()
+    return verdict
 
 
 class BatchOut(BaseModel):
@@ -328,7 +291,7 @@ def supersede(design: str, body: SupersedeIn, node: NodeDep, session: SessionDep
     return svc.show(design, viewer=session.address)
 
 
-@router.get("/{design}/licences/{licensee}", response_model=LicenceOut)
+@router.get("/{design}/licences/{licensee}", response_model=Licence)
 def licence(
     design: str,
     licensee: str,
@@ -336,75 +299,70 @@ def licence(
     block: Annotated[
         int | None, Query(ge=0, le=MAX_UINT256, description="at this past block")
     ] = None,
-) -> dict[str, Any]:
-    return node.designs.licence(design, licensee, block).as_dict()
+) -> Licence:
+    return node.designs.licence(design, licensee, block)
 
 
 @router.get(
     "/{design}/licences",
-    response_model=list[LicenceOut],
+    response_model=list[Licence],
     summary="Every licence of a design ever granted, as it stands now (active or revoked)",
 )
-def licences(design: str, node: NodeDep) -> list[dict[str, Any]]:
-    return [lic.as_dict() for lic in node.designs.licences(design)]
+def licences(design: str, node: NodeDep) -> list[Licence]:
+    return node.designs.licences(design)
 
 
 @router.get(
     "/{design}/shares",
-    response_model=list[ShareOut],
+    response_model=list[ShareRecord],
     summary="A design's encrypted shares recorded on the chain, one per recipient",
 )
-def shares(design: str, node: NodeDep) -> list[dict[str, Any]]:
-    return [s.as_dict() for s in node.designs.shares(design)]
+def shares(design: str, node: NodeDep) -> list[ShareRecord]:
+    return node.designs.shares(design)
 
 
-@router.put("/{design}/licences/{licensee}", response_model=LicenceOut, summary="Grant a licence")
+@router.put("/{design}/licences/{licensee}", response_model=Licence, summary="Grant a licence")
 def grant(
     design: str, licensee: str, body: LicenceIn, node: NodeDep, session: SessionDep
-) -> dict[str, Any]:
+) -> Licence:
     svc = node.design_service()
     sender = node.sender(session.address)
-    granted = svc.grant_licence(sender, design, licensee, body.royalty_ppm)
-    return granted.as_dict()  # type: ignore[no-any-return]
+    return svc.grant_licence(sender, design, licensee, body.royalty_ppm)
 
 
-@router.delete("/{design}/licences/{licensee}", response_model=LicenceOut)
-def revoke_licence(
-    design: str, licensee: str, node: NodeDep, session: SessionDep
-) -> dict[str, Any]:
+@router.delete("/{design}/licences/{licensee}", response_model=Licence)
+def revoke_licence(design: str, licensee: str, node: NodeDep, session: SessionDep) -> Licence:
     svc = node.design_service()
-    revoked = svc.revoke_licence(node.sender(session.address), design, licensee)
-    return revoked.as_dict()  # type: ignore[no-any-return]
+    return svc.revoke_licence(node.sender(session.address), design, licensee)
 
 
 @router.post(
     "/{design}/shares",
-    response_model=list[ShareOut],
+    response_model=list[ShareRecord],
     status_code=status.HTTP_201_CREATED,
     summary="Share your design encrypted with licensed members (file held by this node)",
 )
-def share(design: str, body: ShareIn, node: NodeDep, session: SessionDep) -> list[dict[str, Any]]:
-    shares = node.design_service().share(node.sender(session.address), design, body.recipients)
-    return [s.as_dict() for s in shares]
+def share(design: str, body: ShareIn, node: NodeDep, session: SessionDep) -> list[ShareRecord]:
+    return node.design_service().share(node.sender(session.address), design, body.recipients)
 
 
 @router.get(
     "/{design}/share",
-    response_model=PackageOut,
+    response_model=SharePackage,
     summary="Your encrypted share of a design (decrypt it with `cofab design fetch --package`)",
 )
-def package(design: str, node: NodeDep, session: SessionDep) -> dict[str, Any]:
+def package(design: str, node: NodeDep, session: SessionDep) -> SharePackage:
     return node.design_service().package(design, session.address)
 
 
 @router.post(
     "/shares/import",
-    response_model=ShareOut,
+    response_model=ShareRecord,
     summary="Keep your share package from the designer's node here, to decrypt it on this node",
 )
-def import_share(body: dict[str, Any], node: NodeDep, session: SessionDep) -> dict[str, Any]:
+def import_share(body: dict[str, Any], node: NodeDep, session: SessionDep) -> ShareRecord:
     """`body` is the package `GET /designs/{id}/share` served on the designer's node."""
-    return node.design_service().import_package(body, session.address).as_dict()
+    return node.design_service().import_package(body, session.address)
 
 
 @router.get(

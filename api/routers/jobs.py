@@ -34,7 +34,7 @@ from ledger.core.abi import PPM_SCALE
 from ledger.core.errors import Forbidden
 from ledger.eth import eip712
 from ledger.node import Node
-from ledger.orders.jobs import MAX_REVIEW_PERIOD, SplitSpec, label32
+from ledger.orders.jobs import MAX_REVIEW_PERIOD, JobSummary, JobView, SplitSpec, label32
 from ledger.orders.signing import Acceptance, Handover
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
@@ -93,83 +93,6 @@ class DeliverIn(BaseModel):
 
 
 # --- responses ----------------------------------------------------------------------------
-class TokenOut(BaseModel):
-    address: str
-    symbol: str
-    decimals: int
-
-
-class EscrowOut(BaseModel):
-    deposited: int
-    held: int
-    released: int
-    refunded: int
-
-
-class SplitOut(BaseModel):
-    id: int
-    factory: str
-    step: str
-    quantity: int
-    share_ppm: int
-    amount: int
-    amount_text: str
-    depends_on: list[int]
-    status: str = Field(description="assigned | accepted | delivered | paid | ruled | refunded")
-    received_from: list[int]
-    handed_to: list[int]
-    custody: list[str] = Field(description="who holds this split's output lots")
-    payout: int | None
-    handed_quantity: int = Field(description="units of its output handed over so far")
-    delivered_at: int | None = Field(description="when it was delivered (unix seconds)")
-    review_ends: int | None = Field(
-        description="a delivered split: after this anyone may finalise it as accepted"
-    )
-
-
-class PayoutOut(BaseModel):
-    account: str
-    role: str
-    share_ppm: int
-    amount: int
-    amount_text: str
-    state: str = Field(description="held | credited | refunded")
-
-
-class JobOut(BaseModel):
-    id: int
-    status: str = Field(
-        description="created | funded | split | in_production | delivered | accepted | "
-        "settled | cancelled | expired"
-    )
-    buyer: str
-    design_id: str
-    designer: str
-    royalty_ppm: int
-    platform: str
-    platform_fee_ppm: int
-    token: TokenOut
-    quantity: int
-    price: int
-    price_text: str
-    deadline: int
-    review_period: int = Field(description="seconds the buyer has to review each delivery")
-    shares_total_ppm: int | None
-    escrow: EscrowOut
-    splits: list[SplitOut]
-    payouts: list[PayoutOut]
-
-
-class JobSummaryOut(BaseModel):
-    id: int
-    buyer: str
-    status: str
-    price: int
-    token: str
-    split_count: int
-    deadline: int
-
-
 class EthersTypedData(BaseModel):
     """The arguments of ethers v6 `signer.signTypedData(domain, types, message)`."""
 
@@ -190,8 +113,8 @@ class TypedDataOut(BaseModel):
     ethers: EthersTypedData
 
 
-def _view(node: Node, job_id: int) -> dict[str, Any]:
-    return node.jobs.view(job_id).as_dict()
+def _view(node: Node, job_id: int) -> JobView:
+    return node.jobs.view(job_id)
 
 
 def _party(allowed: dict[str, str], session: Session, action: str) -> None:
@@ -202,16 +125,16 @@ def _party(allowed: dict[str, str], session: Session, action: str) -> None:
 
 
 # --- reads --------------------------------------------------------------------------------
-@router.get("", response_model=list[JobSummaryOut], summary="Every order (or one party's)")
+@router.get("", response_model=list[JobSummary], summary="Every order (or one party's)")
 def list_jobs(
     node: NodeDep,
     party: str | None = Query(default=None, pattern=AddressPattern, description="buyer/factory"),
-) -> list[dict[str, Any]]:
-    return [j.as_dict() for j in node.jobs.list_jobs(party)]
+) -> list[JobSummary]:
+    return node.jobs.list_jobs(party)
 
 
-@router.get("/{job_id}", response_model=JobOut, summary="An order: splits, custody, payouts")
-def show_job(job_id: JobId, node: NodeDep) -> dict[str, Any]:
+@router.get("/{job_id}", response_model=JobView, summary="An order: splits, custody, payouts")
+def show_job(job_id: JobId, node: NodeDep) -> JobView:
     return _view(node, job_id)
 
 
@@ -242,9 +165,9 @@ def handover_typed_data(job_id: JobId, body: HandoverIn, node: NodeDep) -> dict[
 
 # --- writes -------------------------------------------------------------------------------
 @router.post(
-    "", response_model=JobOut, status_code=status.HTTP_201_CREATED, summary="Place an order"
+    "", response_model=JobView, status_code=status.HTTP_201_CREATED, summary="Place an order"
 )
-def create_job(body: JobIn, node: NodeDep, session: SessionDep) -> dict[str, Any]:
+def create_job(body: JobIn, node: NodeDep, session: SessionDep) -> JobView:
     job_id, _ = node.jobs.create(
         node.sender(session.address),
         body.design_id,
@@ -258,18 +181,18 @@ def create_job(body: JobIn, node: NodeDep, session: SessionDep) -> dict[str, Any
     return _view(node, job_id)
 
 
-@router.post("/{job_id}/fund", response_model=JobOut, summary="Pay the price into escrow")
-def fund(job_id: JobId, node: NodeDep, session: SessionDep) -> dict[str, Any]:
+@router.post("/{job_id}/fund", response_model=JobView, summary="Pay the price into escrow")
+def fund(job_id: JobId, node: NodeDep, session: SessionDep) -> JobView:
     node.jobs.fund(node.sender(session.address), job_id)
     return _view(node, job_id)
 
 
 @router.post(
     "/{job_id}/splits",
-    response_model=JobOut,
+    response_model=JobView,
     summary="Split by process step (shares + royalty + fee = 1,000,000 ppm)",
 )
-def split(job_id: JobId, body: SplitsIn, node: NodeDep, session: SessionDep) -> dict[str, Any]:
+def split(job_id: JobId, body: SplitsIn, node: NodeDep, session: SessionDep) -> JobView:
     specs = [
         SplitSpec(s.factory, s.step, s.quantity, s.share_ppm, tuple(s.depends_on))
         for s in body.splits
@@ -279,21 +202,21 @@ def split(job_id: JobId, body: SplitsIn, node: NodeDep, session: SessionDep) -> 
 
 
 @router.post(
-    "/{job_id}/splits/{split_id}/accept", response_model=JobOut, summary="Accept your split"
+    "/{job_id}/splits/{split_id}/accept", response_model=JobView, summary="Accept your split"
 )
-def accept(job_id: JobId, split_id: SplitId, node: NodeDep, session: SessionDep) -> dict[str, Any]:
+def accept(job_id: JobId, split_id: SplitId, node: NodeDep, session: SessionDep) -> JobView:
     node.jobs.accept(node.sender(session.address), job_id, split_id)
     return _view(node, job_id)
 
 
 @router.post(
     "/{job_id}/splits/{split_id}/accept-signed",
-    response_model=JobOut,
+    response_model=JobView,
     summary="Relay a factory's signed EIP-712 acceptance (as the buyer or that factory)",
 )
 def accept_signed(
     job_id: JobId, split_id: SplitId, body: SignedAcceptanceIn, node: NodeDep, session: SessionDep
-) -> dict[str, Any]:
+) -> JobView:
     split = node.jobs.split_record(job_id, split_id)
     buyer = node.jobs.raw_job(job_id).buyer
     parts = {buyer: f"buyer of job {job_id}", split.factory: f"factory of split {split_id}"}
@@ -306,10 +229,10 @@ def accept_signed(
 
 @router.post(
     "/{job_id}/handover",
-    response_model=JobOut,
+    response_model=JobView,
     summary="Hand lots over to a dependent split, as one of its two factories",
 )
-def handover(job_id: JobId, body: HandoverIn, node: NodeDep, session: SessionDep) -> dict[str, Any]:
+def handover(job_id: JobId, body: HandoverIn, node: NodeDep, session: SessionDep) -> JobView:
     """Submitted by one of the two factories with the other's signature; the node signs the
     submitter's own side with its key (when it holds it). An empty signature of the other
     side is refused by the chain (`HandoverNotSigned`)."""
@@ -330,7 +253,7 @@ def handover(job_id: JobId, body: HandoverIn, node: NodeDep, session: SessionDep
 
 
 @router.post(
-    "/{job_id}/splits/{split_id}/deliver", response_model=JobOut, summary="Deliver your split"
+    "/{job_id}/splits/{split_id}/deliver", response_model=JobView, summary="Deliver your split"
 )
 def deliver(
     job_id: JobId,
@@ -338,7 +261,7 @@ def deliver(
     node: NodeDep,
     session: SessionDep,
     body: DeliverIn | None = None,
-) -> dict[str, Any]:
+) -> JobView:
     evidence = body.evidence_hash if body else None
     node.jobs.deliver(node.sender(session.address), job_id, split_id, evidence)
     return _view(node, job_id)
@@ -346,36 +269,34 @@ def deliver(
 
 @router.post(
     "/{job_id}/splits/{split_id}/accept-delivery",
-    response_model=JobOut,
+    response_model=JobView,
     summary="Accept a delivery as the buyer: the split's factory is paid",
 )
 def accept_delivery(
     job_id: JobId, split_id: SplitId, node: NodeDep, session: SessionDep
-) -> dict[str, Any]:
+) -> JobView:
     node.jobs.accept_delivery(node.sender(session.address), job_id, split_id)
     return _view(node, job_id)
 
 
 @router.post(
     "/{job_id}/splits/{split_id}/finalize",
-    response_model=JobOut,
+    response_model=JobView,
     summary="Finalise a delivery as accepted after the buyer's review period (anyone)",
 )
-def finalize(
-    job_id: JobId, split_id: SplitId, node: NodeDep, session: SessionDep
-) -> dict[str, Any]:
+def finalize(job_id: JobId, split_id: SplitId, node: NodeDep, session: SessionDep) -> JobView:
     node.jobs.finalize(node.sender(session.address), job_id, split_id)
     return _view(node, job_id)
 
 
-@router.post("/{job_id}/cancel", response_model=JobOut, summary="Cancel before production")
-def cancel(job_id: JobId, node: NodeDep, session: SessionDep) -> dict[str, Any]:
+@router.post("/{job_id}/cancel", response_model=JobView, summary="Cancel before production")
+def cancel(job_id: JobId, node: NodeDep, session: SessionDep) -> JobView:
     node.jobs.cancel(node.sender(session.address), job_id)
     return _view(node, job_id)
 
 
-@router.post("/{job_id}/expire", response_model=JobOut, summary="Expire after the deadline")
-def expire(job_id: JobId, node: NodeDep, session: SessionDep) -> dict[str, Any]:
+@router.post("/{job_id}/expire", response_model=JobView, summary="Expire after the deadline")
+def expire(job_id: JobId, node: NodeDep, session: SessionDep) -> JobView:
     node.jobs.expire(node.sender(session.address), job_id)
     return _view(node, job_id)
 

@@ -3,14 +3,13 @@ totals and the payment configuration. Amounts are integers in token units."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from api.deps import MemberDep, NodeDep, signer_for
 from api.params import Uint256
 from ledger.core.abi import checksum
+from ledger.orders.settlement import Token, Totals
 
 router = APIRouter(prefix="/pay", tags=["payments"])
 
@@ -19,7 +18,7 @@ AddressPattern = r"^0x[0-9a-fA-F]{40}$"
 
 class ConfigOut(BaseModel):
     settlement: str
-    default_token: dict[str, Any] | None
+    default_token: Token | None
     platform: str
     platform_fee_ppm: int
 
@@ -45,17 +44,6 @@ class WithdrawOut(BaseModel):
     tx_hash: str
 
 
-class TotalsOut(BaseModel):
-    token: str
-    deposited: int
-    released: int
-    refunded: int
-    held: int
-    withdrawn: int
-    balance: int
-    conserved: bool = Field(description="deposited = released + refunded + held")
-
-
 TokenQuery = Query(default=None, pattern=AddressPattern, description="default: dUSD")
 
 
@@ -65,7 +53,7 @@ def config(node: NodeDep) -> ConfigOut:
     default = s.default_token()
     return ConfigOut(
         settlement=s.address,
-        default_token=s.token(default).info.as_dict() if default else None,
+        default_token=s.token(default).info if default else None,
         platform=s.platform(),
         platform_fee_ppm=s.platform_fee_ppm(),
     )
@@ -99,6 +87,6 @@ def withdraw(body: WithdrawIn, node: NodeDep, member: MemberDep) -> WithdrawOut:
     )
 
 
-@router.get("/totals", response_model=TotalsOut, summary="Escrow totals and conservation")
-def totals(node: NodeDep, token: str | None = TokenQuery) -> dict[str, Any]:
-    return node.settlement.totals(token).as_dict()
+@router.get("/totals", response_model=Totals, summary="Escrow totals and conservation")
+def totals(node: NodeDep, token: str | None = TokenQuery) -> Totals:
+    return node.settlement.totals(token)

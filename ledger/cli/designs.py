@@ -207,7 +207,7 @@ def verify(
         else:
             address = contract or _local_registry(shared(ctx).directory, chain.chain_id)
             verdict = lookup(chain.w3, address, digest)
-        data = verdict.as_dict()
+        data = verdict.model_dump(mode="json")
         if as_json:
             print_json(data)
             return
@@ -311,7 +311,7 @@ def license_(
             raise InvalidInput("give --royalty-ppm to grant or --revoke to revoke, not both")
         if royalty_ppm is None and not revoke_:
             node = shared(ctx).attach()
-            _print(node.designs.licence(design, to, block).as_dict(), as_json)
+            _print(node.designs.licence(design, to, block).model_dump(mode="json"), as_json)
             return
         svc, sender = _service(ctx)
         if revoke_:
@@ -319,7 +319,7 @@ def license_(
         else:
             assert royalty_ppm is not None
             licence = svc.grant_licence(sender, design, to, royalty_ppm)
-        _print(licence.as_dict(), as_json)
+        _print(licence.model_dump(mode="json"), as_json)
 
 
 @app.command("key")
@@ -366,7 +366,7 @@ def share(
         svc, sender = _service(ctx)
         shares = svc.share(sender, design, to, plaintext)
         if as_json:
-            print_json([s.as_dict() for s in shares])
+            print_json(shares)
             return
         for s in shares:
             out.print(

@@ -54,7 +54,7 @@ def parse_duration(text: str) -> int:
 def _done(node: Node, job_id: int, as_json: bool, what: str) -> None:
     view = node.jobs.view(job_id)
     if as_json:
-        print_json(view.as_dict())
+        print_json(view)
     else:
         out.print(f"job {job_id}: {what} — now {view.status.label}")
 
@@ -403,7 +403,7 @@ def show(ctx: typer.Context, job_id: JobArg, as_json: JsonOpt = False) -> None:
     with handled():
         view = shared(ctx).attach().jobs.view(job_id)
         if as_json:
-            print_json(view.as_dict())
+            print_json(view)
         else:
             print_view(view)
 
@@ -421,7 +421,7 @@ def list_(
         node = shared(ctx).attach()
         jobs = node.jobs.list_jobs(resolve_account(node, party) if party else None)
         if as_json:
-            print_json([j.as_dict() for j in jobs])
+            print_json(jobs)
             return
         if not jobs:
             out.print("no jobs yet")

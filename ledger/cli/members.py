@@ -95,7 +95,7 @@ def show(
             member = consortium.member(address)
             data = member.model_dump(mode="json")
             if member.roles & Role.FACTORY and "JobBoard" in node.deployment.contracts:
-                data["reputation"] = reputation.of_node(node, address).as_dict()
+                data["reputation"] = reputation.of_node(node, address).model_dump(mode="json")
         if as_json:
             print_json(data)
         else:

@@ -42,7 +42,7 @@ def balance(
         credited, withdrawn = node.settlement.account(address, erc20.address)
         data = {
             "account": address,
-            "token": erc20.info.as_dict(),
+            "token": erc20.info,
             "withdrawable": credited - withdrawn,
             "credited": credited,
             "withdrawn": withdrawn,
@@ -98,7 +98,7 @@ def totals(
         node = shared(ctx).attach()
         t = node.settlement.totals(token)
         if as_json:
-            print_json(t.as_dict())
+            print_json(t)
             return
         fmt = node.settlement.token(token).info.format
         for name in ("deposited", "released", "refunded", "held", "withdrawn", "balance"):

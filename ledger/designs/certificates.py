@@ -12,18 +12,20 @@ compiler (the few ABI items it needs are spelled out below), so a third party ca
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from eth_abi import decode, encode
 from eth_typing import HexStr
 from eth_utils import is_address, keccak, to_checksum_address
+from pydantic import Field
 from web3 import Web3
 from web3.exceptions import TransactionNotFound
 
 from ledger.core import merkle
 from ledger.core.abi import ZERO32, bytes32, hex32
 from ledger.core.errors import InvalidInput, LedgerError, NotFound
+from ledger.core.types import Hex, Record
 
 FORMAT = "cofab-design-certificate/2"
 # Batch leaves and single commitments, in this field order; both name the designer.
@@ -250,11 +252,11 @@ class Certificate:
         return cls.from_json(data)
 
 
-@dataclass
-class Verdict:
+class Verdict(Record):
     """What the chain says about a design: who, when, which block, and who holds priority."""
 
-    design_id: bytes
+    registered: bool = True
+    design_id: Hex
     designer: str
     block_number: int
     block_time: int
@@ -263,24 +265,8 @@ class Verdict:
     kind: str
     tx_hash: str | None = None
     status: str | None = None  # active | revoked | superseded on chain; None: not revealed yet
-    priority: str = "held"  # held | unrevealed | preceded
-    notes: list[str] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "registered": True,
-            "design_id": hex32(self.design_id),
-            "designer": self.designer,
-            "block_number": self.block_number,
-            "block_time": self.block_time,
-            "chain_id": self.chain_id,
-            "contract": self.contract,
-            "kind": self.kind,
-            "tx_hash": self.tx_hash,
-            "status": self.status,
-            "priority": self.priority,
-            "notes": self.notes,
-        }
+    priority: str = Field(default="held", description="held | unrevealed | preceded")
+    notes: list[str] = Field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -334,7 +320,8 @@ def lookup(w3: Web3, contract: str, did: bytes) -> Verdict:
             f"not registered: no design {hex32(did)} is recorded by {contract} (a design whose "
             "commitment is not revealed yet is found only with its certificate: --proof)"
         )
-    verdict = Verdict(
+    revoked = [f"revoked by its designer at block {record.revoked_at}"]
+    return Verdict(
         design_id=did,
         designer=record.designer,
         block_number=record.block_number,
@@ -343,10 +330,8 @@ def lookup(w3: Web3, contract: str, did: bytes) -> Verdict:
         contract=contract,
         kind="batch" if record.flags & 4 else "single",
         status=record.status,
+        notes=revoked if record.revoked_at else [],
     )
-    if record.revoked_at:
-        verdict.notes.append(f"revoked by its designer at block {record.revoked_at}")
-    return verdict
 
 
 def _log_of(receipt: Any, contract: str, topic0: bytes, topic1: bytes) -> Any:
@@ -447,7 +432,8 @@ def verify_certificate(w3: Web3, file_digest: bytes, cert: Certificate) -> Verdi
                 f"the Merkle proof does not place design {cert.design_id.hex()} of "
                 f"{cert.designer} under batch root {batch.root.hex()}"
             )
-    verdict = Verdict(
+    priority, status, notes = _priority(w3, cert)
+    return Verdict(
         design_id=cert.design_id,
         designer=cert.designer,
         block_number=cert.block_number,
@@ -456,39 +442,46 @@ def verify_certificate(w3: Web3, file_digest: bytes, cert: Certificate) -> Verdi
         contract=cert.contract,
         kind=cert.kind,
         tx_hash=cert.tx_hash,
+        status=status,
+        priority=priority,
+        notes=notes,
     )
-    _priority(w3, cert, verdict)
-    return verdict
 
 
-def _priority(w3: Web3, cert: Certificate, verdict: Verdict) -> None:
-    """Compare the bundle's registration with the registry's current record of the content."""
+def _priority(w3: Web3, cert: Certificate) -> tuple[str, str | None, list[str]]:
+    """Compare the bundle's registration with the registry's current record of the content:
+    the priority, the status on chain (None unless this registration is the recorded one)
+    and notes that explain them."""
     record = on_chain_record(w3, cert.contract, cert.design_id)
     if record is None:
-        verdict.priority = "unrevealed"
-        verdict.notes.append(
-            "committed, not revealed on chain yet: this certificate is the evidence; "
-            "`cofab design reveal` records it"
+        return (
+            "unrevealed",
+            None,
+            [
+                "committed, not revealed on chain yet: this certificate is the evidence; "
+                "`cofab design reveal` records it"
+            ],
         )
-        return
     same = record.designer == cert.designer and record.block_number == cert.block_number
     if same:
-        verdict.status = record.status
-        verdict.priority = "held"
-        if record.revoked_at:
-            verdict.notes.append(f"revoked by its designer at block {record.revoked_at}")
-        return
+        revoked = [f"revoked by its designer at block {record.revoked_at}"]
+        return "held", record.status, revoked if record.revoked_at else []
     if record.block_number < cert.block_number or (
         record.block_number == cert.block_number and record.designer != cert.designer
     ):
-        verdict.priority = "preceded"
-        verdict.notes.append(
-            f"priority is held by an earlier registration: {record.designer} at block "
-            f"{record.block_number}"
+        return (
+            "preceded",
+            None,
+            [
+                f"priority is held by an earlier registration: {record.designer} at block "
+                f"{record.block_number}"
+            ],
         )
-    else:
-        verdict.priority = "unrevealed"
-        verdict.notes.append(
+    return (
+        "unrevealed",
+        None,
+        [
             f"the chain records a later registration ({record.designer}, block "
             f"{record.block_number}); this earlier one takes priority once revealed"
-        )
+        ],
+    )

@@ -8,11 +8,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import Field
 from web3.contract import Contract
 from web3.types import TxReceipt
 
 from ledger.core.abi import PPM_SCALE, ZERO32, checksum, hex32
 from ledger.core.errors import InvalidInput, NotFound
+from ledger.core.types import Hex, Record
 from ledger.designs.certificates import commitment_of
 from ledger.eth.contract import call
 from ledger.eth.tx import Sender
@@ -84,42 +86,34 @@ class Stamp:
     block_number: int
 
 
-@dataclass(frozen=True)
-class Licence:
-    design_id: bytes
+class Licence(Record):
+    """A licensee's right to a design and the royalty it pays (block_number: the licence's
+    last change, None if never granted)."""
+
+    design_id: Hex
     licensee: str
     active: bool
     designer: str
     royalty_ppm: int
     block_number: int | None
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "design_id": hex32(self.design_id),
-            "licensee": self.licensee,
-            "active": self.active,
-            "designer": self.designer,
-            "royalty_ppm": self.royalty_ppm,
-            "block_number": self.block_number,
-        }
 
+class ShareRecord(Record):
+    """An encrypted share of a design recorded for one recipient: the hashes of its
+    ciphertext and of its key envelope."""
 
-@dataclass(frozen=True)
-class ShareRecord:
-    design_id: bytes
+    design_id: Hex
     recipient: str
-    ciphertext_hash: bytes
-    wrapped_key_hash: bytes
+    ciphertext_hash: Hex
+    wrapped_key_hash: Hex
     block_number: int
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "design_id": hex32(self.design_id),
-            "recipient": self.recipient,
-            "ciphertext_hash": hex32(self.ciphertext_hash),
-            "wrapped_key_hash": hex32(self.wrapped_key_hash),
-            "block_number": self.block_number,
-        }
+
+class SharePackage(ShareRecord):
+    """A share with its key envelope and ciphertext: what the recipient's node imports."""
+
+    envelope: str = Field(description="the key envelope (canonical JSON text)")
+    ciphertext: str = Field(description="the AES-256-GCM ciphertext blob, base64")
 
 
 class DesignsClient:
@@ -192,14 +186,27 @@ class DesignsClient:
                 raise InvalidInput("block must be 0 or more")
             fn = self.contract.functions.licenceAt(did, who, block)
         active, designer, royalty = call(fn)
-        return Licence(did, who, bool(active), designer, int(royalty), block)
+        return Licence(
+            design_id=did,
+            licensee=who,
+            active=bool(active),
+            designer=designer,
+            royalty_ppm=int(royalty),
+            block_number=block,
+        )
 
     def share_of(self, value: str | bytes, recipient: str) -> ShareRecord | None:
         did, who = design_id(value), checksum(recipient, "recipient")
         ciphertext, wrapped, block = call(self.contract.functions.shareOf(did, who))
         if int(block) == 0:
             return None
-        return ShareRecord(did, who, bytes(ciphertext), bytes(wrapped), int(block))
+        return ShareRecord(
+            design_id=did,
+            recipient=who,
+            ciphertext_hash=bytes(ciphertext),
+            wrapped_key_hash=bytes(wrapped),
+            block_number=int(block),
+        )
 
     def licences(self, value: str | bytes) -> list[Licence]:
         """Every licence of a design ever granted, in grant order, as it stands now."""

@@ -40,6 +40,8 @@ from ledger.designs.certificates import (
 from ledger.designs.client import (
     DesignRecord,
     DesignsClient,
+    Licence,
+    SharePackage,
     ShareRecord,
     design_id,
     optional_id,
@@ -407,7 +409,7 @@ class DesignService:
 
     def grant_licence(
         self, sender: Sender, value: str | bytes, licensee: str, royalty_ppm: int
-    ) -> Any:
+    ) -> Licence:
         who = checksum(licensee, "licensee")
         try:
             member = self.consortium.member(who)
@@ -421,7 +423,7 @@ class DesignService:
         self.client.grant_licence(sender, did, who, royalty_ppm)
         return self.client.licence(did, who)
 
-    def revoke_licence(self, sender: Sender, value: str | bytes, licensee: str) -> Any:
+    def revoke_licence(self, sender: Sender, value: str | bytes, licensee: str) -> Licence:
         did = design_id(value)
         self.client.revoke_licence(sender, did, licensee)
         return self.client.licence(did, licensee)
@@ -495,17 +497,17 @@ class DesignService:
             )
         return share
 
-    def package(self, value: str | bytes, recipient: str) -> dict[str, Any]:
-        """The encrypted share for `recipient` as JSON: envelope text and base64 ciphertext."""
+    def package(self, value: str | bytes, recipient: str) -> SharePackage:
+        """The encrypted share for `recipient`: envelope text and base64 ciphertext."""
         did, who = design_id(value), checksum(recipient, "recipient")
         share = self._released_share(did, who)
         envelope = self._blob(share.wrapped_key_hash, "key envelope")
         ciphertext = self._blob(share.ciphertext_hash, "ciphertext")
-        return {
-            **share.as_dict(),
-            "envelope": envelope.decode(),
-            "ciphertext": base64.b64encode(ciphertext).decode(),
-        }
+        return SharePackage(
+            **dict(share),
+            envelope=envelope.decode(),
+            ciphertext=base64.b64encode(ciphertext).decode(),
+        )
 
     def _blob(self, digest: bytes, what: str) -> bytes:
         try:

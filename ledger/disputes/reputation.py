@@ -21,37 +21,75 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import Field, PlainSerializer, computed_field
 from web3 import Web3
 from web3.contract import Contract
 
 from ledger.core.abi import checksum
+from ledger.core.types import Record
 from ledger.disputes.client import Fault
 from ledger.orders.jobs import JobStatus
 from ledger.orders.settlement import SCALE
 
 
-@dataclass(frozen=True)
-class Reputation:
-    factory: str
-    block: int
-    time: int
+def _sorted(amounts: dict[str, int]) -> dict[str, int]:
+    """Per-token amounts in address order, so the same chain gives the same JSON."""
+    return dict(sorted(amounts.items()))
+
+
+class SplitCounts(Record):
     assigned: int
     accepted: int
     delivered: int
-    on_time: int
+
+
+class Deadlines(Record):
+    on_time: int = Field(description="delivered at or before the order's deadline")
+    late: int = Field(description="delivered_late + missed_deadline")
     delivered_late: int
-    missed_deadline: int
-    disputes_against: int
-    disputes_opened: int
-    disputes_ruled: int
-    disputes_lost: int
-    disputes_lapsed: int
-    disputes_open: int
-    paid: dict[str, int] = field(default_factory=dict)
-    withheld: dict[str, int] = field(default_factory=dict)
+    missed_deadline: int = Field(description="accepted, not delivered when the deadline passed")
+    on_time_rate: float | None
+
+
+class DisputeCounts(Record):
+    against: int = Field(description="opened by the buyer on its splits")
+    opened: int = Field(description="opened by the factory")
+    ruled: int
+    lost: int = Field(description="ruled with the factory at fault or paid below 100%")
+    lapsed: int
+    open: int
+
+
+class Reputation(Record):
+    """The figures of one factory as of a block; the JSON groups them by subject."""
+
+    factory: str
+    block: int = Field(serialization_alias="as_of_block")
+    time: int = Field(serialization_alias="as_of_time")
+    assigned: int = Field(exclude=True)
+    accepted: int = Field(exclude=True)
+    delivered: int = Field(exclude=True)
+    on_time: int = Field(exclude=True)
+    delivered_late: int = Field(exclude=True)
+    missed_deadline: int = Field(exclude=True)
+    disputes_against: int = Field(exclude=True)
+    disputes_opened: int = Field(exclude=True)
+    disputes_ruled: int = Field(exclude=True)
+    disputes_lost: int = Field(exclude=True)
+    disputes_lapsed: int = Field(exclude=True)
+    disputes_open: int = Field(exclude=True)
+    paid: Annotated[
+        dict[str, int],
+        PlainSerializer(_sorted, return_type=dict[str, int]),
+        Field(default_factory=dict, description="token address → amount credited"),
+    ]
+    withheld: Annotated[
+        dict[str, int],
+        PlainSerializer(_sorted, return_type=dict[str, int]),
+        Field(default_factory=dict, description="token address → amount rulings refunded"),
+    ]
 
     @property
     def late(self) -> int:
@@ -63,34 +101,33 @@ class Reputation:
         judged = self.on_time + self.late
         return round(self.on_time / judged, 4) if judged else None
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "factory": self.factory,
-            "as_of_block": self.block,
-            "as_of_time": self.time,
-            "splits": {
-                "assigned": self.assigned,
-                "accepted": self.accepted,
-                "delivered": self.delivered,
-            },
-            "deadlines": {
-                "on_time": self.on_time,
-                "late": self.late,
-                "delivered_late": self.delivered_late,
-                "missed_deadline": self.missed_deadline,
-                "on_time_rate": self.on_time_rate,
-            },
-            "disputes": {
-                "against": self.disputes_against,
-                "opened": self.disputes_opened,
-                "ruled": self.disputes_ruled,
-                "lost": self.disputes_lost,
-                "lapsed": self.disputes_lapsed,
-                "open": self.disputes_open,
-            },
-            "paid": dict(sorted(self.paid.items())),
-            "withheld": dict(sorted(self.withheld.items())),
-        }
+    @computed_field
+    @property
+    def splits(self) -> SplitCounts:
+        return SplitCounts(assigned=self.assigned, accepted=self.accepted, delivered=self.delivered)
+
+    @computed_field
+    @property
+    def deadlines(self) -> Deadlines:
+        return Deadlines(
+            on_time=self.on_time,
+            late=self.late,
+            delivered_late=self.delivered_late,
+            missed_deadline=self.missed_deadline,
+            on_time_rate=self.on_time_rate,
+        )
+
+    @computed_field
+    @property
+    def disputes(self) -> DisputeCounts:
+        return DisputeCounts(
+            against=self.disputes_against,
+            opened=self.disputes_opened,
+            ruled=self.disputes_ruled,
+            lost=self.disputes_lost,
+            lapsed=self.disputes_lapsed,
+            open=self.disputes_open,
+        )
 
 
 class _Chain:

@@ -10,16 +10,18 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from dataclasses import dataclass
+from typing import Annotated, Any, NamedTuple
 
 from eth_account.signers.local import LocalAccount
+from pydantic import Field, computed_field
 from web3.contract import Contract
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
 from ledger.core.abi import SolidityEnum, bytes32, checksum, solidity_enum
 from ledger.core.errors import InvalidInput, NotFound, field_name
+from ledger.core.types import Label, Record
 from ledger.eth import eip712
 from ledger.eth.chain import Chain
 from ledger.eth.contract import call
@@ -209,141 +211,127 @@ def parse_share(text: str | int) -> int:
         raise InvalidInput(f"share {text!r} must be parts per million or a percentage") from None
 
 
-@dataclass(frozen=True)
-class SplitView:
+class SplitView(Record):
+    """One split of an order: its factory, step, state, who holds its lots, its payout."""
+
     id: int
     factory: str
     step: str
     quantity: int
     share_ppm: int
     amount: int
+    token: Token = Field(exclude=True)
     depends_on: list[int]
-    status: SplitStatus
+    status: Annotated[
+        Label[SplitStatus],
+        Field(description="assigned | accepted | delivered | paid | ruled | refunded"),
+    ]
     received_from: list[int]
     handed_to: list[int]
-    custody: list[str]
+    custody: list[str] = Field(description="who holds this split's output lots")
     payout: int | None
-    handed_quantity: int = 0
-    delivered_at: int | None = None
-    review_ends: int | None = None
+    handed_quantity: int = Field(default=0, description="units of its output handed over so far")
+    delivered_at: int | None = Field(
+        default=None, description="when it was delivered (unix seconds)"
+    )
+    review_ends: int | None = Field(
+        default=None,
+        description="a delivered split: after this anyone may finalise it as accepted",
+    )
 
-    def as_dict(self, token: Token) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "factory": self.factory,
-            "step": self.step,
-            "quantity": self.quantity,
-            "share_ppm": self.share_ppm,
-            "amount": self.amount,
-            "amount_text": token.format(self.amount),
-            "depends_on": self.depends_on,
-            "status": self.status.label,
-            "received_from": self.received_from,
-            "handed_to": self.handed_to,
-            "custody": self.custody,
-            "payout": self.payout,
-            "handed_quantity": self.handed_quantity,
-            "delivered_at": self.delivered_at,
-            "review_ends": self.review_ends,
-        }
+    @computed_field
+    @property
+    def amount_text(self) -> str:
+        return self.token.format(self.amount)
 
 
-@dataclass(frozen=True)
-class Payout:
+class Payout(Record):
     """One payee of an order: who, why, what share, how much, and where the money is."""
 
     account: str
     role: str
     share_ppm: int
     amount: int
-    state: str  # held | credited | refunded | pending (not yet allocated)
+    token: Token = Field(exclude=True)
+    state: str = Field(description="held | credited | refunded")
 
-    def as_dict(self, token: Token) -> dict[str, Any]:
-        return {
-            "account": self.account,
-            "role": self.role,
-            "share_ppm": self.share_ppm,
-            "amount": self.amount,
-            "amount_text": token.format(self.amount),
-            "state": self.state,
-        }
+    @computed_field
+    @property
+    def amount_text(self) -> str:
+        return self.token.format(self.amount)
 
 
-@dataclass(frozen=True)
-class JobView:
+class EscrowFigures(Record):
+    """What an order's escrow took in and where it went, in token units."""
+
+    deposited: int
+    held: int
+    released: int
+    refunded: int
+
+
+class JobView(Record):
+    """The readable picture of an order: state, splits, custody, shares and payouts."""
+
     id: int
+    status: Annotated[
+        Label[JobStatus],
+        Field(
+            description="created | funded | split | in_production | delivered | accepted | "
+            "settled | cancelled | expired"
+        ),
+    ]
     buyer: str
     design_id: str
     designer: str
     royalty_ppm: int
-    fee_ppm: int
     platform: str
+    fee_ppm: int = Field(serialization_alias="platform_fee_ppm")
     token: Token
     quantity: int
     price: int
     deadline: int
-    review_period: int
-    status: JobStatus
+    review_period: int = Field(description="seconds the buyer has to review each delivery")
     splits: list[SplitView]
     payouts: list[Payout]
-    deposited: int
-    held: int
-    refunded: int
-    released: int = field(default=0)
+    deposited: int = Field(exclude=True)
+    held: int = Field(exclude=True)
+    refunded: int = Field(exclude=True)
+    released: int = Field(default=0, exclude=True)
 
     @property
     def shares_total(self) -> int:
         return sum(s.share_ppm for s in self.splits) + self.royalty_ppm + self.fee_ppm
 
-    def as_dict(self) -> dict[str, Any]:
-        t = self.token
-        return {
-            "id": self.id,
-            "status": self.status.label,
-            "buyer": self.buyer,
-            "design_id": self.design_id,
-            "designer": self.designer,
-            "royalty_ppm": self.royalty_ppm,
-            "platform": self.platform,
-            "platform_fee_ppm": self.fee_ppm,
-            "token": t.as_dict(),
-            "quantity": self.quantity,
-            "price": self.price,
-            "price_text": t.format(self.price),
-            "deadline": self.deadline,
-            "review_period": self.review_period,
-            "shares_total_ppm": self.shares_total if self.splits else None,
-            "escrow": {
-                "deposited": self.deposited,
-                "held": self.held,
-                "released": self.released,
-                "refunded": self.refunded,
-            },
-            "splits": [s.as_dict(t) for s in self.splits],
-            "payouts": [p.as_dict(t) for p in self.payouts],
-        }
+    @computed_field
+    @property
+    def price_text(self) -> str:
+        return self.token.format(self.price)
+
+    @computed_field
+    @property
+    def shares_total_ppm(self) -> int | None:
+        """The splits' shares, the royalty and the fee: 1,000,000 once split; None before."""
+        return self.shares_total if self.splits else None
+
+    @computed_field
+    @property
+    def escrow(self) -> EscrowFigures:
+        return EscrowFigures(
+            deposited=self.deposited, held=self.held, released=self.released, refunded=self.refunded
+        )
 
 
-@dataclass(frozen=True)
-class JobSummary:
+class JobSummary(Record):
+    """One line of the order list."""
+
     id: int
     buyer: str
-    status: JobStatus
+    status: Label[JobStatus]
     price: int
     token: str
     split_count: int
     deadline: int
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "buyer": self.buyer,
-            "status": self.status.label,
-            "price": self.price,
-            "token": self.token,
-            "split_count": self.split_count,
-            "deadline": self.deadline,
-        }
 
 
 class JobsClient:
@@ -396,7 +384,15 @@ class JobsClient:
                 continue
             status = JobStatus(j.status)
             out.append(
-                JobSummary(job_id, j.buyer, status, j.price, j.token, j.split_count, j.deadline)
+                JobSummary(
+                    id=job_id,
+                    buyer=j.buyer,
+                    status=status,
+                    price=j.price,
+                    token=j.token,
+                    split_count=j.split_count,
+                    deadline=j.deadline,
+                )
             )
         return out
 
@@ -415,10 +411,12 @@ class JobsClient:
             else {}
         )
         splits = [
-            self._split_view(i, s, raw_splits, buyer, price, rulings, j.review_period)
+            self._split_view(i, s, raw_splits, buyer, price, rulings, j.review_period, token)
             for i, s in enumerate(raw_splits)
         ]
-        payouts = self._payouts(status, splits, escrow, buyer, designer, royalty, platform, price)
+        payouts = self._payouts(
+            status, splits, escrow, buyer, designer, royalty, platform, price, token
+        )
         released = sum(p.amount for p in payouts if p.state == "credited" and p.role != "refund")
         refunded = escrow.deposited - escrow.held - released if escrow.deposited else 0
         return JobView(
@@ -452,6 +450,7 @@ class JobsClient:
         price: int,
         rulings: dict[int, int],
         review_period: int,
+        token: Token,
     ) -> SplitView:
         factory, depends, quantity, received = (
             raw.factory,
@@ -487,6 +486,7 @@ class JobsClient:
             quantity=quantity,
             share_ppm=share,
             amount=amount,
+            token=token,
             depends_on=indices(depends),
             status=status,
             received_from=indices(received),
@@ -508,10 +508,21 @@ class JobsClient:
         royalty_ppm: int,
         platform: str,
         price: int,
+        token: Token,
     ) -> list[Payout]:
+        def payout(account: str, role: str, share_ppm: int, amount: int, state: str) -> Payout:
+            return Payout(
+                account=account,
+                role=role,
+                share_ppm=share_ppm,
+                amount=amount,
+                token=token,
+                state=state,
+            )
+
         if not splits:
             if escrow.deposited and status in (JobStatus.CANCELLED, JobStatus.EXPIRED):
-                return [Payout(buyer, "refund", 0, escrow.deposited, "credited")]
+                return [payout(buyer, "refund", 0, escrow.deposited, "credited")]
             return []
         out: list[Payout] = []
         refund = 0
@@ -528,7 +539,7 @@ class JobsClient:
                 s.payout if s.status is SplitStatus.RULED and s.payout is not None else s.amount
             )
             role = f"factory of split {s.id} ({s.step})"
-            out.append(Payout(s.factory, role, s.share_ppm, amount, state))
+            out.append(payout(s.factory, role, s.share_ppm, amount, state))
         royalty = price * royalty_ppm // SCALE
         fee = price - sum(s.amount for s in splits) - royalty
         fees_refunded = status in (JobStatus.CANCELLED, JobStatus.EXPIRED)
@@ -542,10 +553,10 @@ class JobsClient:
         if fees_refunded:
             refund += royalty + fee
         if royalty_ppm:
-            out.append(Payout(designer, "designer royalty", royalty_ppm, royalty, fees_state))
-        out.append(Payout(platform, "platform fee", escrow.fee_ppm, fee, fees_state))
+            out.append(payout(designer, "designer royalty", royalty_ppm, royalty, fees_state))
+        out.append(payout(platform, "platform fee", escrow.fee_ppm, fee, fees_state))
         if refund:
-            out.append(Payout(buyer, "refund", 0, refund, "credited"))
+            out.append(payout(buyer, "refund", 0, refund, "credited"))
         return out
 
     # --- writes ----------------------------------------------------------------------

@@ -9,13 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from functools import cached_property
-from typing import Any
 
+from pydantic import computed_field
 from web3.contract import Contract
 from web3.types import TxReceipt
 
 from ledger.core.abi import PPM_SCALE, SolidityEnum, checksum, solidity_enum
 from ledger.core.errors import Conflict, InvalidInput
+from ledger.core.types import Record
 from ledger.eth.chain import Chain
 from ledger.eth.compiler import artifact
 from ledger.eth.contract import call
@@ -36,8 +37,7 @@ class EscrowStatus(SolidityEnum):
         return "unfunded" if self is EscrowStatus.NONE else self.name.lower()
 
 
-@dataclass(frozen=True)
-class Token:
+class Token(Record):
     """An ERC-20 with what it takes to show and parse amounts."""
 
     address: str
@@ -60,9 +60,6 @@ class Token:
                 f"amount {text!r} must be a positive number with at most {self.decimals} decimals"
             )
         return int(units)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"address": self.address, "symbol": self.symbol, "decimals": self.decimals}
 
 
 class Erc20:
@@ -87,7 +84,7 @@ class Erc20:
             symbol, decimals = str(call(fns.symbol())), int(call(fns.decimals()))
         except Exception:  # noqa: BLE001 - ERC-20 metadata is optional
             symbol, decimals = "units", 0
-        return Token(self.address, symbol, decimals)
+        return Token(address=self.address, symbol=symbol, decimals=decimals)
 
     def balance_of(self, account: str) -> int:
         return int(call(self.contract.functions.balanceOf(checksum(account))))
@@ -105,8 +102,7 @@ class Erc20:
         return sender.transact(self.contract.functions.mint(checksum(to), amount))
 
 
-@dataclass(frozen=True)
-class Totals:
+class Totals(Record):
     """Escrow figures of one token; `conserved` is the rule the contract keeps."""
 
     token: str
@@ -117,23 +113,12 @@ class Totals:
     withdrawn: int
     balance: int
 
+    @computed_field(description="deposited = released + refunded + held")
     @property
     def conserved(self) -> bool:
         return self.deposited == self.released + self.refunded + self.held and (
             self.balance >= self.held + self.released + self.refunded - self.withdrawn
         )
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "token": self.token,
-            "deposited": self.deposited,
-            "released": self.released,
-            "refunded": self.refunded,
-            "held": self.held,
-            "withdrawn": self.withdrawn,
-            "balance": self.balance,
-            "conserved": self.conserved,
-        }
 
 
 @dataclass(frozen=True)
@@ -216,7 +201,15 @@ class SettlementClient:
             int(v) for v in call(self.contract.functions.totals(erc20.address))
         )
         balance = erc20.balance_of(self.address)
-        return Totals(erc20.address, deposited, released, refunded, held, withdrawn, balance)
+        return Totals(
+            token=erc20.address,
+            deposited=deposited,
+            released=released,
+            refunded=refunded,
+            held=held,
+            withdrawn=withdrawn,
+            balance=balance,
+        )
 
     def escrow(self, job_id: int) -> Escrow:
         raw = call(self.contract.functions.escrow(job_id))
