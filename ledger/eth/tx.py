@@ -85,7 +85,9 @@ class Sender:
         return str(self.account.address)
 
     def _nonce(self) -> int:
-        chain_nonce = self.chain.w3.eth.get_transaction_count(self.account.address, "pending")
+        chain_nonce = self.chain.w3.eth.get_transaction_count(
+            Web3.to_checksum_address(self.address), "pending"
+        )
         if self._next_nonce is None or chain_nonce > self._next_nonce:
             self._next_nonce = int(chain_nonce)
         return self._next_nonce
