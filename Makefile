@@ -67,10 +67,12 @@ compile: setup
 run: setup
 	@$(BIN)/cofab up
 
-# Two workers; each deploys the contracts once and rewinds its chain for every test
-# (tests/conftest.py). worksteal hands queued tests to a worker that runs dry, so the few
-# long end-to-end tests do not leave one worker idle at the end.
-PYTEST_WORKERS := -n 2 --dist worksteal
+# Four workers on two cores: many tests wait on a node process, a devnet or a browser
+# (two workers kept the cores about 60 % busy). Each worker deploys the contracts once and
+# rewinds its chain for every test (tests/conftest.py); worksteal hands queued tests to a
+# worker that runs dry, so the long end-to-end tests do not leave one idle at the end.
+# The slowest tests are listed at the end of the run.
+PYTEST_WORKERS := -n 4 --dist worksteal --durations=25
 
 test: setup chromium $(FUZZ_VENV)/.installed
 	@$(MAKE) --no-print-directory lint
