@@ -74,10 +74,15 @@ run: setup
 # The slowest tests are listed at the end of the run.
 PYTEST_WORKERS := -n 4 --dist worksteal --durations=25
 
+# The contract suite and the API fuzz run beside pytest (its workers leave the cores idle
+# while they wait); their output is printed after pytest's. Any part failing fails it.
 test: setup chromium $(FUZZ_VENV)/.installed
 	@$(MAKE) --no-print-directory lint
-	@$(BIN)/python -m pytest $(PYTEST_WORKERS)
-	@$(MAKE) --no-print-directory contracts-and-fuzz
+	@mkdir -p build/test-logs
+	@$(MAKE) --no-print-directory contracts-and-fuzz >build/test-logs/side.log 2>&1 & side=$$!; \
+	$(BIN)/python -m pytest $(PYTEST_WORKERS); pytest_status=$$?; \
+	wait $$side; side_status=$$?; cat build/test-logs/side.log; \
+	test $$pytest_status = 0 && test $$side_status = 0
 
 # The contract suite and the API fuzzer share nothing (each its own chain and ports) and
 # mostly keep one core busy each: they run side by side, each into its own log under
