@@ -11,16 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
-import threading
 import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ledger.core.private import private_file
+from ledger.core.sqlite import Database
 from ledger.epcis.eventhash import event_id as hash_event_id
 from ledger.epcis.vocabulary import bare, epc_roles, millis
 from ledger.steps.anchoring import anchor_tree
@@ -133,16 +130,9 @@ class StoredEvent:
     event_id: str
 
 
-class EpcisStore:
+class EpcisStore(Database):
     def __init__(self, path: Path, journal_path: Path, chain: str) -> None:
-        private_file(path)
-        self.path = path
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA busy_timeout=10000")
-        self._lock = threading.RLock()
-        self._db.executescript(SCHEMA)
+        super().__init__(path, SCHEMA)
         row = self._db.execute("SELECT value FROM meta WHERE key='chain'").fetchone()
         if row is not None and row[0] != chain:
             # the journal was started anew for another chain: nothing here applies to it
@@ -155,22 +145,6 @@ class EpcisStore:
             (chain,),
         )
         self._db.execute("ATTACH DATABASE ? AS j", (f"file:{journal_path}?mode=ro",))
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-                self._db.execute("COMMIT")
-            except BaseException:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                raise
 
     def read(self, sql: str, args: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
         with self._lock:

@@ -13,16 +13,13 @@ import json
 import logging
 import os
 import secrets
-import sqlite3
-import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ledger.core.private import private_file, tighten
+from ledger.core.sqlite import Database
 from ledger.notify.events import EventType, Notification
 
 log = logging.getLogger("cofab.notify")
@@ -163,20 +160,11 @@ def body_bytes(body: dict[str, Any]) -> bytes:
     return json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
 
 
-class Outbox:
+class Outbox(Database):
     """Safe to share between threads: one connection, one writer at a time."""
 
     def __init__(self, path: Path) -> None:
-        private_file(path)
-        self.path = path
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        for suffix in ("-wal", "-shm"):
-            tighten(path.with_name(path.name + suffix))
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA busy_timeout=10000")
-        self._db.executescript(SCHEMA)
-        self._lock = threading.RLock()
+        super().__init__(path, SCHEMA)
 
     @classmethod
     def for_chain(cls, path: Path, identity: str) -> Outbox:
@@ -197,21 +185,6 @@ class Outbox:
         fresh = cls(path)
         fresh.set_meta("chain", identity)
         return fresh
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
 
     # --- meta: the chain cursor ------------------------------------------------------
     def meta(self, key: str) -> str | None:
@@ -245,7 +218,7 @@ class Outbox:
         move the cursor: all or nothing. Returns the ids of the notifications added."""
         added: list[int] = []
         now = time.time()
-        with self._tx() as db:
+        with self.transaction() as db:
             hooks = db.execute(
                 "SELECT id, owner, events FROM webhooks WHERE removed = 0"
             ).fetchall()
@@ -330,7 +303,7 @@ class Outbox:
         hook_id = f"wh_{secrets.token_hex(8)}"
         secret = f"whsec_{secrets.token_urlsafe(32)}"
         now = time.time()
-        with self._tx() as db:
+        with self.transaction() as db:
             db.execute(
                 "INSERT INTO webhooks (id, owner, url, events, secret, created_at) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
@@ -367,7 +340,7 @@ class Outbox:
     def remove_webhook(self, owner: str, hook_id: str) -> bool:
         """Remove `owner`'s webhook (its pending deliveries are dropped); False if it has none
         by that id (another member's webhook is as absent as an unknown one)."""
-        with self._tx() as db:
+        with self.transaction() as db:
             cur = db.execute(
                 "UPDATE webhooks SET removed = 1 WHERE id = ? AND owner = ? AND removed = 0",
                 (hook_id, owner.lower()),
@@ -407,7 +380,7 @@ class Outbox:
         return None if row[0] is None else float(row[0])
 
     def delivered(self, delivery_id: str, status: int) -> None:
-        with self._tx() as db:
+        with self.transaction() as db:
             db.execute(
                 "UPDATE deliveries SET state = 'delivered', attempts = attempts + 1, "
                 "last_status = ?, done_at = ? WHERE id = ? AND state = 'pending'",
@@ -418,7 +391,7 @@ class Outbox:
         self, delivery_id: str, status: int | None, error: str, retry_at: float | None
     ) -> None:
         """Record a failed attempt: retry at `retry_at`, or give up (state `failed`)."""
-        with self._tx() as db:
+        with self.transaction() as db:
             if retry_at is None:
                 db.execute(
                     "UPDATE deliveries SET state = 'failed', attempts = attempts + 1, "

@@ -13,15 +13,12 @@ import json
 import logging
 import os
 import sqlite3
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ledger.core.private import private_file, tighten
+from ledger.core.sqlite import Database
 from ledger.steps.record import ZERO, Step
 
 log = logging.getLogger("cofab.journal")
@@ -165,21 +162,11 @@ def _row_to_stored(row: tuple[Any, ...]) -> StoredStep:
     return StoredStep(step, row[3], row[10], row[11], row[12], row[13])
 
 
-class Journal:
+class Journal(Database):
     """One SQLite database per node; safe to share between threads (one writer at a time)."""
 
     def __init__(self, path: Path) -> None:
-        # SQLite creates the -wal and -shm files with the database file's mode: 0600
-        private_file(path)
-        self.path = path
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        for suffix in ("-wal", "-shm"):
-            tighten(path.with_name(path.name + suffix))
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA busy_timeout=10000")
-        self._db.executescript(SCHEMA)
-        self._lock = threading.RLock()
+        super().__init__(path, SCHEMA)
 
     @classmethod
     def for_chain(cls, path: Path, chain: str) -> Journal:
@@ -226,23 +213,6 @@ class Journal:
                 "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
                 (key, value),
             )
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """BEGIN IMMEDIATE … COMMIT (durable on return), ROLLBACK on any exception."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-                self._db.execute("COMMIT")
-            except BaseException:
-                if self._db.in_transaction:  # SQLite rolls back by itself on a full disk
-                    self._db.execute("ROLLBACK")
-                raise
 
     # --- reads -----------------------------------------------------------------------
     def head(self, job_id: int, split_id: int) -> tuple[int, bytes]:
