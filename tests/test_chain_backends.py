@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from kit import FAST_KDF, PASSPHRASE, new_account
+from kit import FAST_KDF, PASSPHRASE, admit, new_account
 from ledger.core.errors import ChainUnavailable, ConfigError, DeploymentError, InvalidInput
 from ledger.eth.chain import Backend, connect
 from ledger.eth.devnet import Devnet
@@ -324,3 +324,40 @@ def test_a_reset_chain_never_reopens_the_old_journal(tmp_path: Path, passphrase:
         assert len(list(old_journal.parent.glob("*.old-chain-*.sqlite"))) == 1
     finally:
         third.close()
+
+
+def test_embedded_log_queries_skip_blocks_by_bloom_with_the_same_answer(node: Node) -> None:
+    """The embedded chain's bloom-filtered `eth_getLogs` against eth-tester's own, which
+    reads every receipt: the same logs for every shape of filter."""
+    from eth_tester import EthereumTester
+
+    for _ in range(3):
+        admit(node, int(Role.FACTORY))
+    tester = node.chain.w3.provider.ethereum_tester  # type: ignore[attr-defined]
+    latest = int(node.chain.w3.eth.block_number)
+    logs = EthereumTester.get_logs(tester, from_block=0)
+    assert len(logs) > 10
+    first, last = logs[0], logs[-1]
+    addresses = sorted({log["address"] for log in logs})
+    topic0s = sorted({log["topics"][0] for log in logs if log["topics"]})
+    ones = [log["topics"][1] for log in logs if len(log["topics"]) > 1]
+    stranger = "0x" + "ab" * 20
+    filters: list[dict[str, object]] = [
+        {},
+        {"from_block": 0},
+        {"from_block": 0, "to_block": latest // 2},
+        {"from_block": first["block_number"], "to_block": first["block_number"]},
+        {"from_block": 0, "address": last["address"]},
+        {"from_block": 0, "address": addresses},
+        {"from_block": 0, "address": [stranger]},
+        {"from_block": 0, "address": stranger},
+        {"from_block": 0, "topics": [topic0s[0]]},
+        {"from_block": 0, "topics": [topic0s[:3], ones[0]]},
+        {"from_block": 0, "topics": [None, ones[-1]]},
+        {"from_block": 0, "topics": [[topic0s[0], None]]},
+        {"from_block": 0, "address": addresses[:2], "topics": [topic0s, None, None]},
+        {"from_block": 0, "topics": ["0x" + "00" * 32]},
+        {"from_block": "latest"},
+    ]
+    for query in filters:
+        assert tester.get_logs(**query) == EthereumTester.get_logs(tester, **query), query

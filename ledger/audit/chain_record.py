@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from eth_typing import ChecksumAddress
+from eth_utils import event_abi_to_log_topic
 from web3 import Web3
 from web3.contract import Contract
 
@@ -120,23 +122,56 @@ def _fn_outputs(contract: Contract, name: str) -> list[dict[str, Any]]:
 
 
 def _logs(
-    contract: Contract, label: str, name: str, filters: dict[str, Any], blocks: _Blocks
+    w3: Web3,
+    sources: list[tuple[str, Contract, tuple[str, ...]]],
+    arg: str,
+    value: int | bytes,
+    blocks: _Blocks,
 ) -> list[Event]:
-    event = getattr(contract.events, name)()
-    out = []
-    for log in event.get_logs(from_block=0, argument_filters=filters):
-        block = int(log["blockNumber"])
-        out.append(
-            Event(
+    """Every event named in `sources` whose indexed argument `arg` is `value`.
+
+    One `eth_getLogs` per position of `arg` among the events' indexed inputs (the topic
+    filter lists every event's signature and the contracts' addresses), not one per event:
+    a node scans its log index once for all of them. Logs are told apart by their
+    contract's address and signature, as a node with the ABIs would.
+    """
+    groups: dict[int, dict[tuple[ChecksumAddress, bytes], tuple[str, Contract, str]]] = {}
+    for label, contract, names in sources:
+        for item in contract.abi:
+            if item["type"] != "event" or item.get("name") not in names:
+                continue
+            indexed = [i["name"] for i in item["inputs"] if i.get("indexed")]
+            members = groups.setdefault(indexed.index(arg) + 1, {})
+            members[(contract.address, bytes(event_abi_to_log_topic(item)))] = (
                 label,
-                name,
-                dict(log["args"]),
-                block,
-                int(log["logIndex"]),
-                log["transactionHash"].to_0x_hex(),
-                blocks.time(block),
+                contract,
+                str(item["name"]),
             )
-        )
+    topic = value.to_bytes(32, "big") if isinstance(value, int) else value
+    out = []
+    for position, members in sorted(groups.items()):
+        topics: list[Any] = [sorted({"0x" + t.hex() for _, t in members})]
+        topics += [None] * (position - 1) + ["0x" + topic.hex()]
+        addresses = sorted({a for a, _ in members})
+        for log in w3.eth.get_logs({"fromBlock": 0, "address": addresses, "topics": topics}):
+            address = Web3.to_checksum_address(log["address"])
+            source = members.get((address, bytes(log["topics"][0])))
+            if source is None:  # another contract's event with the same signature
+                continue
+            label, contract, name = source
+            decoded = getattr(contract.events, name)().process_log(log)
+            block = int(log["blockNumber"])
+            out.append(
+                Event(
+                    label,
+                    name,
+                    dict(decoded["args"]),
+                    block,
+                    int(log["logIndex"]),
+                    log["transactionHash"].to_0x_hex(),
+                    blocks.time(block),
+                )
+            )
     return out
 
 
@@ -160,6 +195,15 @@ SETTLEMENT_EVENTS = (
     "RulingApplied",
 )
 DISPUTE_EVENTS = ("DisputeOpened", "EvidenceSubmitted", "VoteCast", "DisputeRuled", "DisputeLapsed")
+DESIGN_EVENTS = (
+    "DesignRegistered",
+    "DesignClaimed",
+    "DesignRevoked",
+    "DesignSuperseded",
+    "DesignPreempted",
+    "LicenceGranted",
+    "LicenceRevoked",
+)
 
 
 def load(contracts: Contracts, job_id: int) -> JobRecord:
@@ -178,29 +222,19 @@ def load(contracts: Contracts, job_id: int) -> JobRecord:
         _fn_outputs(contracts.settlement, "escrow"),
     )
     blocks = _Blocks(contracts.w3)
-    events: list[Event] = []
-    for name in JOB_EVENTS:
-        events += _logs(board, "JobBoard", name, {"jobId": job_id}, blocks)
-    for name in SETTLEMENT_EVENTS:
-        events += _logs(contracts.settlement, "Settlement", name, {"jobId": job_id}, blocks)
-    design = bytes.fromhex(str(job["designId"])[2:])
-    for name in (
-        "DesignRegistered",
-        "DesignClaimed",
-        "DesignRevoked",
-        "DesignSuperseded",
-        "DesignPreempted",
-        "LicenceGranted",
-        "LicenceRevoked",
-    ):
-        events += _logs(contracts.designs, "DesignRegistry", name, {"designId": design}, blocks)
+    by_job: list[tuple[str, Contract, tuple[str, ...]]] = [
+        ("JobBoard", board, JOB_EVENTS),
+        ("Settlement", contracts.settlement, SETTLEMENT_EVENTS),
+    ]
     if contracts.traceability is not None:
-        events += _logs(
-            contracts.traceability, "Traceability", "StepsAnchored", {"jobId": job_id}, blocks
-        )
+        by_job.append(("Traceability", contracts.traceability, ("StepsAnchored",)))
     if contracts.disputes is not None:
-        for name in DISPUTE_EVENTS:
-            if any(i.get("name") == name for i in contracts.disputes.abi):
-                events += _logs(contracts.disputes, "Disputes", name, {"jobId": job_id}, blocks)
+        by_job.append(("Disputes", contracts.disputes, DISPUTE_EVENTS))
+    design = bytes.fromhex(str(job["designId"])[2:])
+    events = _logs(contracts.w3, by_job, "jobId", job_id, blocks)
+    registry: list[tuple[str, Contract, tuple[str, ...]]] = [
+        ("DesignRegistry", contracts.designs, DESIGN_EVENTS)
+    ]
+    events += _logs(contracts.w3, registry, "designId", design, blocks)
     events.sort(key=lambda e: (e.block, e.log_index))
     return JobRecord(job_id, job, splits, escrow, events)

@@ -140,11 +140,86 @@ class _TesterProvider(EthereumTesterProvider):
             raise TransactionFailed(f"execution reverted: {raw}") from None
 
 
+def _bloom_needles(address: Any, topics: Any) -> list[tuple[bytes, ...]]:
+    """What a block's bloom must hold for a log query to match it there: one group per
+    constrained field (the address, each topic position), any member of a group will do.
+    Positions with a wildcard among their alternatives constrain nothing."""
+    groups: list[tuple[bytes, ...]] = []
+    if isinstance(address, bytes):
+        groups.append((address,))
+    elif isinstance(address, tuple) and address:
+        groups.append(tuple(address))
+    for item in topics or ():
+        if isinstance(item, bytes):
+            groups.append((item,))
+        elif isinstance(item, tuple) and item and all(isinstance(t, bytes) for t in item):
+            groups.append(tuple(item))
+    return groups
+
+
+def _bloom_tester(backend: Any) -> Any:
+    """eth-tester whose log queries skip blocks by their header's bloom filter.
+
+    eth-tester answers `eth_getLogs` by reading and serialising every receipt of every
+    block in the range, the cost of most queries on a long test chain; a real node asks
+    each header's bloom first and reads receipts only where the query can match. Same
+    answer either way (tests/test_chain_backends.py compares them)."""
+    from functools import partial
+
+    from eth_bloom.bloom import BloomFilter
+    from eth_tester import EthereumTester
+    from eth_tester.utils.filters import Filter, check_if_log_matches
+
+    class BloomTester(EthereumTester):  # type: ignore[misc]
+        def get_logs(
+            self,
+            from_block: Any = None,
+            to_block: Any = None,
+            address: Any = None,
+            topics: Any = None,
+        ) -> tuple[Any, ...]:
+            self.validator.validate_inbound_filter_params(
+                from_block=from_block, to_block=to_block, address=address, topics=topics
+            )
+            raw_from, raw_to, raw_address, raw_topics = (
+                self.normalizer.normalize_inbound_filter_params(
+                    from_block=from_block, to_block=to_block, address=address, topics=topics
+                )
+            )
+            params = {
+                "from_block": raw_from,
+                "to_block": raw_to,
+                "addresses": raw_address,
+                "topics": raw_topics,
+            }
+            found = Filter(filter_params=params, filter_fn=partial(check_if_log_matches, **params))
+            if not all(
+                b is None or b == "latest" or isinstance(b, int) for b in (raw_from, raw_to)
+            ):
+                return tuple(super().get_logs(from_block, to_block, address, topics))  # pending
+            lower, upper = (
+                bound if isinstance(bound, int) else self.get_block_by_number("latest")["number"]
+                for bound in (raw_from, raw_to)
+            )
+            needles = _bloom_needles(raw_address, raw_topics)
+            headers = self.backend.chain.chaindb
+            for number in range(lower, upper + 1):
+                bloom = BloomFilter(headers.get_canonical_block_header_by_number(number).bloom)
+                if not all(any(n in bloom for n in group) for group in needles):
+                    continue
+                for tx_hash in self.get_block_by_number(number)["transactions"]:
+                    for entry in self.get_transaction_receipt(tx_hash)["logs"]:
+                        found.add(self.normalizer.normalize_inbound_log_entry(entry))
+            return tuple(self.normalizer.normalize_outbound_log_entry(i) for i in found.get_all())
+
+    return BloomTester(backend)
+
+
 def _embedded() -> Chain:
-    from eth_tester import EthereumTester, PyEVMBackend
+    from eth_tester import PyEVMBackend
 
     backend = PyEVMBackend()
-    w3 = Web3(_TesterProvider(EthereumTester(backend)))
+    w3 = Web3(_TesterProvider(_bloom_tester(backend)))
     faucet = Account.from_key(backend.account_keys[0].to_bytes())
     return Chain(w3=w3, backend=Backend.EMBEDDED, chain_id=int(w3.eth.chain_id), faucet=faucet)
 
