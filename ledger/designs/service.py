@@ -309,21 +309,21 @@ class DesignService:
             self._revealed(cert) or (record is None and _may_see(cert, viewer))
         ):
             cert = None  # another registration, or an unrevealed one: its designer's business
-        if record is None and cert is None:
-            raise NotFound(f"design {hex32(did)} is not registered")
-        data: dict[str, Any] = (
-            record.as_dict()
-            if record
-            else {
+        data: dict[str, Any]
+        if record is not None:
+            data = record.as_dict()
+        elif cert is not None:
+            data = {
                 "design_id": hex32(did),
-                "designer": cert.designer,  # type: ignore[union-attr]
-                "registered_at": cert.block_time,  # type: ignore[union-attr]
-                "block_number": cert.block_number,  # type: ignore[union-attr]
+                "designer": cert.designer,
+                "registered_at": cert.block_time,
+                "block_number": cert.block_number,
                 "status": "unrevealed",
-                "from_batch": cert.batch is not None,  # type: ignore[union-attr]
+                "from_batch": cert.batch is not None,
                 "revoked_at_block": None,
             }
-        )
+        else:
+            raise NotFound(f"design {hex32(did)} is not registered")
         if cert is not None:
             data["tx_hash"] = cert.tx_hash
             data["parent_id"] = hex32(cert.parent_id) if cert.parent_id else None
