@@ -34,7 +34,7 @@ from ledger.orders.jobs import SplitSpec
 from ledger.scenario import factory_shares, order_in_production
 from ledger.steps import compact
 from ledger.steps.builder import StepWriter, object_event
-from ledger.steps.bundle import Bundle
+from ledger.steps.bundle import Bundle, Encoding, encoded
 from ledger.steps.signatures import Signer
 from ledger.verify.checker import verify_bundle
 
@@ -261,9 +261,15 @@ def _json_out(text: str) -> dict[str, Any]:
     return json.JSONDecoder().raw_decode(text[text.index("{") :])[0]
 
 
-def step_verify_cli(world: World, case: Case, tmp: Path) -> Verdict:
-    path = tmp / "bundle.json"
-    path.write_text(json.dumps(case.bundle))
+def _bundle_file(case: Case, tmp: Path, encoding: Encoding) -> Path:
+    """The case's bundle written as a file in `encoding`."""
+    path = tmp / ("bundle.csb" if encoding is Encoding.COMPACT else "bundle.json")
+    path.write_bytes(encoded(case.bundle, encoding))
+    return path
+
+
+def step_verify_cli(world: World, case: Case, tmp: Path, encoding: Encoding) -> Verdict:
+    path = _bundle_file(case, tmp, encoding)
     result = CliRunner().invoke(
         cli, ["step", "verify", str(path), "--rpc-url", world.url, "--json"]
     )
@@ -272,15 +278,19 @@ def step_verify_cli(world: World, case: Case, tmp: Path) -> Verdict:
     return answer["verdict"], answer["findings"]
 
 
-def step_verify_api(world: World, case: Case, tmp: Path) -> Verdict:
-    resp = TestClient(create_app(world.node)).post("/steps/verify", json=case.bundle)
+def step_verify_api(world: World, case: Case, tmp: Path, encoding: Encoding) -> Verdict:
+    media_type = compact.MEDIA_TYPE if encoding is Encoding.COMPACT else "application/json"
+    resp = TestClient(create_app(world.node)).post(
+        "/steps/verify",
+        content=encoded(case.bundle, encoding),
+        headers={"content-type": media_type},
+    )
     assert resp.status_code == 200, resp.text
     return resp.json()["verdict"], resp.json()["findings"]
 
 
-def audit_cli(world: World, case: Case, tmp: Path) -> Verdict:
-    path, out = tmp / "bundle.json", tmp / "report.json"
-    path.write_text(json.dumps(case.bundle))
+def audit_cli(world: World, case: Case, tmp: Path, encoding: Encoding) -> Verdict:
+    path, out = _bundle_file(case, tmp, encoding), tmp / "report.json"
     dep = world.node.deployment
     args = ["audit", "job", str(case.job), "--bundle", str(path), "--out", str(out)]
     args += ["--job-board", dep.address("JobBoard"), "--traceability", dep.address("Traceability")]
@@ -291,56 +301,24 @@ def audit_cli(world: World, case: Case, tmp: Path) -> Verdict:
     return verdict, report["findings"]
 
 
-def audit_api(world: World, case: Case, tmp: Path) -> Verdict:
+def audit_api(world: World, case: Case, tmp: Path, encoding: Encoding) -> Verdict:
+    assert encoding is Encoding.JSON  # the audit API takes bundles inside its JSON body
     body = {"bundles": [case.bundle], "include_node_steps": False}
     resp = TestClient(create_app(world.node)).post(f"/jobs/{case.job}/audit", json=body)
     assert resp.status_code == 200, resp.text
     return resp.json()["summary"]["verdict"], resp.json()["findings"]
 
 
-def step_verify_cli_compact(world: World, case: Case, tmp: Path) -> Verdict:
-    path = tmp / "bundle.csb"
-    path.write_bytes(compact.encode(case.bundle))
-    result = CliRunner().invoke(
-        cli, ["step", "verify", str(path), "--rpc-url", world.url, "--json"]
-    )
-    answer = _json_out(result.stdout)
-    assert result.exit_code == (0 if answer["ok"] else 2), result.output
-    return answer["verdict"], answer["findings"]
-
-
-def step_verify_api_compact(world: World, case: Case, tmp: Path) -> Verdict:
-    resp = TestClient(create_app(world.node)).post(
-        "/steps/verify",
-        content=compact.encode(case.bundle),
-        headers={"content-type": compact.MEDIA_TYPE},
-    )
-    assert resp.status_code == 200, resp.text
-    return resp.json()["verdict"], resp.json()["findings"]
-
-
-def audit_cli_compact(world: World, case: Case, tmp: Path) -> Verdict:
-    path, out = tmp / "bundle.csb", tmp / "report.json"
-    path.write_bytes(compact.encode(case.bundle))
-    dep = world.node.deployment
-    args = ["audit", "job", str(case.job), "--bundle", str(path), "--out", str(out)]
-    args += ["--job-board", dep.address("JobBoard"), "--traceability", dep.address("Traceability")]
-    result = CliRunner().invoke(cli, [*args, "--rpc-url", world.url])
-    report = json.loads(out.read_text())
-    verdict = report["summary"]["verdict"]
-    assert result.exit_code == (0 if verdict == "clean" else 4), result.output
-    return verdict, report["findings"]
-
-
-ENTRIES = {
-    "cofab step verify": step_verify_cli,
-    "POST /steps/verify": step_verify_api,
-    "cofab audit": audit_cli,
-    "audit API": audit_api,
+Entry = Callable[[World, Case, Path, Encoding], Verdict]
+ENTRIES: dict[str, tuple[Entry, Encoding]] = {
+    "cofab step verify": (step_verify_cli, Encoding.JSON),
+    "POST /steps/verify": (step_verify_api, Encoding.JSON),
+    "cofab audit": (audit_cli, Encoding.JSON),
+    "audit API": (audit_api, Encoding.JSON),
     # the compact encoding of the same bundle: the same verdict and findings
-    "cofab step verify, compact": step_verify_cli_compact,
-    "POST /steps/verify, compact": step_verify_api_compact,
-    "cofab audit, compact": audit_cli_compact,
+    "cofab step verify, compact": (step_verify_cli, Encoding.COMPACT),
+    "POST /steps/verify, compact": (step_verify_api, Encoding.COMPACT),
+    "cofab audit, compact": (audit_cli, Encoding.COMPACT),
 }
 CASES = [
     "clean",
@@ -380,7 +358,8 @@ def test_the_checker_finds_each_tamper(world: World, name: str) -> None:
 def test_every_entry_point_gives_the_same_verdict(
     world: World, name: str, entry: str, tmp_path: Path
 ) -> None:
-    verdict, findings = ENTRIES[entry](world, world.cases[name], tmp_path)
+    run, encoding = ENTRIES[entry]
+    verdict, findings = run(world, world.cases[name], tmp_path, encoding)
     assert (verdict, findings) == reference(world, name)
 
 
