@@ -252,8 +252,8 @@ def reference(world: World, name: str) -> Verdict:
     """The checker's own answer, once per case."""
     if name not in _reference:
         case = world.cases[name]
-        result = verify_bundle(Bundle.load(case.bundle), http_web3(world.url)).as_dict()
-        _reference[name] = (result["verdict"], result["findings"])
+        result = verify_bundle(Bundle.load(case.bundle), http_web3(world.url)).report()
+        _reference[name] = (result.verdict, [f.model_dump(mode="json") for f in result.findings])
     return _reference[name]
 
 

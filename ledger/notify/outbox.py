@@ -17,9 +17,12 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field, PlainSerializer, computed_field
 
 from ledger.core.sqlite import Database
+from ledger.core.types import Record
 from ledger.notify.events import EventType, Notification
 
 log = logging.getLogger("cofab.notify")
@@ -81,33 +84,42 @@ class Timer:
     payload: dict[str, Any]
 
 
-@dataclass(frozen=True)
-class Webhook:
+class Webhook(Record):
+    """A member's webhook and how its deliveries went."""
+
     id: str
     owner: str
     url: str
     events: tuple[EventType, ...]
-    created_at: float
-    pending: int = 0
-    delivered: int = 0
-    failed: int = 0
-    last_error: str | None = None
+    created_at: Annotated[float, PlainSerializer(int, return_type=int)]
+    pending: int = Field(default=0, exclude=True)
+    delivered: int = Field(default=0, exclude=True)
+    failed: int = Field(default=0, exclude=True)
+    error: str | None = Field(default=None, exclude=True)
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "owner": self.owner,
-            "url": self.url,
-            "events": [e.value for e in self.events],
-            "created_at": int(self.created_at),
-            "deliveries": {
-                "pending": self.pending,
-                "delivered": self.delivered,
-                "failed": self.failed,
-            },
-            "status": "failing" if self.failed else "active",
-            "last_error": self.last_error,
-        }
+    @computed_field
+    @property
+    def deliveries(self) -> dict[str, int]:
+        return {"pending": self.pending, "delivered": self.delivered, "failed": self.failed}
+
+    @computed_field
+    @property
+    def status(self) -> str:
+        """active | failing (a delivery has failed)."""
+        return "failing" if self.failed else "active"
+
+    @computed_field
+    @property
+    def last_error(self) -> str | None:
+        return self.error
+
+    def with_secret(self, secret: str) -> WebhookCreated:
+        """The webhook as its owner sees it once, when it is made."""
+        return WebhookCreated(**dict(self), secret=secret)
+
+
+class WebhookCreated(Webhook):
+    secret: str = Field(description="signs every delivery; shown only now")
 
 
 @dataclass(frozen=True)
@@ -309,7 +321,9 @@ class Outbox(Database):
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 (hook_id, owner.lower(), url, json.dumps([e.value for e in events]), secret, now),
             )
-        return Webhook(hook_id, owner, url, tuple(events), now), secret
+        return Webhook(
+            id=hook_id, owner=owner, url=url, events=tuple(events), created_at=now
+        ), secret
 
     def webhooks(self, owner: str) -> list[Webhook]:
         with self._lock:
@@ -324,15 +338,15 @@ class Outbox(Database):
             ).fetchall()
         return [
             Webhook(
-                i,
-                owner,
-                url,
-                tuple(EventType(e) for e in json.loads(ev)),
-                created,
-                int(p or 0),
-                int(d or 0),
-                int(f or 0),
-                err,
+                id=i,
+                owner=owner,
+                url=url,
+                events=tuple(EventType(e) for e in json.loads(ev)),
+                created_at=created,
+                pending=int(p or 0),
+                delivered=int(d or 0),
+                failed=int(f or 0),
+                error=err,
             )
             for i, url, ev, created, p, d, f, err in rows
         ]
