@@ -17,18 +17,17 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from test_audit import chain_now, device_steps, record
+from test_audit import chain_now, device_steps, record, step_before_admission, two_split_job
 from typer.testing import CliRunner
 
 from api.app import create_app
-from kit import FAST_KDF, PASSPHRASE, admit, new_account, parties
+from kit import FAST_KDF, PASSPHRASE, new_account, parties
 from ledger.audit.chain_record import Contracts
 from ledger.audit.engine import AuditInputs, audit
 from ledger.cli import app as cli
 from ledger.eth.chain import Backend, http_web3
 from ledger.eth.rpc_counter import CountingProxy
 from ledger.eth.toolchain import free_port
-from ledger.membership.roles import Role
 from ledger.node import Node, NodeOptions
 from ledger.orders.jobs import SplitSpec
 from ledger.scenario import factory_shares, order_in_production
@@ -120,18 +119,7 @@ def _false_anchor_root(_: list[dict], bundle: dict) -> None:
 def _build(node: Node) -> dict[str, Case]:
     cases: dict[str, Case] = {}
     # the story: two factories, split 0 anchored 0-3 and 4-5, split 1 anchored 0-2
-    p = parties(node, factories=2)
-    shares = factory_shares(2)
-    specs = [
-        SplitSpec(p.factories[0].address, "machining", 10, shares[0]),
-        SplitSpec(p.factories[1].address, "assembly", 10, shares[1], (0,)),
-    ]
-    job = order_in_production(node, p.buyer, p.design, specs, 10_000 * 10**6)
-    node.chain.advance_time(60)
-    record(node, p.factories[0], job, 0, 6)
-    node.steps.anchor(job, 0, max_steps=4)
-    record(node, p.factories[1], job, 1, 3)
-    node.steps.anchor(job, 1)
+    job, p = two_split_job(node, wait=60)
     good = node.steps.export(job)
     cases["clean"] = Case(job, good, set())
     cases["edited-payload"] = Case(job, _tampered(good, _edit_payload), {"payload-mismatch"})
@@ -210,17 +198,7 @@ def _build(node: Node) -> dict[str, Case]:
 
     # a step dated after the order but before its factory was admitted
     p = parties(node, factories=0)
-    job, _ = node.jobs.create(p.buyer, p.design, 1, 10**6, chain_now(node) + 30 * 86_400)
-    node.chain.advance_time(3600)
-    late = admit(node, int(Role.FACTORY))
-    node.jobs.fund(p.buyer, job)
-    node.jobs.split(p.buyer, job, [SplitSpec(late.address, "polishing", 1, factory_shares(1)[0])])
-    node.jobs.accept(late, job, 0)
-    w = StepWriter(Signer(late.account.key), node.steps.domain, job, 0, late.address)
-    since = int(node.consortium.member(late.address).since)
-    node.steps.ingestor.clock = lambda: since + 60
-    node.steps.ingest([w.step(object_event("assembling", since - 1800))])
-    node.steps.anchor(job, 0)
+    job = step_before_admission(node, p.buyer, p.design)
     cases["signer-not-yet-a-member"] = Case(job, node.steps.export(job), {"signer-not-yet-valid"})
     return cases
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import secrets
 import time
 from collections.abc import Sequence
@@ -21,7 +20,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, PlainSerializer, computed_field
 
-from ledger.core.sqlite import Database
+from ledger.core.sqlite import Database, move_aside
 from ledger.core.types import Record
 from ledger.notify.events import EventType, Notification
 
@@ -188,26 +187,13 @@ class Outbox(Database):
             box.set_meta("chain", identity)
             return box
         box.close()
-        aside = path.with_name(f"{path.stem}.old-chain-{int(time.time())}{path.suffix}")
-        for suffix in ("", "-wal", "-shm"):
-            old = Path(str(path) + suffix)
-            if old.exists():
-                os.replace(old, Path(str(aside) + suffix))
+        aside = move_aside(path, "old-chain")
         log.warning("the outbox %s belonged to another chain: moved to %s", path, aside)
         fresh = cls(path)
         fresh.set_meta("chain", identity)
         return fresh
 
     # --- meta: the chain cursor ------------------------------------------------------
-    def meta(self, key: str) -> str | None:
-        with self._lock:
-            row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return None if row is None else str(row[0])
-
-    def set_meta(self, key: str, value: str) -> None:
-        with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
-
     def cursor(self) -> tuple[int, str] | None:
         """(last block read, its hash), or None before the first read."""
         raw = self.meta("cursor")

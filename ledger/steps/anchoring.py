@@ -21,7 +21,13 @@ from web3.contract import Contract
 from web3.exceptions import TransactionNotFound
 from web3.logs import DISCARD
 
-from ledger.core.errors import ChainUnavailable, Conflict, Forbidden, LedgerError, fault
+from ledger.core.errors import (
+    ChainUnavailable,
+    Conflict,
+    FaultLog,
+    Forbidden,
+    LedgerError,
+)
 from ledger.core.hashing import keccak
 from ledger.core.merkle import StandardMerkleTree
 from ledger.core.types import Record
@@ -334,21 +340,19 @@ class AnchorService:
         self._thread.start()
 
     def _run(self) -> None:
-        paused: str | None = None  # why anchoring waits (the chain unreachable), said once
+        said = FaultLog(
+            log,
+            failed="anchoring round failed",
+            waits="anchoring waits for the chain",
+            resumed="anchoring resumed",
+        )
         while not self._stop.wait(self.interval):
             try:
                 self.tick()
-            except Exception as exc:
-                known = fault(exc)
-                if known is None:
-                    log.exception("anchoring round failed")
-                elif known.message != paused:
-                    paused = known.message
-                    log.warning("anchoring waits for the chain: %s", known.message)
+            except Exception as exc:  # noqa: BLE001 - FaultLog logs it, the loop goes on
+                said.failed(exc)
                 continue
-            if paused is not None:
-                paused = None
-                log.warning("the chain answers again: anchoring resumed")
+            said.succeeded()
 
     def stop(self) -> None:
         self._stop.set()

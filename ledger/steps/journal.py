@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from typing import Any, Self
 
 from pydantic import Field
 
-from ledger.core.sqlite import Database
+from ledger.core.sqlite import Database, move_aside
 from ledger.core.types import Hex, Record
 from ledger.steps.record import ZERO, Step
 
@@ -203,11 +202,7 @@ class Journal(Database):
             journal.set_meta("chain", chain)
             return journal
         journal.close()
-        aside = path.with_name(f"{path.stem}.old-chain-{int(time.time())}{path.suffix}")
-        for suffix in ("", "-wal", "-shm"):
-            old = Path(str(path) + suffix)
-            if old.exists():
-                os.replace(old, Path(str(aside) + suffix))
+        aside = move_aside(path, "old-chain")
         log.warning(
             "the journal %s belongs to a chain that is no longer there (%s; now %s): moved "
             "to %s, starting a new journal",
@@ -219,19 +214,6 @@ class Journal(Database):
         fresh = cls(path)
         fresh.set_meta("chain", chain)
         return fresh
-
-    def meta(self, key: str) -> str | None:
-        with self._lock:
-            row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
-        return str(row[0]) if row else None
-
-    def set_meta(self, key: str, value: str) -> None:
-        with self.transaction() as db:
-            db.execute(
-                "INSERT INTO meta (key, value) VALUES (?, ?) "
-                "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
-                (key, value),
-            )
 
     # --- reads -----------------------------------------------------------------------
     def head(self, job_id: int, split_id: int) -> tuple[int, bytes]:
