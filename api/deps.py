@@ -171,12 +171,11 @@ class TokenGate:
 def refuse_anonymous(scope: Scope) -> Unauthorized | None:
     """The 401 for a request to this app that needs a token and carries no valid one,
     judged from its headers alone; None if it may go on (its body not read yet)."""
-    app = scope.get("app")
-    gate = getattr(getattr(app, "state", None), "token_gate", None)
+    state: Any = getattr(scope.get("app"), "state", None)
+    gate = getattr(state, "token_gate", None)
     if not isinstance(gate, TokenGate):
         return None
-    keys = getattr(app.state, "api_keys", None)  # type: ignore[union-attr]
-    return gate.refuse(scope, app.state.sessions, keys)  # type: ignore[union-attr]
+    return gate.refuse(scope, state.sessions, getattr(state, "api_keys", None))
 
 
 def current_member(

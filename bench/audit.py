@@ -329,7 +329,11 @@ def main() -> None:
             return seal(audit(contracts, stage.job_id, AuditInputs(bundles=[bundle])))
 
         def run_verify(url: str, path: Path) -> dict:
-            return verify_bundle(Bundle.load(path.read_bytes()), http_web3(url)).as_dict()
+            return (
+                verify_bundle(Bundle.load(path.read_bytes()), http_web3(url))
+                .report()
+                .model_dump(mode="json")
+            )
 
         rows = []
         for form, path in files.items():

@@ -37,6 +37,7 @@ from ledger.eth import tx
 from ledger.eth.chain import Backend, Chain, attach, connect
 from ledger.eth.compiler import artifacts
 from ledger.eth.deployment import Deployment, GovernanceParams
+from ledger.eth.devnet import process_alive
 from ledger.eth.tx import Sender
 from ledger.membership.consortium import ConsortiumClient
 from ledger.notify.deriver import Sources
@@ -396,20 +397,10 @@ def read_run_info(data_dir: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     pid = info.get("pid")
-    if pid is not None and not _alive(int(pid)):
+    if pid is not None and not process_alive(int(pid)):
         return None
     return info
 
 
 def clear_run_info(data_dir: Path) -> None:
     run_file(data_dir).unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -1,11 +1,12 @@
 """What the tests share besides fixtures (those live in conftest.py): test keys, members
 and orders on a node, the assertion that a call is refused, and the one way to run the
-`cofab` command."""
+`cofab` command and the Node scripts of tests/js."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -203,3 +204,26 @@ def cli_refused(result: subprocess.CompletedProcess[str], code: int, text: str) 
     assert result.returncode == code, f"exit {result.returncode}\n{result.stdout}{result.stderr}"
     assert text in result.stderr, result.stderr
     assert "Traceback" not in result.stderr + result.stdout
+
+
+# --- Node scripts -----------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+JS = Path(__file__).parent / "js"
+
+
+def run_node(script: str, payload: object) -> Any:
+    """Run tests/js/`script` (ethers v6, @openzeppelin/merkle-tree from node_modules:
+    `make setup`) with the `node` on PATH, `payload` as JSON on its stdin; its JSON answer."""
+    assert shutil.which("node"), "node is not on PATH"
+    done = subprocess.run(
+        ["node", str(JS / script)],
+        input=json.dumps(payload),
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)

@@ -9,9 +9,10 @@ from dataclasses import dataclass
 
 import pytest
 
-from kit import admit, new_account, parties
+from kit import Parties, admit, new_account, parties
 from ledger.audit.engine import AuditInputs, audit, contracts_of, report_hash, seal
 from ledger.audit.html import render
+from ledger.eth.tx import Sender
 from ledger.membership.roles import Role
 from ledger.node import Node
 from ledger.orders.jobs import SplitSpec
@@ -51,8 +52,9 @@ def record(
     node.steps.ingest([w.step(object_event("assembling", t - n + i, **extra)) for i in range(n)])
 
 
-@pytest.fixture
-def story(node: Node) -> Story:
+def two_split_job(node: Node, wait: int = 0) -> tuple[int, Parties]:
+    """Two factories' job (`wait` seconds after it was placed, its steps): split 0 with
+    steps 0-5 anchored as 0-3 and 4-5, split 1 with steps 0-2 anchored at once."""
     p = parties(node, factories=2)
     shares = factory_shares(2)
     specs = [
@@ -60,10 +62,35 @@ def story(node: Node) -> Story:
         SplitSpec(p.factories[1].address, "assembly", 10, shares[1], (0,)),
     ]
     job = order_in_production(node, p.buyer, p.design, specs, 10_000 * 10**6)
+    if wait:
+        node.chain.advance_time(wait)
     record(node, p.factories[0], job, 0, 6)
     node.steps.anchor(job, 0, max_steps=4)
     record(node, p.factories[1], job, 1, 3)
     node.steps.anchor(job, 1)
+    return job, p
+
+
+def step_before_admission(node: Node, buyer: Sender, design: bytes) -> int:
+    """A job whose factory was admitted an hour after the order was placed, with one
+    anchored step dated before the admission (after the order)."""
+    job, _ = node.jobs.create(buyer, design, 1, 10**6, chain_now(node) + 30 * 86_400)
+    node.chain.advance_time(3600)
+    late = admit(node, int(Role.FACTORY))  # admitted now; its step claims an earlier time
+    node.jobs.fund(buyer, job)
+    node.jobs.split(buyer, job, [SplitSpec(late.address, "polishing", 1, factory_shares(1)[0])])
+    node.jobs.accept(late, job, 0)
+    w = StepWriter(Signer(late.account.key), node.steps.domain, job, 0, late.address)
+    since = int(node.consortium.member(late.address).since)
+    node.steps.ingestor.clock = lambda: since + 60
+    node.steps.ingest([w.step(object_event("assembling", since - 1800))])
+    node.steps.anchor(job, 0)
+    return job
+
+
+@pytest.fixture
+def story(node: Node) -> Story:
+    job, p = two_split_job(node)
     return Story(node, job, node.steps.export(job), p.design)
 
 
@@ -227,17 +254,7 @@ def test_signer_not_yet_a_member(node: Node, story: Story) -> None:
     """A step dated after its order was placed but before its factory was admitted."""
     p_buyer = node.sender(node.jobs.view(story.job).model_dump(mode="json")["buyer"])
     node.settlement.token().mint(node.sender(), p_buyer.address, 10**6)
-    job, _ = node.jobs.create(p_buyer, story.design, 1, 10**6, chain_now(node) + 30 * 86_400)
-    node.chain.advance_time(3600)
-    late = admit(node, int(Role.FACTORY))  # admitted now; its step claims an earlier time
-    node.jobs.fund(p_buyer, job)
-    node.jobs.split(p_buyer, job, [SplitSpec(late.address, "polishing", 1, factory_shares(1)[0])])
-    node.jobs.accept(late, job, 0)
-    w = StepWriter(Signer(late.account.key), node.steps.domain, job, 0, late.address)
-    since = int(node.consortium.member(late.address).since)
-    node.steps.ingestor.clock = lambda: since + 60
-    node.steps.ingest([w.step(object_event("assembling", since - 1800))])
-    node.steps.anchor(job, 0)
+    job = step_before_admission(node, p_buyer, story.design)
     report = audit(contracts_of(node), job, AuditInputs([node.steps.export(job)]))
     assert "signer-not-yet-valid" in codes(report)
 

@@ -17,24 +17,23 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from test_audit import chain_now, device_steps, record
+from test_audit import chain_now, device_steps, record, step_before_admission, two_split_job
 from typer.testing import CliRunner
 
 from api.app import create_app
-from kit import FAST_KDF, PASSPHRASE, admit, new_account, parties
+from kit import FAST_KDF, PASSPHRASE, new_account, parties
 from ledger.audit.chain_record import Contracts
 from ledger.audit.engine import AuditInputs, audit
 from ledger.cli import app as cli
 from ledger.eth.chain import Backend, http_web3
 from ledger.eth.rpc_counter import CountingProxy
 from ledger.eth.toolchain import free_port
-from ledger.membership.roles import Role
 from ledger.node import Node, NodeOptions
 from ledger.orders.jobs import SplitSpec
 from ledger.scenario import factory_shares, order_in_production
 from ledger.steps import compact
 from ledger.steps.builder import StepWriter, object_event
-from ledger.steps.bundle import Bundle
+from ledger.steps.bundle import Bundle, Encoding, encoded
 from ledger.steps.signatures import Signer
 from ledger.verify.checker import verify_bundle
 
@@ -120,18 +119,7 @@ def _false_anchor_root(_: list[dict], bundle: dict) -> None:
 def _build(node: Node) -> dict[str, Case]:
     cases: dict[str, Case] = {}
     # the story: two factories, split 0 anchored 0-3 and 4-5, split 1 anchored 0-2
-    p = parties(node, factories=2)
-    shares = factory_shares(2)
-    specs = [
-        SplitSpec(p.factories[0].address, "machining", 10, shares[0]),
-        SplitSpec(p.factories[1].address, "assembly", 10, shares[1], (0,)),
-    ]
-    job = order_in_production(node, p.buyer, p.design, specs, 10_000 * 10**6)
-    node.chain.advance_time(60)
-    record(node, p.factories[0], job, 0, 6)
-    node.steps.anchor(job, 0, max_steps=4)
-    record(node, p.factories[1], job, 1, 3)
-    node.steps.anchor(job, 1)
+    job, p = two_split_job(node, wait=60)
     good = node.steps.export(job)
     cases["clean"] = Case(job, good, set())
     cases["edited-payload"] = Case(job, _tampered(good, _edit_payload), {"payload-mismatch"})
@@ -210,17 +198,7 @@ def _build(node: Node) -> dict[str, Case]:
 
     # a step dated after the order but before its factory was admitted
     p = parties(node, factories=0)
-    job, _ = node.jobs.create(p.buyer, p.design, 1, 10**6, chain_now(node) + 30 * 86_400)
-    node.chain.advance_time(3600)
-    late = admit(node, int(Role.FACTORY))
-    node.jobs.fund(p.buyer, job)
-    node.jobs.split(p.buyer, job, [SplitSpec(late.address, "polishing", 1, factory_shares(1)[0])])
-    node.jobs.accept(late, job, 0)
-    w = StepWriter(Signer(late.account.key), node.steps.domain, job, 0, late.address)
-    since = int(node.consortium.member(late.address).since)
-    node.steps.ingestor.clock = lambda: since + 60
-    node.steps.ingest([w.step(object_event("assembling", since - 1800))])
-    node.steps.anchor(job, 0)
+    job = step_before_admission(node, p.buyer, p.design)
     cases["signer-not-yet-a-member"] = Case(job, node.steps.export(job), {"signer-not-yet-valid"})
     return cases
 
@@ -252,8 +230,8 @@ def reference(world: World, name: str) -> Verdict:
     """The checker's own answer, once per case."""
     if name not in _reference:
         case = world.cases[name]
-        result = verify_bundle(Bundle.load(case.bundle), http_web3(world.url)).as_dict()
-        _reference[name] = (result["verdict"], result["findings"])
+        result = verify_bundle(Bundle.load(case.bundle), http_web3(world.url)).report()
+        _reference[name] = (result.verdict, [f.model_dump(mode="json") for f in result.findings])
     return _reference[name]
 
 
@@ -261,9 +239,15 @@ def _json_out(text: str) -> dict[str, Any]:
     return json.JSONDecoder().raw_decode(text[text.index("{") :])[0]
 
 
-def step_verify_cli(world: World, case: Case, tmp: Path) -> Verdict:
-    path = tmp / "bundle.json"
-    path.write_text(json.dumps(case.bundle))
+def _bundle_file(case: Case, tmp: Path, encoding: Encoding) -> Path:
+    """The case's bundle written as a file in `encoding`."""
+    path = tmp / ("bundle.csb" if encoding is Encoding.COMPACT else "bundle.json")
+    path.write_bytes(encoded(case.bundle, encoding))
+    return path
+
+
+def step_verify_cli(world: World, case: Case, tmp: Path, encoding: Encoding) -> Verdict:
+    path = _bundle_file(case, tmp, encoding)
     result = CliRunner().invoke(
         cli, ["step", "verify", str(path), "--rpc-url", world.url, "--json"]
     )
@@ -272,15 +256,19 @@ def step_verify_cli(world: World, case: Case, tmp: Path) -> Verdict:
     return answer["verdict"], answer["findings"]
 
 
-def step_verify_api(world: World, case: Case, tmp: Path) -> Verdict:
-    resp = TestClient(create_app(world.node)).post("/steps/verify", json=case.bundle)
+def step_verify_api(world: World, case: Case, tmp: Path, encoding: Encoding) -> Verdict:
+    media_type = compact.MEDIA_TYPE if encoding is Encoding.COMPACT else "application/json"
+    resp = TestClient(create_app(world.node)).post(
+        "/steps/verify",
+        content=encoded(case.bundle, encoding),
+        headers={"content-type": media_type},
+    )
     assert resp.status_code == 200, resp.text
     return resp.json()["verdict"], resp.json()["findings"]
 
 
-def audit_cli(world: World, case: Case, tmp: Path) -> Verdict:
-    path, out = tmp / "bundle.json", tmp / "report.json"
-    path.write_text(json.dumps(case.bundle))
+def audit_cli(world: World, case: Case, tmp: Path, encoding: Encoding) -> Verdict:
+    path, out = _bundle_file(case, tmp, encoding), tmp / "report.json"
     dep = world.node.deployment
     args = ["audit", "job", str(case.job), "--bundle", str(path), "--out", str(out)]
     args += ["--job-board", dep.address("JobBoard"), "--traceability", dep.address("Traceability")]
@@ -291,56 +279,24 @@ def audit_cli(world: World, case: Case, tmp: Path) -> Verdict:
     return verdict, report["findings"]
 
 
-def audit_api(world: World, case: Case, tmp: Path) -> Verdict:
+def audit_api(world: World, case: Case, tmp: Path, encoding: Encoding) -> Verdict:
+    assert encoding is Encoding.JSON  # the audit API takes bundles inside its JSON body
     body = {"bundles": [case.bundle], "include_node_steps": False}
     resp = TestClient(create_app(world.node)).post(f"/jobs/{case.job}/audit", json=body)
     assert resp.status_code == 200, resp.text
     return resp.json()["summary"]["verdict"], resp.json()["findings"]
 
 
-def step_verify_cli_compact(world: World, case: Case, tmp: Path) -> Verdict:
-    path = tmp / "bundle.csb"
-    path.write_bytes(compact.encode(case.bundle))
-    result = CliRunner().invoke(
-        cli, ["step", "verify", str(path), "--rpc-url", world.url, "--json"]
-    )
-    answer = _json_out(result.stdout)
-    assert result.exit_code == (0 if answer["ok"] else 2), result.output
-    return answer["verdict"], answer["findings"]
-
-
-def step_verify_api_compact(world: World, case: Case, tmp: Path) -> Verdict:
-    resp = TestClient(create_app(world.node)).post(
-        "/steps/verify",
-        content=compact.encode(case.bundle),
-        headers={"content-type": compact.MEDIA_TYPE},
-    )
-    assert resp.status_code == 200, resp.text
-    return resp.json()["verdict"], resp.json()["findings"]
-
-
-def audit_cli_compact(world: World, case: Case, tmp: Path) -> Verdict:
-    path, out = tmp / "bundle.csb", tmp / "report.json"
-    path.write_bytes(compact.encode(case.bundle))
-    dep = world.node.deployment
-    args = ["audit", "job", str(case.job), "--bundle", str(path), "--out", str(out)]
-    args += ["--job-board", dep.address("JobBoard"), "--traceability", dep.address("Traceability")]
-    result = CliRunner().invoke(cli, [*args, "--rpc-url", world.url])
-    report = json.loads(out.read_text())
-    verdict = report["summary"]["verdict"]
-    assert result.exit_code == (0 if verdict == "clean" else 4), result.output
-    return verdict, report["findings"]
-
-
-ENTRIES = {
-    "cofab step verify": step_verify_cli,
-    "POST /steps/verify": step_verify_api,
-    "cofab audit": audit_cli,
-    "audit API": audit_api,
+Entry = Callable[[World, Case, Path, Encoding], Verdict]
+ENTRIES: dict[str, tuple[Entry, Encoding]] = {
+    "cofab step verify": (step_verify_cli, Encoding.JSON),
+    "POST /steps/verify": (step_verify_api, Encoding.JSON),
+    "cofab audit": (audit_cli, Encoding.JSON),
+    "audit API": (audit_api, Encoding.JSON),
     # the compact encoding of the same bundle: the same verdict and findings
-    "cofab step verify, compact": step_verify_cli_compact,
-    "POST /steps/verify, compact": step_verify_api_compact,
-    "cofab audit, compact": audit_cli_compact,
+    "cofab step verify, compact": (step_verify_cli, Encoding.COMPACT),
+    "POST /steps/verify, compact": (step_verify_api, Encoding.COMPACT),
+    "cofab audit, compact": (audit_cli, Encoding.COMPACT),
 }
 CASES = [
     "clean",
@@ -380,7 +336,8 @@ def test_the_checker_finds_each_tamper(world: World, name: str) -> None:
 def test_every_entry_point_gives_the_same_verdict(
     world: World, name: str, entry: str, tmp_path: Path
 ) -> None:
-    verdict, findings = ENTRIES[entry](world, world.cases[name], tmp_path)
+    run, encoding = ENTRIES[entry]
+    verdict, findings = run(world, world.cases[name], tmp_path, encoding)
     assert (verdict, findings) == reference(world, name)
 
 

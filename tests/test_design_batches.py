@@ -6,42 +6,25 @@ batch, once the batch's designs are revealed."""
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-import shutil
-import subprocess
-from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
 from test_api import assert_problem, sign_in
 
 from api.app import create_app
-from kit import admit
+from kit import admit, run_node
 from ledger.core import canonical_json
 from ledger.designs.certificates import Certificate, verify_certificate
 from ledger.membership.roles import Role
 from ledger.node import Node
 
-SCRIPT = Path(__file__).parent / "js" / "merkle_proofs.mjs"
-ROOT = Path(__file__).resolve().parents[1]
 ZERO = "0x" + "00" * 32
 
 
 def openzeppelin(request: dict[str, Any]) -> dict[str, Any]:
     """Run tests/js/merkle_proofs.mjs (@openzeppelin/merkle-tree) with the `node` on PATH."""
-    assert shutil.which("node"), "node is not on PATH"
-    done = subprocess.run(
-        ["node", str(SCRIPT)],
-        input=json.dumps(request),
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return dict(json.loads(done.stdout))
+    return dict(run_node("merkle_proofs.mjs", request))
 
 
 def b32(text: str) -> bytes:

@@ -3,11 +3,7 @@ accepts those signatures: the served typed data works with the ecosystem's own l
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
 import time
-from pathlib import Path
 from typing import Any
 
 from eth_account.messages import encode_typed_data
@@ -15,31 +11,17 @@ from fastapi.testclient import TestClient
 from test_api import sign_in
 
 from api.app import create_app
-from kit import four_splits, parties, split_order
+from kit import four_splits, parties, run_node, split_order
 from ledger.node import Node
 from ledger.steps import epcis
 from ledger.steps.builder import object_event
 from ledger.steps.record import Step
 
-SCRIPT = Path(__file__).parent / "js" / "sign_typed_data.mjs"
-ROOT = Path(__file__).resolve().parents[1]
-
 
 def ethers_sign(requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Run tests/js/sign_typed_data.mjs (ethers v6, from node_modules: `make setup`) with
     the `node` on PATH."""
-    assert shutil.which("node"), "node is not on PATH"
-    done = subprocess.run(
-        ["node", str(SCRIPT)],
-        input=json.dumps({"requests": requests}),
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return list(json.loads(done.stdout)["results"])
+    return list(run_node("sign_typed_data.mjs", {"requests": requests})["results"])
 
 
 def body_of(resp: Any, status: int = 200) -> dict[str, Any]:

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
+from typing import NamedTuple
 
 import pytest
+from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 
 from kit import (
+    Parties,
     four_splits,
     in_production,
     new_account,
@@ -22,6 +25,7 @@ from kit import (
 )
 from ledger.core.errors import InvalidInput
 from ledger.eth import eip712
+from ledger.eth.tx import Sender
 from ledger.node import Node
 from ledger.orders import signing as job_signing
 from ledger.orders.jobs import JobStatus, SplitStatus
@@ -182,7 +186,18 @@ def test_handover_follows_the_dag_and_delivery(node: Node) -> None:
     refused("NotADependency", node.jobs.handover, f[2], sideways, sideways_sig)
 
 
-def test_a_device_key_signs_a_handover_for_its_factory(node: Node) -> None:
+class DeliveredSplit(NamedTuple):
+    p: Parties
+    sender: Sender
+    receiver: Sender
+    job_id: int
+    device: LocalAccount  # a device key of the sender's factory
+    record: Handover  # split 0's lot passing to split 3
+
+
+def delivered_split(node: Node) -> DeliveredSplit:
+    """An order in production whose split 0 is delivered, its factory with a device key,
+    and the hand-over of its lot to split 3."""
     p = parties(node)
     sender, receiver = p.factories[0], p.factories[2]
     job_id = in_production(node, p)
@@ -190,6 +205,11 @@ def test_a_device_key_signs_a_handover_for_its_factory(node: Node) -> None:
     device = new_account()
     node.consortium.authorize_device(sender, device)
     record = Handover(job_id, 0, 3, LOT, 100, int(time.time()) + 3600)
+    return DeliveredSplit(p, sender, receiver, job_id, device, record)
+
+
+def test_a_device_key_signs_a_handover_for_its_factory(node: Node) -> None:
+    p, _, receiver, _, device, record = delivered_split(node)
     # a device of another factory may not sign for this one
     rogue = new_account()
     node.consortium.authorize_device(p.factories[1], rogue)
@@ -218,13 +238,7 @@ def test_the_whole_order_can_run_on_relayed_signatures(node: Node) -> None:
 
 
 def test_handover_signatures_are_put_on_their_sides_whatever_their_order(node: Node) -> None:
-    p = parties(node)
-    sender, receiver = p.factories[0], p.factories[2]
-    job_id = in_production(node, p)
-    node.jobs.deliver(sender, job_id, 0)
-    device = new_account()
-    node.consortium.authorize_device(sender, device)
-    record = Handover(job_id, 0, 3, LOT, 100, int(time.time()) + 3600)
+    _, sender, receiver, job_id, device, record = delivered_split(node)
     jobs = node.jobs
     sender_sig = jobs.sign(sender.account, record)
     receiver_sig = jobs.sign(receiver.account, record)

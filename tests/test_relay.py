@@ -5,12 +5,8 @@ transfer or call to a contract outside the consortium, a deployment, another cha
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import subprocess
 import time
-from pathlib import Path
 from typing import Any
 
 from eth_account import Account
@@ -19,31 +15,19 @@ from fastapi.testclient import TestClient
 from test_api import assert_problem, sign_in
 
 from api.app import create_app
-from kit import DAY, PRICE, state
+from kit import DAY, PRICE, run_node, state
 from ledger.membership.roles import Role
 from ledger.node import Node
 from ledger.orders.jobs import JobStatus
 
-SCRIPT = Path(__file__).parent / "js" / "sign_tx.mjs"
-ROOT = Path(__file__).resolve().parents[1]
 Headers = dict[str, str]
 
 
 def ethers_sign_tx(account: LocalAccount, txs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Sign served transactions with ethers v6 (tests/js/sign_tx.mjs, `node` on PATH)."""
-    assert shutil.which("node"), "node is not on PATH"
     key = "0x" + bytes(account.key).hex()
-    done = subprocess.run(
-        ["node", str(SCRIPT)],
-        input=json.dumps({"requests": [{"key": key, "tx": t} for t in txs]}),
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return list(json.loads(done.stdout)["results"])
+    requests = [{"key": key, "tx": t} for t in txs]
+    return list(run_node("sign_tx.mjs", {"requests": requests})["results"])
 
 
 def outsider_member(node: Node, roles: int) -> LocalAccount:

@@ -4,10 +4,6 @@ either form is taken back; step bundles carry ethers' shape of their types, so e
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,7 +12,7 @@ from fastapi.testclient import TestClient
 from test_ethers_typed_data import ethers_sign, key_of
 
 from api.app import create_app
-from kit import four_splits, in_production, parties
+from kit import four_splits, in_production, parties, run_node
 from ledger.core.errors import InvalidInput
 from ledger.eth import eip712
 from ledger.node import Node
@@ -24,24 +20,11 @@ from ledger.steps import epcis
 from ledger.steps.builder import object_event
 from ledger.steps.record import Step
 
-ROOT = Path(__file__).resolve().parents[1]
-VERIFY = Path(__file__).parent / "js" / "verify_bundle.mjs"
 BIG = 2**200 + 1  # a double would round it
 
 
 def ethers_verify_bundle(bundle: dict[str, Any]) -> list[dict[str, Any]]:
-    assert shutil.which("node"), "node is not on PATH"
-    done = subprocess.run(
-        ["node", str(VERIFY)],
-        input=json.dumps(bundle),
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return list(json.loads(done.stdout)["steps"])
+    return list(run_node("verify_bundle.mjs", bundle)["steps"])
 
 
 def test_integers_above_2_53_are_served_as_decimal_strings_and_sign_the_same() -> None:

@@ -23,27 +23,12 @@ from ledger.core.settings import MAX_JSON_BYTES
 from ledger.designs.certificates import Certificate, Verdict, lookup, verify_certificate
 from ledger.designs.client import Licence, SharePackage, ShareRecord, design_id
 from ledger.designs.files import NewDesign
+from ledger.designs.service import DesignView
 
 router = APIRouter(prefix="/designs", tags=["designs"])
 
 Hex32 = r"^(0x)?[0-9a-fA-F]{64}$"
 AddressPattern = r"^0x[0-9a-fA-F]{40}$"
-
-
-class DesignOut(BaseModel):
-    design_id: str
-    designer: str
-    registered_at: int
-    block_number: int
-    status: str = Field(
-        description="active | superseded | revoked | unrevealed (committed, not on chain yet)"
-    )
-    from_batch: bool
-    revoked_at_block: int | None = None
-    tx_hash: str | None = None
-    parent_id: str | None = None
-    metadata: dict[str, Any] | None = None
-    batch_root: str | None = None
 
 
 class ByHashItem(BaseModel):
@@ -82,13 +67,13 @@ def _certs(certs: list[Certificate]) -> list[dict[str, Any]]:
 
 
 @router.get(
-    "", response_model=list[DesignOut], summary="Designs on chain (and your unrevealed ones)"
+    "", response_model=list[DesignView], summary="Designs on chain (and your unrevealed ones)"
 )
 def list_designs(
     node: NodeDep,
     session: SessionDep,
     designer: Annotated[str | None, Query(pattern=AddressPattern)] = None,
-) -> list[dict[str, Any]]:
+) -> list[DesignView]:
     return node.design_service().listing(designer, viewer=session.address)
 
 
@@ -255,8 +240,8 @@ def publish_key(node: NodeDep, session: SessionDep) -> KeyOut:
     )
 
 
-@router.get("/{design}", response_model=DesignOut)
-def show(design: str, node: NodeDep, session: SessionDep) -> dict[str, Any]:
+@router.get("/{design}", response_model=DesignView)
+def show(design: str, node: NodeDep, session: SessionDep) -> DesignView:
     return node.design_service().show(design, viewer=session.address)
 
 
@@ -267,25 +252,25 @@ def certificate(design: str, node: NodeDep, session: SessionDep) -> dict[str, An
 
 @router.post(
     "/{design}/reveal",
-    response_model=DesignOut,
+    response_model=DesignView,
     summary="Put your committed design (or batch member) on chain now",
 )
-def reveal(design: str, node: NodeDep, session: SessionDep) -> dict[str, Any]:
+def reveal(design: str, node: NodeDep, session: SessionDep) -> DesignView:
     svc = node.design_service()
     svc.certificate_for(design, viewer=session.address)
     svc.reveal(node.sender(session.address), design)
     return svc.show(design, viewer=session.address)
 
 
-@router.post("/{design}/revoke", response_model=DesignOut)
-def revoke(design: str, node: NodeDep, session: SessionDep) -> dict[str, Any]:
+@router.post("/{design}/revoke", response_model=DesignView)
+def revoke(design: str, node: NodeDep, session: SessionDep) -> DesignView:
     svc = node.design_service()
     svc.revoke(node.sender(session.address), design)
     return svc.show(design, viewer=session.address)
 
 
-@router.post("/{design}/supersede", response_model=DesignOut)
-def supersede(design: str, body: SupersedeIn, node: NodeDep, session: SessionDep) -> dict[str, Any]:
+@router.post("/{design}/supersede", response_model=DesignView)
+def supersede(design: str, body: SupersedeIn, node: NodeDep, session: SessionDep) -> DesignView:
     svc = node.design_service()
     svc.supersede(node.sender(session.address), design, body.successor_id)
     return svc.show(design, viewer=session.address)

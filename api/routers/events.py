@@ -28,7 +28,7 @@ from api.deps import NodeDep, SessionDep, active_member, get_sessions
 from ledger.core.errors import Forbidden, LedgerError, Unauthorized
 from ledger.core.settings import notify_settings
 from ledger.notify.events import EventType
-from ledger.notify.outbox import Outbox
+from ledger.notify.outbox import Outbox, Webhook, WebhookCreated
 from ledger.notify.urls import MAX_URL_LENGTH
 
 router = APIRouter(tags=["notifications"])
@@ -82,21 +82,6 @@ class WebhookIn(BaseModel):
     events: list[str] = Field(
         min_length=1, max_length=len(EventType) + 1, description="event types, or ['*']"
     )
-
-
-class WebhookOut(BaseModel):
-    id: str
-    owner: str
-    url: str
-    events: list[str]
-    created_at: int
-    deliveries: dict[str, int]
-    status: str
-    last_error: str | None
-
-
-class WebhookCreated(WebhookOut):
-    secret: str = Field(description="signs every delivery; shown only now")
 
 
 class TicketOut(BaseModel):
@@ -202,16 +187,16 @@ async def _events(
 )
 def add_webhook(
     body: WebhookIn, request: Request, node: NodeDep, session: SessionDep
-) -> dict[str, Any]:
+) -> WebhookCreated:
     origin = request.app.state.origin
     node.notify.own.add((origin.host, origin.port))
     hook, secret = node.notify.add_webhook(session.address, body.url, body.events)
-    return {**hook.as_dict(), "secret": secret}
+    return hook.with_secret(secret)
 
 
-@router.get("/webhooks", response_model=list[WebhookOut], summary="The member's webhooks")
-def list_webhooks(node: NodeDep, session: SessionDep) -> list[dict[str, Any]]:
-    return [h.as_dict() for h in node.notify.webhooks(session.address)]
+@router.get("/webhooks", response_model=list[Webhook], summary="The member's webhooks")
+def list_webhooks(node: NodeDep, session: SessionDep) -> list[Webhook]:
+    return node.notify.webhooks(session.address)
 
 
 @router.delete(

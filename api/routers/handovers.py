@@ -4,8 +4,6 @@ both (`POST /jobs/{job_id}/handover`). Nothing reaches the chain with one signat
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, status
 from pydantic import BaseModel, Field
 
@@ -13,39 +11,25 @@ from api.deps import NodeDep, SessionDep
 from api.params import JobId
 from api.routers.jobs import HandoverIn, handover_record
 from ledger.core.errors import InvalidInput
+from ledger.orders.inbox import PendingHandover
 
 router = APIRouter(tags=["jobs"])
 
 
-class PendingHandoverOut(BaseModel):
-    id: str = Field(description="the hand-over's EIP-712 digest")
-    job_id: int
-    from_split: int
-    to_split: int
-    lot: str = Field(description="bytes32 lot identifier")
-    quantity: int
-    deadline: int = Field(description="last unix time the signatures are valid")
-    signed_side: str = Field(description="from | to: the side that signed")
-    signer: str
-    signature: str
-    waiting_for: str = Field(description="the factory whose signature is missing")
-    posted_at: int
-
-
 class InboxOut(BaseModel):
-    waiting: list[PendingHandoverOut] = Field(description="waiting for your signature")
-    sent: list[PendingHandoverOut] = Field(description="signed by you, waiting for the other")
+    waiting: list[PendingHandover] = Field(description="waiting for your signature")
+    sent: list[PendingHandover] = Field(description="signed by you, waiting for the other")
 
 
 @router.post(
     "/jobs/{job_id}/handover/pending",
-    response_model=PendingHandoverOut,
+    response_model=PendingHandover,
     status_code=status.HTTP_201_CREATED,
     summary="Leave your signed side of a hand-over in the other factory's inbox",
 )
 def post_pending(
     job_id: JobId, body: HandoverIn, node: NodeDep, session: SessionDep
-) -> dict[str, Any]:
+) -> PendingHandover:
     """Exactly one of `from_signature` / `to_signature`: yours, for your split's side."""
     signatures = [s for s in (body.from_signature, body.to_signature) if s]
     if len(signatures) != 1:
@@ -54,7 +38,7 @@ def post_pending(
             field="signature",
         )
     record = handover_record(job_id, body)
-    return node.handover_inbox().post(record, signatures[0], session.address).as_dict()
+    return node.handover_inbox().post(record, signatures[0], session.address)
 
 
 @router.get(
@@ -62,6 +46,6 @@ def post_pending(
     response_model=InboxOut,
     summary="Hand-overs waiting for your signature, and those waiting for the other side",
 )
-def inbox(node: NodeDep, session: SessionDep) -> dict[str, Any]:
+def inbox(node: NodeDep, session: SessionDep) -> InboxOut:
     waiting, sent = node.handover_inbox().pending(session.address)
-    return {"waiting": [i.as_dict() for i in waiting], "sent": [i.as_dict() for i in sent]}
+    return InboxOut(waiting=waiting, sent=sent)

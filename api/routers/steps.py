@@ -13,11 +13,14 @@ from api.deps import MemberDep, NodeDep, signer_for
 from api.params import MAX_UINT256, JobId, SplitId
 from ledger.core.errors import Forbidden, NotFound
 from ledger.membership.roles import Role
+from ledger.steps.anchoring import AnchorOutcome
 from ledger.steps.bundle import Bundle, Encoding, encoded
 from ledger.steps.compact import MEDIA_TYPE
-from ledger.steps.ingest import MAX_BATCH, Submission
+from ledger.steps.ingest import MAX_BATCH, IngestResult, Submission
+from ledger.steps.journal import Equivocation, StepWithPayload
 from ledger.steps.record import ethers_document, types_document
-from ledger.verify.checker import verify_bundle
+from ledger.steps.service import SplitTimeline
+from ledger.verify.checker import StepsReport, verify_bundle
 
 router = APIRouter(tags=["production steps"])
 
@@ -39,12 +42,6 @@ class RecordIn(BaseModel):
     evidence_hashes: list[str] = Field(default_factory=list, description="SHA-256 of files")
 
 
-class IngestOut(BaseModel):
-    accepted: int
-    duplicates: int
-    step_hashes: list[str]
-
-
 def _submissions(steps: list[StepIn]) -> list[Submission]:
     return [Submission(s.record, s.signature, s.payload) for s in steps]
 
@@ -61,9 +58,9 @@ def step_types(node: NodeDep) -> dict[str, Any]:
     return {**types_document(), "domain": domain.as_dict(), "ethers": ethers_document(domain)}
 
 
-@router.post("/steps", response_model=IngestOut, summary="Submit one pre-signed step")
-def submit(body: StepIn, node: NodeDep) -> dict[str, Any]:
-    return node.steps.ingest(_submissions([body])).as_dict()
+@router.post("/steps", response_model=IngestResult, summary="Submit one pre-signed step")
+def submit(body: StepIn, node: NodeDep) -> IngestResult:
+    return node.steps.ingest(_submissions([body]))
 
 
 # The hot path: pydantic parses the raw body in one pass (about 3x faster per step than
@@ -74,7 +71,7 @@ _BATCH_SCHEMA.pop("$defs", None)
 
 @router.post(
     "/steps/batch",
-    response_model=IngestOut,
+    response_model=IngestResult,
     summary="Submit pre-signed steps; all are stored, or none",
     openapi_extra={
         "requestBody": {
@@ -83,39 +80,41 @@ _BATCH_SCHEMA.pop("$defs", None)
         }
     },
 )
-async def submit_batch(request: Request, node: NodeDep) -> dict[str, Any]:
+async def submit_batch(request: Request, node: NodeDep) -> IngestResult:
     try:
         body = BatchIn.model_validate_json(await request.body())
     except ValidationError as exc:
         raise RequestValidationError(
             [{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]
         ) from None
-    result = await run_in_threadpool(node.steps.ingest, _submissions(body.steps))
-    return result.as_dict()
+    return await run_in_threadpool(node.steps.ingest, _submissions(body.steps))
 
 
 @router.post(
     "/jobs/{job_id}/splits/{split_id}/steps",
-    response_model=IngestOut,
+    response_model=IngestResult,
     status_code=status.HTTP_201_CREATED,
     summary="Record the split's next step, signed by this node with your key",
 )
 def record(
     job_id: JobId, split_id: SplitId, body: RecordIn, node: NodeDep, member: MemberDep
-) -> dict[str, Any]:
+) -> IngestResult:
     sender = signer_for(node, member, Role.FACTORY)
-    return node.steps.record(
-        sender.address, job_id, split_id, body.payload, body.evidence_hashes
-    ).as_dict()
+    return node.steps.record(sender.address, job_id, split_id, body.payload, body.evidence_hashes)
 
 
-@router.get("/jobs/{job_id}/splits/{split_id}/steps", summary="The split's timeline of steps")
-def timeline(job_id: JobId, split_id: SplitId, node: NodeDep) -> dict[str, Any]:
+@router.get(
+    "/jobs/{job_id}/splits/{split_id}/steps",
+    response_model=SplitTimeline,
+    summary="The split's timeline of steps",
+)
+def timeline(job_id: JobId, split_id: SplitId, node: NodeDep) -> SplitTimeline:
     return node.steps.timeline(job_id, split_id)
 
 
 @router.post(
     "/jobs/{job_id}/splits/{split_id}/anchor",
+    response_model=list[AnchorOutcome],
     summary="Anchor the split's unanchored steps now, signed with the split factory's own key",
 )
 def anchor(
@@ -124,7 +123,7 @@ def anchor(
     node: NodeDep,
     member: MemberDep,
     max_steps: int = Query(1024, ge=1, le=65536),
-) -> list[dict[str, Any]]:
+) -> list[AnchorOutcome]:
     sender = signer_for(node, member, Role.FACTORY)
     factory = node.steps.authority.split_factory(job_id, split_id)
     if factory.lower() != sender.address.lower():
@@ -132,7 +131,7 @@ def anchor(
             f"only the factory of split {split_id} of job {job_id} ({factory}) anchors its "
             "steps on demand; the node anchors pending steps by its own policy"
         )
-    return [a.as_dict() for a in node.steps.anchor(job_id, split_id, max_steps, sender=sender)]
+    return node.steps.anchor(job_id, split_id, max_steps, sender=sender)
 
 
 @router.get(
@@ -154,6 +153,7 @@ def export(
 
 @router.post(
     "/steps/verify",
+    response_model=StepsReport,
     summary="Verify a proof bundle against the chain",
     openapi_extra={
         "requestBody": {
@@ -165,21 +165,25 @@ def export(
         }
     },
 )
-async def verify(request: Request, node: NodeDep) -> dict[str, Any]:
+async def verify(request: Request, node: NodeDep) -> StepsReport:
     """The bundle as JSON, or in the compact form (told by its first bytes)."""
     raw = await request.body()
-    return await run_in_threadpool(lambda: verify_bundle(Bundle.load(raw), node.chain.w3).as_dict())
+    return await run_in_threadpool(lambda: verify_bundle(Bundle.load(raw), node.chain.w3).report())
 
 
-@router.get("/steps/equivocations", summary="Conflicting steps refused as equivocation")
-def equivocations(node: NodeDep) -> list[dict[str, Any]]:
-    return [e.as_dict() for e in node.steps.journal.equivocations()]
+@router.get(
+    "/steps/equivocations",
+    response_model=list[Equivocation],
+    summary="Conflicting steps refused as equivocation",
+)
+def equivocations(node: NodeDep) -> list[Equivocation]:
+    return node.steps.journal.equivocations()
 
 
-@router.get("/steps/{step_hash}", summary="One stored step")
-def show(step_hash: str, node: NodeDep) -> dict[str, Any]:
+@router.get("/steps/{step_hash}", response_model=StepWithPayload, summary="One stored step")
+def show(step_hash: str, node: NodeDep) -> StepWithPayload:
     found = node.steps.find(step_hash)
     if found is None:
         raise NotFound(f"no step {step_hash} in this node's journal")
     stored, payload = found
-    return {**stored.as_dict(), "payload": payload.decode() if payload else None}
+    return StepWithPayload.of(stored, payload=payload.decode() if payload else None)

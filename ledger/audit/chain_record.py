@@ -11,34 +11,31 @@ from typing import Any
 
 from eth_typing import ChecksumAddress
 from eth_utils import event_abi_to_log_topic
+from pydantic import Field, field_serializer
 from web3 import Web3
 from web3.contract import Contract
 
 from ledger.core.errors import NotFound, jsonable
+from ledger.core.types import Record
 from ledger.eth.compiler import artifact
 
 ZERO_ADDRESS = "0x" + "00" * 20
 
 
-@dataclass(frozen=True)
-class Event:
-    contract: str
-    name: str
+class Event(Record):
+    """A chain event about a job, with its block's time."""
+
+    contract: str = Field(description="JobBoard | Settlement | DesignRegistry | Traceability | ...")
+    name: str = Field(serialization_alias="event")
     args: dict[str, Any]
     block: int
-    log_index: int
-    tx_hash: str
-    timestamp: int
+    log_index: int = Field(exclude=True)
+    tx_hash: str = Field(serialization_alias="tx")
+    timestamp: int = Field(serialization_alias="time", description="the block's time, unix seconds")
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "contract": self.contract,
-            "event": self.name,
-            "args": {k: jsonable(v) for k, v in sorted(self.args.items())},
-            "block": self.block,
-            "tx": self.tx_hash,
-            "time": self.timestamp,
-        }
+    @field_serializer("args")
+    def _args(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {k: jsonable(v) for k, v in sorted(args.items())}
 
 
 @dataclass
@@ -163,13 +160,13 @@ def _logs(
             block = int(log["blockNumber"])
             out.append(
                 Event(
-                    label,
-                    name,
-                    dict(decoded["args"]),
-                    block,
-                    int(log["logIndex"]),
-                    log["transactionHash"].to_0x_hex(),
-                    blocks.time(block),
+                    contract=label,
+                    name=name,
+                    args=dict(decoded["args"]),
+                    block=block,
+                    log_index=int(log["logIndex"]),
+                    tx_hash=log["transactionHash"].to_0x_hex(),
+                    timestamp=blocks.time(block),
                 )
             )
     return out

@@ -77,7 +77,11 @@ class JobAudit:
         self.findings.append(finding)
 
     def flag(self, sev: Severity, code: str, text: str, **evidence: Any) -> None:
-        self.add(Finding(sev, code, text, {"job": self.job_id, **evidence}))
+        self.add(
+            Finding(
+                severity=sev, code=code, statement=text, evidence={"job": self.job_id, **evidence}
+            )
+        )
 
     # --- the checks ------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
@@ -356,7 +360,7 @@ class JobAudit:
         for e in self.record.events:
             if e.contract != "Disputes":
                 continue
-            self.disputes.append(e.as_dict())
+            self.disputes.append(e.model_dump(mode="json"))
             if e.name == "DisputeOpened":
                 self.flag(
                     Severity.INFO,
@@ -422,7 +426,7 @@ class JobAudit:
                 ),
             },
             "summary": {"verdict": verdict(findings), **counts(findings)},
-            "findings": [f.as_dict() for f in findings],
+            "findings": [f.model_dump(mode="json") for f in findings],
             "splits": splits,
             "money": self.money,
             "custody": [
@@ -440,7 +444,7 @@ class JobAudit:
                 for e in self.record.of("JobBoard", "CustodyHandedOver")
             ],
             "disputes": self.disputes,
-            "timeline": [e.as_dict() for e in self.record.events],
+            "timeline": [e.model_dump(mode="json") for e in self.record.events],
         }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.progress import (
@@ -28,6 +28,7 @@ from ledger.cli.common import (
 )
 from ledger.core.abi import hex32
 from ledger.core.errors import InvalidInput
+from ledger.core.types import Record
 from ledger.designs.certificates import Certificate, CertificateInvalid, lookup, verify_certificate
 from ledger.designs.client import design_id
 from ledger.designs.crypto import encryption_key, public_bytes
@@ -46,11 +47,11 @@ def _service(ctx: typer.Context) -> tuple[DesignService, Sender]:
     return node.design_service(), node.sender()
 
 
-def _print(data: dict[str, Any], as_json: bool) -> None:
+def _print(record: Record, as_json: bool) -> None:
     if as_json:
-        print_json(data)
+        print_json(record)
         return
-    for name, value in data.items():
+    for name, value in record.model_dump(mode="json").items():
         out.print(f"{name:18} {value}", highlight=False)
 
 
@@ -145,12 +146,12 @@ def list_(
             return
         table = Table("design id", "designer", "block", "status", "title")
         for r in rows:
-            meta = r.get("metadata") or {}
+            meta = r.metadata or {}
             table.add_row(
-                r["design_id"][:18] + "…",
-                r["designer"],
-                str(r["block_number"]),
-                r["status"],
+                hex32(r.design_id)[:18] + "…",
+                r.designer,
+                str(r.block_number),
+                r.status,
                 str(meta.get("title") or meta.get("file_name") or ""),
             )
         out.print(table)
@@ -263,7 +264,7 @@ def reveal(
             except OSError as exc:
                 raise CertificateInvalid(f"cannot read bundle {proof}: {exc.strerror}") from None
         svc, sender = _service(ctx)
-        _print(svc.reveal(sender, design, cert).as_dict(), as_json)
+        _print(svc.reveal(sender, design, cert), as_json)
 
 
 @app.command("revoke")
@@ -275,7 +276,7 @@ def revoke(
     """Revoke your design: no new licences, shares or versions; its licences lapse."""
     with handled():
         svc, sender = _service(ctx)
-        _print(svc.revoke(sender, design).as_dict(), as_json)
+        _print(svc.revoke(sender, design), as_json)
 
 
 @app.command("supersede")
@@ -288,7 +289,7 @@ def supersede(
     """Mark your design as superseded by a newer version (no new licences of the old one)."""
     with handled():
         svc, sender = _service(ctx)
-        _print(svc.supersede(sender, design, by).as_dict(), as_json)
+        _print(svc.supersede(sender, design, by), as_json)
 
 
 @app.command("license")
@@ -311,7 +312,7 @@ def license_(
             raise InvalidInput("give --royalty-ppm to grant or --revoke to revoke, not both")
         if royalty_ppm is None and not revoke_:
             node = shared(ctx).attach()
-            _print(node.designs.licence(design, to, block).model_dump(mode="json"), as_json)
+            _print(node.designs.licence(design, to, block), as_json)
             return
         svc, sender = _service(ctx)
         if revoke_:
@@ -319,7 +320,7 @@ def license_(
         else:
             assert royalty_ppm is not None
             licence = svc.grant_licence(sender, design, to, royalty_ppm)
-        _print(licence.model_dump(mode="json"), as_json)
+        _print(licence, as_json)
 
 
 @app.command("key")

@@ -19,11 +19,13 @@ from ledger.cli.common import (
     print_json,
     shared,
 )
+from ledger.core.abi import hex32
 from ledger.core.blobs import BlobStore
 from ledger.core.errors import InvalidInput
 from ledger.eth.chain import http_web3
 from ledger.steps.bundle import Bundle, Encoding, encoded
 from ledger.steps.compact import SUFFIX
+from ledger.steps.journal import JournalStep
 from ledger.verify.checker import pool, verify_bundle
 
 app = App(help="Signed, hash-chained, anchored production steps.")
@@ -65,7 +67,7 @@ def record(
                 raise InvalidInput(f"cannot read evidence {path}: {exc.strerror}") from None
         result = node.steps.record(node.sender().address, job, split, document, hashes)
         if as_json:
-            print_json(result.as_dict())
+            print_json(result)
         else:
             out.print(f"recorded step {result.step_hashes[0]}")
 
@@ -84,20 +86,20 @@ def list_(
             print_json(timeline)
             return
         table = Table("seq", "step", "time", "signer", "hash", "anchored")
-        for s in timeline["steps"]:
-            r = s["record"]
+        for s in timeline.steps:
+            r = s.record
             table.add_row(
                 str(r["seq"]),
                 r["bizStep"],
                 str(r["time"]),
-                s["signer"],
-                s["step_hash"][:18] + "…",
-                "yes" if s["anchored"] else "no",
+                s.signer,
+                hex32(s.step_hash)[:18] + "…",
+                "yes" if s.anchored else "no",
             )
         out.print(table)
         out.print(
-            f"factory {timeline['factory']}; anchored through step "
-            f"{timeline['anchored_through']} in {timeline['anchors']} anchor(s)"
+            f"factory {timeline.factory}; anchored through step "
+            f"{timeline.anchored_through} in {timeline.anchors} anchor(s)"
         )
 
 
@@ -112,7 +114,9 @@ def show(
         if found is None:
             raise InvalidInput(f"no step {step_hash} in this node's journal")
         stored, payload = found
-        print_json({**stored.as_dict(), "payload": json.loads(payload) if payload else None})
+        # the payload as its JSON object (the API gives its canonical text)
+        shown = JournalStep.of(stored).model_dump(mode="json")
+        print_json({**shown, "payload": json.loads(payload) if payload else None})
 
 
 @app.command("anchor")
@@ -176,7 +180,7 @@ def verify(
             raise InvalidInput(f"cannot read {bundle_file}: {exc.strerror}") from None
         result = verify_bundle(Bundle.load(raw), http_web3(shared(ctx).endpoint()))
         if as_json:
-            print_json(result.as_dict())
+            print_json(result.report())
         else:
             for f in result.findings:
                 err.print(f"{f.severity}: {f.statement} [{f.code}]", markup=False)

@@ -61,7 +61,7 @@ def add(
         finally:
             node.close()
         if as_json:
-            print_json({**hook.as_dict(), "secret": secret})
+            print_json(hook.with_secret(secret))
             return
         out.print(f"webhook {hook.id} for {address}: {', '.join(e.value for e in hook.events)}")
         out.print(f"secret (shown only now; verify Cofab-Signature with it): {secret}")
@@ -76,7 +76,7 @@ def list_(
     with handled():
         node, address = _member_node(shared(ctx))
         try:
-            hooks = [h.as_dict() for h in node.notify.webhooks(address)]
+            hooks = node.notify.webhooks(address)
         finally:
             node.close()
         if as_json:
@@ -85,14 +85,14 @@ def list_(
         if not hooks:
             out.print(f"{address} has no webhooks")
         for h in hooks:
-            d = h["deliveries"]
+            events = ", ".join(e.value for e in h.events)
             out.print(
-                f"{h['id']}  {h['url']}  [{h['status']}] {d['delivered']} delivered, "
-                f"{d['pending']} pending, {d['failed']} failed  events: {', '.join(h['events'])}",
+                f"{h.id}  {h.url}  [{h.status}] {h.delivered} delivered, "
+                f"{h.pending} pending, {h.failed} failed  events: {events}",
                 highlight=False,
             )
-            if h["last_error"]:
-                out.print(f"    last error: {h['last_error']}", highlight=False)
+            if h.last_error:
+                out.print(f"    last error: {h.last_error}", highlight=False)
 
 
 @app.command("remove")

@@ -62,8 +62,10 @@ def bytes32(value: str | bytes | None, what: str, *, optional: bool = True) -> b
         raw = value
     else:
         try:
-            raw = bytes.fromhex(value.removeprefix("0x"))  # type: ignore[union-attr]
-        except (ValueError, AttributeError):
+            if not isinstance(value, str):
+                raise ValueError(value)
+            raw = bytes.fromhex(value.removeprefix("0x"))
+        except ValueError:
             raise InvalidInput(f"{what} must be 32 bytes of hex", field=field_name(what)) from None
     if len(raw) != 32:
         raise InvalidInput(f"{what} must be 32 bytes, got {len(raw)}", field=field_name(what))

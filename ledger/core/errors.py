@@ -6,6 +6,7 @@ problem+json with `status` and `title`. Nothing else should reach a user.
 
 from __future__ import annotations
 
+import logging
 from typing import Any, ClassVar
 
 
@@ -179,3 +180,27 @@ def fault(exc: BaseException) -> LedgerError | None:
             + ("; ".join(reasons) or "a number out of range")
         )
     return None
+
+
+class FaultLog:
+    """What a background loop (anchoring, notifications) logs of its rounds: an unknown
+    failure with its traceback every time; a known fault (the chain unreachable, the disk
+    full) once, until it changes; the recovery once."""
+
+    def __init__(self, log: logging.Logger, failed: str, waits: str, resumed: str) -> None:
+        self.log = log
+        self.failed_text, self.waits_text, self.resumed_text = failed, waits, resumed
+        self.paused: str | None = None  # the known fault the loop waits on
+
+    def failed(self, exc: Exception) -> None:
+        known = fault(exc)
+        if known is None:
+            self.log.exception(self.failed_text)
+        elif known.message != self.paused:
+            self.paused = known.message
+            self.log.warning("%s: %s", self.waits_text, known.message)
+
+    def succeeded(self) -> None:
+        if self.paused is not None:
+            self.paused = None
+            self.log.warning("the chain answers again: %s", self.resumed_text)

@@ -6,13 +6,26 @@ between threads, one writer at a time; they differ only in their schema.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from ledger.core.private import private_file, tighten
+
+
+def move_aside(path: Path, why: str) -> Path:
+    """Rename a database file and its -wal and -shm to `<stem>.<why>-<now><suffix>`, so
+    a new one starts at `path` and the old one is kept; the new name."""
+    aside = path.with_name(f"{path.stem}.{why}-{int(time.time())}{path.suffix}")
+    for suffix in ("", "-wal", "-shm"):
+        old = Path(str(path) + suffix)
+        if old.exists():
+            os.replace(old, Path(str(aside) + suffix))
+    return aside
 
 
 class Database:
@@ -48,3 +61,17 @@ class Database:
                 if self._db.in_transaction:  # SQLite rolls back by itself on a full disk
                     self._db.execute("ROLLBACK")
                 raise
+
+    # --- for a schema with a `meta (key TEXT PRIMARY KEY, value TEXT)` table -----------
+    def meta(self, key: str) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                (key, value),
+            )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, TypeVar
 
-from pydantic import BaseModel, ConfigDict, PlainSerializer
+from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer
 
 from ledger.core.abi import SolidityEnum
 
@@ -20,12 +20,19 @@ def _hex(value: bytes) -> str:
     return "0x" + value.hex()
 
 
+def _from_hex(value: object) -> object:
+    """A 0x-hex string (as `_hex` writes it) read back into its bytes; bytes as given."""
+    if isinstance(value, str):
+        return bytes.fromhex(value.removeprefix("0x"))
+    return value
+
+
 def _label(value: SolidityEnum) -> str:
     return value.label
 
 
-Hex = Annotated[bytes, PlainSerializer(_hex, return_type=str)]
-"""Bytes (a bytes32 hash, a key) written as 0x-prefixed lowercase hex."""
+Hex = Annotated[bytes, BeforeValidator(_from_hex), PlainSerializer(_hex, return_type=str)]
+"""Bytes (a bytes32 hash, a key) written as 0x-prefixed lowercase hex, and read back."""
 
 Label = Annotated[E, PlainSerializer(_label, return_type=str)]
 """A Solidity enum value written as its label (`in_production`)."""

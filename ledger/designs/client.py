@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, computed_field
 from web3.contract import Contract
 from web3.types import TxReceipt
 
@@ -41,14 +41,15 @@ def optional_id(value: str | bytes | None, what: str) -> bytes:
     return design_id(value, what) if value else ZERO32
 
 
-@dataclass(frozen=True)
-class DesignRecord:
-    design_id: bytes
+class DesignRecord(Record):
+    """A design as the registry records it."""
+
+    design_id: Hex
     designer: str
     registered_at: int
     block_number: int
-    flags: int
-    revoked_at_block: int
+    flags: int = Field(exclude=True)
+    revoked_at: int = Field(exclude=True)  # the block that revoked it; 0 if none
 
     @property
     def revoked(self) -> bool:
@@ -58,24 +59,22 @@ class DesignRecord:
     def superseded(self) -> bool:
         return bool(self.flags & FLAG_SUPERSEDED)
 
-    @property
-    def from_batch(self) -> bool:
-        return bool(self.flags & FLAG_BATCH)
-
+    @computed_field(
+        description="active | superseded | revoked | unrevealed (committed, not on chain yet)"
+    )
     @property
     def status(self) -> str:
         return "revoked" if self.revoked else "superseded" if self.superseded else "active"
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "design_id": hex32(self.design_id),
-            "designer": self.designer,
-            "registered_at": self.registered_at,
-            "block_number": self.block_number,
-            "status": self.status,
-            "from_batch": self.from_batch,
-            "revoked_at_block": self.revoked_at_block or None,
-        }
+    @computed_field
+    @property
+    def from_batch(self) -> bool:
+        return bool(self.flags & FLAG_BATCH)
+
+    @computed_field
+    @property
+    def revoked_at_block(self) -> int | None:
+        return self.revoked_at or None
 
 
 @dataclass(frozen=True)
@@ -132,7 +131,14 @@ class DesignsClient:
         if int(designer, 16) == 0:
             return None
         revoked_at = int(call(self.contract.functions.revokedAt(did)))
-        return DesignRecord(did, designer, registered_at, block, flags, revoked_at)
+        return DesignRecord(
+            design_id=did,
+            designer=designer,
+            registered_at=registered_at,
+            block_number=block,
+            flags=flags,
+            revoked_at=revoked_at,
+        )
 
     def design(self, value: str | bytes) -> DesignRecord:
         record = self.find(value)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
+from pydantic import Field
 from web3.types import TxReceipt
 
 from ledger.core.abi import ZERO32, checksum, hex32
@@ -29,6 +30,7 @@ from ledger.core.blobs import BlobCorrupt, BlobStore
 from ledger.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from ledger.core.merkle import StandardMerkleTree
 from ledger.core.private import write_private
+from ledger.core.types import Hex, Record
 from ledger.designs.certificates import (
     LEAF_ENCODING,
     BatchProof,
@@ -62,6 +64,25 @@ from ledger.eth.chain import Chain
 from ledger.eth.tx import Sender
 from ledger.membership.consortium import ConsortiumClient, MemberStatus
 from ledger.membership.roles import Role
+
+
+class DesignView(Record):
+    """A design as a node shows it: the registry's record (or, before it is revealed, the
+    node's certificate) and what the node's certificate adds."""
+
+    design_id: Hex
+    designer: str
+    registered_at: int
+    block_number: int
+    status: str = Field(
+        description="active | superseded | revoked | unrevealed (committed, not on chain yet)"
+    )
+    from_batch: bool
+    revoked_at_block: int | None = None
+    tx_hash: str | None = None
+    parent_id: Hex | None = None
+    metadata: dict[str, Any] | None = None
+    batch_root: Hex | None = None
 
 
 class DesignService:
@@ -299,7 +320,7 @@ class DesignService:
             return self.reveal(sender, did)
         raise NotFound(f"{what} {hex32(did)} is not registered")
 
-    def show(self, value: str | bytes, viewer: str | None = None) -> dict[str, Any]:
+    def show(self, value: str | bytes, viewer: str | None = None) -> DesignView:
         """A design as the chain records it, with what this node knows of it. An
         unrevealed design is shown only to its designer (`viewer`; None: the operator)."""
         did = design_id(value)
@@ -309,31 +330,28 @@ class DesignService:
             self._revealed(cert) or (record is None and _may_see(cert, viewer))
         ):
             cert = None  # another registration, or an unrevealed one: its designer's business
-        if record is None and cert is None:
-            raise NotFound(f"design {hex32(did)} is not registered")
-        data: dict[str, Any] = (
-            record.as_dict()
-            if record
-            else {
-                "design_id": hex32(did),
-                "designer": cert.designer,  # type: ignore[union-attr]
-                "registered_at": cert.block_time,  # type: ignore[union-attr]
-                "block_number": cert.block_number,  # type: ignore[union-attr]
+        data: dict[str, Any]
+        if record is not None:
+            data = record.model_dump()
+        elif cert is not None:
+            data = {
+                "design_id": did,
+                "designer": cert.designer,
+                "registered_at": cert.block_time,
+                "block_number": cert.block_number,
                 "status": "unrevealed",
-                "from_batch": cert.batch is not None,  # type: ignore[union-attr]
-                "revoked_at_block": None,
+                "from_batch": cert.batch is not None,
             }
-        )
+        else:
+            raise NotFound(f"design {hex32(did)} is not registered")
         if cert is not None:
             data["tx_hash"] = cert.tx_hash
-            data["parent_id"] = hex32(cert.parent_id) if cert.parent_id else None
+            data["parent_id"] = cert.parent_id or None
             data["metadata"] = cert.metadata
-            data["batch_root"] = hex32(cert.batch.root) if cert.batch else None
-        return data
+            data["batch_root"] = cert.batch.root if cert.batch else None
+        return DesignView(**data)
 
-    def listing(
-        self, designer: str | None = None, viewer: str | None = None
-    ) -> list[dict[str, Any]]:
+    def listing(self, designer: str | None = None, viewer: str | None = None) -> list[DesignView]:
         """Designs recorded on chain, then this node's unrevealed ones: all of them for the
         operator (`viewer` None), else only the viewer's own."""
         filters = {"designer": checksum(designer, "designer")} if designer else {}
@@ -346,7 +364,7 @@ class DesignService:
             if mine and _may_see(cert, viewer):
                 ids[cert.design_id] = None
         rows = [self.show(did, viewer) for did in ids]
-        return sorted(rows, key=lambda r: (r["block_number"], r["design_id"]))
+        return sorted(rows, key=lambda r: (r.block_number, r.design_id))
 
     def certificate_for(self, value: str | bytes, viewer: str | None = None) -> Certificate:
         """The certificate this node issued: to its designer (or the operator), and to

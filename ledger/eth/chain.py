@@ -101,12 +101,14 @@ class Chain:
 
     def advance_time(self, seconds: int) -> None:
         """Move a dev chain's clock forward and mine a block (deadlines in demos, tests)."""
-        if self.backend is Backend.EMBEDDED:
+        provider = self.w3.provider
+        tester = provider.ethereum_tester if isinstance(provider, EthereumTesterProvider) else None
+        if self.backend is Backend.EMBEDDED and tester is not None:
             latest = int(self.w3.eth.get_block("latest")["timestamp"])
-            self.w3.provider.ethereum_tester.time_travel(latest + seconds)  # type: ignore[attr-defined]
+            tester.time_travel(latest + seconds)
         elif self.faucet is not None:  # anvil
-            self.w3.provider.make_request("evm_increaseTime", [seconds])  # type: ignore[arg-type]
-            self.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+            provider.make_request(RPCEndpoint("evm_increaseTime"), [seconds])
+            provider.make_request(RPCEndpoint("evm_mine"), [])
         else:
             raise ConfigError("only a dev chain's clock can be moved")
 

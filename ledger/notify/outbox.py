@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from ledger.core.sqlite import Database
+from pydantic import Field, PlainSerializer, computed_field
+
+from ledger.core.sqlite import Database, move_aside
+from ledger.core.types import Record
 from ledger.notify.events import EventType, Notification
 
 log = logging.getLogger("cofab.notify")
@@ -81,33 +83,42 @@ class Timer:
     payload: dict[str, Any]
 
 
-@dataclass(frozen=True)
-class Webhook:
+class Webhook(Record):
+    """A member's webhook and how its deliveries went."""
+
     id: str
     owner: str
     url: str
     events: tuple[EventType, ...]
-    created_at: float
-    pending: int = 0
-    delivered: int = 0
-    failed: int = 0
-    last_error: str | None = None
+    created_at: Annotated[float, PlainSerializer(int, return_type=int)]
+    pending: int = Field(default=0, exclude=True)
+    delivered: int = Field(default=0, exclude=True)
+    failed: int = Field(default=0, exclude=True)
+    error: str | None = Field(default=None, exclude=True)
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "owner": self.owner,
-            "url": self.url,
-            "events": [e.value for e in self.events],
-            "created_at": int(self.created_at),
-            "deliveries": {
-                "pending": self.pending,
-                "delivered": self.delivered,
-                "failed": self.failed,
-            },
-            "status": "failing" if self.failed else "active",
-            "last_error": self.last_error,
-        }
+    @computed_field
+    @property
+    def deliveries(self) -> dict[str, int]:
+        return {"pending": self.pending, "delivered": self.delivered, "failed": self.failed}
+
+    @computed_field
+    @property
+    def status(self) -> str:
+        """active | failing (a delivery has failed)."""
+        return "failing" if self.failed else "active"
+
+    @computed_field
+    @property
+    def last_error(self) -> str | None:
+        return self.error
+
+    def with_secret(self, secret: str) -> WebhookCreated:
+        """The webhook as its owner sees it once, when it is made."""
+        return WebhookCreated(**dict(self), secret=secret)
+
+
+class WebhookCreated(Webhook):
+    secret: str = Field(description="signs every delivery; shown only now")
 
 
 @dataclass(frozen=True)
@@ -176,26 +187,13 @@ class Outbox(Database):
             box.set_meta("chain", identity)
             return box
         box.close()
-        aside = path.with_name(f"{path.stem}.old-chain-{int(time.time())}{path.suffix}")
-        for suffix in ("", "-wal", "-shm"):
-            old = Path(str(path) + suffix)
-            if old.exists():
-                os.replace(old, Path(str(aside) + suffix))
+        aside = move_aside(path, "old-chain")
         log.warning("the outbox %s belonged to another chain: moved to %s", path, aside)
         fresh = cls(path)
         fresh.set_meta("chain", identity)
         return fresh
 
     # --- meta: the chain cursor ------------------------------------------------------
-    def meta(self, key: str) -> str | None:
-        with self._lock:
-            row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return None if row is None else str(row[0])
-
-    def set_meta(self, key: str, value: str) -> None:
-        with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
-
     def cursor(self) -> tuple[int, str] | None:
         """(last block read, its hash), or None before the first read."""
         raw = self.meta("cursor")
@@ -309,7 +307,9 @@ class Outbox(Database):
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 (hook_id, owner.lower(), url, json.dumps([e.value for e in events]), secret, now),
             )
-        return Webhook(hook_id, owner, url, tuple(events), now), secret
+        return Webhook(
+            id=hook_id, owner=owner, url=url, events=tuple(events), created_at=now
+        ), secret
 
     def webhooks(self, owner: str) -> list[Webhook]:
         with self._lock:
@@ -324,15 +324,15 @@ class Outbox(Database):
             ).fetchall()
         return [
             Webhook(
-                i,
-                owner,
-                url,
-                tuple(EventType(e) for e in json.loads(ev)),
-                created,
-                int(p or 0),
-                int(d or 0),
-                int(f or 0),
-                err,
+                id=i,
+                owner=owner,
+                url=url,
+                events=tuple(EventType(e) for e in json.loads(ev)),
+                created_at=created,
+                pending=int(p or 0),
+                delivered=int(d or 0),
+                failed=int(f or 0),
+                error=err,
             )
             for i, url, ev, created, p, d, f, err in rows
         ]

@@ -8,7 +8,7 @@ import threading
 import time
 from pathlib import Path
 
-from ledger.core.errors import InvalidInput, NotFound, fault
+from ledger.core.errors import FaultLog, InvalidInput, NotFound
 from ledger.core.private import private_dir
 from ledger.core.settings import NotifySettings
 from ledger.notify.deriver import Deriver, Sources
@@ -87,21 +87,19 @@ class NotifyService:
             self._threads.append(thread)
 
     def _derive_loop(self) -> None:
-        paused: str | None = None
+        said = FaultLog(
+            log,
+            failed="deriving notifications failed",
+            waits="notifications wait for the chain",
+            resumed="notifications resumed",
+        )
         while not self._stop.is_set():
             try:
                 more = self.deriver.tick()
                 self._wake.set()
-                if paused is not None:
-                    log.warning("the chain answers again: notifications resumed")
-                    paused = None
-            except Exception as exc:
-                known = fault(exc)
-                if known is None:
-                    log.exception("deriving notifications failed")
-                elif known.message != paused:
-                    paused = known.message
-                    log.warning("notifications wait for the chain: %s", known.message)
+                said.succeeded()
+            except Exception as exc:  # noqa: BLE001 - FaultLog logs it, the loop goes on
+                said.failed(exc)
                 more = False
             if not more:
                 self._stop.wait(self.interval)

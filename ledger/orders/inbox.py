@@ -13,64 +13,40 @@ from __future__ import annotations
 import json
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+
+from pydantic import Field
 
 from ledger.core.errors import Forbidden, InvalidInput
 from ledger.core.private import write_private
+from ledger.core.types import Hex, Record
 from ledger.eth import eip712
 from ledger.orders.jobs import JobsClient
 from ledger.orders.signing import Handover
 
 
-@dataclass(frozen=True)
-class PendingHandover:
+class PendingHandover(Record):
     """One side's signature of a hand-over, waiting for the other side's."""
 
-    id: str  # the EIP-712 digest: the same hand-over has the same id whoever signs first
-    record: Handover
-    side: str  # from | to: the side that signed
+    id: str = Field(
+        description="the hand-over's EIP-712 digest: the same whichever side signs first"
+    )
+    job_id: int
+    from_split: int
+    to_split: int
+    lot: Hex = Field(description="bytes32 lot identifier")
+    quantity: int
+    deadline: int = Field(description="last unix time the signatures are valid")
+    signed_side: str = Field(description="from | to: the side that signed")
     signer: str
     signature: str
-    waiting_for: str  # the other side's factory
+    waiting_for: str = Field(description="the factory whose signature is missing")
     posted_at: int
 
-    def as_dict(self) -> dict[str, Any]:
-        r = self.record
-        return {
-            "id": self.id,
-            "job_id": r.job_id,
-            "from_split": r.from_split,
-            "to_split": r.to_split,
-            "lot": "0x" + r.lot.hex(),
-            "quantity": r.quantity,
-            "deadline": r.deadline,
-            "signed_side": self.side,
-            "signer": self.signer,
-            "signature": self.signature,
-            "waiting_for": self.waiting_for,
-            "posted_at": self.posted_at,
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> PendingHandover:
-        record = Handover(
-            int(d["job_id"]),
-            int(d["from_split"]),
-            int(d["to_split"]),
-            bytes.fromhex(str(d["lot"])[2:]),
-            int(d["quantity"]),
-            int(d["deadline"]),
-        )
-        return cls(
-            str(d["id"]),
-            record,
-            str(d["signed_side"]),
-            str(d["signer"]),
-            str(d["signature"]),
-            str(d["waiting_for"]),
-            int(d["posted_at"]),
+    @property
+    def record(self) -> Handover:
+        return Handover(
+            self.job_id, self.from_split, self.to_split, self.lot, self.quantity, self.deadline
         )
 
 
@@ -87,10 +63,10 @@ class HandoverInbox:
     def _read(self) -> list[PendingHandover]:
         if not self.path.exists():
             return []
-        return [PendingHandover.from_dict(d) for d in json.loads(self.path.read_text())]
+        return [PendingHandover.model_validate(d) for d in json.loads(self.path.read_text())]
 
     def _write(self, items: list[PendingHandover]) -> None:
-        write_private(self.path, json.dumps([i.as_dict() for i in items], indent=1))
+        write_private(self.path, json.dumps([i.model_dump(mode="json") for i in items], indent=1))
 
     def post(self, record: Handover, signature: str, poster: str) -> PendingHandover:
         """Keep `poster`'s own signature of `record` for the other factory to complete.
@@ -126,16 +102,21 @@ class HandoverInbox:
             )
         side = "from" if signer == sending else "to"
         item = PendingHandover(
-            "0x" + eip712.digest(typed).hex(),
-            record,
-            side,
-            signer,
-            "0x" + eip712.signature_bytes(signature).hex(),
-            receiving if side == "from" else sending,
-            int(time.time()),
+            id="0x" + eip712.digest(typed).hex(),
+            job_id=record.job_id,
+            from_split=record.from_split,
+            to_split=record.to_split,
+            lot=record.lot,
+            quantity=record.quantity,
+            deadline=record.deadline,
+            signed_side=side,
+            signer=signer,
+            signature="0x" + eip712.signature_bytes(signature).hex(),
+            waiting_for=receiving if side == "from" else sending,
+            posted_at=int(time.time()),
         )
         with self._lock:
-            kept = [i for i in self._read() if (i.id, i.side) != (item.id, item.side)]
+            kept = [i for i in self._read() if (i.id, i.signed_side) != (item.id, item.signed_side)]
             self._write([*kept, item])
         return item
 

@@ -14,7 +14,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from hexbytes import HexBytes
@@ -22,9 +21,16 @@ from web3.contract import Contract
 from web3.exceptions import TransactionNotFound
 from web3.logs import DISCARD
 
-from ledger.core.errors import ChainUnavailable, Conflict, Forbidden, LedgerError, fault
+from ledger.core.errors import (
+    ChainUnavailable,
+    Conflict,
+    FaultLog,
+    Forbidden,
+    LedgerError,
+)
 from ledger.core.hashing import keccak
 from ledger.core.merkle import StandardMerkleTree
+from ledger.core.types import Record
 from ledger.eth.chain import Chain
 from ledger.eth.tx import REFUSED, Sender
 from ledger.steps.journal import Journal
@@ -46,8 +52,9 @@ def anchor_tree(seqs_and_hashes: list[tuple[int, bytes]]) -> StandardMerkleTree:
     return StandardMerkleTree.from_leaf_hashes(leaves, seqs_and_hashes, LEAF_ENCODING)
 
 
-@dataclass(frozen=True)
-class AnchorOutcome:
+class AnchorOutcome(Record):
+    """An anchor this node sent: the range of a split's steps and the transaction."""
+
     job_id: int
     split_id: int
     index: int
@@ -56,9 +63,6 @@ class AnchorOutcome:
     root: str
     tx_hash: str
     block_number: int
-
-    def as_dict(self) -> dict[str, Any]:
-        return self.__dict__.copy()
 
 
 class Anchorer:
@@ -165,14 +169,14 @@ class Anchorer:
             )
             outcomes.append(
                 AnchorOutcome(
-                    a["jobId"],
-                    a["splitId"],
-                    a["index"],
-                    a["fromSeq"],
-                    a["toSeq"],
-                    "0x" + bytes(a["root"]).hex(),
-                    receipt["transactionHash"].to_0x_hex(),
-                    int(receipt["blockNumber"]),
+                    job_id=a["jobId"],
+                    split_id=a["splitId"],
+                    index=a["index"],
+                    from_seq=a["fromSeq"],
+                    to_seq=a["toSeq"],
+                    root="0x" + bytes(a["root"]).hex(),
+                    tx_hash=receipt["transactionHash"].to_0x_hex(),
+                    block_number=int(receipt["blockNumber"]),
                 )
             )
         return outcomes
@@ -336,21 +340,19 @@ class AnchorService:
         self._thread.start()
 
     def _run(self) -> None:
-        paused: str | None = None  # why anchoring waits (the chain unreachable), said once
+        said = FaultLog(
+            log,
+            failed="anchoring round failed",
+            waits="anchoring waits for the chain",
+            resumed="anchoring resumed",
+        )
         while not self._stop.wait(self.interval):
             try:
                 self.tick()
-            except Exception as exc:
-                known = fault(exc)
-                if known is None:
-                    log.exception("anchoring round failed")
-                elif known.message != paused:
-                    paused = known.message
-                    log.warning("anchoring waits for the chain: %s", known.message)
+            except Exception as exc:  # noqa: BLE001 - FaultLog logs it, the loop goes on
+                said.failed(exc)
                 continue
-            if paused is not None:
-                paused = None
-                log.warning("the chain answers again: anchoring resumed")
+            said.succeeded()
 
     def stop(self) -> None:
         self._stop.set()

@@ -108,13 +108,20 @@ def _typed(step: dict[str, Any], prev: dict[str, Any] | None, derived: bool) -> 
     prev_hash, payload_hash = _b(rec["prevHash"], 32), _b(rec["payloadHash"], 32)
     evidence, member = _b(rec["evidenceHash"], 32), _address(rec["member"])
     signature, biz = _b(step.get("signature"), 65), rec["bizStep"]
-    if None in (prev_hash, payload_hash, evidence, member, signature) or not isinstance(biz, str):
+    if (
+        prev_hash is None
+        or payload_hash is None
+        or evidence is None
+        or member is None
+        or signature is None
+        or not isinstance(biz, str)
+    ):
         return None
     flags, out = 0, [b""]
     if prev is not None and prev.get("step_hash") == rec["prevHash"]:
         flags |= PREV_LINKED
     else:
-        out.append(prev_hash)  # type: ignore[arg-type]
+        out.append(prev_hash)
     biz_raw = biz.encode()
     if len(biz_raw) >= 2**16:
         return None
@@ -123,16 +130,16 @@ def _typed(step: dict[str, Any], prev: dict[str, Any] | None, derived: bool) -> 
     if isinstance(payload, str) and hashlib.sha256(payload.encode()).digest() == payload_hash:
         flags |= PAYLOAD_HASHED
     else:
-        out.append(payload_hash)  # type: ignore[arg-type]
+        out.append(payload_hash)
     if evidence == ZERO32:
         flags |= NO_EVIDENCE
     else:
-        out.append(evidence)  # type: ignore[arg-type]
+        out.append(evidence)
     if prev is not None and prev["record"]["member"] == rec["member"]:
         flags |= SAME_MEMBER
     else:
-        out.append(member)  # type: ignore[arg-type]
-    out.append(signature)  # type: ignore[arg-type]
+        out.append(member)
+    out.append(signature)
     step_hash = step.get("step_hash")
     if step_hash is None:
         flags |= NO_HASH
@@ -169,10 +176,10 @@ def _typed(step: dict[str, Any], prev: dict[str, Any] | None, derived: bool) -> 
     elif derived:
         flags |= PROOF_DERIVED
     elif isinstance(proof, list) and len(proof) < 2**16:
-        nodes = [_b(p, 32) for p in proof]
-        if None in nodes:
+        nodes = [n for p in proof if (n := _b(p, 32)) is not None]
+        if len(nodes) != len(proof):
             return None
-        out += [_U16.pack(len(nodes)), *nodes]  # type: ignore[list-item]
+        out += [_U16.pack(len(nodes)), *nodes]
     else:
         return None
     out[0] = _FIXED.pack(flags, rec["jobId"], rec["splitId"], rec["seq"], rec["time"])
@@ -221,10 +228,10 @@ def _trees(
             continue
         if hi < lo or hi - lo > 1 << 20:
             continue
-        rng = [(q, by_seq.get(q)) for q in range(lo, hi + 1)]
-        if any(h is None for _, h in rng):
+        rng = [(q, h) for q in range(lo, hi + 1) if (h := by_seq.get(q)) is not None]
+        if len(rng) != hi - lo + 1:
             continue
-        tree = anchor_tree(rng)  # type: ignore[arg-type]
+        tree = anchor_tree(rng)
         out[a.get("index")] = {q: tree.proof(i) for i, (q, _) in enumerate(rng)}
     return out
 

@@ -11,10 +11,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ConfigDict, Field
+
 from ledger.core.errors import Conflict, InvalidInput, LedgerError
+from ledger.core.types import Record
 from ledger.steps import epcis
 from ledger.steps.authority import Authority
 from ledger.steps.journal import Journal, NewStep
@@ -34,18 +37,14 @@ class Submission:
     payload: dict[str, Any] | str | bytes
 
 
-@dataclass
-class IngestResult:
+class IngestResult(Record):
+    """What a batch did: counted while the batch is stored, then returned."""
+
+    model_config = ConfigDict(frozen=False)
+
     accepted: int = 0
     duplicates: int = 0
-    step_hashes: list[str] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "accepted": self.accepted,
-            "duplicates": self.duplicates,
-            "step_hashes": self.step_hashes,
-        }
+    step_hashes: list[str] = Field(default_factory=list)
 
 
 def _signature(text: str) -> bytes:

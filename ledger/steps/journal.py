@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
-from ledger.core.sqlite import Database
+from pydantic import Field
+
+from ledger.core.sqlite import Database, move_aside
+from ledger.core.types import Hex, Record
 from ledger.steps.record import ZERO, Step
 
 log = logging.getLogger("cofab.journal")
@@ -88,24 +90,49 @@ CREATE TABLE IF NOT EXISTS anchors (
 """
 
 
+class JournalStep(Record):
+    """A stored step as the API and the CLI show it."""
+
+    record: dict[str, Any] = Field(description="the ProductionStep message, as signed")
+    step_hash: Hex
+    signer: str
+    signature: Hex
+    received_at: float
+    anchor_index: int | None
+
+    @classmethod
+    def of(cls, stored: StoredStep, **extra: Any) -> Self:
+        """The view of a stored step (with the fields a subclass adds)."""
+        return cls(
+            record=stored.step.message(),
+            step_hash=stored.step_hash,
+            signer=stored.signer,
+            signature=stored.signature,
+            received_at=stored.received_at,
+            anchor_index=stored.anchor_index,
+            **extra,
+        )
+
+
+class TimelineStep(JournalStep):
+    anchored: bool = Field(description="proven by an anchor on chain")
+
+
+class StepWithPayload(JournalStep):
+    payload: str | None = Field(description="the canonical EPCIS JSON, if this node holds it")
+
+
 @dataclass(frozen=True)
 class StoredStep:
+    """A step as the journal holds it: read by the thousand (exports, audits), so a plain
+    object; `JournalStep.of` is its form for the API and the CLI."""
+
     step: Step
     step_hash: bytes
     signer: str
     signature: bytes
     received_at: float
     anchor_index: int | None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "record": self.step.message(),
-            "step_hash": "0x" + self.step_hash.hex(),
-            "signer": self.signer,
-            "signature": "0x" + self.signature.hex(),
-            "received_at": self.received_at,
-            "anchor_index": self.anchor_index,
-        }
 
 
 @dataclass(frozen=True)
@@ -119,26 +146,17 @@ class NewStep:
     payload: bytes
 
 
-@dataclass(frozen=True)
-class Equivocation:
+class Equivocation(Record):
+    """A step refused because its split already holds another step with its sequence
+    number: kept as evidence."""
+
     job_id: int
     split_id: int
     seq: int
-    existing_hash: bytes
-    conflicting_hash: bytes
+    existing_hash: Hex
+    conflicting_hash: Hex
     signer: str
     received_at: float
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "job_id": self.job_id,
-            "split_id": self.split_id,
-            "seq": self.seq,
-            "existing_hash": "0x" + self.existing_hash.hex(),
-            "conflicting_hash": "0x" + self.conflicting_hash.hex(),
-            "signer": self.signer,
-            "received_at": self.received_at,
-        }
 
 
 _COLUMNS = (
@@ -184,11 +202,7 @@ class Journal(Database):
             journal.set_meta("chain", chain)
             return journal
         journal.close()
-        aside = path.with_name(f"{path.stem}.old-chain-{int(time.time())}{path.suffix}")
-        for suffix in ("", "-wal", "-shm"):
-            old = Path(str(path) + suffix)
-            if old.exists():
-                os.replace(old, Path(str(aside) + suffix))
+        aside = move_aside(path, "old-chain")
         log.warning(
             "the journal %s belongs to a chain that is no longer there (%s; now %s): moved "
             "to %s, starting a new journal",
@@ -200,19 +214,6 @@ class Journal(Database):
         fresh = cls(path)
         fresh.set_meta("chain", chain)
         return fresh
-
-    def meta(self, key: str) -> str | None:
-        with self._lock:
-            row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
-        return str(row[0]) if row else None
-
-    def set_meta(self, key: str, value: str) -> None:
-        with self.transaction() as db:
-            db.execute(
-                "INSERT INTO meta (key, value) VALUES (?, ?) "
-                "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
-                (key, value),
-            )
 
     # --- reads -----------------------------------------------------------------------
     def head(self, job_id: int, split_id: int) -> tuple[int, bytes]:
@@ -270,7 +271,18 @@ class Journal(Database):
                 "SELECT job_id, split_id, seq, existing_hash, conflicting_hash, signer, "
                 "received_at FROM equivocations ORDER BY id"
             ).fetchall()
-        return [Equivocation(int(r[0]), int(r[1]), r[2], r[3], r[4], r[5], r[6]) for r in rows]
+        return [
+            Equivocation(
+                job_id=int(r[0]),
+                split_id=int(r[1]),
+                seq=r[2],
+                existing_hash=r[3],
+                conflicting_hash=r[4],
+                signer=r[5],
+                received_at=r[6],
+            )
+            for r in rows
+        ]
 
     # --- writes (call inside `transaction()`) ------------------------------------------
     @staticmethod

@@ -9,7 +9,7 @@ also the step's identity (its hash) in the hash chain and the anchor Merkle tree
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -192,9 +192,6 @@ class Step:
             raise InvalidInput(f"step field {field!r} is missing", field=field) from None
         except (TypeError, ValueError):
             raise InvalidInput("step fields must be numbers and 0x-hex strings") from None
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def _integer(value: Any, name: str) -> int:

@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from pydantic import Field
 from web3.contract import Contract
 
 from ledger.core.errors import Forbidden
+from ledger.core.types import Hex, Record
 from ledger.eth.chain import Chain
 from ledger.eth.tx import Sender
 from ledger.membership.consortium import ConsortiumClient
@@ -16,9 +18,23 @@ from ledger.steps.anchoring import DEFAULT_MAX_STEPS, Anchorer, AnchorOutcome, A
 from ledger.steps.authority import Authority
 from ledger.steps.builder import StepWriter
 from ledger.steps.ingest import Ingestor, IngestResult, Submission
-from ledger.steps.journal import Journal, StoredStep
+from ledger.steps.journal import Journal, StoredStep, TimelineStep
 from ledger.steps.record import Domain
 from ledger.steps.signatures import Signer
+
+
+class SplitTimeline(Record):
+    """A split's journalled steps, oldest first, and how far the chain has anchored them."""
+
+    job_id: int
+    split_id: int
+    factory: str
+    anchored_through: int = Field(description="the last anchored step's seq; -1 for none")
+    anchors: int
+    anchored_head: Hex = Field(description="the hash of the last anchored step")
+    next_seq: int = Field(description="the seq this node's journal expects next")
+    head: Hex = Field(description="the hash of the last journalled step")
+    steps: list[TimelineStep]
 
 
 class StepService:
@@ -106,22 +122,22 @@ class StepService:
         split's factory this node holds, as the background anchoring does)."""
         return self.anchorer.anchor_all(job_id, split_id, max_steps, sender=sender)
 
-    def timeline(self, job_id: int, split_id: int) -> dict[str, Any]:
+    def timeline(self, job_id: int, split_id: int) -> SplitTimeline:
         next_seq, count = self.anchorer.chain_trace(job_id, split_id)
         _, head = self.anchorer.last_anchor(job_id, split_id, count, next_seq)
         steps = self.journal.steps(job_id, split_id)
         local_next, local_head = self.journal.head(job_id, split_id)
-        return {
-            "job_id": job_id,
-            "split_id": split_id,
-            "factory": self.authority.split_factory(job_id, split_id),
-            "anchored_through": next_seq - 1,
-            "anchors": count,
-            "anchored_head": "0x" + head.hex(),
-            "next_seq": local_next,
-            "head": "0x" + local_head.hex(),
-            "steps": [{**s.as_dict(), "anchored": s.step.seq < next_seq} for s in steps],
-        }
+        return SplitTimeline(
+            job_id=job_id,
+            split_id=split_id,
+            factory=self.authority.split_factory(job_id, split_id),
+            anchored_through=next_seq - 1,
+            anchors=count,
+            anchored_head=head,
+            next_seq=local_next,
+            head=local_head,
+            steps=[TimelineStep.of(s, anchored=s.step.seq < next_seq) for s in steps],
+        )
 
     def export(self, job_id: int, split_id: int | None = None) -> dict[str, Any]:
         return bundle.export(self.journal, self.traceability, self.chain.chain_id, job_id, split_id)

@@ -26,11 +26,13 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+from pydantic import Field
 from web3 import Web3
 from web3.exceptions import BadFunctionCallOutput
 
 from ledger.core.abi import address_from_bytes
 from ledger.core.merkle import StandardMerkleTree, process_proof
+from ledger.core.types import Record
 from ledger.eth.tx import reverts
 from ledger.steps.anchoring import LEAF_ENCODING, step_leaf
 from ledger.steps.bundle import Anchor, Bundle, BundleStep
@@ -280,16 +282,28 @@ class StepsVerdict:
     def anchored(self) -> int:
         return sum(r.anchored for r in self.splits.values())
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "verdict": self.verdict,
-            "job_id": self.job_id,
-            "steps": self.steps,
-            "anchored": self.anchored,
-            "summary": counts(self.findings),
-            "findings": [f.as_dict() for f in self.findings],
-        }
+    def report(self) -> StepsReport:
+        return StepsReport(
+            ok=self.ok,
+            verdict=self.verdict,
+            job_id=self.job_id,
+            steps=self.steps,
+            anchored=self.anchored,
+            summary=counts(self.findings),
+            findings=self.findings,
+        )
+
+
+class StepsReport(Record):
+    """A bundle's verification as `cofab step verify --json` and `POST /steps/verify` give it."""
+
+    ok: bool = Field(description="no critical or major finding")
+    verdict: str = Field(description="clean | findings")
+    job_id: int
+    steps: int = Field(description="distinct readable steps given")
+    anchored: int = Field(description="of those, proven in an anchor on chain")
+    summary: dict[str, int] = Field(description="findings per severity")
+    findings: list[Finding]
 
 
 @dataclass
@@ -338,7 +352,12 @@ def check_steps(
 
     def flag(sev: Severity, code: str, sid: int, text: str, **ev: Any) -> None:
         findings.append(
-            Finding(sev, code, f"split {sid}: {text}", {"job": job_id, "split": sid, **ev})
+            Finding(
+                severity=sev,
+                code=code,
+                statement=f"split {sid}: {text}",
+                evidence={"job": job_id, "split": sid, **ev},
+            )
         )
 
     total = sum(len(v) for v in given.values()) + sum(len(v) for v in lazy.values())
@@ -854,5 +873,7 @@ def verify_bundle(bundle: Bundle, w3: Web3) -> StepsVerdict:
 
 
 def _refused(bundle: Bundle, code: str, text: str) -> StepsVerdict:
-    finding = Finding(Severity.CRITICAL, code, text, {"job": bundle.job_id})
+    finding = Finding(
+        severity=Severity.CRITICAL, code=code, statement=text, evidence={"job": bundle.job_id}
+    )
     return StepsVerdict(bundle.job_id, [finding], {})

@@ -6,9 +6,12 @@ whether `cofab step verify`, `POST /steps/verify`, `cofab audit` or the audit AP
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+
+from pydantic import Field
+
+from ledger.core.types import Record
 
 
 class Severity(StrEnum):
@@ -21,20 +24,14 @@ class Severity(StrEnum):
 ORDER = {Severity.CRITICAL: 0, Severity.MAJOR: 1, Severity.MINOR: 2, Severity.INFO: 3}
 
 
-@dataclass(frozen=True)
-class Finding:
+class Finding(Record):
+    """One statement of a check: made only where something is wrong or worth telling, so
+    a clean bundle of a million steps makes none."""
+
     severity: Severity
     code: str
     statement: str
-    evidence: dict[str, Any] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "severity": self.severity.value,
-            "code": self.code,
-            "statement": self.statement,
-            "evidence": self.evidence,
-        }
+    evidence: dict[str, Any] = Field(default_factory=dict)
 
     @property
     def blocking(self) -> bool:
