@@ -41,7 +41,10 @@ class DesignOut(BaseModel):
     from_batch: bool
     revoked_at_block: int | None = None
     tx_hash: str | None = None
-    parent_id: str | None = None
+    parent_id: str | None = Field(default=None, description="the version it derives from")
+    successor_id: str | None = Field(
+        default=None, description="the newer version that superseded it (status superseded)"
+    )
     metadata: dict[str, Any] | None = None
     batch_root: str | None = None
 
