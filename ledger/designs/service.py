@@ -232,9 +232,7 @@ class DesignService:
         if self.client.batch(tree.root, sender.address) is not None:
             # registered before (signed elsewhere and relayed, or its certificates lost):
             # certify that registration
-            [event] = self.client.events(
-                "BatchRegistered", root=tree.root, designer=sender.address
-            )
+            [event] = self.client.events("BatchRegistered", root=tree.root, designer=sender.address)
             receipt = self.chain.w3.eth.get_transaction_receipt(event["transactionHash"])
         else:
             receipt = self.client.register_batch(sender, tree.root, len(items), manifest_hash)
@@ -386,9 +384,7 @@ class DesignService:
             mine = designer is None or cert.designer == filters.get("designer")
             if mine and _may_see(cert, viewer):
                 ids[cert.design_id] = None
-        rows = [
-            self.show(did, viewer, (parents.get(did), successors.get(did))) for did in ids
-        ]
+        rows = [self.show(did, viewer, (parents.get(did), successors.get(did))) for did in ids]
         return sorted(rows, key=lambda r: (r["block_number"], r["design_id"]))
 
     def certificate_for(self, value: str | bytes, viewer: str | None = None) -> Certificate:
