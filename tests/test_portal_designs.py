@@ -143,11 +143,13 @@ def test_a_designer_supersedes_a_design_and_revokes_the_new_one_in_words(
     verdict = verify_file(who, "bracket-a.step", rev_a)
     expect(verdict).to_contain_text("superseded by a newer version")
     expect(verdict).to_contain_text(new)
+    verdict.evaluate("e => e.scrollIntoView({block: 'end'})")
     who.check("verify-superseded-en")
     page.locator("#lang").select_option("zh-CN")
     verdict = verify_file(who, "bracket-b.step", rev_b)
     expect(verdict).to_contain_text("已被设计方撤销")
     expect(verdict).to_contain_text(old)  # its lineage
+    verdict.evaluate("e => e.scrollIntoView({block: 'end'})")
     who.check("verify-revoked-zh")
 
 
