@@ -136,6 +136,7 @@ def test_a_designer_supersedes_a_design_and_revokes_the_new_one_in_words(
     page.locator("#lang").select_option("zh-CN")
     expect(page.get_by_test_id(f"design-{old}")).to_contain_text(f"已被取代，新版本 {new[:10]}")
     expect(page.get_by_test_id(f"design-{new}")).to_contain_text("已被设计方撤销")
+    expect(page.get_by_text(f"设计 {new} 已撤销。")).to_be_visible()  # the notice too
     who.check("designs-versions-zh")
 
     # Verify, from the chain alone, says the same

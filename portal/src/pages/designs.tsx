@@ -171,16 +171,21 @@ export function Designs() {
   const address = session.me.address;
   const list = useLoad(() => get<Design[]>(`/designs?designer=${address}`), [address]);
   const action = useAction(list.reload);
-  const run = action.run;
   const [open, setOpen] = useState<Open>(null);
   const byId = new Map((list.data ?? []).map((d) => [d.design_id, d]));
   const toggle = (kind: "licences" | "version" | "revoke", d: Design) =>
     setOpen(open?.kind === kind && open.design.design_id === d.design_id ? null : { kind, design: d });
   const expanded = (kind: string, d: Design) => open?.kind === kind && open.design.design_id === d.design_id;
-  const done = (notice: string) => {
+  // said in the language shown now, also after a switch of language
+  const [said, setSaid] = useState<(() => string) | null>(null);
+  const done = (notice: () => string) => {
     setOpen(null);
-    action.setNotice(notice);
+    setSaid(() => notice);
     list.reload();
+  };
+  const run = (act: () => Promise<unknown>, notice?: string) => {
+    setSaid(null);
+    return action.run(act, notice);
   };
 
   return (
@@ -188,7 +193,7 @@ export function Designs() {
       <h1>{t("designs.title")}</h1>
       <Register registered={list.reload} />
       <Section id="mine" title={t("designs.mine")}>
-        <Outcome notice={action.notice} error={action.error ?? list.error} />
+        <Outcome notice={said?.() ?? action.notice} error={action.error ?? list.error} />
         {list.loading && !list.data && <Loading />}
         {list.data && list.data.length === 0 && <p>{t("designs.none")}</p>}
         {list.data && list.data.length > 0 && (
@@ -273,7 +278,7 @@ export function Designs() {
 
 /** A new version of `old`: its file hashed here, registered (fingerprint only) as derived
  * from `old`, then `old` marked superseded by it, once the designer has read what happens. */
-function NewVersion(props: { old: Design; mine: Map<string, Design>; cancel: () => void; done: (notice: string) => void }) {
+function NewVersion(props: { old: Design; mine: Map<string, Design>; cancel: () => void; done: (notice: () => string) => void }) {
   const { old } = props;
   const [file, setFile] = useState<File | null>(null);
   const [hash, setHash] = useState<string | null>(null);
@@ -311,7 +316,7 @@ function NewVersion(props: { old: Design; mine: Map<string, Design>; cancel: () 
         });
       }
       await post(`/designs/${old.design_id}/supersede`, { successor_id: hash });
-      props.done(t("versions.done", { old: old.design_id, successor: hash }));
+      props.done(() => t("versions.done", { old: old.design_id, successor: hash }));
     } catch (err) {
       setError(explain(err));
     } finally {
@@ -352,7 +357,7 @@ function NewVersion(props: { old: Design; mine: Map<string, Design>; cancel: () 
 }
 
 /** Revoking a design for good, said in words first: what stops, how many licences end. */
-function Revoke(props: { design: Design; cancel: () => void; done: (notice: string) => void }) {
+function Revoke(props: { design: Design; cancel: () => void; done: (notice: () => string) => void }) {
   const { design } = props;
   const licences = useLoad(() => get<Licence[]>(`/designs/${design.design_id}/licences`), [design.design_id]);
   const [busy, setBusy] = useState(false);
@@ -364,7 +369,7 @@ function Revoke(props: { design: Design; cancel: () => void; done: (notice: stri
     setError(null);
     try {
       await post(`/designs/${design.design_id}/revoke`);
-      props.done(t("versions.revoked", { design: design.design_id }));
+      props.done(() => t("versions.revoked", { design: design.design_id }));
     } catch (err) {
       setError(explain(err));
     } finally {
