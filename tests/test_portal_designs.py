@@ -119,8 +119,9 @@ def test_a_designer_supersedes_a_design_and_revokes_the_new_one_in_words(
     page.get_by_test_id("revoke-design").get_by_role("button", name="Cancel").click()
     expect(page.get_by_test_id("revoke-design")).to_have_count(0)
     assert node.chain.block_number() == height and node.designs.find(new).status == "active"
-    # with the keyboard: the panel takes the focus, Tab reaches the confirmation
-    new_row.get_by_role("button", name="Revoke").focus()
+    # with the keyboard: the focus is back on Revoke, the panel takes it, Tab reaches the
+    # confirmation
+    expect(new_row.get_by_role("button", name="Revoke")).to_be_focused()
     page.keyboard.press("Enter")
     confirm = page.get_by_role("button", name="Revoke the design")
     expect(page.get_by_role("heading", name="Revoke “bracket-b.step”?")).to_be_focused()

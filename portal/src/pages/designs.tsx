@@ -172,14 +172,22 @@ export function Designs() {
   const list = useLoad(() => get<Design[]>(`/designs?designer=${address}`), [address]);
   const action = useAction(list.reload);
   const [open, setOpen] = useState<Open>(null);
+  const opener = useRef<HTMLElement | null>(null);
   const byId = new Map((list.data ?? []).map((d) => [d.design_id, d]));
-  const toggle = (kind: "licences" | "version" | "revoke", d: Design) =>
+  const toggle = (kind: "licences" | "version" | "revoke", d: Design, e: Event) => {
+    opener.current = e.currentTarget as HTMLElement;
     setOpen(open?.kind === kind && open.design.design_id === d.design_id ? null : { kind, design: d });
+  };
+  /** Closing a panel gives the focus back to the button that opened it (if still shown). */
+  const close = () => {
+    setOpen(null);
+    requestAnimationFrame(() => opener.current?.isConnected && opener.current.focus());
+  };
   const expanded = (kind: string, d: Design) => open?.kind === kind && open.design.design_id === d.design_id;
   // said in the language shown now, also after a switch of language
   const [said, setSaid] = useState<(() => string) | null>(null);
   const done = (notice: () => string) => {
-    setOpen(null);
+    close();
     setSaid(() => notice);
     list.reload();
   };
@@ -245,17 +253,17 @@ export function Designs() {
                     {t("designs.certificate")}
                   </button>
                   {d.status !== "unrevealed" && (
-                    <button type="button" class="secondary" aria-expanded={expanded("licences", d)} onClick={() => toggle("licences", d)}>
+                    <button type="button" class="secondary" aria-expanded={expanded("licences", d)} onClick={(e) => toggle("licences", d, e)}>
                       {t("licences.open")}
                     </button>
                   )}
                   {d.status === "active" && (
-                    <button type="button" class="secondary" aria-expanded={expanded("version", d)} onClick={() => toggle("version", d)}>
+                    <button type="button" class="secondary" aria-expanded={expanded("version", d)} onClick={(e) => toggle("version", d, e)}>
                       {t("versions.open")}
                     </button>
                   )}
                   {(d.status === "active" || d.status === "superseded") && (
-                    <button type="button" class="secondary" aria-expanded={expanded("revoke", d)} onClick={() => toggle("revoke", d)}>
+                    <button type="button" class="secondary" aria-expanded={expanded("revoke", d)} onClick={(e) => toggle("revoke", d, e)}>
                       {t("versions.revoke")}
                     </button>
                   )}
@@ -267,10 +275,10 @@ export function Designs() {
       </Section>
       {open?.kind === "licences" && <Licences key={open.design.design_id} design={open.design.design_id} />}
       {open?.kind === "version" && (
-        <NewVersion key={open.design.design_id} old={open.design} mine={byId} cancel={() => setOpen(null)} done={done} />
+        <NewVersion key={open.design.design_id} old={open.design} mine={byId} cancel={close} done={done} />
       )}
       {open?.kind === "revoke" && (
-        <Revoke key={open.design.design_id} design={open.design} cancel={() => setOpen(null)} done={done} />
+        <Revoke key={open.design.design_id} design={open.design} cancel={close} done={done} />
       )}
     </>
   );
