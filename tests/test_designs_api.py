@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 from test_api import Headers, assert_problem, sign_in
+from test_relay import outsider_member, relay
 
 from api.app import create_app
 from kit import admit, new_account
@@ -263,3 +264,56 @@ def test_strangers_see_public_chain_facts_only_and_members_only_their_own_unreve
     assert seen["status"] == "active" and seen["block_number"] == cert["block_number"]
     assert client.get(f"/designs/{did}/certificate", headers=as_rival).json() == cert
     assert [d["design_id"] for d in client.get("/designs", headers=as_rival).json()] == [did]
+
+
+def test_a_designer_whose_key_is_elsewhere_registers_a_version_supersedes_and_revokes(
+    client: TestClient, node: Node
+) -> None:
+    """Each transaction is served unsigned, signed by the designer and relayed: one file is
+    registered as a batch of one (a single commitment's salt needs the designer's key), the
+    second call certifies it, superseding claims the new version first."""
+    account = outsider_member(node, int(Role.DESIGNER))
+    headers = sign_in(client, node, account)
+    first = bytes.fromhex(hashlib.sha256(b"flange rev A").hexdigest())
+    node.designs.register(Sender(node.chain, account), first, bytes(32), bytes(32))
+    old, new = "0x" + first.hex(), "0x" + hashlib.sha256(os.urandom(64)).hexdigest()
+    body = {"designs": [{"design_id": new, "title": "flange rev B"}], "parent_id": old}
+    assert "unsigned=1" in assert_problem(
+        client.post("/designs/by-hash", json=body, headers=headers), 403
+    )["detail"]
+
+    assert relay(client, account, headers, "/designs/by-hash", body)["summary"]["function"] == (
+        "registerBatch"
+    )
+    again = client.post("/designs/by-hash", params={"unsigned": 1}, json=body, headers=headers)
+    assert again.status_code == 201, again.text  # nothing left to sign: the certificate
+    [cert] = again.json()
+    assert cert["design_id"] == new and cert["parent_id"] == old and cert["batch"]["count"] == 1
+    assert client.get(f"/designs/{new}", headers=headers).json()["status"] == "unrevealed"
+
+    path, successor = f"/designs/{old}/supersede", {"successor_id": new}
+    assert relay(client, account, headers, path, successor)["summary"]["function"] == "claim"
+    assert relay(client, account, headers, path, successor)["summary"]["function"] == "supersede"
+    shown = {
+        d["design_id"]: d
+        for d in client.get(
+            "/designs", params={"designer": account.address}, headers=headers
+        ).json()
+    }
+    assert shown[old]["status"] == "superseded" and shown[old]["successor_id"] == new
+    assert shown[new]["status"] == "active" and shown[new]["parent_id"] == old
+    assert shown[new]["successor_id"] is None and shown[old]["parent_id"] is None
+    alone = client.get(f"/designs/{old}", headers=headers).json()
+    assert alone["successor_id"] == new
+
+    # a revoked design cannot be superseded: refused before anything is signed
+    relay(client, account, headers, f"/designs/{new}/revoke")
+    assert client.get(f"/designs/{new}", headers=headers).json()["status"] == "revoked"
+    height = node.chain.block_number()
+    refused = client.post(
+        f"/designs/{new}/supersede", params={"unsigned": 1}, json={"successor_id": old},
+        headers=headers,
+    )  # fmt: skip
+    assert refused.status_code in (409, 422), refused.text
+    assert node.chain.block_number() == height
+    assert client.get(f"/designs/{new}", headers=headers).json()["status"] == "revoked"

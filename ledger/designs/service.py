@@ -61,7 +61,7 @@ from ledger.designs.crypto import (
 )
 from ledger.designs.files import NewDesign, canonical
 from ledger.eth.chain import Chain
-from ledger.eth.tx import Sender
+from ledger.eth.tx import Builder, Sender
 from ledger.membership.consortium import ConsortiumClient, MemberStatus
 from ledger.membership.roles import Role
 
@@ -80,7 +80,10 @@ class DesignView(Record):
     from_batch: bool
     revoked_at_block: int | None = None
     tx_hash: str | None = None
-    parent_id: Hex | None = None
+    parent_id: Hex | None = Field(default=None, description="the version it derives from")
+    successor_id: Hex | None = Field(
+        default=None, description="the newer version that superseded it (status superseded)"
+    )
     metadata: dict[str, Any] | None = None
     batch_root: Hex | None = None
 
@@ -178,9 +181,11 @@ class DesignService:
             self._refuse_known(item.design_id)
         if parent_id != ZERO32:
             self._check_parent(sender, parent_id)
-        if len(items) == 1:
+        if len(items) == 1 and not isinstance(sender, Builder):
             certs = [self._register_one(sender, items[0], parent_id)]
         else:
+            # a single commitment's salt is derived from the designer's key: a designer who
+            # signs elsewhere (a Builder) registers one file as a batch of one instead
             certs = self._register_batch(sender, items, parent_id)
         for item, cert in zip(items, certs, strict=True):
             self.blobs.put(canonical(item.metadata))
@@ -248,7 +253,13 @@ class DesignService:
         tree = StandardMerkleTree.of(values, LEAF_ENCODING)
         manifest = canonical(tree.dump())
         manifest_hash = hashlib.sha256(manifest).digest()
-        receipt = self.client.register_batch(sender, tree.root, len(items), manifest_hash)
+        if self.client.batch(tree.root, sender.address) is not None:
+            # registered before (signed elsewhere and relayed, or its certificates lost):
+            # certify that registration
+            [event] = self.client.events("BatchRegistered", root=tree.root, designer=sender.address)
+            receipt = self.chain.w3.eth.get_transaction_receipt(event["transactionHash"])
+        else:
+            receipt = self.client.register_batch(sender, tree.root, len(items), manifest_hash)
         self.blobs.put(manifest)
         return [
             self._certificate(
@@ -320,9 +331,28 @@ class DesignService:
             return self.reveal(sender, did)
         raise NotFound(f"{what} {hex32(did)} is not registered")
 
-    def show(self, value: str | bytes, viewer: str | None = None) -> DesignView:
+    def versions(self, did: bytes) -> tuple[bytes | None, bytes | None]:
+        """(parent, successor) of a recorded design, from the registry's events: the version
+        it derives from and the one that superseded it (None when there is none)."""
+        recorded = [
+            event
+            for name in ("DesignRegistered", "DesignClaimed")
+            for event in self.client.events(name, designId=did)
+        ]
+        parent = bytes(recorded[-1]["args"]["parentId"]) if recorded else ZERO32
+        superseded = self.client.events("DesignSuperseded", designId=did)
+        successor = bytes(superseded[-1]["args"]["successorId"]) if superseded else None
+        return (parent if parent != ZERO32 else None), successor
+
+    def show(
+        self,
+        value: str | bytes,
+        viewer: str | None = None,
+        versions: tuple[bytes | None, bytes | None] | None = None,
+    ) -> DesignView:
         """A design as the chain records it, with what this node knows of it. An
-        unrevealed design is shown only to its designer (`viewer`; None: the operator)."""
+        unrevealed design is shown only to its designer (`viewer`; None: the operator).
+        `versions` (parent, successor) when the caller read them already."""
         did = design_id(value)
         record = self.client.find(did)
         cert = self.certificate(did)
@@ -344,6 +374,10 @@ class DesignService:
             }
         else:
             raise NotFound(f"design {hex32(did)} is not registered")
+        if record is not None:
+            parent, successor = versions if versions is not None else self.versions(did)
+            data["parent_id"] = parent
+            data["successor_id"] = successor
         if cert is not None:
             data["tx_hash"] = cert.tx_hash
             data["parent_id"] = cert.parent_id or None
@@ -356,14 +390,22 @@ class DesignService:
         operator (`viewer` None), else only the viewer's own."""
         filters = {"designer": checksum(designer, "designer")} if designer else {}
         ids: dict[bytes, None] = {}
+        parents: dict[bytes, bytes | None] = {}
         for name in ("DesignRegistered", "DesignClaimed"):
             for event in self.client.events(name, **filters):
-                ids[bytes(event["args"]["designId"])] = None
+                did = bytes(event["args"]["designId"])
+                ids[did] = None
+                parent = bytes(event["args"]["parentId"])
+                parents[did] = parent if parent != ZERO32 else None
+        successors = {
+            bytes(e["args"]["designId"]): bytes(e["args"]["successorId"])
+            for e in self.client.events("DesignSuperseded", **filters)
+        }
         for cert in self.certificates():
             mine = designer is None or cert.designer == filters.get("designer")
             if mine and _may_see(cert, viewer):
                 ids[cert.design_id] = None
-        rows = [self.show(did, viewer) for did in ids]
+        rows = [self.show(did, viewer, (parents.get(did), successors.get(did))) for did in ids]
         return sorted(rows, key=lambda r: (r.block_number, r.design_id))
 
     def certificate_for(self, value: str | bytes, viewer: str | None = None) -> Certificate:

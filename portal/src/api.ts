@@ -123,16 +123,33 @@ async function send<T>(
     throw new ApiError(0, null);
   }
   const text = await res.text();
-  if (!res.ok) {
-    let problem: Problem | null = null;
-    try {
-      problem = parse(text) as Problem;
-    } catch {
-      problem = { status: res.status, detail: text.slice(0, 200) };
-    }
-    throw new ApiError(res.status, problem);
-  }
+  if (!res.ok) throw refusal(res.status, text);
   return (text ? parse(text) : null) as T;
+}
+
+/** A file the node serves (not JSON): its bytes, or the node's refusal as an ApiError. */
+export async function getBytes(path: string): Promise<ArrayBuffer> {
+  const headers: Record<string, string> = {};
+  if (token) headers.Authorization = `Bearer ${token}`;
+  let res: Response;
+  try {
+    res = await fetch(path, { headers });
+  } catch {
+    throw new ApiError(0, null);
+  }
+  if (!res.ok) throw refusal(res.status, await res.text());
+  return res.arrayBuffer();
+}
+
+/** The node's problem (RFC 9457) as an ApiError; a body that is not JSON as its detail. */
+function refusal(status: number, text: string): ApiError {
+  let problem: Problem;
+  try {
+    problem = parse(text) as Problem;
+  } catch {
+    problem = { status, detail: text.slice(0, 200) };
+  }
+  return new ApiError(status, problem);
 }
 
 export const get = <T>(path: string) => request<T>("GET", path);

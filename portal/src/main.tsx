@@ -1,5 +1,5 @@
 // The portal's shell: header (navigation, language, who is signed in) and the page the
-// URL fragment names (#/verify, #/work, #/inbox, #/devices, #/orders, #/orders/N, #/members, …).
+// URL fragment names (#/verify, #/work, #/inbox, #/devices, #/designs, #/received, #/orders, #/orders/N, #/members, …).
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { formatDate, LANGS, label, onLangChange, setLang, t, currentLang, type Lang } from "./i18n";
@@ -12,6 +12,7 @@ import { Factory } from "./pages/factory";
 import { InboxPage } from "./pages/handover";
 import { Members } from "./pages/members";
 import { NewOrder } from "./pages/neworder";
+import { ReceivedPage } from "./pages/received";
 import { Order, Orders } from "./pages/orders";
 import { SignIn } from "./pages/signin";
 import { Verify } from "./pages/verify";
@@ -50,6 +51,8 @@ function Page({ route }: { route: string[] }) {
       return arg && /^\d+$/.test(arg) ? <Audit id={Number(arg)} /> : <Orders />;
     case "designs":
       return session ? <Designs /> : <NeedSignIn />;
+    case "received":
+      return session ? <ReceivedPage /> : <NeedSignIn />;
     case "disputes":
       return <Disputes />;
     case "new-order":
@@ -93,6 +96,7 @@ function App() {
           {session?.me.roles.includes("factory") && link("inbox", t("nav.inbox"))}
           {session?.me.roles.includes("factory") && link("devices", t("nav.devices"))}
           {session?.me.roles.includes("designer") && link("designs", t("nav.designs"))}
+          {session && link("received", t("nav.received"))}
           {link("orders", t("nav.orders"))}
           {session?.me.roles.includes("buyer") && link("new-order", t("nav.neworder"))}
           {link("disputes", t("nav.disputes"))}

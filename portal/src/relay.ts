@@ -53,6 +53,17 @@ export async function describe(tx: UnsignedTx): Promise<string> {
     case "acceptSplit":
     case "acceptSplitWithSig":
       return t("relay.do.accept", { job, split: args.splitId });
+    case "registerBatch":
+      return t("relay.do.registerBatch", { count: args.count });
+    case "commit":
+      return t("relay.do.commit");
+    case "claim":
+    case "reveal":
+      return t("relay.do.reveal", { design: args.designId });
+    case "supersede":
+      return t("relay.do.supersede", { design: args.designId, successor: args.successorId });
+    case "revoke":
+      return t("relay.do.revoke", { design: args.designId });
     case "withdraw": {
       const tok = await paymentToken();
       return t("relay.do.withdraw", { amount: tok ? formatAmount(args.amount, tok) : args.amount });
@@ -103,17 +114,23 @@ class Declined extends Error {
   code = "ACTION_REJECTED";
 }
 
-/** Build, show, sign and relay the transactions of `path` until its last one is mined. */
-export async function relayWrite(path: string, body: unknown): Promise<Relayed> {
+/** Transactions after which the same request has more to do: the payment after the token's
+ * approval, the certificate after a registration, the change after revealing a version. */
+const FIRST_OF_MORE = new Set(["approve", "registerBatch", "commit", "claim", "reveal"]);
+
+/** Build, show, sign and relay the transactions of `path` until its last one is mined. An
+ * answer that is no transaction is the endpoint's own result: nothing was left to sign. */
+export async function relayWrite(path: string, body: unknown): Promise<unknown> {
   const session = currentSession();
   if (!session) throw new Error(t("relay.noSession"));
   const sep = path.includes("?") ? "&" : "?";
   for (let i = 0; i < 4; i++) {
-    const tx = await request<UnsignedTx>("POST", `${path}${sep}unsigned=1`, body);
+    const tx = await request<UnsignedTx | null>("POST", `${path}${sep}unsigned=1`, body);
+    if (!tx || typeof tx !== "object" || !("summary" in tx)) return tx;
     if (!(await confirmSign(await describe(tx), tx))) throw new Declined(t("error.rejected"));
     const raw = await session.signer.signTransaction(tx);
     const out = await request<Relayed>("POST", "/tx", { raw });
-    if (tx.summary.function !== "approve") {
+    if (!FIRST_OF_MORE.has(tx.summary.function)) {
       const created = out.events.find((e) => e.event === "JobCreated");
       return created ? { ...out, id: Number(created.args.jobId) } : out;
     }

@@ -142,9 +142,10 @@ export function Table(props: {
 /** Whether two addresses are the same (any letter case). */
 export const sameAddress = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
 
-/** Saves `text` as a file named `name` (a JSON certificate, an audit report). */
-export function download(name: string, text: string): void {
-  const url = URL.createObjectURL(new Blob([text], { type: "application/json" }));
+/** Saves `data` as a file named `name` (a JSON certificate, an audit report, a file). */
+export function download(name: string, data: string | Blob): void {
+  const blob = typeof data === "string" ? new Blob([data], { type: "application/json" }) : data;
+  const url = URL.createObjectURL(blob);
   const a = document.createElement("a");
   a.href = url;
   a.download = name;

@@ -1,6 +1,9 @@
 // A designer's drawings: registered by fingerprint (hashed here, the files stay in the
-// browser), certificates to download, and committed designs revealed on the chain.
-import { useState } from "preact/hooks";
+// browser), certificates to download, committed designs revealed on the chain, and their
+// versions: a design superseded by a new one (its file hashed here too) or revoked, each
+// said in words before it is done.
+import type { ComponentChildren } from "preact";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { explain, get, post, request, type Member } from "../api";
 import { formatNumber, formatPpm, label, t } from "../i18n";
 import { currentSession } from "../session";
@@ -19,7 +22,47 @@ interface Design {
   block_number: number;
   status: string;
   from_batch: boolean;
+  parent_id?: string | null;
+  successor_id?: string | null;
   metadata?: { title?: string | null; file_name?: string | null } | null;
+}
+
+/** A design id, shortened (the full id in its title). */
+function ShortHex({ value }: { value: string }) {
+  return (
+    <code class="hex" title={value}>
+      {value.slice(0, 10)}…{value.slice(-6)}
+    </code>
+  );
+}
+
+const nameOf = (d: Design | undefined) => d?.metadata?.title ?? d?.metadata?.file_name ?? "";
+
+/** How many versions precede `d` among the designer's own (following each parent). */
+function versionNumber(d: Design, byId: Map<string, Design>): number {
+  let n = 1;
+  let parent = d.parent_id;
+  const seen = new Set<string>();
+  while (parent && !seen.has(parent) && n < 64) {
+    seen.add(parent);
+    n++;
+    parent = byId.get(parent)?.parent_id;
+  }
+  return n;
+}
+
+/** A panel that takes the focus when it opens (keyboard users land on what they opened). */
+function Panel(props: { id: string; title: string; children: ComponentChildren }) {
+  const heading = useRef<HTMLHeadingElement>(null);
+  useEffect(() => heading.current?.focus(), []);
+  return (
+    <section aria-labelledby={`h-${props.id}`} class="card" data-testid={props.id}>
+      <h2 id={`h-${props.id}`} tabIndex={-1} ref={heading}>
+        {props.title}
+      </h2>
+      {props.children}
+    </section>
+  );
 }
 
 async function downloadCertificate(designId: string): Promise<void> {
@@ -121,20 +164,44 @@ function Register({ registered }: { registered: () => void }) {
   );
 }
 
+type Open = { kind: "licences" | "version" | "revoke"; design: Design } | null;
+
 export function Designs() {
   const session = currentSession()!;
   const address = session.me.address;
   const list = useLoad(() => get<Design[]>(`/designs?designer=${address}`), [address]);
   const action = useAction(list.reload);
-  const run = action.run;
-  const [open, setOpen] = useState<string | null>(null);
+  const [open, setOpen] = useState<Open>(null);
+  const opener = useRef<HTMLElement | null>(null);
+  const byId = new Map((list.data ?? []).map((d) => [d.design_id, d]));
+  const toggle = (kind: "licences" | "version" | "revoke", d: Design, e: Event) => {
+    opener.current = e.currentTarget as HTMLElement;
+    setOpen(open?.kind === kind && open.design.design_id === d.design_id ? null : { kind, design: d });
+  };
+  /** Closing a panel gives the focus back to the button that opened it (if still shown). */
+  const close = () => {
+    setOpen(null);
+    requestAnimationFrame(() => opener.current?.isConnected && opener.current.focus());
+  };
+  const expanded = (kind: string, d: Design) => open?.kind === kind && open.design.design_id === d.design_id;
+  // said in the language shown now, also after a switch of language
+  const [said, setSaid] = useState<(() => string) | null>(null);
+  const done = (notice: () => string) => {
+    close();
+    setSaid(() => notice);
+    list.reload();
+  };
+  const run = (act: () => Promise<unknown>, notice?: string) => {
+    setSaid(null);
+    return action.run(act, notice);
+  };
 
   return (
     <>
       <h1>{t("designs.title")}</h1>
       <Register registered={list.reload} />
       <Section id="mine" title={t("designs.mine")}>
-        <Outcome notice={action.notice} error={action.error ?? list.error} />
+        <Outcome notice={said?.() ?? action.notice} error={action.error ?? list.error} />
         {list.loading && !list.data && <Loading />}
         {list.data && list.data.length === 0 && <p>{t("designs.none")}</p>}
         {list.data && list.data.length > 0 && (
@@ -143,50 +210,198 @@ export function Designs() {
               t("designs.name"),
               t("order.design"),
               t("verify.status"),
+              t("designs.versions"),
               t("verify.block"),
               t("work.action"),
             ]}
           >
-                {list.data.map((d) => (
-                  <tr key={d.design_id} data-testid={`design-${d.design_id}`}>
-                    <td>{d.metadata?.title ?? d.metadata?.file_name ?? ""}</td>
-                    <td>
-                      <Hex value={d.design_id} />
-                    </td>
-                    <td>{label("design.status", d.status)}</td>
-                    <td class="num">{d.block_number ? formatNumber(d.block_number) : "—"}</td>
-                    <td class="actions">
-                      {d.status === "unrevealed" && (
-                        <button
-                          type="button"
-                          onClick={() =>
-                            run(() => post(`/designs/${d.design_id}/reveal`), t("designs.revealed"))
-                          }
-                        >
-                          {t("designs.reveal")}
-                        </button>
-                      )}
-                      <button type="button" class="secondary" onClick={() => run(() => downloadCertificate(d.design_id))}>
-                        {t("designs.certificate")}
-                      </button>
-                      {d.status !== "unrevealed" && (
-                        <button
-                          type="button"
-                          class="secondary"
-                          aria-expanded={open === d.design_id}
-                          onClick={() => setOpen(open === d.design_id ? null : d.design_id)}
-                        >
-                          {t("licences.open")}
-                        </button>
-                      )}
-                    </td>
-                  </tr>
-                ))}
-</Table>
+            {list.data.map((d) => (
+              <tr key={d.design_id} data-testid={`design-${d.design_id}`}>
+                <td>{nameOf(d)}</td>
+                <td>
+                  <Hex value={d.design_id} />
+                </td>
+                <td>
+                  {d.status === "superseded" && d.successor_id ? (
+                    <>
+                      {t("designs.supersededBy")} <ShortHex value={d.successor_id} />
+                    </>
+                  ) : (
+                    label("design.status", d.status)
+                  )}
+                </td>
+                <td>
+                  {t("designs.version", { n: formatNumber(versionNumber(d, byId)) })}
+                  {d.parent_id && (
+                    <>
+                      {" "}
+                      · {t("designs.after")} <ShortHex value={d.parent_id} />
+                    </>
+                  )}
+                </td>
+                <td class="num">{d.block_number ? formatNumber(d.block_number) : "—"}</td>
+                <td class="actions">
+                  {d.status === "unrevealed" && (
+                    <button
+                      type="button"
+                      onClick={() => run(() => post(`/designs/${d.design_id}/reveal`), t("designs.revealed"))}
+                    >
+                      {t("designs.reveal")}
+                    </button>
+                  )}
+                  <button type="button" class="secondary" onClick={() => run(() => downloadCertificate(d.design_id))}>
+                    {t("designs.certificate")}
+                  </button>
+                  {d.status !== "unrevealed" && (
+                    <button type="button" class="secondary" aria-expanded={expanded("licences", d)} onClick={(e) => toggle("licences", d, e)}>
+                      {t("licences.open")}
+                    </button>
+                  )}
+                  {d.status === "active" && (
+                    <button type="button" class="secondary" aria-expanded={expanded("version", d)} onClick={(e) => toggle("version", d, e)}>
+                      {t("versions.open")}
+                    </button>
+                  )}
+                  {(d.status === "active" || d.status === "superseded") && (
+                    <button type="button" class="secondary" aria-expanded={expanded("revoke", d)} onClick={(e) => toggle("revoke", d, e)}>
+                      {t("versions.revoke")}
+                    </button>
+                  )}
+                </td>
+              </tr>
+            ))}
+          </Table>
         )}
       </Section>
-      {open && <Licences key={open} design={open} />}
+      {open?.kind === "licences" && <Licences key={open.design.design_id} design={open.design.design_id} />}
+      {open?.kind === "version" && (
+        <NewVersion key={open.design.design_id} old={open.design} mine={byId} cancel={close} done={done} />
+      )}
+      {open?.kind === "revoke" && (
+        <Revoke key={open.design.design_id} design={open.design} cancel={close} done={done} />
+      )}
     </>
+  );
+}
+
+/** A new version of `old`: its file hashed here, registered (fingerprint only) as derived
+ * from `old`, then `old` marked superseded by it, once the designer has read what happens. */
+function NewVersion(props: { old: Design; mine: Map<string, Design>; cancel: () => void; done: (notice: () => string) => void }) {
+  const { old } = props;
+  const [file, setFile] = useState<File | null>(null);
+  const [hash, setHash] = useState<string | null>(null);
+  const [progress, setProgress] = useState<number | null>(null);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+
+  async function choose(files: File[]) {
+    setError(null);
+    setHash(null);
+    const f = files[0] ?? null;
+    setFile(f);
+    if (!f) return;
+    try {
+      const digest = await hashFile(f, setProgress);
+      setProgress(null);
+      if (digest === old.design_id) setError(t("versions.same"));
+      else setHash(digest);
+    } catch (err) {
+      setProgress(null);
+      setError(explain(err));
+    }
+  }
+
+  async function confirm() {
+    if (!file || !hash) return;
+    setBusy(true);
+    setError(null);
+    try {
+      const known = props.mine.get(hash);
+      if (!known) {
+        await post<Certificate[]>("/designs/by-hash", {
+          designs: [{ design_id: hash, title: file.name.slice(0, 500) }],
+          parent_id: old.design_id,
+        });
+      }
+      await post(`/designs/${old.design_id}/supersede`, { successor_id: hash });
+      props.done(() => t("versions.done", { old: old.design_id, successor: hash }));
+    } catch (err) {
+      setError(explain(err));
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  return (
+    <Panel id="new-version" title={t("versions.title", { name: nameOf(old) || old.design_id.slice(0, 10) })}>
+      <p>
+        <Hex value={old.design_id} />
+      </p>
+      <p>{t("versions.help")}</p>
+      <FileField id="version-file" label={t("versions.file")} onFiles={choose} />
+      {progress !== null && (
+        <p>
+          <label for="version-progress">{t("designs.hashing")}</label>{" "}
+          <progress id="version-progress" max={1} value={progress} />
+        </p>
+      )}
+      {hash && file && (
+        <>
+          <p class="confirm" data-testid="version-words">
+            {t("versions.words", { file: file.name, hash, old: old.design_id })}
+            {props.mine.has(hash) ? " " + t("versions.known") : ""}
+          </p>
+          <button type="button" disabled={busy} onClick={confirm}>
+            {t("versions.confirm")}
+          </button>{" "}
+        </>
+      )}
+      <button type="button" class="secondary" onClick={props.cancel}>
+        {t("relay.cancel")}
+      </button>
+      <ErrorMessage text={error} />
+    </Panel>
+  );
+}
+
+/** Revoking a design for good, said in words first: what stops, how many licences end. */
+function Revoke(props: { design: Design; cancel: () => void; done: (notice: () => string) => void }) {
+  const { design } = props;
+  const licences = useLoad(() => get<Licence[]>(`/designs/${design.design_id}/licences`), [design.design_id]);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const active = (licences.data ?? []).filter((l) => l.active).length;
+
+  async function confirm() {
+    setBusy(true);
+    setError(null);
+    try {
+      await post(`/designs/${design.design_id}/revoke`);
+      props.done(() => t("versions.revoked", { design: design.design_id }));
+    } catch (err) {
+      setError(explain(err));
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  return (
+    <Panel id="revoke-design" title={t("versions.revokeTitle", { name: nameOf(design) || design.design_id.slice(0, 10) })}>
+      {licences.loading && !licences.data ? (
+        <Loading />
+      ) : (
+        <p class="confirm" data-testid="revoke-words">
+          {t("versions.revokeWords", { design: design.design_id, count: formatNumber(active) })}
+        </p>
+      )}
+      <button type="button" class="danger" disabled={busy || licences.loading} onClick={confirm}>
+        {t("versions.revokeConfirm")}
+      </button>{" "}
+      <button type="button" class="secondary" onClick={props.cancel}>
+        {t("relay.cancel")}
+      </button>
+      <ErrorMessage text={error ?? licences.error} />
+    </Panel>
   );
 }
 

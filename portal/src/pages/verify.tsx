@@ -54,7 +54,7 @@ interface Contracts {
 const LOG_SPAN = 100_000; // POST /rpc answers eth_getLogs over at most this many blocks
 const abi = AbiCoder.defaultAbiCoder();
 
-class Chain {
+export class Chain {
   constructor(
     readonly provider: JsonRpcProvider,
     readonly chainId: number,
