@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from eth_account.signers.local import LocalAccount
 
 from ledger.core.errors import ContractRevert
 from ledger.eth.tx import Sender
@@ -57,13 +58,41 @@ class Parties:
     design: bytes
 
 
+@dataclass(frozen=True)
+class _Cast:
+    tester: Any  # held so that its id is not reused by another chain
+    start: bytes  # the head block the cast was admitted on
+    snapshot: Any
+    accounts: list[LocalAccount]  # buyer, designer, factories
+    design: bytes
+
+
+_CASTS: dict[tuple[int, int, int], _Cast] = {}
+
+
 def parties(node: Node, factories: int = 3, royalty_ppm: int = ROYALTY_PPM) -> Parties:
-    """A buyer with demo dollars, a designer whose design is licensed to it, factories."""
+    """A buyer with demo dollars, a designer whose design is licensed to it, factories.
+
+    On the embedded chain, a cast admitted once per test process is replayed: when the
+    chain stands where it stood when that cast was first admitted (the usual case: a
+    test's first transactions, right after the rewind to the deployment), it moves to the
+    snapshot taken after those same transactions, instead of sending them again."""
+    tester = getattr(node.chain.w3.provider, "ethereum_tester", None)
+    head = bytes(node.chain.w3.eth.get_block("latest")["hash"])
+    key = (id(tester), factories, royalty_ppm)
+    cast = _CASTS.get(key) if tester is not None else None
+    if cast is not None and cast.start == head:
+        tester.revert_to_snapshot(cast.snapshot)
+        buyer, designer, *plants = (node.add_signer(a) for a in cast.accounts)
+        return Parties(buyer, designer, plants, cast.design)
     buyer = admit(node, int(Role.BUYER))
     designer = admit(node, int(Role.DESIGNER))
     plants = [admit(node, int(Role.FACTORY)) for _ in range(factories)]
     design = licensed_design(node, designer, buyer.address, royalty_ppm=royalty_ppm)
     node.settlement.token().mint(node.sender(), buyer.address, 100 * PRICE)
+    if tester is not None:
+        accounts = [s.account for s in (buyer, designer, *plants)]
+        _CASTS[key] = _Cast(tester, head, tester.take_snapshot(), accounts, design)
     return Parties(buyer, designer, plants, design)
 
 
