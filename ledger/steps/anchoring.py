@@ -295,33 +295,49 @@ class AnchorService:
         self._anchored.clear()
 
     def tick(self) -> list[AnchorOutcome]:
+        """Anchor the splits that are due. Whether one is due is decided from the journal
+        and what the chain was last seen to have anchored; the chain is asked only about
+        a split seen for the first time or due now, not about every split with pending
+        steps every round."""
         done: list[AnchorOutcome] = []
         now = time.time()
         self._watch_for_rollback()
-        for job_id, split_id, local_next, _ in self.anchorer.journal.splits():
-            if self._anchored.get((job_id, split_id), -1) >= local_next:
+        journal = self.anchorer.journal
+        for job_id, split_id, local_next, _ in journal.splits():
+            key = (job_id, split_id)
+            known = self._anchored.get(key)
+            if known is None:
+                known = self._anchored[key] = self.anchorer.chain_trace(job_id, split_id)[0]
+            if known >= local_next:
+                self.problems.pop(key, None)
                 continue  # anchored through the journal's head when last asked: no RPC
-            chain_next, _ = self.anchorer.chain_trace(job_id, split_id)
-            self._anchored[(job_id, split_id)] = chain_next
-            if chain_next >= local_next:
-                self.problems.pop((job_id, split_id), None)
+            if not self._due(job_id, split_id, known, local_next, now):
                 continue
-            oldest = self.anchorer.journal.steps(job_id, split_id, chain_next, chain_next)
-            due = local_next - chain_next >= self.max_steps or (
-                oldest and now - oldest[0].received_at >= self.max_age
-            )
-            if due:
-                try:
-                    made = self.anchorer.anchor_all(job_id, split_id, self.max_steps)
-                    done += made
-                    if made:
-                        self._anchored[(job_id, split_id)] = made[-1].to_seq + 1
-                    self.problems.pop((job_id, split_id), None)
-                except LedgerError as exc:
-                    if self.problems.get((job_id, split_id)) != str(exc):
-                        log.warning("anchoring split %s of job %s: %s", split_id, job_id, exc)
-                    self.problems[(job_id, split_id)] = str(exc)
+            chain_next, _ = self.anchorer.chain_trace(job_id, split_id)
+            self._anchored[key] = chain_next
+            if chain_next >= local_next:
+                self.problems.pop(key, None)
+                continue
+            if chain_next != known and not self._due(job_id, split_id, chain_next, local_next, now):
+                continue  # another party anchored part of it meanwhile
+            try:
+                made = self.anchorer.anchor_all(job_id, split_id, self.max_steps)
+                done += made
+                if made:
+                    self._anchored[key] = made[-1].to_seq + 1
+                self.problems.pop(key, None)
+            except LedgerError as exc:
+                if self.problems.get(key) != str(exc):
+                    log.warning("anchoring split %s of job %s: %s", split_id, job_id, exc)
+                self.problems[key] = str(exc)
         return done
+
+    def _due(self, job_id: int, split_id: int, anchored: int, local_next: int, now: float) -> bool:
+        """`max_steps` steps wait from `anchored` on, or the oldest has waited `max_age`."""
+        if local_next - anchored >= self.max_steps:
+            return True
+        oldest = self.anchorer.journal.steps(job_id, split_id, anchored, anchored)
+        return bool(oldest) and now - oldest[0].received_at >= self.max_age
 
     def stalled(self) -> list[str]:
         """Why splits with journaled steps cannot be anchored now, one sentence each."""
