@@ -19,9 +19,10 @@ from ledger.audit.chain_record import Contracts, JobRecord
 from ledger.core import canonical_json
 from ledger.core.abi import SolidityEnum
 from ledger.core.errors import InvalidInput
+from ledger.eth.chain import block_timestamp
 from ledger.membership.roles import Role, role_names
 from ledger.orders.jobs import JobStatus, SplitStatus
-from ledger.steps.bundle import Anchor, Bundle, block_timestamp
+from ledger.steps.bundle import Anchor, Bundle
 from ledger.steps.record import Domain
 from ledger.verify.authority import Authority
 from ledger.verify.chain import ChainFacts

@@ -27,7 +27,8 @@ class View:
     types are worked out once, where `contract.functions.f(...).call()` repeats them on
     every call (most of its tens of milliseconds of CPU). Arguments are checked as web3
     checks them (addresses in checksum form); outputs are decoded as web3 decodes them
-    (addresses checksummed; one output alone, several as a list). The request goes to the
+    (addresses checksummed, those inside a struct left as decoded; one output alone,
+    several as a list). The request goes to the
     node as `eth_call` does, without web3's per-call formatting; a revert raises as web3
     raises it."""
 

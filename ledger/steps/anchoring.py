@@ -25,7 +25,8 @@ from web3.logs import DISCARD
 from ledger.core.errors import ChainUnavailable, Conflict, Forbidden, LedgerError, fault
 from ledger.core.hashing import keccak
 from ledger.core.merkle import StandardMerkleTree
-from ledger.eth.chain import Chain
+from ledger.eth.chain import Chain, block_head
+from ledger.eth.contract import View
 from ledger.eth.tx import REFUSED, Sender
 from ledger.steps.journal import Journal
 from ledger.steps.record import ZERO
@@ -74,10 +75,11 @@ class Anchorer:
         self.contract = traceability
         self.sender_for = sender_for  # (job, split) -> a Sender allowed to anchor it, or None
         self._lock = threading.Lock()
+        self._trace = View(traceability, "trace")
 
     def chain_trace(self, job_id: int, split_id: int) -> tuple[int, int]:
         """(next sequence number to anchor, anchors so far) of a split, from the contract."""
-        next_seq, count = self.contract.functions.trace(job_id, split_id).call()
+        next_seq, count = self._trace(job_id, split_id)
         return int(next_seq), int(count)
 
     def reconcile(self, job_id: int, split_id: int, next_seq: int, count: int) -> int:
@@ -283,13 +285,15 @@ class AnchorService:
         no longer on the chain (it lost blocks or was reset): every split is asked again
         and reconciled instead of being skipped on a stale cache."""
         w3 = self.anchorer.chain.w3
-        latest = w3.eth.get_block("latest")
-        seen, self._seen = self._seen, (int(latest["number"]), bytes(latest["hash"]))
+        latest = block_head(w3, "latest")
+        if latest is None:
+            raise ChainUnavailable("the chain has no latest block")
+        seen, self._seen = self._seen, latest[:2]
         if seen is None or seen == self._seen:
             return
         if seen[0] <= self._seen[0]:
-            block = w3.eth.get_block(seen[0]) if seen[0] < self._seen[0] else latest
-            if bytes(block["hash"]) == seen[1]:
+            block = block_head(w3, seen[0]) if seen[0] < self._seen[0] else latest
+            if block is not None and block[1] == seen[1]:
                 return
         log.warning("the chain no longer has block %d seen earlier: reconciling anchors", seen[0])
         self._anchored.clear()

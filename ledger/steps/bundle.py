@@ -27,11 +27,11 @@ from typing import Any, overload
 
 from web3 import Web3
 from web3.contract import Contract
-from web3.types import RPCEndpoint
 
 from ledger.core.errors import InvalidInput, NotFound
 from ledger.core.merkle import FORMAT as TREE_FORMAT
 from ledger.eth import eip712
+from ledger.eth.chain import block_timestamp
 from ledger.steps import compact
 from ledger.steps.anchoring import LEAF_ENCODING, anchor_tree
 from ledger.steps.journal import Journal
@@ -396,16 +396,6 @@ class Anchor:
             "block_number": self.block,
             "timestamp": self.timestamp,
         }
-
-
-def block_timestamp(w3: Web3, number: int) -> int:
-    """A block's timestamp, without formatting the whole block as `get_block` does (a
-    hundred times the CPU); a block the node lacks raises as `get_block` raises."""
-    found = w3.manager.request_blocking(RPCEndpoint("eth_getBlockByNumber"), [hex(number), False])
-    if not found:
-        return int(w3.eth.get_block(number)["timestamp"])
-    stamp = found["timestamp"]
-    return int(stamp, 16) if isinstance(stamp, str) else int(stamp)
 
 
 class BlockTimes:
