@@ -69,6 +69,12 @@ def _is_address(text: str) -> bool:
     return bool(is_address(text))
 
 
+@lru_cache(maxsize=4096)
+def _address_bytes(text: str) -> bytes:
+    """The 20 bytes of a `0x` address (cached: a split's steps name the same member)."""
+    return bytes.fromhex(text[2:])
+
+
 @lru_cache(maxsize=256)
 def _string_hash(text: str) -> bytes:
     return keccak(text.encode())
@@ -156,7 +162,7 @@ class Step:
             self.payload_hash,
             self.evidence_hash,
             self.time,
-            bytes.fromhex(self.member[2:]),
+            _address_bytes(self.member),
         )
 
     def digest(self, domain: Domain) -> bytes:
@@ -181,7 +187,7 @@ class Step:
         fields = _everyday(m)
         if fields is not None:  # every field already checked as __post_init__ checks it
             step = object.__new__(cls)
-            step.__dict__.update(zip(_NAMES, fields, strict=True))
+            step.__dict__.update(zip(_NAMES, fields[:9], strict=True))
             return step
         return cls._read(m)
 
@@ -283,21 +289,59 @@ _NAMES = (
 )
 
 
-def _everyday(m: Any) -> tuple[int, int, int, bytes, str, bytes, bytes, int, str] | None:
-    """A record's Step fields (in field order) when it is in its everyday form: integers
-    as JSON integers or decimal strings, hashes as `0x` + 64 hex digits, a `0x` address,
-    a valid bizStep. None for any other form, which `Step.from_message` reads (or
-    refuses) the long way; where both read a record they read the same fields
-    (tests/test_step_fast_path.py compares them)."""
+_KNOWN: dict[tuple[str, str], bytes] = {}
+"""(member, bizStep) pairs read before -> the member's 20 bytes: a split's steps repeat
+the same few, and both checks are pure."""
+_ZERO_TEXT = "0x" + "00" * 32
+
+
+def _member_and_biz(member: Any, biz: Any) -> bytes | None:
+    """The member's 20 bytes when it is a `0x` address and `biz` a valid bizStep."""
+    if type(member) is not str or type(biz) is not str:
+        return None
+    raw = _KNOWN.get((member, biz))
+    if raw is not None:
+        return raw
+    if len(member) != 42 or member[:2] != "0x" or not _is_address(member):
+        return None
+    try:
+        check_biz_step(biz)
+    except InvalidInput:
+        return None
+    raw = bytes.fromhex(member[2:])
+    if len(_KNOWN) < 4096:
+        _KNOWN[(member, biz)] = raw
+    return raw
+
+
+def _uint(value: Any, limit: int) -> int | None:
+    """`_plain_uint`, with JSON integers answered inline (the usual case)."""
+    if type(value) is int:
+        return value if 0 <= value < limit else None
+    return _plain_uint(value, limit)
+
+
+def _everyday(
+    m: Any,
+) -> tuple[int, int, int, bytes, str, bytes, bytes, int, str, bytes] | None:
+    """A record's Step fields (in field order) and its member's 20 bytes, when it is in its
+    everyday form: integers as JSON integers or decimal strings, hashes as `0x` + 64 hex
+    digits, a `0x` address, a valid bizStep. None for any other form, which
+    `Step.from_message` reads (or refuses) the long way; where both read a record they
+    read the same fields (tests/test_step_fast_path.py compares them)."""
     if type(m) is not dict:
         return None
     get = m.get
-    job, split = _plain_uint(get("jobId"), _U256), _plain_uint(get("splitId"), _U256)
-    seq, when = _plain_uint(get("seq"), _U64), _plain_uint(get("time"), _U64)
+    job, split = _uint(get("jobId"), _U256), _uint(get("splitId"), _U256)
+    seq, when = _uint(get("seq"), _U64), _uint(get("time"), _U64)
     prev, payload = _plain_b32(get("prevHash")), _plain_b32(get("payloadHash"))
     evidence_text = get("evidenceHash")
-    evidence = ZERO if evidence_text is None else _plain_b32(evidence_text)
+    if evidence_text is None or evidence_text == _ZERO_TEXT:
+        evidence: bytes | None = ZERO
+    else:
+        evidence = _plain_b32(evidence_text)
     member, biz = get("member"), get("bizStep")
+    member_raw = _member_and_biz(member, biz)
     if (
         job is None
         or split is None
@@ -306,18 +350,10 @@ def _everyday(m: Any) -> tuple[int, int, int, bytes, str, bytes, bytes, int, str
         or prev is None
         or payload is None
         or evidence is None
-        or type(member) is not str
-        or len(member) != 42
-        or member[:2] != "0x"
-        or type(biz) is not str
-        or not _is_address(member)
+        or member_raw is None
     ):
         return None
-    try:
-        check_biz_step(biz)
-    except InvalidInput:
-        return None
-    return job, split, seq, prev, biz, payload, evidence, when, member
+    return job, split, seq, prev, str(biz), payload, evidence, when, str(member), member_raw
 
 
 def read_record(m: Any, domain: Domain) -> Fields | None:
@@ -326,10 +362,8 @@ def read_record(m: Any, domain: Domain) -> Fields | None:
     fields = _everyday(m)
     if fields is None:
         return None
-    job, split, seq, prev, biz, payload, evidence, when, member = fields
-    struct = _struct_hash(
-        job, split, seq, prev, biz, payload, evidence, when, bytes.fromhex(member[2:])
-    )
+    job, split, seq, prev, biz, payload, evidence, when, member, member_raw = fields
+    struct = _struct_hash(job, split, seq, prev, biz, payload, evidence, when, member_raw)
     digest = keccak(domain.prefix + struct)
     return job, split, seq, prev, payload, when, member, digest
 
