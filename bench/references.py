@@ -223,9 +223,10 @@ def c_limit_recover(pairs: Sequence[tuple[bytes, bytes]]) -> Callable[[slice], i
 def interleaved(
     runs: dict[str, Callable[[slice], object]], items: int, chunk: int, passes: int = 2
 ) -> dict[str, float]:
-    """Items per second of each run over the same `items`, taken in turns of `chunk` items
-    (the order of the runs rotating from turn to turn), total time over all turns: on a
-    busy machine every run sees the same load, so the ratios between them hold."""
+    """Items per CPU-second of each run over the same `items`, taken in turns of `chunk`
+    items (the order of the runs rotating from turn to turn), this process's CPU time
+    summed over all turns: time spent waiting for a core on a busy machine is not counted,
+    and every run sees the same load on caches, so the ratios between them hold."""
     total = dict.fromkeys(runs, 0.0)
     names = list(runs)
     turn = 0
@@ -234,8 +235,8 @@ def interleaved(
             part = slice(start, min(start + chunk, items))
             k = turn % len(names)
             for name in names[k:] + names[:k]:
-                began = time.perf_counter()
+                began = time.process_time()
                 runs[name](part)
-                total[name] += time.perf_counter() - began
+                total[name] += time.process_time() - began
             turn += 1
     return {name: items * passes / seconds for name, seconds in total.items()}

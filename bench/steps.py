@@ -104,7 +104,7 @@ def bench_signatures(n_ref: int, n_limit: int) -> None:
     )
     print(
         f"signatures, one core, EIP-712 ProductionStep, digest included "
-        f"({n_ref:,} items each, in turns of 100, total time; {load()})"
+        f"({n_ref:,} items each, in turns of 100, CPU time; {load()})"
     )
     for op, target in (("sign", SIGN_TARGET), ("verify", VERIFY_TARGET)):
         ours, ref = rates[op], rates["ref_" + op]
@@ -151,7 +151,7 @@ def bench_signatures(n_ref: int, n_limit: int) -> None:
     limit = rates["limit"]
     print(
         f"\nper-step paths against the C limit, one core ({n_limit:,} items each, "
-        f"in turns of {CHUNK}, total time; {load()})"
+        f"in turns of {CHUNK}, CPU time; {load()})"
     )
     print(f"  C limit: libsecp256k1 recover + keccak (coincurve) {limit:>9,.0f}/s   1.00")
     labels = {

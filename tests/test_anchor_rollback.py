@@ -109,6 +109,34 @@ def test_background_anchoring_notices_a_rollback(node: Node, tmp_path: Path) -> 
     assert service.stalled() == []
 
 
+def test_background_anchoring_asks_the_chain_only_when_a_split_is_due(
+    node: Node, tmp_path: Path
+) -> None:
+    split = Split(node, tmp_path)
+    service = AnchorService(split.anchorer, max_steps=5, max_age=3600)
+    asked: list[tuple[int, int]] = []
+    trace = split.anchorer.chain_trace
+
+    def counted(job_id: int, split_id: int) -> tuple[int, int]:
+        asked.append((job_id, split_id))
+        return trace(job_id, split_id)
+
+    split.anchorer.chain_trace = counted  # type: ignore[method-assign]
+    split.write(2)
+    service.tick()
+    assert len(asked) == 1  # a split seen for the first time
+    split.write(2)
+    service.tick()
+    service.tick()
+    assert len(asked) == 1 and split.chain_ranges() == []  # 4 of 5 steps, none old: not due
+    split.write(1)
+    service.tick()  # due: asked, then anchored
+    assert split.chain_ranges() == [(0, 4)]
+    asked.clear()
+    service.tick()
+    assert asked == [] and service.stalled() == []
+
+
 def test_a_split_that_cannot_be_reconciled_is_reported_not_retried_in_silence(
     node: Node, tmp_path: Path
 ) -> None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,7 +20,7 @@ from ledger.node import Node
 from ledger.steps.anchoring import Anchorer, anchor_tree
 from ledger.steps.authority import CACHE_SECONDS, Authority
 from ledger.steps.builder import StepWriter, object_event
-from ledger.steps.ingest import Ingestor, Submission
+from ledger.steps.ingest import Ingestor, IngestResult, Submission, _Fork, _Pending
 from ledger.steps.journal import Journal
 from ledger.steps.record import Domain
 from ledger.steps.signatures import Signer
@@ -242,6 +245,74 @@ def test_batch_is_all_or_nothing(env: Env) -> None:
     with pytest.raises(InvalidInput, match="step 2: payload hash mismatch"):
         env.ingestor.ingest(batch)
     assert env.journal.count() == 0
+
+
+def test_concurrent_batches_share_a_commit_and_are_refused_alone(env: Env) -> None:
+    """Batches stored in one transaction (group commit) keep their own all-or-nothing
+    outcome: a refused batch, an equivocation and a full disk each leave the others'
+    outcomes and the journal as if every batch had had its own transaction."""
+    w1, w2 = env.writer(), env.writer(split=SPLIT + 1)
+    a, b = steps(w1, 6), steps(w2, 4)
+    env.ingestor.ingest(a[:1])
+    fork = StepWriter(
+        w1.signer, env.domain, JOB, SPLIT, env.factory.address, next_seq=0, head=bytes(32)
+    ).step(object_event("inspecting", T0 + 77))
+    verify = env.ingestor.verify
+    group = [
+        _Pending([verify(x) for x in a[1:3]]),
+        _Pending([verify(x) for x in a[4:]]),  # a gap: step 3 has not arrived
+        _Pending([verify(x) for x in b]),
+        _Pending([verify(x) for x in a[3:4]]),  # after the first batch, in the same commit
+        _Pending([verify(fork)]),
+        _Pending([verify(x) for x in a[:2]]),  # stored already or earlier in the group
+    ]
+    env.ingestor._commit(group)
+    ok = [p.outcome for p in group]
+    assert [(r.accepted, r.duplicates) for r in ok if isinstance(r, IngestResult)] == [
+        (2, 0),
+        (4, 0),
+        (1, 0),
+        (0, 2),
+    ]
+    assert isinstance(ok[1], InvalidInput) and "sequence gap" in ok[1].message
+    assert isinstance(ok[4], _Fork)
+    assert env.journal.count() == 1 + 2 + 4 + 1
+    assert env.journal.head(JOB, SPLIT)[0] == 4 and env.journal.head(JOB, SPLIT + 1)[0] == 4
+
+    # the commit fails (the database is closed under it): every batch of the group is
+    # refused and nothing is stored
+    later = [_Pending([verify(x) for x in a[4:]])]
+    before = env.journal.count()
+    real = env.journal.transaction
+
+    def failing() -> Any:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    env.journal.transaction = failing  # type: ignore[method-assign]
+    try:
+        env.ingestor._commit(later)
+    finally:
+        env.journal.transaction = real  # type: ignore[method-assign]
+    assert isinstance(later[0].outcome, sqlite3.OperationalError)
+    assert env.journal.count() == before
+
+    # many clients at once: every batch acknowledged once stored, in its split's order
+    env.ingestor.ingest(a[4:])
+    results: list[Any] = []
+
+    def client(split: int) -> None:
+        head = env.journal.head(JOB, split)
+        w = StepWriter(w1.signer, env.domain, JOB, split, env.factory.address, *head)
+        for _ in range(3):
+            results.append(env.ingestor.ingest([w.step(object_event("packing", T0 + 500))]))
+
+    threads = [threading.Thread(target=client, args=(s,)) for s in (SPLIT, SPLIT + 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [r.accepted for r in results] == [1] * 6
+    assert env.journal.head(JOB, SPLIT)[0] == 9 and env.journal.head(JOB, SPLIT + 1)[0] == 7
 
 
 def test_someone_elses_split(env: Env) -> None:

@@ -17,6 +17,7 @@ from web3.contract import Contract
 
 from ledger.core.errors import NotFound, jsonable
 from ledger.core.types import Record
+from ledger.eth.chain import block_timestamp
 from ledger.eth.compiler import artifact
 
 ZERO_ADDRESS = "0x" + "00" * 20
@@ -102,7 +103,7 @@ class _Blocks:
 
     def time(self, number: int) -> int:
         if number not in self._time:
-            self._time[number] = int(self.w3.eth.get_block(number)["timestamp"])
+            self._time[number] = block_timestamp(self.w3, number)
         return self._time[number]
 
 

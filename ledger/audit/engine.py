@@ -19,13 +19,14 @@ from ledger.audit.chain_record import Contracts, JobRecord
 from ledger.core import canonical_json
 from ledger.core.abi import SolidityEnum
 from ledger.core.errors import InvalidInput
+from ledger.eth.chain import block_timestamp
 from ledger.membership.roles import Role, role_names
 from ledger.orders.jobs import JobStatus, SplitStatus
 from ledger.steps.bundle import Anchor, Bundle
 from ledger.steps.record import Domain
 from ledger.verify.authority import Authority
 from ledger.verify.chain import ChainFacts
-from ledger.verify.checker import check_steps
+from ledger.verify.checker import StepsCheck, start_steps
 from ledger.verify.findings import Finding, Severity, counts, verdict
 
 PPM = 1_000_000
@@ -44,9 +45,17 @@ class AuditInputs:
     bundles: Sequence[Bundle | dict[str, Any]] = field(default_factory=list)
     design_files: list[bytes] = field(default_factory=list)
 
+    _loaded: list[Bundle] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def loaded(self) -> list[Bundle]:
+        """The bundles, each read once whether given as text, a JSON object or a Bundle."""
+        if self._loaded is None:
+            self._loaded = [Bundle.load(b) for b in self.bundles]
+        return self._loaded
+
     def digests(self) -> dict[str, list[str]]:
         return {
-            "bundles": sorted(Bundle.load(b).digest() for b in self.bundles),
+            "bundles": sorted(b.digest() for b in self.loaded()),
             "design_files": sorted(hashlib.sha256(f).hexdigest() for f in self.design_files),
         }
 
@@ -70,7 +79,7 @@ class JobAudit:
 
     def block_time(self, number: int) -> int:
         if number not in self._times:
-            self._times[number] = int(self.w3.eth.get_block(number)["timestamp"])
+            self._times[number] = block_timestamp(self.w3, number)
         return self._times[number]
 
     def add(self, finding: Finding) -> None:
@@ -86,12 +95,13 @@ class JobAudit:
     # --- the checks ------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
         created = self._one("JobBoard", "JobCreated")
+        steps = self._start_steps()  # the workers examine the steps during the chain reads
         self._check_design(created)
         self._check_members(created)
         self._check_money()
         self._check_deliveries()
         self._check_custody()
-        self._check_steps()
+        self._check_steps(steps)
         self._check_disputes()
         return self._report()
 
@@ -297,8 +307,7 @@ class JobAudit:
     def _bundles(self) -> list[Bundle]:
         """The evidence bundles, each for this job on this chain."""
         out = []
-        for given in self.inputs.bundles:
-            b = Bundle.load(given)
+        for b in self.inputs.loaded():
             if b.job_id != self.job_id:
                 raise InvalidInput(f"a bundle is for job {b.job_id}, not {self.job_id}")
             if b.chain_id != int(self.w3.eth.chain_id):
@@ -306,10 +315,12 @@ class JobAudit:
             out.append(b)
         return out
 
-    def _check_steps(self) -> None:
+    def _start_steps(self) -> tuple[ChainFacts, StepsCheck] | None:
+        """The steps handed to the workers, with the chain's facts about them (the
+        hand-overs are added once read); None without a Traceability contract."""
         bundles = self._bundles()
         if self.c.traceability is None:
-            return
+            return None
         trace = self.c.traceability
         anchors: dict[int, list[Anchor]] = defaultdict(list)
         for e in self.record.of("Traceability", "StepsAnchored"):
@@ -323,11 +334,17 @@ class JobAudit:
             factory=self._factory,
             authority=self.authority,
             latest_block=int(self.w3.eth.block_number),
-            handovers=set(self.handovers),
         )
         bundled = {s.split_id for b in bundles for s in b.splits}
         sids = sorted(set(anchors) | bundled | set(range(len(self.record.splits))))
-        checked = check_steps(facts, bundles, sids)
+        return facts, start_steps(facts, bundles, sids)
+
+    def _check_steps(self, started: tuple[ChainFacts, StepsCheck] | None) -> None:
+        if started is None:
+            return
+        facts, steps = started
+        facts.handovers = set(self.handovers)
+        checked = steps.finish()
         self.findings += checked.findings
         for sid, result in checked.splits.items():
             items = result.items

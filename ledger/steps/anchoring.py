@@ -31,7 +31,8 @@ from ledger.core.errors import (
 from ledger.core.hashing import keccak
 from ledger.core.merkle import StandardMerkleTree
 from ledger.core.types import Record
-from ledger.eth.chain import Chain
+from ledger.eth.chain import Chain, block_head
+from ledger.eth.contract import View
 from ledger.eth.tx import REFUSED, Sender
 from ledger.steps.journal import Journal
 from ledger.steps.record import ZERO
@@ -78,10 +79,11 @@ class Anchorer:
         self.contract = traceability
         self.sender_for = sender_for  # (job, split) -> a Sender allowed to anchor it, or None
         self._lock = threading.Lock()
+        self._trace = View(traceability, "trace")
 
     def chain_trace(self, job_id: int, split_id: int) -> tuple[int, int]:
         """(next sequence number to anchor, anchors so far) of a split, from the contract."""
-        next_seq, count = self.contract.functions.trace(job_id, split_id).call()
+        next_seq, count = self._trace(job_id, split_id)
         return int(next_seq), int(count)
 
     def reconcile(self, job_id: int, split_id: int, next_seq: int, count: int) -> int:
@@ -287,45 +289,63 @@ class AnchorService:
         no longer on the chain (it lost blocks or was reset): every split is asked again
         and reconciled instead of being skipped on a stale cache."""
         w3 = self.anchorer.chain.w3
-        latest = w3.eth.get_block("latest")
-        seen, self._seen = self._seen, (int(latest["number"]), bytes(latest["hash"]))
+        latest = block_head(w3, "latest")
+        if latest is None:
+            raise ChainUnavailable("the chain has no latest block")
+        seen, self._seen = self._seen, latest[:2]
         if seen is None or seen == self._seen:
             return
         if seen[0] <= self._seen[0]:
-            block = w3.eth.get_block(seen[0]) if seen[0] < self._seen[0] else latest
-            if bytes(block["hash"]) == seen[1]:
+            block = block_head(w3, seen[0]) if seen[0] < self._seen[0] else latest
+            if block is not None and block[1] == seen[1]:
                 return
         log.warning("the chain no longer has block %d seen earlier: reconciling anchors", seen[0])
         self._anchored.clear()
 
     def tick(self) -> list[AnchorOutcome]:
+        """Anchor the splits that are due. Whether one is due is decided from the journal
+        and what the chain was last seen to have anchored; the chain is asked only about
+        a split seen for the first time or due now, not about every split with pending
+        steps every round."""
         done: list[AnchorOutcome] = []
         now = time.time()
         self._watch_for_rollback()
-        for job_id, split_id, local_next, _ in self.anchorer.journal.splits():
-            if self._anchored.get((job_id, split_id), -1) >= local_next:
+        journal = self.anchorer.journal
+        for job_id, split_id, local_next, _ in journal.splits():
+            key = (job_id, split_id)
+            known = self._anchored.get(key)
+            if known is None:
+                known = self._anchored[key] = self.anchorer.chain_trace(job_id, split_id)[0]
+            if known >= local_next:
+                self.problems.pop(key, None)
                 continue  # anchored through the journal's head when last asked: no RPC
-            chain_next, _ = self.anchorer.chain_trace(job_id, split_id)
-            self._anchored[(job_id, split_id)] = chain_next
-            if chain_next >= local_next:
-                self.problems.pop((job_id, split_id), None)
+            if not self._due(job_id, split_id, known, local_next, now):
                 continue
-            oldest = self.anchorer.journal.steps(job_id, split_id, chain_next, chain_next)
-            due = local_next - chain_next >= self.max_steps or (
-                oldest and now - oldest[0].received_at >= self.max_age
-            )
-            if due:
-                try:
-                    made = self.anchorer.anchor_all(job_id, split_id, self.max_steps)
-                    done += made
-                    if made:
-                        self._anchored[(job_id, split_id)] = made[-1].to_seq + 1
-                    self.problems.pop((job_id, split_id), None)
-                except LedgerError as exc:
-                    if self.problems.get((job_id, split_id)) != str(exc):
-                        log.warning("anchoring split %s of job %s: %s", split_id, job_id, exc)
-                    self.problems[(job_id, split_id)] = str(exc)
+            chain_next, _ = self.anchorer.chain_trace(job_id, split_id)
+            self._anchored[key] = chain_next
+            if chain_next >= local_next:
+                self.problems.pop(key, None)
+                continue
+            if chain_next != known and not self._due(job_id, split_id, chain_next, local_next, now):
+                continue  # another party anchored part of it meanwhile
+            try:
+                made = self.anchorer.anchor_all(job_id, split_id, self.max_steps)
+                done += made
+                if made:
+                    self._anchored[key] = made[-1].to_seq + 1
+                self.problems.pop(key, None)
+            except LedgerError as exc:
+                if self.problems.get(key) != str(exc):
+                    log.warning("anchoring split %s of job %s: %s", split_id, job_id, exc)
+                self.problems[key] = str(exc)
         return done
+
+    def _due(self, job_id: int, split_id: int, anchored: int, local_next: int, now: float) -> bool:
+        """`max_steps` steps wait from `anchored` on, or the oldest has waited `max_age`."""
+        if local_next - anchored >= self.max_steps:
+            return True
+        oldest = self.anchorer.journal.steps(job_id, split_id, anchored, anchored)
+        return bool(oldest) and now - oldest[0].received_at >= self.max_age
 
     def stalled(self) -> list[str]:
         """Why splits with journaled steps cannot be anchored now, one sentence each."""

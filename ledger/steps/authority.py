@@ -16,7 +16,10 @@ from dataclasses import dataclass
 
 from web3.contract import Contract
 
+from ledger.core.abi import checksum
 from ledger.core.errors import Forbidden, NotFound
+from ledger.eth.contract import View
+from ledger.eth.tx import revert_from, reverts
 from ledger.membership.consortium import ConsortiumClient
 from ledger.membership.roles import Role
 
@@ -48,6 +51,8 @@ class Authority:
         self._members: dict[str, tuple[float, bool]] = {}
         self._devices: dict[str, tuple[float, _Device | None]] = {}
         self._lock = threading.Lock()
+        self._has_role = View(consortium.contract, "hasRole")
+        self._device_of = View(consortium.contract, "device")
 
     def split_factory(self, job_id: int, split_id: int) -> str:
         key = (job_id, split_id)
@@ -89,7 +94,10 @@ class Authority:
             hit = self._members.get(member)
         if hit and now - hit[0] < CACHE_SECONDS:
             return hit[1]
-        ok = self.consortium.has_role(member, int(Role.FACTORY))
+        try:
+            ok = bool(self._has_role(checksum(member), int(Role.FACTORY)))
+        except reverts() as exc:
+            raise revert_from(exc) from None
         with self._lock:
             self._members[member] = (now, ok)
         return ok
@@ -100,7 +108,7 @@ class Authority:
             hit = self._devices.get(signer)
         if hit and now - hit[0] < CACHE_SECONDS:
             return hit[1]
-        owner, expires_at, active, *_ = self.consortium.contract.functions.device(signer).call()
+        owner, expires_at, active, *_ = self._device_of(signer)
         device = None if int(owner, 16) == 0 else _Device(owner, int(expires_at), bool(active))
         with self._lock:
             self._devices[signer] = (now, device)

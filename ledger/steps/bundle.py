@@ -14,14 +14,16 @@ content also has a compact encoding (`ledger.steps.compact`), told apart by its 
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from web3 import Web3
 from web3.contract import Contract
@@ -29,6 +31,7 @@ from web3.contract import Contract
 from ledger.core.errors import InvalidInput, NotFound
 from ledger.core.merkle import FORMAT as TREE_FORMAT
 from ledger.eth import eip712
+from ledger.eth.chain import block_timestamp
 from ledger.steps import compact
 from ledger.steps.anchoring import LEAF_ENCODING, anchor_tree
 from ledger.steps.journal import Journal
@@ -150,6 +153,55 @@ class BundleStep:
         }
 
 
+class StepList(Sequence[BundleStep]):
+    """A split's steps as read from JSON, each made a BundleStep only when first read: a
+    checker hands the objects as read (`raws`) to its workers instead."""
+
+    def __init__(self, raw: list[Any]) -> None:
+        self.raw = raw
+        self._loaded: list[BundleStep] | None = None
+
+    def _all(self) -> list[BundleStep]:
+        if self._loaded is None:
+            self._loaded = [BundleStep.load(s) for s in self.raw]
+        return self._loaded
+
+    def raws(self) -> list[tuple[Any, Any, Any, Any]]:
+        """(record, signature, payload, step hash) of each step, as BundleStep reads them."""
+        return [
+            (d.get("record"), d.get("signature"), d.get("payload"), d.get("step_hash"))
+            if isinstance(d, dict)
+            else (d, None, None, None)
+            for d in self.raw
+        ]
+
+    def __len__(self) -> int:
+        return len(self.raw)
+
+    @overload
+    def __getitem__(self, i: int) -> BundleStep: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[BundleStep]: ...
+    def __getitem__(self, i: int | slice) -> BundleStep | list[BundleStep]:
+        return self._all()[i]
+
+    def __iter__(self) -> Iterator[BundleStep]:
+        return iter(self._all())
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Hold off Python's cycle collector: reading a large bundle makes millions of
+    objects, none in a cycle, and each full collection would walk them all again."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 @dataclass(slots=True)
 class SplitEvidence:
     split_id: int
@@ -165,7 +217,7 @@ class SplitEvidence:
             raise InvalidInput("a split's steps and anchors must be lists", field="splits")
         return cls(
             split_id=_int(d["split_id"], "split_id"),
-            steps=[BundleStep.load(s) for s in steps],
+            steps=StepList(steps),
             anchors=[AnchorClaim.load(a) for a in anchors],
         )
 
@@ -197,13 +249,14 @@ class Bundle:
             raw = source.encode() if isinstance(source, str) else source
             if compact.is_compact(raw):
                 return cls._load_compact(raw)
-            try:
-                parsed = json.loads(raw)
-            except ValueError as exc:
-                raise InvalidInput(
-                    f"the bundle is not JSON (truncated or corrupt?): {exc}"
-                ) from None
-            loaded = cls.load(parsed)
+            with gc_paused():
+                try:
+                    parsed = json.loads(raw)
+                except ValueError as exc:
+                    raise InvalidInput(
+                        f"the bundle is not JSON (truncated or corrupt?): {exc}"
+                    ) from None
+                loaded = cls.load(parsed)
             loaded.sha256 = hashlib.sha256(raw).hexdigest()
             return loaded
         if not isinstance(source, dict):
@@ -354,7 +407,7 @@ class BlockTimes:
 
     def __call__(self, number: int) -> int:
         if number not in self._time:
-            self._time[number] = int(self.w3.eth.get_block(number)["timestamp"])
+            self._time[number] = block_timestamp(self.w3, number)
         return self._time[number]
 
 

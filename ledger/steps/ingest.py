@@ -8,6 +8,7 @@ equivocation: it is refused, and kept as evidence.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -71,7 +72,9 @@ class Ingestor:
         self.domain = domain
         self.authority = authority
         self.clock = clock
-        self._write = threading.Lock()
+        self._turn = threading.Condition()
+        self._queue: list[_Pending] = []
+        self._committing = False
 
     def verify(self, sub: Submission) -> NewStep:
         """Everything that does not depend on the journal: record, payload, signature, signer."""
@@ -115,63 +118,12 @@ class Ingestor:
                 verified.append(self.verify(sub))
             except LedgerError as exc:
                 raise _at(exc, i) from None
-        with self._write:
-            try:
-                return self._store(verified)
-            except LedgerError as exc:
-                index = exc.details.get("index")
-                raise (_at(exc, index) if isinstance(index, int) else exc) from None
-
-    def _store(self, verified: list[NewStep]) -> IngestResult:
-        """Sequence checks and inserts in one write transaction: the journal, not a cache,
-        is the truth, so several processes may ingest into the same journal safely."""
-        result = IngestResult()
-        fork: tuple[int, NewStep, bytes] | None = None
-        try:
-            with self.journal.transaction() as db:
-                fresh: list[NewStep] = []
-                heads: dict[tuple[int, int], tuple[int, bytes]] = {}
-                for i, new in enumerate(verified):
-                    s = new.step
-                    key = (s.job_id, s.split_id)
-                    next_seq, head = heads.get(key) or Journal.read_head(db, *key)
-                    if s.seq < next_seq:
-                        existing = Journal.read_hash(db, s.job_id, s.split_id, s.seq) or next(
-                            n.step_hash
-                            for n in fresh
-                            if (n.step.job_id, n.step.split_id, n.step.seq) == (*key, s.seq)
-                        )
-                        if existing == new.step_hash:
-                            result.duplicates += 1
-                            result.step_hashes.append("0x" + new.step_hash.hex())
-                            continue
-                        fork = (i, new, existing)
-                        raise _Fork
-                    if s.seq > next_seq:
-                        raise InvalidInput(
-                            f"step {i}: sequence gap: split {s.split_id} of job {s.job_id} "
-                            f"expects step {next_seq} next, got {s.seq}",
-                            field="seq",
-                            index=i,
-                        )
-                    if s.prev_hash != head:
-                        raise InvalidInput(
-                            f"step {i}: previous hash mismatch: step {s.seq} names "
-                            f"0x{s.prev_hash.hex()}, the chain's head is 0x{head.hex()}",
-                            field="prevHash",
-                            index=i,
-                        )
-                    fresh.append(new)
-                    heads[key] = (s.seq + 1, new.step_hash)
-                    result.step_hashes.append("0x" + new.step_hash.hex())
-                if fresh:
-                    Journal.insert_steps(db, fresh)
-                    for (job, split), (next_seq, head) in heads.items():
-                        Journal.set_head(db, job, split, next_seq, head)
-                result.accepted = len(fresh)
-        except _Fork:
-            assert fork is not None
-            i, new, existing = fork
+        mine = _Pending(verified)
+        self._commit_with_others(mine)
+        if isinstance(mine.outcome, IngestResult):
+            return mine.outcome
+        if isinstance(mine.outcome, _Fork):
+            i, new, existing = mine.outcome.args
             s = new.step
             self.journal.record_equivocation(s, existing, new.step_hash, new.signer, new.signature)
             raise Conflict(
@@ -181,7 +133,106 @@ class Ingestor:
                 existing_hash="0x" + existing.hex(),
                 conflicting_hash="0x" + new.step_hash.hex(),
             ) from None
+        failure = mine.outcome
+        assert failure is not None  # set once the group's transaction ended
+        if isinstance(failure, LedgerError):
+            index = failure.details.get("index")
+            raise (_at(failure, index) if isinstance(index, int) else failure) from None
+        raise failure
+
+    def _commit_with_others(self, mine: _Pending) -> None:
+        """Group commit: the batches that arrive while a transaction commits wait, then
+        one of them stores them all in the next transaction, each in its own savepoint
+        (a refused batch is rolled back alone). Every batch learns its outcome only once
+        that transaction has committed, so an acknowledgement still means durable, and
+        many concurrent batches share one fsync instead of queueing for one each."""
+        with self._turn:
+            self._queue.append(mine)
+            while mine.outcome is None and self._committing:
+                self._turn.wait()
+            if mine.outcome is not None:
+                return
+            self._committing = True
+            group, self._queue = self._queue, []
+        try:
+            self._commit(group)
+        finally:
+            with self._turn:
+                self._committing = False
+                self._turn.notify_all()
+
+    def _commit(self, group: list[_Pending]) -> None:
+        outcomes: list[IngestResult | BaseException] = []
+        try:
+            with self.journal.transaction() as db:
+                for pending in group:
+                    db.execute("SAVEPOINT batch")
+                    try:
+                        outcomes.append(self._store(db, pending.verified))
+                        db.execute("RELEASE batch")
+                    except (LedgerError, _Fork) as exc:
+                        db.execute("ROLLBACK TO batch")
+                        db.execute("RELEASE batch")
+                        outcomes.append(exc)
+        except BaseException as exc:  # noqa: BLE001 - the commit failed: no batch is stored
+            outcomes = [exc] * len(group)
+        for pending, outcome in zip(group, outcomes, strict=True):
+            pending.outcome = outcome
+
+    @staticmethod
+    def _store(db: sqlite3.Connection, verified: list[NewStep]) -> IngestResult:
+        """Sequence checks and inserts of one batch inside the group's write transaction:
+        the journal, not a cache, is the truth, so several processes may ingest into the
+        same journal safely."""
+        result = IngestResult()
+        fresh: list[NewStep] = []
+        heads: dict[tuple[int, int], tuple[int, bytes]] = {}
+        for i, new in enumerate(verified):
+            s = new.step
+            key = (s.job_id, s.split_id)
+            next_seq, head = heads.get(key) or Journal.read_head(db, *key)
+            if s.seq < next_seq:
+                existing = Journal.read_hash(db, s.job_id, s.split_id, s.seq) or next(
+                    n.step_hash
+                    for n in fresh
+                    if (n.step.job_id, n.step.split_id, n.step.seq) == (*key, s.seq)
+                )
+                if existing == new.step_hash:
+                    result.duplicates += 1
+                    result.step_hashes.append("0x" + new.step_hash.hex())
+                    continue
+                raise _Fork(i, new, existing)
+            if s.seq > next_seq:
+                raise InvalidInput(
+                    f"step {i}: sequence gap: split {s.split_id} of job {s.job_id} "
+                    f"expects step {next_seq} next, got {s.seq}",
+                    field="seq",
+                    index=i,
+                )
+            if s.prev_hash != head:
+                raise InvalidInput(
+                    f"step {i}: previous hash mismatch: step {s.seq} names "
+                    f"0x{s.prev_hash.hex()}, the chain's head is 0x{head.hex()}",
+                    field="prevHash",
+                    index=i,
+                )
+            fresh.append(new)
+            heads[key] = (s.seq + 1, new.step_hash)
+            result.step_hashes.append("0x" + new.step_hash.hex())
+        if fresh:
+            Journal.insert_steps(db, fresh)
+            for (job, split), (next_seq, head) in heads.items():
+                Journal.set_head(db, job, split, next_seq, head)
+        result.accepted = len(fresh)
         return result
+
+
+@dataclass
+class _Pending:
+    """A verified batch waiting for the transaction that stores it, then its outcome."""
+
+    verified: list[NewStep]
+    outcome: IngestResult | BaseException | None = None
 
 
 def _at(exc: LedgerError, index: int) -> LedgerError:
@@ -197,4 +248,5 @@ def _at(exc: LedgerError, index: int) -> LedgerError:
 
 
 class _Fork(Exception):
-    """Internal: unwinds the write transaction before the equivocation is recorded."""
+    """Internal: (index, new step, stored hash) of an equivocation; unwinds the batch's
+    savepoint before the equivocation is recorded."""

@@ -10,7 +10,7 @@ also the step's identity (its hash) in the hash chain and the anchor Merkle tree
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 from eth_utils import is_address, to_checksum_address
@@ -69,6 +69,12 @@ def _is_address(text: str) -> bool:
     return bool(is_address(text))
 
 
+@lru_cache(maxsize=4096)
+def _address_bytes(text: str) -> bytes:
+    """The 20 bytes of a `0x` address (cached: a split's steps name the same member)."""
+    return bytes.fromhex(text[2:])
+
+
 @lru_cache(maxsize=256)
 def _string_hash(text: str) -> bytes:
     return keccak(text.encode())
@@ -84,6 +90,11 @@ class Domain:
     @property
     def separator(self) -> bytes:
         return _separator(self.name, self.version, self.chain_id, self.verifying_contract)
+
+    @cached_property
+    def prefix(self) -> bytes:
+        """What a step's struct hash is appended to before hashing it into its digest."""
+        return b"\x19\x01" + self.separator
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -142,23 +153,21 @@ class Step:
         check_biz_step(self.biz_step)
 
     def struct_hash(self) -> bytes:
-        return keccak(
-            TYPE_HASH
-            + self.job_id.to_bytes(32, "big")
-            + self.split_id.to_bytes(32, "big")
-            + self.seq.to_bytes(32, "big")
-            + self.prev_hash
-            + _string_hash(self.biz_step)
-            + self.payload_hash
-            + self.evidence_hash
-            + self.time.to_bytes(32, "big")
-            + bytes(12)
-            + bytes.fromhex(self.member[2:])
+        return _struct_hash(
+            self.job_id,
+            self.split_id,
+            self.seq,
+            self.prev_hash,
+            self.biz_step,
+            self.payload_hash,
+            self.evidence_hash,
+            self.time,
+            _address_bytes(self.member),
         )
 
     def digest(self, domain: Domain) -> bytes:
         """The EIP-712 signing hash; also the step's hash in its chain and in anchors."""
-        return keccak(b"\x19\x01" + domain.separator + self.struct_hash())
+        return keccak(domain.prefix + self.struct_hash())
 
     def message(self) -> dict[str, Any]:
         return {
@@ -175,6 +184,17 @@ class Step:
 
     @classmethod
     def from_message(cls, m: dict[str, Any]) -> Step:
+        fields = _everyday(m)
+        if fields is not None:  # every field already checked as __post_init__ checks it
+            step = object.__new__(cls)
+            step.__dict__.update(zip(_NAMES, fields[:9], strict=True))
+            return step
+        return cls._read(m)
+
+    @classmethod
+    def _read(cls, m: dict[str, Any]) -> Step:
+        """Any record, read field by field, each checked twice (here and in __post_init__),
+        with the refusal naming what is wrong."""
         try:
             return cls(
                 job_id=_integer(m["jobId"], "jobId"),
@@ -192,6 +212,157 @@ class Step:
             raise InvalidInput(f"step field {field!r} is missing", field=field) from None
         except (TypeError, ValueError):
             raise InvalidInput("step fields must be numbers and 0x-hex strings") from None
+
+
+def _struct_hash(
+    job_id: int,
+    split_id: int,
+    seq: int,
+    prev_hash: bytes,
+    biz_step: str,
+    payload_hash: bytes,
+    evidence_hash: bytes,
+    time: int,
+    member: bytes,
+) -> bytes:
+    return keccak(
+        b"".join(
+            (
+                TYPE_HASH,
+                job_id.to_bytes(32, "big"),
+                split_id.to_bytes(32, "big"),
+                seq.to_bytes(32, "big"),
+                prev_hash,
+                _string_hash(biz_step),
+                payload_hash,
+                evidence_hash,
+                time.to_bytes(32, "big"),
+                _PAD12,
+                member,
+            )
+        )
+    )
+
+
+Fields = tuple[int, int, int, bytes, bytes, int, str, bytes]
+"""(job id, split id, seq, prev hash, payload hash, time, member, digest) of a record."""
+
+
+def _plain_uint(value: Any, limit: int) -> int | None:
+    """`value` when it is a JSON integer or a plain decimal string below `limit`, else None."""
+    if type(value) is int:
+        return value if 0 <= value < limit else None
+    if type(value) is str and value.isdigit() and value.isascii():
+        if value[0] == "0" and len(value) > 1:
+            return None
+        number = int(value)
+        return number if number < limit else None
+    return None
+
+
+def _plain_b32(value: Any) -> bytes | None:
+    """The bytes of a `0x` + 64 hex digits string, else None."""
+    if type(value) is not str or len(value) != 66 or value[:2] != "0x":
+        return None
+    try:
+        raw = bytes.fromhex(value[2:])
+    except ValueError:
+        return None
+    return raw if len(raw) == 32 else None
+
+
+_U256, _U64 = 2**256, UINT64_MAX + 1
+_PAD12 = bytes(12)  # an address's left padding to 32 bytes
+_NAMES = (
+    "job_id",
+    "split_id",
+    "seq",
+    "prev_hash",
+    "biz_step",
+    "payload_hash",
+    "evidence_hash",
+    "time",
+    "member",
+)
+
+
+_KNOWN: dict[tuple[str, str], bytes] = {}
+"""(member, bizStep) pairs read before -> the member's 20 bytes: a split's steps repeat
+the same few, and both checks are pure."""
+_ZERO_TEXT = "0x" + "00" * 32
+
+
+def _member_and_biz(member: Any, biz: Any) -> bytes | None:
+    """The member's 20 bytes when it is a `0x` address and `biz` a valid bizStep."""
+    if type(member) is not str or type(biz) is not str:
+        return None
+    raw = _KNOWN.get((member, biz))
+    if raw is not None:
+        return raw
+    if len(member) != 42 or member[:2] != "0x" or not _is_address(member):
+        return None
+    try:
+        check_biz_step(biz)
+    except InvalidInput:
+        return None
+    raw = bytes.fromhex(member[2:])
+    if len(_KNOWN) < 4096:
+        _KNOWN[(member, biz)] = raw
+    return raw
+
+
+def _uint(value: Any, limit: int) -> int | None:
+    """`_plain_uint`, with JSON integers answered inline (the usual case)."""
+    if type(value) is int:
+        return value if 0 <= value < limit else None
+    return _plain_uint(value, limit)
+
+
+def _everyday(
+    m: Any,
+) -> tuple[int, int, int, bytes, str, bytes, bytes, int, str, bytes] | None:
+    """A record's Step fields (in field order) and its member's 20 bytes, when it is in its
+    everyday form: integers as JSON integers or decimal strings, hashes as `0x` + 64 hex
+    digits, a `0x` address, a valid bizStep. None for any other form, which
+    `Step.from_message` reads (or refuses) the long way; where both read a record they
+    read the same fields (tests/test_step_fast_path.py compares them)."""
+    if type(m) is not dict:
+        return None
+    get = m.get
+    job, split = _uint(get("jobId"), _U256), _uint(get("splitId"), _U256)
+    seq, when = _uint(get("seq"), _U64), _uint(get("time"), _U64)
+    prev, payload = _plain_b32(get("prevHash")), _plain_b32(get("payloadHash"))
+    evidence_text = get("evidenceHash")
+    if evidence_text is None or evidence_text == _ZERO_TEXT:
+        evidence: bytes | None = ZERO
+    else:
+        evidence = _plain_b32(evidence_text)
+    member, biz = get("member"), get("bizStep")
+    member_raw = _member_and_biz(member, biz)
+    if (
+        job is None
+        or split is None
+        or seq is None
+        or when is None
+        or prev is None
+        or payload is None
+        or evidence is None
+        or member_raw is None
+    ):
+        return None
+    return job, split, seq, prev, str(biz), payload, evidence, when, str(member), member_raw
+
+
+def read_record(m: Any, domain: Domain) -> Fields | None:
+    """The fields and digest of a signed record in its everyday form, without building a
+    Step: the verifier's hot path. None for any other form (see `_everyday`)."""
+    fields = _everyday(m)
+    if fields is None:
+        return None
+    job, split, seq, prev, biz, payload, evidence, when, member, member_raw = fields
+    struct = _struct_hash(job, split, seq, prev, biz, payload, evidence, when, member_raw)
+    digest = keccak(domain.prefix + struct)
+    return job, split, seq, prev, payload, when, member, digest
 
 
 def _integer(value: Any, name: str) -> int:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from web3.contract import Contract
 
+from ledger.eth.contract import View
 from ledger.membership.roles import Role
 
 
@@ -37,6 +38,9 @@ class Authority:
         self._windows: dict[tuple[str, str, int], Window] = {}
         self._since: dict[str, int] = {}
         self._bindings: dict[str, list[tuple[int, int, str, str]]] = {}
+        self._authorized = View(consortium, "isAuthorizedSigner")
+        self._device_at = View(consortium, "deviceAt")
+        self._member = View(consortium, "member")
 
     def _events(self, signer: str) -> list[tuple[int, int, str, str]]:
         """(block, log index, event name, owner) of every binding change of `signer`."""
@@ -69,7 +73,7 @@ class Authority:
     def member_since(self, member: str) -> int:
         key = member.lower()
         if key not in self._since:
-            self._since[key] = int(self.consortium.functions.member(member).call()[2])
+            self._since[key] = int(self._member(member)[2])
         return self._since[key]
 
     def window(self, member: str, signer: str, block: int) -> Window:
@@ -79,11 +83,10 @@ class Authority:
         key = (member.lower(), signer.lower(), block)
         found = self._windows.get(key)
         if found is None:
-            fns = self.consortium.functions
-            ok = fns.isAuthorizedSigner(member, signer, int(Role.FACTORY), block, 0).call()
+            ok = self._authorized(member, signer, int(Role.FACTORY), block, 0)
             bound, expires = 0, 0
             if key[0] != key[1]:
-                _owner, _active, expires = fns.deviceAt(signer, block).call()
+                _owner, _active, expires = self._device_at(signer, block)
                 bound = self.bound_since(member, signer, block) if ok else 0
             found = Window(bool(ok), self.member_since(member), bound, int(expires))
             self._windows[key] = found

@@ -35,10 +35,10 @@ from ledger.core.merkle import StandardMerkleTree, process_proof
 from ledger.core.types import Record
 from ledger.eth.tx import reverts
 from ledger.steps.anchoring import LEAF_ENCODING, step_leaf
-from ledger.steps.bundle import Anchor, Bundle, BundleStep
+from ledger.steps.bundle import Anchor, Bundle, BundleStep, StepList, gc_paused
 from ledger.steps.compact import Blocks, decode_block
 from ledger.steps.epcis import payload_hash
-from ledger.steps.record import ZERO, Domain, Step
+from ledger.steps.record import ZERO, Domain, Step, read_record
 from ledger.steps.signatures import recover_address
 from ledger.verify.authority import Window
 from ledger.verify.chain import ChainFacts, facts_for
@@ -81,34 +81,56 @@ def _handover(payload: str) -> tuple[int, str] | None:
 
 def examine(domain: Domain, raws: Sequence[Raw]) -> list[Examined | str]:
     """The per-step work for (record, signature, payload, stated hash) tuples: an Examined
-    tuple, or the reason the record cannot be read. Pure, so it runs in any process."""
+    tuple, or the reason the record cannot be read. Pure, so it runs in any process.
+
+    A record in its everyday form is read by `read_record` (no Step built, no second
+    validation); any other goes through `Step.from_message`, which reads or refuses it.
+    A payload text equal to the one before is not hashed again (a split's steps often
+    carry the same event)."""
     out: list[Examined | str] = []
+    append = out.append
+    last_text: str | None = None
+    last_hash = b""
     for record, signature, payload, stated in raws:
-        try:
-            step = Step.from_message(record)
-        except Exception as exc:  # noqa: BLE001 - any unreadable record is one finding
-            out.append(f"unreadable step record: {exc}")
-            continue
-        digest = step.digest(domain)
+        fields = read_record(record, domain)
+        if fields is None:
+            try:
+                step = Step.from_message(record)
+            except Exception as exc:  # noqa: BLE001 - any unreadable record is one finding
+                append(f"unreadable step record: {exc}")
+                continue
+            digest = step.digest(domain)
+            fields = (
+                step.job_id,
+                step.split_id,
+                step.seq,
+                step.prev_hash,
+                step.payload_hash,
+                step.time,
+                step.member,
+                digest,
+            )
+        job_id, split_id, seq, prev_hash, signed_payload, when, member, digest = fields
         if payload is None:
             state, handover = PAYLOAD_MISSING, None
         elif isinstance(payload, str):
-            ok = payload_hash(payload.encode()) == step.payload_hash
-            state = PAYLOAD_OK if ok else PAYLOAD_MISMATCH
+            if payload != last_text:
+                last_text, last_hash = payload, payload_hash(payload.encode())
+            state = PAYLOAD_OK if last_hash == signed_payload else PAYLOAD_MISMATCH
             maybe = "handover" in payload or "\\u" in payload  # escapes could hide the key
             handover = _handover(payload) if maybe else None
         else:  # the canonical text is signed; a parsed object is not that text
             state, handover = PAYLOAD_MISMATCH, None
-        out.append(
+        append(
             (
-                step.seq,
-                step.job_id,
-                step.split_id,
-                step.prev_hash,
-                step.member,
-                step.time,
+                seq,
+                job_id,
+                split_id,
+                prev_hash,
+                member,
+                when,
                 digest,
-                step_leaf(step.seq, digest),
+                step_leaf(seq, digest),
                 recover_address(digest, _signature(signature)),
                 state,
                 handover,
@@ -326,94 +348,142 @@ Flag = Callable[..., None]
 def check_steps(
     facts: ChainFacts, bundles: Sequence[Bundle], split_ids: Iterable[int]
 ) -> StepsVerdict:
-    """Check the bundles' steps of `split_ids` against the chain's facts.
+    """Check the bundles' steps of `split_ids` against the chain's facts."""
+    return start_steps(facts, bundles, split_ids).finish()
+
+
+def start_steps(
+    facts: ChainFacts, bundles: Sequence[Bundle], split_ids: Iterable[int]
+) -> StepsCheck:
+    """Hand the bundles' steps of `split_ids` to the workers and return at once: the
+    caller does its own chain reads meanwhile, then calls `finish`. Of the facts, only
+    the job, domain and anchors are read here; the rest only by `finish`."""
+    with gc_paused():
+        return StepsCheck.start(facts, bundles, split_ids)
+
+
+@dataclass
+class StepsCheck:
+    """Steps being examined by the workers, and what their split-level checks need.
 
     Workers examine chunks of each split while this process checks the splits whose
     chunks are back, in order. A split whose steps run unbroken from 0 needs no row per
     step here (`_check_runs`); any other falls back to the step-by-step checks, which
     state each problem."""
-    job_id = facts.job_id
-    findings: list[Finding] = []
-    given: dict[int, list[tuple[int, BundleStep]]] = {s: [] for s in split_ids}
-    claims: dict[int, list[Any]] = {s: [] for s in given}
-    sources: dict[int, list[Sequence[BundleStep]]] = {s: [] for s in given}
-    for b in bundles:
-        for entry in b.splits:
-            if entry.split_id in given:
-                sources[entry.split_id].append(entry.steps)
-                claims[entry.split_id] += entry.anchors
-    lazy: dict[int, Blocks] = {}  # compact splits: their blocks go to the workers undecoded
-    for sid, steps in sources.items():
-        if len(steps) == 1 and isinstance(steps[0], Blocks):
-            lazy[sid] = steps[0]
-            continue
-        items = [x for s in steps for x in enumerate(s)]
-        given[sid] = _first_of_each(items) if len(steps) > 1 else items
 
-    def flag(sev: Severity, code: str, sid: int, text: str, **ev: Any) -> None:
-        findings.append(
-            Finding(
-                severity=sev,
-                code=code,
-                statement=f"split {sid}: {text}",
-                evidence={"job": job_id, "split": sid, **ev},
-            )
+    facts: ChainFacts
+    given: dict[int, list[tuple[int, BundleStep]]]
+    claims: dict[int, list[Any]]
+    lazy: dict[int, Blocks]  # compact splits: their blocks go to the workers undecoded
+    listed: dict[int, StepList]  # JSON splits: their steps go to the workers as read
+    parts: dict[int, list[Any]]  # per split, its chunks' futures (or results)
+
+    @classmethod
+    def start(
+        cls, facts: ChainFacts, bundles: Sequence[Bundle], split_ids: Iterable[int]
+    ) -> StepsCheck:
+        job_id = facts.job_id
+        given: dict[int, list[tuple[int, BundleStep]]] = {s: [] for s in split_ids}
+        claims: dict[int, list[Any]] = {s: [] for s in given}
+        sources: dict[int, list[Sequence[BundleStep]]] = {s: [] for s in given}
+        for b in bundles:
+            for entry in b.splits:
+                if entry.split_id in given:
+                    sources[entry.split_id].append(entry.steps)
+                    claims[entry.split_id] += entry.anchors
+        lazy: dict[int, Blocks] = {}
+        listed: dict[int, StepList] = {}
+        for sid, steps in sources.items():
+            if len(steps) == 1 and isinstance(steps[0], Blocks):
+                lazy[sid] = steps[0]
+                continue
+            if len(steps) == 1 and isinstance(steps[0], StepList):
+                listed[sid] = steps[0]
+                continue
+            items = [x for s in steps for x in enumerate(s)]
+            given[sid] = _first_of_each(items) if len(steps) > 1 else items
+
+        total = sum(len(v) for v in given.values()) + sum(
+            len(v) for v in (*lazy.values(), *listed.values())
         )
+        executor = pool() if total >= PARALLEL_FROM else None
 
-    total = sum(len(v) for v in given.values()) + sum(len(v) for v in lazy.values())
-    executor = pool() if total >= PARALLEL_FROM else None
+        def task(fn: Callable[..., Any], *args: Any) -> Any:
+            return executor.submit(fn, *args) if executor else fn(*args)
 
-    def task(fn: Callable[..., Any], *args: Any) -> Any:
-        return executor.submit(fn, *args) if executor else fn(*args)
-
-    parts: dict[int, list[Any]] = {}
-    for sid, items in given.items():
-        ranges = [(a.index, a.from_seq, a.to_seq) for a in facts.anchors.get(sid, [])]
-        if sid in lazy:
+        parts: dict[int, list[Any]] = {}
+        for sid, items in given.items():
+            ranges = [(a.index, a.from_seq, a.to_seq) for a in facts.anchors.get(sid, [])]
+            if sid in lazy:
+                parts[sid] = [
+                    task(examine_block, facts.domain, b, job_id, sid, ranges)
+                    for b in lazy[sid].blocks
+                ]
+                continue
+            raws = listed[sid].raws() if sid in listed else _raws(items)
             parts[sid] = [
-                task(examine_block, facts.domain, b, job_id, sid, ranges) for b in lazy[sid].blocks
+                task(examine_chunk, facts.domain, raws[i : i + CHUNK], job_id, sid, ranges)
+                for i in range(0, len(raws), CHUNK)
             ]
-            continue
-        raws = _raws(items)
-        parts[sid] = [
-            task(examine_chunk, facts.domain, raws[i : i + CHUNK], job_id, sid, ranges)
-            for i in range(0, len(raws), CHUNK)
-        ]
+        return cls(facts, given, claims, lazy, listed, parts)
 
-    results = {}
-    for sid, items in given.items():
-        done = [p.result() if isinstance(p, Future) else p for p in parts.pop(sid)]
-        runs = [p for p in done if isinstance(p, Run)]
-        res = SplitResult(sid)
-        whole = bool(runs) and len(runs) == len(done)  # no steps: the step-by-step checks
-        if whole and _check_runs(facts, sid, runs, claims[sid], res, flag):
-            res.items = lazy.get(sid) or [it for _, it in items]
-            res.steps, res.first, res.last = len(res.items), runs[0].edges[0], runs[-1].edges[1]
-            handovers = [h for r in runs for h in r.handovers]
-        else:
-            rows: list[Examined | str] = []
-            if sid in lazy:  # decoded here only when a step needs a finding
-                items = list(enumerate(lazy[sid]))
-                rows = examine(facts.domain, _raws(items))
+    def finish(self) -> StepsVerdict:
+        """The verdict, once the workers are done (the facts complete by now)."""
+        with gc_paused():
+            return self._finish()
+
+    def _finish(self) -> StepsVerdict:
+        facts, claims, lazy, listed = self.facts, self.claims, self.lazy, self.listed
+        job_id = facts.job_id
+        findings: list[Finding] = []
+
+        def flag(sev: Severity, code: str, sid: int, text: str, **ev: Any) -> None:
+            findings.append(
+                Finding(
+                    severity=sev,
+                    code=code,
+                    statement=f"split {sid}: {text}",
+                    evidence={"job": job_id, "split": sid, **ev},
+                )
+            )
+
+        results = {}
+        for sid, items in self.given.items():
+            done = [p.result() if isinstance(p, Future) else p for p in self.parts.pop(sid)]
+            runs = [p for p in done if isinstance(p, Run)]
+            res = SplitResult(sid)
+            whole = bool(runs) and len(runs) == len(done)  # no steps: the step-by-step checks
+            if whole and _check_runs(facts, sid, runs, claims[sid], res, flag):
+                res.items = lazy.get(sid) or listed.get(sid) or [it for _, it in items]
+                res.steps, res.first = len(res.items), runs[0].edges[0]
+                res.last = runs[-1].edges[1]
+                handovers = [h for r in runs for h in r.handovers]
             else:
-                for i, p in enumerate(done):
-                    chunk = items[i * CHUNK : (i + 1) * CHUNK]
-                    rows += examine(facts.domain, _raws(chunk)) if isinstance(p, Run) else p
-            handovers = _check_rows(facts, sid, items, rows, claims[sid], res, flag)
-        if facts.handovers is not None:
-            for seq, (to_split, lot) in sorted(handovers):
-                if (sid, to_split, lot) not in facts.handovers:
-                    flag(
-                        Severity.MAJOR,
-                        "one-sided-handover",
-                        sid,
-                        f"it says it handed lot {lot} to split {to_split} (step {seq}), but "
-                        "the receiver never signed for it on chain",
-                        seq=seq,
-                    )
-        results[sid] = res
-    findings.sort(key=lambda f: f.sort_key())
-    return StepsVerdict(job_id, findings, results)
+                rows: list[Examined | str] = []
+                if sid in lazy:  # decoded here only when a step needs a finding
+                    items = list(enumerate(lazy[sid]))
+                    rows = examine(facts.domain, _raws(items))
+                else:
+                    if sid in listed:
+                        items = list(enumerate(listed[sid]))
+                    for i, p in enumerate(done):
+                        chunk = items[i * CHUNK : (i + 1) * CHUNK]
+                        rows += examine(facts.domain, _raws(chunk)) if isinstance(p, Run) else p
+                handovers = _check_rows(facts, sid, items, rows, claims[sid], res, flag)
+            if facts.handovers is not None:
+                for seq, (to_split, lot) in sorted(handovers):
+                    if (sid, to_split, lot) not in facts.handovers:
+                        flag(
+                            Severity.MAJOR,
+                            "one-sided-handover",
+                            sid,
+                            f"it says it handed lot {lot} to split {to_split} (step {seq}), "
+                            "but the receiver never signed for it on chain",
+                            seq=seq,
+                        )
+            results[sid] = res
+        findings.sort(key=lambda f: f.sort_key())
+        return StepsVerdict(job_id, findings, results)
 
 
 def _check_runs(
