@@ -11,9 +11,17 @@ reproduces byte for byte, so the text the signer saw is the text that is verifie
 from __future__ import annotations
 
 import re
+import warnings
 
 from pydantic import ValidationError
-from siwe import SiweMessage
+
+with warnings.catch_warnings():
+    # siwe's grammar redefines core ABNF rules when imported: a warning for its authors,
+    # noise in every node's log
+    warnings.simplefilter("ignore", UserWarning)
+    from siwe import SiweMessage, VerificationError, generate_nonce
+
+__all__ = ["SiweMessage", "VerificationError", "generate_nonce"]
 
 MAX_MESSAGE_BYTES = 4096  # a sign-in message is well under 1 KiB
 

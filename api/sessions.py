@@ -15,9 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from eth_keys.exceptions import BadSignature
-from siwe import VerificationError, generate_nonce
 
 from api import eip4361
+from api.eip4361 import VerificationError, generate_nonce
 from ledger.core.errors import TooLarge, Unauthorized
 from ledger.core.settings import PublicOrigin
 
