@@ -544,6 +544,20 @@ def _scenario(gw: Gateway, receiver: Receiver) -> None:
     bad = c.get("/epcis/queries/shipped/events", params={"EQ_action": "ADD"}, headers=mes)
     assert assert_problem(bad, 400)["errors"][0]["field"] == "EQ_action"
 
+    # a schedule reports what is new at its times, and when nothing is new only if asked
+    watched = {"name": "received", "query": {"EQ_bizStep": ["receiving"]}}
+    assert c.post("/epcis/queries", json=watched, headers=mes).status_code == 201
+    quiet = {"dest": receiver.url, "signatureToken": TOKEN, "schedule": {"second": "[0-59]"}}
+    told = {**quiet, "reportIfEmpty": True}
+    for controls in (quiet, told):
+        resp = c.post("/epcis/queries/received/subscriptions", json=controls, headers=mes)
+        assert resp.status_code == 201, resp.text
+        assert resp.json()["reportIfEmpty"] is controls.get("reportIfEmpty", False)
+    assert gw.node.epcis.subscriptions.publish(now=time.time() + 2) == 1  # the one told
+    gw.node.notify.dispatcher.run_due()
+    assert len(receiver.requests) == 2 and _event_ids(_reports(receiver)[1]) == []
+    assert c.delete("/epcis/queries/received", headers=mes).status_code == 204
+
     # unsubscribed: a later matching event is not reported
     assert c.delete(one, headers=mes).status_code == 204
     assert c.get(subs, headers=mes).json() == []
@@ -552,6 +566,6 @@ def _scenario(gw: Gateway, receiver: Receiver) -> None:
     assert c.post("/epcis/capture", json=later, headers=mes).status_code == 202
     gw.node.epcis.subscriptions.publish()
     gw.node.notify.dispatcher.run_due()
-    assert len(receiver.requests) == 1
+    assert len(receiver.requests) == 2
     assert c.delete("/epcis/queries/shipped", headers=mes).status_code == 204
     assert c.get("/epcis/queries", headers=mes).json() == []

@@ -17,6 +17,7 @@ from eth_account import Account
 from ledger.core.errors import QueryParameterError
 from ledger.epcis.query import EventQuery
 from ledger.epcis.store import EpcisStore
+from ledger.epcis.subscriptions import _fired, _schedule
 from ledger.steps import epcis
 from ledger.steps.journal import Journal, NewStep
 from ledger.steps.record import Domain, Step
@@ -135,3 +136,20 @@ def test_a_committed_step_is_in_the_next_answer_and_indexed_once(index: Index) -
     rows = index.store.read("SELECT event_id, COUNT(*) FROM events GROUP BY event_id")
     assert {n for _, n in rows} == {1} and len(rows) == 32
     assert index.pages(100) == [[first, second, *added]]
+
+
+def test_a_schedule_fires_at_the_seconds_it_names() -> None:
+    daily = _schedule({"hour": "1", "minute": "5"})  # second left out: 0
+    at = datetime(2026, 11, 22, 1, 5, 0, tzinfo=UTC).timestamp()
+    assert _fired(daily, at - 1, at + 30) == at
+    assert _fired(daily, at, at + 30) is None  # fired already
+    assert _fired(daily, at + 1, at + 3600) is None
+    weekdays = _schedule({"second": "0,30", "dayOfWeek": "[1-5]"})
+    sunday = datetime(2026, 11, 22, 9, 0, 0, tzinfo=UTC).timestamp()  # a Sunday
+    assert _fired(weekdays, sunday - 1, sunday + 60) is None
+    assert _fired(weekdays, sunday + 86_400 - 1, sunday + 86_400 + 40) == sunday + 86_400 + 30
+    for bad, field in (({"minute": "60"}, "schedule.minute"), ({"hour": "[3-1]"}, "schedule.hour"),
+                       ({"week": "1"}, "schedule.week"), ({}, "schedule")):  # fmt: skip
+        with pytest.raises(QueryParameterError) as refused:
+            _schedule(bad)
+        assert refused.value.field == field

@@ -249,10 +249,10 @@ class Subscriptions:
         self.notify().remove_webhook(owner, rows[0][0])
 
     # --- reports -----------------------------------------------------------------------
-    def publish(self) -> int:
-        """Record the reports now due (new events of stream subscriptions, schedules that
-        fired since the last look); returns how many. Called once a capture has
-        committed, and each round of the notification service."""
+    def publish(self, now: float | None = None) -> int:
+        """Record the reports due at `now` (default: the clock's now): new events of stream
+        subscriptions, schedules that fired since the last look; returns how many. Called
+        once a capture has committed, and each round of the notification service."""
         rows = self.store.read(
             "SELECT s.id, s.query_name, s.webhook_id, s.stream, s.schedule, "
             "s.report_if_empty, s.initial_record_time, s.start_id, q.query FROM subscriptions s "
@@ -263,8 +263,8 @@ class Subscriptions:
         with self._lock:
             self.store.sync()
             last = self._last_row()
-            now = time.time()
-            since, self._checked = self._checked, now
+            now = time.time() if now is None else now
+            since, self._checked = self._checked, max(self._checked, now)
             outbox = self.notify().outbox
             made = 0
             for sid, name, hook, stream, schedule, if_empty, initial, start, q in rows:
