@@ -287,6 +287,7 @@ def _fill(journal: Journal, events: int, jobs: int, splits: int, t0: int) -> Non
 def _queries(query: EventQuery, events: int, t0: int) -> None:
     mid = _iso(t0 + events // 2)
     late = _iso(t0 + events - 5_000)
+    recent = _iso(query.store.read("SELECT MAX(record_time) FROM events")[0][0] / 1000 - 60)
     cases: list[tuple[str, dict[str, str]]] = [
         ("all", {}),
         ("eventType", {"eventType": "ObjectEvent"}),
@@ -297,6 +298,7 @@ def _queries(query: EventQuery, events: int, t0: int) -> None:
         ("GE_eventTime newest-first", {"GE_eventTime": mid, "orderDirection": "DESC"}),
         ("all newest-first", {"orderDirection": "DESC"}),
         ("GE_recordTime", {"GE_recordTime": "2000-01-01T00:00:00Z"}),
+        ("GE_recordTime last minute", {"GE_recordTime": recent, "orderBy": "recordTime"}),
         ("EQ_bizLocation", {"EQ_bizLocation": "urn:epc:id:sgln:0614141.00888.17"}),
         ("EQ_readPoint", {"EQ_readPoint": "urn:epc:id:sgln:0614141.00777.421"}),
         ("MATCH_epc", {"MATCH_epc": f"urn:epc:id:sgtin:0614141.107346.{events // 3}"}),

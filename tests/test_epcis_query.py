@@ -98,13 +98,18 @@ def test_pages_follow_event_time_then_capture_order_without_gaps_or_repeats(
     got = index.pages(2, GE_eventTime=datetime.fromtimestamp(T0 + 4, UTC).isoformat())
     assert [e for page in got for e in page] == shipped
 
-    # a token holds for its direction only, and is refused naming it otherwise
+    # in record time order: as the node recorded them (each newer than the last)
+    recorded = index.pages(4, orderBy="recordTime")
+    assert [e for page in recorded for e in page] == [e for _, _, e in made]
+
+    # a token holds for its order and direction only, and is refused naming it otherwise
     _, token = index.query.query({"perPage": ["2"]})
     assert token is not None
     for params, field in (
         ({"nextPageToken": [token], "orderDirection": ["DESC"]}, "nextPageToken"),
         ({"nextPageToken": ["YWZ0ZXI6Mw"]}, "nextPageToken"),  # an old-style token
-        ({"orderBy": ["recordTime"]}, "orderBy"),
+        ({"orderBy": ["bizStep"]}, "orderBy"),
+        ({"nextPageToken": [token], "orderBy": ["recordTime"]}, "nextPageToken"),
         ({"orderDirection": ["UP"]}, "orderDirection"),
     ):
         with pytest.raises(QueryParameterError) as refused:

@@ -4,9 +4,9 @@ Standard query parameters (`eventType`, `GE_`/`LT_eventTime`, `GE_`/`LT_recordTi
 `EQ_bizStep`, `EQ_bizLocation`, `EQ_readPoint`, `EQ_action`, `EQ_disposition`,
 `EQ_eventID`, `MATCH_epc`, `MATCH_anyEPC`, `MATCH_parentID`, `MATCH_inputEPC`,
 `MATCH_outputEPC`, the `MATCH_…EPCClass` family), several values of one parameter
-separated by `|`; pages in event time order (`orderBy=eventTime`, `orderDirection`,
-`perPage`, `nextPageToken`). Each page is read from an index whose last columns are
-(event_time, id), so a page costs the same on a million events as on a hundred.
+separated by `|`; pages in event time order (`orderBy=eventTime`, or `recordTime`;
+`orderDirection`, `perPage`, `nextPageToken`). Each page is read from an index whose last
+columns are (time, id), so a page costs the same on a million events as on a hundred.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ _MATCH = {"MATCH_epc": ("epc",), "MATCH_parentID": ("parent",), "MATCH_inputEPC"
           "MATCH_anyEPCClass": ("class", "inputClass", "outputClass")}  # fmt: skip
 
 
-ORDER_BY = ("eventTime",)
+ORDER_BY = {"eventTime": "event_time", "recordTime": "record_time"}
 QUERY_PARAMETERS = (*_FILTERS, *_TIMES, *_MATCH, "orderBy", "orderDirection", "perPage",
                     "nextPageToken")  # fmt: skip
 """What `GET /epcis/events` takes; a named query takes the same but the paging ones."""
@@ -96,34 +96,35 @@ class EventQuery:
         self.store = store
 
     def query(self, params: Mapping[str, list[str]]) -> tuple[list[dict[str, Any]], str | None]:
-        """Events matching the EPCIS query parameters, one page in event time order
-        (`orderDirection` ASC, the default, or DESC; ties in capture order); and the token
-        of the next page (None on the last).
+        """Events matching the EPCIS query parameters, one page in event time order (or
+        record time order: `orderBy=recordTime`; `orderDirection` ASC, the default, or
+        DESC; ties in capture order); and the token of the next page (None on the last).
 
-        Every page is read from an index ending in (event_time, id): the filter's own
+        Every page is read from an index ending in (time, id): the filter's own
         (`biz_step, event_time, id`, ...) or the time index, so `LIMIT` stops after one
-        page and the next page starts at the token's (event_time, id) in that index."""
+        page and the next page starts at the token's (time, id) in that index."""
         found = criteria(params)
         where, args = list(found.where), list(found.args)
-        _one(params, "orderBy", ORDER_BY, "eventTime")  # the one order the index keeps
+        order = _one(params, "orderBy", tuple(ORDER_BY), "eventTime")
+        column = ORDER_BY[order]
         direction = _one(params, "orderDirection", ("ASC", "DESC"), "ASC")
         per_page = _int_param(params, "perPage", DEFAULT_PAGE, 1, MAX_PAGE)
         tokens = params.get("nextPageToken")
         if tokens:
-            when, last = _token_value(tokens[-1], direction)
-            where.append(f"(event_time, id) {'>' if direction == 'ASC' else '<'} (?, ?)")
+            when, last = _token_value(tokens[-1], f"{direction}-{order}")
+            where.append(f"({column}, id) {'>' if direction == 'ASC' else '<'} (?, ?)")
             args += [when, last]
         self.store.sync()
         sql = (
-            "SELECT id, event_time FROM events"
+            f"SELECT id, {column} FROM events"
             + (" WHERE " + " AND ".join(where) if where else "")
-            + f" ORDER BY event_time {direction}, id {direction} LIMIT ?"
+            + f" ORDER BY {column} {direction}, id {direction} LIMIT ?"
         )
         rows = self.store.read(sql, [*args, per_page + 1])
         more = len(rows) > per_page
         rows = rows[:per_page]
         events = [self._with_proof(e) for e in self.store.load([r[0] for r in rows])]
-        token = _token(rows[-1][1], rows[-1][0], direction) if more and rows else None
+        token = _token(rows[-1][1], rows[-1][0], f"{direction}-{order}") if more and rows else None
         return events, token
 
     def since(
@@ -214,18 +215,19 @@ def _one(params: Mapping[str, list[str]], name: str, choices: tuple[str, ...], d
     return given[-1]
 
 
-def _token(event_time: int, last_id: int, direction: str) -> str:
-    text = f"{direction.lower()}:{event_time}:{last_id}"
+def _token(when: int, last_id: int, order: str) -> str:
+    text = f"{order.lower()}:{when}:{last_id}"
     return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
-def _token_value(token: str, direction: str) -> tuple[int, int]:
-    """The (event_time, id) a page token continues after, for pages in `direction`."""
+def _token_value(token: str, order: str) -> tuple[int, int]:
+    """The (time, id) a page token continues after, for pages in `order` (direction and
+    field)."""
     try:
         text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
         prefix, _, rest = text.partition(":")
         when, _, number = rest.partition(":")
-        if prefix == direction.lower() and when.lstrip("-").isdigit() and number.isdigit():
+        if prefix == order.lower() and when.lstrip("-").isdigit() and number.isdigit():
             return int(when), int(number)
     except (ValueError, UnicodeDecodeError):
         pass
