@@ -10,12 +10,14 @@
 - query: `--events` signed steps journaled (1,024-step anchors recorded with their Merkle
   roots), indexed, then the standard queries with a page of 100 (each parameter alone, a
   combination, a next page), timed in the query service (index, journal join, proofs and
-  the events' JSON); target p99 <= 50 ms.
+  the events' JSON); target p99 <= 50 ms over 100 rounds, after each query's first page
+  and next page (their first reads of the journal's pages, shown as "cold").
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import statistics
 import tempfile
@@ -204,6 +206,7 @@ def bench_query(events: int, keep: Path | None = None, per_split: int = 5_000) -
             f"{time.perf_counter() - began:.0f} s ({indexed:,} events)"
         )
         _sync_cost(store)
+        gc.freeze()  # as `cofab up` does before serving: full collections skip start-up objects
         _queries(EventQuery(store), events, t0)
         store.close()
         journal.close()
@@ -307,17 +310,20 @@ def _queries(query: EventQuery, events: int, t0: int) -> None:
         ("readPoint + bizStep", {"EQ_readPoint": "urn:epc:id:sgln:0614141.00777.5",
                                  "EQ_bizStep": "commissioning"}),
     ]  # fmt: skip
-    rounds = 30
-    worst = worst_cpu = 0.0
+    rounds = 100  # measured, after the first page and next page (cold: reported apart)
+    worst = worst_cpu = worst_cold = 0.0
     anchored = returned = 0
-    print(f"  {'query (page of 100)':<26} {'events':>6} {'p50 ms':>8} {'p99 ms':>8} {'p99 CPU':>8}")
+    print(
+        f"  {'query (page of 100)':<26} {'events':>6} {'cold ms':>8} {'p50 ms':>8} "
+        f"{'p99 ms':>8} {'p99 CPU':>8}"
+    )
     for name, params in cases:
         args = {k: [v] for k, v in params.items()} | {"perPage": ["100"]}
         times = []
         cpu_times = []
         found: list[dict[str, Any]] = []
         token = None
-        for r in range(rounds):
+        for r in range(rounds + 2):
             page = dict(args)
             if r % 2 and token:  # every other round: the next page
                 page["nextPageToken"] = [token]
@@ -328,16 +334,20 @@ def _queries(query: EventQuery, events: int, t0: int) -> None:
             token = next_token or token
         anchored += sum(1 for e in found if e["cofab:proof"]["anchor"])
         returned += len(found)
-        p99, cpu99 = (sorted(t)[min(len(t) - 1, int(len(t) * 0.99))] for t in (times, cpu_times))
+        cold = max(times[:2])  # the first reads of this query's journal pages
+        times, cpu_times = times[2:], cpu_times[2:]
+        p99, cpu99 = (statistics.quantiles(t, n=100)[-1] for t in (times, cpu_times))
         worst = max(worst, p99)
         worst_cpu = max(worst_cpu, cpu99)
+        worst_cold = max(worst_cold, cold)
         print(
-            f"  {name:<26} {len(found):>6} {statistics.median(times):>8.1f} {p99:>8.1f} "
-            f"{cpu99:>8.1f}"
+            f"  {name:<26} {len(found):>6} {cold:>8.1f} {statistics.median(times):>8.1f} "
+            f"{p99:>8.1f} {cpu99:>8.1f}"
         )
     print(
         f"query: p99 of the worst query {worst:.1f} ms (target <= {QUERY_TARGET_MS:.0f} ms): "
         f"{_verdict(worst <= QUERY_TARGET_MS)}; its CPU time p99 {worst_cpu:.1f} ms; "
+        f"a first page on journal pages not read before up to {worst_cold:.0f} ms; "
         f"{os.getloadavg()[0]:.1f} load average; events carry their proofs "
         f"({anchored:,} of the {returned:,} on the last pages anchored, with Merkle proofs)"
     )
