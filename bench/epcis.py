@@ -1,6 +1,7 @@
 """EPCIS 2.0 gateway: capture throughput over HTTP, query latency on a large journal.
 
     .venv/bin/python bench/epcis.py [--capture-events 20000] [--batch 1000] [--events 1000000]
+                                    [--keep DIR]  # journal the query events there, reuse them
 
 - capture: EPCISDocuments of `--batch` events POSTed to /epcis/capture over real HTTP
   (uvicorn on 127.0.0.1) with an API key, on an embedded chain; each event validated, given
@@ -9,12 +10,14 @@
 - query: `--events` signed steps journaled (1,024-step anchors recorded with their Merkle
   roots), indexed, then the standard queries with a page of 100 (each parameter alone, a
   combination, a next page), timed in the query service (index, journal join, proofs and
-  the events' JSON); target p99 <= 50 ms.
+  the events' JSON); target p99 <= 50 ms over 100 rounds, after each query's first page
+  and next page (their first reads of the journal's pages, shown as "cold").
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import statistics
 import tempfile
@@ -178,18 +181,23 @@ def _capture(node: Node, events: int, batch: int) -> None:
 # --- query ---------------------------------------------------------------------------------
 
 
-def bench_query(events: int, per_split: int = 5_000) -> None:
+def bench_query(events: int, keep: Path | None = None, per_split: int = 5_000) -> None:
     splits = max(1, min(10, events // per_split))
     jobs = max(1, events // (per_split * splits))
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "journal.sqlite"
+        where = keep or Path(tmp)
+        where.mkdir(parents=True, exist_ok=True)
+        path = where / "journal.sqlite"
         journal = Journal(path)
-        journal.set_meta("chain", "bench")
-        began = time.perf_counter()
         t0 = 1_795_000_000
-        _fill(journal, events, jobs, splits, t0)
+        began = time.perf_counter()
+        if journal.count() != events:  # a kept journal of this size is reused as it is
+            if journal.count():
+                raise SystemExit(f"{path} holds another number of steps: remove it first")
+            journal.set_meta("chain", "bench")
+            _fill(journal, events, jobs, splits, t0)
         filled = time.perf_counter() - began
-        store = EpcisStore(Path(tmp) / "journal.epcis.sqlite", path, "bench")
+        store = EpcisStore(where / "journal.epcis.sqlite", path, "bench")
         began = time.perf_counter()
         indexed = store.sync()
         store.analyze()
@@ -197,9 +205,28 @@ def bench_query(events: int, per_split: int = 5_000) -> None:
             f"query: {events:,} steps journaled in {filled:.0f} s, indexed in "
             f"{time.perf_counter() - began:.0f} s ({indexed:,} events)"
         )
+        _sync_cost(store)
+        gc.freeze()  # as `cofab up` does before serving: full collections skip start-up objects
         _queries(EventQuery(store), events, t0)
         store.close()
         journal.close()
+
+
+def _sync_cost(store: EpcisStore) -> None:
+    """What each query pays to know the index is current: the constant-time check, and
+    the full catch-up scan (of the journal's heads and anchors) it spares."""
+    rounds = 200
+    c = time.process_time()
+    for _ in range(rounds):
+        store.sync()
+    check = (time.process_time() - c) / rounds * 1000
+    c = time.process_time()
+    for _ in range(rounds // 10):
+        store._catch_up()
+    scan = (time.process_time() - c) / (rounds // 10) * 1000
+    print(
+        f"  index sync before a query: {check:.3f} ms CPU (the full catch-up scan: {scan:.1f} ms)"
+    )
 
 
 _TEMPLATE = (
@@ -263,6 +290,7 @@ def _fill(journal: Journal, events: int, jobs: int, splits: int, t0: int) -> Non
 def _queries(query: EventQuery, events: int, t0: int) -> None:
     mid = _iso(t0 + events // 2)
     late = _iso(t0 + events - 5_000)
+    recent = _iso(query.store.read("SELECT MAX(record_time) FROM events")[0][0] / 1000 - 60)
     cases: list[tuple[str, dict[str, str]]] = [
         ("all", {}),
         ("eventType", {"eventType": "ObjectEvent"}),
@@ -270,7 +298,10 @@ def _queries(query: EventQuery, events: int, t0: int) -> None:
         ("GE_eventTime", {"GE_eventTime": mid}),
         ("LT_eventTime", {"LT_eventTime": mid}),
         ("GE_eventTime late", {"GE_eventTime": late}),
+        ("GE_eventTime newest-first", {"GE_eventTime": mid, "orderDirection": "DESC"}),
+        ("all newest-first", {"orderDirection": "DESC"}),
         ("GE_recordTime", {"GE_recordTime": "2000-01-01T00:00:00Z"}),
+        ("GE_recordTime last minute", {"GE_recordTime": recent, "orderBy": "recordTime"}),
         ("EQ_bizLocation", {"EQ_bizLocation": "urn:epc:id:sgln:0614141.00888.17"}),
         ("EQ_readPoint", {"EQ_readPoint": "urn:epc:id:sgln:0614141.00777.421"}),
         ("MATCH_epc", {"MATCH_epc": f"urn:epc:id:sgtin:0614141.107346.{events // 3}"}),
@@ -279,17 +310,20 @@ def _queries(query: EventQuery, events: int, t0: int) -> None:
         ("readPoint + bizStep", {"EQ_readPoint": "urn:epc:id:sgln:0614141.00777.5",
                                  "EQ_bizStep": "commissioning"}),
     ]  # fmt: skip
-    rounds = 30
-    worst = worst_cpu = 0.0
+    rounds = 100  # measured, after the first page and next page (cold: reported apart)
+    worst = worst_cpu = worst_cold = 0.0
     anchored = returned = 0
-    print(f"  {'query (page of 100)':<26} {'events':>6} {'p50 ms':>8} {'p99 ms':>8} {'p99 CPU':>8}")
+    print(
+        f"  {'query (page of 100)':<26} {'events':>6} {'cold ms':>8} {'p50 ms':>8} "
+        f"{'p99 ms':>8} {'p99 CPU':>8}"
+    )
     for name, params in cases:
         args = {k: [v] for k, v in params.items()} | {"perPage": ["100"]}
         times = []
         cpu_times = []
         found: list[dict[str, Any]] = []
         token = None
-        for r in range(rounds):
+        for r in range(rounds + 2):
             page = dict(args)
             if r % 2 and token:  # every other round: the next page
                 page["nextPageToken"] = [token]
@@ -300,16 +334,20 @@ def _queries(query: EventQuery, events: int, t0: int) -> None:
             token = next_token or token
         anchored += sum(1 for e in found if e["cofab:proof"]["anchor"])
         returned += len(found)
-        p99, cpu99 = (sorted(t)[min(len(t) - 1, int(len(t) * 0.99))] for t in (times, cpu_times))
+        cold = max(times[:2])  # the first reads of this query's journal pages
+        times, cpu_times = times[2:], cpu_times[2:]
+        p99, cpu99 = (statistics.quantiles(t, n=100)[-1] for t in (times, cpu_times))
         worst = max(worst, p99)
         worst_cpu = max(worst_cpu, cpu99)
+        worst_cold = max(worst_cold, cold)
         print(
-            f"  {name:<26} {len(found):>6} {statistics.median(times):>8.1f} {p99:>8.1f} "
-            f"{cpu99:>8.1f}"
+            f"  {name:<26} {len(found):>6} {cold:>8.1f} {statistics.median(times):>8.1f} "
+            f"{p99:>8.1f} {cpu99:>8.1f}"
         )
     print(
         f"query: p99 of the worst query {worst:.1f} ms (target <= {QUERY_TARGET_MS:.0f} ms): "
         f"{_verdict(worst <= QUERY_TARGET_MS)}; its CPU time p99 {worst_cpu:.1f} ms; "
+        f"a first page on journal pages not read before up to {worst_cold:.0f} ms; "
         f"{os.getloadavg()[0]:.1f} load average; events carry their proofs "
         f"({anchored:,} of the {returned:,} on the last pages anchored, with Merkle proofs)"
     )
@@ -322,11 +360,14 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--skip-capture", action="store_true")
     parser.add_argument("--skip-query", action="store_true")
+    parser.add_argument(
+        "--keep", type=Path, help="journal the query events in this directory and reuse them"
+    )
     opts = parser.parse_args()
     if not opts.skip_capture:
         bench_capture(opts.capture_events, opts.batch)
     if not opts.skip_query:
-        bench_query(opts.events)
+        bench_query(opts.events, opts.keep)
 
 
 if __name__ == "__main__":

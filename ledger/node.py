@@ -141,7 +141,7 @@ class Node:
     def epcis(self) -> EpcisService:
         """EPCIS 2.0 capture and query over the steps (opened on first use)."""
         if self._epcis is None:
-            self._epcis = EpcisService(self.steps)
+            self._epcis = EpcisService(self.steps, lambda: self.notify)
         return self._epcis
 
     @property
@@ -204,7 +204,14 @@ class Node:
                 chain_identity(self.chain, from_block),
                 notify_settings(),
             )
+            self._notify.tickers.append(self._epcis_reports)
         return self._notify
+
+    def _epcis_reports(self) -> None:
+        """EPCIS subscription reports of steps journaled by any path (captures report
+        their own events at once)."""
+        if self._epcis is not None or EpcisService.path(self.steps.journal.path).exists():
+            self.epcis.subscriptions.publish()
 
     def _anchor_problems(self) -> dict[tuple[int, int], str]:
         service = self._steps.service if self._steps is not None else None

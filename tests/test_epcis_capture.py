@@ -1,4 +1,5 @@
-"""EPCIS 2.0 capture and query on a node: a standard client over HTTP, and the attacks."""
+"""EPCIS 2.0 capture, query and query subscriptions on a node: a standard client over
+HTTP, a webhook receiver on 127.0.0.1, and the attacks."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from test_api import assert_problem, sign_in
+from test_webhooks import Receiver
 
 from api.app import create_app
 from kit import in_production, new_account, parties
@@ -26,6 +28,7 @@ from ledger.epcis import context as ctx
 from ledger.epcis.eventhash import event_id
 from ledger.eth.toolchain import free_port
 from ledger.node import Node
+from ledger.notify.signing import verify
 from ledger.steps.builder import StepWriter, object_event
 from ledger.steps.bundle import Bundle
 from ledger.steps.signatures import Signer
@@ -416,8 +419,153 @@ def test_capture_jobs_and_queries_need_a_member(gw: Gateway) -> None:
     assert_problem(gw.client.get(f"/epcis/capture/{job['captureID']}", headers=other), 404)
     assert gw.client.get(f"/epcis/capture/{job['captureID']}", headers=gw.token).status_code == 200
     assert_problem(gw.client.get("/epcis/events"), 401)
-    assert_problem(
-        gw.client.get("/epcis/events", params={"EQ_nothing": "x"}, headers=gw.mes()), 422
-    )
+    # a bad query parameter is EPCIS's QueryParameterException: 400 naming it
+    unknown = gw.client.get("/epcis/events", params={"EQ_nothing": "x"}, headers=gw.mes())
+    assert assert_problem(unknown, 400)["errors"][0]["field"] == "EQ_nothing"
     bad_page = gw.client.get("/epcis/events", params={"nextPageToken": "zz"}, headers=gw.mes())
-    assert assert_problem(bad_page, 422)["errors"][0]["field"] == "nextPageToken"
+    assert assert_problem(bad_page, 400)["errors"][0]["field"] == "nextPageToken"
+
+
+# --- named queries and subscriptions: a webhook gets each new matching event once ---------
+
+TOKEN = "subscriber-chosen-secret-0123456789"
+SHIPPING = "Example_9.6.1-ObjectEvent.jsonld"  # a shipping event, then a receiving one
+
+
+def _reports(receiver: Receiver) -> list[dict[str, Any]]:
+    return [json.loads(r["body"]) for r in receiver.requests]
+
+
+def _event_ids(report: dict[str, Any]) -> list[str]:
+    assert report["type"] == "EPCISQueryDocument"
+    results = report["epcisBody"]["queryResults"]
+    return [e["eventID"] for e in results["resultsBody"]["eventList"]]
+
+
+def test_a_stream_subscription_reports_each_new_matching_event_once(
+    gw: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COFAB_WEBHOOK_ALLOW_PRIVATE", "1")  # the receiver is on 127.0.0.1
+    receiver = Receiver(secret=TOKEN)
+    try:
+        _scenario(gw, receiver)
+    finally:
+        receiver.close()
+
+
+def _scenario(gw: Gateway, receiver: Receiver) -> None:
+    c, mes = gw.client, gw.mes()
+    query = {"name": "shipped", "query": {"EQ_bizStep": ["shipping"], "eventType": ["ObjectEvent"]}}
+    made = c.post("/epcis/queries", json=query, headers=mes)
+    assert made.status_code == 201, made.text
+    assert made.headers["location"] == "/epcis/queries/shipped"
+    assert_problem(c.post("/epcis/queries", json=query, headers=mes), 409)
+
+    # a bad query: 400 naming the parameter, nothing stored
+    for bad, field in (
+        ({"EQ_bizStep": "shipping"}, "query.EQ_bizStep"),  # GS1's schema: a list
+        ({"GE_eventTime": "yesterday"}, "query.GE_eventTime"),
+        ({"EQ_quantity": [1]}, "query.EQ_quantity"),  # GS1's, not answered here
+        ({"EQ_nothing": ["x"]}, "query.EQ_nothing"),
+    ):
+        resp = c.post("/epcis/queries", json={"name": "bad", "query": bad}, headers=mes)
+        assert assert_problem(resp, 400)["errors"][0]["field"] == field, resp.text
+    resp = c.post("/epcis/queries", json={"name": "a b", "query": {}}, headers=mes)
+    assert assert_problem(resp, 400)["errors"][0]["field"] == "name"
+    assert [q["name"] for q in c.get("/epcis/queries", headers=mes).json()] == ["shipped"]
+
+    # bad subscription controls: 400 naming the control, nothing subscribed
+    subs = "/epcis/queries/shipped/subscriptions"
+    for bad, field in (
+        ({"dest": receiver.url}, "schedule"),  # neither stream nor schedule
+        ({"dest": receiver.url, "stream": True, "reportIfEmpty": True}, "reportIfEmpty"),
+        ({"dest": receiver.url, "schedule": {"minute": "61"}}, "schedule.minute"),
+        ({"dest": receiver.url, "schedule": {"hour": "[5-2]"}}, "schedule.hour"),
+        ({"dest": "ftp://example.org/x", "stream": True}, "dest"),
+        ({"dest": receiver.url, "stream": True, "signatureToken": "short"}, "signatureToken"),
+        ({"dest": receiver.url, "stream": True, "every": "minute"}, "every"),
+        ({"dest": receiver.url, "stream": True, "initialRecordTime": "soon"}, "initialRecordTime"),
+    ):
+        resp = c.post(subs, json=bad, headers=mes)
+        assert assert_problem(resp, 400)["errors"][0]["field"] == field, resp.text
+    assert c.get(subs, headers=mes).json() == []
+    assert_problem(c.post("/epcis/queries/nope/subscriptions", json={}, headers=mes), 404)
+
+    body = {"dest": receiver.url, "signatureToken": TOKEN, "stream": True}
+    resp = c.post(subs, json=body, headers=mes)
+    assert resp.status_code == 201, resp.text
+    sub = resp.json()
+    assert resp.headers["location"] == f"{subs}/{sub['subscriptionID']}"
+    assert sub["stream"] is True and sub["dest"] == receiver.url
+    assert "signatureToken" not in sub  # the subscriber's own secret is never echoed
+    assert c.get(subs, headers=mes).json() == [sub]
+    # a member's webhooks list is its own: the subscription's endpoint is not among them
+    assert c.get("/webhooks", headers=gw.token).json() == []
+
+    # captured: the matching (shipping) event is reported once, signed; not the receiving one
+    document = example(SHIPPING, gw.t0)
+    captured = c.post("/epcis/capture", json=document, headers=mes).json()
+    shipping, receiving = captured["eventIDs"]
+    for _ in range(3):
+        gw.node.epcis.subscriptions.publish()
+        gw.node.notify.dispatcher.run_due()
+    [report] = _reports(receiver)
+    assert _event_ids(report) == [shipping]
+    assert report["epcisBody"]["queryResults"]["subscriptionID"] == sub["subscriptionID"]
+    event = report["epcisBody"]["queryResults"]["resultsBody"]["eventList"][0]
+    assert event["cofab:proof"]["signer"] == gw.device.address  # the event with its proof
+    headers, raw = receiver.requests[0]["headers"], receiver.requests[0]["body"]
+    assert headers["GS1-Signature"] == headers["Cofab-Signature"]
+    verify(TOKEN, headers["GS1-Signature"], raw)  # HMAC with the subscriber's token
+    assert receiver.refused == [] and len(receiver.processed) == 1
+
+    # the same document again: duplicates, no new event, no new report
+    c.post("/epcis/capture", json=document, headers=mes)
+    gw.node.epcis.subscriptions.publish()
+    gw.node.notify.dispatcher.run_due()
+    assert len(receiver.requests) == 1
+    assert receiving not in _event_ids(report)
+
+    # another member neither sees nor removes the query or its subscription
+    other = sign_in(c, gw.node, gw.other.account)
+    one = f"{subs}/{sub['subscriptionID']}"
+    assert c.get("/epcis/queries", headers=other).json() == []
+    assert_problem(c.get("/epcis/queries/shipped", headers=other), 404)
+    assert_problem(c.get(subs, headers=other), 404)
+    assert_problem(c.get(one, headers=other), 404)
+    assert_problem(c.delete(one, headers=other), 404)
+    assert_problem(c.delete("/epcis/queries/shipped", headers=other), 404)
+    assert c.get(subs, headers=mes).json() == [sub]  # nothing changed
+    assert c.get(one, headers=gw.token).json() == sub  # the factory, signed in, sees it too
+
+    # the named query's events, paged like /epcis/events
+    page = c.get("/epcis/queries/shipped/events", headers=mes).json()
+    assert _event_ids(page) == [shipping]
+    bad = c.get("/epcis/queries/shipped/events", params={"EQ_action": "ADD"}, headers=mes)
+    assert assert_problem(bad, 400)["errors"][0]["field"] == "EQ_action"
+
+    # a schedule reports what is new at its times, and when nothing is new only if asked
+    watched = {"name": "received", "query": {"EQ_bizStep": ["receiving"]}}
+    assert c.post("/epcis/queries", json=watched, headers=mes).status_code == 201
+    quiet = {"dest": receiver.url, "signatureToken": TOKEN, "schedule": {"second": "[0-59]"}}
+    told = {**quiet, "reportIfEmpty": True}
+    for controls in (quiet, told):
+        resp = c.post("/epcis/queries/received/subscriptions", json=controls, headers=mes)
+        assert resp.status_code == 201, resp.text
+        assert resp.json()["reportIfEmpty"] is controls.get("reportIfEmpty", False)
+    assert gw.node.epcis.subscriptions.publish(now=time.time() + 2) == 1  # the one told
+    gw.node.notify.dispatcher.run_due()
+    assert len(receiver.requests) == 2 and _event_ids(_reports(receiver)[1]) == []
+    assert c.delete("/epcis/queries/received", headers=mes).status_code == 204
+
+    # unsubscribed: a later matching event is not reported
+    assert c.delete(one, headers=mes).status_code == 204
+    assert c.get(subs, headers=mes).json() == []
+    later = example(SHIPPING, gw.t0 + 20)
+    del later["epcisBody"]["eventList"][0]["eventID"]  # a new event: its own hash ID
+    assert c.post("/epcis/capture", json=later, headers=mes).status_code == 202
+    gw.node.epcis.subscriptions.publish()
+    gw.node.notify.dispatcher.run_due()
+    assert len(receiver.requests) == 2
+    assert c.delete("/epcis/queries/shipped", headers=mes).status_code == 204
+    assert c.get("/epcis/queries", headers=mes).json() == []

@@ -1,4 +1,5 @@
-"""EPCIS 2.0 REST binding: capture, capture jobs, events query, API keys and mappings.
+"""EPCIS 2.0 REST binding: capture, capture jobs, events query, named queries and their
+subscriptions, API keys and mappings.
 
 Capture and query take a member's bearer token or one of its EPCIS API keys (nothing else
 does); keys and mappings are managed signed in only. The domain is `ledger.epcis`.
@@ -16,7 +17,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import NodeDep, Principal, PrincipalDep, SessionDep, active_member
 from api.params import MAX_UINT256
-from ledger.core.errors import Forbidden, InvalidInput
+from ledger.core.errors import Forbidden, InvalidInput, QueryParameterError
 from ledger.epcis import context as ctx
 from ledger.epcis.service import KEY_PREFIX, MAPPING_FIELDS
 from ledger.membership.roles import Role
@@ -90,10 +91,26 @@ def capture_job(capture_id: str, node: NodeDep, who: FactoryDep) -> dict[str, An
 
 @router.get("/events", summary="Query events (EPCIS 2.0 query parameters); each with its proof")
 def events(request: Request, node: NodeDep, who: ReaderDep) -> Response:
+    params = _params(request)
+    found, token = node.epcis.query(params)
+    return _results(request, params, found, token, "SimpleEventQuery")
+
+
+def _params(request: Request) -> dict[str, list[str]]:
     params: dict[str, list[str]] = {}
     for key, value in request.query_params.multi_items():
         params.setdefault(key, []).append(value)
-    found, token = node.epcis.query(params)
+    return params
+
+
+def _results(
+    request: Request,
+    params: dict[str, list[str]],
+    found: list[dict[str, Any]],
+    token: str | None,
+    name: str,
+) -> Response:
+    """One page of query results as an EPCISQueryDocument, the next page in `Link`."""
     headers = {}
     if token is not None:
         rest = [(k, v) for k, vs in params.items() if k != "nextPageToken" for v in vs]
@@ -104,10 +121,100 @@ def events(request: Request, node: NodeDep, who: ReaderDep) -> Response:
         "type": "EPCISQueryDocument",
         "schemaVersion": "2.0",
         "creationDate": _now(),
-        "epcisBody": {"queryResults": {"queryName": "SimpleEventQuery",
-                                       "resultsBody": {"eventList": found}}},
-    }  # fmt: skip
+        "epcisBody": {"queryResults": {"queryName": name, "resultsBody": {"eventList": found}}},
+    }
     return JSONResponse(body, headers=headers, media_type=JSON_LD)
+
+
+async def _body(request: Request) -> Any:
+    try:
+        return await request.json()
+    except ValueError as exc:
+        raise QueryParameterError(f"the body is not JSON: {exc}", field="body") from None
+
+
+_JSON_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    }
+}
+
+
+@router.post(
+    "/queries",
+    status_code=status.HTTP_201_CREATED,
+    summary="Create a named query ({name, query}: the EPCIS 2.0 query language)",
+    openapi_extra=_JSON_BODY,
+)
+async def create_query(request: Request, node: NodeDep, who: ReaderDep) -> Response:
+    made = node.epcis.subscriptions.create_query(who.address, await _body(request))
+    location = f"{request.url.path}/{made['name']}"
+    return JSONResponse(made, status_code=201, headers={"Location": location})
+
+
+@router.get("/queries", summary="Your named queries")
+def list_queries(node: NodeDep, who: ReaderDep) -> list[dict[str, Any]]:
+    return node.epcis.subscriptions.queries(who.address)
+
+
+@router.get("/queries/{name}", summary="One of your named queries")
+def get_query(name: str, node: NodeDep, who: ReaderDep) -> dict[str, Any]:
+    return node.epcis.subscriptions.named(who.address, name)
+
+
+@router.delete(
+    "/queries/{name}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    summary="Remove a named query and every subscription to it",
+)
+def delete_query(name: str, node: NodeDep, who: ReaderDep) -> Response:
+    node.epcis.subscriptions.delete_query(who.address, name)
+    return Response(status_code=204)
+
+
+@router.get("/queries/{name}/events", summary="The named query's events, one page")
+def query_events(name: str, request: Request, node: NodeDep, who: ReaderDep) -> Response:
+    params = _params(request)
+    found, token = node.epcis.subscriptions.query_events(who.address, name, params)
+    return _results(request, params, found, token, name)
+
+
+@router.post(
+    "/queries/{name}/subscriptions",
+    status_code=status.HTTP_201_CREATED,
+    summary="Subscribe a webhook (dest) to a named query: stream: true or a schedule",
+    openapi_extra=_JSON_BODY,
+)
+async def subscribe(name: str, request: Request, node: NodeDep, who: ReaderDep) -> Response:
+    body = await _body(request)
+    origin = request.app.state.origin
+    node.notify.own.add((origin.host, origin.port))  # never a report to the node itself
+    made = await run_in_threadpool(node.epcis.subscriptions.subscribe, who.address, name, body)
+    location = f"{request.url.path}/{made['subscriptionID']}"
+    return JSONResponse(made, status_code=201, headers={"Location": location})
+
+
+@router.get("/queries/{name}/subscriptions", summary="Your subscriptions to a named query")
+def list_subscriptions(name: str, node: NodeDep, who: ReaderDep) -> list[dict[str, Any]]:
+    return node.epcis.subscriptions.subscriptions(who.address, name)
+
+
+@router.get("/queries/{name}/subscriptions/{sid}", summary="One of your subscriptions")
+def get_subscription(name: str, sid: str, node: NodeDep, who: ReaderDep) -> dict[str, Any]:
+    return node.epcis.subscriptions.subscription(who.address, name, sid)
+
+
+@router.delete(
+    "/queries/{name}/subscriptions/{sid}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    summary="Unsubscribe (pending reports are dropped)",
+)
+def unsubscribe(name: str, sid: str, node: NodeDep, who: ReaderDep) -> Response:
+    node.epcis.subscriptions.unsubscribe(who.address, name, sid)
+    return Response(status_code=204)
 
 
 @router.get("/events/{event_id:path}", summary="One event by its eventID, with its proof")

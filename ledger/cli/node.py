@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import signal
 import subprocess
@@ -216,6 +217,7 @@ def _serve(
     # uvicorn re-raises the signal that stopped it once it has shut down; turning SIGTERM
     # into KeyboardInterrupt (like Ctrl-C) lets the caller stop anvil and keep its state.
     signal.signal(signal.SIGTERM, _interrupt)
+    gc.freeze()  # start-up objects live as long as the node: full collections skip them
     with contextlib.suppress(KeyboardInterrupt):
         uvicorn.Server(config).run()
 

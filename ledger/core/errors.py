@@ -38,6 +38,14 @@ class InvalidInput(LedgerError):
         self.field = field
 
 
+class QueryParameterError(InvalidInput):
+    """An EPCIS query parameter or subscription control is wrong: EPCIS 2.0 answers 400
+    (QueryParameterException, SubscriptionControlsException), naming the parameter."""
+
+    status = 400
+    title = "Invalid query parameter"
+
+
 class NotFound(LedgerError):
     status = 404
     title = "Not found"

@@ -95,7 +95,7 @@ def event_id(event: Mapping[str, Any], context: Any = None) -> str:
 
 def prehash(event: Mapping[str, Any], context: Any = None) -> str:
     """The pre-hash string (what is hashed), useful to see why two events differ."""
-    h = _Hasher(_prefixes(context, event.get("@context")))
+    h = _hasher(tuple(_prefixes(context, event.get("@context")).items()))
     out = [f"eventType={event.get('type', '')}"]
     for name in _ORDER:
         if name in event:
@@ -114,9 +114,18 @@ def _prefixes(*contexts: Any) -> dict[str, str]:
     return found
 
 
+@lru_cache(maxsize=64)
+def _hasher(prefixes: tuple[tuple[str, str], ...]) -> _Hasher:
+    """One hasher per set of prefixes, so its value cache serves every event of a capture."""
+    return _Hasher(dict(prefixes))
+
+
 class _Hasher:
+    CACHE = 8192  # canonical forms of string values kept (bizSteps, locations, EPCs, ...)
+
     def __init__(self, prefixes: dict[str, str]) -> None:
         self.prefixes = prefixes
+        self._strings: dict[tuple[str, str, str | None], str] = {}
 
     def name(self, key: str) -> str:
         prefix, sep, local = key.partition(":")
@@ -125,6 +134,17 @@ class _Hasher:
         return key
 
     def value(self, key: str, value: Any, vocab: str | None = None) -> str:
+        if type(value) is str:  # most values repeat from event to event: look them up
+            cached = self._strings.get((key, value, vocab))
+            if cached is None:
+                cached = self._value(key, value, vocab)
+                if len(self._strings) >= self.CACHE:
+                    self._strings.clear()
+                self._strings[(key, value, vocab)] = cached
+            return cached
+        return self._value(key, value, vocab)
+
+    def _value(self, key: str, value: Any, vocab: str | None) -> str:
         if isinstance(value, bool):
             text = str(value)  # as GS1's implementation writes xsd:boolean: True / False
         elif isinstance(value, (int, float)):

@@ -4,9 +4,9 @@ Standard query parameters (`eventType`, `GE_`/`LT_eventTime`, `GE_`/`LT_recordTi
 `EQ_bizStep`, `EQ_bizLocation`, `EQ_readPoint`, `EQ_action`, `EQ_disposition`,
 `EQ_eventID`, `MATCH_epc`, `MATCH_anyEPC`, `MATCH_parentID`, `MATCH_inputEPC`,
 `MATCH_outputEPC`, the `MATCH_…EPCClass` family), several values of one parameter
-separated by `|`; pages in capture order (`perPage`, `nextPageToken`). Each answer is read
-from indexes whose second column is the event's position, so a page costs the same on a
-million events as on a hundred.
+separated by `|`; pages in event time order (`orderBy=eventTime`, or `recordTime`;
+`orderDirection`, `perPage`, `nextPageToken`). Each page is read from an index whose last
+columns are (time, id), so a page costs the same on a million events as on a hundred.
 """
 
 from __future__ import annotations
@@ -14,10 +14,11 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from ledger.core.errors import InvalidInput, NotFound
+from ledger.core.errors import NotFound, QueryParameterError
 from ledger.epcis import context as ctx
 from ledger.epcis.store import EpcisStore, StoredEvent
 from ledger.epcis.vocabulary import bare, query_time
@@ -39,7 +40,55 @@ _MATCH = {"MATCH_epc": ("epc",), "MATCH_parentID": ("parent",), "MATCH_inputEPC"
           "MATCH_epcClass": ("class",), "MATCH_inputEPCClass": ("inputClass",),
           "MATCH_outputEPCClass": ("outputClass",),
           "MATCH_anyEPCClass": ("class", "inputClass", "outputClass")}  # fmt: skip
-QUERY_PARAMETERS = (*_FILTERS, *_TIMES, *_MATCH, "perPage", "nextPageToken")
+
+
+ORDER_BY = {"eventTime": "event_time", "recordTime": "record_time"}
+QUERY_PARAMETERS = (*_FILTERS, *_TIMES, *_MATCH, "orderBy", "orderDirection", "perPage",
+                    "nextPageToken")  # fmt: skip
+"""What `GET /epcis/events` takes; a named query takes the same but the paging ones."""
+
+
+@dataclass(frozen=True)
+class Criteria:
+    """The conditions of an EPCIS query on the `events` table (SQL and its arguments)."""
+
+    where: tuple[str, ...]
+    args: tuple[Any, ...]
+
+
+def criteria(
+    params: Mapping[str, list[str]], allowed: tuple[str, ...] = QUERY_PARAMETERS
+) -> Criteria:
+    """The conditions of `params` (values of one parameter separated by `|`); an unknown
+    parameter or a bad value is refused naming it."""
+    unknown = sorted(set(params) - set(allowed))
+    if unknown:
+        raise QueryParameterError(
+            f"unknown query parameter {unknown[0]!r}; this node supports {', '.join(allowed)}",
+            field=unknown[0],
+        )
+    where: list[str] = []
+    args: list[Any] = []
+    for name, column in _FILTERS.items():
+        values = _values(params, name)
+        if values:
+            if column in ("biz_step", "disposition"):
+                values = [str(bare(v)) for v in values]
+            where.append(f"{column} IN ({','.join('?' * len(values))})")
+            args += values
+    for name, (column, op) in _TIMES.items():
+        for value in params.get(name, []):
+            where.append(f"{column} {op} ?")
+            args.append(query_time(name, value))
+    for name, roles in _MATCH.items():
+        values = _values(params, name)
+        if values:
+            where.append(
+                f"id IN (SELECT id FROM epcs WHERE epc IN ({','.join('?' * len(values))}) "
+                f"AND role IN ({','.join('?' * len(roles))}))"
+            )
+            args += [*values, *roles]
+    return Criteria(tuple(where), tuple(args))
 
 
 class EventQuery:
@@ -47,49 +96,50 @@ class EventQuery:
         self.store = store
 
     def query(self, params: Mapping[str, list[str]]) -> tuple[list[dict[str, Any]], str | None]:
-        """Events matching the EPCIS query parameters, one page, in capture order; and the
-        token of the next page (None on the last)."""
-        unknown = sorted(set(params) - set(QUERY_PARAMETERS))
-        if unknown:
-            raise InvalidInput(
-                f"unknown query parameter {unknown[0]!r}; this node supports "
-                f"{', '.join(QUERY_PARAMETERS)}",
-                field=unknown[0],
-            )
-        where: list[str] = []
-        args: list[Any] = []
-        for name, column in _FILTERS.items():
-            values = _values(params, name)
-            if values:
-                if column in ("biz_step", "disposition"):
-                    values = [str(bare(v)) for v in values]
-                where.append(f"{column} IN ({','.join('?' * len(values))})")
-                args += values
-        for name, (column, op) in _TIMES.items():
-            for value in params.get(name, []):
-                where.append(f"{column} {op} ?")
-                args.append(query_time(name, value))
-        for name, roles in _MATCH.items():
-            values = _values(params, name)
-            if values:
-                where.append(
-                    f"id IN (SELECT id FROM epcs WHERE epc IN ({','.join('?' * len(values))}) "
-                    f"AND role IN ({','.join('?' * len(roles))}))"
-                )
-                args += [*values, *roles]
+        """Events matching the EPCIS query parameters, one page in event time order (or
+        record time order: `orderBy=recordTime`; `orderDirection` ASC, the default, or
+        DESC; ties in capture order); and the token of the next page (None on the last).
+
+        Every page is read from an index ending in (time, id): the filter's own
+        (`biz_step, event_time, id`, ...) or the time index, so `LIMIT` stops after one
+        page and the next page starts at the token's (time, id) in that index."""
+        found = criteria(params)
+        where, args = list(found.where), list(found.args)
+        order = _one(params, "orderBy", tuple(ORDER_BY), "eventTime")
+        column = ORDER_BY[order]
+        direction = _one(params, "orderDirection", ("ASC", "DESC"), "ASC")
         per_page = _int_param(params, "perPage", DEFAULT_PAGE, 1, MAX_PAGE)
         tokens = params.get("nextPageToken")
         if tokens:
-            token = tokens[-1]
-            where.append("id > ?")
-            args.append(_token_value(token))
+            when, last = _token_value(tokens[-1], f"{direction}-{order}")
+            where.append(f"({column}, id) {'>' if direction == 'ASC' else '<'} (?, ?)")
+            args += [when, last]
         self.store.sync()
-        sql = "SELECT id FROM events" + (" WHERE " + " AND ".join(where) if where else "")
-        ids = [r[0] for r in self.store.read(sql + " ORDER BY id LIMIT ?", [*args, per_page + 1])]
-        more = len(ids) > per_page
-        ids = ids[:per_page]
-        events = [self._with_proof(e) for e in self.store.load(ids)]
-        return events, (_token(ids[-1]) if more and ids else None)
+        sql = (
+            f"SELECT id, {column} FROM events"
+            + (" WHERE " + " AND ".join(where) if where else "")
+            + f" ORDER BY {column} {direction}, id {direction} LIMIT ?"
+        )
+        rows = self.store.read(sql, [*args, per_page + 1])
+        more = len(rows) > per_page
+        rows = rows[:per_page]
+        events = [self._with_proof(e) for e in self.store.load([r[0] for r in rows])]
+        token = _token(rows[-1][1], rows[-1][0], f"{direction}-{order}") if more and rows else None
+        return events, token
+
+    def since(
+        self, found: Criteria, after: int, upto: int, limit: int
+    ) -> list[tuple[int, dict[str, Any]]]:
+        """The first `limit` events matching `found` among index rows `after`+1 to `upto`,
+        in capture order, with their rows (what a standing query reports as new)."""
+        rows = self.store.read(
+            # NOT INDEXED: read the new rows by their row id, not a filter's index
+            "SELECT id FROM events NOT INDEXED WHERE "
+            + " AND ".join([*found.where, "id > ?", "id <= ?"])
+            + " ORDER BY id LIMIT ?",
+            [*found.args, after, upto, limit],
+        )
+        return [(e.id, self._with_proof(e)) for e in self.store.load([r[0] for r in rows])]
 
     def event(self, event_id: str) -> dict[str, Any]:
         self.store.sync()
@@ -129,16 +179,15 @@ class EventQuery:
         event[ctx.PROOF] = proof
         return event
 
-    def _anchor(self, stored: StoredEvent) -> dict[str, Any] | None:
-        if stored.anchor_index is None:
+    @staticmethod
+    def _anchor(stored: StoredEvent) -> dict[str, Any] | None:
+        if stored.anchor is None:
             return None
-        found = self.store.anchor_proof(
-            stored.job_id, stored.split_id, stored.seq, stored.anchor_index
-        )
-        if found is None:
-            return None
-        anchor, proof = found
-        return {**anchor, "leafEncoding": ["uint64", "bytes32"], "merkleProof": proof}
+        return {
+            **stored.anchor,
+            "leafEncoding": ["uint64", "bytes32"],
+            "merkleProof": list(stored.merkle_proof),
+        }
 
 
 def _values(params: Mapping[str, list[str]], name: str) -> list[str]:
@@ -151,23 +200,40 @@ def _int_param(params: Mapping[str, list[str]], name: str, default: int, lo: int
         return default
     raw = given[-1]
     if not raw.isdigit() or not lo <= int(raw) <= hi:
-        raise InvalidInput(f"{name} must be a whole number from {lo} to {hi}", field=name)
+        raise QueryParameterError(f"{name} must be a whole number from {lo} to {hi}", field=name)
     return int(raw)
 
 
-def _token(last_id: int) -> str:
-    return base64.urlsafe_b64encode(f"after:{last_id}".encode()).decode().rstrip("=")
+def _one(params: Mapping[str, list[str]], name: str, choices: tuple[str, ...], default: str) -> str:
+    given = params.get(name)
+    if not given:
+        return default
+    if given[-1] not in choices:
+        raise QueryParameterError(
+            f"{name} must be {' or '.join(choices)}, not {given[-1]!r}", field=name
+        )
+    return given[-1]
 
 
-def _token_value(token: str) -> int:
+def _token(when: int, last_id: int, order: str) -> str:
+    text = f"{order.lower()}:{when}:{last_id}"
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def _token_value(token: str, order: str) -> tuple[int, int]:
+    """The (time, id) a page token continues after, for pages in `order` (direction and
+    field)."""
     try:
         text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-        prefix, _, number = text.partition(":")
-        if prefix == "after" and number.isdigit():
-            return int(number)
+        prefix, _, rest = text.partition(":")
+        when, _, number = rest.partition(":")
+        if prefix == order.lower() and when.lstrip("-").isdigit() and number.isdigit():
+            return int(when), int(number)
     except (ValueError, UnicodeDecodeError):
         pass
-    raise InvalidInput("nextPageToken is not one this node gave", field="nextPageToken")
+    raise QueryParameterError(
+        "nextPageToken is not one this node gave for this query", field="nextPageToken"
+    )
 
 
 def iso(seconds: float) -> str:

@@ -15,12 +15,14 @@ key's expiry and can revoke it on chain at any time.
 
 from __future__ import annotations
 
+import logging
 import secrets
 import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 from ledger.core.errors import Forbidden, InvalidInput, LedgerError, NotFound
@@ -28,14 +30,17 @@ from ledger.epcis import context as ctx
 from ledger.epcis.eventhash import event_id as hash_event_id
 from ledger.epcis.query import EventQuery, iso
 from ledger.epcis.store import EpcisStore
+from ledger.epcis.subscriptions import Subscriptions
 from ledger.epcis.vocabulary import EPC_ROLES, QUANTITY_ROLES
 from ledger.eth.tx import Sender
+from ledger.notify.service import NotifyService
 from ledger.steps import epcis
 from ledger.steps.builder import StepWriter
 from ledger.steps.ingest import MAX_BATCH, Submission
 from ledger.steps.service import StepService
 from ledger.steps.signatures import Signer
 
+log = logging.getLogger("cofab.epcis")
 KEY_PREFIX = "cofab_ek_"
 _T = TypeVar("_T")
 MAPPING_FIELDS = ("readPoint", "bizLocation", "epc", "epcClass")
@@ -53,15 +58,21 @@ class _Event:
 
 
 class EpcisService:
-    def __init__(self, steps: StepService) -> None:
+    def __init__(self, steps: StepService, notify: Callable[[], NotifyService]) -> None:
         self.steps = steps
         journal = steps.journal
         chain = journal.meta("chain") or ""
-        path = journal.path.with_name(journal.path.stem + ".epcis.sqlite")
-        self.store = EpcisStore(path, journal.path, chain)
+        self.store = EpcisStore(self.path(journal.path), journal.path, chain)
         self.events = EventQuery(self.store)
+        self.subscriptions = Subscriptions(self.store, self.events, notify)
         self._capture = threading.Lock()
+        self._gateways: dict[tuple[str, int, int], str] = {}  # split -> the key it signs with
         self.store.sync()
+
+    @staticmethod
+    def path(journal: Path) -> Path:
+        """Where the EPCIS database of the journal at `journal` lives."""
+        return journal.with_name(journal.stem + ".epcis.sqlite")
 
     def close(self) -> None:
         self.store.close()
@@ -139,7 +150,11 @@ class EpcisService:
                     known.add(item.event_id)
                     fresh.append(item)
             hashes = self._ingest(factory, fresh) if fresh else []
-            self.store.sync()
+            self.store.sync()  # indexed once committed: a query after the 202 finds them
+        try:
+            self.subscriptions.publish()
+        except Exception:  # committed all the same: the next round reports them
+            log.exception("reporting captured events to subscriptions failed")
         result = {
             "eventIDs": [e.event_id for e in prepared],
             "captured": len(fresh),
@@ -177,13 +192,19 @@ class EpcisService:
     def gateway_key(self, factory: str, job_id: int, split_id: int) -> Sender:
         """A device key of `factory`, authorised now for this split, that this node holds."""
         now = int(self.steps.ingestor.clock())
-        for address, sender in list(self.steps.senders.items()):
+        senders = self.steps.senders
+        last = self._gateways.get((factory.lower(), job_id, split_id))
+        # the key that signed last time first: checking every key the node holds costs
+        # a chain call per key each time the authority's cache lapses
+        order = sorted(senders.items(), key=lambda item: item[0] != last)
+        for address, sender in order:
             if address.lower() == factory.lower():
                 continue  # gateway mode signs with a device key, never the factory's own
             try:
                 self.steps.authority.check(job_id, split_id, factory, address, now)
             except LedgerError:
                 continue
+            self._gateways[(factory.lower(), job_id, split_id)] = address
             return sender
         raise Forbidden(
             f"this node holds no authorised device key of {factory} to sign captured events "

@@ -2,15 +2,17 @@
 
 Its own SQLite database beside the step journal (WAL, `synchronous=FULL`), with the journal
 attached read-only. The query index is derived from the journal alone — every journaled
-step is an EPCIS event — and caught up from it (`sync`) after each capture and before each
-query, so a crash between a step's commit and its indexing loses nothing: the next sync
-indexes it, and a retried capture finds its eventID there.
+step is an EPCIS event — and caught up from it (`sync`) when a capture has committed and
+before each query (a constant-time check when the journal has not changed), so a crash
+between a step's commit and its indexing loses nothing: the next sync indexes it, and a
+retried capture finds its eventID there.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -63,11 +65,15 @@ CREATE TABLE IF NOT EXISTS events (
     action TEXT,
     disposition TEXT
 );
+DROP INDEX IF EXISTS events_type;
+DROP INDEX IF EXISTS events_biz_step;
+DROP INDEX IF EXISTS events_biz_location;
+DROP INDEX IF EXISTS events_read_point;
 CREATE INDEX IF NOT EXISTS events_event_id ON events (event_id);
-CREATE INDEX IF NOT EXISTS events_type ON events (event_type, id);
-CREATE INDEX IF NOT EXISTS events_biz_step ON events (biz_step, id);
-CREATE INDEX IF NOT EXISTS events_biz_location ON events (biz_location, id);
-CREATE INDEX IF NOT EXISTS events_read_point ON events (read_point, id);
+CREATE INDEX IF NOT EXISTS events_type_time ON events (event_type, event_time, id);
+CREATE INDEX IF NOT EXISTS events_biz_step_time ON events (biz_step, event_time, id);
+CREATE INDEX IF NOT EXISTS events_biz_location_time ON events (biz_location, event_time, id);
+CREATE INDEX IF NOT EXISTS events_read_point_time ON events (read_point, event_time, id);
 CREATE INDEX IF NOT EXISTS events_event_time ON events (event_time, id);
 CREATE INDEX IF NOT EXISTS events_record_time ON events (record_time, id);
 CREATE TABLE IF NOT EXISTS epcs (
@@ -88,6 +94,7 @@ CREATE TABLE IF NOT EXISTS proven (
     block_number INTEGER,
     PRIMARY KEY (job_id, split_id, from_seq)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS proven_anchor ON proven (job_id, split_id, anchor_index);
 CREATE TABLE IF NOT EXISTS proofs (
     job_id TEXT NOT NULL,
     split_id TEXT NOT NULL,
@@ -95,6 +102,26 @@ CREATE TABLE IF NOT EXISTS proofs (
     anchor_index INTEGER NOT NULL,
     proof BLOB NOT NULL,
     PRIMARY KEY (job_id, split_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS queries (
+    owner TEXT NOT NULL,
+    name TEXT NOT NULL,
+    query TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (owner, name)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS subscriptions (
+    id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    query_name TEXT NOT NULL,
+    webhook_id TEXT NOT NULL,
+    dest TEXT NOT NULL,
+    stream INTEGER NOT NULL,
+    schedule TEXT,
+    report_if_empty INTEGER NOT NULL,
+    initial_record_time INTEGER NOT NULL,
+    start_id INTEGER NOT NULL,
+    created_at REAL NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS watermarks (
     job_id TEXT NOT NULL,
@@ -104,6 +131,8 @@ CREATE TABLE IF NOT EXISTS watermarks (
 ) WITHOUT ROWID;
 """
 SYNC_CHUNK = 5000
+MMAP_BYTES = 2**31 - 2**16  # SQLite's default ceiling on memory-mapped I/O
+CACHE_KIB = 64 * 1024  # page cache per database
 
 
 def key_hash(secret: str) -> bytes:
@@ -128,6 +157,8 @@ class StoredEvent:
     payload: bytes
     record: tuple[Any, ...]  # prev_hash, biz_step, payload_hash, evidence_hash, time
     event_id: str
+    anchor: dict[str, Any] | None = None  # the mined anchor covering the step, if proven
+    merkle_proof: tuple[str, ...] = ()  # the step's proof in that anchor's tree
 
 
 class EpcisStore(Database):
@@ -137,7 +168,7 @@ class EpcisStore(Database):
         if row is not None and row[0] != chain:
             # the journal was started anew for another chain: nothing here applies to it
             for table in ("api_keys", "mappings", "captures", "events", "epcs", "watermarks",
-                          "proven", "proofs"):  # fmt: skip
+                          "proven", "proofs", "queries", "subscriptions"):  # fmt: skip
                 self._db.execute(f"DELETE FROM {table}")
         self._db.execute(
             "INSERT INTO meta (key, value) VALUES ('chain', ?) "
@@ -145,6 +176,12 @@ class EpcisStore(Database):
             (chain,),
         )
         self._db.execute("ATTACH DATABASE ? AS j", (f"file:{journal_path}?mode=ro",))
+        for schema in ("main", "j"):  # a page of events reads ~300 pages scattered over
+            # the journal: mapped, and cached, they cost no read() call each
+            self._db.execute(f"PRAGMA {schema}.mmap_size={MMAP_BYTES}")
+            self._db.execute(f"PRAGMA {schema}.cache_size=-{CACHE_KIB}")
+        self._sync_lock = threading.Lock()  # one catch-up at a time: each row indexed once
+        self._synced: tuple[int, int] | None = None  # (journal version, own changes) synced
 
     def read(self, sql: str, args: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
@@ -247,7 +284,25 @@ class EpcisStore(Database):
         return found
 
     def sync(self) -> int:
-        """Index the journal's steps this index lacks; returns how many."""
+        """Index the journal's steps this index lacks; returns how many.
+
+        O(1) when nothing changed since the last sync: SQLite's `data_version` of the
+        attached journal moves whenever another connection commits to it (a step, an
+        anchor), and this connection's own change count whenever the index was written;
+        both unchanged, there is nothing new to index. Read before indexing, so a commit
+        made meanwhile is seen by the next call."""
+        with self._sync_lock:
+            with self._lock:
+                version = self._db.execute("PRAGMA j.data_version").fetchone()[0]
+                mark = (version, self._db.total_changes)
+            if mark == self._synced:
+                return 0
+            done = self._catch_up()
+            with self._lock:
+                self._synced = (version, self._db.total_changes)
+            return done
+
+    def _catch_up(self) -> int:
         behind = self.read(
             "SELECT h.job_id, h.split_id, COALESCE(w.next_seq, 0), h.next_seq FROM j.heads h "
             "LEFT JOIN watermarks w ON w.job_id=h.job_id AND w.split_id=h.split_id "
@@ -304,48 +359,20 @@ class EpcisStore(Database):
                     ],
                 )
 
-    def anchor_proof(
-        self, job_id: int, split_id: int, seq: int, anchor_index: int
-    ) -> tuple[dict[str, Any], list[str]] | None:
-        """The anchor `anchor_index` covering step `seq` and the step's Merkle proof."""
-        key = (str(job_id), str(split_id))
-        rows = self.read(
-            "SELECT from_seq, to_seq, anchor_index, root, head, tx_hash, block_number FROM "
-            "proven WHERE job_id=? AND split_id=? AND from_seq<=? ORDER BY from_seq DESC "
-            "LIMIT 1",
-            (*key, seq),
-        )
-        if not rows or rows[0][1] < seq or rows[0][2] != anchor_index:
-            return None
-        proof = self.read(
-            "SELECT proof FROM proofs WHERE job_id=? AND split_id=? AND seq=? AND anchor_index=?",
-            (*key, seq, anchor_index),
-        )
-        if not proof:
-            return None
-        from_seq, to_seq, index, root, head, tx_hash, block = rows[0]
-        blob = bytes(proof[0][0])
-        anchor = {
-            "index": index,
-            "fromSeq": from_seq,
-            "toSeq": to_seq,
-            "root": "0x" + bytes(root).hex(),
-            "head": "0x" + bytes(head).hex(),
-            "txHash": tx_hash,
-            "blockNumber": block,
-        }
-        return anchor, ["0x" + blob[i : i + 32].hex() for i in range(0, len(blob), 32)]
-
     def _index(self, job: str, split: str, rows: list[tuple[Any, ...]]) -> None:
+        """Index one split's journaled steps `rows` (seq, received_at, payload): each
+        table written with one executemany, the watermark in the same transaction."""
         with self.transaction() as db:
+            next_id = int(db.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0])
+            events: list[tuple[Any, ...]] = []
+            epcs: list[tuple[str, str, int]] = []
             for seq, received_at, data in rows:
                 event = json.loads(data)
                 eid = event.get("eventID") or hash_event_id(event, event.get("@context"))
-                cur = db.execute(
-                    "INSERT INTO events (event_id, job_id, split_id, seq, event_type, "
-                    "event_time, record_time, biz_step, biz_location, read_point, action, "
-                    "disposition) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                next_id += 1
+                events.append(
                     (
+                        next_id,
                         str(eid),
                         job,
                         split,
@@ -358,13 +385,16 @@ class EpcisStore(Database):
                         _location(event.get("readPoint")),
                         event.get("action"),
                         bare(event.get("disposition")),
-                    ),
+                    )
                 )
-                rowid = cur.lastrowid
-                db.executemany(
-                    "INSERT OR IGNORE INTO epcs (epc, role, id) VALUES (?,?,?)",
-                    [(epc, role, rowid) for epc, role in epc_roles(event)],
-                )
+                epcs += [(epc, role, next_id) for epc, role in epc_roles(event)]
+            db.executemany(
+                "INSERT INTO events (id, event_id, job_id, split_id, seq, event_type, "
+                "event_time, record_time, biz_step, biz_location, read_point, action, "
+                "disposition) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                events,
+            )
+            db.executemany("INSERT OR IGNORE INTO epcs (epc, role, id) VALUES (?,?,?)", epcs)
             db.execute(
                 "INSERT INTO watermarks (job_id, split_id, next_seq) VALUES (?,?,?) "
                 "ON CONFLICT(job_id, split_id) DO UPDATE SET next_seq=excluded.next_seq",
@@ -372,25 +402,39 @@ class EpcisStore(Database):
             )
 
     def load(self, ids: list[int]) -> list[StoredEvent]:
-        """The events `ids`, in that order, with their steps and payloads."""
+        """The events `ids`, in that order, with their steps, payloads and (once their
+        anchor is mined and proven here) anchor and Merkle proof: one query for a page."""
         if not ids:
             return []
         marks = ",".join("?" * len(ids))
         rows = self.read(
             "SELECT e.id, e.job_id, e.split_id, e.seq, s.step_hash, s.signer, s.signature, "
             "s.member, s.anchor_index, s.received_at, p.data, s.prev_hash, s.biz_step, "
-            "s.payload_hash, s.evidence_hash, s.time, e.event_id FROM events e "
+            "s.payload_hash, s.evidence_hash, s.time, e.event_id, pf.proof, pv.from_seq, "
+            "pv.to_seq, pv.root, pv.head, pv.tx_hash, pv.block_number FROM events e "
             "JOIN j.steps s ON s.job_id=e.job_id AND s.split_id=e.split_id AND s.seq=e.seq "
-            f"JOIN j.payloads p ON p.hash=s.payload_hash WHERE e.id IN ({marks})",
+            "JOIN j.payloads p ON p.hash=s.payload_hash "
+            "LEFT JOIN proofs pf ON pf.job_id=e.job_id AND pf.split_id=e.split_id AND "
+            "pf.seq=e.seq AND pf.anchor_index=s.anchor_index "
+            "LEFT JOIN proven pv ON pv.job_id=e.job_id AND pv.split_id=e.split_id AND "
+            "pv.anchor_index=s.anchor_index AND pv.from_seq<=e.seq AND pv.to_seq>=e.seq "
+            f"WHERE e.id IN ({marks})",
             ids,
         )
-        by_id = {
-            r[0]: StoredEvent(
+        by_id: dict[int, StoredEvent] = {}
+        for r in rows:
+            anchor: dict[str, Any] | None = None
+            proof: tuple[str, ...] = ()
+            if r[17] is not None and r[18] is not None:
+                blob = bytes(r[17])
+                anchor = {"index": r[8], "fromSeq": r[18], "toSeq": r[19],
+                          "root": "0x" + bytes(r[20]).hex(), "head": "0x" + bytes(r[21]).hex(),
+                          "txHash": r[22], "blockNumber": r[23]}  # fmt: skip
+                proof = tuple("0x" + blob[i : i + 32].hex() for i in range(0, len(blob), 32))
+            by_id[r[0]] = StoredEvent(
                 r[0], int(r[1]), int(r[2]), r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10],
-                tuple(r[11:16]), r[16],
-            )
-            for r in rows
-        }  # fmt: skip
+                tuple(r[11:16]), r[16], anchor, proof,
+            )  # fmt: skip
         return [by_id[i] for i in ids if i in by_id]
 
     def count(self) -> int:

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from ledger.core.errors import InvalidInput
+from ledger.core.errors import QueryParameterError
 
 _WEB = ("https://ref.gs1.org/cbv/BizStep-", "https://ref.gs1.org/cbv/Disp-")
 _URN = ("urn:epcglobal:cbv:bizstep:", "urn:epcglobal:cbv:disp:")
@@ -60,7 +60,7 @@ def query_time(name: str, text: str) -> int:
     except ValueError:
         moment = None
     if moment is None or moment.tzinfo is None:
-        raise InvalidInput(
+        raise QueryParameterError(
             f"{name} must be a date-time with its offset (2026-11-22T08:15:00Z), not {text!r}",
             field=name,
         )

@@ -22,7 +22,13 @@ from ledger import __version__
 from ledger.core.errors import InvalidInput
 from ledger.core.settings import NotifySettings
 from ledger.notify.outbox import Delivery, Outbox
-from ledger.notify.signing import DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, sign
+from ledger.notify.signing import (
+    DELIVERY_HEADER,
+    EVENT_HEADER,
+    GS1_SIGNATURE_HEADER,
+    SIGNATURE_HEADER,
+    sign,
+)
 from ledger.notify.urls import check_url
 
 log = logging.getLogger("cofab.notify")
@@ -60,17 +66,17 @@ class Dispatcher:
         status: int | None = None
         try:
             check_url(d.url, allow_private=self.settings.allow_private, own=self.own())
-            response = self.client.post(
-                d.url,
-                content=d.body,
-                headers={
-                    "Content-Type": "application/json",
-                    "User-Agent": f"cofab-webhooks/{__version__}",
-                    SIGNATURE_HEADER: sign(d.secret, d.body),
-                    DELIVERY_HEADER: d.id,
-                    EVENT_HEADER: d.event,
-                },
-            )
+            signature = sign(d.secret, d.body)
+            headers = {
+                "Content-Type": "application/json",
+                "User-Agent": f"cofab-webhooks/{__version__}",
+                SIGNATURE_HEADER: signature,
+                DELIVERY_HEADER: d.id,
+                EVENT_HEADER: d.event,
+            }
+            if d.report:  # EPCIS 2.0 names the subscription's signature GS1-Signature
+                headers[GS1_SIGNATURE_HEADER] = signature
+            response = self.client.post(d.url, content=d.body, headers=headers)
             status = response.status_code
             if 200 <= status < 300:
                 self.outbox.delivered(d.id, status)

@@ -74,6 +74,9 @@ CREATE INDEX IF NOT EXISTS timers_due ON timers(fired, due_at);
 """
 
 
+_MEMBER_EVENTS = frozenset(e.value for e in EventType)
+
+
 @dataclass(frozen=True)
 class Timer:
     """A check to make once chain time reaches `due_at` (a window or deadline closing)."""
@@ -132,6 +135,7 @@ class Delivery:
     attempts: int
     event: str
     body: bytes
+    report: bool = False  # an EPCIS query subscription's report (signed as GS1 names it too)
 
 
 def _notification(payload: str) -> Notification:
@@ -295,11 +299,37 @@ class Outbox(Database):
             row = self._db.execute("SELECT COALESCE(MAX(id), 0) FROM notifications").fetchone()
         return int(row[0])
 
+    def record_report(
+        self, webhook_id: str, key: str, kind: str, body: bytes, cursor: tuple[str, str]
+    ) -> bool:
+        """A report addressed to one webhook (an EPCIS query subscription's), delivered as
+        `body` with the same retries as any notification, and the meta `cursor` of its
+        source moved: all or nothing. False if `key` was recorded before."""
+        now = time.time()
+        with self.transaction() as db:
+            cur = db.execute(
+                "INSERT OR IGNORE INTO notifications (key, type, created_at, payload) "
+                "VALUES (?, ?, ?, ?)",
+                (key, kind, now, body.decode()),
+            )
+            if cur.rowcount:
+                db.execute(
+                    "INSERT INTO deliveries (id, webhook_id, notification_id, recipient, "
+                    "next_at) SELECT ?, id, ?, owner, ? FROM webhooks WHERE id = ? AND removed = 0",
+                    (f"dlv_{secrets.token_hex(12)}", cur.lastrowid, now, webhook_id),
+                )
+            db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", cursor)
+        return bool(cur.rowcount)
+
     # --- webhooks --------------------------------------------------------------------
-    def add_webhook(self, owner: str, url: str, events: list[EventType]) -> tuple[Webhook, str]:
-        """A new webhook of `owner` and its secret (stored to sign; shown to the owner once)."""
+    def add_webhook(
+        self, owner: str, url: str, events: list[EventType], secret: str | None = None
+    ) -> tuple[Webhook, str]:
+        """A new webhook of `owner` and its secret (stored to sign; shown to the owner once).
+        A webhook for no event type receives only reports addressed to it (`record_report`)
+        and is not listed among the member's webhooks."""
         hook_id = f"wh_{secrets.token_hex(8)}"
-        secret = f"whsec_{secrets.token_urlsafe(32)}"
+        secret = secret or f"whsec_{secrets.token_urlsafe(32)}"
         now = time.time()
         with self.transaction() as db:
             db.execute(
@@ -319,7 +349,8 @@ class Outbox(Database):
                 "(SELECT last_error FROM deliveries x WHERE x.webhook_id = w.id "
                 " AND x.last_error IS NOT NULL ORDER BY x.next_at DESC LIMIT 1) "
                 "FROM webhooks w LEFT JOIN deliveries d ON d.webhook_id = w.id "
-                "WHERE w.owner = ? AND w.removed = 0 GROUP BY w.id ORDER BY w.created_at",
+                "WHERE w.owner = ? AND w.removed = 0 AND w.events != '[]' GROUP BY w.id "
+                "ORDER BY w.created_at",
                 (owner.lower(),),
             ).fetchall()
         return [
@@ -358,14 +389,19 @@ class Outbox(Database):
         with self._lock:
             rows = self._db.execute(
                 "SELECT d.id, d.webhook_id, w.url, w.secret, d.attempts, d.recipient, "
-                "n.id, n.created_at, n.payload FROM deliveries d "
+                "n.id, n.created_at, n.payload, n.type FROM deliveries d "
                 "JOIN webhooks w ON w.id = d.webhook_id "
                 "JOIN notifications n ON n.id = d.notification_id "
                 "WHERE d.state = 'pending' AND d.next_at <= ? ORDER BY d.next_at LIMIT ?",
                 (now, limit),
             ).fetchall()
         out = []
-        for did, hook, url, secret, attempts, recipient, nid, created, payload in rows:
+        for did, hook, url, secret, attempts, recipient, nid, created, payload, kind in rows:
+            if kind not in _MEMBER_EVENTS:  # a report: delivered as recorded
+                out.append(
+                    Delivery(did, hook, url, secret, int(attempts), kind, payload.encode(), True)
+                )
+                continue
             n = _notification(payload)
             who = next((r for r in n.recipients if r.lower() == recipient), recipient)
             body = body_bytes(n.body(int(nid), created, who))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from ledger.core.errors import FaultLog, InvalidInput, NotFound
@@ -48,6 +49,7 @@ class NotifyService:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._threads: list[threading.Thread] = []
+        self.tickers: list[Callable[[], object]] = []  # also run each round (EPCIS reports)
 
     # --- webhooks ------------------------------------------------------------------------
     def add_webhook(self, owner: str, url: str, events: list[str]) -> tuple[Webhook, str]:
@@ -67,6 +69,13 @@ class NotifyService:
         if len(self.outbox.webhooks(owner)) >= MAX_WEBHOOKS:
             raise InvalidInput(f"a member may register at most {MAX_WEBHOOKS} webhooks")
         return self.outbox.add_webhook(owner, checked, types)
+
+    def add_endpoint(self, owner: str, url: str, secret: str | None = None) -> tuple[Webhook, str]:
+        """A webhook of `owner` that receives only the reports addressed to it (an EPCIS
+        query subscription's `dest`), signed with `secret` (the subscriber's
+        signatureToken) or a new one; checked like any webhook URL."""
+        checked = check_url(url, allow_private=self.settings.allow_private, own=self.own)
+        return self.outbox.add_webhook(owner, checked, [], secret)
 
     def webhooks(self, owner: str) -> list[Webhook]:
         return self.outbox.webhooks(owner)
@@ -94,6 +103,11 @@ class NotifyService:
             resumed="notifications resumed",
         )
         while not self._stop.is_set():
+            for ticker in self.tickers:
+                try:
+                    ticker()
+                except Exception:
+                    log.exception("a notification source failed")
             try:
                 more = self.deriver.tick()
                 self._wake.set()

@@ -15,6 +15,7 @@ import time
 SIGNATURE_HEADER = "Cofab-Signature"
 DELIVERY_HEADER = "Cofab-Delivery"
 EVENT_HEADER = "Cofab-Event"
+GS1_SIGNATURE_HEADER = "GS1-Signature"  # the same value, on EPCIS query subscription reports
 DEFAULT_TOLERANCE = 300  # seconds a signed request stays acceptable
 
 

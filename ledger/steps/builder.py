@@ -89,4 +89,4 @@ class StepWriter:
         signature = self.signer.sign(digest)
         self.next_seq += 1
         self.head = digest
-        return Submission(step.message(), "0x" + signature.hex(), document)
+        return Submission(step.message(), "0x" + signature.hex(), document, canonical)

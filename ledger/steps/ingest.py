@@ -36,6 +36,10 @@ class Submission:
     record: dict[str, Any]
     signature: str
     payload: dict[str, Any] | str | bytes
+    checked: bytes | None = None
+    """The payload's RFC 8785 bytes when this process checked (`epcis.parse`) and
+    canonicalised it itself (`StepWriter.signed`), so ingest does not again; never set
+    from what a client sends."""
 
 
 class IngestResult(Record):
@@ -80,8 +84,11 @@ class Ingestor:
         """Everything that does not depend on the journal: record, payload, signature, signer."""
         step = Step.from_message(sub.record)
         signature = _signature(sub.signature)
-        document = epcis.parse(sub.payload)
-        payload = epcis.canonical(document)
+        if sub.checked is not None and isinstance(sub.payload, dict):
+            document, payload = sub.payload, sub.checked
+        else:
+            document = epcis.parse(sub.payload)
+            payload = epcis.canonical(document)
         if epcis.payload_hash(payload) != step.payload_hash:
             raise InvalidInput(
                 "payload hash mismatch: the payload is not the one the step signed",
