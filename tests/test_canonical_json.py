@@ -62,6 +62,7 @@ def reference(value: object) -> bytes | None:
         return None
 
 
+@pytest.mark.slow
 @settings(max_examples=500, deadline=None)
 @given(json_values)
 def test_same_bytes_as_rfc8785(value: object) -> None:

@@ -231,6 +231,7 @@ def _rpc(url: str, method: str, params: list[object]) -> dict[str, object]:
     ).json()
 
 
+@pytest.mark.slow
 def test_reads_at_latest_never_race_a_newly_mined_block(anvil: Devnet) -> None:
     """With no window of recent states, about 4 % of these calls failed with
     BlockOutOfRangeError ("block height is N but requested was N-1"): 200 in a row

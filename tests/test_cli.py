@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 
@@ -43,6 +44,7 @@ def assert_private(data_dir: Path, *, running: bool) -> None:
         assert list((data_dir / "journal").glob("*.sqlite-shm"))
 
 
+@pytest.mark.slow
 def test_up_status_down_and_resume(cli: Cli) -> None:
     public = "https://node.example:8443/cofab"
     ok(cli.run(*cli.up_args(), "--public-url", public, "--detach"))
@@ -80,6 +82,7 @@ def test_up_status_down_and_resume(cli: Cli) -> None:
     assert_private(cli.data_dir, running=False)
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_every_child_and_keeps_state(cli: Cli) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "ledger.cli", *cli.up_args()],

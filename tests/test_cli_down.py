@@ -8,10 +8,13 @@ import os
 import signal
 from pathlib import Path
 
+import pytest
+
 from kit import Cli, ok
 from ledger.eth.devnet import port_is_free, process_alive
 
 
+@pytest.mark.slow
 def test_down_when_the_devnet_was_already_killed_exits_0_and_says_so(cli: Cli) -> None:
     ok(cli.run(*cli.up_args(), "--detach"))
     info = json.loads((cli.data_dir / "run.json").read_text())

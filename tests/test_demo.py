@@ -8,7 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 
+
+@pytest.mark.slow
 def test_demo_tells_the_story_and_writes_the_report(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("COFAB_")}
     env.update(COFAB_DATA_DIR=str(tmp_path / "unused"), COLUMNS="200")

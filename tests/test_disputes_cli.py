@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from kit import FAST_KDF, Cli, cli_refused, ok
 from ledger.core.keys import Keyring, read_passphrase
 from ledger.membership.roles import Role
@@ -16,6 +18,7 @@ from ledger.scenario import factory_shares, licensed_design, member, order_in_pr
 PASS = "parties-pass"
 
 
+@pytest.mark.slow
 def test_open_answer_vote_and_read_a_dispute(running: Cli, tmp_path: Path) -> None:
     c = running
     (c.data_dir / "parties.pass").write_text(PASS + "\n")

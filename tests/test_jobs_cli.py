@@ -10,6 +10,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from kit import FAST_KDF, Cli, cli_refused, ok
 from ledger.core.keys import Keyring
 from ledger.membership.roles import Role
@@ -42,6 +44,7 @@ def members(cli: Cli) -> dict[str, str]:
     return out
 
 
+@pytest.mark.slow
 def test_an_order_through_the_cli(running: Cli, tmp_path: Path) -> None:
     cli = running
     m = members(cli)

@@ -560,6 +560,7 @@ def test_designer_registers_a_batch_by_fingerprint_and_reveals_one(served: Serve
 
 
 # --- a dispute: opened by the buyer, ruled by two auditors ------------------------------------
+@pytest.mark.slow
 def test_buyer_disputes_a_delivery_and_two_auditors_rule(
     served: Served, cast: Parties, person
 ) -> None:

@@ -202,6 +202,7 @@ def test_a_designer_signing_in_the_browser_relays_the_version_and_the_revocation
     who.check(axe=True)
 
 
+@pytest.mark.slow
 def test_a_licensed_factory_decrypts_the_shared_design_on_its_own_node(
     served: Served, own_node: Served, browser: Any, person
 ) -> None:

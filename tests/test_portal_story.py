@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import test_portal as tp
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
@@ -77,6 +78,7 @@ def tour(who: Person, routes: dict[str, str]) -> None:
             who.check(f"page-{name}-{lang.split('-')[0]}")
 
 
+@pytest.mark.slow
 def test_the_whole_story_through_the_portal(served: Served, person, tmp_path: Path) -> None:
     node = served.node
     chain_id = node.chain.chain_id

@@ -9,6 +9,7 @@ import os
 import time
 from typing import Any
 
+import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from fastapi.testclient import TestClient
@@ -71,6 +72,7 @@ def test_contracts_and_fee_rule_are_served(node: Node) -> None:
     assert set(chain["fees"]) == set(node.chain.fee_fields())
 
 
+@pytest.mark.slow
 def test_a_buyer_and_a_factory_without_keys_on_the_node_relay_their_orders(node: Node) -> None:
     client = TestClient(create_app(node))
     buyer = outsider_member(node, int(Role.BUYER))
