@@ -133,6 +133,8 @@ def test_a_designer_supersedes_a_design_and_revokes_the_new_one_in_words(
     assert node.designs.find(new).revoked
     expect(new_row).to_contain_text("revoked by its designer")
     expect(new_row.get_by_role("button", name="Revoke")).to_have_count(0)
+    # its button gone, the keyboard stays in the list: on its heading
+    expect(page.get_by_role("heading", name="Registered by me")).to_be_focused()
     who.check("designs-versions-en")
     page.locator("#lang").select_option("zh-CN")
     expect(page.get_by_test_id(f"design-{old}")).to_contain_text(f"已被取代，新版本 {new[:10]}")

@@ -93,7 +93,9 @@ export function Section(props: { title: string; id: string; children: ComponentC
   const id = `h-${props.id}`;
   return (
     <section aria-labelledby={id} class="card">
-      <h2 id={id}>{props.title}</h2>
+      <h2 id={id} tabIndex={-1}>
+        {props.title}
+      </h2>
       {props.children}
     </section>
   );

@@ -183,6 +183,14 @@ export function Designs() {
     setOpen(null);
     requestAnimationFrame(() => opener.current?.isConnected && opener.current.focus());
   };
+  useEffect(() => {
+    // a new version or a revocation removes the button that opened its panel once the
+    // list reloads: the keyboard stays in the list instead of falling back to the page
+    if (opener.current && !opener.current.isConnected) {
+      opener.current = null;
+      document.getElementById("h-mine")?.focus();
+    }
+  }, [list.data]);
   const expanded = (kind: string, d: Design) => open?.kind === kind && open.design.design_id === d.design_id;
   // said in the language shown now, also after a switch of language
   const [said, setSaid] = useState<(() => string) | null>(null);
