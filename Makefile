@@ -106,7 +106,8 @@ test-contracts: setup
 	@COFAB_BROWNIE_PORT=$$($(BIN)/python -m ledger.eth.toolchain free-port) $(BIN)/brownie test
 
 # Every operation of the OpenAPI schema, anonymous and signed in: no 5xx. Bounded by
-# COFAB_FUZZ_EXAMPLES inputs per operation (default 10).
+# COFAB_FUZZ_EXAMPLES generated inputs per operation (default 6, which keeps `make test`
+# within its time; `COFAB_FUZZ_EXAMPLES=100 make fuzz` searches deeper).
 fuzz: setup $(FUZZ_VENV)/.installed
 	@$(FUZZ_VENV)/bin/python -m pytest tests/fuzz -p no:cacheprovider -o addopts="" -q -W ignore
 

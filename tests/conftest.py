@@ -154,25 +154,3 @@ def running(cli: Cli) -> Cli:
     ok(cli.run(*cli.up_args(), "--detach"))
     return cli
 
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under xdist's worksteal, each worker starts with an equal, contiguous share of the
-    collection, and an idle worker steals from the end of the longest queue: a long
-    scenario late in a share ends the run alone. Within each share, modules holding a
-    `slow` test go first, so those start at once; a module stays together (its
-    module-scoped fixtures are set up once) and the shares keep their tests."""
-    workers = int(getattr(config, "workerinput", {}).get("workercount", 0))
-    if workers < 2:
-        return
-    ordered: list[pytest.Item] = []
-    rest = list(items)
-    for remaining in range(workers, 0, -1):  # the sizes worksteal's first round sends
-        share, rest = rest[: len(rest) // remaining], rest[len(rest) // remaining :]
-        modules: dict[str, list[pytest.Item]] = {}
-        for item in share:
-            modules.setdefault(item.nodeid.split("::")[0], []).append(item)
-        groups = sorted(
-            modules.values(), key=lambda g: not any(i.get_closest_marker("slow") for i in g)
-        )
-        ordered += [item for group in groups for item in group]
-    items[:] = ordered

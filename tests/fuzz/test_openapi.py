@@ -25,7 +25,7 @@ from ledger.eth.chain import Backend
 from ledger.membership.roles import ALL_ROLES
 from ledger.node import Node, NodeOptions
 
-EXAMPLES = int(os.environ.get("COFAB_FUZZ_EXAMPLES", "10"))
+EXAMPLES = int(os.environ.get("COFAB_FUZZ_EXAMPLES", "6"))  # see the Makefile's fuzz target
 ORIGIN = "http://testserver"  # what the ASGI test transport sends as the host
 
 
