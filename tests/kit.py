@@ -59,40 +59,51 @@ class Parties:
 
 
 @dataclass(frozen=True)
-class _Cast:
+class _Saved:
     tester: Any  # held so that its id is not reused by another chain
-    start: bytes  # the head block the cast was admitted on
-    snapshot: Any
-    accounts: list[LocalAccount]  # buyer, designer, factories
-    design: bytes
+    start: bytes  # the head block the transactions were sent on
+    snapshot: Any  # the chain right after them
+    value: Any
 
 
-_CASTS: dict[tuple[int, int, int], _Cast] = {}
+_SAVED: dict[tuple[int, str], _Saved] = {}
+
+
+def replayed(node: Node, key: str, build: Callable[[], Any]) -> Any:
+    """`build()`'s result, its transactions replayed from a snapshot when they can be.
+
+    On the embedded chain, the first `build` for `key` in a test process runs and its
+    chain is snapshotted; a later call that finds the chain where that first one found it
+    (the usual case: a test's first transactions, right after the rewind to the
+    deployment) moves to that snapshot instead of sending the same transactions again.
+    `build` must act on the chain only (what it adds to the node is the caller's)."""
+    tester = getattr(node.chain.w3.provider, "ethereum_tester", None)
+    if tester is None:
+        return build()
+    head = bytes(node.chain.w3.eth.get_block("latest")["hash"])
+    saved = _SAVED.get((id(tester), key))
+    if saved is not None and saved.start == head:
+        tester.revert_to_snapshot(saved.snapshot)
+        return saved.value
+    value = build()
+    _SAVED[(id(tester), key)] = _Saved(tester, head, tester.take_snapshot(), value)
+    return value
 
 
 def parties(node: Node, factories: int = 3, royalty_ppm: int = ROYALTY_PPM) -> Parties:
-    """A buyer with demo dollars, a designer whose design is licensed to it, factories.
+    """A buyer with demo dollars, a designer whose design is licensed to it, factories
+    (`replayed`: the same cast for every test of a process that starts with it)."""
 
-    On the embedded chain, a cast admitted once per test process is replayed: when the
-    chain stands where it stood when that cast was first admitted (the usual case: a
-    test's first transactions, right after the rewind to the deployment), it moves to the
-    snapshot taken after those same transactions, instead of sending them again."""
-    tester = getattr(node.chain.w3.provider, "ethereum_tester", None)
-    head = bytes(node.chain.w3.eth.get_block("latest")["hash"])
-    key = (id(tester), factories, royalty_ppm)
-    cast = _CASTS.get(key) if tester is not None else None
-    if cast is not None and cast.start == head:
-        tester.revert_to_snapshot(cast.snapshot)
-        buyer, designer, *plants = (node.add_signer(a) for a in cast.accounts)
-        return Parties(buyer, designer, plants, cast.design)
-    buyer = admit(node, int(Role.BUYER))
-    designer = admit(node, int(Role.DESIGNER))
-    plants = [admit(node, int(Role.FACTORY)) for _ in range(factories)]
-    design = licensed_design(node, designer, buyer.address, royalty_ppm=royalty_ppm)
-    node.settlement.token().mint(node.sender(), buyer.address, 100 * PRICE)
-    if tester is not None:
-        accounts = [s.account for s in (buyer, designer, *plants)]
-        _CASTS[key] = _Cast(tester, head, tester.take_snapshot(), accounts, design)
+    def admitted() -> tuple[list[LocalAccount], bytes]:
+        buyer = admit(node, int(Role.BUYER))
+        designer = admit(node, int(Role.DESIGNER))
+        plants = [admit(node, int(Role.FACTORY)) for _ in range(factories)]
+        design = licensed_design(node, designer, buyer.address, royalty_ppm=royalty_ppm)
+        node.settlement.token().mint(node.sender(), buyer.address, 100 * PRICE)
+        return [s.account for s in (buyer, designer, *plants)], design
+
+    accounts, design = replayed(node, f"parties {factories} {royalty_ppm}", admitted)
+    buyer, designer, *plants = (node.add_signer(a) for a in accounts)
     return Parties(buyer, designer, plants, design)
 
 
@@ -117,16 +128,28 @@ def create(node: Node, p: Parties, price: int = PRICE, deadline: int | None = No
 def split_order(
     node: Node, p: Parties, specs: list[SplitSpec] | None = None, price: int = PRICE
 ) -> int:
-    """A created, funded and split order."""
-    job_id = create(node, p, price)
-    node.jobs.fund(p.buyer, job_id)
-    node.jobs.split(p.buyer, job_id, specs or four_splits(p))
-    return job_id
+    """A created, funded and split order (`replayed`)."""
+    specs = specs or four_splits(p)
+
+    def placed() -> int:
+        job_id = create(node, p, price)
+        node.jobs.fund(p.buyer, job_id)
+        node.jobs.split(p.buyer, job_id, specs)
+        return job_id
+
+    key = f"split {p.buyer.address} {p.design.hex()} {price} {specs!r}"
+    return int(replayed(node, key, placed))
 
 
 def in_production(node: Node, p: Parties, specs: list[SplitSpec] | None = None) -> int:
-    """An order whose every split its factory accepted."""
-    return order_in_production(node, p.buyer, p.design, specs or four_splits(p), PRICE)
+    """An order whose every split its factory accepted (`replayed`)."""
+    specs = specs or four_splits(p)
+    mine = {a.lower() for a in node.signer_addresses}
+    held = [s.factory for s in specs if s.factory.lower() in mine]  # those accept
+    key = f"production {p.buyer.address} {p.design.hex()} {specs!r} {held}"
+    return int(
+        replayed(node, key, lambda: order_in_production(node, p.buyer, p.design, specs, PRICE))
+    )
 
 
 def state(node: Node, job_id: int | None = None) -> tuple[Any, ...]:

@@ -105,7 +105,10 @@ class Chain:
         tester = provider.ethereum_tester if isinstance(provider, EthereumTesterProvider) else None
         if self.backend is Backend.EMBEDDED and tester is not None:
             latest = int(self.w3.eth.get_block("latest")["timestamp"])
-            tester.time_travel(latest + seconds)
+            # the block being built is stamped with the wall clock, which may already be
+            # further on than the last block (a chain moved back to an old snapshot)
+            pending = int(tester.get_block_by_number("pending")["timestamp"])
+            tester.time_travel(max(latest + seconds, pending + 1))
         elif self.faucet is not None:  # anvil
             provider.make_request(RPCEndpoint("evm_increaseTime"), [seconds])
             provider.make_request(RPCEndpoint("evm_mine"), [])
