@@ -31,8 +31,10 @@ from ledger.core.private import open_private
 from ledger.core.settings import (
     DEFAULT_API_HOST,
     DEFAULT_API_PORT,
+    INGEST_WORKERS_ENV,
     PUBLIC_URL_ENV,
     PublicOrigin,
+    default_ingest_workers,
     public_origin,
 )
 from ledger.eth import deployment as deploy_mod
@@ -102,6 +104,14 @@ def up(
     anchor_age: Annotated[
         float, typer.Option(help="...or once its oldest pending step is this many seconds old")
     ] = 30.0,
+    ingest_workers: Annotated[
+        int | None,
+        typer.Option(
+            envvar=INGEST_WORKERS_ENV,
+            help="Processes that check the signatures and payloads of step batches (0: the "
+            "API process itself). Default: one per core",
+        ),
+    ] = None,
 ) -> None:
     """Start a node: chain (devnet by default), contracts, and the API."""
     with handled():
@@ -145,6 +155,8 @@ def up(
         )
         if anchor_steps < 1 or anchor_age <= 0:
             raise ConfigError("--anchor-steps must be at least 1 and --anchor-age positive")
+        if ingest_workers is not None and ingest_workers < 0:
+            raise ConfigError(f"--ingest-workers must be 0 or more: {ingest_workers}")
         with out.status("starting node") as status:
             node = Node.start(opts, progress=lambda msg: status.update(msg))
         try:
@@ -155,6 +167,8 @@ def up(
                     node.unlock(name, passphrase)
             if "Traceability" in node.deployment.contracts:
                 node.steps.start_anchoring(max_steps=anchor_steps, max_age=anchor_age)
+                workers = default_ingest_workers() if ingest_workers is None else ingest_workers
+                node.steps.start_ingest_workers(workers)
             if "JobBoard" in node.deployment.contracts:
                 node.notify.start(own=[(host, port)])
             _serve(node, directory, host, port, backend, origin)

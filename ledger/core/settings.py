@@ -48,6 +48,14 @@ def max_upload_bytes() -> int:
     return int(raw) if raw and raw.isdigit() else DEFAULT_MAX_UPLOAD_BYTES
 
 
+INGEST_WORKERS_ENV = "COFAB_INGEST_WORKERS"
+
+
+def default_ingest_workers() -> int:
+    """Processes that check step batches by default: one per core this process may use."""
+    return len(os.sched_getaffinity(0))
+
+
 KDF_ITERATIONS_ENV = "COFAB_KDF_ITERATIONS"
 
 

@@ -17,7 +17,7 @@ from ledger.steps import bundle
 from ledger.steps.anchoring import DEFAULT_MAX_STEPS, Anchorer, AnchorOutcome, AnchorService
 from ledger.steps.authority import Authority
 from ledger.steps.builder import StepWriter
-from ledger.steps.ingest import Ingestor, IngestResult, Submission
+from ledger.steps.ingest import Ingestor, IngestResult, Submission, VerifyPool
 from ledger.steps.journal import Journal, StoredStep, TimelineStep
 from ledger.steps.record import Domain
 from ledger.steps.signatures import Signer
@@ -147,6 +147,11 @@ class StepService:
         or if this node does not anchor automatically)."""
         return self.service.stalled() if self.service is not None else []
 
+    def start_ingest_workers(self, workers: int) -> None:
+        """Check batch bodies in `workers` processes (0: in this one, as before)."""
+        if workers > 0 and self.ingestor.pool is None:
+            self.ingestor.pool = VerifyPool(workers)
+
     def start_anchoring(self, *, max_steps: int = DEFAULT_MAX_STEPS, max_age: float = 30.0) -> None:
         if self.service is None:
             self.service = AnchorService(self.anchorer, max_steps=max_steps, max_age=max_age)
@@ -156,6 +161,9 @@ class StepService:
         if self.service is not None:
             self.service.stop()
             self.service = None
+        if self.ingestor.pool is not None:
+            self.ingestor.pool.close()
+            self.ingestor.pool = None
         self.journal.close()
 
 
