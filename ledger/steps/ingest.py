@@ -175,7 +175,8 @@ class VerifyPool:
         if workers < 1:
             raise ValueError("a verify pool has at least one worker")
         self.workers = workers
-        self.restarts = 0
+        self.batches = 0  # checked by a worker
+        self.restarts = 0  # pools replaced after a worker died
         self._lock = threading.Lock()
         self._executor: ProcessPoolExecutor | None = None
         self._ready = threading.Event()
@@ -187,11 +188,13 @@ class VerifyPool:
         if not self._ready.is_set():
             return None
         try:
-            return executor.submit(check_body, raw, domain, received).result()
+            checked = executor.submit(check_body, raw, domain, received).result()
         except BrokenProcessPool:
             log.warning("an ingest worker process died; starting new ones")
             self._replace(executor)
             return None
+        self.batches += 1
+        return checked
 
     def pids(self) -> list[int]:
         """The worker processes' ids (empty until they have started)."""
