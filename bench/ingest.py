@@ -1,13 +1,17 @@
-"""Durable ingest rate of pre-signed steps through the real HTTP server.
+"""Durable ingest rate of pre-signed steps through the real HTTP server, and its curve.
 
 A node process (`cofab up --backend rpc`) runs against an anvil started here; steps are
 signed beforehand (as shop-floor devices would), sent as JSON batches over loopback by
 concurrent clients (one per split, since a split's batches must arrive in order), and
 counted once the node has acknowledged them, which it does only after the SQLite
-transaction holding them committed with fsync. Targets, with 16 clients on the machine
-that runs the node: >= 10,000 steps/s and a 99th-percentile answer time <= 250 ms.
+transaction holding them committed with fsync. The curve: 1, 4 and 16 clients against a
+node with 0 (checked in the API process), 1 and 2 ingest worker processes, with the node
+and its workers pinned to one core (`taskset -a -c 0`) and then on both; clients and anvil
+run beside them on the same machine. Targets, with 16 clients, the node on 2 cores and its
+default workers (one per core): >= 10,000 steps/s and a 99th-percentile answer time <= 250
+ms; and a rate that grows with cores.
 
-    .venv/bin/python bench/ingest.py [--quick] [--clients 16]
+    .venv/bin/python bench/ingest.py [--quick] [--clients 1,4,16] [--workers 0,1,2] [--cores 1,2]
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -29,7 +34,7 @@ from references import load, verdict
 
 from ledger.eth.devnet import Devnet
 from ledger.eth.toolchain import free_port
-from ledger.nodeproc import NodeProcess, prepare
+from ledger.nodeproc import NodeProcess, Stage, prepare
 from ledger.steps.builder import StepWriter, object_event
 from ledger.steps.signatures import Signer
 
@@ -38,40 +43,46 @@ P99_TARGET = 0.250  # seconds
 BATCH = 100
 
 
-def _bodies(stage, splits: int, per_split: int, batch: int) -> list[bytes]:
-    # no step may be older than its order nor more than a few minutes ahead of the node's
-    # clock: the steps of a split share the order's creation time
-    t0 = stage.created_at
-    bodies = []
-    for s in range(splits):
-        w = StepWriter(
-            Signer(stage.operator.key), stage.domain, stage.job_id, s, stage.operator.address
-        )
+class Splits:
+    """One StepWriter per split, kept across runs: each run sends every split's next steps."""
+
+    def __init__(self, stage: Stage) -> None:
+        self.stage = stage
+        self.writers = [
+            StepWriter(
+                Signer(stage.operator.key), stage.domain, stage.job_id, s, stage.operator.address
+            )
+            for s in range(stage.splits)
+        ]
+
+    def bodies(self, split: int, steps: int) -> list[bytes]:
+        """The split's next `steps` steps as JSON batch bodies of BATCH steps."""
+        # no step may be older than its order nor more than a few minutes ahead of the node's
+        # clock: the steps of a split share the order's creation time
+        w, t0 = self.writers[split], self.stage.created_at
         subs = [
             w.step(
                 object_event(
                     "assembling",
                     t0,
-                    epcs=[f"urn:epc:id:sgtin:0614141.107346.{s}{i}"],
+                    epcs=[f"urn:epc:id:sgtin:0614141.107346.{split}{w.next_seq}"],
                     read_point="urn:epc:id:sgln:0614141.00777.0",
                     sensors=[{"type": "Temperature", "value": 21.5, "uom": "CEL"}],
                 )
             )
-            for i in range(per_split)
+            for _ in range(steps)
         ]
-        for i in range(0, per_split, batch):
-            part = subs[i : i + batch]
-            bodies.append(
-                json.dumps(
-                    {
-                        "steps": [
-                            {"record": x.record, "signature": x.signature, "payload": x.payload}
-                            for x in part
-                        ]
-                    }
-                ).encode()
-            )
-    return bodies
+        return [
+            json.dumps(
+                {
+                    "steps": [
+                        {"record": x.record, "signature": x.signature, "payload": x.payload}
+                        for x in subs[i : i + BATCH]
+                    ]
+                }
+            ).encode()
+            for i in range(0, steps, BATCH)
+        ]
 
 
 def _stored_bytes(data_dir: Path) -> int:
@@ -79,101 +90,234 @@ def _stored_bytes(data_dir: Path) -> int:
     return sum(p.stat().st_size for p in data_dir.rglob("*") if p.is_file() and p.suffix != ".log")
 
 
-def _cpu_seconds(node: NodeProcess) -> float:
-    """User + system CPU time of the node process so far (Linux /proc)."""
+def _descendants(pid: int) -> list[int]:
+    """`pid` and every process below it (the node, its fork server and its workers)."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue  # gone meanwhile
+            parents.setdefault(ppid, []).append(int(entry.name))
+    tree, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        tree.append(p)
+        todo.extend(parents.get(p, []))
+    return tree
+
+
+def _cpu_seconds(node: NodeProcess) -> tuple[float, float]:
+    """User + system CPU time so far of the node process, and of its worker processes
+    (Linux /proc)."""
     assert node.proc is not None
-    fields = Path(f"/proc/{node.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = [0, 0]
+    for pid in _descendants(node.proc.pid):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks[pid != node.proc.pid] += int(fields[11]) + int(fields[12])
+    hz = os.sysconf("SC_CLK_TCK")
+    return ticks[0] / hz, ticks[1] / hz
 
 
-def _profiler(node: NodeProcess) -> subprocess.Popen[bytes] | None:
-    """py-spy sampling the node process into $COFAB_PROFILE_NODE (collapsed stacks), when
-    that is set: where the node's CPU goes under this load."""
+def _profiler(node: NodeProcess, name: str) -> subprocess.Popen[bytes] | None:
+    """py-spy sampling the node process while it holds the GIL into
+    $COFAB_PROFILE_NODE.<name> (raw collapsed stacks), when that is set: what keeps the
+    node process busy, the part of the work its worker processes cannot share."""
     out = os.environ.get("COFAB_PROFILE_NODE")
     if not out or node.proc is None:
         return None
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-    cmd = [spy, "record", "-p", str(node.proc.pid), "-r", "250", "--gil", "-f", "raw", "-o", out]
-    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cmd = [spy, "record", "-p", str(node.proc.pid), "--gil", "-r", "250", "-f", "raw"]
+    return subprocess.Popen(
+        [*cmd, "-o", f"{out}.{name}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
 
 
-def bench_ingest(quick: bool = False, clients: int = 16) -> None:
-    splits, per_split, batch = clients, (200 if quick else 1_250), BATCH
+@dataclass
+class Run:
+    cores: int
+    workers: int
+    clients: int
+    steps: int
+    seconds: float
+    p99: float
+    cpu: float  # the node process, CPU seconds
+    worker_cpu: float  # its worker processes
+    refused: str | None
+
+    @property
+    def rate(self) -> float:
+        return self.steps / self.seconds
+
+    @property
+    def cpu_per_step(self) -> float:
+        """Node and workers, seconds."""
+        return (self.cpu + self.worker_cpu) / max(self.steps, 1)
+
+    def row(self) -> str:
+        per_step = [c / max(self.steps, 1) * 1e6 for c in (self.cpu, self.worker_cpu)]
+        return (
+            f"  {self.cores:5}  {self.workers:7}  {self.clients:7}  {self.rate:9,.0f}  "
+            f"{self.p99 * 1e3:7,.0f}  {sum(per_step):8,.0f} = {per_step[0]:4,.0f} + "
+            f"{per_step[1]:4,.0f}" + (f"   refused: {self.refused}" if self.refused else "")
+        )
+
+
+def _run(
+    node: NodeProcess, splits: Splits, clients: int, steps: int, cores: int, workers: int
+) -> Run:
+    """`steps` steps sent by `clients` concurrent clients, one split each."""
+    queues = [splits.bodies(c, steps // clients) for c in range(clients)]
+    errors: list[str] = []
+    acked = [0] * clients
+    latencies: list[float] = []
+
+    def send(idx: int) -> None:
+        with httpx.Client(timeout=120, headers={"content-type": "application/json"}) as c:
+            for body in queues[idx]:
+                t = time.perf_counter()
+                r = c.post(node.url + "/steps/batch", content=body)
+                latencies.append(time.perf_counter() - t)
+                if r.status_code != 200:
+                    errors.append(r.text)
+                    return
+                acked[idx] += r.json()["accepted"]
+
+    cpu_before = _cpu_seconds(node)
+    start = time.perf_counter()
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - start
+    cpu_after = _cpu_seconds(node)
+    latencies.sort()
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+    return Run(
+        cores,
+        workers,
+        clients,
+        sum(acked),
+        elapsed,
+        p99,
+        cpu_after[0] - cpu_before[0],
+        cpu_after[1] - cpu_before[1],
+        errors[0][:300] if errors else None,
+    )
+
+
+def _warm(node: NodeProcess, splits: Splits, split: int) -> None:
+    """A few batches before measuring: the workers start on the node's first batch."""
+    with httpx.Client(timeout=120, headers={"content-type": "application/json"}) as c:
+        for body in splits.bodies(split, 4 * BATCH):
+            c.post(node.url + "/steps/batch", content=body).raise_for_status()
+        time.sleep(2)  # the workers are up
+        for body in splits.bodies(split, 2 * BATCH):
+            c.post(node.url + "/steps/batch", content=body).raise_for_status()
+
+
+def bench_ingest(
+    quick: bool = False,
+    clients: tuple[int, ...] = (1, 4, 16),
+    workers: tuple[int, ...] = (0, 1, 2),
+    cores: tuple[int, ...] = (1, 2),
+) -> None:
+    steps = 1_600 if quick else 9_600  # per run, whatever the number of clients
+    splits_needed = max(clients) + 1  # the last one warms each node up
+    runs: list[Run] = []
+    print(
+        f"HTTP ingest (pre-signed steps, JSON batches of {BATCH}, fsync'd before the answer; "
+        f"clients one split each; {steps:,} steps per run; node, anvil and clients on this "
+        f"machine, {load()} at the start)"
+    )
+    print(
+        "  cores  workers  clients    steps/s   p99 ms   CPU µs/step = node process + workers "
+        "(anchoring included; steadier under load than wall time)"
+    )
     with (
         tempfile.TemporaryDirectory(prefix="cofab-bench-ingest-") as tmp,
         Devnet(state_dir=Path(tmp) / "chain", port=free_port()) as chain,
     ):
-        stage = prepare(Path(tmp) / "node", chain.url, splits=splits)
-        bodies = _bodies(stage, splits, per_split, batch)
-        per_client = -(-per_split // batch)  # batches per split, the last maybe short
-        queues = [bodies[c * per_client : (c + 1) * per_client] for c in range(clients)]
-        node = NodeProcess(Path(tmp) / "node", chain.url)
-        before = _stored_bytes(Path(tmp) / "node")
-        node.start()
-        errors: list[str] = []
-        acked = [0] * clients
-        latencies: list[float] = []
+        data = Path(tmp) / "node"
+        stage = prepare(data, chain.url, splits=splits_needed)
+        splits = Splits(stage)
+        before = _stored_bytes(data)
+        for n_cores in cores:
+            for n_workers in workers:
+                node = NodeProcess(data, chain.url, "--ingest-workers", str(n_workers))
+                node.start()
+                assert node.proc is not None
+                pinned = ",".join(str(c) for c in sorted(os.sched_getaffinity(0))[:n_cores])
+                subprocess.run(
+                    ["taskset", "-a", "-c", "-p", pinned, str(node.proc.pid)],
+                    check=True,
+                    stdout=subprocess.DEVNULL,
+                )
+                spy = _profiler(node, f"{n_cores}c{n_workers}w")
+                try:
+                    _warm(node, splits, splits_needed - 1)
+                    for n_clients in clients:
+                        run = _run(node, splits, n_clients, steps, n_cores, n_workers)
+                        runs.append(run)
+                        print(run.row())
+                finally:
+                    if spy is not None:
+                        spy.send_signal(signal.SIGINT)
+                        spy.wait(timeout=120)
+                    node.stop()
+        stored = sum(r.steps for r in runs)
+        disk = _stored_bytes(data) - before
+    print(
+        f"  node disk {disk / max(stored, 1):,.0f} bytes per step (SQLite journal, WAL "
+        f"included); {load()} at the end"
+    )
+    _verdicts(runs)
 
-        def send(idx: int) -> None:
-            with httpx.Client(timeout=60, headers={"content-type": "application/json"}) as c:
-                for body in queues[idx]:
-                    t = time.perf_counter()
-                    r = c.post(node.url + "/steps/batch", content=body)
-                    latencies.append(time.perf_counter() - t)
-                    if r.status_code != 200:
-                        errors.append(r.text)
-                        return
-                    acked[idx] += r.json()["accepted"]
 
-        spy = _profiler(node)
-        try:
-            cpu_before = _cpu_seconds(node)
-            start = time.perf_counter()
-            threads = [threading.Thread(target=send, args=(i,)) for i in range(clients)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-            elapsed = time.perf_counter() - start
-            node_cpu = _cpu_seconds(node) - cpu_before
-        finally:
-            if spy is not None:
-                spy.send_signal(signal.SIGINT)
-                spy.wait(timeout=120)
-            node.stop()
-        disk = _stored_bytes(Path(tmp) / "node") - before
-    total = sum(acked)
-    rate = total / elapsed
-    latencies.sort()
-    p50 = latencies[len(latencies) // 2]
-    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+def _verdicts(runs: list[Run]) -> None:
+    """The targets, at 16 clients with the default workers (one per core)."""
+    at = {(r.cores, r.workers, r.clients): r for r in runs}
+    best = max(r.cores for r in runs)
+    target = at.get((best, best, 16))
+    if target is None:
+        return
     print(
-        f"HTTP ingest (pre-signed steps, JSON batches of {batch}, fsync'd before the answer; "
-        f"{clients} clients, one split each; node, anvil and clients on this machine, {load()})"
+        f"  {best} cores, {best} workers, 16 clients: rate {target.rate:,.0f} steps/s, "
+        f"target >= {RATE_TARGET:,}/s: {verdict(target.rate >= RATE_TARGET)}; p99 "
+        f"{target.p99 * 1e3:,.0f} ms, target <= {P99_TARGET * 1e3:.0f} ms: "
+        f"{verdict(target.p99 <= P99_TARGET)}"
     )
-    if errors:
-        print("  refused:", errors[0][:300])
-    print(
-        f"  {total:,} steps in {elapsed:.2f} s; answer time p50 {p50 * 1e3:.0f} ms; "
-        f"node disk {disk / max(total, 1):,.0f} bytes per step (SQLite journal, WAL included)"
-    )
-    print(
-        f"  node process CPU {node_cpu:.1f} s = {node_cpu / max(total, 1) * 1e6:,.0f} µs per step "
-        "(user + system, all its threads, anchoring included; steadier under load than wall time)"
-    )
-    print(
-        f"  rate {rate:>8,.0f} steps/s   target >= {RATE_TARGET:,}/s: "
-        f"{verdict(rate >= RATE_TARGET)}"
-    )
-    print(
-        f"  p99  {p99 * 1e3:>8,.0f} ms        target <= {P99_TARGET * 1e3:.0f} ms: "
-        f"{verdict(p99 <= P99_TARGET)}"
-    )
+    one = at.get((1, 1, 16))
+    if one is not None and best > 1:
+        growth = target.rate / one.rate
+        print(
+            f"  grows with cores: {best} cores / 1 core at 16 clients, one worker per core: "
+            f"x{growth:.2f} ({one.rate:,.0f} -> {target.rate:,.0f} steps/s): "
+            f"{verdict(growth >= 1.3)} (target: more than x1.3)"
+        )
+    inline = at.get((best, 0, 16))
+    if inline is not None:
+        print(
+            f"  workers against none, {best} cores, 16 clients: x{target.rate / inline.rate:.2f} "
+            f"steps/s; CPU {inline.cpu_per_step * 1e6:,.0f} -> "
+            f"{target.cpu_per_step * 1e6:,.0f} µs per step"
+        )
+
+
+def _numbers(text: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in text.split(","))
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="fewer steps")
-    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--quick", action="store_true", help="fewer steps per run")
+    parser.add_argument("--clients", type=_numbers, default=(1, 4, 16), help="e.g. 1,4,16")
+    parser.add_argument("--workers", type=_numbers, default=(0, 1, 2), help="e.g. 0,1,2")
+    parser.add_argument("--cores", type=_numbers, default=(1, 2), help="e.g. 1,2")
     args = parser.parse_args()
-    bench_ingest(quick=args.quick, clients=args.clients)
+    bench_ingest(args.quick, args.clients, args.workers, args.cores)

@@ -1,6 +1,6 @@
-"""Production steps: sign/verify rates, gas per anchored step, durable HTTP ingest rate.
+"""Production steps: sign/verify rates and gas per anchored step.
 
-    .venv/bin/python bench/steps.py [--quick] [--skip-ingest]
+    .venv/bin/python bench/steps.py [--quick]
 
 Each figure is printed beside a reference measured in the same run:
 - signatures (one core): cofab against eth-account on the same items, and the per-step
@@ -10,8 +10,9 @@ Each figure is printed beside a reference measured in the same run:
   each alike; target >= 0.8 of the C limit;
 - anchoring gas against EAS `timestamp` of one Merkle root (the same commitment, without
   cofab's checks) and EAS `attest` per record, both deployed from the EAS npm package on
-  the same embedded chain (bench/references.py);
-- ingest over HTTP (bench/ingest.py).
+  the same embedded chain (bench/references.py).
+
+The durable HTTP ingest rate has its own bench, bench/ingest.py.
 """
 
 from __future__ import annotations
@@ -235,7 +236,6 @@ def _anchor_gas(node: Node, sizes: list[int]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller samples")
-    parser.add_argument("--skip-ingest", action="store_true", help="no HTTP ingest run")
     args = parser.parse_args()
     cores = _pin_one_core()
     try:
@@ -244,11 +244,6 @@ def main() -> None:
         if cores:
             os.sched_setaffinity(0, cores)  # the chain and the node below use the whole machine
     bench_anchor_gas([1, 64, 1024])
-    if not args.skip_ingest:
-        from ingest import bench_ingest
-
-        print()
-        bench_ingest(quick=args.quick)
 
 
 if __name__ == "__main__":
