@@ -160,6 +160,22 @@ def check_body(raw: bytes, domain: Domain, received: int) -> Checked:
     return check_all(submissions, domain, received)
 
 
+def _exit_with_the_node(node: int) -> None:
+    """In a worker: exit once the node process `node` is gone, even after a kill -9 (the
+    fork server and the workers keep each other alive otherwise), so no worker outlives
+    its node."""
+
+    def watch() -> None:
+        while True:
+            time.sleep(1)
+            try:
+                os.kill(node, 0)
+            except ProcessLookupError:
+                os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-the-node", daemon=True).start()
+
+
 class VerifyPool:
     """Worker processes that parse batch bodies and run `precheck` on them, so signature
     recovery and payload canonicalisation use every core instead of the API process's
@@ -223,7 +239,12 @@ class VerifyPool:
     def _start(self) -> ProcessPoolExecutor:
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload([__name__])
-        executor = ProcessPoolExecutor(self.workers, mp_context=context)
+        executor = ProcessPoolExecutor(
+            self.workers,
+            mp_context=context,
+            initializer=_exit_with_the_node,
+            initargs=(os.getpid(),),
+        )
         # as many tasks as workers at once: the pool starts every worker, not just one
         warm = [executor.submit(os.getpid) for _ in range(self.workers)]
         ready = self._ready
