@@ -15,7 +15,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
@@ -196,11 +196,18 @@ class VerifyPool:
         self._lock = threading.Lock()
         self._executor: ProcessPoolExecutor | None = None
         self._ready = threading.Event()
+        self._failed: ProcessPoolExecutor | None = None  # a worker died while starting
+        self._closed = False
 
     def check(self, raw: bytes, domain: Domain, received: int) -> Checked | None:
         """The batch checked by a worker; None when no worker can take it now (the caller
         checks it itself)."""
         executor = self._running()
+        if executor is None:
+            return None
+        if self._failed is executor:
+            self._replace(executor)
+            return None
         if not self._ready.is_set():
             return None
         try:
@@ -209,7 +216,8 @@ class VerifyPool:
             log.warning("an ingest worker process died; starting new ones")
             self._replace(executor)
             return None
-        self.batches += 1
+        with self._lock:
+            self.batches += 1
         return checked
 
     def pids(self) -> list[int]:
@@ -226,13 +234,14 @@ class VerifyPool:
     def close(self) -> None:
         with self._lock:
             executor, self._executor = self._executor, None
+            self._closed = True
             self._ready.clear()
         if executor is not None:
             executor.shutdown(wait=True, cancel_futures=True)
 
-    def _running(self) -> ProcessPoolExecutor:
+    def _running(self) -> ProcessPoolExecutor | None:
         with self._lock:
-            if self._executor is None:
+            if self._executor is None and not self._closed:
                 self._executor = self._start()
             return self._executor
 
@@ -247,11 +256,14 @@ class VerifyPool:
         )
         # as many tasks as workers at once: the pool starts every worker, not just one
         warm = [executor.submit(os.getpid) for _ in range(self.workers)]
-        ready = self._ready
 
-        def started(_: object) -> None:
-            if all(f.done() and not f.exception() for f in warm):
-                ready.set()
+        def started(future: Future[int]) -> None:
+            if future.cancelled():
+                return
+            if future.exception() is not None:
+                self._failed = executor
+            elif all(f.done() and not f.cancelled() and not f.exception() for f in warm):
+                self._ready.set()
 
         for future in warm:
             future.add_done_callback(started)
@@ -259,8 +271,8 @@ class VerifyPool:
 
     def _replace(self, broken: ProcessPoolExecutor) -> None:
         with self._lock:
-            if self._executor is not broken:
-                return  # another batch replaced it already
+            if self._executor is not broken or self._closed:
+                return  # another batch replaced it already, or the node is closing
             self._ready.clear()
             self._executor = self._start()
             self.restarts += 1
