@@ -115,6 +115,8 @@ class Checked:
 
 
 def check_all(submissions: Sequence[Submission], domain: Domain, received: int) -> Checked:
+    """`precheck` of each step in order, stopping at the first that fails (nothing for a
+    batch of no steps or too many: refused whole)."""
     if not 0 < len(submissions) <= MAX_BATCH:
         return Checked(len(submissions), [])
     items: list[_Prechecked] = []
