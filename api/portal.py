@@ -56,13 +56,3 @@ def install(app: FastAPI) -> None:
     assets = root / "assets"
     if assets.is_dir():  # else /assets/… is a 404 like any unknown route
         app.mount("/assets", StaticFiles(directory=assets), name="portal-assets")
-    _prepare_routes(app)
-
-
-def _prepare_routes(app: FastAPI) -> None:
-    """FastAPI prepares a router's routes on the first request that walks past them; the
-    portal's page, matched after every API route, would make its first visitor wait for
-    all of them (most of a second). Walk them once now, while the app is built."""
-    scope = {"type": "http", "path": "/", "method": "GET", "root_path": "", "headers": []}
-    for route in app.router.routes:
-        route.matches(scope)

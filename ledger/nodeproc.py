@@ -129,14 +129,15 @@ class NodeProcess:
         )
         log.close()
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                tail = (self.data_dir / "node-process.log").read_text(errors="replace")[-2000:]
-                raise RuntimeError(f"node exited during start-up:\n{tail}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(self.url + "/health", timeout=1).status_code == 200:
-                    return
-            time.sleep(0.2)
+        with httpx.Client(timeout=1, trust_env=False) as client:  # one TLS set-up, not one a poll
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    log_text = (self.data_dir / "node-process.log").read_text(errors="replace")
+                    raise RuntimeError(f"node exited during start-up:\n{log_text[-2000:]}")
+                with contextlib.suppress(httpx.HTTPError):
+                    if client.get(self.url + "/health").status_code == 200:
+                        return
+                time.sleep(0.2)
         self.stop()
         raise RuntimeError("node did not become healthy")
 

@@ -225,8 +225,11 @@ def test_devnet_port_already_taken(tmp_path: Path) -> None:
             Devnet(state_dir=tmp_path / "d", port=port).start()
 
 
+_HTTP = httpx.Client(trust_env=False)  # a client per request would set up TLS each time
+
+
 def _rpc(url: str, method: str, params: list[object]) -> dict[str, object]:
-    return httpx.post(
+    return _HTTP.post(
         url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
     ).json()
 

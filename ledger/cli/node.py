@@ -255,13 +255,16 @@ def _detach(directory: Path, host: str, port: int) -> None:
         )
     url = f"http://{host}:{port}/health"
     deadline = time.monotonic() + DETACH_TIMEOUT_SECONDS
-    with out.status("starting node in the background"):
+    with (
+        out.status("starting node in the background"),
+        httpx.Client(timeout=1, trust_env=False) as client,  # one TLS set-up, not one a poll
+    ):
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 tail = log_path.read_text(errors="replace")[-1500:]
                 raise NodeNotRunning(f"the node exited during start-up; its log says:\n{tail}")
             try:
-                if httpx.get(url, timeout=1).status_code == 200 and read_run_info(directory):
+                if client.get(url).status_code == 200 and read_run_info(directory):
                     out.print(
                         f"node running (pid {proc.pid}), API http://{host}:{port}, "
                         f"log {log_path}; stop it with `cofab down`"
