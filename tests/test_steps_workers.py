@@ -20,7 +20,7 @@ from kit import four_splits, in_production, parties
 from ledger.node import Node
 from ledger.steps.builder import StepWriter, object_event
 from ledger.steps.ingest import Submission, VerifyPool
-from ledger.steps.signatures import Signer
+from ledger.steps.signatures import SECP256K1_N, Signer
 
 SPLIT = 1
 
@@ -92,7 +92,11 @@ def test_workers_answer_as_the_api_process(
             422,
             "step 1: bad signature",
         ),
-        "mangled signature": (body(nxt, s1={"signature": f"0x{s}{r}{v}"}), 422, "step 1: "),
+        "high-s signature": (
+            body(nxt, s1={"signature": f"0x{r}{SECP256K1_N - int(s, 16):064x}{v}"}),
+            422,
+            "step 1: signature is not canonical",
+        ),
         "sequence gap": (
             body([gap.step(object_event("assembling", t0 + 20))]),
             422,
