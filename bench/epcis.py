@@ -222,7 +222,7 @@ def _sync_cost(store: EpcisStore) -> None:
     check = (time.process_time() - c) / rounds * 1000
     c = time.process_time()
     for _ in range(rounds // 10):
-        store._catch_up()
+        store._catch_up({})
     scan = (time.process_time() - c) / (rounds // 10) * 1000
     print(
         f"  index sync before a query: {check:.3f} ms CPU (the full catch-up scan: {scan:.1f} ms)"

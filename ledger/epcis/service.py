@@ -36,7 +36,9 @@ from ledger.eth.tx import Sender
 from ledger.notify.service import NotifyService
 from ledger.steps import epcis
 from ledger.steps.builder import StepWriter
-from ledger.steps.ingest import MAX_BATCH, Submission
+from ledger.steps.ingest import MAX_BATCH
+from ledger.steps.journal import NewStep
+from ledger.steps.record import Step
 from ledger.steps.service import StepService
 from ledger.steps.signatures import Signer
 
@@ -150,7 +152,9 @@ class EpcisService:
                     known.add(item.event_id)
                     fresh.append(item)
             hashes = self._ingest(factory, fresh) if fresh else []
-            self.store.sync()  # indexed once committed: a query after the 202 finds them
+            # indexed once committed (a query after the 202 finds them), from the events
+            # in hand rather than parsed back from the journal
+            self.store.sync({epcis.payload_hash(e.canonical): e.payload for e in fresh})
         try:
             self.subscriptions.publish()
         except Exception:  # committed all the same: the next round reports them
@@ -166,28 +170,51 @@ class EpcisService:
         return self.capture_job(factory, capture_id)
 
     def _ingest(self, factory: str, fresh: list[_Event]) -> list[str]:
-        """Sign the events as the next steps of their splits and ingest them, one batch."""
+        """Sign the events as the next steps of their splits and store them, one batch.
+
+        The node signs with a key it holds, so it knows the signer: the signatures are not
+        recovered again (as steps signed elsewhere are); each step's time and the key's
+        authority over its split are checked as for any step."""
         writers: dict[tuple[int, int], StepWriter] = {}
-        submissions: list[Submission] = []
-        for event in fresh:
+        signers: dict[str, Signer] = {}
+        steps: list[tuple[Step, bytes, Signer]] = []
+        for i, event in enumerate(fresh):
             writer = writers.get(event.split)
             if writer is None:
-                job, split = event.split
-                key = self.gateway_key(factory, job, split)
-                next_seq, head = self.steps.journal.head(job, split)
-                writer = StepWriter(
-                    Signer(key.account.key), self.steps.domain, job, split, factory, next_seq, head
-                )
-                writers[event.split] = writer
-            submissions.append(writer.signed(event.payload, event.canonical))
+                writer = writers[event.split] = self._writer(factory, *event.split, signers)
+            step, digest = writer.next(event.payload, event.canonical)
+            try:
+                self.steps.ingestor.admit(step, writer.signer.address)
+            except LedgerError as exc:
+                exc.message = f"step {i}: {exc.message}"
+                raise _rename(exc, f"step {i}: ", event.at) from None
+            steps.append((step, digest, writer.signer))
+        signatures: dict[bytes, bytes] = {}
+        for signer in signers.values():
+            digests = [d for _, d, by in steps if by is signer]
+            signatures.update(zip(digests, signer.sign_many(digests), strict=True))
+        verified = [
+            NewStep(step, digest, signer.address, signatures[digest], event.canonical)
+            for (step, digest, signer), event in zip(steps, fresh, strict=True)
+        ]
         try:
-            result = self.steps.ingest(submissions)
+            result = self.steps.ingestor.commit(verified)
         except LedgerError as exc:
             index = exc.details.get("index")
             if isinstance(index, int) and 0 <= index < len(fresh):
                 raise _rename(exc, f"step {index}: ", fresh[index].at) from None
             raise
         return result.step_hashes
+
+    def _writer(self, factory: str, job: int, split: int, signers: dict[str, Signer]) -> StepWriter:
+        """The writer of the split's next steps, signing with its gateway key (one Signer
+        per key in `signers`)."""
+        key = self.gateway_key(factory, job, split)
+        signer = signers.get(key.address)
+        if signer is None:
+            signer = signers[key.address] = Signer(key.account.key)
+        next_seq, head = self.steps.journal.head(job, split)
+        return StepWriter(signer, self.steps.domain, job, split, factory, next_seq, head)
 
     def gateway_key(self, factory: str, job_id: int, split_id: int) -> Sender:
         """A device key of `factory`, authorised now for this split, that this node holds."""

@@ -95,6 +95,27 @@ class Ingestor:
                 field="payloadHash",
             )
         epcis.check_matches(document, step.biz_step, step.time)
+        received = self._dated(step)
+        digest = step.digest(self.domain)
+        signer = recover(digest, signature)
+        if signer is None:
+            raise InvalidInput("bad signature: it does not recover to any key", field="signature")
+        self.admit(step, signer, received)
+        return NewStep(step, digest, signer, signature, payload)
+
+    def admit(self, step: Step, signer: str, received: int | None = None) -> None:
+        """The checks of a step whose signer is known: its time, and the signer's authority
+        over its split. Steps this node signs itself skip only the signature recovery."""
+        if received is None:
+            received = self._dated(step)
+        # authority is judged when the step arrives, not at the time it claims: a step
+        # back-dated before its key's expiry is still refused once the key has expired
+        at_time = max(received, step.time)
+        self.authority.check(step.job_id, step.split_id, step.member, signer, at_time)
+
+    def _dated(self, step: Step) -> int:
+        """When the step is received; refused if it claims a time ahead of that or before
+        its job was placed."""
         received = int(self.clock())
         if step.time > received + MAX_CLOCK_SKEW_SECONDS:
             raise InvalidInput(f"step time {step.time} is in the future", field="time")
@@ -104,15 +125,7 @@ class Ingestor:
                 f"step time {step.time} is before job {step.job_id} was placed ({created})",
                 field="time",
             )
-        digest = step.digest(self.domain)
-        signer = recover(digest, signature)
-        if signer is None:
-            raise InvalidInput("bad signature: it does not recover to any key", field="signature")
-        # authority is judged when the step arrives, not at the time it claims: a step
-        # back-dated before its key's expiry is still refused once the key has expired
-        at_time = max(received, step.time)
-        self.authority.check(step.job_id, step.split_id, step.member, signer, at_time)
-        return NewStep(step, digest, signer, signature, payload)
+        return received
 
     def ingest(self, submissions: Sequence[Submission]) -> IngestResult:
         if not submissions:
@@ -125,6 +138,11 @@ class Ingestor:
                 verified.append(self.verify(sub))
             except LedgerError as exc:
                 raise _at(exc, i) from None
+        return self.commit(verified)
+
+    def commit(self, verified: list[NewStep]) -> IngestResult:
+        """Store verified steps (`verify`, or `admit` for steps this node signed) as one
+        batch: durable when this returns."""
         mine = _Pending(verified)
         self._commit_with_others(mine)
         if isinstance(mine.outcome, IngestResult):
