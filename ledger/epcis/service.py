@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 
 from ledger.core.errors import Forbidden, InvalidInput, LedgerError, NotFound
 from ledger.epcis import context as ctx
-from ledger.epcis.eventhash import event_id as hash_event_id
+from ledger.epcis.prepare import prepare_all, prepare_one
 from ledger.epcis.query import EventQuery, iso
 from ledger.epcis.store import EpcisStore
 from ledger.epcis.subscriptions import Subscriptions
@@ -131,18 +131,20 @@ class EpcisService:
         created = time.time()
         events, context, where = _events_of(document)
         mapping = self.store.mappings(factory)
-        prepared: list[_Event] = []
-        for i, event in enumerate(events):
-            at = where(i)
+        payloads = []
+        for event in events:
             payload = dict(event) if isinstance(event, dict) else event
             if isinstance(payload, dict) and context is not None and "@context" not in payload:
                 payload["@context"] = context
-            _checked(epcis.parse, payload, at)
-            if "eventID" not in payload:  # the CBV hash leaves eventID out: it names the rest
-                payload["eventID"] = hash_event_id(payload, context)
-            canonical = _checked(epcis.canonical, payload, at)
+            payloads.append(payload)
+        prepared: list[_Event] = []
+        ready = prepare_all(payloads, context)
+        for i, (payload, done) in enumerate(zip(payloads, ready, strict=True)):
+            at = where(i)
+            if done is None:  # refused: prepared again here to say why, naming the event
+                done = _checked(lambda p: prepare_one(p, context), payload, at)
             target = self._target(factory, payload, mapping, at)
-            prepared.append(_Event(at, str(payload["eventID"]), target, payload, canonical))
+            prepared.append(_Event(at, done[0], target, payload, done[1]))
         with self._capture:
             self.store.sync()
             known = self.store.known(e.event_id for e in prepared)

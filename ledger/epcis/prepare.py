@@ -1,0 +1,110 @@
+"""Check, name and canonicalise captured events, a large capture on every core.
+
+What a capture does to each event before it is signed — GS1 schema validation, the CBV
+event hash (its eventID) and RFC 8785 canonicalisation — depends on the event alone, and is
+most of the capture's CPU time. A large document is cut into one chunk per core: one is
+prepared in the capturing thread while worker processes prepare the others. Signing,
+chaining and journaling stay in the node, in the events' order, so the per-split order and
+the durable-before-acknowledged rule are untouched. Workers hold no key and no database;
+they come from a fork server started without the node's data, when the first large
+capture arrives.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import multiprocessing
+import os
+import threading
+from collections.abc import Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
+
+from ledger.core.errors import InvalidInput
+from ledger.epcis.eventhash import event_id
+from ledger.steps import epcis
+
+log = logging.getLogger("cofab.epcis")
+PARALLEL_FROM = 256
+"""Captures of at least this many events are spread over the cores."""
+Prepared = tuple[str, bytes] | None
+"""An event's eventID and canonical bytes; None if the event is refused."""
+
+
+def prepare(payloads: Sequence[Any], context: Any) -> list[Prepared]:
+    """Validate each payload, give it its eventID if it has none (the CBV hash of the rest,
+    `context` naming its prefixes) and canonicalise it. A refused event is None: the caller
+    checks it again, where the refusal can name it."""
+    out: list[Prepared] = []
+    for payload in payloads:
+        try:
+            out.append(prepare_one(payload, context))
+        except InvalidInput:
+            out.append(None)
+    return out
+
+
+def prepare_one(payload: Any, context: Any) -> tuple[str, bytes]:
+    """One event's eventID and canonical bytes; InvalidInput naming what is wrong."""
+    epcis.parse(payload)
+    if "eventID" not in payload:  # the CBV hash leaves eventID out: it names the rest
+        payload["eventID"] = event_id(payload, context)
+    return str(payload["eventID"]), epcis.canonical(payload)
+
+
+def prepare_all(payloads: list[Any], context: Any) -> list[Prepared]:
+    """`prepare(payloads, context)`, a large list split between this thread and the
+    worker processes. Payloads prepared by a worker get their eventID set here."""
+    workers = _pool() if len(payloads) >= PARALLEL_FROM else None
+    if workers is None:
+        return prepare(payloads, context)
+    size = -(-len(payloads) // (_cores()))
+    chunks = [payloads[i : i + size] for i in range(0, len(payloads), size)]
+    pending: list[Future[list[Prepared]]] = [
+        workers.submit(prepare, chunk, context) for chunk in chunks[1:]
+    ]
+    results = prepare(chunks[0], context)
+    for chunk, future in zip(chunks[1:], pending, strict=True):
+        try:
+            done = future.result()
+        except BrokenProcessPool:  # a worker died: prepare here, from now on
+            log.exception("a worker preparing captured events died; preparing them in the node")
+            _close(broken=True)
+            done = prepare(chunk, context)
+        for payload, item in zip(chunk, done, strict=True):
+            if item is not None and isinstance(payload, dict) and "eventID" not in payload:
+                payload["eventID"] = item[0]
+        results += done
+    return results
+
+
+def _cores() -> int:
+    return min(len(os.sched_getaffinity(0)), 8) if hasattr(os, "sched_getaffinity") else 1
+
+
+_POOL: list[ProcessPoolExecutor] = []
+_LOCK = threading.Lock()
+_BROKEN = False  # a worker died: this process prepares alone
+
+
+def _pool() -> ProcessPoolExecutor | None:
+    """The worker processes (one per core beyond this one), started once; None on one core."""
+    if _cores() < 2 or _BROKEN:
+        return None
+    with _LOCK:
+        if not _POOL:
+            ctx = multiprocessing.get_context("forkserver")
+            ctx.set_forkserver_preload(["ledger.epcis.prepare"])
+            _POOL.append(ProcessPoolExecutor(max_workers=_cores() - 1, mp_context=ctx))
+            atexit.register(_close)
+        return _POOL[0]
+
+
+def _close(broken: bool = False) -> None:
+    global _BROKEN
+    with _LOCK:
+        _BROKEN = _BROKEN or broken
+        while _POOL:
+            _POOL.pop().shutdown(wait=False, cancel_futures=True)
