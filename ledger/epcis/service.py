@@ -153,10 +153,10 @@ class EpcisService:
                 if item.event_id not in known:
                     known.add(item.event_id)
                     fresh.append(item)
-            hashes = self._ingest(factory, fresh) if fresh else []
+            hashes, parsed = self._ingest(factory, fresh) if fresh else ([], {})
             # indexed once committed (a query after the 202 finds them), from the events
-            # in hand rather than parsed back from the journal
-            self.store.sync({epcis.payload_hash(e.canonical): e.payload for e in fresh})
+            # in hand rather than read back from the journal
+            self.store.sync(parsed)
         try:
             self.subscriptions.publish()
         except Exception:  # committed all the same: the next round reports them
@@ -171,8 +171,11 @@ class EpcisService:
         self.store.put_capture(capture_id, factory, created, result)
         return self.capture_job(factory, capture_id)
 
-    def _ingest(self, factory: str, fresh: list[_Event]) -> list[str]:
-        """Sign the events as the next steps of their splits and store them, one batch.
+    def _ingest(
+        self, factory: str, fresh: list[_Event]
+    ) -> tuple[list[str], dict[bytes, dict[str, Any]]]:
+        """Sign the events as the next steps of their splits and store them, one batch;
+        their step hashes, and the events by payload hash.
 
         The node signs with a key it holds, so it knows the signer: the signatures are not
         recovered again (as steps signed elsewhere are); each step's time and the key's
@@ -206,7 +209,8 @@ class EpcisService:
             if isinstance(index, int) and 0 <= index < len(fresh):
                 raise _rename(exc, f"step {index}: ", fresh[index].at) from None
             raise
-        return result.step_hashes
+        parsed = {s.payload_hash: e.payload for (s, _, _), e in zip(steps, fresh, strict=True)}
+        return result.step_hashes, parsed
 
     def _writer(self, factory: str, job: int, split: int, signers: dict[str, Signer]) -> StepWriter:
         """The writer of the split's next steps, signing with its gateway key (one Signer

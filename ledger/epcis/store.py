@@ -314,12 +314,7 @@ class EpcisStore(Database):
         size = 0
         for job, split, start, end in behind:
             while start < end:
-                rows = self.read(
-                    "SELECT s.seq, s.received_at, s.payload_hash, p.data FROM j.steps s JOIN "
-                    "j.payloads p ON p.hash=s.payload_hash WHERE s.job_id=? AND s.split_id=? "
-                    "AND s.seq>=? ORDER BY s.seq LIMIT ?",
-                    (job, split, start, SYNC_CHUNK),
-                )
+                rows = self._journaled(job, split, start, parsed)
                 if not rows:
                     break
                 batch.append((job, split, rows))
@@ -333,6 +328,32 @@ class EpcisStore(Database):
             self._index(batch, parsed)
         self._prove()
         return done
+
+    def _journaled(
+        self, job: str, split: str, start: int, parsed: Mapping[bytes, dict[str, Any]]
+    ) -> list[tuple[Any, ...]]:
+        """The split's steps from `start` on (seq, received_at, payload hash, payload), a
+        chunk; the payloads of events in `parsed` are not read (None)."""
+        if not parsed:
+            return self.read(
+                "SELECT s.seq, s.received_at, s.payload_hash, p.data FROM j.steps s JOIN "
+                "j.payloads p ON p.hash=s.payload_hash WHERE s.job_id=? AND s.split_id=? "
+                "AND s.seq>=? ORDER BY s.seq LIMIT ?",
+                (job, split, start, SYNC_CHUNK),
+            )
+        rows = self.read(
+            "SELECT seq, received_at, payload_hash FROM j.steps WHERE job_id=? AND split_id=? "
+            "AND seq>=? ORDER BY seq LIMIT ?",
+            (job, split, start, SYNC_CHUNK),
+        )
+        missing = [bytes(r[2]) for r in rows if bytes(r[2]) not in parsed]
+        data: dict[bytes, Any] = {}
+        for i in range(0, len(missing), 500):
+            chunk = missing[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            found = self.read(f"SELECT hash, data FROM j.payloads WHERE hash IN ({marks})", chunk)
+            data.update((bytes(h), d) for h, d in found)
+        return [(seq, at, h, data.get(bytes(h))) for seq, at, h in rows]
 
     def _prove(self) -> None:
         """Keep each mined anchor's Merkle proofs, one per step, so a query reads a step's
@@ -383,7 +404,9 @@ class EpcisStore(Database):
             marks: list[tuple[str, str, int]] = []
             for job, split, rows in splits:
                 for seq, received_at, payload_hash, data in rows:
-                    event = parsed.get(bytes(payload_hash)) or json.loads(data)
+                    event = parsed.get(bytes(payload_hash))
+                    if event is None:
+                        event = json.loads(data)
                     eid = event.get("eventID") or hash_event_id(event, event.get("@context"))
                     next_id += 1
                     events.append(
