@@ -1,6 +1,6 @@
-"""A large capture is prepared on every core: the worker processes give each event the
-same eventID and canonical bytes as the capturing thread would, in order, and a refused
-event is reported at its own place."""
+"""A large capture is prepared by worker processes, chunk by chunk: they give each event
+the same eventID and canonical bytes as the capturing thread would, in order, and a
+refused event is reported at its own place."""
 
 from __future__ import annotations
 
@@ -34,7 +34,9 @@ def test_workers_prepare_as_the_capturing_thread_does() -> None:
     expected = prep.prepare(alone, CONTEXT)
     assert prep._pool() is not None or prep._cores() == 1  # workers on a multi-core machine
     spread = [copy.deepcopy(e) for e in events]
-    assert prep.prepare_all(spread, CONTEXT) == expected
+    chunks = list(prep.prepare_chunks(spread, CONTEXT))
+    assert [start for start, _ in chunks] == list(range(0, len(events), prep.CHUNK))
+    assert [item for _, done in chunks for item in done] == expected  # in order
     assert spread == alone  # eventIDs set on every payload, also those a worker prepared
     assert expected[-3] is None and all(e is not None for e in expected[:-3])
     assert expected[7] is not None and expected[7][0] == events[7]["eventID"]

@@ -1,13 +1,13 @@
-"""Check, name and canonicalise captured events, a large capture on every core.
+"""Check, name and canonicalise captured events: a large capture in worker processes.
 
 What a capture does to each event before it is signed — GS1 schema validation, the CBV
 event hash (its eventID) and RFC 8785 canonicalisation — depends on the event alone, and is
-most of the capture's CPU time. A large document is cut into one chunk per core: one is
-prepared in the capturing thread while worker processes prepare the others. Signing,
-chaining and journaling stay in the node, in the events' order, so the per-split order and
-the durable-before-acknowledged rule are untouched. Workers hold no key and no database;
-they come from a fork server started without the node's data, when the first large
-capture arrives.
+the largest part of the capture's CPU time. A large document is cut into chunks that worker
+processes prepare while the node maps, chains and signs the chunks already prepared (a
+pipeline over the cores). Chaining and journaling stay in the node, in the events' order,
+so the per-split order and the durable-before-acknowledged rule are untouched. Workers hold
+no key and no database; they come from a fork server started without the node's data,
+when the first large capture arrives.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import logging
 import multiprocessing
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
@@ -28,7 +28,10 @@ from ledger.steps import epcis
 
 log = logging.getLogger("cofab.epcis")
 PARALLEL_FROM = 256
-"""Captures of at least this many events are spread over the cores."""
+"""Captures of at least this many events are prepared by the worker processes."""
+CHUNK = 125
+"""Events a worker prepares at a time: small enough that the node starts on the first
+chunk soon, large enough that handing it over costs little."""
 Prepared = tuple[str, bytes] | None
 """An event's eventID and canonical bytes; None if the event is refused."""
 
@@ -54,19 +57,20 @@ def prepare_one(payload: Any, context: Any) -> tuple[str, bytes]:
     return str(payload["eventID"]), epcis.canonical(payload)
 
 
-def prepare_all(payloads: list[Any], context: Any) -> list[Prepared]:
-    """`prepare(payloads, context)`, a large list split between this thread and the
-    worker processes. Payloads prepared by a worker get their eventID set here."""
+def prepare_chunks(payloads: list[Any], context: Any) -> Iterator[tuple[int, list[Prepared]]]:
+    """`prepare(payloads, context)` in order, chunk by chunk: (index of the chunk's first
+    payload, its results). A large list is prepared by the worker processes, every chunk
+    handed to them at once, so the caller works on one chunk while they prepare the next.
+    Payloads prepared by a worker get their eventID set here."""
     workers = _pool() if len(payloads) >= PARALLEL_FROM else None
     if workers is None:
-        return prepare(payloads, context)
-    size = -(-len(payloads) // (_cores()))
-    chunks = [payloads[i : i + size] for i in range(0, len(payloads), size)]
+        yield 0, prepare(payloads, context)
+        return
+    chunks = [(i, payloads[i : i + CHUNK]) for i in range(0, len(payloads), CHUNK)]
     pending: list[Future[list[Prepared]]] = [
-        workers.submit(prepare, chunk, context) for chunk in chunks[1:]
+        workers.submit(prepare, chunk, context) for _, chunk in chunks
     ]
-    results = prepare(chunks[0], context)
-    for chunk, future in zip(chunks[1:], pending, strict=True):
+    for (start, chunk), future in zip(chunks, pending, strict=True):
         try:
             done = future.result()
         except BrokenProcessPool:  # a worker died: prepare here, from now on
@@ -76,8 +80,7 @@ def prepare_all(payloads: list[Any], context: Any) -> list[Prepared]:
         for payload, item in zip(chunk, done, strict=True):
             if item is not None and isinstance(payload, dict) and "eventID" not in payload:
                 payload["eventID"] = item[0]
-        results += done
-    return results
+        yield start, done
 
 
 def _cores() -> int:
@@ -90,7 +93,8 @@ _BROKEN = False  # a worker died: this process prepares alone
 
 
 def _pool() -> ProcessPoolExecutor | None:
-    """The worker processes (one per core beyond this one), started once; None on one core."""
+    """The worker processes (one per core beyond the node's), started once; None on one
+    core."""
     if _cores() < 2 or _BROKEN:
         return None
     with _LOCK:

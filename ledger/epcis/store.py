@@ -14,7 +14,8 @@ import hashlib
 import json
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -396,8 +397,10 @@ class EpcisStore(Database):
     ) -> None:
         """Index splits' journaled steps (job, split, rows of seq, received_at, payload hash,
         payload) in one transaction: each table written with one executemany, the
-        watermarks with them."""
-        with self.transaction() as db:
+        watermarks with them. Committed without waiting for the disk (the index is
+        rebuilt from the journal up to its watermarks, which a power loss rolls back
+        with it); the next durable commit of this file (a capture job's) makes it durable."""
+        with self._lock, self._relaxed(), self.transaction() as db:
             next_id = int(db.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0])
             events: list[tuple[Any, ...]] = []
             epcs: list[tuple[str, str, int]] = []
@@ -440,6 +443,16 @@ class EpcisStore(Database):
                 "ON CONFLICT(job_id, split_id) DO UPDATE SET next_seq=excluded.next_seq",
                 marks,
             )
+
+    @contextmanager
+    def _relaxed(self) -> Iterator[None]:
+        """`synchronous=NORMAL` for what is done inside (WAL: no fsync at commit), then
+        `FULL` again; the caller holds the lock, so no other transaction commits relaxed."""
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        try:
+            yield
+        finally:
+            self._db.execute("PRAGMA synchronous=FULL")
 
     def load(self, ids: list[int]) -> list[StoredEvent]:
         """The events `ids`, in that order, with their steps, payloads and (once their

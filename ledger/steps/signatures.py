@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from coincurve import PrivateKey
@@ -90,6 +90,11 @@ class Signer:
         other = _pool().submit(lambda: [self.sign(d) for d in digests[half:]])
         mine = [self.sign(d) for d in digests[:half]]
         return mine + other.result()
+
+    def sign_later(self, digests: Sequence[bytes]) -> Future[list[bytes]]:
+        """`[sign(d) for d in digests]` on the signing thread, while the caller goes on;
+        batches handed over are signed in turn."""
+        return _pool().submit(lambda: [self.sign(d) for d in digests])
 
 
 PARALLEL_FROM = 64
