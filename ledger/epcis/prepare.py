@@ -70,17 +70,21 @@ def prepare_chunks(payloads: list[Any], context: Any) -> Iterator[tuple[int, lis
     pending: list[Future[list[Prepared]]] = [
         workers.submit(prepare, chunk, context) for _, chunk in chunks
     ]
-    for (start, chunk), future in zip(chunks, pending, strict=True):
-        try:
-            done = future.result()
-        except BrokenProcessPool:  # a worker died: prepare here, from now on
-            log.exception("a worker preparing captured events died; preparing them in the node")
-            _close(broken=True)
-            done = prepare(chunk, context)
-        for payload, item in zip(chunk, done, strict=True):
-            if item is not None and isinstance(payload, dict) and "eventID" not in payload:
-                payload["eventID"] = item[0]
-        yield start, done
+    try:
+        for (start, chunk), future in zip(chunks, pending, strict=True):
+            try:
+                done = future.result()
+            except BrokenProcessPool:  # a worker died: prepare here, from now on
+                log.exception("a worker preparing captured events died; preparing them here")
+                _close(broken=True)
+                done = prepare(chunk, context)
+            for payload, item in zip(chunk, done, strict=True):
+                if item is not None and isinstance(payload, dict) and "eventID" not in payload:
+                    payload["eventID"] = item[0]
+            yield start, done
+    finally:  # the caller stopped early (a refused event): the rest is not needed
+        for future in pending:
+            future.cancel()
 
 
 def _cores() -> int:
