@@ -29,6 +29,8 @@ app = App(help="Webhooks: be told of your events by signed HTTP POSTs.")
 
 
 def member_node(options: CliOptions) -> tuple[Node, str]:
+    """The attached node with --from unlocked, and that active member's address; the
+    running node's own URLs are known, so nothing is sent to the node itself."""
     node = options.signing()
     address = node.signer_addresses[-1]
     member = node.consortium.member(address)
