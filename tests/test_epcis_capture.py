@@ -25,6 +25,7 @@ from api.app import create_app
 from kit import in_production, new_account, parties
 from ledger.core import merkle
 from ledger.epcis import context as ctx
+from ledger.epcis import prepare
 from ledger.epcis.eventhash import event_id
 from ledger.eth.toolchain import free_port
 from ledger.node import Node
@@ -265,6 +266,46 @@ def test_capture_is_idempotent_on_event_id(gw: Gateway) -> None:
     assert resp.json()["captured"] == 0 and resp.json()["duplicates"] == 2
     found = gw.client.get(f"/epcis/events/{mine['eventID']}", headers=gw.mes()).json()
     assert found["bizStep"] == "inspecting"
+
+
+def test_a_large_document_is_captured_in_order_through_the_workers(gw: Gateway) -> None:
+    """A document large enough for the worker processes: a refused event deep in it is
+    named and nothing is stored; accepted, its steps chain in the document's order with
+    the eventIDs a single thread gives."""
+    start = datetime.fromtimestamp(gw.t0, UTC)
+    events = [
+        {
+            "type": "ObjectEvent",
+            "eventTime": (start + timedelta(milliseconds=i)).isoformat(timespec="milliseconds"),
+            "eventTimeZoneOffset": "+00:00",
+            "action": "OBSERVE",
+            "bizStep": ("packing", "shipping")[i % 2],
+            "epcList": [f"urn:epc:id:sgtin:0614141.107346.{10_000 + i}"],
+            "readPoint": {"id": SHIPPING_READ_POINT},
+        }
+        for i in range(prepare.PARALLEL_FROM + 20)
+    ]
+    document = {
+        "type": "EPCISDocument",
+        "schemaVersion": "2.0",
+        "creationDate": events[0]["eventTime"],
+        "epcisBody": {"eventList": events},
+    }
+    bad = copy.deepcopy(document)
+    bad["epcisBody"]["eventList"][-5]["action"] = "PEEK"
+    before = gw.stored()
+    resp = gw.client.post("/epcis/capture", json=bad, headers=gw.mes())
+    field = f"epcisBody.eventList[{len(events) - 5}].action"
+    assert assert_problem(resp, 422)["errors"][0]["field"] == field
+    assert gw.stored() == before  # no step, no event, no capture job
+
+    resp = gw.client.post("/epcis/capture", json=document, headers=gw.mes())
+    assert resp.status_code == 202, resp.text
+    assert resp.json()["eventIDs"] == [event_id(e) for e in events]
+    steps = gw.node.steps.journal.steps(gw.job, 0)
+    assert [s.step.seq for s in steps] == list(range(len(events)))
+    assert [s.step.biz_step for s in steps] == [e["bizStep"] for e in events]
+    assert all(s.signer == gw.device.address for s in steps)
 
 
 def test_events_name_their_split_themselves(gw: Gateway) -> None:

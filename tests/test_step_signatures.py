@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import threading
 
 import pytest
 from eth_account import Account
@@ -62,6 +63,24 @@ def test_digest_and_signature_equal_eth_account(rng: random.Random, keys: list) 
         assert ours == bytes(theirs)
         assert fast.recover(step.digest(domain), ours) == acct.address
         assert fast.verify(step.digest(domain), ours, acct.address)
+
+
+def test_batches_signed_on_two_threads_equal_eth_account(rng: random.Random, keys: list) -> None:
+    """`sign_many` (a batch split between threads, each with its own buffers) gives, in
+    order, the signatures eth-account gives, also with another key signing meanwhile."""
+    acct, other = keys[0], keys[1]
+    digests = [rng.randbytes(32) for _ in range(fast.PARALLEL_FROM * 4 + 1)]
+    others = [rng.randbytes(32) for _ in range(fast.PARALLEL_FROM * 2)]
+    theirs = [bytes(Account.unsafe_sign_hash(d, acct.key).signature) for d in digests]
+    assert fast.Signer(acct.key).sign_many(digests) == theirs
+    assert fast.Signer(acct.key).sign_many(digests[:3]) == theirs[:3]
+    signer, second = fast.Signer(acct.key), fast.Signer(other.key)
+    meanwhile: list[bytes] = []
+    thread = threading.Thread(target=lambda: meanwhile.extend(second.sign_many(others)))
+    thread.start()
+    assert signer.sign_many(digests) == theirs
+    thread.join()
+    assert meanwhile == [bytes(Account.unsafe_sign_hash(d, other.key).signature) for d in others]
 
 
 def _mutations(rng: random.Random, sig: bytes) -> list[bytes]:

@@ -19,6 +19,7 @@ from api.deps import NodeDep, Principal, PrincipalDep, SessionDep, active_member
 from api.params import MAX_UINT256
 from ledger.core.errors import Forbidden, InvalidInput, QueryParameterError
 from ledger.epcis import context as ctx
+from ledger.epcis.query import query_document
 from ledger.epcis.service import KEY_PREFIX, MAPPING_FIELDS
 from ledger.membership.roles import Role
 from ledger.node import Node
@@ -116,13 +117,7 @@ def _results(
         rest = [(k, v) for k, vs in params.items() if k != "nextPageToken" for v in vs]
         url = f"{request.url.path}?{urlencode([*rest, ('nextPageToken', token)])}"
         headers["Link"] = f'<{url}>; rel="next"'
-    body = {
-        "@context": [ctx.GS1_CONTEXT, str(request.url_for("cofab_context"))],
-        "type": "EPCISQueryDocument",
-        "schemaVersion": "2.0",
-        "creationDate": _now(),
-        "epcisBody": {"queryResults": {"queryName": name, "resultsBody": {"eventList": found}}},
-    }
+    body = query_document(found, name, str(request.url_for("cofab_context")))
     return JSONResponse(body, headers=headers, media_type=JSON_LD)
 
 
@@ -264,9 +259,3 @@ def list_mappings(node: NodeDep, session: SessionDep) -> list[dict[str, Any]]:
 def remove_mapping(field: str, value: str, node: NodeDep, session: SessionDep) -> Response:
     node.epcis.unmap(session.address, field, value)
     return Response(status_code=204)
-
-
-def _now() -> str:
-    from datetime import UTC, datetime
-
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -28,7 +28,9 @@ from ledger.notify.events import EventType
 app = App(help="Webhooks: be told of your events by signed HTTP POSTs.")
 
 
-def _member_node(options: CliOptions) -> tuple[Node, str]:
+def member_node(options: CliOptions) -> tuple[Node, str]:
+    """The attached node with --from unlocked, and that active member's address; the
+    running node's own URLs are known, so nothing is sent to the node itself."""
     node = options.signing()
     address = node.signer_addresses[-1]
     member = node.consortium.member(address)
@@ -55,7 +57,7 @@ def add(
 ) -> None:
     """Register a webhook; its signing secret is printed this once."""
     with handled():
-        node, address = _member_node(shared(ctx))
+        node, address = member_node(shared(ctx))
         try:
             hook, secret = node.notify.add_webhook(address, url, event or ["*"])
         finally:
@@ -74,7 +76,7 @@ def list_(
 ) -> None:
     """Your webhooks with their deliveries (pending, delivered, failed)."""
     with handled():
-        node, address = _member_node(shared(ctx))
+        node, address = member_node(shared(ctx))
         try:
             hooks = node.notify.webhooks(address)
         finally:
@@ -102,7 +104,7 @@ def remove(
 ) -> None:
     """Remove one of your webhooks (its pending deliveries are dropped)."""
     with handled():
-        node, address = _member_node(shared(ctx))
+        node, address = member_node(shared(ctx))
         try:
             node.notify.remove_webhook(address, hook_id)
         finally:

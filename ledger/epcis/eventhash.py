@@ -95,7 +95,24 @@ def event_id(event: Mapping[str, Any], context: Any = None) -> str:
 
 def prehash(event: Mapping[str, Any], context: Any = None) -> str:
     """The pre-hash string (what is hashed), useful to see why two events differ."""
-    h = _hasher(tuple(_prefixes(context, event.get("@context")).items()))
+    own = event.get("@context")
+    if _plain(context) and _plain(own):  # no prefixes beyond the defaults (the usual case)
+        h = _DEFAULT
+    else:
+        h = _hasher(tuple(_prefixes(context, own).items()))
+    try:
+        return _fast(event, h)
+    except _Slow:
+        return _reference(event, h)
+
+
+def reference_prehash(event: Mapping[str, Any], context: Any = None) -> str:
+    """`prehash` as CBV 2.0 states it, field by field: the reference the fast path
+    (`_fast`) is checked against (tests/test_epcis_capture_hash.py)."""
+    return _reference(event, _hasher(tuple(_prefixes(context, event.get("@context")).items())))
+
+
+def _reference(event: Mapping[str, Any], h: _Hasher) -> str:
     out = [f"eventType={event.get('type', '')}"]
     for name in _ORDER:
         if name in event:
@@ -120,12 +137,130 @@ def _hasher(prefixes: tuple[tuple[str, str], ...]) -> _Hasher:
     return _Hasher(dict(prefixes))
 
 
+def _plain(context: Any) -> bool:
+    """Whether a `@context` names no prefixes (absent, a URL, or a list of URLs)."""
+    return (
+        context is None
+        or type(context) is str
+        or (type(context) is list and all(type(part) is str for part in context))
+    )
+
+
+class _Slow(Exception):
+    """The event has a shape the fast path leaves to the reference."""
+
+
+def _fast(event: Mapping[str, Any], h: _Hasher) -> str:
+    """The pre-hash string of an everyday event: the reference's output, built with fewer
+    calls (whole fields looked up, times and numbers formatted directly). Raises _Slow for
+    anything it does not cover."""
+    out = [f"eventType={event.get('type', '')}"]
+    rest = []
+    fields = h.fields
+    for name, value in event.items():
+        if name in _ORDER_SET:
+            continue
+        if name not in IGNORED:
+            rest.append(h.paired(name, value) if name in _PAIRED else h.generic(name, value))
+    for name in _ORDER:
+        if name not in event:
+            continue
+        value = event[name]
+        kind = _FAST_KIND.get(name)
+        if kind is _SIMPLE and type(value) is str:
+            text = fields.get((name, value)) or h.whole(name, value, value)
+        elif kind is _TIME and type(value) is str:
+            text = _fast_time(name, value) or h.field(name, value)
+        elif (
+            kind is _ID and type(value) is dict and len(value) == 1 and type(value.get("id")) is str
+        ):
+            text = fields.get((name, value["id"])) or h.whole(name, value["id"], value)
+        elif kind is _EPCS and type(value) is list:
+            parts = []
+            for epc in value:
+                if type(epc) is not str:
+                    raise _Slow
+                parts.append(h.value("epc", epc))
+            body = "".join(sorted(p for p in parts if p))
+            text = name + body if body else ""
+        elif kind is _SENSORS and type(value) is list:
+            elements = [_fast_sensor_element(h, e) for e in value if isinstance(e, dict)]
+            text = name + "".join(sorted(elements)) if elements else ""
+        else:
+            text = h.field(name, value)
+        out.append(text)
+    return "".join(out) + "".join(sorted(rest))
+
+
+_ORDER_SET = frozenset(_ORDER)
+_SIMPLE, _TIME, _ID, _EPCS, _SENSORS = range(5)
+_FAST_KIND = {
+    "eventTime": _TIME, "eventTimeZoneOffset": _SIMPLE, "action": _SIMPLE,
+    "bizStep": _SIMPLE, "disposition": _SIMPLE, "transformationID": _SIMPLE,
+    "parentID": _SIMPLE, "certificationInfo": _SIMPLE, "readPoint": _ID, "bizLocation": _ID,
+    "epcList": _EPCS, "inputEPCList": _EPCS, "childEPCs": _EPCS, "outputEPCList": _EPCS,
+    "sensorElementList": _SENSORS,
+}  # fmt: skip
+_UTC = re.compile(
+    r"([1-9][0-9]{3}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2})(?:\.([0-9]{1,3}))?(?:Z|\+00:00)"
+)
+_SAFE = 2**53
+_REPORT_INDEX = {k: i for i, k in enumerate(_REPORT)}
+_REPORT_VOCAB = {k: _VOCAB[k] for k in ("type", "exception", "component")}
+
+
+def _fast_time(name: str, value: str) -> str | None:
+    """`name=…` of a UTC time written with at most milliseconds, without a datetime
+    round trip; None for any other form (the reference handles it)."""
+    m = _UTC.fullmatch(value)
+    if m is None:
+        return None
+    try:
+        datetime.fromisoformat(m.group(1))  # a real date and time (no 24:00, no Feb 30)
+    except ValueError:
+        return None
+    return f"{name}={m.group(1)}.{(m.group(2) or '').ljust(3, '0')}Z"
+
+
+def _fast_sensor_element(h: _Hasher, element: Mapping[str, Any]) -> str:
+    """The reference's `sensor_element` for an element of reports alone."""
+    reports = element.get("sensorReport")
+    if len(element) != 1 or type(reports) is not list:
+        return h.sensor_element(element)
+    out = []
+    for report in reports:
+        if type(report) is not dict:
+            raise _Slow
+        parts = []
+        for key, value in report.items():
+            index = _REPORT_INDEX.get(key)
+            if index is None:
+                raise _Slow  # an extension in the report
+            if type(value) is int and -_SAFE < value < _SAFE:
+                parts.append((index, f"{key}={value}"))
+            elif type(value) is str:
+                parts.append((index, h.value(key, value, _REPORT_VOCAB.get(key))))
+            else:
+                raise _Slow
+        parts.sort()
+        out.append("sensorReport" + "".join(text for _, text in parts))
+    return "sensorElement" + "".join(sorted(out))
+
+
 class _Hasher:
     CACHE = 8192  # canonical forms of string values kept (bizSteps, locations, EPCs, ...)
 
     def __init__(self, prefixes: dict[str, str]) -> None:
         self.prefixes = prefixes
         self._strings: dict[tuple[str, str, str | None], str] = {}
+        self.fields: dict[tuple[str, str], str] = {}  # whole fields of the fast path
+
+    def whole(self, name: str, key: str, value: Any) -> str:
+        """`field(name, value)`, kept under (name, key) for the next event."""
+        if len(self.fields) >= self.CACHE:
+            self.fields.clear()
+        text = self.fields[(name, key)] = self.field(name, value)
+        return text
 
     def name(self, key: str) -> str:
         prefix, sep, local = key.partition(":")
@@ -263,6 +398,7 @@ def _utc_millis(text: str) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S") + f".{millis:03d}Z"
 
 
+_DEFAULT = _hasher(tuple(DEFAULT_PREFIXES.items()))
 _SECOND = datetime(1970, 1, 1, 0, 0, 1, tzinfo=UTC) - datetime(1970, 1, 1, tzinfo=UTC)
 
 

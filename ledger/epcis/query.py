@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -234,6 +235,18 @@ def _token_value(token: str, order: str) -> tuple[int, int]:
     raise QueryParameterError(
         "nextPageToken is not one this node gave for this query", field="nextPageToken"
     )
+
+
+def query_document(events: list[dict[str, Any]], name: str, context: str) -> dict[str, Any]:
+    """One page of query results as an EPCISQueryDocument; `context` is the URL of cofab's
+    JSON-LD context (where this node serves it)."""
+    return {
+        "@context": [ctx.GS1_CONTEXT, context],
+        "type": "EPCISQueryDocument",
+        "schemaVersion": "2.0",
+        "creationDate": iso(time.time()),
+        "epcisBody": {"queryResults": {"queryName": name, "resultsBody": {"eventList": events}}},
+    }
 
 
 def iso(seconds: float) -> str:

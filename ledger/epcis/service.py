@@ -21,13 +21,14 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from ledger.core.errors import Forbidden, InvalidInput, LedgerError, NotFound
 from ledger.epcis import context as ctx
-from ledger.epcis.eventhash import event_id as hash_event_id
+from ledger.epcis.prepare import prepare_chunks, prepare_one
 from ledger.epcis.query import EventQuery, iso
 from ledger.epcis.store import EpcisStore
 from ledger.epcis.subscriptions import Subscriptions
@@ -36,7 +37,9 @@ from ledger.eth.tx import Sender
 from ledger.notify.service import NotifyService
 from ledger.steps import epcis
 from ledger.steps.builder import StepWriter
-from ledger.steps.ingest import MAX_BATCH, Submission
+from ledger.steps.ingest import MAX_BATCH
+from ledger.steps.journal import NewStep
+from ledger.steps.record import Step
 from ledger.steps.service import StepService
 from ledger.steps.signatures import Signer
 
@@ -55,6 +58,98 @@ class _Event:
     split: tuple[int, int]
     payload: dict[str, Any]
     canonical: bytes
+
+
+class _Batch:
+    """The steps of one capture: each new event chained as the next step of its split as
+    it comes, signed a chunk at a time on the signing thread, stored in one transaction.
+
+    The node signs with a key it holds, so it knows the signer: the signatures are not
+    recovered again (as steps signed elsewhere are); each step's time and the key's
+    authority over its split are checked as for any step. Such a refusal is raised once
+    every event has been mapped, so a document's unmapped events are named first."""
+
+    def __init__(self, service: EpcisService, factory: str) -> None:
+        self.service = service
+        self.factory = factory
+        self.event_ids: list[str] = []
+        self.fresh: list[_Event] = []
+        self.steps: list[tuple[Step, bytes, Signer]] = []
+        self._writers: dict[tuple[int, int], StepWriter] = {}
+        self._signers: dict[str, Signer] = {}
+        self._signed = 0  # steps handed to the signing thread
+        self._signing: list[tuple[list[bytes], Future[list[bytes]]]] = []
+        self._refused: LedgerError | None = None
+
+    def duplicate(self, event: _Event) -> None:
+        self.event_ids.append(event.event_id)
+
+    def add(self, event: _Event) -> None:
+        self.event_ids.append(event.event_id)
+        self.fresh.append(event)
+        if self._refused is not None:
+            return
+        index = len(self.fresh) - 1
+        try:
+            writer = self._writers.get(event.split)
+            if writer is None:
+                writer = self._writers[event.split] = self._writer(*event.split)
+            step, digest = writer.next(event.payload, event.canonical)
+            self.service.steps.ingestor.admit(step, writer.signer.address)
+        except LedgerError as exc:
+            exc.message = f"step {index}: {exc.message}"
+            self._refused = _rename(exc, f"step {index}: ", event.at)
+            return
+        self.steps.append((step, digest, writer.signer))
+
+    def _writer(self, job: int, split: int) -> StepWriter:
+        """The writer of the split's next steps, signing with its gateway key (one Signer
+        per key)."""
+        key = self.service.gateway_key(self.factory, job, split)
+        signer = self._signers.get(key.address)
+        if signer is None:
+            signer = self._signers[key.address] = Signer(key.account.key)
+        next_seq, head = self.service.steps.journal.head(job, split)
+        steps = self.service.steps
+        return StepWriter(signer, steps.domain, job, split, self.factory, next_seq, head)
+
+    def sign(self) -> None:
+        """Hand the steps added since the last call to the signing thread."""
+        if self._refused is not None:
+            return
+        todo = self.steps[self._signed :]
+        self._signed = len(self.steps)
+        for signer in self._signers.values():
+            digests = [d for _, d, by in todo if by is signer]
+            if digests:
+                self._signing.append((digests, signer.sign_later(digests)))
+
+    def store(self) -> list[str]:
+        """Store the signed steps as one batch (durable when this returns); their hashes."""
+        if self._refused is not None:
+            raise self._refused
+        if not self.fresh:
+            return []
+        signatures: dict[bytes, bytes] = {}
+        for digests, signing in self._signing:
+            signatures.update(zip(digests, signing.result(), strict=True))
+        verified = [
+            NewStep(step, digest, signer.address, signatures[digest], event.canonical)
+            for (step, digest, signer), event in zip(self.steps, self.fresh, strict=True)
+        ]
+        try:
+            result = self.service.steps.ingestor.commit(verified)
+        except LedgerError as exc:
+            index = exc.details.get("index")
+            if isinstance(index, int) and 0 <= index < len(self.fresh):
+                raise _rename(exc, f"step {index}: ", self.fresh[index].at) from None
+            raise
+        return result.step_hashes
+
+    def parsed(self) -> dict[bytes, dict[str, Any]]:
+        """The stored events by payload hash."""
+        pairs = zip(self.steps, self.fresh, strict=True)
+        return {step.payload_hash: event.payload for (step, _, _), event in pairs}
 
 
 class EpcisService:
@@ -125,69 +220,56 @@ class EpcisService:
     # --- capture -----------------------------------------------------------------------
     def capture(self, factory: str, document: Any) -> dict[str, Any]:
         """Capture an EPCISDocument (or one event) for `factory`: all events are stored as
-        signed steps, or none. Returns the capture job."""
+        signed steps, or none. Returns the capture job.
+
+        A pipeline: worker processes check, name and canonicalise the events chunk by
+        chunk (`prepare_chunks`) while this thread maps each prepared chunk to its splits
+        and chains its steps, and the signing thread signs them; one transaction stores
+        them all, in the events' order, before this returns."""
         created = time.time()
         events, context, where = _events_of(document)
         mapping = self.store.mappings(factory)
-        prepared: list[_Event] = []
-        for i, event in enumerate(events):
-            at = where(i)
+        payloads = []
+        for event in events:
             payload = dict(event) if isinstance(event, dict) else event
             if isinstance(payload, dict) and context is not None and "@context" not in payload:
                 payload["@context"] = context
-            _checked(epcis.parse, payload, at)
-            if "eventID" not in payload:  # the CBV hash leaves eventID out: it names the rest
-                payload["eventID"] = hash_event_id(payload, context)
-            canonical = _checked(epcis.canonical, payload, at)
-            target = self._target(factory, payload, mapping, at)
-            prepared.append(_Event(at, str(payload["eventID"]), target, payload, canonical))
+            payloads.append(payload)
         with self._capture:
             self.store.sync()
-            known = self.store.known(e.event_id for e in prepared)
-            fresh: list[_Event] = []
-            for item in prepared:
-                if item.event_id not in known:
-                    known.add(item.event_id)
-                    fresh.append(item)
-            hashes = self._ingest(factory, fresh) if fresh else []
-            self.store.sync()  # indexed once committed: a query after the 202 finds them
+            batch = _Batch(self, factory)
+            known: set[str] = set()
+            for start, ready in prepare_chunks(payloads, context):
+                known |= self.store.known(r[0] for r in ready if r is not None)
+                for i, done in enumerate(ready, start):
+                    payload, at = payloads[i], where(i)
+                    if done is None:  # refused: prepared again here to say why, naming it
+                        done = _checked(lambda p: prepare_one(p, context), payload, at)
+                    target = self._target(factory, payload, mapping, at)
+                    item = _Event(at, done[0], target, payload, done[1])
+                    if item.event_id in known:
+                        batch.duplicate(item)
+                    else:
+                        known.add(item.event_id)
+                        batch.add(item)
+                batch.sign()
+            hashes = batch.store()
+            # indexed once committed (a query after the 202 finds them), from the events
+            # in hand rather than read back from the journal
+            self.store.sync(batch.parsed())
         try:
             self.subscriptions.publish()
         except Exception:  # committed all the same: the next round reports them
             log.exception("reporting captured events to subscriptions failed")
         result = {
-            "eventIDs": [e.event_id for e in prepared],
-            "captured": len(fresh),
-            "duplicates": len(prepared) - len(fresh),
+            "eventIDs": batch.event_ids,
+            "captured": len(batch.fresh),
+            "duplicates": len(batch.event_ids) - len(batch.fresh),
             "stepHashes": hashes,
         }
         capture_id = uuid.uuid4().hex
         self.store.put_capture(capture_id, factory, created, result)
         return self.capture_job(factory, capture_id)
-
-    def _ingest(self, factory: str, fresh: list[_Event]) -> list[str]:
-        """Sign the events as the next steps of their splits and ingest them, one batch."""
-        writers: dict[tuple[int, int], StepWriter] = {}
-        submissions: list[Submission] = []
-        for event in fresh:
-            writer = writers.get(event.split)
-            if writer is None:
-                job, split = event.split
-                key = self.gateway_key(factory, job, split)
-                next_seq, head = self.steps.journal.head(job, split)
-                writer = StepWriter(
-                    Signer(key.account.key), self.steps.domain, job, split, factory, next_seq, head
-                )
-                writers[event.split] = writer
-            submissions.append(writer.signed(event.payload, event.canonical))
-        try:
-            result = self.steps.ingest(submissions)
-        except LedgerError as exc:
-            index = exc.details.get("index")
-            if isinstance(index, int) and 0 <= index < len(fresh):
-                raise _rename(exc, f"step {index}: ", fresh[index].at) from None
-            raise
-        return result.step_hashes
 
     def gateway_key(self, factory: str, job_id: int, split_id: int) -> Sender:
         """A device key of `factory`, authorised now for this split, that this node holds."""

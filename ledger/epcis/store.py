@@ -14,7 +14,8 @@ import hashlib
 import json
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -283,47 +284,77 @@ class EpcisStore(Database):
             )
         return found
 
-    def sync(self) -> int:
+    def sync(self, parsed: Mapping[bytes, dict[str, Any]] | None = None) -> int:
         """Index the journal's steps this index lacks; returns how many.
 
         O(1) when nothing changed since the last sync: SQLite's `data_version` of the
         attached journal moves whenever another connection commits to it (a step, an
         anchor), and this connection's own change count whenever the index was written;
         both unchanged, there is nothing new to index. Read before indexing, so a commit
-        made meanwhile is seen by the next call."""
+        made meanwhile is seen by the next call. `parsed` holds events the caller has just
+        journaled, by payload hash, so they are not parsed again."""
         with self._sync_lock:
             with self._lock:
                 version = self._db.execute("PRAGMA j.data_version").fetchone()[0]
                 mark = (version, self._db.total_changes)
             if mark == self._synced:
                 return 0
-            done = self._catch_up()
+            done = self._catch_up(parsed or {})
             with self._lock:
                 self._synced = (version, self._db.total_changes)
             return done
 
-    def _catch_up(self) -> int:
+    def _catch_up(self, parsed: Mapping[bytes, dict[str, Any]]) -> int:
         behind = self.read(
             "SELECT h.job_id, h.split_id, COALESCE(w.next_seq, 0), h.next_seq FROM j.heads h "
             "LEFT JOIN watermarks w ON w.job_id=h.job_id AND w.split_id=h.split_id "
             "WHERE COALESCE(w.next_seq, 0) < h.next_seq"
         )
         done = 0
+        batch: list[tuple[str, str, list[tuple[Any, ...]]]] = []
+        size = 0
         for job, split, start, end in behind:
             while start < end:
-                rows = self.read(
-                    "SELECT s.seq, s.received_at, p.data FROM j.steps s JOIN j.payloads p ON "
-                    "p.hash=s.payload_hash WHERE s.job_id=? AND s.split_id=? AND s.seq>=? "
-                    "ORDER BY s.seq LIMIT ?",
-                    (job, split, start, SYNC_CHUNK),
-                )
+                rows = self._journaled(job, split, start, parsed)
                 if not rows:
                     break
-                self._index(job, split, rows)
+                batch.append((job, split, rows))
+                size += len(rows)
+                if size >= SYNC_CHUNK:  # a transaction per chunk, whatever the splits
+                    self._index(batch, parsed)
+                    batch, size = [], 0
                 start = rows[-1][0] + 1
                 done += len(rows)
+        if batch:
+            self._index(batch, parsed)
         self._prove()
         return done
+
+    def _journaled(
+        self, job: str, split: str, start: int, parsed: Mapping[bytes, dict[str, Any]]
+    ) -> list[tuple[Any, ...]]:
+        """The split's steps from `start` on (seq, received_at, payload hash, payload), a
+        chunk; the payloads of events in `parsed` are not read (None)."""
+        if not parsed:
+            return self.read(
+                "SELECT s.seq, s.received_at, s.payload_hash, p.data FROM j.steps s JOIN "
+                "j.payloads p ON p.hash=s.payload_hash WHERE s.job_id=? AND s.split_id=? "
+                "AND s.seq>=? ORDER BY s.seq LIMIT ?",
+                (job, split, start, SYNC_CHUNK),
+            )
+        rows = self.read(
+            "SELECT seq, received_at, payload_hash FROM j.steps WHERE job_id=? AND split_id=? "
+            "AND seq>=? ORDER BY seq LIMIT ?",
+            (job, split, start, SYNC_CHUNK),
+        )
+        missing = [bytes(r[2]) for r in rows if bytes(r[2]) not in parsed]
+        data: dict[bytes, Any] = {}
+        for i in range(0, len(missing), 500):
+            chunk = missing[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            found = self.read(f"SELECT hash, data FROM j.payloads WHERE hash IN ({marks})", chunk)
+            data.update((bytes(h), d) for h, d in found)
+        return [(seq, at, h, data.get(bytes(h))) for seq, at, h in rows]
 
     def _prove(self) -> None:
         """Keep each mined anchor's Merkle proofs, one per step, so a query reads a step's
@@ -359,35 +390,47 @@ class EpcisStore(Database):
                     ],
                 )
 
-    def _index(self, job: str, split: str, rows: list[tuple[Any, ...]]) -> None:
-        """Index one split's journaled steps `rows` (seq, received_at, payload): each
-        table written with one executemany, the watermark in the same transaction."""
-        with self.transaction() as db:
+    def _index(
+        self,
+        splits: list[tuple[str, str, list[tuple[Any, ...]]]],
+        parsed: Mapping[bytes, dict[str, Any]],
+    ) -> None:
+        """Index splits' journaled steps (job, split, rows of seq, received_at, payload hash,
+        payload) in one transaction: each table written with one executemany, the
+        watermarks with them. Committed without waiting for the disk (the index is
+        rebuilt from the journal up to its watermarks, which a power loss rolls back
+        with it); the next durable commit of this file (a capture job's) makes it durable."""
+        with self._lock, self._relaxed(), self.transaction() as db:
             next_id = int(db.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0])
             events: list[tuple[Any, ...]] = []
             epcs: list[tuple[str, str, int]] = []
-            for seq, received_at, data in rows:
-                event = json.loads(data)
-                eid = event.get("eventID") or hash_event_id(event, event.get("@context"))
-                next_id += 1
-                events.append(
-                    (
-                        next_id,
-                        str(eid),
-                        job,
-                        split,
-                        seq,
-                        str(event.get("type", "")),
-                        millis(str(event.get("eventTime", ""))),
-                        int(received_at * 1000),
-                        bare(event.get("bizStep")),
-                        _location(event.get("bizLocation")),
-                        _location(event.get("readPoint")),
-                        event.get("action"),
-                        bare(event.get("disposition")),
+            marks: list[tuple[str, str, int]] = []
+            for job, split, rows in splits:
+                for seq, received_at, payload_hash, data in rows:
+                    event = parsed.get(bytes(payload_hash))
+                    if event is None:
+                        event = json.loads(data)
+                    eid = event.get("eventID") or hash_event_id(event, event.get("@context"))
+                    next_id += 1
+                    events.append(
+                        (
+                            next_id,
+                            str(eid),
+                            job,
+                            split,
+                            seq,
+                            str(event.get("type", "")),
+                            millis(str(event.get("eventTime", ""))),
+                            int(received_at * 1000),
+                            bare(event.get("bizStep")),
+                            _location(event.get("bizLocation")),
+                            _location(event.get("readPoint")),
+                            event.get("action"),
+                            bare(event.get("disposition")),
+                        )
                     )
-                )
-                epcs += [(epc, role, next_id) for epc, role in epc_roles(event)]
+                    epcs += [(epc, role, next_id) for epc, role in epc_roles(event)]
+                marks.append((job, split, rows[-1][0] + 1))
             db.executemany(
                 "INSERT INTO events (id, event_id, job_id, split_id, seq, event_type, "
                 "event_time, record_time, biz_step, biz_location, read_point, action, "
@@ -395,11 +438,21 @@ class EpcisStore(Database):
                 events,
             )
             db.executemany("INSERT OR IGNORE INTO epcs (epc, role, id) VALUES (?,?,?)", epcs)
-            db.execute(
+            db.executemany(
                 "INSERT INTO watermarks (job_id, split_id, next_seq) VALUES (?,?,?) "
                 "ON CONFLICT(job_id, split_id) DO UPDATE SET next_seq=excluded.next_seq",
-                (job, split, rows[-1][0] + 1),
+                marks,
             )
+
+    @contextmanager
+    def _relaxed(self) -> Iterator[None]:
+        """`synchronous=NORMAL` for what is done inside (WAL: no fsync at commit), then
+        `FULL` again; the caller holds the lock, so no other transaction commits relaxed."""
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        try:
+            yield
+        finally:
+            self._db.execute("PRAGMA synchronous=FULL")
 
     def load(self, ids: list[int]) -> list[StoredEvent]:
         """The events `ids`, in that order, with their steps, payloads and (once their

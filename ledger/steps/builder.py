@@ -73,6 +73,15 @@ class StepWriter:
         self, document: dict[str, Any], canonical: bytes, evidence_hashes: list[str] | None = None
     ) -> Submission:
         """The next step of an event already checked (`epcis.parse`) and canonicalised."""
+        step, digest = self.next(document, canonical, evidence_hashes)
+        signature = self.signer.sign(digest)
+        return Submission(step.message(), "0x" + signature.hex(), document, canonical)
+
+    def next(
+        self, document: dict[str, Any], canonical: bytes, evidence_hashes: list[str] | None = None
+    ) -> tuple[Step, bytes]:
+        """The next step of a checked, canonicalised event and its digest, unsigned (to be
+        signed by the caller, e.g. many at once); the split's position moves on."""
         biz_step = str(document.get("bizStep") or "other")
         step = Step(
             job_id=self.job_id,
@@ -86,7 +95,6 @@ class StepWriter:
             member=self.member,
         )
         digest = step.digest(self.domain)
-        signature = self.signer.sign(digest)
         self.next_seq += 1
         self.head = digest
-        return Submission(step.message(), "0x" + signature.hex(), document, canonical)
+        return step, digest

@@ -71,6 +71,11 @@ def _signature(text: str) -> bytes:
     return raw
 
 
+def _not_in_future(step: Step, received: int) -> None:
+    if step.time > received + MAX_CLOCK_SKEW_SECONDS:
+        raise InvalidInput(f"step time {step.time} is in the future", field="time")
+
+
 _Prechecked = tuple[Step, "NewStep | LedgerError"]
 """A step whose record and payload hold, with its verified form or why its signature
 does not (told only after the order's date is checked, as `Ingestor.verify` orders it)."""
@@ -93,8 +98,7 @@ def precheck(sub: Submission, domain: Domain, received: int) -> _Prechecked:
             field="payloadHash",
         )
     epcis.check_matches(document, step.biz_step, step.time)
-    if step.time > received + MAX_CLOCK_SKEW_SECONDS:
-        raise InvalidInput(f"step time {step.time} is in the future", field="time")
+    _not_in_future(step, received)
     digest = step.digest(domain)
     signer = recover(digest, signature)
     if signer is None:
@@ -304,22 +308,37 @@ class Ingestor:
         received = int(self.clock())
         return self._authorise(precheck(sub, self.domain, received), received)
 
-    def _authorise(self, checked: _Prechecked, received: int) -> NewStep:
-        """The checks that ask the chain (through the authority's caches), in the order
-        `verify` states them: the order's date, then the signature, then the signer."""
-        step, outcome = checked
+    def admit(self, step: Step, signer: str, received: int | None = None) -> None:
+        """The checks of a step whose signer is known: its time, and the signer's authority
+        over its split. Steps this node signs itself skip only the signature recovery."""
+        if received is None:
+            received = int(self.clock())
+        _not_in_future(step, received)
+        self._after_placed(step)
+        self._signer_may_sign(step, signer, received)
+
+    def _after_placed(self, step: Step) -> None:
         created = self.authority.job_created_at(step.job_id)
         if step.time < created:
             raise InvalidInput(
                 f"step time {step.time} is before job {step.job_id} was placed ({created})",
                 field="time",
             )
-        if isinstance(outcome, LedgerError):
-            raise outcome
+
+    def _signer_may_sign(self, step: Step, signer: str, received: int) -> None:
         # authority is judged when the step arrives, not at the time it claims: a step
         # back-dated before its key's expiry is still refused once the key has expired
         at_time = max(received, step.time)
-        self.authority.check(step.job_id, step.split_id, step.member, outcome.signer, at_time)
+        self.authority.check(step.job_id, step.split_id, step.member, signer, at_time)
+
+    def _authorise(self, checked: _Prechecked, received: int) -> NewStep:
+        """The checks that ask the chain (through the authority's caches), in the order
+        `verify` states them: the order's date, then the signature, then the signer."""
+        step, outcome = checked
+        self._after_placed(step)
+        if isinstance(outcome, LedgerError):
+            raise outcome
+        self._signer_may_sign(step, outcome.signer, received)
         return outcome
 
     def ingest_body(self, raw: bytes) -> IngestResult:
@@ -352,6 +371,11 @@ class Ingestor:
                 raise _at(exc, i) from None
         if checked.failure is not None:
             raise _at(checked.failure, len(checked.items)) from None
+        return self.commit(verified)
+
+    def commit(self, verified: list[NewStep]) -> IngestResult:
+        """Store verified steps (`verify`, or `admit` for steps this node signed) as one
+        batch: durable when this returns."""
         mine = _Pending(verified)
         self._commit_with_others(mine)
         if isinstance(mine.outcome, IngestResult):

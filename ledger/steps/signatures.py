@@ -13,6 +13,8 @@ ECDSA does on-chain.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from coincurve import PrivateKey
@@ -27,6 +29,19 @@ HALF_N = SECP256K1_N // 2
 _CTX = GLOBAL_CONTEXT.ctx
 _UNCOMPRESSED = lib.SECP256K1_EC_UNCOMPRESSED
 _local = threading.local()
+
+
+def _sign_buffers() -> tuple[Any, Any, Any]:
+    """Per-thread cffi buffers for signing, allocated once."""
+    b = getattr(_local, "s", None)
+    if b is None:
+        b = (
+            ffi.new("secp256k1_ecdsa_recoverable_signature *"),
+            ffi.new("unsigned char[64]"),
+            ffi.new("int *"),
+        )
+        _local.s = b
+    return b
 
 
 def _buffers() -> tuple[Any, Any, Any, Any]:
@@ -44,31 +59,60 @@ def _buffers() -> tuple[Any, Any, Any, Any]:
 
 
 class Signer:
-    """A private key that signs 32-byte digests as 65-byte r‖s‖v signatures (v = 27/28)."""
+    """A private key that signs 32-byte digests as 65-byte r‖s‖v signatures (v = 27/28).
+
+    libsecp256k1 runs without the GIL (cffi releases it), so threads sign in parallel:
+    `sign_many` spreads a batch over two."""
 
     def __init__(self, private_key: bytes) -> None:
         key = PrivateKey(private_key)  # validates the scalar
         self._secret = key.secret
         self.address = address_of(key.public_key.format(False))
-        self._sig = ffi.new("secp256k1_ecdsa_recoverable_signature *")
-        self._out = ffi.new("unsigned char[64]")
-        self._recid = ffi.new("int *")
-        self._lock = threading.Lock()
 
     def sign(self, digest: bytes) -> bytes:
         """RFC 6979 deterministic signature, low s (libsecp256k1 always produces low s)."""
         if len(digest) != 32:
             raise ValueError("a digest is 32 bytes")
-        with self._lock:
-            if not lib.secp256k1_ecdsa_sign_recoverable(
-                _CTX, self._sig, digest, self._secret, ffi.NULL, ffi.NULL
-            ):
-                raise ValueError("signing failed")
-            lib.secp256k1_ecdsa_recoverable_signature_serialize_compact(
-                _CTX, self._out, self._recid, self._sig
-            )
-            compact: bytes = ffi.buffer(self._out, 64)[:]  # cffi buffers are untyped
-            return compact + bytes((self._recid[0] + 27,))
+        sig, out, recid = _sign_buffers()
+        if not lib.secp256k1_ecdsa_sign_recoverable(
+            _CTX, sig, digest, self._secret, ffi.NULL, ffi.NULL
+        ):
+            raise ValueError("signing failed")
+        lib.secp256k1_ecdsa_recoverable_signature_serialize_compact(_CTX, out, recid, sig)
+        compact: bytes = ffi.buffer(out, 64)[:]  # cffi buffers are untyped
+        return compact + bytes((recid[0] + 27,))
+
+    def sign_many(self, digests: Sequence[bytes]) -> list[bytes]:
+        """`[sign(d) for d in digests]`, a large batch signed on two cores at once."""
+        if len(digests) < PARALLEL_FROM or threading.current_thread().name.startswith(_NAME):
+            return [self.sign(d) for d in digests]
+        half = len(digests) // 2
+        other = _pool().submit(lambda: [self.sign(d) for d in digests[half:]])
+        mine = [self.sign(d) for d in digests[:half]]
+        return mine + other.result()
+
+    def sign_later(self, digests: Sequence[bytes]) -> Future[list[bytes]]:
+        """`[sign(d) for d in digests]` on the signing thread, while the caller goes on;
+        batches handed over are signed in turn."""
+        return _pool().submit(lambda: [self.sign(d) for d in digests])
+
+
+PARALLEL_FROM = 64
+"""Batches this large are split between two threads (below it, the hand-off costs more
+than it saves)."""
+_POOL: list[ThreadPoolExecutor] = []
+_NAME = "cofab-sign"
+
+
+def _pool() -> ThreadPoolExecutor:
+    if not _POOL:
+        with _POOL_LOCK:
+            if not _POOL:
+                _POOL.append(ThreadPoolExecutor(1, thread_name_prefix=_NAME))
+    return _POOL[0]
+
+
+_POOL_LOCK = threading.Lock()
 
 
 def address_of(uncompressed_pubkey: bytes) -> str:

@@ -1,0 +1,118 @@
+"""Check, name and canonicalise captured events: a large capture in worker processes.
+
+What a capture does to each event before it is signed — GS1 schema validation, the CBV
+event hash (its eventID) and RFC 8785 canonicalisation — depends on the event alone, and is
+the largest part of the capture's CPU time. A large document is cut into chunks that worker
+processes prepare while the node maps, chains and signs the chunks already prepared (a
+pipeline over the cores). Chaining and journaling stay in the node, in the events' order,
+so the per-split order and the durable-before-acknowledged rule are untouched. Workers hold
+no key and no database; they come from a fork server started without the node's data,
+when the first large capture arrives.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import multiprocessing
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
+
+from ledger.core.errors import InvalidInput
+from ledger.epcis.eventhash import event_id
+from ledger.steps import epcis
+
+log = logging.getLogger("cofab.epcis")
+PARALLEL_FROM = 256
+"""Captures of at least this many events are prepared by the worker processes."""
+CHUNK = 125
+"""Events a worker prepares at a time: small enough that the node starts on the first
+chunk soon, large enough that handing it over costs little."""
+Prepared = tuple[str, bytes] | None
+"""An event's eventID and canonical bytes; None if the event is refused."""
+
+
+def prepare(payloads: Sequence[Any], context: Any) -> list[Prepared]:
+    """Validate each payload, give it its eventID if it has none (the CBV hash of the rest,
+    `context` naming its prefixes) and canonicalise it. A refused event is None: the caller
+    checks it again, where the refusal can name it."""
+    out: list[Prepared] = []
+    for payload in payloads:
+        try:
+            out.append(prepare_one(payload, context))
+        except InvalidInput:
+            out.append(None)
+    return out
+
+
+def prepare_one(payload: Any, context: Any) -> tuple[str, bytes]:
+    """One event's eventID and canonical bytes; InvalidInput naming what is wrong."""
+    epcis.parse(payload)
+    if "eventID" not in payload:  # the CBV hash leaves eventID out: it names the rest
+        payload["eventID"] = event_id(payload, context)
+    return str(payload["eventID"]), epcis.canonical(payload)
+
+
+def prepare_chunks(payloads: list[Any], context: Any) -> Iterator[tuple[int, list[Prepared]]]:
+    """`prepare(payloads, context)` in order, chunk by chunk: (index of the chunk's first
+    payload, its results). A large list is prepared by the worker processes, every chunk
+    handed to them at once, so the caller works on one chunk while they prepare the next.
+    Payloads prepared by a worker get their eventID set here."""
+    workers = _pool() if len(payloads) >= PARALLEL_FROM else None
+    if workers is None:
+        yield 0, prepare(payloads, context)
+        return
+    chunks = [(i, payloads[i : i + CHUNK]) for i in range(0, len(payloads), CHUNK)]
+    pending: list[Future[list[Prepared]]] = [
+        workers.submit(prepare, chunk, context) for _, chunk in chunks
+    ]
+    try:
+        for (start, chunk), future in zip(chunks, pending, strict=True):
+            try:
+                done = future.result()
+            except BrokenProcessPool:  # a worker died: prepare here, from now on
+                log.exception("a worker preparing captured events died; preparing them here")
+                _close(broken=True)
+                done = prepare(chunk, context)
+            for payload, item in zip(chunk, done, strict=True):
+                if item is not None and isinstance(payload, dict) and "eventID" not in payload:
+                    payload["eventID"] = item[0]
+            yield start, done
+    finally:  # the caller stopped early (a refused event): the rest is not needed
+        for future in pending:
+            future.cancel()
+
+
+def _cores() -> int:
+    return min(len(os.sched_getaffinity(0)), 8) if hasattr(os, "sched_getaffinity") else 1
+
+
+_POOL: list[ProcessPoolExecutor] = []
+_LOCK = threading.Lock()
+_BROKEN = False  # a worker died: this process prepares alone
+
+
+def _pool() -> ProcessPoolExecutor | None:
+    """The worker processes (one per core beyond the node's), started once; None on one
+    core."""
+    if _cores() < 2 or _BROKEN:
+        return None
+    with _LOCK:
+        if not _POOL:
+            ctx = multiprocessing.get_context("forkserver")
+            ctx.set_forkserver_preload(["ledger.epcis.prepare"])
+            _POOL.append(ProcessPoolExecutor(max_workers=_cores() - 1, mp_context=ctx))
+            atexit.register(_close)
+        return _POOL[0]
+
+
+def _close(broken: bool = False) -> None:
+    global _BROKEN
+    with _LOCK:
+        _BROKEN = _BROKEN or broken
+        while _POOL:
+            _POOL.pop().shutdown(wait=False, cancel_futures=True)
