@@ -18,6 +18,7 @@ import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from eth.abc import SignedTransactionAPI, StateAPI
@@ -25,7 +26,7 @@ from eth.chains.base import Chain as PyEVMChain
 from eth.vm.spoof import SpoofTransaction
 from eth_account import Account
 
-from kit import FAST_KDF, PASSPHRASE, Cli, admit, ok
+from kit import CHROMIUM, FAST_KDF, PASSPHRASE, Cli, Served, admit, ok, serve_portal_node
 from ledger.core.keys import Keyring
 from ledger.core.private import private_dir
 from ledger.eth.chain import Backend, Chain
@@ -154,3 +155,23 @@ def running(cli: Cli) -> Cli:
     ok(cli.run(*cli.up_args(), "--detach"))
     return cli
 
+
+
+@pytest.fixture(scope="session")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """The portal tests' node, one per test process, each module adding its own people."""
+    with serve_portal_node(tmp_path_factory) as node:
+        yield node
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Headless Chromium (Debian's) through Playwright: one per test process, a fresh
+    context (its own storage) per person."""
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    with playwright_api.sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        try:
+            yield b
+        finally:
+            b.close()

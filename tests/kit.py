@@ -4,6 +4,7 @@ and orders on a node, the assertion that a call is refused, and the one way to r
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -11,7 +12,7 @@ import subprocess
 import sys
 import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -279,3 +280,46 @@ def run_node(script: str, payload: object) -> Any:
     )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
+
+
+# --- the portal tests' browser and node (fixtures `browser` and `served` in conftest.py) ---
+CHROMIUM = Path(os.environ.get("COFAB_CHROMIUM", "/usr/bin/chromium"))
+
+
+@dataclass(frozen=True)
+class Served:
+    """A node serving the API and the portal over real HTTP, at `url`."""
+
+    node: Node
+    url: str
+
+
+@contextlib.contextmanager
+def serve_portal_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """A node (a devnet in its own process) serving the API and the portal over real HTTP
+    on a free 127.0.0.1 port, stopped on exit."""
+    from api.app import create_app
+    from api.inthread import serving
+    from ledger.eth.chain import Backend
+    from ledger.eth.toolchain import free_port
+    from ledger.node import NodeOptions
+
+    data = tmp_path_factory.mktemp("portal-node")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("COFAB_PASSPHRASE", PASSPHRASE)
+        mp.setenv("COFAB_DATA_DIR", str(data))
+        node = Node.start(
+            NodeOptions(
+                backend=Backend.DEVNET,
+                devnet_port=free_port(),
+                data_dir=data / "node",
+                kdf_iterations=FAST_KDF,
+            )
+        )
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        with serving(create_app(node, url), port):
+            yield Served(node, url)
+    finally:
+        node.close()

@@ -3,11 +3,11 @@ notification arrives on the event stream, with no focus change and no console er
 
 from __future__ import annotations
 
-from test_portal import Served, browser, cast, expect, person, pytestmark, served
+from test_portal import Served, cast, expect, person, pytestmark
 
 from kit import Parties, four_splits, in_production
 
-assert browser and cast and person and served and pytestmark  # fixtures used by name
+assert cast and person and pytestmark  # fixtures used by name
 
 
 def test_an_open_order_page_updates_when_a_notification_arrives(

@@ -24,14 +24,13 @@ from eth_account import Account
 from eth_account.messages import encode_defunct, encode_typed_data
 from eth_account.signers.local import LocalAccount
 
-from api.app import create_app
-from api.inthread import serving
 from api.portal import portal_dir
 from kit import (
+    CHROMIUM,
     DUSD,
     FAST_KDF,
-    PASSPHRASE,
     Parties,
+    Served,
     admit,
     four_splits,
     in_production,
@@ -40,15 +39,12 @@ from kit import (
     split_order,
 )
 from ledger.designs.files import NewDesign
-from ledger.eth.chain import Backend
-from ledger.eth.toolchain import free_port
 from ledger.membership.roles import Role
-from ledger.node import Node, NodeOptions
+from ledger.node import Node
 from ledger.orders.jobs import SplitSpec
 from ledger.steps.builder import object_event
 
 playwright_api = pytest.importorskip("playwright.sync_api")
-CHROMIUM = Path(os.environ.get("COFAB_CHROMIUM", "/usr/bin/chromium"))
 AXE = Path(__file__).resolve().parent.parent / "node_modules" / "axe-core" / "axe.min.js"
 SHOTS = os.environ.get("COFAB_PORTAL_SCREENSHOTS")
 
@@ -60,50 +56,11 @@ pytestmark = [
 ]
 
 
-# --- one node and one browser for the module ------------------------------------------
-class Served:
-    def __init__(self, node: Node, url: str) -> None:
-        self.node = node
-        self.url = url
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    data = tmp_path_factory.mktemp("portal-node")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("COFAB_PASSPHRASE", PASSPHRASE)
-        mp.setenv("COFAB_DATA_DIR", str(data))
-        node = Node.start(
-            NodeOptions(
-                backend=Backend.DEVNET,
-                devnet_port=free_port(),
-                data_dir=data / "node",
-                kdf_iterations=FAST_KDF,
-            )
-        )
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    try:
-        with serving(create_app(node, url), port):
-            yield Served(node, url)
-    finally:
-        node.close()
-
-
+# --- one node and one browser for all portal tests of a process (tests/conftest.py) -----
 @pytest.fixture(scope="module")
 def cast(served: Served) -> Parties:
     """A buyer, a designer whose design is licensed to it, three factories: for every test."""
     return parties(served.node)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with playwright_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 class Person:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_portal import Person, Served, browser, expect, person, pytestmark, served
+from test_portal import Person, Served, expect, person, pytestmark
 from test_relay_portal import REFUSED, keyless, with_signing_wallet
 
 from api.app import create_app
@@ -30,7 +30,7 @@ from ledger.eth.tx import Sender
 from ledger.membership.roles import Role
 from ledger.node import Node
 
-assert browser and person and served and pytestmark  # fixtures used by name
+assert person and pytestmark  # fixtures used by name
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,16 +26,20 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from test_portal import Person, Served, expect, propose_hand_over
 
-from kit import DUSD, FAST_KDF, admit, new_account
+from kit import DUSD, FAST_KDF, admit, new_account, serve_portal_node
 from ledger.membership.roles import Role
 from ledger.steps.builder import StepWriter, object_event
 from ledger.steps.signatures import Signer
 
-# the module's node and people come from the portal tests' fixtures
-served = tp.served
+# the people come from the portal tests' fixtures; the node is the story's own, its clock
+# never moved by other tests (the page counts review windows down by the browser's clock)
 person = tp.person
-if hasattr(tp, "browser"):
-    browser = tp.browser
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    with serve_portal_node(tmp_path_factory) as node:
+        yield node
 
 pytestmark = tp.pytestmark
 

@@ -10,16 +10,14 @@ import os
 from typing import Any
 
 from eth_account.messages import encode_typed_data
-from test_portal import (  # noqa: F401 - one node and one browser, as the portal tests
+from test_portal import (  # noqa: F401 - the portal tests' fixtures (cast, person)
     Person,
     Served,
     _json,
     _recorded_job,
-    browser,
     cast,
     expect,
     person,
-    served,
 )
 
 from kit import Parties, admit

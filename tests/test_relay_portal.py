@@ -13,14 +13,12 @@ from typing import Any
 from eth_account import Account
 from eth_account.messages import encode_defunct, encode_typed_data
 from eth_account.signers.local import LocalAccount
-from test_portal import (  # noqa: F401 - one node and one browser, as the portal tests
+from test_portal import (  # noqa: F401 - the portal tests' fixtures (cast, person)
     Person,
     Served,
-    browser,
     cast,
     expect,
     person,
-    served,
 )
 
 from kit import DUSD, FAST_KDF, Parties, split_order
