@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - the devnet fixture of the portal tests
 """A licensed factory imports the designer's encrypted share into its OWN node and decrypts
 it there; a member without a licence (or a tampered package) gets nothing, and its node
 keeps nothing. Two nodes: two data directories, one chain."""
@@ -15,7 +14,6 @@ from typing import Any
 from eth_account import Account
 from fastapi.testclient import TestClient
 from test_api import assert_problem, sign_in
-from test_portal import served  # noqa: F401 - a node on a devnet, reachable over JSON-RPC
 from typer.testing import CliRunner
 
 from api.app import create_app
