@@ -20,10 +20,14 @@ from typing import Any
 import pytest
 from eth_account.signers.local import LocalAccount
 
+from api.app import create_app
+from api.inthread import serving
 from ledger.core.errors import ContractRevert
+from ledger.eth.chain import Backend
+from ledger.eth.toolchain import free_port
 from ledger.eth.tx import Sender
 from ledger.membership.roles import Role
-from ledger.node import Node
+from ledger.node import Node, NodeOptions
 from ledger.orders.jobs import SplitSpec
 from ledger.scenario import DAY, ROYALTY_PPM, licensed_design, order_in_production
 from ledger.scenario import member as admit  # the tests' word for it
@@ -298,12 +302,6 @@ class Served:
 def serve_portal_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """A node (a devnet in its own process) serving the API and the portal over real HTTP
     on a free 127.0.0.1 port, stopped on exit."""
-    from api.app import create_app
-    from api.inthread import serving
-    from ledger.eth.chain import Backend
-    from ledger.eth.toolchain import free_port
-    from ledger.node import NodeOptions
-
     data = tmp_path_factory.mktemp("portal-node")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("COFAB_PASSPHRASE", PASSPHRASE)
