@@ -24,7 +24,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.routing import Match
 
 from api.sessions import Session, SessionStore
-from ledger.core.errors import Forbidden, NotFound, Unauthorized
+from ledger.core.errors import Forbidden, Unauthorized
 from ledger.eth.tx import Sender
 from ledger.membership.consortium import Member, MemberStatus
 from ledger.membership.roles import role_names
@@ -54,10 +54,7 @@ def get_sessions(request: Request) -> SessionStore:
 
 def active_member(node: Node, address: str) -> Member:
     """The member at `address` if it is active now; 403 otherwise."""
-    try:
-        found = node.consortium.member(address)
-    except NotFound:
-        found = None
+    found = node.consortium.member_now(address)
     if found is None or found.status is not MemberStatus.ACTIVE:
         raise Forbidden(f"{address} is {NOT_A_MEMBER}")
     return found

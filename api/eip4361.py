@@ -10,18 +10,29 @@ reproduces byte for byte, so the text the signer saw is the text that is verifie
 
 from __future__ import annotations
 
+import functools
+import importlib
 import re
 import warnings
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-with warnings.catch_warnings():
-    # siwe's grammar redefines core ABNF rules when imported: a warning for its authors,
-    # noise in every node's log
-    warnings.simplefilter("ignore", UserWarning)
-    from siwe import SiweMessage, VerificationError, generate_nonce
+if TYPE_CHECKING:
+    from siwe import SiweMessage
 
-__all__ = ["SiweMessage", "VerificationError", "generate_nonce"]
+
+@functools.cache
+def siwe() -> ModuleType:
+    """The `siwe` package, imported on the first sign-in: building its ABNF grammars takes
+    about 0.6 s of CPU, which every node process and command would pay at start-up."""
+    with warnings.catch_warnings():
+        # siwe's grammar redefines core ABNF rules when imported: a warning for its
+        # authors, noise in every node's log
+        warnings.simplefilter("ignore", UserWarning)
+        return importlib.import_module("siwe")
+
 
 MAX_MESSAGE_BYTES = 4096  # a sign-in message is well under 1 KiB
 
@@ -113,7 +124,7 @@ def parse(message: str) -> SiweMessage:
     if i != len(lines):
         raise MessageError(f"line {i + 1} is not an EIP-4361 field")
     try:
-        parsed = SiweMessage(**fields)
+        parsed: SiweMessage = siwe().SiweMessage(**fields)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "message"

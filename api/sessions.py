@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from eth_keys.exceptions import BadSignature
 
 from api import eip4361
-from api.eip4361 import VerificationError, generate_nonce
 from ledger.core.errors import TooLarge, Unauthorized
 from ledger.core.settings import PublicOrigin
 
@@ -43,7 +42,7 @@ class SessionStore:
         self._lock = threading.Lock()
 
     def new_nonce(self) -> str:
-        nonce: str = generate_nonce()  # siwe ships no type hints
+        nonce: str = eip4361.siwe().generate_nonce()  # siwe ships no type hints
         with self._lock:
             self._expire()
             while len(self._nonces) >= MAX_NONCES:
@@ -82,7 +81,7 @@ class SessionStore:
                 raise Unauthorized("unknown or already used nonce: get a new one from /auth/nonce")
             try:
                 parsed.verify(signature, nonce=parsed.nonce)
-            except VerificationError as exc:
+            except eip4361.siwe().VerificationError as exc:
                 reason = type(exc).__name__
                 raise Unauthorized(f"sign-in refused: {reason}") from None
             except BadSignature:  # r/s out of range or no recoverable key: siwe lets it through

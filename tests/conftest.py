@@ -163,7 +163,6 @@ def running(cli: Cli) -> Cli:
     return cli
 
 
-
 @pytest.fixture(scope="session")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """The portal tests' node, one per test process, each module adding its own people."""

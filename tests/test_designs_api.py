@@ -278,9 +278,12 @@ def test_a_designer_whose_key_is_elsewhere_registers_a_version_supersedes_and_re
     node.designs.register(Sender(node.chain, account), first, bytes(32), bytes(32))
     old, new = "0x" + first.hex(), "0x" + hashlib.sha256(os.urandom(64)).hexdigest()
     body = {"designs": [{"design_id": new, "title": "flange rev B"}], "parent_id": old}
-    assert "unsigned=1" in assert_problem(
-        client.post("/designs/by-hash", json=body, headers=headers), 403
-    )["detail"]
+    assert (
+        "unsigned=1"
+        in assert_problem(client.post("/designs/by-hash", json=body, headers=headers), 403)[
+            "detail"
+        ]
+    )
 
     assert relay(client, account, headers, "/designs/by-hash", body)["summary"]["function"] == (
         "registerBatch"

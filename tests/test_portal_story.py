@@ -41,6 +41,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     with serve_portal_node(tmp_path_factory) as node:
         yield node
 
+
 pytestmark = tp.pytestmark
 
 

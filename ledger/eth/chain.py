@@ -125,15 +125,19 @@ class _TesterProvider(EthereumTesterProvider):
     arguments that read overflows (OverflowError, not DecodingError) and the revert data is
     lost. Re-raise it the way web3 reports undecodable reverts, so it names its error."""
 
-    _chain_id: Any = None
+    _fixed: dict[str, Any]
 
     def make_request(self, method: Any, params: Any) -> Any:
         from eth_tester.exceptions import TransactionFailed
 
-        if method == "eth_chainId":  # fixed for the chain's life; see http_web3
-            if self._chain_id is None:
-                self._chain_id = super().make_request(method, params)
-            return self._chain_id
+        # fixed for the chain's life: the chain id (see http_web3) and the dev accounts,
+        # which eth-tester's middleware asks for (checksumming ten keys) on every eth_call
+        # and gas estimate without a `from`
+        if method in ("eth_chainId", "eth_accounts"):
+            fixed = self.__dict__.setdefault("_fixed", {})
+            if method not in fixed:
+                fixed[method] = super().make_request(method, params)
+            return fixed[method]
         try:
             return super().make_request(method, params)
         except OverflowError as exc:

@@ -21,7 +21,8 @@ from ledger.core.abi import SolidityEnum, bytes32, checksum, solidity_enum
 from ledger.core.errors import InvalidInput, NotFound
 from ledger.core.types import Hex, Label, Record
 from ledger.eth import eip712
-from ledger.eth.contract import call
+from ledger.eth.chain import block_head
+from ledger.eth.contract import View, call
 from ledger.eth.tx import Sender
 from ledger.membership.roles import role_names
 
@@ -149,6 +150,9 @@ class DeviceBinding:
 class ConsortiumClient:
     def __init__(self, contract: Contract) -> None:
         self.contract = contract
+        self._member = View(contract, "member")
+        # members as of one block (its hash), for checks repeated on every request
+        self._at_head: tuple[bytes, dict[str, Member | None]] = (b"", {})
 
     @property
     def address(self) -> str:
@@ -159,9 +163,9 @@ class ConsortiumClient:
         return int(self.contract.w3.eth.chain_id)
 
     # --- reads -----------------------------------------------------------------------
-    def member(self, address: str) -> Member:
+    def member(self, address: str, block: int | str = "latest") -> Member:
         addr = checksum(address)
-        raw = call(self.contract.functions.member(addr))
+        raw = self._member(addr, block=block)
         if raw[1] == MemberStatus.NONE:
             raise NotFound(f"{addr} is not a member of the consortium")
         return Member(
@@ -172,6 +176,32 @@ class ConsortiumClient:
             metadata_hash=raw[3],
             encryption_key=raw[4],
         )
+
+    def member_now(self, address: str) -> Member | None:
+        """The member at `address` as of the chain's latest block, None if there is none.
+
+        The API checks the caller's membership on every request; answers are kept for the
+        block they were read at (by hash, so a chain moved back to an earlier block is
+        never answered from a later one), and a request in the same block costs a block
+        header instead of a contract call."""
+        head = block_head(self.contract.w3, "latest")
+        if head is None:  # a node without its latest block: read without keeping
+            try:
+                return self.member(address)
+            except NotFound:
+                return None
+        number, digest, _ = head
+        addr = checksum(address)
+        seen, found = self._at_head
+        if seen != digest:
+            found = {}
+            self._at_head = (digest, found)
+        if addr not in found:
+            try:
+                found[addr] = self.member(addr, block=number)
+            except NotFound:
+                found[addr] = None
+        return found[addr]
 
     def members(self) -> list[Member]:
         count = call(self.contract.functions.memberCount())
