@@ -80,7 +80,13 @@ class Chain:
     def fee_fields(self) -> dict[str, int]:
         """Zero price where the base fee is zero (consortium chains, the devnet), the node's
         legacy price before London, EIP-1559 fields otherwise."""
-        base_fee = self.w3.eth.get_block("latest").get("baseFeePerGas")
+        # the raw block: web3's formatting of a whole block costs tens of times the request
+        latest = self.w3.manager.request_blocking(
+            RPCEndpoint("eth_getBlockByNumber"), ["latest", False]
+        )
+        base_fee = latest.get("baseFeePerGas")
+        if isinstance(base_fee, str):
+            base_fee = int(base_fee, 16)
         if base_fee is None:
             return {"gasPrice": int(self.w3.eth.gas_price)}
         if base_fee == 0:
