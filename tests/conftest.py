@@ -1,4 +1,4 @@
-"""Shared fixtures: real chains (eth-tester in-process, anvil from npm), real contracts."""
+"""Shared fixtures: real chains (anvil from npm, eth-tester in-process), real contracts."""
 
 from __future__ import annotations
 
@@ -15,9 +15,11 @@ os.environ.pop("LINES", None)
 
 import contextlib
 import gc
+import shutil
 import signal
+import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +28,25 @@ from eth.abc import SignedTransactionAPI, StateAPI
 from eth.chains.base import Chain as PyEVMChain
 from eth.vm.spoof import SpoofTransaction
 from eth_account import Account
+from web3 import IPCProvider, Web3
+from web3.types import RPCEndpoint
 
-from kit import CHROMIUM, FAST_KDF, PASSPHRASE, Cli, Served, admit, ok, serve_portal_node
+from kit import (
+    CHROMIUM,
+    FAST_KDF,
+    PASSPHRASE,
+    Cli,
+    Served,
+    admit,
+    ok,
+    rewound,
+    serve_portal_node,
+)
 from ledger.core.keys import Keyring
 from ledger.core.private import private_dir
-from ledger.eth.chain import Backend, Chain
+from ledger.eth.chain import Backend, Chain, anvil_faucet
 from ledger.eth.deployment import Deployment
+from ledger.eth.devnet import Devnet
 from ledger.eth.toolchain import free_port
 from ledger.eth.tx import Sender
 from ledger.membership.roles import Role
@@ -74,11 +89,11 @@ def estimate_gas(state: StateAPI, transaction: SignedTransactionAPI) -> int:
     return min(used + used // 63 + 2_300, state.gas_limit)
 
 
-# every embedded (py-evm) chain this test process makes, the shared deployment's included
+# every embedded (py-evm) chain this test process makes
 PyEVMChain.gas_estimator = staticmethod(estimate_gas)
 
 
-@dataclass(frozen=True)
+@dataclass
 class Deployed:
     """The chain and contracts every `node` of one test process shares, and the snapshot
     each test starts from."""
@@ -90,34 +105,61 @@ class Deployed:
 
     def rewind(self) -> None:
         """Back to the block right after the deployment: what a fresh deploy would give."""
-        self.chain.w3.provider.ethereum_tester.revert_to_snapshot(self.snapshot)  # type: ignore[attr-defined]
+        self.snapshot = rewound(self.chain, self.snapshot)
+
+
+@dataclass
+class _TestDevnet(Devnet):
+    """anvil for one test process: its state in memory only, and JSON-RPC over a Unix
+    socket besides HTTP (a request over IPC costs the test process a fraction of what
+    web3's HTTP client does; the devnet nodes of `cofab up` keep HTTP)."""
+
+    ipc: Path = Path()
+
+    def command(self) -> list[str]:
+        cmd = super().command()
+        at = cmd.index("--state")
+        assert cmd[at + 2] == "--state-interval", cmd
+        del cmd[at : at + 4]
+        return [*cmd, "--ipc", str(self.ipc)]
 
 
 @pytest.fixture(scope="session")
 def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
-    """Deploy once per test process (1-2 s each time); tests rewind to this state."""
+    """Deploy once per test process on its own anvil; tests rewind to this state."""
     data_dir = tmp_path_factory.mktemp("deployed")
     passphrase_file = data_dir / "pass"
     passphrase_file.write_text(PASSPHRASE)
+    sockets = Path(tempfile.mkdtemp(prefix="cofab-test-"))  # short: a socket path's limit
+    devnet = _TestDevnet(data_dir / "devnet", port=free_port(), ipc=sockets / "anvil.ipc")
+    devnet.start()
+    w3 = Web3(IPCProvider(str(devnet.ipc), timeout=30))
+    chain = Chain(
+        w3=w3,
+        backend=Backend.DEVNET,
+        chain_id=int(w3.eth.chain_id),
+        url=devnet.url,
+        faucet=anvil_faucet(),
+        devnet=devnet,
+    )
     opts = NodeOptions(
-        backend=Backend.EMBEDDED,
+        backend=Backend.DEVNET,
         data_dir=data_dir / "node",
         kdf_iterations=FAST_KDF,
         passphrase_file=passphrase_file,
     )
-    n = Node.start(opts)
-    tester = n.chain.w3.provider.ethereum_tester  # type: ignore[attr-defined]
-    # web3 asks for eth-tester's own accounts on every call without a `from` (a checksum
-    # of each of its ten keys each time); they are fixed for the chain's life
-    accounts = tester.get_accounts()
-    tester.get_accounts = lambda: accounts
-    yield Deployed(n.chain, n.deployment, bytes(n.sender().account.key), tester.take_snapshot())
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("ledger.node.connect", lambda *_args, **_kwargs: chain)
+        n = Node.start(opts)
+    snapshot = int(w3.provider.make_request(RPCEndpoint("evm_snapshot"), [])["result"], 16)
+    yield Deployed(chain, n.deployment, bytes(n.sender().account.key), snapshot)
     n.close()
+    shutil.rmtree(sockets, ignore_errors=True)
 
 
 @pytest.fixture
 def node(deployed: Deployed, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Node]:
-    """A node on a freshly deployed embedded chain: the shared deployment rewound to its
+    """A node on a freshly deployed chain: the process's anvil rewound to its deployment
     snapshot, with this test's own data directory, keyring, senders and services (nothing
     kept in Python outlives the test: nonce caches, journals, anchoring threads)."""
     monkeypatch.setenv("COFAB_PASSPHRASE", PASSPHRASE)
@@ -127,7 +169,8 @@ def node(deployed: Deployed, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     keyring.import_private_key(
         OPERATOR_KEY, deployed.operator_key.hex(), PASSPHRASE, kdf_iterations=FAST_KDF
     )
-    n = Node(deployed.chain, deployed.deployment, keyring, data_dir)
+    # the shared chain, which this test's node must not stop when it closes
+    n = Node(replace(deployed.chain, devnet=None), deployed.deployment, keyring, data_dir)
     n.add_signer(Account.from_key(deployed.operator_key))
     yield n
     n.close()

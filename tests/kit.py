@@ -21,12 +21,12 @@ from typing import Any
 import pytest
 import typer
 import typer.testing
-from eth_account.signers.local import LocalAccount
+from web3.types import RPCEndpoint
 
 from api.app import create_app
 from api.inthread import serving
 from ledger.core.errors import ContractRevert
-from ledger.eth.chain import Backend
+from ledger.eth.chain import Backend, Chain, block_head
 from ledger.eth.toolchain import free_port
 from ledger.eth.tx import Sender
 from ledger.membership.roles import Role
@@ -66,52 +66,27 @@ class Parties:
     design: bytes
 
 
-@dataclass(frozen=True)
-class _Saved:
-    tester: Any  # held so that its id is not reused by another chain
-    start: bytes  # the head block the transactions were sent on
-    snapshot: Any  # the chain right after them
-    value: Any
-
-
-_SAVED: dict[tuple[int, str], _Saved] = {}
-
-
-def replayed(node: Node, key: str, build: Callable[[], Any]) -> Any:
-    """`build()`'s result, its transactions replayed from a snapshot when they can be.
-
-    On the embedded chain, the first `build` for `key` in a test process runs and its
-    chain is snapshotted; a later call that finds the chain where that first one found it
-    (the usual case: a test's first transactions, right after the rewind to the
-    deployment) moves to that snapshot instead of sending the same transactions again.
-    `build` must act on the chain only (what it adds to the node is the caller's)."""
-    tester = getattr(node.chain.w3.provider, "ethereum_tester", None)
-    if tester is None:
-        return build()
-    head = bytes(node.chain.w3.eth.get_block("latest")["hash"])
-    saved = _SAVED.get((id(tester), key))
-    if saved is not None and saved.start == head:
-        tester.revert_to_snapshot(saved.snapshot)
-        return saved.value
-    value = build()
-    _SAVED[(id(tester), key)] = _Saved(tester, head, tester.take_snapshot(), value)
-    return value
+def rewound(chain: Chain, snapshot: int) -> int:
+    """The tests' anvil moved back to `snapshot`; the id of a new snapshot of that state,
+    to come back to it again (anvil forgets a snapshot it reverts to, and every later one).
+    Its clock goes on from now, as a chain deployed now would: anvil's would resume from
+    the snapshot's block."""
+    rpc = chain.w3.provider.make_request
+    answer = rpc(RPCEndpoint("evm_revert"), [hex(snapshot)])
+    assert answer.get("result"), f"no snapshot {snapshot}: {answer}"
+    head = block_head(chain.w3, "latest")
+    assert head is not None
+    rpc(RPCEndpoint("evm_setNextBlockTimestamp"), [max(int(time.time()), head[2] + 1)])
+    return int(rpc(RPCEndpoint("evm_snapshot"), [])["result"], 16)
 
 
 def parties(node: Node, factories: int = 3, royalty_ppm: int = ROYALTY_PPM) -> Parties:
-    """A buyer with demo dollars, a designer whose design is licensed to it, factories
-    (`replayed`: the same cast for every test of a process that starts with it)."""
-
-    def admitted() -> tuple[list[LocalAccount], bytes]:
-        buyer = admit(node, int(Role.BUYER))
-        designer = admit(node, int(Role.DESIGNER))
-        plants = [admit(node, int(Role.FACTORY)) for _ in range(factories)]
-        design = licensed_design(node, designer, buyer.address, royalty_ppm=royalty_ppm)
-        node.settlement.token().mint(node.sender(), buyer.address, 100 * PRICE)
-        return [s.account for s in (buyer, designer, *plants)], design
-
-    accounts, design = replayed(node, f"parties {factories} {royalty_ppm}", admitted)
-    buyer, designer, *plants = (node.add_signer(a) for a in accounts)
+    """A buyer with demo dollars, a designer whose design is licensed to it, factories."""
+    buyer = admit(node, int(Role.BUYER))
+    designer = admit(node, int(Role.DESIGNER))
+    plants = [admit(node, int(Role.FACTORY)) for _ in range(factories)]
+    design = licensed_design(node, designer, buyer.address, royalty_ppm=royalty_ppm)
+    node.settlement.token().mint(node.sender(), buyer.address, 100 * PRICE)
     return Parties(buyer, designer, plants, design)
 
 
@@ -136,28 +111,17 @@ def create(node: Node, p: Parties, price: int = PRICE, deadline: int | None = No
 def split_order(
     node: Node, p: Parties, specs: list[SplitSpec] | None = None, price: int = PRICE
 ) -> int:
-    """A created, funded and split order (`replayed`)."""
-    specs = specs or four_splits(p)
-
-    def placed() -> int:
-        job_id = create(node, p, price)
-        node.jobs.fund(p.buyer, job_id)
-        node.jobs.split(p.buyer, job_id, specs)
-        return job_id
-
-    key = f"split {p.buyer.address} {p.design.hex()} {price} {specs!r}"
-    return int(replayed(node, key, placed))
+    """A created, funded and split order."""
+    job_id = create(node, p, price)
+    node.jobs.fund(p.buyer, job_id)
+    node.jobs.split(p.buyer, job_id, specs or four_splits(p))
+    return job_id
 
 
 def in_production(node: Node, p: Parties, specs: list[SplitSpec] | None = None) -> int:
-    """An order whose every split its factory accepted (`replayed`)."""
+    """An order whose every split its factory accepted."""
     specs = specs or four_splits(p)
-    mine = {a.lower() for a in node.signer_addresses}
-    held = [s.factory for s in specs if s.factory.lower() in mine]  # those accept
-    key = f"production {p.buyer.address} {p.design.hex()} {specs!r} {held}"
-    return int(
-        replayed(node, key, lambda: order_in_production(node, p.buyer, p.design, specs, PRICE))
-    )
+    return int(order_in_production(node, p.buyer, p.design, specs, PRICE))
 
 
 def state(node: Node, job_id: int | None = None) -> tuple[Any, ...]:

@@ -183,11 +183,11 @@ def test_status(client: TestClient, node: Node, operator: Sender) -> None:
         "contracts": contracts,
     }
     body = client.get("/status", headers=sign_in(client, node, operator.account)).json()
-    assert body["backend"] == "embedded"
+    assert body["backend"] == "devnet"  # the tests' chain: anvil
     assert body["chain_id"] == node.chain.chain_id
     assert body["contracts"] == contracts
     assert body["signers"] == [operator.address]
-    assert body["data_dir"] == str(node.data_dir) and "rpc_url" in body
+    assert body["data_dir"] == str(node.data_dir) and body["rpc_url"] == node.chain.url
     # a bad token is refused rather than treated as anonymous
     assert_problem(client.get("/status", headers={"Authorization": "Bearer nope"}), 401)
 

@@ -47,6 +47,7 @@ def record(
         next_seq,
         head,
     )
+    node.chain.advance_time(n)  # the steps' dates, a second apart, all after the order
     t = chain_now(node)
     node.steps.ingestor.clock = lambda: t + 60
     node.steps.ingest([w.step(object_event("assembling", t - n + i, **extra)) for i in range(n)])

@@ -37,10 +37,19 @@ def anvil(tmp_path: Path) -> Iterator[Devnet]:
         yield devnet
 
 
-def test_embedded_is_in_process_and_ephemeral(node: Node) -> None:
-    assert node.chain.backend is Backend.EMBEDDED
-    assert node.chain.url is None
-    assert not (node.data_dir / "deployments").exists()  # nothing recorded for a throwaway chain
+@pytest.fixture
+def embedded(tmp_path: Path, passphrase: None) -> Iterator[Node]:
+    """A node on its own embedded chain (py-evm in this process), deployed afresh."""
+    n = Node.start(options(tmp_path / "embedded", backend=Backend.EMBEDDED))
+    yield n
+    n.close()
+
+
+def test_embedded_is_in_process_and_ephemeral(embedded: Node) -> None:
+    assert embedded.chain.backend is Backend.EMBEDDED
+    assert embedded.chain.url is None
+    # nothing recorded for a throwaway chain
+    assert not (embedded.data_dir / "deployments").exists()
 
 
 def test_devnet_survives_restart_with_same_contracts_and_members(
@@ -330,15 +339,15 @@ def test_a_reset_chain_never_reopens_the_old_journal(tmp_path: Path, passphrase:
         third.close()
 
 
-def test_embedded_log_queries_skip_blocks_by_bloom_with_the_same_answer(node: Node) -> None:
+def test_embedded_log_queries_skip_blocks_by_bloom_with_the_same_answer(embedded: Node) -> None:
     """The embedded chain's bloom-filtered `eth_getLogs` against eth-tester's own, which
     reads every receipt: the same logs for every shape of filter."""
     from eth_tester import EthereumTester
 
     for _ in range(3):
-        admit(node, int(Role.FACTORY))
-    tester = node.chain.w3.provider.ethereum_tester  # type: ignore[attr-defined]
-    latest = int(node.chain.w3.eth.block_number)
+        admit(embedded, int(Role.FACTORY))
+    tester = embedded.chain.w3.provider.ethereum_tester  # type: ignore[attr-defined]
+    latest = int(embedded.chain.w3.eth.block_number)
     logs = EthereumTester.get_logs(tester, from_block=0)
     assert len(logs) > 10
     first, last = logs[0], logs[-1]

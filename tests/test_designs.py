@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from eth_utils import keccak
+from web3.types import RPCEndpoint
 
 from kit import admit, new_account
 from ledger.core import merkle
@@ -287,13 +288,12 @@ def _one_block(node: Node, *signed: Any) -> list[Any]:
     """Mine `signed` in one block, in this order: a copier paying a higher gas price is
     ordered before the transaction it copied."""
     w3 = node.chain.w3
-    tester = w3.provider.ethereum_tester  # type: ignore[attr-defined]
-    tester.disable_auto_mine_transactions()
+    w3.provider.make_request(RPCEndpoint("evm_setAutomine"), [False])
     try:
         hashes = [w3.eth.send_raw_transaction(s.raw_transaction) for s in signed]
-        tester.mine_blocks(1)
+        w3.provider.make_request(RPCEndpoint("evm_mine"), [])
     finally:
-        tester.enable_auto_mine_transactions()
+        w3.provider.make_request(RPCEndpoint("evm_setAutomine"), [True])
     receipts = [w3.eth.get_transaction_receipt(h) for h in hashes]
     assert len({r["blockNumber"] for r in receipts}) == 1
     return receipts

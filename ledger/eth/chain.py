@@ -267,7 +267,7 @@ def _chain_id(w3: Web3, url: str) -> int:
         raise ChainUnavailable(f"no JSON-RPC answer from {url}: {exc.__class__.__name__}") from None
 
 
-def _anvil_faucet() -> LocalAccount:
+def anvil_faucet() -> LocalAccount:
     """anvil's first dev account (the public "test test … junk" mnemonic)."""
     Account.enable_unaudited_hdwallet_features()
     words = "test test test test test test test test test test test junk"
@@ -302,7 +302,7 @@ def connect(
             backend=kind,
             chain_id=_chain_id(w3, devnet.url),
             url=devnet.url,
-            faucet=_anvil_faucet(),
+            faucet=anvil_faucet(),
             devnet=devnet,
         )
     else:
@@ -329,7 +329,7 @@ def attach(url: str, *, backend: Backend = Backend.RPC, confirmations: int = 0) 
     """Connect to an already running endpoint (e.g. the devnet of a running node)."""
     w3 = http_web3(url)
     chain_id = _chain_id(w3, url)
-    faucet = _anvil_faucet() if backend is Backend.DEVNET else None
+    faucet = anvil_faucet() if backend is Backend.DEVNET else None
     return Chain(
         w3=w3,
         backend=backend,

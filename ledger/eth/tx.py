@@ -24,7 +24,7 @@ from eth_utils import ValidationError
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract.contract import ContractFunction
-from web3.exceptions import ContractLogicError, TimeExhausted, Web3RPCError
+from web3.exceptions import ContractLogicError, TimeExhausted, TransactionNotFound, Web3RPCError
 from web3.types import TxParams, TxReceipt
 
 from ledger.core.errors import ChainUnavailable, ContractRevert, Forbidden, InvalidInput
@@ -74,6 +74,7 @@ class Sender:
         self._account = account
         self._lock = threading.Lock()
         self._next_nonce: int | None = None
+        self._last_hash: HexBytes | None = None  # the last transaction the chain took
         self._funded = False
 
     @property
@@ -85,12 +86,28 @@ class Sender:
         return str(self.account.address)
 
     def _nonce(self) -> int:
-        chain_nonce = self.chain.w3.eth.get_transaction_count(
-            Web3.to_checksum_address(self.address), "pending"
+        chain_nonce = int(
+            self.chain.w3.eth.get_transaction_count(
+                Web3.to_checksum_address(self.address), "pending"
+            )
         )
+        if self._next_nonce is not None and chain_nonce < self._next_nonce and self._forgotten():
+            # the chain lost this account's later transactions with the blocks that held
+            # them; a nonce past its own would wait in its pool for good
+            self._next_nonce = None
         if self._next_nonce is None or chain_nonce > self._next_nonce:
-            self._next_nonce = int(chain_nonce)
+            self._next_nonce = chain_nonce
         return self._next_nonce
+
+    def _forgotten(self) -> bool:
+        """Whether the chain no longer knows the last transaction this sender sent (a
+        count behind ours may only be a node that has not seen it yet)."""
+        if self._last_hash is None:
+            return True
+        try:
+            return self.chain.w3.eth.get_transaction(self._last_hash) is None
+        except TransactionNotFound:
+            return True
 
     def _prepare(self) -> None:
         if not self._funded:
@@ -167,7 +184,7 @@ class Sender:
                 # refused one was never taken, so sending it at the chain's nonce is safe
                 return self._send({**tx, "nonce": self._nonce()}, before_send, resent=True)
             raise ChainUnavailable(f"the node refused the transaction: {exc}") from None
-        self._next_nonce = int(tx["nonce"]) + 1
+        self._next_nonce, self._last_hash = int(tx["nonce"]) + 1, HexBytes(tx_hash)
         try:
             receipt = w3.eth.wait_for_transaction_receipt(
                 tx_hash, timeout=self.chain.receipt_timeout
