@@ -15,9 +15,7 @@ os.environ.pop("LINES", None)
 
 import contextlib
 import gc
-import shutil
 import signal
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -28,7 +26,6 @@ from eth.abc import SignedTransactionAPI, StateAPI
 from eth.chains.base import Chain as PyEVMChain
 from eth.vm.spoof import SpoofTransaction
 from eth_account import Account
-from web3 import IPCProvider, Web3
 from web3.types import RPCEndpoint
 
 from kit import (
@@ -38,19 +35,19 @@ from kit import (
     Cli,
     Served,
     admit,
+    anvil_node,
     ok,
     rewound,
     serve_portal_node,
 )
 from ledger.core.keys import Keyring
 from ledger.core.private import private_dir
-from ledger.eth.chain import Backend, Chain, anvil_faucet
+from ledger.eth.chain import Chain
 from ledger.eth.deployment import Deployment
-from ledger.eth.devnet import Devnet
 from ledger.eth.toolchain import free_port
 from ledger.eth.tx import Sender
 from ledger.membership.roles import Role
-from ledger.node import OPERATOR_KEY, Node, NodeOptions
+from ledger.node import OPERATOR_KEY, Node
 
 # The test processes build many short-lived objects (py-evm states, web3 requests): a
 # young-generation collection every 50,000 allocations instead of 700, and the imported
@@ -108,53 +105,13 @@ class Deployed:
         self.snapshot = rewound(self.chain, self.snapshot)
 
 
-@dataclass
-class _TestDevnet(Devnet):
-    """anvil for one test process: its state in memory only, and JSON-RPC over a Unix
-    socket besides HTTP (a request over IPC costs the test process a fraction of what
-    web3's HTTP client does; the devnet nodes of `cofab up` keep HTTP)."""
-
-    ipc: Path = Path()
-
-    def command(self) -> list[str]:
-        cmd = super().command()
-        at = cmd.index("--state")
-        assert cmd[at + 2] == "--state-interval", cmd
-        del cmd[at : at + 4]
-        return [*cmd, "--ipc", str(self.ipc)]
-
-
 @pytest.fixture(scope="session")
 def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
     """Deploy once per test process on its own anvil; tests rewind to this state."""
-    data_dir = tmp_path_factory.mktemp("deployed")
-    passphrase_file = data_dir / "pass"
-    passphrase_file.write_text(PASSPHRASE)
-    sockets = Path(tempfile.mkdtemp(prefix="cofab-test-"))  # short: a socket path's limit
-    devnet = _TestDevnet(data_dir / "devnet", port=free_port(), ipc=sockets / "anvil.ipc")
-    devnet.start()
-    w3 = Web3(IPCProvider(str(devnet.ipc), timeout=30))
-    chain = Chain(
-        w3=w3,
-        backend=Backend.DEVNET,
-        chain_id=int(w3.eth.chain_id),
-        url=devnet.url,
-        faucet=anvil_faucet(),
-        devnet=devnet,
-    )
-    opts = NodeOptions(
-        backend=Backend.DEVNET,
-        data_dir=data_dir / "node",
-        kdf_iterations=FAST_KDF,
-        passphrase_file=passphrase_file,
-    )
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("ledger.node.connect", lambda *_args, **_kwargs: chain)
-        n = Node.start(opts)
-    snapshot = int(w3.provider.make_request(RPCEndpoint("evm_snapshot"), [])["result"], 16)
-    yield Deployed(chain, n.deployment, bytes(n.sender().account.key), snapshot)
-    n.close()
-    shutil.rmtree(sockets, ignore_errors=True)
+    with anvil_node(tmp_path_factory.mktemp("deployed")) as n:
+        rpc = n.chain.w3.provider.make_request
+        snapshot = int(rpc(RPCEndpoint("evm_snapshot"), [])["result"], 16)
+        yield Deployed(n.chain, n.deployment, bytes(n.sender().account.key), snapshot)
 
 
 @pytest.fixture

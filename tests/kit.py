@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping
@@ -21,12 +22,14 @@ from typing import Any
 import pytest
 import typer
 import typer.testing
+from web3 import IPCProvider, Web3
 from web3.types import RPCEndpoint
 
 from api.app import create_app
 from api.inthread import serving
 from ledger.core.errors import ContractRevert
-from ledger.eth.chain import Backend, Chain, block_head
+from ledger.eth.chain import Backend, Chain, anvil_faucet, block_head
+from ledger.eth.devnet import Devnet
 from ledger.eth.toolchain import free_port
 from ledger.eth.tx import Sender
 from ledger.membership.roles import Role
@@ -129,6 +132,13 @@ def state(node: Node, job_id: int | None = None) -> tuple[Any, ...]:
     storage-visible figures."""
     view = node.jobs.view(job_id).model_dump(mode="json") if job_id else None
     return view, node.settlement.totals().model_dump(mode="json"), node.jobs.count()
+
+
+def chain_now(node: Node) -> int:
+    """The latest block's time: what a contract compares a deadline with when the node
+    estimates a transaction (anvil runs the estimate in the latest block, which may be
+    seconds behind the wall clock)."""
+    return int(node.chain.w3.eth.get_block("latest")["timestamp"])
 
 
 def time_travel(node: Node, seconds: int) -> None:
@@ -258,6 +268,58 @@ def run_node(script: str, payload: object) -> Any:
     return json.loads(done.stdout)
 
 
+# --- the tests' chains ------------------------------------------------------------------
+
+
+@dataclass
+class _TestDevnet(Devnet):
+    """anvil for tests: its state in memory only, and JSON-RPC over a Unix socket besides
+    HTTP (a request over IPC costs the test process a fraction of what web3's HTTP client
+    does; the devnet nodes of `cofab up` keep HTTP)."""
+
+    ipc: Path = Path()
+
+    def command(self) -> list[str]:
+        cmd = super().command()
+        at = cmd.index("--state")
+        assert cmd[at + 2] == "--state-interval", cmd
+        del cmd[at : at + 4]
+        return [*cmd, "--ipc", str(self.ipc)]
+
+
+@contextlib.contextmanager
+def anvil_node(data_dir: Path) -> Iterator[Node]:
+    """A node deployed on an anvil of its own (free port), which this process reaches over
+    a Unix socket; both stopped on exit."""
+    sockets = Path(tempfile.mkdtemp(prefix="cofab-test-"))  # short: a socket path's limit
+    devnet = _TestDevnet(data_dir / "devnet", port=free_port(), ipc=sockets / "anvil.ipc")
+    try:
+        devnet.start()
+        w3 = Web3(IPCProvider(str(devnet.ipc), timeout=30))
+        chain = Chain(
+            w3=w3,
+            backend=Backend.DEVNET,
+            chain_id=int(w3.eth.chain_id),
+            url=devnet.url,
+            faucet=anvil_faucet(),
+            devnet=devnet,
+        )
+        opts = NodeOptions(
+            backend=Backend.DEVNET, data_dir=data_dir / "node", kdf_iterations=FAST_KDF
+        )
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("COFAB_PASSPHRASE", PASSPHRASE)
+            mp.setattr("ledger.node.connect", lambda *_args, **_kwargs: chain)
+            node = Node.start(opts)
+        try:
+            yield node
+        finally:
+            node.close()
+    finally:
+        devnet.stop()
+        shutil.rmtree(sockets, ignore_errors=True)
+
+
 # --- the portal tests' browser and node (fixtures `browser` and `served` in conftest.py) ---
 CHROMIUM = Path(os.environ.get("COFAB_CHROMIUM", "/usr/bin/chromium"))
 
@@ -272,24 +334,13 @@ class Served:
 
 @contextlib.contextmanager
 def serve_portal_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    """A node (a devnet in its own process) serving the API and the portal over real HTTP
-    on a free 127.0.0.1 port, stopped on exit."""
+    """A node (on its own anvil) serving the API and the portal over real HTTP on a free
+    127.0.0.1 port, stopped on exit."""
     data = tmp_path_factory.mktemp("portal-node")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("COFAB_PASSPHRASE", PASSPHRASE)
         mp.setenv("COFAB_DATA_DIR", str(data))
-        node = Node.start(
-            NodeOptions(
-                backend=Backend.DEVNET,
-                devnet_port=free_port(),
-                data_dir=data / "node",
-                kdf_iterations=FAST_KDF,
-            )
-        )
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    try:
-        with serving(create_app(node, url), port):
-            yield Served(node, url)
-    finally:
-        node.close()
+        with anvil_node(data) as node:
+            port = free_port()
+            url = f"http://127.0.0.1:{port}"
+            with serving(create_app(node, url), port):
+                yield Served(node, url)

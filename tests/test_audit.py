@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from kit import Parties, admit, new_account, parties
+from kit import Parties, admit, chain_now, new_account, parties
 from ledger.audit.engine import AuditInputs, audit, contracts_of, report_hash, seal
 from ledger.audit.html import render
 from ledger.eth.tx import Sender
@@ -28,10 +28,6 @@ class Story:
     job: int
     bundle: dict
     design: bytes
-
-
-def chain_now(node: Node) -> int:
-    return int(node.chain.w3.eth.get_block("latest")["timestamp"])
 
 
 def record(

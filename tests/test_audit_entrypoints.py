@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from test_audit import chain_now, device_steps, record, step_before_admission, two_split_job
+from test_audit import device_steps, record, step_before_admission, two_split_job
 from typer.testing import CliRunner
 
 from api.app import create_app
-from kit import FAST_KDF, PASSPHRASE, new_account, parties
+from kit import FAST_KDF, PASSPHRASE, chain_now, new_account, parties
 from ledger.audit.chain_record import Contracts
 from ledger.audit.engine import AuditInputs, audit
 from ledger.cli import app as cli

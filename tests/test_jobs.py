@@ -14,6 +14,7 @@ from kit import (
     PRICE,
     ROYALTY_PPM,
     admit,
+    chain_now,
     create,
     four_splits,
     in_production,
@@ -98,7 +99,8 @@ def test_only_an_active_buyer_with_a_licence_places_orders(node: Node) -> None:
     refused("MissingRole", node.jobs.create, p.factories[0], p.design, 1, PRICE, deadline)
     other = admit(node, int(Role.BUYER))
     refused("DesignNotLicensed", node.jobs.create, other, p.design, 1, PRICE, deadline)
-    refused("InvalidDeadline", node.jobs.create, p.buyer, p.design, 1, PRICE, int(time.time()) - 1)
+    past = chain_now(node) - 1
+    refused("InvalidDeadline", node.jobs.create, p.buyer, p.design, 1, PRICE, past)
     eoa = new_account().address
     fn = node.jobs.contract.functions.createJob(p.design, eoa, 1, 5, deadline, b"\x00" * 32, 0)
     refused("InvalidToken", p.buyer.transact, fn)

@@ -14,6 +14,7 @@ from eth_utils import keccak
 
 from kit import (
     Parties,
+    chain_now,
     four_splits,
     in_production,
     new_account,
@@ -111,7 +112,7 @@ def test_replays_and_forgeries_of_an_acceptance_are_refused(node: Node) -> None:
     node.jobs.revoke_nonce(factory, 7)
     refused("NonceAlreadyUsed", relay, revoked, revoked_sig)
     # past its deadline
-    stale = replace(good, deadline=int(time.time()) - 10)
+    stale = replace(good, deadline=chain_now(node) - 10)
     refused("SignatureExpired", relay, stale, node.jobs.sign(factory.account, stale))
     # malformed
     with pytest.raises(InvalidInput):
@@ -158,7 +159,7 @@ def test_handover_needs_the_signatures_of_both_factories(node: Node) -> None:
     # signed for other units than submitted
     fewer = replace(record, quantity=99)
     refused("InvalidHandoverSignature", handover, relayer, fewer, sender_sig, receiver_sig)
-    stale = replace(record, deadline=int(time.time()) - 1)
+    stale = replace(record, deadline=chain_now(node) - 1)
     refused("SignatureExpired", node.jobs.handover, relayer, stale, sender_sig, receiver_sig)
     assert state(node, job_id) == before
 
