@@ -1,7 +1,7 @@
 """Property-based fuzzing of every operation in the node's OpenAPI schema: no input,
 signed in or anonymous, gets a 5xx. Run by `make fuzz` (part of `make test`) in its own
-environment, since schemathesis needs a newer Hypothesis than brownie pins. The chain
-estimates gas as tests/conftest.py sets it for every embedded chain."""
+environment, since schemathesis needs a newer Hypothesis than brownie pins. The node runs
+on an anvil of its own (tests/kit.py `anvil_node`)."""
 
 from __future__ import annotations
 
@@ -21,9 +21,9 @@ from schemathesis.checks import not_a_server_error
 from siwe import SiweMessage
 
 from api.app import create_app
-from ledger.eth.chain import Backend
+from kit import anvil_node
 from ledger.membership.roles import ALL_ROLES
-from ledger.node import Node, NodeOptions
+from ledger.node import Node
 
 EXAMPLES = int(os.environ.get("COFAB_FUZZ_EXAMPLES", "6"))  # see the Makefile's fuzz target
 ORIGIN = "http://testserver"  # what the ASGI test transport sends as the host
@@ -31,13 +31,10 @@ ORIGIN = "http://testserver"  # what the ASGI test transport sends as the host
 
 @pytest.fixture(scope="session")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
-    os.environ["COFAB_PASSPHRASE"] = "fuzz"
-    data = Path(tmp_path_factory.mktemp("fuzz-node"))
-    started = Node.start(NodeOptions(backend=Backend.EMBEDDED, data_dir=data, kdf_iterations=2**10))
-    operator = started.sender()
-    started.consortium.propose_set_roles(operator, operator.address, ALL_ROLES)
-    yield started
-    started.close()
+    with anvil_node(Path(tmp_path_factory.mktemp("fuzz-node"))) as started:
+        operator = started.sender()
+        started.consortium.propose_set_roles(operator, operator.address, ALL_ROLES)
+        yield started
 
 
 @pytest.fixture(scope="session")
