@@ -138,7 +138,9 @@ def chain_now(node: Node) -> int:
     """The latest block's time: what a contract compares a deadline with when the node
     estimates a transaction (anvil runs the estimate in the latest block, which may be
     seconds behind the wall clock)."""
-    return int(node.chain.w3.eth.get_block("latest")["timestamp"])
+    head = block_head(node.chain.w3, "latest")
+    assert head is not None
+    return head[2]
 
 
 def time_travel(node: Node, seconds: int) -> None:

@@ -80,13 +80,8 @@ class Chain:
     def fee_fields(self) -> dict[str, int]:
         """Zero price where the base fee is zero (consortium chains, the devnet), the node's
         legacy price before London, EIP-1559 fields otherwise."""
-        # the raw block: web3's formatting of a whole block costs tens of times the request
-        latest = self.w3.manager.request_blocking(
-            RPCEndpoint("eth_getBlockByNumber"), ["latest", False]
-        )
-        base_fee = latest.get("baseFeePerGas")
-        if isinstance(base_fee, str):
-            base_fee = int(base_fee, 16)
+        latest = raw_block(self.w3, "latest") or {}
+        base_fee = _quantity(latest["baseFeePerGas"]) if "baseFeePerGas" in latest else None
         if base_fee is None:
             return {"gasPrice": int(self.w3.eth.gas_price)}
         if base_fee == 0:
@@ -340,19 +335,31 @@ def attach(url: str, *, backend: Backend = Backend.RPC, confirmations: int = 0) 
     )
 
 
-def block_head(w3: Web3, block: int | str) -> tuple[int, bytes, int] | None:
-    """(number, hash, timestamp) of a block (a number or "latest"), None if the node has
-    no such block: without formatting the whole block as `get_block` does (tens of
-    times the CPU, which a loop asking every second or an audit asking per anchor pays)."""
+def raw_block(w3: Web3, block: int | str) -> dict[str, Any] | None:
+    """A block (a number or "latest") as the node sent it, None if it has no such block:
+    without formatting the whole block as `get_block` does (tens of times the CPU, which
+    a loop asking every second or an audit asking per anchor pays). Quantities are hex
+    strings over JSON-RPC, integers from eth-tester: read them with `_quantity`."""
     at = hex(block) if isinstance(block, int) else block
     found = w3.manager.request_blocking(RPCEndpoint("eth_getBlockByNumber"), [at, False])
-    if not found:
+    return dict(found) if found else None
+
+
+def _quantity(value: Any) -> int:
+    return int(value, 16) if isinstance(value, str) else int(value)
+
+
+def block_head(w3: Web3, block: int | str) -> tuple[int, bytes, int] | None:
+    """(number, hash, timestamp) of a block (a number or "latest"), None if the node has
+    no such block (see `raw_block`)."""
+    found = raw_block(w3, block)
+    if found is None:
         return None
-    number, stamp, digest = found["number"], found["timestamp"], found["hash"]
+    digest = found["hash"]
     return (
-        int(number, 16) if isinstance(number, str) else int(number),
+        _quantity(found["number"]),
         bytes.fromhex(digest[2:]) if isinstance(digest, str) else bytes(digest),
-        int(stamp, 16) if isinstance(stamp, str) else int(stamp),
+        _quantity(found["timestamp"]),
     )
 
 

@@ -186,10 +186,7 @@ class ConsortiumClient:
         header instead of a contract call."""
         head = block_head(self.contract.w3, "latest")
         if head is None:  # a node without its latest block: read without keeping
-            try:
-                return self.member(address)
-            except NotFound:
-                return None
+            return self._member_or_none(address, "latest")
         number, digest, _ = head
         addr = checksum(address)
         seen, found = self._at_head
@@ -197,11 +194,14 @@ class ConsortiumClient:
             found = {}
             self._at_head = (digest, found)
         if addr not in found:
-            try:
-                found[addr] = self.member(addr, block=number)
-            except NotFound:
-                found[addr] = None
+            found[addr] = self._member_or_none(addr, number)
         return found[addr]
+
+    def _member_or_none(self, address: str, block: int | str) -> Member | None:
+        try:
+            return self.member(address, block=block)
+        except NotFound:
+            return None
 
     def members(self) -> list[Member]:
         count = call(self.contract.functions.memberCount())
