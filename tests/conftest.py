@@ -34,6 +34,7 @@ from kit import (
     PASSPHRASE,
     Cli,
     Served,
+    Tabs,
     admit,
     anvil_node,
     ok,
@@ -181,3 +182,11 @@ def browser() -> Iterator[Any]:
             yield b
         finally:
             b.close()
+
+
+@pytest.fixture(scope="session")
+def tabs(browser: Any) -> Iterator[Tabs]:
+    """The browser's tabs, handed from person to person across this process's tests."""
+    pool = Tabs(browser)
+    yield pool
+    pool.close()

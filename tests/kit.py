@@ -22,13 +22,13 @@ from typing import Any
 import pytest
 import typer
 import typer.testing
-from web3 import IPCProvider, Web3
+from web3 import IPCProvider
 from web3.types import RPCEndpoint
 
 from api.app import create_app
 from api.inthread import serving
 from ledger.core.errors import ContractRevert
-from ledger.eth.chain import Backend, Chain, anvil_faucet, block_head
+from ledger.eth.chain import Backend, Chain, anvil_faucet, block_head, lean_web3
 from ledger.eth.devnet import Devnet
 from ledger.eth.toolchain import free_port
 from ledger.eth.tx import Sender
@@ -297,7 +297,7 @@ def anvil_node(data_dir: Path) -> Iterator[Node]:
     devnet = _TestDevnet(data_dir / "devnet", port=free_port(), ipc=sockets / "anvil.ipc")
     try:
         devnet.start()
-        w3 = Web3(IPCProvider(str(devnet.ipc), timeout=30))
+        w3 = lean_web3(IPCProvider(str(devnet.ipc), timeout=30))
         chain = Chain(
             w3=w3,
             backend=Backend.DEVNET,
@@ -346,3 +346,84 @@ def serve_portal_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serv
             url = f"http://127.0.0.1:{port}"
             with serving(create_app(node, url), port):
                 yield Served(node, url)
+
+
+# An EIP-1193 provider backed by the test (`Tab.wallet`), present only in a tab whose
+# person has a wallet (a cookie says so: init scripts cannot be removed from a context).
+WALLET_COOKIE = "cofab-test-wallet"
+WALLET_SCRIPT = f"""
+try {{
+  if (document.cookie.split("; ").includes("{WALLET_COOKIE}=1"))
+    window.ethereum = {{request: ({{method, params}}) =>
+      window.cofabTestWallet(method, params || [])}};
+}} catch (e) {{}}
+"""
+
+Wallet = Callable[[Any, str, list[Any]], Any]
+
+
+@dataclass
+class Tab:
+    """A browser context and its one page, lent to one person at a time."""
+
+    context: Any
+    page: Any
+    locale: str
+    wallet: Wallet | None = None
+
+    def use_wallet(self, wallet: Wallet) -> None:
+        """Pages opened from now on see `window.ethereum`, answered by `wallet`."""
+        self.wallet = wallet
+        self.context.add_cookies(
+            [{"name": WALLET_COOKIE, "value": "1", "domain": "127.0.0.1", "path": "/"}]
+        )
+
+
+class Tabs:
+    """Browser tabs handed from one person to the next. A new tab costs Chromium a
+    renderer process, about 1.5 CPU-seconds; a reused one is cleared first: its cookies
+    and the storage of every origin it visited, and it is left on about:blank. That is all
+    a person leaves behind in the portal, which keeps its session in the page's memory."""
+
+    def __init__(self, browser: Any) -> None:
+        self.browser = browser
+        self.free: list[Tab] = []
+
+    def take(self, locale: str) -> Tab:
+        for tab in self.free:
+            if tab.locale == locale:
+                self.free.remove(tab)
+                return tab
+        context = self.browser.new_context(locale=locale, viewport={"width": 1100, "height": 760})
+        tab = Tab(context, None, locale)
+
+        def wallet(source: Any, method: str, params: list[Any]) -> Any:
+            if tab.wallet is None:
+                raise ValueError("this person has no wallet")
+            return tab.wallet(source, method, params)
+
+        context.expose_binding("cofabTestWallet", wallet)
+        context.add_init_script(WALLET_SCRIPT)
+        tab.page = context.new_page()
+        return tab
+
+    def give_back(self, tab: Tab, origins: set[str]) -> None:
+        """Clear what the last person left (`origins`: where its page went) and keep the
+        tab; a tab that cannot be cleared is closed instead."""
+        try:
+            tab.page.goto("about:blank")
+            cdp = tab.context.new_cdp_session(tab.page)
+            for origin in origins:
+                cdp.send("Storage.clearDataForOrigin", {"origin": origin, "storageTypes": "all"})
+            cdp.detach()
+            tab.context.clear_cookies()
+            tab.wallet = None
+        except Exception:
+            tab.context.close()
+            raise
+        self.free.append(tab)
+
+    def close(self) -> None:
+        for tab in self.free:
+            tab.context.close()
+        self.free.clear()

@@ -1,6 +1,6 @@
 # ruff: noqa: RUF001 - the Chinese strings the page shows use full-width punctuation
 """The portal in a real browser: headless Chromium (Debian's) driven by Playwright, against a
-real node (uvicorn on a free 127.0.0.1 port) on a throwaway embedded chain.
+real node (uvicorn on a free 127.0.0.1 port) on an anvil of its own.
 
 People sign in as they would: with a browser wallet (an EIP-1193 provider injected into the
 page, backed by a dev key that signs in Python) or with a V3 keystore file opened in the
@@ -31,6 +31,7 @@ from kit import (
     FAST_KDF,
     Parties,
     Served,
+    Tabs,
     admit,
     four_splits,
     in_production,
@@ -64,21 +65,29 @@ def cast(served: Served) -> Parties:
 
 
 class Person:
-    """One browser context (its own storage): a visitor, or a member with a key."""
+    """One person at one browser tab (its own storage): a visitor, or a member with a key."""
 
-    def __init__(self, browser: Any, served: Served, lang: str = "en") -> None:
+    def __init__(self, tabs: Tabs, served: Served, lang: str = "en") -> None:
         self.served = served
-        self.context = browser.new_context(
-            locale="zh-CN" if lang == "zh-CN" else "en-US",
-            viewport={"width": 1100, "height": 760},
-        )
-        self.page = self.context.new_page()
+        self.tabs = tabs
+        self.tab = tabs.take("zh-CN" if lang == "zh-CN" else "en-US")
+        self.context, self.page = self.tab.context, self.tab.page
         self.errors: list[str] = []
         self.allowed: list[str] = []  # API refusals a test provokes on purpose
-        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
-        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
         self.requests: list[Any] = []
-        self.page.on("request", lambda r: self.requests.append(r))
+        self.origins = {served.url}
+        self.listeners: list[tuple[str, Any]] = [
+            ("console", lambda m: self.errors.append(m.text) if m.type == "error" else None),
+            ("pageerror", lambda e: self.errors.append(str(e))),
+            ("request", lambda r: self.requests.append(r)),
+            ("framenavigated", self._went),
+        ]
+        for event, listener in self.listeners:
+            self.page.on(event, listener)
+
+    def _went(self, frame: Any) -> None:
+        if frame.url.startswith("http"):
+            self.origins.add("/".join(frame.url.split("/", 3)[:3]))
 
     def with_wallet(self, account: LocalAccount, chain_id: int) -> Person:
         """An EIP-1193 provider in the page whose key signs here, in the test."""
@@ -98,11 +107,7 @@ class Person:
                 return account.sign_message(data).signature.to_0x_hex()
             raise ValueError(f"unsupported method {method}")
 
-        self.context.expose_binding("cofabTestWallet", wallet)
-        self.context.add_init_script(
-            "window.ethereum = {request: ({method, params}) =>"
-            " window.cofabTestWallet(method, params || [])};"
-        )
+        self.tab.use_wallet(wallet)
         return self
 
     def open(self, route: str = "") -> Any:
@@ -135,15 +140,18 @@ class Person:
         page.locator("section[aria-labelledby=h-wallet] button").click()  # either language
 
     def close(self) -> None:
-        self.context.close()
+        """Hand the tab on, cleared, to whoever comes next."""
+        for event, listener in self.listeners:
+            self.page.remove_listener(event, listener)
+        self.tabs.give_back(self.tab, self.origins)
 
 
 @pytest.fixture
-def person(browser: Any, served: Served) -> Iterator[Any]:
+def person(tabs: Tabs, served: Served) -> Iterator[Any]:
     made: list[Person] = []
 
     def make(lang: str = "en") -> Person:
-        p = Person(browser, served, lang)
+        p = Person(tabs, served, lang)
         made.append(p)
         return p
 

@@ -21,7 +21,7 @@ from test_relay_portal import REFUSED, keyless, with_signing_wallet
 
 from api.app import create_app
 from api.inthread import serving
-from kit import admit, new_account
+from kit import Tabs, admit, new_account
 from ledger.core.keys import Keyring
 from ledger.core.private import private_dir
 from ledger.designs.files import NewDesign
@@ -206,7 +206,7 @@ def test_a_designer_signing_in_the_browser_relays_the_version_and_the_revocation
 
 @pytest.mark.slow
 def test_a_licensed_factory_decrypts_the_shared_design_on_its_own_node(
-    served: Served, own_node: Served, browser: Any, person
+    served: Served, own_node: Served, tabs: Tabs, person
 ) -> None:
     node, factory_node = served.node, own_node.node
     chain_id = node.chain.chain_id
@@ -254,7 +254,7 @@ def test_a_licensed_factory_decrypts_the_shared_design_on_its_own_node(
     try:
         # the unlicensed member is refused that package on its node, which keeps nothing
         blobs = factory_node.design_service().blobs
-        intruder = Person(browser, own_node).with_wallet(stranger.account, chain_id)
+        intruder = Person(tabs, own_node).with_wallet(stranger.account, chain_id)
         people.append(intruder)
         intruder.allowed.append("404")
         page = signed_in(intruder, stranger.address)
@@ -270,7 +270,7 @@ def test_a_licensed_factory_decrypts_the_shared_design_on_its_own_node(
         intruder.check(axe=True)
 
         # the plant, on its own node: nothing to decrypt before the import, then its drawing
-        plant_p = Person(browser, own_node).with_wallet(plant.account, chain_id)
+        plant_p = Person(tabs, own_node).with_wallet(plant.account, chain_id)
         people.append(plant_p)
         plant_p.allowed.append("404")
         page = signed_in(plant_p, plant.address)

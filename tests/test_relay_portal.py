@@ -60,11 +60,7 @@ def with_signing_wallet(who: Person, account: LocalAccount, chain_id: int) -> Pe
             return account.sign_transaction(tx).raw_transaction.to_0x_hex()
         raise ValueError(f"unsupported method {method}")
 
-    who.context.expose_binding("cofabTestWallet", wallet)
-    who.context.add_init_script(
-        "window.ethereum = {request: ({method, params}) =>"
-        " window.cofabTestWallet(method, params || [])};"
-    )
+    who.tab.use_wallet(wallet)
     who.signed = signed  # type: ignore[attr-defined]
     return who
 

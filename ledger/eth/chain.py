@@ -18,6 +18,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 from web3 import Web3
 from web3.middleware import ExtraDataToPOAMiddleware
+from web3.providers.base import BaseProvider
 from web3.providers.eth_tester import EthereumTesterProvider
 from web3.types import RPCEndpoint
 
@@ -225,11 +226,27 @@ def _bloom_tester(backend: Any) -> Any:
     return BloomTester(backend)
 
 
+# web3's default middleware that a node's requests do not need, and which cost a tenth of
+# a test process's CPU: `validation` asks for the chain id before every eth_call and
+# estimate (the id is read once per connection) to check the chainId of transactions,
+# which this node signs itself with that id; `ens_name_to_address` looks for ENS names
+# among parameters that are always hex addresses here.
+_UNNEEDED_MIDDLEWARE = ("validation", "ens_name_to_address")
+
+
+def lean_web3(provider: BaseProvider) -> Web3:
+    """A Web3 on `provider` without the middleware a node does not need."""
+    w3 = Web3(provider)
+    for name in _UNNEEDED_MIDDLEWARE:
+        w3.middleware_onion.remove(name)
+    return w3
+
+
 def _embedded() -> Chain:
     from eth_tester import PyEVMBackend
 
     backend = PyEVMBackend()
-    w3 = Web3(_TesterProvider(_bloom_tester(backend)))
+    w3 = lean_web3(_TesterProvider(_bloom_tester(backend)))
     faucet = Account.from_key(backend.account_keys[0].to_bytes())
     return Chain(w3=w3, backend=Backend.EMBEDDED, chain_id=int(w3.eth.chain_id), faucet=faucet)
 
@@ -237,10 +254,8 @@ def _embedded() -> Chain:
 def http_web3(url: str) -> Web3:
     if not url.startswith(("http://", "https://")):
         raise InvalidInput(f"RPC URL must start with http:// or https://, got {url!r}")
-    # web3's validation middleware asks for the chain id before every eth_call and
-    # eth_estimateGas (two thirds of the requests otherwise). An endpoint's chain id does
-    # not change, so the provider caches that one answer (web3's request caching, limited
-    # to eth_chainId; nothing else is cached).
+    # An endpoint's chain id does not change: the provider caches that one answer (web3's
+    # request caching, limited to eth_chainId; nothing else is cached).
     provider = Web3.HTTPProvider(
         url,
         request_kwargs={"timeout": _RPC_TIMEOUT_SECONDS},
@@ -248,7 +263,7 @@ def http_web3(url: str) -> Web3:
         cacheable_requests={RPCEndpoint("eth_chainId")},
         request_cache_validation_threshold=None,
     )
-    w3 = Web3(provider)
+    w3 = lean_web3(provider)
     # QBFT/IBFT/Clique put more than 32 bytes in extraData; web3 refuses those blocks
     # unless this middleware is present. Harmless on other chains.
     w3.middleware_onion.inject(ExtraDataToPOAMiddleware, layer=0)
