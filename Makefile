@@ -14,7 +14,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # each one loads the project's compiled modules instead of compiling them again (~0.6 s).
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: setup run test test-python test-contracts contracts-and-fuzz fuzz compile lint bench demo clean portal portal-size chromium
+.PHONY: setup run test test-python test-contracts beside-pytest fuzz compile lint bench demo clean portal portal-size chromium
 
 setup: $(VENV)/.installed node_modules/.installed .toolchain/.installed build/portal/index.html
 
@@ -80,27 +80,29 @@ run: setup
 # The slowest tests are listed at the end of the run.
 PYTEST_WORKERS := -n 4 --dist worksteal --durations=25
 
-# The contract suite and the API fuzz run beside pytest (its workers leave the cores idle
-# while they wait); their output is printed after pytest's. Any part failing fails it.
+# Lint, the contract suite and the API fuzz run beside pytest (its workers leave the cores
+# idle while they wait); their output is printed after pytest's. Any part failing fails it.
 test: setup chromium $(FUZZ_VENV)/.installed
-	@$(MAKE) --no-print-directory lint
 	@mkdir -p build/test-logs
-	@$(MAKE) --no-print-directory contracts-and-fuzz >build/test-logs/side.log 2>&1 & side=$$!; \
+	@$(MAKE) --no-print-directory beside-pytest >build/test-logs/side.log 2>&1 & side=$$!; \
 	$(BIN)/python -m pytest $(PYTEST_WORKERS); pytest_status=$$?; \
 	wait $$side; side_status=$$?; cat build/test-logs/side.log; \
 	test $$pytest_status = 0 && test $$side_status = 0
 
-# The contract suite and the API fuzzer share nothing (each its own chain and ports) and
-# mostly keep one core busy each: they run side by side, each into its own log under
-# build/test-logs, printed in turn when both are done; either failing fails the target.
-contracts-and-fuzz: setup $(FUZZ_VENV)/.installed
+# Lint, the contract suite and the API fuzzer share nothing (each its own chain and ports)
+# and mostly keep one core busy each: they run side by side, each into its own log under
+# build/test-logs, printed in turn when all are done; any failing fails the target.
+beside-pytest: setup $(FUZZ_VENV)/.installed
 	@mkdir -p build/test-logs
-	@$(MAKE) --no-print-directory test-contracts >build/test-logs/contracts.log 2>&1 & contracts=$$!; \
+	@$(MAKE) --no-print-directory lint >build/test-logs/lint.log 2>&1 & lint=$$!; \
+	$(MAKE) --no-print-directory test-contracts >build/test-logs/contracts.log 2>&1 & contracts=$$!; \
 	$(MAKE) --no-print-directory fuzz >build/test-logs/fuzz.log 2>&1 & fuzz=$$!; \
-	wait $$contracts; contracts_status=$$?; wait $$fuzz; fuzz_status=$$?; \
+	wait $$lint; lint_status=$$?; wait $$contracts; contracts_status=$$?; \
+	wait $$fuzz; fuzz_status=$$?; \
+	echo "==> lint (ruff, mypy, tsc): exit $$lint_status"; cat build/test-logs/lint.log; \
 	echo "==> contract tests (brownie): exit $$contracts_status"; cat build/test-logs/contracts.log; \
 	echo "==> API fuzz: exit $$fuzz_status"; cat build/test-logs/fuzz.log; \
-	test $$contracts_status = 0 && test $$fuzz_status = 0
+	test $$lint_status = 0 && test $$contracts_status = 0 && test $$fuzz_status = 0
 
 test-python: setup chromium
 	@$(BIN)/python -m pytest $(PYTEST_WORKERS)
