@@ -26,6 +26,7 @@ from eth.abc import SignedTransactionAPI, StateAPI
 from eth.chains.base import Chain as PyEVMChain
 from eth.vm.spoof import SpoofTransaction
 from eth_account import Account
+from hypothesis import Phase, settings
 from web3.types import RPCEndpoint
 
 from kit import (
@@ -55,6 +56,15 @@ from ledger.node import OPERATOR_KEY, Node
 # modules frozen out of every collection, save about 5 % of the suite's CPU time.
 gc.freeze()
 gc.set_threshold(50_000, 20, 100)
+
+# This Hypothesis (the version brownie pins) spends over half of a property test's time
+# in its `target` phase, shrinking the examples it keeps in its database (the "pareto
+# front"). No test here asks for targeting (`hypothesis.target`), so the phase buys
+# nothing; the examples generated and the shrinking of a failure are the same.
+settings.register_profile(
+    "cofab", phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink]
+)
+settings.load_profile("cofab")
 
 
 @pytest.fixture(autouse=True)
