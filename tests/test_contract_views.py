@@ -1,0 +1,92 @@
+"""`ledger.eth.contract.call` answers as web3's own `ContractFunction.call()` does.
+
+`call` sends every contract read through a `View` (the ABI worked out once); web3's path
+is the reference. Every view function of every deployed contract is called both ways, on
+an order in production, with arguments drawn from what the chain holds (its parties, the
+order, its splits, a licensed design) and values that make the contract revert: the same
+value, or the same decoded error."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import pytest
+from eth_utils import abi_to_signature
+
+from kit import Parties, four_splits, in_production, parties
+from ledger.core.errors import ContractRevert
+from ledger.eth.contract import call
+from ledger.eth.deployment import bind
+from ledger.eth.tx import revert_from, reverts
+from ledger.node import Node
+
+ZERO_ADDRESS = "0x" + "00" * 20
+
+
+def candidates(kind: dict[str, Any], cast: Parties, job: int) -> list[Any]:
+    """Values for one input of type `kind`: some the chain knows, some it does not."""
+    t = kind["type"]
+    if t.endswith("[]"):
+        return [[v] for v in candidates({**kind, "type": t[:-2]}, cast, job)[:2]] + [[]]
+    if t == "tuple":
+        parts = [candidates(c, cast, job)[0] for c in kind["components"]]
+        return [tuple(parts)]
+    if t.startswith("uint"):
+        return [0, 1, job, 2 ** int(t[4:] or 256) - 1]
+    if t.startswith("int"):
+        return [0, 1, -1]
+    if t == "address":
+        return [cast.buyer.address, cast.factories[0].address, ZERO_ADDRESS]
+    if t == "bytes32":
+        return [cast.design, b"\x00" * 32]
+    if t.startswith("bytes") and t != "bytes":
+        return [b"\x01" * int(t[5:])]
+    if t == "bytes":
+        return [b"", b"\x01\x02"]
+    if t == "bool":
+        return [True, False]
+    if t == "string":
+        return ["milling"]
+    raise AssertionError(f"no candidates for {t}")
+
+
+def web3_answer(fn: Any) -> Any:
+    try:
+        return fn.call()
+    except reverts() as exc:
+        return revert_from(exc)
+
+
+def ours(fn: Any) -> Any:
+    try:
+        return call(fn)
+    except ContractRevert as exc:
+        return exc
+
+
+def same(a: Any, b: Any) -> bool:
+    if isinstance(a, ContractRevert) or isinstance(b, ContractRevert):
+        return type(a) is type(b) and str(a) == str(b)
+    return bool(a == b and type(a) is type(b))
+
+
+@pytest.mark.slow
+def test_every_view_answers_as_web3_answers(node: Node) -> None:
+    cast = parties(node)
+    job = in_production(node, cast, four_splits(cast))
+    checked = reverted = 0
+    for name in node.deployment.contracts:
+        contract = bind(node.chain, node.deployment, name)
+        for abi in contract.abi:
+            if abi.get("type") != "function" or abi["stateMutability"] not in ("view", "pure"):
+                continue
+            pools = [candidates(i, cast, job) for i in abi["inputs"]]
+            for args in itertools.islice(itertools.product(*pools), 12):
+                signature = abi_to_signature(abi)
+                fn = contract.get_function_by_signature(signature)(*args)
+                expected, got = web3_answer(fn), ours(fn)
+                assert same(expected, got), f"{name}.{signature}{args}: {expected!r} != {got!r}"
+                checked += 1
+                reverted += isinstance(expected, ContractRevert)
+    assert checked > 200 and reverted > 10, (checked, reverted)
