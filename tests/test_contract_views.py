@@ -1,7 +1,8 @@
-"""`ledger.eth.contract.call` answers as web3's own `ContractFunction.call()` does.
+"""Contract reads and transactions as web3's own `ContractFunction` makes them.
 
-`call` sends every contract read through a `View` (the ABI worked out once); web3's path
-is the reference. Every view function of every deployed contract is called both ways, on
+`call` sends every contract read through a `View` (the ABI worked out once), and a
+sender encodes and estimates its transactions the same way; web3's path is the
+reference. Every view function of every deployed contract is called both ways, on
 an order in production, with arguments drawn from what the chain holds (its parties, the
 order, its splits, a licensed design) and values that make the contract revert: the same
 value, or the same decoded error."""
@@ -18,7 +19,7 @@ from kit import Parties, four_splits, in_production, parties
 from ledger.core.errors import ContractRevert
 from ledger.eth.contract import call
 from ledger.eth.deployment import bind
-from ledger.eth.tx import revert_from, reverts
+from ledger.eth.tx import GAS_HEADROOM, GAS_MARGIN, Builder, Sender, revert_from, reverts
 from ledger.node import Node
 
 ZERO_ADDRESS = "0x" + "00" * 20
@@ -90,3 +91,43 @@ def test_every_view_answers_as_web3_answers(node: Node) -> None:
                 checked += 1
                 reverted += isinstance(expected, ContractRevert)
     assert checked > 200 and reverted > 10, (checked, reverted)
+
+
+FEES = ("gasPrice", "maxFeePerGas", "maxPriorityFeePerGas")
+
+
+def test_transactions_are_built_as_web3_builds_them(
+    node: Node, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every transaction of an order from creation to production, and a refused one: the
+    same fields, call data and gas as web3's `estimate_gas` and `build_transaction` give
+    at the same block, and the same decoded error."""
+    built: list[str] = []
+    own_build = Sender._build
+
+    def compared(self: Sender, fn: Any, gas: int | None = None) -> dict[str, Any]:
+        tx = own_build(self, fn, gas)
+        params = {"from": self.address, "chainId": node.chain.chain_id}
+        params |= {k: tx[k] for k in FEES if k in tx}
+        web3_gas = gas or int(fn.estimate_gas(params) * GAS_MARGIN) + GAS_HEADROOM
+        assert tx == dict(fn.build_transaction({**params, "gas": web3_gas, "nonce": tx["nonce"]}))
+        built.append(fn.fn_name)
+        return tx
+
+    monkeypatch.setattr(Sender, "_build", compared)
+    cast = parties(node)
+    job = in_production(node, cast, four_splits(cast))
+    assert {"proposeAdmit", "approve", "createJob", "fund", "split", "acceptSplit"} <= set(built)
+
+    refused = node.jobs.contract.functions.fund(job)  # funded already
+    with pytest.raises(ContractRevert) as ours_refusal:
+        Builder(node.chain, cast.buyer.address).transact(refused)
+    assert str(ours_refusal.value) == str(web3_answer_estimate(refused, cast.buyer.address))
+
+
+def web3_answer_estimate(fn: Any, sender: str) -> ContractRevert:
+    try:
+        fn.estimate_gas({"from": sender})
+    except reverts() as exc:
+        return revert_from(exc)
+    raise AssertionError("web3's estimate did not revert")

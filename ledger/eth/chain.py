@@ -82,7 +82,7 @@ class Chain:
         """Zero price where the base fee is zero (consortium chains, the devnet), the node's
         legacy price before London, EIP-1559 fields otherwise."""
         latest = raw_block(self.w3, "latest") or {}
-        base_fee = _quantity(latest["baseFeePerGas"]) if "baseFeePerGas" in latest else None
+        base_fee = quantity(latest["baseFeePerGas"]) if "baseFeePerGas" in latest else None
         if base_fee is None:
             return {"gasPrice": int(self.w3.eth.gas_price)}
         if base_fee == 0:
@@ -354,13 +354,14 @@ def raw_block(w3: Web3, block: int | str) -> dict[str, Any] | None:
     """A block (a number or "latest") as the node sent it, None if it has no such block:
     without formatting the whole block as `get_block` does (tens of times the CPU, which
     a loop asking every second or an audit asking per anchor pays). Quantities are hex
-    strings over JSON-RPC, integers from eth-tester: read them with `_quantity`."""
+    strings over JSON-RPC, integers from eth-tester: read them with `quantity`."""
     at = hex(block) if isinstance(block, int) else block
     found = w3.manager.request_blocking(RPCEndpoint("eth_getBlockByNumber"), [at, False])
     return dict(found) if found else None
 
 
-def _quantity(value: Any) -> int:
+def quantity(value: Any) -> int:
+    """A JSON-RPC quantity: a hex string from a node, an integer from eth-tester."""
     return int(value, 16) if isinstance(value, str) else int(value)
 
 
@@ -372,9 +373,9 @@ def block_head(w3: Web3, block: int | str) -> tuple[int, bytes, int] | None:
         return None
     digest = found["hash"]
     return (
-        _quantity(found["number"]),
+        quantity(found["number"]),
         bytes.fromhex(digest[2:]) if isinstance(digest, str) else bytes(digest),
-        _quantity(found["timestamp"]),
+        quantity(found["timestamp"]),
     )
 
 

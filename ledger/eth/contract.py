@@ -8,6 +8,7 @@ from typing import Any
 
 from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
+from eth_abi.exceptions import EncodingError
 from eth_abi.grammar import ABIType, BasicType, TupleType, parse
 from eth_typing import ABIFunction
 from eth_utils import collapse_if_tuple, function_abi_to_4byte_selector, to_checksum_address
@@ -30,6 +31,18 @@ def call(fn: Any, block: int | str = "latest") -> Any:
         return _view(fn)(*fn.args, block=block)
     except reverts() as exc:
         raise revert_from(exc) from None
+
+
+def calldata(fn: Any) -> str:
+    """`fn`'s call data in hex, as web3 encodes it, through the function's `View`.
+    Arguments web3 would convert first (hex strings for bytes, names given by keyword)
+    are encoded by web3 itself."""
+    if not fn.kwargs:
+        try:
+            return "0x" + _view(fn).encode(*fn.args).hex()
+        except (EncodingError, TypeError, ValueError):
+            pass
+    return str(fn._encode_transaction_data())
 
 
 _VIEWS: weakref.WeakKeyDictionary[Any, dict[tuple[str, str], View]] = weakref.WeakKeyDictionary()
@@ -71,11 +84,15 @@ class View:
         self.selector = function_abi_to_4byte_selector(abi)
         self.normalizers = [_as_web3_returns(parse(kind)) for kind in self.outputs]
 
-    def __call__(self, *args: Any, block: int | str = "latest") -> Any:
+    def encode(self, *args: Any) -> bytes:
+        """The call data for `args`: the selector, then the arguments ABI-encoded."""
         for kind, value in zip(self.inputs, args, strict=True):
             if kind == "address":
                 validate_address(value)
-        data = self.selector + abi_encode(self.inputs, args)
+        return self.selector + abi_encode(self.inputs, args)
+
+    def __call__(self, *args: Any, block: int | str = "latest") -> Any:
+        data = self.encode(*args)
         at = hex(block) if isinstance(block, int) else block
         result = self.w3.manager.request_blocking(
             RPC.eth_call,

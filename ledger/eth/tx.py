@@ -23,12 +23,14 @@ from eth_account.typed_transactions import TypedTransaction
 from eth_utils import ValidationError
 from hexbytes import HexBytes
 from web3 import Web3
+from web3._utils.error_formatters_utils import raise_contract_logic_error_on_revert
+from web3._utils.rpc_abi import RPC
 from web3.contract.contract import ContractFunction
 from web3.exceptions import ContractLogicError, TimeExhausted, TransactionNotFound, Web3RPCError
 from web3.types import TxParams, TxReceipt
 
 from ledger.core.errors import ChainUnavailable, ContractRevert, Forbidden, InvalidInput
-from ledger.eth.chain import Chain
+from ledger.eth.chain import Chain, quantity
 from ledger.eth.reverts import decode_revert
 
 # Estimates run against the latest block; history checkpoints written in a new block cost
@@ -64,6 +66,16 @@ def revert_from(exc: Exception) -> ContractRevert:
         except (ValueError, SyntaxError):
             pass
     return ContractRevert(reason or "reverted")
+
+
+def estimate_gas(w3: Web3, tx: dict[str, Any]) -> int:
+    """`eth_estimateGas` for `tx` (integers sent as quantities) without web3's per-call
+    formatting; a revert raises as web3 raises it."""
+    request = {k: hex(v) if isinstance(v, int) else v for k, v in tx.items()}
+    result = w3.manager.request_blocking(
+        RPC.eth_estimateGas, [request], error_formatters=raise_contract_logic_error_on_revert
+    )
+    return quantity(result)
 
 
 class Sender:
@@ -132,19 +144,24 @@ class Sender:
     def _build(self, fn: ContractFunction, gas: int | None = None) -> dict[str, Any]:
         """The transaction for `fn`, ready to sign: fees, estimated gas (a revert surfaces
         here as a ContractRevert), the next nonce. Called with the lock held."""
+        from ledger.eth.contract import calldata  # contract reads import this module
+
         self._prepare()
-        params: dict[str, Any] = {
+        tx: dict[str, Any] = {
             "from": self.address,
+            "to": fn.address,
+            "data": calldata(fn),
+            "value": 0,
             "chainId": self.chain.chain_id,
             **self.chain.fee_fields(),
         }
         try:
-            estimate = gas or fn.estimate_gas(cast(TxParams, params))
+            estimate = gas or estimate_gas(self.chain.w3, tx)
         except reverts() as exc:
             raise revert_from(exc) from None
-        params["gas"] = gas or int(estimate * GAS_MARGIN) + GAS_HEADROOM
-        params["nonce"] = self._nonce()
-        return dict(fn.build_transaction(cast(TxParams, params)))
+        tx["gas"] = gas or int(estimate * GAS_MARGIN) + GAS_HEADROOM
+        tx["nonce"] = self._nonce()
+        return tx
 
     def deploy(self, abi: list[dict[str, Any]], bytecode: bytes, *args: Any) -> TxReceipt:
         with self._lock:
