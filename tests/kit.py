@@ -162,16 +162,21 @@ typer.testing._get_command = functools.cache(typer.main.get_command)  # type: ig
 
 
 def cofab(
-    *args: str, env: Mapping[str, str], input: str | None = None, process: bool = False
+    *args: str,
+    env: Mapping[str, str],
+    input: str | None = None,
+    process: bool = False,
+    refused: bool = False,
 ) -> subprocess.CompletedProcess[str]:
     """Run `cofab ARGS` with exactly the environment `env`; its exit code and output.
 
-    `cofab up` always runs as a process: it serves until stopped, and `--detach` starts
-    itself again from its own command line. Everything else runs in this process unless
-    `process` (the process boundary is what a test checks) or COFAB_TEST_CLI=process. An
-    exception no command handles exits 70, as the installed entry point does, with its
-    traceback in stderr so the failing test shows it."""
-    if process or not IN_PROCESS or args[:1] == ("up",):
+    `cofab up` runs as a process: it serves until stopped, and `--detach` forks itself.
+    Unless `refused`: an `up` that must refuse before it starts a node runs here too, and
+    fails the test at once if it gets as far as starting one. Everything else runs in this
+    process unless `process` (the process boundary is what a test checks) or
+    COFAB_TEST_CLI=process. An exception no command handles exits 70, as the installed
+    entry point does, with its traceback in stderr so the failing test shows it."""
+    if process or not IN_PROCESS or (args[:1] == ("up",) and not refused):
         return subprocess.run(
             [sys.executable, "-m", "ledger.cli", *args],
             capture_output=True,
@@ -189,7 +194,10 @@ def cofab(
     try:
         os.environ.clear()
         os.environ.update(env)
-        result = CliRunner().invoke(app, list(args), input=input, prog_name="cofab")
+        with pytest.MonkeyPatch.context() as mp:
+            if refused:
+                mp.setattr(Node, "start", _started_instead_of_refusing)
+            result = CliRunner().invoke(app, list(args), input=input, prog_name="cofab")
     finally:
         os.environ.clear()
         os.environ.update(saved_env)
@@ -201,6 +209,10 @@ def cofab(
         exc = result.exception
         stderr += "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     return subprocess.CompletedProcess(["cofab", *args], code, result.stdout, stderr)
+
+
+def _started_instead_of_refusing(*args: Any, **kwargs: Any) -> Node:
+    raise AssertionError("`cofab up` went on to start a node instead of refusing")
 
 
 @dataclass
@@ -220,6 +232,11 @@ class Cli:
 
     def run(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
         return cofab(*args, env=self.env(), input=input)
+
+    def refused(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """A command that must refuse before it starts anything, `up` included, run in
+        this process (a process of its own costs about 3 CPU-seconds of imports)."""
+        return cofab(*args, env=self.env(), refused=True)
 
     def process(self, *args: str) -> subprocess.CompletedProcess[str]:
         """The command as its own process (signals, the entry point, exit status)."""

@@ -273,10 +273,12 @@ def test_refusals_without_a_node(cli: Cli) -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         taken = busy.getsockname()[1]
-        cli_refused(cli.run("up", "--port", str(taken)), 2, "already taken")
+        cli_refused(cli.refused("up", "--port", str(taken)), 2, "already taken")
     # bound to every address, the node cannot guess where members reach it
-    cli_refused(cli.run("up", "--host", "0.0.0.0", "--port", str(cli.api_port)), 2, "--public-url")
-    cli_refused(cli.run(*cli.up_args(), "--public-url", "ftp://node.example"), 2, "not an http")
+    cli_refused(
+        cli.refused("up", "--host", "0.0.0.0", "--port", str(cli.api_port)), 2, "--public-url"
+    )
+    cli_refused(cli.refused(*cli.up_args(), "--public-url", "ftp://node.example"), 2, "not an http")
 
 
 def test_keys_commands(cli: Cli, tmp_path: Path) -> None:
