@@ -23,8 +23,8 @@ def call(fn: Any, block: int | str = "latest") -> Any:
     """`fn.call()` at `block`; a revert raises the decoded custom error (ledger.core.errors).
 
     It goes through the function's `View`, worked out once per connection, contract and
-    function: web3's own `fn.call()` costs about seven times the CPU (3.4 ms against 0.5
-    ms for a member lookup). The answer is the same (tests/test_contract_views.py)."""
+    function: web3's own `fn.call()` costs several times the CPU (bench/chain_calls.py).
+    The answer is the same (tests/test_contract_views.py)."""
     try:
         if fn.kwargs:  # arguments by name: web3 matches them to the ABI
             return fn.call(block_identifier=block)
