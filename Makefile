@@ -19,8 +19,11 @@ unexport PYTHONDONTWRITEBYTECODE
 setup: $(VENV)/.installed node_modules/.installed .toolchain/.installed build/portal/index.html
 
 # pip installs uv (from PyPI) into the venv, and uv the rest: the same packages pip would
-# choose, downloaded and unpacked in parallel (seconds instead of a minute or two).
+# choose, downloaded and unpacked in parallel (seconds instead of a minute or two). Its
+# download cache is inside the project too (build/, which `make clean` removes), so a home
+# directory that is missing or read-only does not matter.
 UV := $(BIN)/uv pip install --quiet --compile-bytecode
+export UV_CACHE_DIR ?= $(CURDIR)/build/uv-cache
 
 $(VENV)/.installed: pyproject.toml
 	@echo "==> Python venv ($(PYTHON))"
