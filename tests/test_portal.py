@@ -32,6 +32,7 @@ from kit import (
     Parties,
     Served,
     Tabs,
+    Wallet,
     admit,
     four_splits,
     in_production,
@@ -71,7 +72,7 @@ class Person:
         self.served = served
         self.tabs = tabs
         self.tab = tabs.take("zh-CN" if lang == "zh-CN" else "en-US")
-        self.context, self.page = self.tab.context, self.tab.page
+        self.page = self.tab.page
         self.errors: list[str] = []
         self.allowed: list[str] = []  # API refusals a test provokes on purpose
         self.requests: list[Any] = []
@@ -89,10 +90,13 @@ class Person:
         if frame.url.startswith("http"):
             self.origins.add("/".join(frame.url.split("/", 3)[:3]))
 
-    def with_wallet(self, account: LocalAccount, chain_id: int) -> Person:
-        """An EIP-1193 provider in the page whose key signs here, in the test."""
+    def with_wallet(
+        self, account: LocalAccount, chain_id: int, more: Wallet | None = None
+    ) -> Person:
+        """An EIP-1193 provider in the page whose key signs here, in the test; `more`
+        answers the methods it does not know."""
 
-        def wallet(_source: Any, method: str, params: list[Any]) -> Any:
+        def wallet(source: Any, method: str, params: list[Any]) -> Any:
             if method in ("eth_requestAccounts", "eth_accounts"):
                 return [account.address]
             if method == "eth_chainId":
@@ -105,6 +109,8 @@ class Person:
                 assert params[0].lower() == account.address.lower()
                 data = encode_typed_data(full_message=json.loads(params[1]))
                 return account.sign_message(data).signature.to_0x_hex()
+            if more is not None:
+                return more(source, method, params)
             raise ValueError(f"unsupported method {method}")
 
         self.tab.use_wallet(wallet)

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from eth_account import Account
-from eth_account.messages import encode_defunct, encode_typed_data
 from eth_account.signers.local import LocalAccount
 from test_portal import (  # noqa: F401 - the portal tests' fixtures (cast, person)
     Person,
@@ -37,30 +36,21 @@ def keyless(node: Node, roles: int) -> LocalAccount:
 
 
 def with_signing_wallet(who: Person, account: LocalAccount, chain_id: int) -> Person:
-    """An EIP-1193 provider that signs sign-in, typed data and transactions (never sends)."""
+    """An EIP-1193 provider that also signs transactions (never sends them)."""
     signed: list[dict[str, Any]] = []
 
-    def wallet(_source: Any, method: str, params: list[Any]) -> Any:
-        if method in ("eth_requestAccounts", "eth_accounts"):
-            return [account.address]
-        if method == "eth_chainId":
-            return hex(chain_id)
-        if method == "personal_sign":
-            return account.sign_message(encode_defunct(hexstr=params[0])).signature.to_0x_hex()
-        if method == "eth_signTypedData_v4":
-            data = encode_typed_data(full_message=json.loads(params[1]))
-            return account.sign_message(data).signature.to_0x_hex()
-        if method == "eth_signTransaction":
-            fields = params[0]
-            assert fields["from"].lower() == account.address.lower()
-            tx = {k: int(v, 16) for k, v in fields.items() if k not in ("from", "to", "data")}
-            tx.pop("type", None)
-            tx |= {"to": fields["to"], "data": fields["data"]}
-            signed.append(fields)
-            return account.sign_transaction(tx).raw_transaction.to_0x_hex()
-        raise ValueError(f"unsupported method {method}")
+    def sign_transaction(_source: Any, method: str, params: list[Any]) -> Any:
+        if method != "eth_signTransaction":
+            raise ValueError(f"unsupported method {method}")
+        fields = params[0]
+        assert fields["from"].lower() == account.address.lower()
+        tx = {k: int(v, 16) for k, v in fields.items() if k not in ("from", "to", "data")}
+        tx.pop("type", None)
+        tx |= {"to": fields["to"], "data": fields["data"]}
+        signed.append(fields)
+        return account.sign_transaction(tx).raw_transaction.to_0x_hex()
 
-    who.tab.use_wallet(wallet)
+    who.with_wallet(account, chain_id, more=sign_transaction)
     who.signed = signed  # type: ignore[attr-defined]
     return who
 
