@@ -27,7 +27,6 @@ from eth.chains.base import Chain as PyEVMChain
 from eth.vm.spoof import SpoofTransaction
 from eth_account import Account
 from hypothesis import Phase, settings
-from web3.types import RPCEndpoint
 
 from kit import (
     CHROMIUM,
@@ -41,6 +40,7 @@ from kit import (
     ok,
     rewound,
     serve_portal_node,
+    snapshot,
 )
 from ledger.core.keys import Keyring
 from ledger.core.private import private_dir
@@ -120,9 +120,7 @@ class Deployed:
 def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
     """Deploy once per test process on its own anvil; tests rewind to this state."""
     with anvil_node(tmp_path_factory.mktemp("deployed")) as n:
-        rpc = n.chain.w3.provider.make_request
-        snapshot = int(rpc(RPCEndpoint("evm_snapshot"), [])["result"], 16)
-        yield Deployed(n.chain, n.deployment, bytes(n.sender().account.key), snapshot)
+        yield Deployed(n.chain, n.deployment, bytes(n.sender().account.key), snapshot(n.chain))
 
 
 @pytest.fixture

@@ -69,18 +69,24 @@ class Parties:
     design: bytes
 
 
-def rewound(chain: Chain, snapshot: int) -> int:
-    """The tests' anvil moved back to `snapshot`; the id of a new snapshot of that state,
+def snapshot(chain: Chain) -> int:
+    """The id of a new snapshot of the tests' anvil as it stands."""
+    answer = chain.w3.provider.make_request(RPCEndpoint("evm_snapshot"), [])
+    return int(answer["result"], 16)
+
+
+def rewound(chain: Chain, snapshot_id: int) -> int:
+    """The tests' anvil moved back to `snapshot_id`; the id of a new snapshot of that state,
     to come back to it again (anvil forgets a snapshot it reverts to, and every later one).
     Its clock goes on from now, as a chain deployed now would: anvil's would resume from
     the snapshot's block."""
     rpc = chain.w3.provider.make_request
-    answer = rpc(RPCEndpoint("evm_revert"), [hex(snapshot)])
-    assert answer.get("result"), f"no snapshot {snapshot}: {answer}"
+    answer = rpc(RPCEndpoint("evm_revert"), [hex(snapshot_id)])
+    assert answer.get("result"), f"no snapshot {snapshot_id}: {answer}"
     head = block_head(chain.w3, "latest")
     assert head is not None
     rpc(RPCEndpoint("evm_setNextBlockTimestamp"), [max(int(time.time()), head[2] + 1)])
-    return int(rpc(RPCEndpoint("evm_snapshot"), [])["result"], 16)
+    return snapshot(chain)
 
 
 def parties(node: Node, factories: int = 3, royalty_ppm: int = ROYALTY_PPM) -> Parties:

@@ -308,6 +308,7 @@ class Builder(Sender):
         self._address = Web3.to_checksum_address(address)
         self._lock = threading.Lock()
         self._next_nonce = None
+        self._last_hash = None
         self._funded = False
 
     @property
