@@ -34,7 +34,8 @@ def test_workers_prepare_as_the_capturing_thread_does() -> None:
     expected = prep.prepare(alone, CONTEXT)
     assert prep._pool() is not None or prep._cores() == 1  # workers on a multi-core machine
     spread = [copy.deepcopy(e) for e in events]
-    chunks = list(prep.prepare_chunks(spread, CONTEXT))
+    with prep.Chunks(spread, CONTEXT) as prepared:
+        chunks = list(prepared)
     assert [start for start, _ in chunks] == list(range(0, len(events), prep.CHUNK))
     assert [item for _, done in chunks for item in done] == expected  # in order
     assert spread == alone  # eventIDs set on every payload, also those a worker prepared

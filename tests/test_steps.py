@@ -17,11 +17,12 @@ from ledger.eth.compiler import artifact
 from ledger.eth.tx import Sender
 from ledger.membership.roles import Role
 from ledger.node import Node
+from ledger.steps import epcis
 from ledger.steps.anchoring import Anchorer, anchor_tree
 from ledger.steps.authority import CACHE_SECONDS, Authority
 from ledger.steps.builder import StepWriter, object_event
 from ledger.steps.ingest import Ingestor, IngestResult, Submission, _Fork, _Pending
-from ledger.steps.journal import Journal
+from ledger.steps.journal import Journal, NewStep
 from ledger.steps.record import Domain
 from ledger.steps.signatures import Signer
 
@@ -413,3 +414,45 @@ def test_submitted_anchor_survives_a_crash(env: Env) -> None:
     rest = restarted.anchor_all(JOB, SPLIT, max_steps=4)
     assert [(a.from_seq, a.to_seq) for a in rest] == [(4, 5)]
     assert tuple(env.traceability.functions.trace(JOB, SPLIT).call()) == (6, 2)
+
+
+def test_a_journal_with_payloads_ordered_by_hash_is_moved_to_the_insertion_order(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "journal.sqlite"
+    journal = Journal(path)
+    signer = Signer(bytes(31) + b"\x07")
+    writer = StepWriter(signer, Domain(1, "0x" + "11" * 20), JOB, SPLIT, signer.address)
+    stored = []
+    for i in range(5):
+        event = object_event("assembling", T0 + i)
+        canonical = epcis.canonical(event)
+        step, digest = writer.next(event, canonical)
+        stored.append(NewStep(step, digest, signer.address, signer.sign(digest), canonical))
+    with journal.transaction() as db:
+        Journal.insert_steps(db, stored)
+        # the form journals were written in before: payloads keyed by their hash
+        db.execute("ALTER TABLE payloads RENAME TO old")
+        db.execute(
+            "CREATE TABLE payloads (hash BLOB PRIMARY KEY, data BLOB NOT NULL) WITHOUT ROWID"
+        )
+        db.execute("INSERT INTO payloads SELECT hash, data FROM old")
+        db.execute("DROP TABLE old")
+    journal.close()
+
+    upgraded = Journal(path)
+    again = Journal(path)  # a second process opening it finds it done
+    for new in stored:
+        assert upgraded.payload(new.step.payload_hash) == new.payload
+        assert again.payload(new.step.payload_hash) == new.payload
+    sql = upgraded._db.execute("SELECT sql FROM sqlite_master WHERE name='payloads'").fetchone()
+    assert "WITHOUT ROWID" not in sql[0] and "id INTEGER PRIMARY KEY" in sql[0]
+    assert upgraded.count() == 5
+    with upgraded.transaction() as db:  # a payload stored twice is kept once
+        db.executemany(
+            "INSERT OR IGNORE INTO payloads (hash, data) VALUES (?, ?)",
+            [(n.step.payload_hash, n.payload) for n in stored],
+        )
+    assert upgraded._db.execute("SELECT COUNT(*) FROM payloads").fetchone()[0] == 5
+    upgraded.close()
+    again.close()

@@ -57,34 +57,45 @@ def prepare_one(payload: Any, context: Any) -> tuple[str, bytes]:
     return str(payload["eventID"]), epcis.canonical(payload)
 
 
-def prepare_chunks(payloads: list[Any], context: Any) -> Iterator[tuple[int, list[Prepared]]]:
-    """`prepare(payloads, context)` in order, chunk by chunk: (index of the chunk's first
-    payload, its results). A large list is prepared by the worker processes, every chunk
-    handed to them at once, so the caller works on one chunk while they prepare the next.
-    Payloads prepared by a worker get their eventID set here."""
-    workers = _pool() if len(payloads) >= PARALLEL_FROM else None
-    if workers is None:
-        yield 0, prepare(payloads, context)
-        return
-    chunks = [(i, payloads[i : i + CHUNK]) for i in range(0, len(payloads), CHUNK)]
-    pending: list[Future[list[Prepared]]] = [
-        workers.submit(prepare, chunk, context) for _, chunk in chunks
-    ]
-    try:
-        for (start, chunk), future in zip(chunks, pending, strict=True):
+class Chunks:
+    """`prepare(payloads, context)` in order, chunk by chunk, iterated as (index of the
+    chunk's first payload, its results). A large list is handed to the worker processes
+    when this is made, every chunk at once, so they prepare while the caller does
+    something else first, and while it works on one chunk they prepare the next.
+    Payloads prepared by a worker get their eventID set here. Leaving the `with` block
+    cancels what is not needed any more (a refused event)."""
+
+    def __init__(self, payloads: list[Any], context: Any) -> None:
+        self.payloads = payloads
+        self.context = context
+        workers = _pool() if len(payloads) >= PARALLEL_FROM else None
+        self._chunks = [(i, payloads[i : i + CHUNK]) for i in range(0, len(payloads), CHUNK)]
+        self._pending: list[Future[list[Prepared]]] = []
+        if workers is not None:
+            self._pending = [workers.submit(prepare, c, context) for _, c in self._chunks]
+
+    def __enter__(self) -> Chunks:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for future in self._pending:
+            future.cancel()
+
+    def __iter__(self) -> Iterator[tuple[int, list[Prepared]]]:
+        if not self._pending:
+            yield 0, prepare(self.payloads, self.context)
+            return
+        for (start, chunk), future in zip(self._chunks, self._pending, strict=True):
             try:
                 done = future.result()
             except BrokenProcessPool:  # a worker died: prepare here, from now on
                 log.exception("a worker preparing captured events died; preparing them here")
                 _close(broken=True)
-                done = prepare(chunk, context)
+                done = prepare(chunk, self.context)
             for payload, item in zip(chunk, done, strict=True):
                 if item is not None and isinstance(payload, dict) and "eventID" not in payload:
                     payload["eventID"] = item[0]
             yield start, done
-    finally:  # the caller stopped early (a refused event): the rest is not needed
-        for future in pending:
-            future.cancel()
 
 
 def _cores() -> int:

@@ -21,14 +21,14 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from ledger.core.errors import Forbidden, InvalidInput, LedgerError, NotFound
 from ledger.epcis import context as ctx
-from ledger.epcis.prepare import prepare_chunks, prepare_one
+from ledger.epcis.prepare import Chunks, prepare_one
 from ledger.epcis.query import EventQuery, iso
 from ledger.epcis.store import EpcisStore
 from ledger.epcis.subscriptions import Subscriptions
@@ -162,6 +162,9 @@ class EpcisService:
         self.subscriptions = Subscriptions(self.store, self.events, notify)
         self._capture = threading.Lock()
         self._gateways: dict[tuple[str, int, int], str] = {}  # split -> the key it signs with
+        # captured events are indexed after their capture is acknowledged, one capture at
+        # a time; every reader of the index syncs it first, so it waits for them
+        self._indexer = ThreadPoolExecutor(1, thread_name_prefix="cofab-epcis-index")
         self.store.sync()
 
     @staticmethod
@@ -170,6 +173,7 @@ class EpcisService:
         return journal.with_name(journal.stem + ".epcis.sqlite")
 
     def close(self) -> None:
+        self._indexer.shutdown(wait=True)
         self.store.close()
 
     # --- API keys ----------------------------------------------------------------------
@@ -223,9 +227,10 @@ class EpcisService:
         signed steps, or none. Returns the capture job.
 
         A pipeline: worker processes check, name and canonicalise the events chunk by
-        chunk (`prepare_chunks`) while this thread maps each prepared chunk to its splits
+        chunk (`Chunks`) while this thread maps each prepared chunk to its splits
         and chains its steps, and the signing thread signs them; one transaction stores
-        them all, in the events' order, before this returns."""
+        them all, in the events' order, before this returns. The events are indexed for
+        queries after that, on the indexing thread."""
         created = time.time()
         events, context, where = _events_of(document)
         mapping = self.store.mappings(factory)
@@ -235,11 +240,11 @@ class EpcisService:
             if isinstance(payload, dict) and context is not None and "@context" not in payload:
                 payload["@context"] = context
             payloads.append(payload)
-        with self._capture:
-            self.store.sync()
+        with Chunks(payloads, context) as chunks, self._capture:
+            self.store.sync()  # the events captured before, to find duplicates among
             batch = _Batch(self, factory)
             known: set[str] = set()
-            for start, ready in prepare_chunks(payloads, context):
+            for start, ready in chunks:
                 known |= self.store.known(r[0] for r in ready if r is not None)
                 for i, done in enumerate(ready, start):
                     payload, at = payloads[i], where(i)
@@ -254,13 +259,9 @@ class EpcisService:
                         batch.add(item)
                 batch.sign()
             hashes = batch.store()
-            # indexed once committed (a query after the 202 finds them), from the events
-            # in hand rather than read back from the journal
-            self.store.sync(batch.parsed())
-        try:
-            self.subscriptions.publish()
-        except Exception:  # committed all the same: the next round reports them
-            log.exception("reporting captured events to subscriptions failed")
+        # indexed from the events in hand rather than read back from the journal, while
+        # the client sends its next document
+        self._indexer.submit(self._indexed, batch.parsed())
         result = {
             "eventIDs": batch.event_ids,
             "captured": len(batch.fresh),
@@ -270,6 +271,15 @@ class EpcisService:
         capture_id = uuid.uuid4().hex
         self.store.put_capture(capture_id, factory, created, result)
         return self.capture_job(factory, capture_id)
+
+    def _indexed(self, parsed: dict[bytes, dict[str, Any]]) -> None:
+        """Index captured events (journaled already), then report them to subscriptions;
+        a failure is logged, and the next sync or reporting round does it again."""
+        try:
+            self.store.sync(parsed)
+            self.subscriptions.publish()
+        except Exception:
+            log.exception("indexing or reporting captured events failed; the next round retries")
 
     def gateway_key(self, factory: str, job_id: int, split_id: int) -> Sender:
         """A device key of `factory`, authorised now for this split, that this node holds."""

@@ -25,7 +25,9 @@ from ledger.steps.record import ZERO, Step
 
 log = logging.getLogger("cofab.journal")
 
-SCHEMA = """
+_PAYLOADS = "payloads (id INTEGER PRIMARY KEY, hash BLOB NOT NULL UNIQUE, data BLOB NOT NULL)"
+"""Payloads in the order they arrive, found by their hash through an index."""
+SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS steps (
     job_id TEXT NOT NULL,
     split_id TEXT NOT NULL,
@@ -43,10 +45,7 @@ CREATE TABLE IF NOT EXISTS steps (
     anchor_index INTEGER,
     PRIMARY KEY (job_id, split_id, seq)
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS payloads (
-    hash BLOB PRIMARY KEY,
-    data BLOB NOT NULL
-) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS {_PAYLOADS};
 CREATE TABLE IF NOT EXISTS heads (
     job_id TEXT NOT NULL,
     split_id TEXT NOT NULL,
@@ -185,6 +184,26 @@ class Journal(Database):
 
     def __init__(self, path: Path) -> None:
         super().__init__(path, SCHEMA)
+        self._upgrade_payloads()
+
+    def _upgrade_payloads(self) -> None:
+        """Payloads were once kept in a table ordered by their hash. A hash is random, so
+        each new payload landed on another page and a commit of 1,000 steps rewrote about
+        as many 4 KiB pages; in insertion order, with the hash in an index of small
+        entries, it writes a few. A journal of the old form is copied into the new one,
+        once, in one transaction (another process that opened it meanwhile finds it
+        done)."""
+        with self.transaction() as db:
+            row = db.execute(
+                "SELECT sql FROM sqlite_master WHERE type='table' AND name='payloads'"
+            ).fetchone()
+            if row is None or "WITHOUT ROWID" not in row[0].upper():
+                return
+            db.execute("ALTER TABLE payloads RENAME TO payloads_by_hash")
+            db.execute(f"CREATE TABLE {_PAYLOADS}")
+            db.execute("INSERT INTO payloads (hash, data) SELECT hash, data FROM payloads_by_hash")
+            db.execute("DROP TABLE payloads_by_hash")
+        log.info("journal %s: payloads moved to the insertion-ordered table", self.path)
 
     @classmethod
     def for_chain(cls, path: Path, chain: str) -> Journal:
