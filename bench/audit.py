@@ -5,7 +5,8 @@ against its anchored Merkle root; the bundle given as JSON and in the compact fo
 no more than auditing it; the JSON-RPC requests of each are counted on the wire in a
 separate, untimed pass. Each timed run starts the checker's workers itself (as the CLI
 does, before reading the file) and reports the peak memory of this process and its
-workers together.
+workers together, and each rate as a fraction of the C limit of all the machine's cores
+(signature recovery alone, in one process per core), measured in the same run.
 
 Up to 200,000 steps the job's steps go through a node (ingest, anchoring, export); above,
 they are signed and anchored directly (the node's ingest is measured by bench/ingest.py)
@@ -31,7 +32,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from references import load, verdict
+from references import c_limit_on_cores, load, verdict
 
 from ledger.audit.chain_record import Contracts
 from ledger.audit.engine import AuditInputs, audit, seal
@@ -366,11 +367,21 @@ def main() -> None:
             checker.close_pool()
     per_step = TARGET_SECONDS / 1e5 if n < 1_000_000 else TARGET_SECONDS_1M / 1e6
     target = per_step * n
+    cores = len(os.sched_getaffinity(0))
+    limit = c_limit_on_cores(cores)
     print(f"audit and bundle verification of one job, end to end ({load()})")
+    print(
+        f"  C limit on {cores} cores (libsecp256k1 recover + keccak in {cores} processes at "
+        f"once, nothing else): {limit:,.0f} signatures/s, so {n:,} steps take at least "
+        f"{n / limit:.2f} s; the audit target leaves {max(0.0, 1 - n / limit / target):.0%} "
+        f"of its time for everything else, the verify target needs "
+        f"{VERIFY_TARGET_RATE / limit:.1f}x the limit"
+    )
     for form, name, elapsed, (own, kids), peak, proven, outcome in rows:
         line = (
             f"  {name:6} {form:7} {elapsed:6.2f} s for {proven:,} steps proven "
-            f"({proven / elapsed:,.0f} steps/s; CPU {own:.1f} s here + {kids:.1f} s in workers; "
+            f"({proven / elapsed:,.0f} steps/s, {proven / elapsed / limit:.2f} of the C limit; "
+            f"CPU {own:.1f} s here + {kids:.1f} s in workers; "
             f"peak memory {peak / 2**20:,.0f} MiB); verdict {outcome}"
         )
         if name == "audit":
