@@ -350,6 +350,22 @@ def test_steps_sent_by_devices_are_queryable_too(gw: Gateway) -> None:
     assert [e["eventID"] for e in again] == [found[0]["eventID"]]
 
 
+def test_a_capture_answered_before_its_events_are_indexed_is_found_all_the_same(
+    gw: Gateway,
+) -> None:
+    """Captured events are indexed after the 202; a capture answered when they cannot be
+    (the node closing) is found by the next query and is still idempotent."""
+    gw.node.epcis._indexer.shutdown(wait=True)
+    document = example("Example_9.6.1-ObjectEvent.jsonld", gw.t0)
+    first = gw.client.post("/epcis/capture", json=document, headers=gw.mes())
+    assert first.status_code == 202 and first.json()["captured"] == 2, first.text
+    found = _events(gw.client.get("/epcis/events", headers=gw.mes()).json())
+    assert sorted(e["eventID"] for e in found) == sorted(first.json()["eventIDs"])
+    again = gw.client.post("/epcis/capture", json=document, headers=gw.mes())
+    assert again.json()["captured"] == 0 and again.json()["duplicates"] == 2
+    assert gw.stored()[:2] == (2, 2)
+
+
 # --- attacks: each refused, and nothing stored ---------------------------------------------
 
 

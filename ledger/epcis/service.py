@@ -261,7 +261,10 @@ class EpcisService:
             hashes = batch.store()
         # indexed from the events in hand rather than read back from the journal, while
         # the client sends its next document
-        self._indexer.submit(self._indexed, batch.parsed())
+        try:
+            self._indexer.submit(self._indexed, batch.parsed())
+        except RuntimeError:  # the node is closing: the next sync reads them from the journal
+            log.info("not indexing %d captured events now: the node is closing", len(batch.fresh))
         result = {
             "eventIDs": batch.event_ids,
             "captured": len(batch.fresh),

@@ -491,6 +491,9 @@ class EpcisStore(Database):
         return [by_id[i] for i in ids if i in by_id]
 
     def count(self) -> int:
+        """The events indexed, once every journaled step is (as any reader, it syncs
+        first: captured events are indexed just after their capture is answered)."""
+        self.sync()
         return int(self.read("SELECT COUNT(*) FROM events")[0][0])
 
     def analyze(self) -> None:
