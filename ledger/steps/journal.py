@@ -164,6 +164,14 @@ _COLUMNS = (
 )
 
 
+def _payloads_by_hash(db: sqlite3.Connection) -> bool:
+    """Whether the journal keeps its payloads in the old table ordered by their hash."""
+    row = db.execute(
+        "SELECT sql FROM sqlite_master WHERE type='table' AND name='payloads'"
+    ).fetchone()
+    return row is not None and "WITHOUT ROWID" in str(row[0]).upper()
+
+
 def _row_to_stored(row: tuple[Any, ...]) -> StoredStep:
     step = Step(
         job_id=int(row[0]),
@@ -193,12 +201,12 @@ class Journal(Database):
         entries, it writes a few. A journal of the old form is copied into the new one,
         once, in one transaction (another process that opened it meanwhile finds it
         done)."""
+        with self._lock:
+            if not _payloads_by_hash(self._db):
+                return  # the current form: no write transaction on every open
         with self.transaction() as db:
-            row = db.execute(
-                "SELECT sql FROM sqlite_master WHERE type='table' AND name='payloads'"
-            ).fetchone()
-            if row is None or "WITHOUT ROWID" not in row[0].upper():
-                return
+            if not _payloads_by_hash(db):
+                return  # another process moved them meanwhile
             db.execute("ALTER TABLE payloads RENAME TO payloads_by_hash")
             db.execute(f"CREATE TABLE {_PAYLOADS}")
             db.execute("INSERT INTO payloads (hash, data) SELECT hash, data FROM payloads_by_hash")
