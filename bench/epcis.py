@@ -4,8 +4,9 @@
                                     [--keep DIR]  # journal the query events there, reuse them
                                     [--skip-capture | --skip-query]
 
-- capture: EPCISDocuments of `--batch` events POSTed to /epcis/capture over real HTTP
-  (uvicorn on 127.0.0.1) with an API key, on an embedded chain; each event validated, given
+- capture: EPCISDocuments of `--batch` events POSTed one after another to /epcis/capture
+  over real HTTP (uvicorn on 127.0.0.1) with an API key, by a client process of its own
+  (as an MES is), on an embedded chain; each event validated, given
   its eventID, mapped to its split, signed by the factory's device key (its authority over
   the split checked) and journaled durably (SQLite `synchronous=FULL`) before the 202;
   target >= 5,000 events/s, timed after one warm-up document (which starts the node's
