@@ -19,7 +19,8 @@ from kit import Parties, four_splits, in_production, parties
 from ledger.core.errors import ContractRevert
 from ledger.eth.contract import call
 from ledger.eth.deployment import bind
-from ledger.eth.tx import GAS_HEADROOM, GAS_MARGIN, Builder, Sender, revert_from, reverts
+from ledger.eth.reverts import revert_from, reverts
+from ledger.eth.tx import GAS_HEADROOM, GAS_MARGIN, Builder, Sender
 from ledger.node import Node
 
 ZERO_ADDRESS = "0x" + "00" * 20

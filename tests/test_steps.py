@@ -441,7 +441,7 @@ def test_a_journal_with_payloads_ordered_by_hash_is_moved_to_the_insertion_order
     journal.close()
 
     upgraded = Journal(path)
-    again = Journal(path)  # a second process opening it finds it done
+    again = Journal(path)  # opened again: already in the new form, left as it is
     for new in stored:
         assert upgraded.payload(new.step.payload_hash) == new.payload
         assert again.payload(new.step.payload_hash) == new.payload

@@ -16,7 +16,7 @@ from web3._utils.error_formatters_utils import raise_contract_logic_error_on_rev
 from web3._utils.rpc_abi import RPC
 from web3._utils.validation import validate_address
 
-from ledger.eth.tx import revert_from, reverts
+from ledger.eth.reverts import revert_from, reverts
 
 
 def call(fn: Any, block: int | str = "latest") -> Any:
@@ -53,7 +53,7 @@ def _view(fn: Any) -> View:
     key = (fn.address, fn.abi_element_identifier)
     found = views.get(key)
     if found is None:
-        found = views[key] = View.of(fn.w3, fn.address, fn.abi)
+        found = views[key] = View(fn.w3, fn.address, fn.abi)
     return found
 
 
@@ -67,22 +67,18 @@ class View:
     node as `eth_call` does, without web3's per-call formatting; a revert raises as web3
     raises it."""
 
-    def __init__(self, contract: Any, name: str) -> None:
-        self._set(contract.w3, contract.address, contract.get_function_by_name(name).abi)
-
-    @classmethod
-    def of(cls, w3: Any, address: str, abi: ABIFunction) -> View:
+    def __init__(self, w3: Any, address: str, abi: ABIFunction) -> None:
         """The view of the function `abi` of the contract at `address`."""
-        view = cls.__new__(cls)
-        view._set(w3, address, abi)
-        return view
-
-    def _set(self, w3: Any, address: str, abi: ABIFunction) -> None:
         self.w3, self.address = w3, address
         self.inputs = [collapse_if_tuple(dict(i)) for i in abi["inputs"]]
         self.outputs = [collapse_if_tuple(dict(o)) for o in abi["outputs"]]
         self.selector = function_abi_to_4byte_selector(abi)
         self.normalizers = [_as_web3_returns(parse(kind)) for kind in self.outputs]
+
+    @classmethod
+    def named(cls, contract: Any, name: str) -> View:
+        """The view of the function `name` of a web3 contract."""
+        return cls(contract.w3, contract.address, contract.get_function_by_name(name).abi)
 
     def encode(self, *args: Any) -> bytes:
         """The call data for `args`: the selector, then the arguments ABI-encoded."""

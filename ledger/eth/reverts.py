@@ -5,17 +5,22 @@ The sentence is the error's NatSpec `@notice` in the Solidity source (the compil
 "Split `splitId` of job `jobId` is already paid, refunded or ruled on." reads
 "split 2 of job 7 is already paid, refunded or ruled on". Enum arguments are shown by
 their label (the Python enum declared with `ledger.core.abi.solidity_enum`), role masks
-by role name.
+by role name. `reverts()` names what a revert raises, whichever backend runs the chain, and
+`revert_from` turns it into that ContractRevert: the one place calls and transactions
+(`ledger.eth.contract`, `ledger.eth.tx`) read reverts from.
 """
 
 from __future__ import annotations
 
+import ast
 import re
+import sys
 from functools import cache
 from typing import Any
 
 from eth_abi import decode
 from eth_utils import function_signature_to_4byte_selector, to_checksum_address
+from web3.exceptions import ContractLogicError
 
 from ledger.core.abi import ALL_ROLES, enum_label, role_names
 from ledger.core.errors import ContractRevert
@@ -158,3 +163,26 @@ def decode_revert(data: str | bytes | None, fallback: str = "") -> ContractRever
     revert = ContractRevert(text, error=name, args=values)
     revert.status = STATUS.get(name, ContractRevert.status)  # type: ignore[misc]  # per error
     return revert
+
+
+def reverts() -> tuple[type[Exception], ...]:
+    """What a revert raises: web3's ContractLogicError, and eth-tester's TransactionFailed
+    once the embedded backend has loaded eth-tester (importing it up front would cost every
+    CLI command about a second; no other backend raises it)."""
+    tester = sys.modules.get("eth_tester.exceptions")
+    return (ContractLogicError, tester.TransactionFailed) if tester else (ContractLogicError,)
+
+
+def revert_from(exc: Exception) -> ContractRevert:
+    """The ContractRevert for a web3 ContractLogicError or an eth-tester TransactionFailed."""
+    data = getattr(exc, "data", None)
+    message = getattr(exc, "message", None) or str(exc)
+    if isinstance(data, (str, bytes)) and len(data) >= 10:
+        return decode_revert(data, fallback=message)
+    reason = message.removeprefix("execution reverted: ")
+    if reason[:2] in ("b'", 'b"'):  # eth-tester puts the raw revert bytes' repr here
+        try:
+            return decode_revert(ast.literal_eval(reason))
+        except (ValueError, SyntaxError):
+            pass
+    return ContractRevert(reason or "reverted")

@@ -7,8 +7,6 @@ as a ContractRevert naming the contract's custom error.
 
 from __future__ import annotations
 
-import ast
-import sys
 import threading
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
@@ -26,12 +24,13 @@ from web3 import Web3
 from web3._utils.error_formatters_utils import raise_contract_logic_error_on_revert
 from web3._utils.rpc_abi import RPC
 from web3.contract.contract import ContractFunction
-from web3.exceptions import ContractLogicError, TimeExhausted, TransactionNotFound, Web3RPCError
+from web3.exceptions import TimeExhausted, TransactionNotFound, Web3RPCError
 from web3.types import TxParams, TxReceipt
 
 from ledger.core.errors import ChainUnavailable, ContractRevert, Forbidden, InvalidInput
 from ledger.eth.chain import Chain, quantity
-from ledger.eth.reverts import decode_revert
+from ledger.eth.contract import calldata
+from ledger.eth.reverts import revert_from, reverts
 
 # Estimates run against the latest block; history checkpoints written in a new block cost
 # a fresh storage slot (~22k gas) that the estimate saw as a cheap overwrite. Unused gas is
@@ -40,32 +39,9 @@ GAS_MARGIN = 1.25
 GAS_HEADROOM = 50_000
 
 
-def reverts() -> tuple[type[Exception], ...]:
-    """What a revert raises: web3's ContractLogicError, and eth-tester's TransactionFailed
-    once the embedded backend has loaded eth-tester (importing it up front would cost every
-    CLI command about a second; no other backend raises it)."""
-    tester = sys.modules.get("eth_tester.exceptions")
-    return (ContractLogicError, tester.TransactionFailed) if tester else (ContractLogicError,)
-
-
 # What a node (web3 RPC error), eth-tester (ValidationError) or web3 (ValueError) raise
 # when it will not take a transaction: bad nonce, duplicate, no funds.
 REFUSED: tuple[type[Exception], ...] = (ValueError, ValidationError, Web3RPCError)
-
-
-def revert_from(exc: Exception) -> ContractRevert:
-    """The ContractRevert for a web3 ContractLogicError or an eth-tester TransactionFailed."""
-    data = getattr(exc, "data", None)
-    message = getattr(exc, "message", None) or str(exc)
-    if isinstance(data, (str, bytes)) and len(data) >= 10:
-        return decode_revert(data, fallback=message)
-    reason = message.removeprefix("execution reverted: ")
-    if reason[:2] in ("b'", 'b"'):  # eth-tester puts the raw revert bytes' repr here
-        try:
-            return decode_revert(ast.literal_eval(reason))
-        except (ValueError, SyntaxError):
-            pass
-    return ContractRevert(reason or "reverted")
 
 
 def estimate_gas(w3: Web3, tx: dict[str, Any]) -> int:
@@ -144,8 +120,6 @@ class Sender:
     def _build(self, fn: ContractFunction, gas: int | None = None) -> dict[str, Any]:
         """The transaction for `fn`, ready to sign: fees, estimated gas (a revert surfaces
         here as a ContractRevert), the next nonce. Called with the lock held."""
-        from ledger.eth.contract import calldata  # contract reads import this module
-
         self._prepare()
         tx: dict[str, Any] = {
             "from": self.address,

@@ -150,7 +150,7 @@ class DeviceBinding:
 class ConsortiumClient:
     def __init__(self, contract: Contract) -> None:
         self.contract = contract
-        self._member = View(contract, "member")
+        self._member = View.named(contract, "member")
         # members as of one block (its hash), for checks repeated on every request
         self._at_head: tuple[bytes, dict[str, Member | None]] = (b"", {})
 

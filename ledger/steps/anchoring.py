@@ -79,7 +79,7 @@ class Anchorer:
         self.contract = traceability
         self.sender_for = sender_for  # (job, split) -> a Sender allowed to anchor it, or None
         self._lock = threading.Lock()
-        self._trace = View(traceability, "trace")
+        self._trace = View.named(traceability, "trace")
 
     def chain_trace(self, job_id: int, split_id: int) -> tuple[int, int]:
         """(next sequence number to anchor, anchors so far) of a split, from the contract."""

@@ -19,7 +19,7 @@ from web3.contract import Contract
 from ledger.core.abi import checksum
 from ledger.core.errors import Forbidden, NotFound
 from ledger.eth.contract import View
-from ledger.eth.tx import revert_from, reverts
+from ledger.eth.reverts import revert_from, reverts
 from ledger.membership.consortium import ConsortiumClient
 from ledger.membership.roles import Role
 
@@ -51,8 +51,8 @@ class Authority:
         self._members: dict[str, tuple[float, bool]] = {}
         self._devices: dict[str, tuple[float, _Device | None]] = {}
         self._lock = threading.Lock()
-        self._has_role = View(consortium.contract, "hasRole")
-        self._device_of = View(consortium.contract, "device")
+        self._has_role = View.named(consortium.contract, "hasRole")
+        self._device_of = View.named(consortium.contract, "device")
 
     def split_factory(self, job_id: int, split_id: int) -> str:
         key = (job_id, split_id)

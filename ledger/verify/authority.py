@@ -38,9 +38,9 @@ class Authority:
         self._windows: dict[tuple[str, str, int], Window] = {}
         self._since: dict[str, int] = {}
         self._bindings: dict[str, list[tuple[int, int, str, str]]] = {}
-        self._authorized = View(consortium, "isAuthorizedSigner")
-        self._device_at = View(consortium, "deviceAt")
-        self._member = View(consortium, "member")
+        self._authorized = View.named(consortium, "isAuthorizedSigner")
+        self._device_at = View.named(consortium, "deviceAt")
+        self._member = View.named(consortium, "member")
 
     def _events(self, signer: str) -> list[tuple[int, int, str, str]]:
         """(block, log index, event name, owner) of every binding change of `signer`."""

@@ -33,7 +33,7 @@ from web3.exceptions import BadFunctionCallOutput
 from ledger.core.abi import address_from_bytes
 from ledger.core.merkle import StandardMerkleTree, process_proof
 from ledger.core.types import Record
-from ledger.eth.tx import reverts
+from ledger.eth.reverts import reverts
 from ledger.steps.anchoring import LEAF_ENCODING, step_leaf
 from ledger.steps.bundle import Anchor, Bundle, BundleStep, StepList, gc_paused
 from ledger.steps.compact import Blocks, decode_block
