@@ -139,7 +139,7 @@ build/eas/package/package.json:
 		&& tar -xzf ethereum-attestation-service-eas-contracts-$(EAS_VERSION).tgz && rm -f *.tgz
 
 bench: setup build/eas/package/package.json
-	@for b in designs settlement steps ingest audit signin chain_calls epcis portal; do echo "==> bench/$$b.py"; $(BIN)/python bench/$$b.py || exit 1; done
+	@for b in designs settlement steps journal ingest audit signin chain_calls epcis portal; do echo "==> bench/$$b.py"; $(BIN)/python bench/$$b.py || exit 1; done
 
 clean:
 	rm -rf build reports .toolchain .pytest_cache .ruff_cache .hypothesis $(FUZZ_VENV)
