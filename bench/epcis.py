@@ -157,23 +157,26 @@ def _capture(node: Node, events: int, batch: int) -> None:
         with context.Pool(1, initializer=_hold, initargs=(documents,)) as client:
             client.apply(_post, (url, key, 0, 1))
             began = time.perf_counter()
-            cpu = _tree_cpu()
+            before = _tree_cpu()
             latencies = client.apply(_post, (url, key, 1, len(documents)))
             elapsed = time.perf_counter() - began
-            cpu = _tree_cpu() - cpu
+            used = {k: v - before[k] for k, v in _tree_cpu().items()}
     finally:
         server.should_exit = True
         serving.join()
     stored = node.steps.journal.count() - batch
     rate = events / elapsed
+    cpu = sum(used.values())
+    shares = ", ".join(f"{k} {v / events * 1e6:.0f}" for k, v in used.items())
     print(
         f"capture: {events:,} events in {len(documents) - 1} documents of {batch} over HTTP "
         f"(after one warm-up document), {elapsed:.1f} s: {rate:,.0f} events/s (target >= "
         f"{CAPTURE_TARGET:,}): {_verdict(rate >= CAPTURE_TARGET)}; per document p50 "
         f"{statistics.median(latencies) * 1000:.0f} ms; {stored:,} steps journaled; "
         f"{events / cpu:,.0f} events per CPU-second (client, node and its workers together: "
-        f"{cpu / events * 1e6:.0f} µs an event), {os.cpu_count()} cores, "
-        f"{os.getloadavg()[0]:.1f} load average"
+        f"{cpu / events * 1e6:.0f} µs an event: {shares}); the node's process was busy "
+        f"{used['node'] / elapsed:.2f} of a core (its Python threads share one), "
+        f"{os.cpu_count()} cores, {os.getloadavg()[0]:.1f} load average"
     )
     assert stored == events
 
@@ -200,9 +203,10 @@ def _post(url: str, key: str, first: int, end: int) -> list[float]:
     return latencies
 
 
-def _tree_cpu() -> float:
-    """CPU seconds used so far by this process and every process it started (the
-    capture's worker processes), from /proc."""
+def _tree_cpu() -> dict[str, float]:
+    """CPU seconds used so far by this process (the node) and every process it started,
+    from /proc: the MES client (a spawned process) and the capture's worker processes
+    (forked from their fork server, counted with it)."""
     me, tick = os.getpid(), os.sysconf("SC_CLK_TCK")
     parents: dict[int, int] = {}
     used: dict[int, float] = {}
@@ -214,13 +218,23 @@ def _tree_cpu() -> float:
                 continue
             parents[int(entry)] = int(fields[1])
             used[int(entry)] = (int(fields[11]) + int(fields[12])) / tick
-    total = 0.0
+    total = {"node": 0.0, "client": 0.0, "workers": 0.0}
     for pid, seconds in used.items():
         ancestor = pid
         while ancestor > 1 and ancestor != me:
             ancestor = parents.get(ancestor, 0)
-        total += seconds if ancestor == me else 0.0
+        if pid == me:
+            total["node"] += seconds
+        elif ancestor == me:
+            total["client" if b"spawn" in _cmdline(pid) else "workers"] += seconds
     return total
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 # --- query ---------------------------------------------------------------------------------
