@@ -175,7 +175,7 @@ def _capture(node: Node, events: int, batch: int) -> None:
         f"{statistics.median(latencies) * 1000:.0f} ms; {stored:,} steps journaled; "
         f"{events / cpu:,.0f} events per CPU-second (client, node and its workers together: "
         f"{cpu / events * 1e6:.0f} µs an event: {shares}); the node's process was busy "
-        f"{used['node'] / elapsed:.2f} of a core (its Python threads share one), "
+        f"{used['node'] / elapsed:.2f} of a core (its Python threads hold one GIL between them), "
         f"{os.cpu_count()} cores, {os.getloadavg()[0]:.1f} load average"
     )
     assert stored == events
