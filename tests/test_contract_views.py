@@ -14,10 +14,13 @@ from typing import Any
 
 import pytest
 from eth_utils import abi_to_signature
+from web3 import Web3
 
 from kit import Parties, four_splits, in_production, parties
 from ledger.core.errors import ContractRevert
-from ledger.eth.contract import call
+from ledger.eth import contract as contract_module
+from ledger.eth.compiler import artifact
+from ledger.eth.contract import call, contract_at
 from ledger.eth.deployment import bind
 from ledger.eth.reverts import revert_from, reverts
 from ledger.eth.tx import GAS_HEADROOM, GAS_MARGIN, Builder, Sender
@@ -132,3 +135,24 @@ def web3_answer_estimate(fn: Any, sender: str) -> ContractRevert:
     except reverts() as exc:
         return revert_from(exc)
     raise AssertionError("web3's estimate did not revert")
+
+
+def test_a_contract_is_bound_once_per_connection_and_answers_as_a_fresh_one(node: Node) -> None:
+    w3 = node.chain.w3
+    address = node.deployment.address("Consortium")
+    shared = contract_at(w3, "Consortium", address.lower())
+    assert contract_at(w3, "Consortium", address) is shared  # any spelling of the address
+    assert shared.address == address and shared.abi == artifact("Consortium").abi
+    fresh = w3.eth.contract(address=address, abi=artifact("Consortium").abi)
+    member = node.sender().address
+    assert call(shared.functions.member(member)) == call(fresh.functions.member(member))
+    other = Web3(w3.provider)  # another connection binds its own
+    assert contract_at(other, "Consortium", address) is not shared
+    # a connection keeps the contracts bound last, not every address it was ever given
+    many = [f"0x{i:040x}" for i in range(1, 100)]
+    for each in many:
+        contract_at(other, "Traceability", each)
+    assert contract_at(other, "Traceability", many[-1]) is contract_at(
+        other, "Traceability", many[-1]
+    )
+    assert len(contract_module._BOUND[other]) <= 64

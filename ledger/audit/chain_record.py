@@ -18,7 +18,7 @@ from web3.contract import Contract
 from ledger.core.errors import NotFound, jsonable
 from ledger.core.types import Record
 from ledger.eth.chain import block_timestamp
-from ledger.eth.compiler import artifact
+from ledger.eth.contract import contract_at
 
 ZERO_ADDRESS = "0x" + "00" * 20
 
@@ -53,27 +53,24 @@ class Contracts:
     def discover(
         cls, w3: Web3, job_board: str, traceability: str | None = None, disputes: str | None = None
     ) -> Contracts:
-        def bind(address: str, name: str) -> Contract:
-            return w3.eth.contract(
-                address=Web3.to_checksum_address(address), abi=artifact(name).abi
-            )
-
-        board = bind(job_board, "JobBoard")
+        board = contract_at(w3, "JobBoard", job_board)
         if not w3.eth.get_code(board.address):
             raise NotFound(f"no JobBoard contract at {job_board} on this chain")
         consortium, licences, settlement = board.functions.links().call()
-        settle = bind(settlement, "Settlement")
+        settle = contract_at(w3, "Settlement", settlement)
         if disputes is None:
             found = settle.functions.disputes().call()
             disputes = None if int(found, 16) == 0 else found
         return cls(
             w3=w3,
             job_board=board,
-            consortium=bind(consortium, "Consortium"),
-            designs=bind(licences, "DesignRegistry"),
+            consortium=contract_at(w3, "Consortium", consortium),
+            designs=contract_at(w3, "DesignRegistry", licences),
             settlement=settle,
-            traceability=bind(traceability, "Traceability") if traceability else None,
-            disputes=bind(disputes, "Disputes") if disputes and _has(w3, disputes) else None,
+            traceability=contract_at(w3, "Traceability", traceability) if traceability else None,
+            disputes=(
+                contract_at(w3, "Disputes", disputes) if disputes and _has(w3, disputes) else None
+            ),
         )
 
 

@@ -24,7 +24,7 @@ from ledger.core.errors import DeploymentError
 from ledger.core.private import write_private
 from ledger.eth.chain import Chain
 from ledger.eth.compiler import artifact
-from ledger.eth.contract import call
+from ledger.eth.contract import call, contract_at
 from ledger.eth.tx import Sender
 
 WEEK = 7 * 24 * 3600
@@ -281,4 +281,4 @@ def deploy(
 
 
 def bind(chain: Chain, deployment: Deployment, name: str) -> Contract:
-    return chain.w3.eth.contract(address=deployment.address(name), abi=artifact(name).abi)
+    return contract_at(chain.w3, name, deployment.address(name))

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from web3 import Web3
 from web3.contract import Contract
 
-from ledger.eth.compiler import artifact
+from ledger.eth.contract import contract_at
 from ledger.steps.bundle import Anchor, BlockTimes, anchors_of
 from ledger.steps.record import Domain
 from ledger.verify.authority import Authority
@@ -52,16 +52,11 @@ def handovers_of(board: Contract, job_id: int) -> set[tuple[int, int, str]]:
 def facts_for(w3: Web3, traceability: str, chain_id: int, job_id: int) -> ChainFacts:
     """The facts about a job's steps, read from the Traceability contract at `traceability`
     and the contracts it names (its Consortium and its split registry)."""
-    address = Web3.to_checksum_address(traceability)
-    trace = w3.eth.contract(address=address, abi=artifact("Traceability").abi)
-    consortium = w3.eth.contract(
-        address=trace.functions.consortium().call(), abi=artifact("Consortium").abi
-    )
+    trace = contract_at(w3, "Traceability", traceability)
+    consortium = contract_at(w3, "Consortium", trace.functions.consortium().call())
     # the split registry is the JobBoard in a deployment (test registries share its
     # splitFactory; they emit no hand-over events, so none are found)
-    registry = w3.eth.contract(
-        address=trace.functions.splits().call(), abi=artifact("JobBoard").abi
-    )
+    registry = contract_at(w3, "JobBoard", trace.functions.splits().call())
     times = BlockTimes(w3)
     factories: dict[int, str] = {}
 
@@ -72,7 +67,7 @@ def facts_for(w3: Web3, traceability: str, chain_id: int, job_id: int) -> ChainF
 
     return ChainFacts(
         job_id=job_id,
-        domain=Domain(chain_id, address),
+        domain=Domain(chain_id, trace.address),
         anchors=anchors_of(trace, job_id, times),
         factory=factory,
         authority=Authority(consortium, times),
