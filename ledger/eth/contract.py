@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -26,6 +27,7 @@ _BOUND: weakref.WeakKeyDictionary[Any, dict[tuple[str, str], Contract]] = (
 
 
 _BOUND_PER_CONNECTION = 64  # a bundle names its own contracts: the oldest go first
+_BINDING = threading.Lock()
 
 
 def contract_at(w3: Any, name: str, address: str) -> Contract:
@@ -33,15 +35,15 @@ def contract_at(w3: Any, name: str, address: str) -> Contract:
     ABI into a new class each time it is asked (2-6 ms of CPU for one of ours), and an
     audit or a verification binds up to six contracts. The object holds no state of a
     call, so every caller and thread may share it."""
-    bound = _BOUND.setdefault(w3, {})
     key = (name, address.lower())
-    found = bound.get(key)
+    found = _BOUND.get(w3, {}).get(key)
     if found is None:
-        if len(bound) >= _BOUND_PER_CONNECTION:
-            bound.pop(next(iter(bound)), None)
-        found = bound[key] = w3.eth.contract(
-            address=to_checksum_address(address), abi=artifact(name).abi
-        )
+        made = w3.eth.contract(address=to_checksum_address(address), abi=artifact(name).abi)
+        with _BINDING:  # threads may bind at once: one of them trims the oldest
+            bound = _BOUND.setdefault(w3, {})
+            while len(bound) >= _BOUND_PER_CONNECTION:
+                del bound[next(iter(bound))]
+            found = bound.setdefault(key, made)
     return found
 
 
