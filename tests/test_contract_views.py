@@ -150,9 +150,8 @@ def test_a_contract_is_bound_once_per_connection_and_answers_as_a_fresh_one(node
     assert contract_at(other, "Consortium", address) is not shared
     # a connection keeps the contracts bound last, not every address it was ever given
     many = [f"0x{i:040x}" for i in range(1, 100)]
-    for each in many:
-        contract_at(other, "Traceability", each)
-    assert contract_at(other, "Traceability", many[-1]) is contract_at(
-        other, "Traceability", many[-1]
-    )
+    oldest = contract_at(other, "Traceability", many[0])
+    latest = [contract_at(other, "Traceability", each) for each in many[1:]]
     assert len(contract_module._BOUND[other]) <= 64
+    assert contract_at(other, "Traceability", many[-1]) is latest[-1]  # kept
+    assert contract_at(other, "Traceability", many[0]) is not oldest  # let go, bound anew
