@@ -19,7 +19,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from web3.contract import Contract
 
@@ -59,7 +59,7 @@ def _eas_artifact(name: str) -> tuple[list[dict[str, Any]], bytes]:
 def _contract(sender: Sender, name: str, *args: object) -> Contract:
     abi, bytecode = _eas_artifact(name)
     receipt = sender.deploy(abi, bytecode, *args)
-    return sender.chain.w3.eth.contract(address=receipt["contractAddress"], abi=abi)
+    return cast(Contract, sender.chain.w3.eth.contract(address=receipt["contractAddress"], abi=abi))
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from test_api import assert_problem
 
 from api.app import create_app
 from kit import four_splits, in_production, parties
+from ledger.core.settings import default_ingest_workers
 from ledger.node import Node
 from ledger.steps.builder import StepWriter, object_event
 from ledger.steps.ingest import Submission, VerifyPool
@@ -150,3 +151,11 @@ def test_a_dead_worker_fails_no_batch_and_loses_no_step(
     more = [writer.step(object_event("assembling", t0 + 100))]
     assert post(client, body(more)).json()["accepted"] == 1
     assert pool.batches == before + 1  # the new worker checks batches again
+
+
+@pytest.mark.parametrize(("cores", "workers"), [({0}, 0), ({0, 1}, 1), ({0, 1, 2, 3}, 3)])
+def test_by_default_the_api_process_keeps_a_core_of_its_own(
+    monkeypatch: pytest.MonkeyPatch, cores: set[int], workers: int
+) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: cores)
+    assert default_ingest_workers() == workers

@@ -111,7 +111,7 @@ def up(
         typer.Option(
             envvar=INGEST_WORKERS_ENV,
             help="Processes that check the signatures and payloads of step batches (0: the "
-            "API process itself). Default: one per core",
+            "API process itself). Default: one per core beside the API process's own",
         ),
     ] = None,
 ) -> None:

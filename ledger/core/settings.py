@@ -51,9 +51,17 @@ def max_upload_bytes() -> int:
 INGEST_WORKERS_ENV = "COFAB_INGEST_WORKERS"
 
 
+def usable_cores(cap: int | None = None) -> int:
+    """Cores this process may run on (its CPU affinity), at most `cap`."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    return min(cores, cap) if cap else cores
+
+
 def default_ingest_workers() -> int:
-    """Processes that check step batches by default: one per core this process may use."""
-    return len(os.sched_getaffinity(0))
+    """Processes that check step batches by default: one per core beside the node
+    process's own, none on one core. The node process keeps about half a core busy (HTTP,
+    authority checks, commits); a worker on that core too would only take turns with it."""
+    return usable_cores() - 1
 
 
 KDF_ITERATIONS_ENV = "COFAB_KDF_ITERATIONS"

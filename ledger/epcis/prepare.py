@@ -15,7 +15,6 @@ from __future__ import annotations
 import atexit
 import logging
 import multiprocessing
-import os
 import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -23,6 +22,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from ledger.core.errors import InvalidInput
+from ledger.core.settings import usable_cores
 from ledger.epcis.eventhash import event_id
 from ledger.steps import epcis
 
@@ -98,10 +98,6 @@ class Chunks:
             yield start, done
 
 
-def _cores() -> int:
-    return min(len(os.sched_getaffinity(0)), 8) if hasattr(os, "sched_getaffinity") else 1
-
-
 _POOL: list[ProcessPoolExecutor] = []
 _LOCK = threading.Lock()
 _BROKEN = False  # a worker died: this process prepares alone
@@ -110,13 +106,13 @@ _BROKEN = False  # a worker died: this process prepares alone
 def _pool() -> ProcessPoolExecutor | None:
     """The worker processes (one per core beyond the node's), started once; None on one
     core."""
-    if _cores() < 2 or _BROKEN:
+    if usable_cores(8) < 2 or _BROKEN:
         return None
     with _LOCK:
         if not _POOL:
             ctx = multiprocessing.get_context("forkserver")
             ctx.set_forkserver_preload(["ledger.epcis.prepare"])
-            _POOL.append(ProcessPoolExecutor(max_workers=_cores() - 1, mp_context=ctx))
+            _POOL.append(ProcessPoolExecutor(max_workers=usable_cores(8) - 1, mp_context=ctx))
             atexit.register(_close)
         return _POOL[0]
 

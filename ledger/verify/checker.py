@@ -20,7 +20,6 @@ import atexit
 import itertools
 import json
 import multiprocessing
-import os
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from web3.exceptions import BadFunctionCallOutput
 
 from ledger.core.abi import address_from_bytes
 from ledger.core.merkle import StandardMerkleTree, process_proof
+from ledger.core.settings import usable_cores
 from ledger.core.types import Record
 from ledger.eth.reverts import reverts
 from ledger.steps.anchoring import LEAF_ENCODING, step_leaf
@@ -244,10 +244,6 @@ def _raws(items: Iterable[tuple[int, BundleStep]]) -> list[Raw]:
 _POOL: ProcessPoolExecutor | None = None
 
 
-def _cores() -> int:
-    return min(len(os.sched_getaffinity(0)), 8) if hasattr(os, "sched_getaffinity") else 1
-
-
 def pool() -> ProcessPoolExecutor | None:
     """The process pool the checks run on, started once per process (None on one core).
 
@@ -255,10 +251,10 @@ def pool() -> ProcessPoolExecutor | None:
     holding a large bundle never forks it; call this before reading a bundle to overlap
     the workers' start with the reading."""
     global _POOL
-    if _POOL is None and _cores() > 1:
+    if _POOL is None and usable_cores(8) > 1:
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(["ledger.verify.checker"])
-        _POOL = ProcessPoolExecutor(max_workers=_cores(), mp_context=ctx)
+        _POOL = ProcessPoolExecutor(max_workers=usable_cores(8), mp_context=ctx)
         atexit.register(close_pool)
     return _POOL
 
