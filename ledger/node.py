@@ -326,6 +326,7 @@ class Node:
                     f"--deploy."
                 )
             return existing  # contracts added to cofab later are deployed with --deploy
+        height = chain.w3.eth.block_number
         deployment = deploy_mod.deploy(
             chain,
             sender,
@@ -335,6 +336,9 @@ class Node:
         )
         if persist:
             deploy_mod.save(opts.data_dir, deployment)
+        deployed_to = chain.w3.eth.block_number
+        if chain.devnet is not None and deployed_to > height:
+            chain.devnet.wait_saved(deployed_to)  # the contracts outlive a devnet killed now
         return deployment
 
     @classmethod

@@ -24,6 +24,7 @@ from web3.types import RPCEndpoint
 
 from ledger.core.errors import ChainUnavailable, ConfigError, InvalidInput
 from ledger.eth.devnet import Devnet
+from ledger.eth.transport import http_provider
 
 # Dev backends top up a sender that falls below this (gas is free on the devnet itself).
 _DEV_MIN_BALANCE = Web3.to_wei(10, "ether")
@@ -256,9 +257,9 @@ def http_web3(url: str) -> Web3:
         raise InvalidInput(f"RPC URL must start with http:// or https://, got {url!r}")
     # An endpoint's chain id does not change: the provider caches that one answer (web3's
     # request caching, limited to eth_chainId; nothing else is cached).
-    provider = Web3.HTTPProvider(
+    provider = http_provider(
         url,
-        request_kwargs={"timeout": _RPC_TIMEOUT_SECONDS},
+        _RPC_TIMEOUT_SECONDS,
         cache_allowed_requests=True,
         cacheable_requests={RPCEndpoint("eth_chainId")},
         request_cache_validation_threshold=None,

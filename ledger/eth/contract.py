@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import weakref
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
 
 from eth_abi import decode as abi_decode
@@ -112,7 +113,7 @@ class View:
         """The call data for `args`: the selector, then the arguments ABI-encoded."""
         for kind, value in zip(self.inputs, args, strict=True):
             if kind == "address":
-                validate_address(value)
+                _validated(value)
         return self.selector + abi_encode(self.inputs, args)
 
     def __call__(self, *args: Any, block: int | str = "latest") -> Any:
@@ -147,5 +148,11 @@ def _as_web3_returns(kind: ABIType) -> Callable[[Any], Any] | None:
             v if p is None else p(v) for p, v in zip(parts, values, strict=True)
         )
     if isinstance(kind, BasicType) and kind.base == "address":
-        return to_checksum_address
+        return _checksummed
     return None
+
+
+# A node reads the same few dozen addresses over and over; their checksum (a keccak in
+# Python) was a third of a contract read's CPU. Refusals are not cached: they raise again.
+_checksummed = lru_cache(maxsize=4096)(to_checksum_address)
+_validated = lru_cache(maxsize=4096)(validate_address)

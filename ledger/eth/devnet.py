@@ -166,6 +166,25 @@ class Devnet:
             f"last good copy at block {good}: blocks after it are lost"
         )
 
+    def wait_saved(self, block: int, timeout: float = 3 * STATE_INTERVAL_SECONDS) -> bool:
+        """Wait until anvil's state file holds `block` (it writes one every
+        STATE_INTERVAL_SECONDS), so what was done up to it outlives a SIGKILL of anvil;
+        False if it did not within `timeout`."""
+        deadline, seen = time.monotonic() + timeout, 0
+        while True:
+            try:
+                written = self.state_file.stat().st_mtime_ns
+            except FileNotFoundError:
+                written = 0
+            if written != seen:  # read only a file anvil has written since the last look
+                seen = written
+                height = state_height(self.state_file)
+                if height is not None and height >= block:
+                    return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+
     def _wait_ready(self) -> None:
         w3 = Web3(Web3.HTTPProvider(self.url, request_kwargs={"timeout": 2}))
         deadline = time.monotonic() + READY_TIMEOUT_SECONDS
