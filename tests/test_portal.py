@@ -360,6 +360,8 @@ def test_keystore_sign_in_decrypts_in_the_page(
     factory = person("zh-CN")
     page = factory.open("signin")
     expect(page.get_by_text("此浏览器中没有找到浏览器钱包")).to_be_visible()
+    page.get_by_role("button", name="打开并登录").click()
+    expect(page.get_by_role("alert")).to_contain_text("请先选择密钥库文件")
 
     page.locator("#keystore-file").set_input_files(str(path))
     page.get_by_label("口令").fill("wrong pass")

@@ -49,7 +49,8 @@ function Authorise({ factory, done }: { factory: string; done: () => void }) {
   /** The device key's consent: signed here from its keystore, or pasted from the device. */
   async function consent(data: TypedData): Promise<string> {
     if (keystore) {
-      const key = await fromKeystore(await keystore.text(), passphrase, () => undefined).catch(() => {
+      const key = await fromKeystore(await keystore.text(), passphrase, () => undefined).catch((err) => {
+        console.warn("the keystore could not be opened:", err);
         throw new Error(t("signin.keystore.bad"));
       });
       setPassphrase("");

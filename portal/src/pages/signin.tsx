@@ -9,7 +9,6 @@ export function SignIn() {
   const [error, setError] = useState<string | null>(null);
   const [status, setStatus] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
-  const [file, setFile] = useState<File | null>(null);
   const [passphrase, setPassphrase] = useState("");
   const provider = browserWallet();
 
@@ -42,6 +41,11 @@ export function SignIn() {
 
   async function openKeystore(e: Event) {
     e.preventDefault();
+    // read from the form as it is now, not from state a re-render may not have caught up
+    // with (a click right after typing, a password manager that fills without input events)
+    const fields = (e.currentTarget as HTMLFormElement).elements;
+    const file = (fields.namedItem("keystore-file") as HTMLInputElement).files?.[0];
+    const secret = (fields.namedItem("keystore-pass") as HTMLInputElement).value;
     if (!file) {
       setError(t("signin.keystore.pick"));
       return;
@@ -49,10 +53,11 @@ export function SignIn() {
     const json = await file.text();
     await run(async () => {
       try {
-        return await fromKeystore(json, passphrase, (f) =>
+        return await fromKeystore(json, secret, (f) =>
           setStatus(t("signin.keystore.decrypting", { percent: `${Math.round(f * 100)} %` })),
         );
-      } catch {
+      } catch (err) {
+        console.warn("the keystore could not be opened:", err);
         throw new Error(t("signin.keystore.bad"));
       } finally {
         setPassphrase("");
@@ -81,7 +86,6 @@ export function SignIn() {
             id="keystore-file"
             type="file"
             accept=".json,application/json"
-            onChange={(e) => setFile((e.currentTarget as HTMLInputElement).files?.[0] ?? null)}
           />
           <label for="keystore-pass">{t("signin.keystore.passphrase")}</label>
           <input
