@@ -8,6 +8,7 @@ import copy
 import json
 import os
 import time
+import zlib
 from typing import Any
 
 import pytest
@@ -111,12 +112,49 @@ def _odd(steps: list[Any]) -> None:
     steps[12]["anchor_index"] = 99
     steps[13]["record"]["jobId"] = 2**200  # beyond 64 bits
     steps[20]["record"]["prevHash"] = "0x" + "34" * 32  # not linked to the step before
+    steps[21]["record"]["seq"] = "021"  # decimal text, but not as a number is written
+    steps[22]["record"]["jobId"] = "7"  # text beside numbers in one record
 
 
 def test_anything_the_typed_form_cannot_carry_round_trips_as_json() -> None:
     bundle = _bundle()
     _odd(bundle["splits"][0]["steps"])
     _same(bundle)
+
+
+def _as_exported(bundle: dict[str, Any]) -> dict[str, Any]:
+    """The bundle with its records' numbers as decimal text, as a node's export has them."""
+    out = copy.deepcopy(bundle)
+    for split in out["splits"]:
+        for step in split["steps"]:
+            for key in ("jobId", "splitId", "seq", "time"):
+                step["record"][key] = str(step["record"][key])
+    return out
+
+
+def test_a_node_export_with_numbers_as_text_is_typed_too() -> None:
+    numbers = _bundle()
+    text = _as_exported(numbers)
+    _same(text)
+    assert (
+        Bundle.load(compact.encode(text)).export()["splits"][0]["steps"][5]["record"]["seq"] == "5"
+    )
+    # typed, proofs derived: hardly larger than the same bundle with numbers
+    assert len(compact.encode(text)) <= len(compact.encode(numbers)) + 80
+    _odd(text["splits"][0]["steps"])
+    _same(text)
+
+
+def test_a_step_with_flags_this_reader_does_not_know_is_refused() -> None:
+    bundle = _bundle(anchored=0)
+    bundle["splits"] = bundle["splits"][:1]
+    bundle["splits"][0]["steps"] = []
+    head = compact.encode(bundle)
+    step = compact._FIXED.pack(1 << 14, 7, 0, 0, 0)
+    block = compact._BLOCK_HEAD.pack(0, 1) + zlib.compress(step)
+    with pytest.raises(InvalidInput, match="flags this reader does not know") as refused:
+        Bundle.load(head + compact._FRAME.pack(compact.STEPS, len(block)) + block).export()
+    assert refused.value.status == 422
 
 
 def test_a_bundle_without_proofs_or_anchors_round_trips() -> None:

@@ -42,6 +42,8 @@ NO_PAYLOAD = 1 << 8
 NO_ANCHOR = 1 << 9  # anchor_index is null
 NO_PROOF = 1 << 10
 PROOF_DERIVED = 1 << 11  # the proof is the one of its anchor's tree over the block's split
+UINT_TEXT = 1 << 12  # jobId, splitId, seq and time are decimal text (a node's export form)
+KNOWN_FLAGS = (1 << 13) - 1
 
 _FIXED = struct.Struct(">HQQQQ")  # flags, jobId, splitId, seq, time
 _U16 = struct.Struct(">H")
@@ -85,6 +87,28 @@ def _u64(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < U64
 
 
+def _u64_text(value: Any) -> bool:
+    """Decimal text of a 64-bit unsigned integer, written as `str(int)` writes it."""
+    return (
+        isinstance(value, str)
+        and value.isascii()
+        and value.isdigit()
+        and (value == "0" or value[0] != "0")
+        and len(value) <= 20
+        and int(value) < U64
+    )
+
+
+_UINTS = ("jobId", "splitId", "seq", "time")
+
+
+def _seq(value: Any) -> int | None:
+    """A record's `seq` as an integer, either form; None if it is neither."""
+    if _u64(value):
+        return int(value)
+    return int(value) if _u64_text(value) else None
+
+
 # --- writing ------------------------------------------------------------------------------
 
 
@@ -103,8 +127,11 @@ def _typed(step: dict[str, Any], prev: dict[str, Any] | None, derived: bool) -> 
         "member",
     ]:
         return None
-    if not all(_u64(rec[k]) for k in ("jobId", "splitId", "seq", "time")):
-        return None
+    flags = 0
+    if not all(_u64(rec[k]) for k in _UINTS):
+        if not all(_u64_text(rec[k]) for k in _UINTS):
+            return None
+        flags = UINT_TEXT
     prev_hash, payload_hash = _b(rec["prevHash"], 32), _b(rec["payloadHash"], 32)
     evidence, member = _b(rec["evidenceHash"], 32), _address(rec["member"])
     signature, biz = _b(step.get("signature"), 65), rec["bizStep"]
@@ -117,7 +144,7 @@ def _typed(step: dict[str, Any], prev: dict[str, Any] | None, derived: bool) -> 
         or not isinstance(biz, str)
     ):
         return None
-    flags, out = 0, [b""]
+    out = [b""]
     if prev is not None and prev.get("step_hash") == rec["prevHash"]:
         flags |= PREV_LINKED
     else:
@@ -182,7 +209,7 @@ def _typed(step: dict[str, Any], prev: dict[str, Any] | None, derived: bool) -> 
         out += [_U16.pack(len(nodes)), *nodes]
     else:
         return None
-    out[0] = _FIXED.pack(flags, rec["jobId"], rec["splitId"], rec["seq"], rec["time"])
+    out[0] = _FIXED.pack(flags, *(int(rec[k]) for k in _UINTS))
     return b"".join(out)
 
 
@@ -202,10 +229,11 @@ def _derived_proofs(steps: list[Any], anchors: list[dict[str, Any]]) -> set[int]
 def _key(step: Any) -> tuple[int, bytes] | None:
     """(seq, stated hash) of a step the typed form can carry, as proofs are rebuilt from."""
     rec = step.get("record") if isinstance(step, dict) else None
-    if not isinstance(rec, dict) or not _u64(rec.get("seq")):
+    seq = _seq(rec.get("seq")) if isinstance(rec, dict) else None
+    if seq is None:
         return None
     raw = _b(step.get("step_hash"), 32)
-    return (rec["seq"], raw) if raw is not None else None
+    return (seq, raw) if raw is not None else None
 
 
 def _trees(
@@ -322,6 +350,11 @@ def _steps(data: bytes, count: int) -> list[dict[str, Any]]:
     for _ in range(count):
         flags, job, split, seq, when = _FIXED.unpack_from(data, at)
         at += _FIXED.size
+        if flags & ~KNOWN_FLAGS:
+            raise InvalidInput(
+                f"a compact step has flags this reader does not know (0x{flags:04x}): the "
+                "bundle was written by a newer cofab"
+            )
         if flags & RAW:
             (n,) = _U32.unpack_from(data, at)
             step = json.loads(data[at + 4 : at + 4 + n])
@@ -391,6 +424,8 @@ def _steps(data: bytes, count: int) -> list[dict[str, Any]]:
             at += 32 * n
         if at > len(data):
             raise InvalidInput("a block of the compact bundle is truncated")
+        if flags & UINT_TEXT:
+            job, split, seq, when = str(job), str(split), str(seq), str(when)
         step = {
             "record": {
                 "jobId": job,
@@ -424,8 +459,8 @@ def fill_proofs(steps: list[Any], anchors: list[dict[str, Any]]) -> None:
     trees = _trees([_key(s) for s in steps], anchors)
     for s in steps:
         if isinstance(s, dict) and s.get("proof") is ...:
-            seq = s["record"]["seq"]
-            found = trees.get(s.get("anchor_index"), {}).get(seq)
+            seq = _seq(s["record"]["seq"])
+            found = trees.get(s.get("anchor_index"), {}).get(seq) if seq is not None else None
             if found is None:
                 raise InvalidInput(
                     f"the compact bundle derives the proof of step {seq} from an anchor "
