@@ -140,6 +140,7 @@ build/eas/package/package.json:
 
 bench: setup build/eas/package/package.json
 	@for b in designs settlement steps journal ingest audit signin chain_calls epcis portal; do echo "==> bench/$$b.py"; $(BIN)/python bench/$$b.py || exit 1; done
+	@echo "==> bench/audit.py --steps 1000000"; $(BIN)/python bench/audit.py --steps 1000000
 
 clean:
 	rm -rf build reports .toolchain .pytest_cache .ruff_cache .hypothesis $(FUZZ_VENV)
