@@ -175,10 +175,10 @@ def test_an_answer_that_came_too_late_is_never_taken_for_the_next_one() -> None:
 
 
 def test_a_connection_the_server_closed_is_opened_again() -> None:
-    seen: list[int] = []
+    seen: list[int] = []  # the client's port: one per connection
 
     def once_per_connection(handler: BaseHTTPRequestHandler, request: bytes) -> None:
-        seen.append(id(handler))
+        seen.append(handler.client_address[1])
         result(handler, request, close=True)
 
     with server(once_per_connection) as url:

@@ -8,8 +8,6 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
-from eth_abi import decode as abi_decode
-from eth_abi import encode as abi_encode
 from eth_abi.exceptions import EncodingError
 from eth_abi.grammar import ABIType, BasicType, TupleType, parse
 from eth_typing import ABIFunction
@@ -21,6 +19,7 @@ from web3.contract import Contract
 
 from ledger.eth.compiler import artifact
 from ledger.eth.reverts import revert_from, reverts
+from ledger.eth.static_abi import StaticCodec
 
 _BOUND: weakref.WeakKeyDictionary[Any, dict[tuple[str, str], Contract]] = (
     weakref.WeakKeyDictionary()
@@ -102,6 +101,7 @@ class View:
         self.inputs = [collapse_if_tuple(dict(i)) for i in abi["inputs"]]
         self.outputs = [collapse_if_tuple(dict(o)) for o in abi["outputs"]]
         self.selector = function_abi_to_4byte_selector(abi)
+        self.arguments, self.results = StaticCodec(self.inputs), StaticCodec(self.outputs)
         self.normalizers = [_as_web3_returns(parse(kind)) for kind in self.outputs]
 
     @classmethod
@@ -114,7 +114,7 @@ class View:
         for kind, value in zip(self.inputs, args, strict=True):
             if kind == "address":
                 _validated(value)
-        return self.selector + abi_encode(self.inputs, args)
+        return self.selector + self.arguments.encode(args)
 
     def __call__(self, *args: Any, block: int | str = "latest") -> Any:
         data = self.encode(*args)
@@ -127,7 +127,7 @@ class View:
         raw = bytes(result) if isinstance(result, bytes) else bytes.fromhex(result[2:])
         out = [
             v if normalize is None else normalize(v)
-            for normalize, v in zip(self.normalizers, abi_decode(self.outputs, raw), strict=True)
+            for normalize, v in zip(self.normalizers, self.results.decode(raw), strict=True)
         ]
         return out[0] if len(out) == 1 else out
 
