@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
-from itertools import accumulate
 from typing import Any
 
 from starlette.exceptions import HTTPException
 
 from api.deps import refuse_anonymous
+from ledger.core.json_limits import json_depth
 from ledger.core.settings import MAX_JSON_BYTES, MAX_JSON_DEPTH, max_upload_bytes
 
 Scope = MutableMapping[str, Any]
@@ -27,24 +27,6 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-_NOT_MARKS = bytes(range(256)).translate(None, b'[]{}"')
-_STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
-
-
-def json_depth(body: bytes) -> int:
-    """The deepest nesting of arrays and objects in a JSON text, in linear time (strings,
-    which may hold brackets, are removed first).
-
-    Escape pairs go first (`\\\\`, then `\\"`), so every quote left opens or closes a
-    string, and what lies outside strings is every other piece between quotes: all C-speed
-    byte operations. Text after a backslash outside any string may be miscounted, but a
-    parser stops there with an error, so it never nests deeper than counted."""
-    unescaped = body.replace(b"\\\\", b"").replace(b'\\"', b"") if b"\\" in body else body
-    # only quotes and brackets matter: splitting what is left makes far fewer, smaller pieces
-    marks = unescaped.translate(None, _NOT_MARKS)
-    brackets = b"".join(marks.split(b'"')[::2])
-    return max(accumulate(map(_STEP.__getitem__, brackets)), default=0)
 
 
 async def _problem(send: Send, status: int, title: str, detail: str, path: str) -> None:

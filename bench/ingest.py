@@ -308,7 +308,7 @@ def _verdicts(runs: list[Run]) -> None:
     if target is None:
         return
     print(
-        f"  {best} cores, {best - 1} worker{'s' if best != 2 else ''} (the default), 16 "
+        f"  {best} cores, {best - 1} worker{'s' if best - 1 != 1 else ''} (the default), 16 "
         f"clients: rate "
         f"{target.rate:,.0f} steps/s, "
         f"target >= {RATE_TARGET:,}/s: {verdict(target.rate >= RATE_TARGET)}; p99 "

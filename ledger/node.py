@@ -7,6 +7,7 @@ reach the chain of a node that is already running (recorded in <data dir>/run.js
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 import threading
@@ -47,6 +48,7 @@ from ledger.orders.jobs import JobsClient
 from ledger.orders.settlement import SettlementClient
 from ledger.steps.service import StepService, chain_identity
 
+log = logging.getLogger("cofab.node")
 OPERATOR_KEY = "operator"
 
 
@@ -334,11 +336,17 @@ class Node:
             existing=existing,
             progress=lambda name: say(f"deploying {name}"),
         )
+        deployed_to = chain.w3.eth.block_number
+        # recorded once the devnet has written them, so a record never names contracts that
+        # a devnet killed now would lose
+        devnet = chain.devnet
+        if devnet is not None and deployed_to > height and not devnet.wait_saved(deployed_to):
+            log.warning(
+                "the devnet has not written its state since the contracts were deployed: "
+                "if it is killed before it does, the next start needs --redeploy"
+            )
         if persist:
             deploy_mod.save(opts.data_dir, deployment)
-        deployed_to = chain.w3.eth.block_number
-        if chain.devnet is not None and deployed_to > height:
-            chain.devnet.wait_saved(deployed_to)  # the contracts outlive a devnet killed now
         return deployment
 
     @classmethod

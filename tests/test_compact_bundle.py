@@ -190,3 +190,35 @@ def test_a_block_of_another_split_than_the_header_lists_is_refused() -> None:
     )  # split 1's block too
     with pytest.raises(InvalidInput, match="does not list"):
         Bundle.load(head + tail)
+
+
+def test_a_crafted_header_or_step_is_refused_with_a_422_not_a_crash() -> None:
+    """Deep nesting is refused before a parser sees it, even with the recursion limit
+    raised as py-evm raises it (pytest's processes run so), where it would crash."""
+    bundle = _bundle(anchored=0)
+    crafted = {**bundle, "splits": [{"split_id": [1], "anchors": []}]}
+    with pytest.raises(InvalidInput, match="split_id must be an integer") as refused:
+        Bundle.load(compact.encode(crafted)).export()
+    assert refused.value.status == 422
+    nested = b"[" * 100_000 + b"]" * 100_000
+    empty = {**bundle, "splits": [{"split_id": 0, "anchors": [], "steps": []}]}
+    header = compact.encode(empty)
+    raw_step = compact._FIXED.pack(compact.RAW, 0, 0, 0, 0) + compact._U32.pack(len(nested))
+    block = compact._BLOCK_HEAD.pack(0, 1) + zlib.compress(raw_step + nested)
+    for damaged in (
+        compact.MAGIC + compact._frame(compact.HEADER, zlib.compress(nested)),
+        header + compact._frame(compact.STEPS, block),
+        nested,  # the JSON form
+    ):
+        with pytest.raises(InvalidInput, match="levels deep") as refused:
+            Bundle.load(damaged).export()
+        assert refused.value.status == 422
+
+
+def test_a_payload_nesting_too_deep_is_no_hand_over_and_no_crash() -> None:
+    from ledger.verify.checker import examine
+
+    step = _bundle(n=1, anchored=0)["splits"][0]["steps"][0]
+    payload = '{"handover": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    [row] = examine(DOMAIN, [(step["record"], step["signature"], payload, None)])
+    assert not isinstance(row, str) and row[10] is None  # no hand-over read from it

@@ -12,8 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from api.app import create_app
-from api.limits import json_depth
 from kit import FAST_KDF, PASSPHRASE, new_account
+from ledger.core.json_limits import json_depth
 from ledger.core.keys import Keyring
 from ledger.core.settings import MAX_JSON_BYTES, MAX_JSON_DEPTH
 from ledger.eth.chain import Backend

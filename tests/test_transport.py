@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -211,3 +212,165 @@ def test_a_proxy_from_the_environment_is_left_to_requests(
     assert _proxied("https://rpc.consortium.example")
     assert not _proxied("https://127.0.0.1:8545")
     assert not _proxied("http://rpc.consortium.example")  # HTTPS_PROXY only
+
+
+def test_a_failure_names_the_endpoint_without_its_credentials() -> None:
+    url = f"http://member:s3cret@127.0.0.1:{free_port()}/rpc"
+    error = failure(http_provider(url, TIMEOUT))
+    assert isinstance(error, requests.ConnectionError)
+    assert "s3cret" not in str(error) and "127.0.0.1" in str(error)
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_a_redirect_is_followed_as_requests_follows_it(status: int) -> None:
+    with server(result) as target:
+
+        def moved(handler: BaseHTTPRequestHandler, _request: bytes) -> None:
+            handler.send_response(status)
+            handler.send_header("Location", target + "/rpc")
+            handler.send_header("Content-Length", "0")
+            handler.end_headers()
+
+        with server(moved) as url:
+            outcomes = []
+            for provider in both(url):
+                try:
+                    outcomes.append(("ok", answer(provider, "cofab_ping", [])))
+                except requests.RequestException as exc:  # 301/302: requests turns it into GET
+                    outcomes.append(("refused", type(exc)))
+            assert outcomes[0] == outcomes[1]
+            if status in (307, 308):
+                assert outcomes[0] == ("ok", {"jsonrpc": "2.0", "result": "0x1"})
+
+
+def test_a_path_needing_escapes_and_an_ipv6_host_are_read_as_requests_reads_them() -> None:
+    paths: list[str] = []
+
+    def record(handler: BaseHTTPRequestHandler, request: bytes) -> None:
+        paths.append(handler.path)
+        result(handler, request)
+
+    with server(record) as url:
+        for provider in both(url + "/json rpc/ü?key=a b"):
+            assert answer(provider, "cofab_ping", [])["result"] == "0x1"
+    assert paths[0] == paths[1] == "/json%20rpc/%C3%BC?key=a%20b"
+    transport = Transport("http://[::1]/rpc", TIMEOUT)
+    assert (transport._host, transport._port) == ("::1", 80)
+
+
+def test_a_connection_is_kept_whatever_its_file_descriptor_number() -> None:
+    """select() cannot watch descriptors above 1023; the staleness check must."""
+    import os
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1200:
+        pytest.skip(f"this process may open only {hard} files")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1200), hard))
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    ports: list[int] = []
+
+    def record(handler: BaseHTTPRequestHandler, request: bytes) -> None:
+        ports.append(handler.client_address[1])
+        result(handler, request)
+
+    try:
+        with server(record) as url:
+            provider = http_provider(url, TIMEOUT)
+            for _ in range(10):
+                answer(provider, "cofab_ping", [])
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert len(set(ports)) == 1
+
+
+def test_https_trusts_the_authorities_requests_trusts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import datetime
+    import ipaddress
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "consortium rpc")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    pem = tmp_path / "consortium-ca.pem"
+    pem.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file = tmp_path / "key.pem"
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(pem, key_file)
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            result(self, self.rfile.read(int(self.headers["Content-Length"])))
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.socket = tls.wrap_socket(httpd.socket, server_side=True)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    url = f"https://127.0.0.1:{httpd.server_address[1]}"
+    try:
+        for trusted in (False, True):  # certifi's authorities, then the consortium's
+            if trusted:
+                monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(pem))
+            outcomes = []
+            for provider in both(url):
+                try:
+                    outcomes.append(answer(provider, "cofab_ping", [])["result"])
+                except requests.exceptions.SSLError:
+                    outcomes.append("untrusted")
+            assert outcomes == (["0x1", "0x1"] if trusted else ["untrusted", "untrusted"])
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+def test_a_compressed_answer_is_read_as_requests_reads_it(encoding: str) -> None:
+    def compressed(handler: BaseHTTPRequestHandler, request: bytes) -> None:
+        asked = json.loads(request)
+        body = json.dumps({"jsonrpc": "2.0", "id": asked["id"], "result": "0x2"}).encode()
+        packer = zlib.compressobj(wbits=31 if encoding == "gzip" else 15)
+        packed = packer.compress(body) + packer.flush()
+        handler.send_response(200)
+        handler.send_header("Content-Encoding", encoding)
+        handler.send_header("Content-Length", str(len(packed)))
+        handler.end_headers()
+        handler.wfile.write(packed)
+
+    with server(compressed) as url:
+        for provider in both(url):
+            assert answer(provider, "cofab_ping", [])["result"] == "0x2"

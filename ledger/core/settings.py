@@ -53,7 +53,10 @@ INGEST_WORKERS_ENV = "COFAB_INGEST_WORKERS"
 
 def usable_cores(cap: int | None = None) -> int:
     """Cores this process may run on (its CPU affinity), at most `cap`."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    if hasattr(os, "sched_getaffinity"):
+        cores = len(os.sched_getaffinity(0))
+    else:  # macOS, Windows: no affinity to ask
+        cores = os.cpu_count() or 1
     return min(cores, cap) if cap else cores
 
 

@@ -155,4 +155,11 @@ def _as_web3_returns(kind: ABIType) -> Callable[[Any], Any] | None:
 # A node reads the same few dozen addresses over and over; their checksum (a keccak in
 # Python) was a third of a contract read's CPU. Refusals are not cached: they raise again.
 _checksummed = lru_cache(maxsize=4096)(to_checksum_address)
-_validated = lru_cache(maxsize=4096)(validate_address)
+_validated_before = lru_cache(maxsize=4096)(validate_address)
+
+
+def _validated(value: Any) -> None:
+    try:
+        _validated_before(value)
+    except TypeError:  # unhashable (a bytearray): checked without the cache
+        validate_address(value)

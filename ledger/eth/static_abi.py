@@ -17,6 +17,7 @@ from typing import Any
 
 from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
+from eth_abi.exceptions import ABITypeError
 from eth_abi.grammar import ABIType, BasicType, TupleType, parse
 
 from ledger.core.abi import address_from_bytes
@@ -60,7 +61,7 @@ def _address_encoder(value: Any) -> bytes | None:
     if len(raw) != 20 or not digits.isalnum():
         return None
     if digits != digits.lower() and digits != digits.upper() and address_from_bytes(raw) != value:
-        return None  # mixed case that is no EIP-55 checksum: eth_abi refuses it
+        return None  # mixed case that is no EIP-55 checksum: eth_abi decides
     return bytes(12) + raw
 
 
@@ -142,6 +143,7 @@ class _Node:
     """One ABI type as the codec walks it: a word, or a tuple of nodes."""
 
     def __init__(self, kind: ABIType) -> None:
+        kind.validate()  # type: ignore[no-untyped-call]  # uint7, bytes33: left to eth_abi
         self.parts: list[_Node] | None = None
         self.coder: tuple[_Encode, _Decode] | None = None
         self.words: int = 1
@@ -184,13 +186,13 @@ class StaticCodec:
         self.types = list(types)
         try:
             self._nodes: list[_Node] | None = [_Node(parse(t)) for t in self.types]
-        except ValueError:
-            self._nodes = None  # a dynamic or unknown type: eth_abi does all of it
+        except (ValueError, ABITypeError):
+            self._nodes = None  # a dynamic, unknown or invalid type: eth_abi does all of it
         self._size = 32 * sum(n.words for n in self._nodes or [])
 
     def encode(self, values: Sequence[Any]) -> bytes:
         nodes = self._nodes
-        if nodes is not None and len(values) == len(nodes):
+        if nodes is not None and isinstance(values, (list, tuple)) and len(values) == len(nodes):
             out: list[bytes] = []
             if all(n.encode(v, out) for n, v in zip(nodes, values, strict=True)):
                 return b"".join(out)
@@ -198,7 +200,7 @@ class StaticCodec:
 
     def decode(self, data: bytes) -> tuple[Any, ...]:
         nodes = self._nodes
-        if nodes is not None and len(data) == self._size:
+        if nodes is not None and type(data) is bytes and len(data) == self._size:
             try:
                 values, at = [], 0
                 for node in nodes:

@@ -29,6 +29,7 @@ from web3 import Web3
 from web3.contract import Contract
 
 from ledger.core.errors import InvalidInput, NotFound
+from ledger.core.json_limits import loads as bounded_json
 from ledger.core.merkle import FORMAT as TREE_FORMAT
 from ledger.eth import eip712
 from ledger.eth.chain import block_timestamp
@@ -251,7 +252,7 @@ class Bundle:
                 return cls._load_compact(raw)
             with gc_paused():
                 try:
-                    parsed = json.loads(raw)
+                    parsed = bounded_json(raw, "the bundle")
                 except ValueError as exc:
                     raise InvalidInput(
                         f"the bundle is not JSON (truncated or corrupt?): {exc}"

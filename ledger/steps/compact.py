@@ -1,5 +1,5 @@
-"""The compact encoding of a proof bundle: the same content as its JSON form, in about a
-sixth of the bytes, and read in parts (docs/steps.md, "Compact bundle format").
+"""The compact encoding of a proof bundle: the same content as its JSON form, in a
+sixteenth of the bytes or less, and read in parts (docs/steps.md, "Compact bundle format").
 
 Hashes, addresses and signatures are raw bytes instead of hex; what a reader can derive
 is left out and flagged (a record's `prevHash` when it is the step before's hash, its
@@ -21,6 +21,7 @@ from typing import Any, overload
 
 from ledger.core.abi import address_from_bytes
 from ledger.core.errors import InvalidInput
+from ledger.core.json_limits import loads as bounded_json
 
 MAGIC = b"cofab-steps-compact/1\n"
 MEDIA_TYPE = "application/vnd.cofab.steps+compact"
@@ -357,7 +358,7 @@ def _steps(data: bytes, count: int) -> list[dict[str, Any]]:
             )
         if flags & RAW:
             (n,) = _U32.unpack_from(data, at)
-            step = json.loads(data[at + 4 : at + 4 + n])
+            step = bounded_json(data[at + 4 : at + 4 + n], "a step of the compact bundle")
             at += 4 + n
             out.append(step)
             prev = None
@@ -509,7 +510,7 @@ def read(data: bytes) -> tuple[dict[str, Any], dict[int, Blocks]]:
     for kind, body in frames(data):
         if kind == HEADER and header is None:
             try:
-                header = json.loads(inflate(body))
+                header = bounded_json(inflate(body), "the compact bundle's header")
             except ValueError as exc:
                 raise InvalidInput(f"the compact bundle's header is not JSON: {exc}") from None
         elif kind == STEPS:
@@ -523,9 +524,14 @@ def read(data: bytes) -> tuple[dict[str, Any], dict[int, Blocks]]:
             raise InvalidInput(f"the compact bundle has an unknown frame {kind!r}")
     if not isinstance(header, dict) or not isinstance(header.get("splits"), list):
         raise InvalidInput("the compact bundle has no header")
-    anchors = {
-        s.get("split_id"): s.get("anchors") or [] for s in header["splits"] if isinstance(s, dict)
-    }
+    anchors: dict[int, Any] = {}
+    for s in header["splits"]:
+        if not isinstance(s, dict):
+            continue
+        sid = s.get("split_id")
+        if isinstance(sid, bool) or not isinstance(sid, int):
+            raise InvalidInput(f"the bundle's split_id must be an integer, not {sid!r}")
+        anchors[sid] = s.get("anchors") or []
     known = set(anchors)
     if set(blocks) - known:
         raise InvalidInput(

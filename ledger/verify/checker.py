@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import atexit
 import itertools
-import json
 import multiprocessing
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -30,6 +29,8 @@ from web3 import Web3
 from web3.exceptions import BadFunctionCallOutput
 
 from ledger.core.abi import address_from_bytes
+from ledger.core.errors import InvalidInput
+from ledger.core.json_limits import loads as bounded_json
 from ledger.core.merkle import StandardMerkleTree, process_proof
 from ledger.core.settings import usable_cores
 from ledger.core.types import Record
@@ -70,11 +71,11 @@ def _signature(value: Any) -> bytes:
 def _handover(payload: str) -> tuple[int, str] | None:
     """(to split, lot) of a step whose payload names a hand-over, else None."""
     try:
-        doc = json.loads(payload)
+        doc = bounded_json(payload, "the payload")
         h = doc.get(HANDOVER_KEY) if isinstance(doc, dict) else None
         if isinstance(h, dict) and "toSplit" in h:
             return int(h["toSplit"]), str(h.get("lot", ""))
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, InvalidInput):
         pass
     return None
 
