@@ -88,8 +88,11 @@ def test_threads_each_keep_a_connection_and_get_their_own_answers(anvil: str) ->
 
 
 @contextmanager
-def server(handle: Callable[[BaseHTTPRequestHandler, bytes], None]) -> Iterator[str]:
-    """An HTTP/1.1 server on 127.0.0.1 that answers every POST with `handle`."""
+def server(
+    handle: Callable[[BaseHTTPRequestHandler, bytes], None], tls: Any = None
+) -> Iterator[str]:
+    """An HTTP/1.1 server on 127.0.0.1 that answers every POST with `handle` (over TLS
+    when given a server-side `ssl.SSLContext`)."""
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -102,10 +105,12 @@ def server(handle: Callable[[BaseHTTPRequestHandler, bytes], None]) -> Iterator[
 
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     httpd.daemon_threads = True
+    if tls is not None:
+        httpd.socket = tls.wrap_socket(httpd.socket, server_side=True)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{httpd.server_address[1]}"
     finally:
         httpd.shutdown()
         httpd.server_close()
@@ -328,21 +333,7 @@ def test_https_trusts_the_authorities_requests_trusts(
     )
     tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     tls.load_cert_chain(pem, key_file)
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def do_POST(self) -> None:
-            result(self, self.rfile.read(int(self.headers["Content-Length"])))
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.socket = tls.wrap_socket(httpd.socket, server_side=True)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    url = f"https://127.0.0.1:{httpd.server_address[1]}"
-    try:
+    with server(result, tls) as url:
         for trusted in (False, True):  # certifi's authorities, then the consortium's
             if trusted:
                 monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(pem))
@@ -353,9 +344,6 @@ def test_https_trusts_the_authorities_requests_trusts(
                 except requests.exceptions.SSLError:
                     outcomes.append("untrusted")
             assert outcomes == (["0x1", "0x1"] if trusted else ["untrusted", "untrusted"])
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
 
 
 @pytest.mark.parametrize("encoding", ["gzip", "deflate"])
