@@ -21,12 +21,27 @@ from starlette.exceptions import HTTPException
 from api.deps import refuse_anonymous
 from ledger.core.json_limits import json_depth
 from ledger.core.settings import MAX_JSON_BYTES, MAX_JSON_DEPTH, max_upload_bytes
+from ledger.steps.compact import MAGIC as COMPACT_MAGIC
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+def _json_problem(body: bytes) -> str | None:
+    """Why a JSON body is refused before any parser sees it, or None: it must be UTF-8
+    (json.loads also reads UTF-16 and UTF-32, whose brackets the depth count would miss)
+    and nest at most MAX_JSON_DEPTH levels."""
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"the JSON body is not UTF-8 text: {exc.reason} at byte {exc.start}"
+    depth = json_depth(body)
+    if depth > MAX_JSON_DEPTH:
+        return f"the JSON body nests {depth} levels deep; at most {MAX_JSON_DEPTH} are accepted"
+    return None
 
 
 async def _problem(send: Send, status: int, title: str, detail: str, path: str) -> None:
@@ -100,17 +115,13 @@ class RequestLimits:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
-        if body[:1] in (b"[", b"{") or b"json" in ctype:
-            depth = json_depth(body)
-            if depth > MAX_JSON_DEPTH:
-                await _problem(
-                    send,
-                    422,
-                    "Invalid input",
-                    f"the JSON body nests {depth} levels deep; at most {MAX_JSON_DEPTH} "
-                    f"are accepted",
-                    path,
-                )
+        # a body a JSON parser may read (FastAPI reads one with no content type as JSON);
+        # a compact bundle is binary and bounds its own JSON
+        maybe_json = body[:1] in (b"[", b"{") or b"json" in ctype or not ctype
+        if body and maybe_json and not body.startswith(COMPACT_MAGIC):
+            problem = _json_problem(body)
+            if problem is not None:
+                await _problem(send, 422, "Invalid input", problem, path)
                 return
         replayed = False
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -355,3 +356,64 @@ def test_verifying_a_bundle_costs_no_more_requests_than_auditing_it(world: World
     audited = world.proxy.total()
     assert 0 < verified <= audited, (world.proxy.methods, verified, audited)
     assert "eth_chainId" not in world.proxy.methods
+
+
+def _crafted(good: dict[str, Any]) -> dict[str, tuple[Any, str]]:
+    """Bundles built to break a reader: name -> (body, content type)."""
+
+    def edit(fn: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+        b = copy.deepcopy(good)
+        fn(b)
+        return b
+
+    def step(b: dict[str, Any]) -> dict[str, Any]:
+        return b["splits"][0]["steps"][0]  # type: ignore[no-any-return]
+
+    def lower_member(b: dict[str, Any]) -> None:
+        step(b)["record"]["member"] = step(b)["record"]["member"].lower()
+
+    def huge_seq(b: dict[str, Any]) -> None:
+        step(b)["record"]["seq"] = "9" * 5000
+
+    def surrogate(b: dict[str, Any]) -> None:
+        step(b)["payload"] = "\ud800"
+        step(b)["record"]["bizStep"] = "\ud800"
+
+    def overflow(b: dict[str, Any]) -> None:
+        step(b)["payload"] = '{"cofab:handover": {"toSplit": 1e999}}'
+
+    bundles = {
+        "member in lower case": edit(lower_member),
+        "traceability no address": edit(lambda b: b.update(traceability="0x12")),
+        "job id negative": edit(lambda b: b.update(job_id=-1)),
+        "job id past uint256": edit(lambda b: b.update(job_id=2**256)),
+        "leaf encoding a number": edit(lambda b: b["merkle"].update(leaf_encoding=1)),
+        "seq of 5,000 digits": edit(huge_seq),
+        "lone surrogates": edit(surrogate),
+        "hand-over to split 1e999": edit(overflow),
+    }
+    out: dict[str, tuple[Any, str]] = {}
+    for name, b in bundles.items():
+        out[name + " (json)"] = (json.dumps(b).encode(), "application/json")
+        out[name + " (compact)"] = (compact.encode(b), compact.MEDIA_TYPE)
+    nested = "[" * 100_000 + "]" * 100_000  # parsed, it would overflow the C stack
+    out["UTF-16 JSON nested 100,000 deep"] = (nested.encode("utf-16-le"), "application/json")
+    out["UTF-16 JSON nested, no content type"] = (nested.encode("utf-16"), "")
+    header = compact.MAGIC + compact._frame(compact.HEADER, zlib.compress(nested.encode("utf-16")))
+    out["compact header in UTF-16, nested"] = (header, compact.MEDIA_TYPE)
+    bomb = compact.MAGIC + compact._frame(compact.HEADER, zlib.compress(b" " * (300 << 20), 9))
+    out["compact header inflating to 300 MiB"] = (bomb, compact.MEDIA_TYPE)
+    return out
+
+
+def test_a_crafted_bundle_gets_a_4xx_or_a_verdict_never_a_500_or_a_crash(world: World) -> None:
+    """Run in pytest's process, whose recursion limit py-evm has raised to 100,000: deep
+    nesting that reached a parser would kill it, not fail one request."""
+    client = TestClient(create_app(world.node), raise_server_exceptions=False)
+    answers = {}
+    for name, (body, media_type) in _crafted(world.cases["clean"].bundle).items():
+        headers = {"content-type": media_type} if media_type else {}
+        resp = client.post("/steps/verify", content=body, headers=headers)
+        answers[name] = resp.status_code
+    assert answers["member in lower case (json)"] == 200  # the same address: a verdict
+    assert {n: c for n, c in answers.items() if c not in (200, 413, 422)} == {}

@@ -3,9 +3,9 @@
 Deeply nested JSON overflows the C stack of `json.loads` once a library has raised
 Python's recursion limit (py-evm and py_ecc raise it to 100,000 when they are imported),
 killing the process instead of failing one input; with the limit as Python sets it, the
-parser raises RecursionError instead. `json_depth` measures a text's nesting in linear
-time at C speed; `loads` refuses what nests deeper than MAX_JSON_DEPTH with an
-InvalidInput (422) either way.
+parser raises RecursionError instead. `json_depth` measures a UTF-8 text's nesting in
+linear time at C speed; `loads` refuses what is not UTF-8, and what nests deeper than
+MAX_JSON_DEPTH, with an InvalidInput (422).
 """
 
 from __future__ import annotations
@@ -44,7 +44,14 @@ def loads(text: bytes | str, what: str) -> Any:
     InvalidInput naming `what`. A large text is measured first only when the parser could
     overflow the stack (the recursion limit raised); otherwise its RecursionError is the
     refusal, at no cost to the texts that are fine."""
-    raw = text.encode() if isinstance(text, str) else text
+    if isinstance(text, str):
+        raw, decoded = text.encode("utf-8", "surrogatepass"), text
+    else:
+        raw = text
+        try:  # JSON is UTF-8 (RFC 8259); json.loads would also read UTF-16 and UTF-32,
+            decoded = raw.decode("utf-8")  # where a bracket is not the byte measured
+        except UnicodeDecodeError as exc:
+            raise InvalidInput(f"{what} is not UTF-8 text: {exc.reason}") from None
     if len(raw) <= _ALWAYS_MEASURED or sys.getrecursionlimit() > _PARSER_SAFE:
         depth = json_depth(raw)
         if depth > MAX_JSON_DEPTH:
@@ -52,7 +59,7 @@ def loads(text: bytes | str, what: str) -> Any:
                 f"{what} nests {depth} levels deep; at most {MAX_JSON_DEPTH} are accepted"
             )
     try:
-        return json.loads(raw)
+        return json.loads(decoded)
     except RecursionError:
         raise InvalidInput(
             f"{what} nests more than {sys.getrecursionlimit()} levels deep"

@@ -55,6 +55,22 @@ def _int(value: Any, name: str) -> int:
     return int(value)
 
 
+def _uint256(value: Any, name: str) -> int:
+    number = _int(value, name)
+    if not 0 <= number < 2**256:
+        raise InvalidInput(f"the bundle's {name} must be from 0 to 2**256 - 1", field=name)
+    return number
+
+
+def _address(value: Any, name: str) -> str:
+    text = _str(value, name)
+    if not Web3.is_address(text):
+        raise InvalidInput(
+            f"the bundle's {name} must be a contract address, not {text!r}", field=name
+        )
+    return text
+
+
 def _opt_int(value: Any, name: str) -> int | None:
     return None if value is None else _int(value, name)
 
@@ -270,8 +286,8 @@ class Bundle:
             raise InvalidInput("the bundle's splits must be a list", field="splits")
         return cls(
             chain_id=_int(source["chain_id"], "chain_id"),
-            traceability=_str(source["traceability"], "traceability"),
-            job_id=_int(source["job_id"], "job_id"),
+            traceability=_address(source["traceability"], "traceability"),
+            job_id=_uint256(source["job_id"], "job_id"),
             splits=[SplitEvidence.load(s) for s in source["splits"]],
             version=version,
             domain=source.get("domain"),
@@ -337,8 +353,11 @@ def _version(d: dict[str, Any]) -> int:
     if version >= 2:
         if not isinstance(merkle, dict):
             raise InvalidInput("a version 2 bundle states its Merkle format", field="merkle")
-        if merkle.get("tree") != TREE_FORMAT or tuple(merkle.get("leaf_encoding") or ()) != (
-            LEAF_ENCODING
+        encoding = merkle.get("leaf_encoding")
+        if (
+            merkle.get("tree") != TREE_FORMAT
+            or not isinstance(encoding, list)
+            or tuple(encoding) != tuple(LEAF_ENCODING)
         ):
             raise InvalidInput(
                 f"the bundle's proofs use tree {merkle.get('tree')!r} with leaves "

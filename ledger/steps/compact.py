@@ -114,7 +114,17 @@ def _seq(value: Any) -> int | None:
 
 
 def _typed(step: dict[str, Any], prev: dict[str, Any] | None, derived: bool) -> bytes | None:
-    """The typed form of a step given as its JSON object, or None if it has none."""
+    """The typed form of a step given as its JSON object, or None if it has none (a text
+    with no UTF-8 form, a lone surrogate, travels as its JSON, where it is escaped)."""
+    try:
+        return _typed_or_none(step, prev, derived)
+    except UnicodeEncodeError:
+        return None
+
+
+def _typed_or_none(
+    step: dict[str, Any], prev: dict[str, Any] | None, derived: bool
+) -> bytes | None:
     rec = step.get("record")
     if not isinstance(rec, dict) or list(rec) != [
         "jobId",
@@ -255,7 +265,7 @@ def _trees(
         lo, hi = a.get("from_seq"), a.get("to_seq")
         if not (isinstance(lo, int) and isinstance(hi, int) and _u64(lo) and _u64(hi)):
             continue
-        if hi < lo or hi - lo > 1 << 20:
+        if hi < lo or hi - lo >= len(by_seq):  # more steps than the bundle holds: no tree
             continue
         rng = [(q, h) for q in range(lo, hi + 1) if (h := by_seq.get(q)) is not None]
         if len(rng) != hi - lo + 1:
@@ -324,11 +334,24 @@ def frames(data: bytes) -> Iterator[tuple[bytes, memoryview]]:
         at += size
 
 
+MAX_INFLATED = 64 << 20
+"""Bytes a header or a block may inflate to: far above a real block of 4,096 steps (about
+2 MiB), and a bound on what a small, crafted file can make a reader hold."""
+
+
 def inflate(body: bytes | memoryview) -> bytes:
+    inflater = zlib.decompressobj()
     try:
-        return zlib.decompress(body)
+        out = inflater.decompress(body, MAX_INFLATED)
     except zlib.error as exc:
         raise InvalidInput(f"a block of the compact bundle is corrupt: {exc}") from None
+    if inflater.unconsumed_tail:
+        raise InvalidInput(
+            f"a block of the compact bundle inflates to more than {MAX_INFLATED >> 20} MiB"
+        )
+    if not inflater.eof:
+        raise InvalidInput("a block of the compact bundle is corrupt: incomplete or truncated")
+    return out
 
 
 def decode_block(block: bytes) -> tuple[int, list[dict[str, Any]]]:

@@ -187,7 +187,11 @@ def parse(document: dict[str, Any] | bytes | str) -> dict[str, Any]:
 def check_biz_step(value: str) -> str:
     """`value` if it is a valid EPCIS 2.0 bizStep (a CBV word such as `assembling`, or a URI
     outside GS1's CBV namespaces); the URN form `urn:epcglobal:cbv:bizstep:…` is EPCIS 1.x."""
-    if len(value.encode()) > MAX_BIZ_STEP_BYTES:
+    try:
+        size = len(value.encode())
+    except UnicodeEncodeError:  # a lone surrogate: no UTF-8 text
+        raise InvalidInput("bizStep is not UTF-8 text", field="bizStep") from None
+    if size > MAX_BIZ_STEP_BYTES:
         raise InvalidInput(f"bizStep is longer than {MAX_BIZ_STEP_BYTES} bytes", field="bizStep")
     if not _BIZ_STEP.is_valid(value):
         raise InvalidInput(

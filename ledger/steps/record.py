@@ -253,7 +253,7 @@ def _plain_uint(value: Any, limit: int) -> int | None:
     if type(value) is int:
         return value if 0 <= value < limit else None
     if type(value) is str and value.isdigit() and value.isascii():
-        if value[0] == "0" and len(value) > 1:
+        if (value[0] == "0" and len(value) > 1) or len(value) > 78:  # 2**256 has 78 digits
             return None
         number = int(value)
         return number if number < limit else None

@@ -75,7 +75,7 @@ def _handover(payload: str) -> tuple[int, str] | None:
         h = doc.get(HANDOVER_KEY) if isinstance(doc, dict) else None
         if isinstance(h, dict) and "toSplit" in h:
             return int(h["toSplit"]), str(h.get("lot", ""))
-    except (ValueError, TypeError, InvalidInput):
+    except (ValueError, TypeError, OverflowError, InvalidInput):
         pass
     return None
 
@@ -116,7 +116,11 @@ def examine(domain: Domain, raws: Sequence[Raw]) -> list[Examined | str]:
             state, handover = PAYLOAD_MISSING, None
         elif isinstance(payload, str):
             if payload != last_text:
-                last_text, last_hash = payload, payload_hash(payload.encode())
+                try:
+                    last_hash = payload_hash(payload.encode())
+                except UnicodeEncodeError:  # a lone surrogate: no UTF-8 text, hashed by none
+                    last_hash = b""
+                last_text = payload
             state = PAYLOAD_OK if last_hash == signed_payload else PAYLOAD_MISMATCH
             maybe = "handover" in payload or "\\u" in payload  # escapes could hide the key
             handover = _handover(payload) if maybe else None
