@@ -417,3 +417,32 @@ def test_a_crafted_bundle_gets_a_4xx_or_a_verdict_never_a_500_or_a_crash(world: 
         answers[name] = resp.status_code
     assert answers["member in lower case (json)"] == 200  # the same address: a verdict
     assert {n: c for n, c in answers.items() if c not in (200, 413, 422)} == {}
+
+
+def test_a_checker_worker_that_died_fails_no_check(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker killed between checks (the out-of-memory killer, an operator) leaves a
+    broken pool: the next check does its parts here and gets its verdict, and the one after
+    starts new workers."""
+    import signal
+    import time
+
+    from ledger.verify import checker
+
+    monkeypatch.setattr(checker, "PARALLEL_FROM", 1)  # every check uses the workers
+    case = world.cases["clean"]
+    expected = reference(world, "clean")
+    workers = checker.pool()
+    assert workers is not None
+    workers.submit(int).result()  # the workers are up
+    for pid in [p.pid for p in list(workers._processes.values())]:
+        os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while not workers._broken and time.monotonic() < deadline:
+        time.sleep(0.05)  # the pool notices its dead worker
+    for _ in range(2):  # with the broken pool, then with new workers
+        result = verify_bundle(Bundle.load(case.bundle), http_web3(world.url)).report()
+        assert (result.verdict, [f.model_dump(mode="json") for f in result.findings]) == expected
+    assert checker._POOL is not workers
+    checker.close_pool()

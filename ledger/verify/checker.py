@@ -21,6 +21,7 @@ import itertools
 import multiprocessing
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -264,6 +265,33 @@ def pool() -> ProcessPoolExecutor | None:
     return _POOL
 
 
+@dataclass
+class _Part:
+    """A part of the check handed to a worker, done here instead if the worker dies (killed,
+    out of memory): the check still ends with its verdict, and the next one starts new
+    workers."""
+
+    future: Future[Any]
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
+
+    def result(self) -> Any:
+        try:
+            return self.future.result()
+        except BrokenProcessPool:
+            _discard(None)
+            return self.fn(*self.args)
+
+
+def _discard(broken: ProcessPoolExecutor | None) -> None:
+    """Forget a pool one of whose workers died (None: whichever is current and broken)."""
+    global _POOL
+    current = _POOL
+    if current is not None and (current is broken or getattr(current, "_broken", False)):
+        _POOL = None
+        current.shutdown(wait=False, cancel_futures=True)
+
+
 def close_pool() -> None:
     """Stop the workers (a later check starts new ones)."""
     global _POOL
@@ -410,7 +438,13 @@ class StepsCheck:
         executor = pool() if total >= PARALLEL_FROM else None
 
         def task(fn: Callable[..., Any], *args: Any) -> Any:
-            return executor.submit(fn, *args) if executor else fn(*args)
+            if executor is None:
+                return fn(*args)
+            try:
+                return _Part(executor.submit(fn, *args), fn, args)
+            except BrokenProcessPool:  # a worker died since the last check
+                _discard(executor)
+                return fn(*args)
 
         parts: dict[int, list[Any]] = {}
         for sid, items in given.items():
@@ -450,7 +484,7 @@ class StepsCheck:
 
         results = {}
         for sid, items in self.given.items():
-            done = [p.result() if isinstance(p, Future) else p for p in self.parts.pop(sid)]
+            done = [p.result() if isinstance(p, _Part) else p for p in self.parts.pop(sid)]
             runs = [p for p in done if isinstance(p, Run)]
             res = SplitResult(sid)
             whole = bool(runs) and len(runs) == len(done)  # no steps: the step-by-step checks
