@@ -16,6 +16,8 @@ from typing import Annotated
 from fastapi import Path, Query
 from pydantic import BeforeValidator, Field, Strict
 
+from ledger.core.abi import MAX_SPLITS
+
 MAX_UINT8 = 2**8 - 1
 MAX_UINT16 = 2**16 - 1
 MAX_UINT32 = 2**32 - 1
@@ -23,8 +25,6 @@ MAX_UINT48 = 2**48 - 1
 MAX_UINT64 = 2**64 - 1
 MAX_UINT128 = 2**128 - 1
 MAX_UINT256 = 2**256 - 1
-MAX_SPLITS = 64
-"""A job has at most 64 splits (dependencies are a uint64 bit mask)."""
 
 # --- body fields (JSON integers only) -----------------------------------------------------
 Uint16 = Annotated[int, Strict(), Field(ge=0, le=MAX_UINT16)]

@@ -391,6 +391,11 @@ def _crafted(good: dict[str, Any]) -> dict[str, tuple[Any, str]]:
         "seq of 5,000 digits": edit(huge_seq),
         "lone surrogates": edit(surrogate),
         "hand-over to split 1e999": edit(overflow),
+        "65 splits": edit(
+            lambda b: b.update(
+                splits=[{"split_id": i, "anchors": [], "steps": []} for i in range(65)]
+            )
+        ),
     }
     out: dict[str, tuple[Any, str]] = {}
     for name, b in bundles.items():

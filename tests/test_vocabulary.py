@@ -17,7 +17,7 @@ from eth_abi import encode
 from eth_utils import function_signature_to_4byte_selector
 
 import ledger.node  # noqa: F401  (imports every contract client: their enums register)
-from ledger.core.abi import ALL_ROLES, PPM_SCALE, SOLIDITY_ENUMS, Role
+from ledger.core.abi import ALL_ROLES, MAX_SPLITS, PPM_SCALE, SOLIDITY_ENUMS, Role
 from ledger.eth import reverts
 from ledger.eth.compiler import artifacts, source_asts
 from ledger.orders.jobs import JobStatus
@@ -89,6 +89,15 @@ def test_role_bits_match_the_roles_library() -> None:
 
 def test_ppm_scale_matches() -> None:
     assert _constants("Ppm") == {"SCALE": PPM_SCALE}
+
+
+def test_max_splits_matches() -> None:
+    [node] = [
+        n
+        for n in _contract("JobBoard")["nodes"]
+        if n.get("nodeType") == "VariableDeclaration" and n.get("name") == "MAX_SPLITS"
+    ]
+    assert int(node["value"]["value"]) == MAX_SPLITS
 
 
 def test_no_contract_restates_a_role_bit_or_the_scale() -> None:

@@ -22,6 +22,7 @@ from ledger.core.hashing import keccak
 ZERO32 = bytes(32)
 ZERO_ADDRESS = "0x" + "00" * 20
 PPM_SCALE = 1_000_000  # Solidity `Ppm.SCALE`: shares of a price are parts per million
+MAX_SPLITS = 64  # Solidity `JobBoard.MAX_SPLITS`: the splits of one order at most
 
 
 def hex32(raw: bytes) -> str:

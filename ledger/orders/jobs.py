@@ -19,7 +19,7 @@ from web3.contract import Contract
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
-from ledger.core.abi import SolidityEnum, bytes32, checksum, solidity_enum
+from ledger.core.abi import MAX_SPLITS, SolidityEnum, bytes32, checksum, solidity_enum
 from ledger.core.errors import InvalidInput, NotFound, field_name
 from ledger.core.types import Label, Record
 from ledger.eth import eip712
@@ -30,7 +30,6 @@ from ledger.orders import signing as job_signing
 from ledger.orders.settlement import SCALE, EscrowStatus, SettlementClient, Token
 from ledger.orders.signing import Acceptance, Handover
 
-MAX_SPLITS = 64
 DEFAULT_REVIEW_PERIOD = 14 * 86_400  # JobBoard.DEFAULT_REVIEW_PERIOD
 MAX_REVIEW_PERIOD = 365 * 86_400  # JobBoard.MAX_REVIEW_PERIOD
 

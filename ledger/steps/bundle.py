@@ -28,6 +28,7 @@ from typing import Any, overload
 from web3 import Web3
 from web3.contract import Contract
 
+from ledger.core.abi import MAX_SPLITS
 from ledger.core.errors import InvalidInput, NotFound
 from ledger.core.json_limits import loads as bounded_json
 from ledger.core.merkle import FORMAT as TREE_FORMAT
@@ -284,6 +285,15 @@ class Bundle:
                 raise InvalidInput(f"the bundle lacks {key!r}", field=key)
         if not isinstance(source["splits"], list):
             raise InvalidInput("the bundle's splits must be a list", field="splits")
+        distinct = {
+            repr(s.get("split_id")) if isinstance(s, dict) else "" for s in source["splits"]
+        }
+        if len(distinct) > MAX_SPLITS:  # each split listed costs the checker a chain call
+            raise InvalidInput(
+                f"a bundle holds the steps of one order, whose splits are at most "
+                f"{MAX_SPLITS}; this one lists {len(distinct)}",
+                field="splits",
+            )
         return cls(
             chain_id=_int(source["chain_id"], "chain_id"),
             traceability=_address(source["traceability"], "traceability"),
