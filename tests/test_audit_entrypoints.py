@@ -451,3 +451,29 @@ def test_a_checker_worker_that_died_fails_no_check(
         assert (result.verdict, [f.model_dump(mode="json") for f in result.findings]) == expected
     assert checker._POOL is not workers
     checker.close_pool()
+
+
+def test_a_split_listed_twice_gets_one_verdict_in_either_form(world: World) -> None:
+    """Two exports pasted together: the compact reader merges a split's blocks, so the
+    writer leaves out only the proofs that merged view gives back."""
+    good = world.cases["clean"].bundle
+    twice = {**good, "splits": good["splits"] + copy.deepcopy(good["splits"])}
+    halves = copy.deepcopy(good)
+    steps = halves["splits"][0]["steps"]
+    halves["splits"] = [
+        {**halves["splits"][0], "steps": steps[: len(steps) // 2]},
+        {**halves["splits"][0], "steps": steps[len(steps) // 2 :]},
+    ]
+    client = TestClient(create_app(world.node))
+    for bundle in (twice, halves):
+        verdicts = []
+        for encoding in (Encoding.JSON, Encoding.COMPACT):
+            media_type = compact.MEDIA_TYPE if encoding is Encoding.COMPACT else "application/json"
+            resp = client.post(
+                "/steps/verify",
+                content=encoded(bundle, encoding),
+                headers={"content-type": media_type},
+            )
+            assert resp.status_code == 200, resp.text
+            verdicts.append((resp.json()["verdict"], resp.json()["findings"]))
+        assert verdicts[0] == verdicts[1]

@@ -224,9 +224,12 @@ def _typed_or_none(
     return b"".join(out)
 
 
-def _derived_proofs(steps: list[Any], anchors: list[dict[str, Any]]) -> set[int]:
-    """Positions of the steps whose proof a reader rebuilds from the split's typed steps."""
-    trees = _trees([_key(s) for s in steps], anchors)
+def _derived_proofs(
+    steps: list[Any], anchors: list[dict[str, Any]], held: list[Any]
+) -> set[int]:
+    """Positions of the steps whose proof a reader rebuilds from the split's steps it holds
+    (`held`: these and those of other entries naming the same split)."""
+    trees = _trees([_key(s) for s in held], anchors)
     out = set()
     for i, s in enumerate(steps):
         key = _key(s)
@@ -308,9 +311,20 @@ def block_frame(split_id: int, steps: Sequence[Any], derived: Any = (), level: i
 def encode(bundle: dict[str, Any], level: int = 6) -> bytes:
     """The compact form of a bundle given as its (current-version) JSON object."""
     parts = [header_frame(bundle, level)]
-    for split in bundle.get("splits") or []:
+    splits = bundle.get("splits") or []
+    # a reader merges the blocks of every entry naming one split and rebuilds proofs from
+    # them with the anchors of the last such entry: a proof is left out only if that
+    # view gives it back
+    merged: dict[Any, list[Any]] = {}
+    anchors: dict[Any, list[Any]] = {}
+    for split in splits:
+        key = repr(split.get("split_id"))
+        merged.setdefault(key, []).extend(split.get("steps") or [])
+        anchors[key] = split.get("anchors") or []
+    for split in splits:
         steps = split.get("steps") or []
-        derived = _derived_proofs(steps, split.get("anchors") or [])
+        key = repr(split.get("split_id"))
+        derived = _derived_proofs(steps, anchors[key], merged[key])
         for start in range(0, len(steps), BLOCK):
             mine = {i - start for i in derived if start <= i < start + BLOCK}
             parts.append(block_frame(split["split_id"], steps[start : start + BLOCK], mine, level))
