@@ -52,10 +52,15 @@ def keystore_file(tmp: Path, account: LocalAccount, passphrase: str) -> Path:
 
 
 def sign_in_with_keystore(who: Person, path: Path, passphrase: str) -> None:
+    """Sign in from a keystore file; a refusal fails here, with what the page said (the
+    key's decryption runs in the page, slowly on a loaded machine)."""
     page = who.open("signin")
     page.locator("#keystore-file").set_input_files(str(path))
     page.locator("#keystore-pass").fill(passphrase)
     page.locator("section[aria-labelledby=h-keystore] button[type=submit]").click()
+    alert = page.get_by_role("alert")
+    expect(page.get_by_test_id("who").or_(alert).first).to_be_visible(timeout=90_000)
+    assert not alert.is_visible(), f"the keystore sign-in was refused: {alert.inner_text()}"
 
 
 def visit(who: Person, route: str) -> Any:

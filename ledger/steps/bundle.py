@@ -366,7 +366,7 @@ def _version(d: dict[str, Any]) -> int:
         encoding = merkle.get("leaf_encoding")
         if (
             merkle.get("tree") != TREE_FORMAT
-            or not isinstance(encoding, list)
+            or not isinstance(encoding, (list, tuple))
             or tuple(encoding) != tuple(LEAF_ENCODING)
         ):
             raise InvalidInput(

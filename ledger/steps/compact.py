@@ -224,9 +224,7 @@ def _typed_or_none(
     return b"".join(out)
 
 
-def _derived_proofs(
-    steps: list[Any], anchors: list[dict[str, Any]], held: list[Any]
-) -> set[int]:
+def _derived_proofs(steps: list[Any], anchors: list[dict[str, Any]], held: list[Any]) -> set[int]:
     """Positions of the steps whose proof a reader rebuilds from the split's steps it holds
     (`held`: these and those of other entries naming the same split)."""
     trees = _trees([_key(s) for s in held], anchors)
