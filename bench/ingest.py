@@ -307,10 +307,9 @@ def _verdicts(runs: list[Run]) -> None:
     target = at.get((best, best - 1, 16))
     if target is None:
         return
+    workers = f"{best - 1} worker{'s' if best - 1 != 1 else ''}"
     print(
-        f"  {best} cores, {best - 1} worker{'s' if best - 1 != 1 else ''} (the default), 16 "
-        f"clients: rate "
-        f"{target.rate:,.0f} steps/s, "
+        f"  {best} cores, {workers} (the default), 16 clients: rate {target.rate:,.0f} steps/s, "
         f"target >= {RATE_TARGET:,}/s: {verdict(target.rate >= RATE_TARGET)}; p99 "
         f"{target.p99 * 1e3:,.0f} ms, target <= {P99_TARGET * 1e3:.0f} ms: "
         f"{verdict(target.p99 <= P99_TARGET)}"

@@ -54,6 +54,18 @@ def address_from_bytes(raw: bytes) -> str:
     )
 
 
+@lru_cache(maxsize=4096)
+def checksummed(address: str) -> str:
+    """The EIP-55 form of a `0x` address however it is spelt (a contract's answer, a record
+    naming its member in lower case); anything else is returned as it is. Cached: a node
+    meets the same few dozen addresses again and again."""
+    try:
+        raw = bytes.fromhex(address[2:]) if address[:2] in ("0x", "0X") else b""
+    except ValueError:
+        return address
+    return address_from_bytes(raw) if len(raw) == 20 else address
+
+
 def bytes32(value: str | bytes | None, what: str, *, optional: bool = True) -> bytes:
     """A 32-byte word from bytes or `0x` hex. None or "" is the zero word when `optional`,
     else refused like any other value that is not 32 bytes."""

@@ -17,6 +17,7 @@ from web3._utils.rpc_abi import RPC
 from web3._utils.validation import validate_address
 from web3.contract import Contract
 
+from ledger.core.abi import checksummed
 from ledger.eth.compiler import artifact
 from ledger.eth.reverts import revert_from, reverts
 from ledger.eth.static_abi import StaticCodec
@@ -148,13 +149,12 @@ def _as_web3_returns(kind: ABIType) -> Callable[[Any], Any] | None:
             v if p is None else p(v) for p, v in zip(parts, values, strict=True)
         )
     if isinstance(kind, BasicType) and kind.base == "address":
-        return _checksummed
+        return checksummed
     return None
 
 
-# A node reads the same few dozen addresses over and over; their checksum (a keccak in
-# Python) was a third of a contract read's CPU. Refusals are not cached: they raise again.
-_checksummed = lru_cache(maxsize=4096)(to_checksum_address)
+# A node passes the same few dozen addresses over and over, and checking a checksum is a
+# keccak in Python each time. Refusals are not cached: they raise again.
 _validated_before = lru_cache(maxsize=4096)(validate_address)
 
 

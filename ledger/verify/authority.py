@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from web3.contract import Contract
 
-from ledger.core.abi import address_from_bytes
+from ledger.core.abi import checksummed
 from ledger.eth.contract import View
 from ledger.membership.roles import Role
 
@@ -84,7 +84,7 @@ class Authority:
         key = (member.lower(), signer.lower(), block)
         found = self._windows.get(key)
         if found is None:
-            member, signer = _checksummed(member), _checksummed(signer)  # as the chain takes
+            member, signer = checksummed(member), checksummed(signer)  # as the chain takes
             ok = self._authorized(member, signer, int(Role.FACTORY), block, 0)
             bound, expires = 0, 0
             if key[0] != key[1]:
@@ -94,13 +94,3 @@ class Authority:
             self._windows[key] = found
         self._windows[(member, signer, block)] = found
         return found
-
-
-def _checksummed(address: str) -> str:
-    """The EIP-55 form of a `0x` address however it is spelt (a record may name its member
-    in lower case: the signature covers the address's bytes, not its spelling)."""
-    try:
-        raw = bytes.fromhex(address[2:]) if address[:2] in ("0x", "0X") else b""
-    except ValueError:
-        return address
-    return address_from_bytes(raw) if len(raw) == 20 else address
