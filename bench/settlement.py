@@ -19,8 +19,9 @@ this chain from SplitMain compiled from its source; sizes a table does not list 
 interpolated linearly between the two listed around them.
 
 0xSplits stores only a hash of its recipients and pays on distribution; an order here also
-records each split's factory, step, quantity, dependencies, custody and state, so the
-references frame the figures; the targets are the ones the contracts' gas notes state.
+records each split's factory, quantity, share, dependencies, custody and state (its step
+label only in an event), so the references frame the figures; the targets are the ones the
+contracts' gas notes state.
 
 Usage: .venv/bin/python bench/settlement.py
 """

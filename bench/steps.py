@@ -223,7 +223,8 @@ def _anchor_gas(node: Node, sizes: list[int]) -> None:
     for target in ANCHOR_TARGETS:
         print(
             f"  target <= {target} gas per step at {sizes[-1]:,}: "
-            f"{verdict(per_step[0] <= target)} ({per_step[0]:.1f})"
+            f"first anchor {verdict(per_step[0] <= target)} ({per_step[0]:.1f}), "
+            f"later anchors {verdict(per_step[1] <= target)} ({per_step[1]:.1f})"
         )
     print(
         f"  references at {sizes[-1]:,}: "

@@ -115,9 +115,31 @@ contract JobBoard is IJobBoard, ISettlementHooks, EIP712, ReentrancyGuardTransie
     IDesignLicences private immutable _licences;
     ISettlement private immutable _settlement;
 
+    /**
+     * @dev A split as stored: slot 0, written once by {split}, holds what every later call
+     * reads (factory, status, quantity, share; a share fits 24 bits because the Settlement
+     * checks that the shares sum to 1e6 in the same transaction); slot 1 holds what
+     * hand-overs and the delivery write. The step label is not stored: it is in the
+     * {SplitAssigned} event, which nothing on chain needs to read back.
+     */
+    struct SplitState {
+        address factory;
+        SplitStatus status;
+        uint64 quantity;
+        uint24 sharePpm;
+        uint64 received;
+        uint48 deliveredAt;
+        uint64 handedTo;
+        uint64 handedQuantity;
+    }
+
     uint256 private _jobCount;
     mapping(uint256 jobId => Job) private _jobs;
-    mapping(uint256 jobId => mapping(uint256 splitId => Split)) private _splits;
+    mapping(uint256 jobId => mapping(uint256 splitId => SplitState)) private _splits;
+    /// @dev Dependency masks, four 64-bit masks per word (split `i` in word `i / 4`), so
+    /// an order of `n` splits pays for at most `ceil(n / 4)` slots, and none without
+    /// dependencies.
+    mapping(uint256 jobId => mapping(uint256 word => uint256 masks)) private _dependsOn;
     /// @notice Used acceptance nonces: bit `nonce & 255` of word `nonce >> 8` of a factory.
     mapping(address factory => mapping(uint256 wordPos => uint256 bits)) public nonceBitmap;
 
@@ -218,24 +240,29 @@ contract JobBoard is IJobBoard, ISettlementHooks, EIP712, ReentrancyGuardTransie
 
         address[] memory factories = new address[](n);
         uint32[] memory shares = new uint32[](n);
+        uint256 masks = 0;
         for (uint256 i = 0; i < n; ++i) {
             SplitSpec calldata s = specs[i];
             if (!_consortium.hasRole(s.factory, Roles.FACTORY)) revert MissingRole(s.factory, Roles.FACTORY);
             if (s.quantity == 0) revert ZeroSplitQuantity(i);
             if (s.dependsOn >> i != 0) revert InvalidDependencies(i, s.dependsOn);
-            // Field by field: a struct literal would also store the all-zero last slot.
-            Split storage sp = _splits[jobId][i];
+            // Field by field: a struct literal would also store the all-zero second slot.
+            SplitState storage sp = _splits[jobId][i];
             sp.factory = s.factory;
             sp.status = SplitStatus.Assigned;
-            sp.dependsOn = s.dependsOn;
             sp.quantity = s.quantity;
-            sp.sharePpm = s.sharePpm;
-            sp.step = s.step;
+            sp.sharePpm = uint24(s.sharePpm); // a larger share fails the Settlement's sum
+            masks |= uint256(s.dependsOn) << (64 * (i & 3));
+            if (i & 3 == 3 || i == n - 1) {
+                if (masks != 0) _dependsOn[jobId][i >> 2] = masks;
+                masks = 0;
+            }
             factories[i] = s.factory;
             shares[i] = s.sharePpm;
             emit SplitAssigned(jobId, i, s.factory, s.step, s.quantity, s.sharePpm, s.dependsOn);
         }
         j.splitCount = uint8(n);
+        j.splitBlock = uint64(block.number);
         _setStatus(jobId, j, JobStatus.Split);
         _settlement.allocate(jobId, j.designer, j.royaltyPpm, factories, shares);
     }
@@ -246,7 +273,7 @@ contract JobBoard is IJobBoard, ISettlementHooks, EIP712, ReentrancyGuardTransie
      * {SplitNotInStatus}, {JobDeadlinePassed} or {MissingRole}.
      */
     function acceptSplit(uint256 jobId, uint256 splitId) external nonReentrant {
-        Split storage s = _split(jobId, splitId);
+        SplitState storage s = _split(jobId, splitId);
         if (msg.sender != s.factory) revert NotSplitFactory(jobId, splitId, msg.sender);
         _accept(jobId, splitId, s);
     }
@@ -272,7 +299,7 @@ contract JobBoard is IJobBoard, ISettlementHooks, EIP712, ReentrancyGuardTransie
         uint256 deadline,
         bytes calldata signature
     ) external nonReentrant {
-        Split storage s = _split(jobId, splitId);
+        SplitState storage s = _split(jobId, splitId);
         if (block.timestamp > deadline) revert SignatureExpired(deadline);
         address factory = s.factory;
         bytes32 digest = hashAcceptance(jobId, splitId, factory, s.sharePpm, nonce, deadline);
@@ -313,7 +340,7 @@ contract JobBoard is IJobBoard, ISettlementHooks, EIP712, ReentrancyGuardTransie
         external
         nonReentrant
     {
-        (Split storage from, Split storage to) = _checkHandover(h);
+        (SplitState storage from, SplitState storage to) = _checkHandover(h);
         bytes32 digest = hashHandover(h);
         address fromSigner = _handoverSigner(h.jobId, h.fromSplit, from.factory, digest, fromSignature);
         address toSigner = _handoverSigner(h.jobId, h.toSplit, to.factory, digest, toSignature);
@@ -334,13 +361,13 @@ contract JobBoard is IJobBoard, ISettlementHooks, EIP712, ReentrancyGuardTransie
      */
     function deliver(uint256 jobId, uint256 splitId, bytes32 evidenceHash) external nonReentrant {
         Job storage j = _job(jobId);
-        Split storage s = _split(jobId, splitId);
+        SplitState storage s = _split(jobId, splitId);
         if (msg.sender != s.factory) revert NotSplitFactory(jobId, splitId, msg.sender);
         _checkStatus(jobId, j, JobStatus.InProduction);
         if (s.status != SplitStatus.Accepted) revert SplitNotInStatus(jobId, splitId, s.status);
         _checkDeadline(jobId, j);
         if (!_consortium.hasRole(msg.sender, Roles.FACTORY)) revert MissingRole(msg.sender, Roles.FACTORY);
-        uint64 deps = s.dependsOn;
+        uint64 deps = _depsOf(jobId, splitId);
         for (uint256 d = 0; deps >> d != 0; ++d) {
             if ((deps >> d) & 1 == 0) continue;
             if (_splits[jobId][d].deliveredAt == 0) revert DependencyNotDelivered(jobId, splitId, d);
@@ -361,7 +388,7 @@ contract JobBoard is IJobBoard, ISettlementHooks, EIP712, ReentrancyGuardTransie
      */
     function acceptDelivery(uint256 jobId, uint256 splitId) external nonReentrant {
         Job storage j = _buyerJob(jobId);
-        Split storage s = _deliveredSplit(jobId, splitId, j);
+        SplitState storage s = _deliveredSplit(jobId, splitId, j);
         emit DeliveryAccepted(jobId, splitId, msg.sender);
         _pay(jobId, splitId, j, s);
     }
@@ -380,7 +407,7 @@ contract JobBoard is IJobBoard, ISettlementHooks, EIP712, ReentrancyGuardTransie
      */
     function finalizeDelivery(uint256 jobId, uint256 splitId) external nonReentrant {
         Job storage j = _job(jobId);
-        Split storage s = _deliveredSplit(jobId, splitId, j);
+        SplitState storage s = _deliveredSplit(jobId, splitId, j);
         uint256 reviewEnds = uint256(s.deliveredAt) + j.reviewPeriod;
         if (block.timestamp <= reviewEnds) revert ReviewPeriodNotOver(jobId, splitId, reviewEnds);
         emit DeliveryFinalized(jobId, splitId, msg.sender);
@@ -425,7 +452,7 @@ contract JobBoard is IJobBoard, ISettlementHooks, EIP712, ReentrancyGuardTransie
         uint256 keep = 0;
         uint8 closed = j.closedCount;
         for (uint256 i = 0; i < n; ++i) {
-            Split storage s = _splits[jobId][i];
+            SplitState storage s = _splits[jobId][i];
             SplitStatus ss = s.status;
             if (ss == SplitStatus.Assigned || ss == SplitStatus.Accepted) {
                 s.status = SplitStatus.Refunded;
@@ -450,7 +477,7 @@ contract JobBoard is IJobBoard, ISettlementHooks, EIP712, ReentrancyGuardTransie
         if (st != JobStatus.InProduction && st != JobStatus.Delivered && st != JobStatus.Expired) {
             revert JobNotInStatus(jobId, st);
         }
-        Split storage s = _split(jobId, splitId);
+        SplitState storage s = _split(jobId, splitId);
         SplitStatus ss = s.status;
         if (ss != SplitStatus.Accepted && ss != SplitStatus.Delivered) {
             revert SplitNotInStatus(jobId, splitId, ss);
@@ -479,7 +506,8 @@ contract JobBoard is IJobBoard, ISettlementHooks, EIP712, ReentrancyGuardTransie
 
     /// @notice Split `splitId` of order `jobId`; reverts with {UnknownJob} or {UnknownSplit}.
     function splitOf(uint256 jobId, uint256 splitId) external view returns (Split memory) {
-        return _split(jobId, splitId);
+        _split(jobId, splitId);
+        return _view(jobId, splitId);
     }
 
     /// @notice Every split of order `jobId`; reverts with {UnknownJob}.
@@ -487,14 +515,14 @@ contract JobBoard is IJobBoard, ISettlementHooks, EIP712, ReentrancyGuardTransie
         uint256 n = _job(jobId).splitCount;
         out = new Split[](n);
         for (uint256 i = 0; i < n; ++i) {
-            out[i] = _splits[jobId][i];
+            out[i] = _view(jobId, i);
         }
     }
 
     /// @notice When the buyer's review of the delivery of split `splitId` of order `jobId`
     /// ends (0 if it was never delivered); reverts with {UnknownJob} or {UnknownSplit}.
     function reviewEnds(uint256 jobId, uint256 splitId) external view returns (uint256) {
-        Split storage s = _split(jobId, splitId);
+        SplitState storage s = _split(jobId, splitId);
         if (s.deliveredAt == 0) return 0;
         return uint256(s.deliveredAt) + _jobs[jobId].reviewPeriod;
     }
@@ -507,6 +535,12 @@ contract JobBoard is IJobBoard, ISettlementHooks, EIP712, ReentrancyGuardTransie
     /// @inheritdoc ISplits
     function splitFactory(uint256 jobId, uint256 splitId) external view returns (address) {
         return _splits[jobId][splitId].factory;
+    }
+
+    /// @inheritdoc ISplits
+    function payeeOf(uint256 jobId, uint256 splitId) external view returns (address factory, uint32 sharePpm) {
+        SplitState storage s = _splits[jobId][splitId];
+        return (s.factory, s.sharePpm);
     }
 
     /// @inheritdoc ISplits
@@ -561,7 +595,7 @@ contract JobBoard is IJobBoard, ISettlementHooks, EIP712, ReentrancyGuardTransie
         j.royaltyPpm = royaltyPpm;
     }
 
-    function _accept(uint256 jobId, uint256 splitId, Split storage s) private {
+    function _accept(uint256 jobId, uint256 splitId, SplitState storage s) private {
         Job storage j = _jobs[jobId];
         _checkStatus(jobId, j, JobStatus.Split);
         if (s.status != SplitStatus.Assigned) revert SplitNotInStatus(jobId, splitId, s.status);
@@ -587,7 +621,7 @@ contract JobBoard is IJobBoard, ISettlementHooks, EIP712, ReentrancyGuardTransie
     function _deliveredSplit(uint256 jobId, uint256 splitId, Job storage j)
         private
         view
-        returns (Split storage s)
+        returns (SplitState storage s)
     {
         JobStatus st = j.status;
         if (st != JobStatus.InProduction && st != JobStatus.Delivered && st != JobStatus.Expired) {
@@ -599,7 +633,7 @@ contract JobBoard is IJobBoard, ISettlementHooks, EIP712, ReentrancyGuardTransie
 
     /// @dev Closes a delivered split as paid; the last open split settles the order (an
     /// expired order stays expired). The Settlement credits the factory.
-    function _pay(uint256 jobId, uint256 splitId, Job storage j, Split storage s) private {
+    function _pay(uint256 jobId, uint256 splitId, Job storage j, SplitState storage s) private {
         s.status = SplitStatus.Paid;
         JobStatus st = j.status;
         if (++j.closedCount == j.splitCount && st != JobStatus.Expired) {
@@ -610,12 +644,12 @@ contract JobBoard is IJobBoard, ISettlementHooks, EIP712, ReentrancyGuardTransie
     }
 
     /// @dev The checks of {handover} before its signatures.
-    function _checkHandover(Handover calldata h) private view returns (Split storage from, Split storage to) {
+    function _checkHandover(Handover calldata h) private view returns (SplitState storage from, SplitState storage to) {
         uint256 jobId = h.jobId;
         _checkStatus(jobId, _job(jobId), JobStatus.InProduction);
         from = _split(jobId, h.fromSplit);
         to = _split(jobId, h.toSplit);
-        if ((to.dependsOn >> h.fromSplit) & 1 == 0) revert NotADependency(jobId, h.fromSplit, h.toSplit);
+        if ((_depsOf(jobId, h.toSplit) >> h.fromSplit) & 1 == 0) revert NotADependency(jobId, h.fromSplit, h.toSplit);
         if (from.deliveredAt == 0) revert SplitNotInStatus(jobId, h.fromSplit, from.status);
         if (to.status != SplitStatus.Accepted) revert SplitNotInStatus(jobId, h.toSplit, to.status);
         if ((to.received >> h.fromSplit) & 1 == 1) revert AlreadyHandedOver(jobId, h.fromSplit, h.toSplit);
@@ -657,7 +691,27 @@ contract JobBoard is IJobBoard, ISettlementHooks, EIP712, ReentrancyGuardTransie
         if (msg.sender != j.buyer) revert NotJobBuyer(jobId, msg.sender);
     }
 
-    function _split(uint256 jobId, uint256 splitId) private view returns (Split storage s) {
+    /// @dev The dependency mask of split `splitId`.
+    function _depsOf(uint256 jobId, uint256 splitId) private view returns (uint64) {
+        return uint64(_dependsOn[jobId][splitId >> 2] >> (64 * (splitId & 3)));
+    }
+
+    function _view(uint256 jobId, uint256 splitId) private view returns (Split memory) {
+        SplitState storage s = _splits[jobId][splitId];
+        return Split({
+            factory: s.factory,
+            status: s.status,
+            dependsOn: _depsOf(jobId, splitId),
+            quantity: s.quantity,
+            received: s.received,
+            sharePpm: s.sharePpm,
+            deliveredAt: s.deliveredAt,
+            handedTo: s.handedTo,
+            handedQuantity: s.handedQuantity
+        });
+    }
+
+    function _split(uint256 jobId, uint256 splitId) private view returns (SplitState storage s) {
         Job storage j = _job(jobId);
         if (splitId >= j.splitCount) revert UnknownSplit(jobId, splitId);
         s = _splits[jobId][splitId];

@@ -8,6 +8,7 @@ import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/Reentrancy
 import {Ppm} from "./common/Common.sol";
 import {IDisputes} from "./interfaces/IDisputes.sol";
 import {ISettlement, ISettlementHooks} from "./interfaces/ISettlement.sol";
+import {ISplits} from "./interfaces/ISplits.sol";
 
 /**
  * @title Settlement
@@ -39,6 +40,13 @@ import {ISettlement, ISettlementHooks} from "./interfaces/ISettlement.sol";
  * transfers use SafeERC20, so a token that returns false is refused, and a deposit must
  * arrive in full (fee-on-transfer tokens are refused). Functions that call the token are
  * non-reentrant and follow checks-effects-interactions.
+ *
+ * Gas: a split's factory and share are stored once, by the JobBoard, which fixes them
+ * when the order is split; this contract checks that they sum to 1e6 in that same
+ * transaction, keeps one bit per split (closed or not) in the escrow's buyer slot, and
+ * reads the factory and share back from the JobBoard ({ISplits-payeeOf}) when it pays or
+ * refunds a split: one warm call (about 1,500 gas) instead of a slot of its own per split
+ * (22,100 gas when the order is split).
  */
 contract Settlement is ISettlement, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
@@ -57,6 +65,7 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
      * @param royaltyPpm The designer's share.
      * @param feePpm The platform's share (fixed when the order was funded).
      * @param buyer Who paid and receives refunds.
+     * @param closedSplits Bit `i` set: split `i`'s amount was released, refunded or ruled on.
      * @param designer Who receives the royalty.
      * @param deposited Amount paid in.
      * @param held Amount still in escrow for this order.
@@ -71,6 +80,7 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
         uint32 royaltyPpm;
         uint32 feePpm;
         address buyer;
+        uint64 closedSplits;
         address designer;
         uint128 deposited;
         uint128 held;
@@ -109,7 +119,6 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
     address public disputes;
 
     mapping(uint256 jobId => Escrow) private _escrows;
-    mapping(uint256 jobId => mapping(uint256 splitId => Payee)) private _payees;
     mapping(IERC20 token => Totals) private _totals;
     mapping(IERC20 token => mapping(address account => uint256)) private _credited;
     mapping(IERC20 token => mapping(address account => uint256)) private _withdrawn;
@@ -217,16 +226,15 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
     /// @dev Reverts with {EscrowNotInStatus}, {NoSuchPayee}, {SplitClosed} or {SplitFrozen}.
     function release(uint256 jobId, uint256 splitId) external returns (bool jobClosed) {
         _checkJobBoard();
-        (Escrow storage e, Payee storage p) = _openPayee(jobId, splitId);
+        (Escrow storage e, address factory, uint256 amount) = _openPayee(jobId, splitId);
         if ((_frozenSplits(jobId) >> splitId) & 1 == 1) revert SplitFrozen(jobId, splitId);
-        uint256 amount = _amount(e, p);
-        p.closed = true;
+        e.closedSplits |= uint64(1) << splitId;
         e.held -= uint128(amount);
         Totals storage t = _totals[e.token];
         t.held -= amount;
         t.released += amount;
-        _credited[e.token][p.factory] += amount;
-        emit SplitReleased(jobId, splitId, p.factory, amount);
+        _credited[e.token][factory] += amount;
+        emit SplitReleased(jobId, splitId, factory, amount);
         return _closeSplit(jobId, e);
     }
 
@@ -245,14 +253,16 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
             uint256 price = e.deposited;
             uint8 closedNow = 0;
             uint256 frozen = _frozenSplits(jobId);
+            uint64 closed = e.closedSplits;
             for (uint256 i = 0; i < n; ++i) {
-                Payee storage p = _payees[jobId][i];
-                if (p.closed || (keepMask >> i) & 1 == 1) continue;
+                if ((closed >> i) & 1 == 1 || (keepMask >> i) & 1 == 1) continue;
                 if ((frozen >> i) & 1 == 1) revert SplitFrozen(jobId, i);
-                p.closed = true;
-                refunded += (price * p.sharePpm) / SCALE;
+                closed |= uint64(1) << i;
+                (, uint32 share) = ISplits(jobBoard).payeeOf(jobId, i);
+                refunded += (price * share) / SCALE;
                 ++closedNow;
             }
+            e.closedSplits = closed;
             // The royalty and the fee are earned by a completed order only.
             refunded += uint256(e.royaltyAmount) + e.feeAmount;
             e.royaltyAmount = 0;
@@ -275,17 +285,16 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
     /// {PayoutTooHigh}; the JobBoard may refuse the ruling for the split's state.
     function applyRuling(uint256 jobId, uint256 splitId, uint128 payout) external nonReentrant {
         if (msg.sender != disputes || disputes == address(0)) revert NotDisputes(msg.sender);
-        (Escrow storage e, Payee storage p) = _openPayee(jobId, splitId);
-        uint256 amount = _amount(e, p);
+        (Escrow storage e, address factory, uint256 amount) = _openPayee(jobId, splitId);
         if (payout > amount) revert PayoutTooHigh(payout, amount);
         uint256 back = amount - payout;
-        p.closed = true;
+        e.closedSplits |= uint64(1) << splitId;
         e.held -= uint128(amount);
         Totals storage t = _totals[e.token];
         t.held -= payout;
         t.released += payout;
-        _credited[e.token][p.factory] += payout;
-        emit RulingApplied(jobId, splitId, p.factory, amount, payout, back);
+        _credited[e.token][factory] += payout;
+        emit RulingApplied(jobId, splitId, factory, amount, payout, back);
         _refund(jobId, e, back);
         _closeSplit(jobId, e);
 
@@ -345,8 +354,11 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
         view
         returns (Payee memory p, uint256 amount)
     {
-        p = _payees[jobId][splitId];
-        amount = (uint256(_escrows[jobId].deposited) * p.sharePpm) / SCALE;
+        Escrow storage e = _escrows[jobId];
+        if (e.status < EscrowStatus.Allocated || splitId >= e.splitCount) return (p, 0);
+        (address factory, uint32 share) = ISplits(jobBoard).payeeOf(jobId, splitId);
+        p = Payee(factory, share, (e.closedSplits >> splitId) & 1 == 1);
+        amount = (uint256(e.deposited) * share) / SCALE;
     }
 
     // ------------------------------------------------------------------------------------
@@ -368,19 +380,23 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
         if (msg.sender != jobBoard || jobBoard == address(0)) revert NotJobBoard(msg.sender);
     }
 
+    /// @dev The escrow, factory and amount of an open split of an allocated escrow.
     function _openPayee(uint256 jobId, uint256 splitId)
         private
         view
-        returns (Escrow storage e, Payee storage p)
+        returns (Escrow storage e, address factory, uint256 amount)
     {
         e = _escrows[jobId];
         if (e.status != EscrowStatus.Allocated) revert EscrowNotInStatus(jobId, e.status);
         if (splitId >= e.splitCount) revert NoSuchPayee(jobId, splitId);
-        p = _payees[jobId][splitId];
-        if (p.closed) revert SplitClosed(jobId, splitId);
+        if ((e.closedSplits >> splitId) & 1 == 1) revert SplitClosed(jobId, splitId);
+        uint32 share;
+        (factory, share) = ISplits(jobBoard).payeeOf(jobId, splitId);
+        amount = (uint256(e.deposited) * share) / SCALE;
     }
 
-    /// @dev Records one payee per split; returns the sum of the shares and of the amounts.
+    /// @dev Checks and announces one payee per split (the JobBoard stores them); returns
+    /// the sum of the shares and of the amounts.
     function _allocateShares(
         uint256 jobId,
         uint256 price,
@@ -395,13 +411,8 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
             total += share;
             uint256 amount = (price * share) / SCALE;
             allocated += amount;
-            _payees[jobId][i] = Payee(factory, share, false);
             emit ShareAllocated(jobId, i, factory, share, amount);
         }
-    }
-
-    function _amount(Escrow storage e, Payee storage p) private view returns (uint256) {
-        return (uint256(e.deposited) * p.sharePpm) / SCALE;
     }
 
     /// @dev Credits `amount` back to the buyer (the escrow's `held` is already reduced).

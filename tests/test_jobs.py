@@ -180,6 +180,38 @@ def test_splits_depend_only_on_earlier_splits(node: Node) -> None:
     assert node.jobs.status(job_id) is JobStatus.FUNDED
 
 
+def test_dependencies_and_step_labels_read_back_as_split(node: Node) -> None:
+    """Dependency masks are stored four to a word and step labels only in the
+    SplitAssigned events: an order of 9 splits reads back exactly what the buyer split,
+    and a hand-over is refused along any edge it did not ask for."""
+    p = parties(node)
+    f = p.factories
+    rest = 1_000_000 - ROYALTY_PPM - FEE_PPM
+    shares = [rest // 9] * 9
+    shares[0] += rest - sum(shares)
+    after = [(), (0,), (), (1, 2), (), (3,), (0, 4), (), (5, 6, 7)]
+    specs = [
+        SplitSpec(f[i % 3].address, f"step {i} 工序", 10 + i, shares[i], after[i]) for i in range(9)
+    ]
+    job_id = in_production(node, p, specs)
+    raw = node.jobs.raw_splits(job_id)
+    assert [s.depends_on for s in raw] == [sum(1 << d for d in a) for a in after]
+    assert [(s.factory, s.quantity, s.share_ppm) for s in raw] == [
+        (s.factory, s.quantity, s.share_ppm) for s in specs
+    ]
+    view = node.jobs.view(job_id)
+    assert [s.step for s in view.splits] == [s.step for s in specs]
+    assert view.shares_total == 1_000_000
+    node.jobs.deliver(f[0], job_id, 0)
+    before = state(node, job_id)
+    stray = Handover(job_id, 0, 5, LOT, 1, int(time.time()) + 3600)  # 5 needs 3, not 0
+    refused("NotADependency", node.jobs.handover, f[2], stray, node.jobs.sign(f[0].account, stray))
+    assert state(node, job_id) == before
+    edge = Handover(job_id, 0, 6, LOT, 4, int(time.time()) + 3600)
+    node.jobs.handover(f[0], edge, node.jobs.sign(f[0].account, edge))
+    assert node.jobs.raw_splits(job_id)[6].received == 1
+
+
 def test_a_factory_cannot_accept_someone_elses_split(node: Node) -> None:
     p = parties(node)
     job_id = split_order(node, p)

@@ -388,6 +388,31 @@ def test_contract_refuses_overlap_and_outsiders(env: Env) -> None:
     env.factory.transact(anchor(JOB, SPLIT, 4, 5, r, h, h, r))  # the right continuation
 
 
+def test_a_later_anchor_still_asks_the_consortium_who_may_anchor(env: Env) -> None:
+    """The split's factory is kept after its first anchor; its membership is asked anew
+    on every anchor: a device key anchors for it only while bound, and a suspended
+    factory not at all. Each refusal leaves the split's trace as it was."""
+    h, r = b"\x09" * 32, b"\x0a" * 32
+    anchor, trace = env.traceability.functions.anchor, env.traceability.functions.trace
+    env.factory.transact(anchor(JOB, SPLIT, 0, 3, Z, Z, h, r))
+    device = new_account()
+    c = env.node.consortium
+    c.authorize_device(env.factory, device, 0)
+    by_device = env.node.add_signer(device)
+    by_device.transact(anchor(JOB, SPLIT, 4, 5, r, h, r, h))
+    assert tuple(trace(JOB, SPLIT).call()) == (6, 2)
+    c.revoke_device(env.factory, device.address)
+    for sender in (by_device, env.node.add_signer(new_account())):
+        with pytest.raises(ContractRevert) as refused:
+            sender.transact(anchor(JOB, SPLIT, 6, 7, h, r, h, r))
+        assert refused.value.error == "NotSplitFactory"
+    c.propose_suspend(env.node.sender(), env.factory.address)
+    with pytest.raises(ContractRevert) as suspended:
+        env.factory.transact(anchor(JOB, SPLIT, 6, 7, h, r, h, r))
+    assert suspended.value.error == "NotSplitFactory"
+    assert tuple(trace(JOB, SPLIT).call()) == (6, 2)
+
+
 def test_submitted_anchor_survives_a_crash(env: Env) -> None:
     """A crash after the anchor tx was persisted and sent, before its receipt was read."""
     env.ingestor.ingest(steps(env.writer(), 6))

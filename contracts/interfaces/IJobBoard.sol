@@ -60,6 +60,8 @@ interface IJobBoard is ISplits, ICofabErrors {
      * @param reviewPeriod Seconds the buyer has, after a split is delivered, to accept or
      * dispute it; after them anyone may finalise the delivery as accepted.
      * @param price The price, in token units.
+     * @param splitBlock The block in which the order was split (0 before): its
+     * {SplitAssigned} events, one per split, carry the splits' step labels.
      * @param designId The licensed design (SHA-256 of the design file).
      */
     struct Job {
@@ -76,6 +78,7 @@ interface IJobBoard is ISplits, ICofabErrors {
         address designer;
         uint32 reviewPeriod;
         uint128 price;
+        uint64 splitBlock;
         bytes32 designId;
     }
 
@@ -89,15 +92,13 @@ interface IJobBoard is ISplits, ICofabErrors {
      * @param sharePpm The factory's share of the price.
      * @param deliveredAt When it was delivered (0: never). Kept when a ruling closes the split,
      * so a split delivered and then ruled on still counts as delivered for its dependents.
-     * @param step The process step or lot label.
      * @param handedTo Bit `j` set: this split's output lots were handed over to split `j`.
      * @param handedQuantity Units of its output handed over so far, to all its dependents
      * (at most `quantity`).
-     * @dev Four slots: (factory, status, dependsOn), (quantity, received, sharePpm,
-     * deliveredAt), (step), (handedTo, handedQuantity). What a delivery writes shares the
-     * slots {split} already filled, so {deliver} never pays for a fresh slot; the last slot,
-     * written only by a split that hands lots over, is paid for (22,100 gas) by its first
-     * hand-over and stays zero (and free) for splits without dependents.
+     * @dev Stored in two slots: {split} writes only the first (factory, status, quantity,
+     * share) and a word of dependency masks per four splits that have any; hand-overs and
+     * the delivery fill the second. The step label is only in the {SplitAssigned} event
+     * (the order's `splitBlock` says where to find it).
      */
     struct Split {
         address factory;
@@ -107,7 +108,6 @@ interface IJobBoard is ISplits, ICofabErrors {
         uint64 received;
         uint32 sharePpm;
         uint48 deliveredAt;
-        bytes32 step;
         uint64 handedTo;
         uint64 handedQuantity;
     }

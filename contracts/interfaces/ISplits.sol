@@ -3,7 +3,8 @@ pragma solidity ^0.8.24;
 
 /**
  * @title ISplits
- * @notice What Traceability and Disputes ask the JobBoard about a split of an order.
+ * @notice What Traceability, Disputes and the Settlement ask the JobBoard about a split of
+ * an order.
  * Implemented by JobBoard.
  */
 interface ISplits {
@@ -15,6 +16,10 @@ interface ISplits {
 
     /// @notice The factory a split of job `jobId` is assigned to (zero address if no such split).
     function splitFactory(uint256 jobId, uint256 splitId) external view returns (address factory);
+
+    /// @notice The factory and share of a split of job `jobId`, which the Settlement pays
+    /// (zero address and share if no such split). Both are fixed when the order is split.
+    function payeeOf(uint256 jobId, uint256 splitId) external view returns (address factory, uint32 sharePpm);
 
     /// @notice The buyer of job `jobId` (zero address if no such job).
     function jobBuyer(uint256 jobId) external view returns (address buyer);

@@ -17,6 +17,10 @@ contract TestSplits is ISplits {
         return _factory[jobId][splitId];
     }
 
+    function payeeOf(uint256 jobId, uint256 splitId) external view returns (address, uint32) {
+        return (_factory[jobId][splitId], 0);
+    }
+
     function jobBuyer(uint256 jobId) external view returns (address) {
         return _buyer[jobId];
     }

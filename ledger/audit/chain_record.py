@@ -232,4 +232,9 @@ def load(contracts: Contracts, job_id: int) -> JobRecord:
     ]
     events += _logs(contracts.w3, registry, "designId", design, blocks)
     events.sort(key=lambda e: (e.block, e.log_index))
+    for e in events:  # a split's step label is only in its SplitAssigned event
+        if e.contract == "JobBoard" and e.name == "SplitAssigned":
+            i = int(e.args["splitId"])
+            if 0 <= i < len(splits):
+                splits[i]["step"] = e.args["step"]
     return JobRecord(job_id, job, splits, escrow, events)

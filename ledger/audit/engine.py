@@ -258,7 +258,8 @@ class JobAudit:
                     self.flag(
                         Severity.MAJOR,
                         "missed-deadline",
-                        f"split {i} ({_label(s['step'])}) was not delivered by the deadline",
+                        f"split {i} ({_label(s.get('step', b''))}) was not delivered by "
+                        "the deadline",
                         split=i,
                         factory=s["factory"],
                     )
@@ -408,7 +409,7 @@ class JobAudit:
                 {
                     "split": i,
                     "factory": s["factory"],
-                    "step": _label(s["step"]),
+                    "step": _label(s.get("step", b"")),
                     "status": _status_label(SplitStatus, s["status"]),
                     "quantity": int(s["quantity"]),
                     "share_ppm": int(s["sharePpm"]),

@@ -20,7 +20,7 @@ from web3.logs import DISCARD
 from web3.types import TxReceipt
 
 from ledger.core.abi import MAX_SPLITS, SolidityEnum, bytes32, checksum, solidity_enum
-from ledger.core.errors import InvalidInput, NotFound, field_name
+from ledger.core.errors import ChainUnavailable, InvalidInput, NotFound, field_name
 from ledger.core.types import Label, Record
 from ledger.eth import eip712
 from ledger.eth.chain import Chain
@@ -75,11 +75,13 @@ class JobRecord(NamedTuple):
     designer: str
     review_period: int
     price: int
+    split_block: int
     design_id: bytes
 
 
 class SplitRecord(NamedTuple):
-    """`JobBoard.splitOf(id, split)` as stored; masks have bit i for split i."""
+    """`JobBoard.splitOf(id, split)`; masks have bit i for split i. The step label is not
+    stored on chain: `JobsClient.step_labels` reads it from the `SplitAssigned` events."""
 
     factory: str
     status: int
@@ -88,7 +90,6 @@ class SplitRecord(NamedTuple):
     received: int
     share_ppm: int
     delivered_at: int
-    step: bytes
     handed_to: int
     handed_quantity: int
 
@@ -338,6 +339,7 @@ class JobsClient:
         self.contract = contract
         self.settlement = settlement
         self.chain = chain
+        self._labels: dict[tuple[int, int], list[bytes]] = {}
 
     @property
     def address(self) -> str:
@@ -354,6 +356,31 @@ class JobsClient:
 
     def raw_splits(self, job_id: int) -> list[SplitRecord]:
         return [SplitRecord(*s) for s in call(self.contract.functions.splits(job_id))]
+
+    def step_labels(self, job_id: int, job: JobRecord | None = None) -> list[bytes]:
+        """The step label of each split of order `job_id`, from its `SplitAssigned` events
+        (one `eth_getLogs` at the block the order was split in, then kept: labels never
+        change once assigned)."""
+        j = job or self.raw_job(job_id)
+        if not j.split_block:
+            return []
+        key = (job_id, j.split_block)
+        labels = self._labels.get(key)
+        if labels is None:
+            logs = self.contract.events.SplitAssigned().get_logs(
+                from_block=j.split_block,
+                to_block=j.split_block,
+                argument_filters={"jobId": job_id},
+            )
+            by_split = {int(e["args"]["splitId"]): bytes(e["args"]["step"]) for e in logs}
+            if sorted(by_split) != list(range(j.split_count)):
+                raise ChainUnavailable(
+                    f"the chain node returned {len(by_split)} SplitAssigned events of order "
+                    f"{job_id} at block {j.split_block}, not its {j.split_count} splits"
+                )
+            labels = [by_split[i] for i in range(j.split_count)]
+            self._labels[key] = labels
+        return labels
 
     def status(self, job_id: int) -> JobStatus:
         return JobStatus(self.raw_job(job_id).status)
@@ -404,13 +431,16 @@ class JobsClient:
         fee_ppm = escrow.fee_ppm if escrow.deposited else self.settlement.platform_fee_ppm()
         platform = self.settlement.platform()
         raw_splits = self.raw_splits(job_id)
+        steps = self.step_labels(job_id, j)
         rulings = (
             self.settlement.rulings(job_id)
             if any(s.status == SplitStatus.RULED for s in raw_splits)
             else {}
         )
         splits = [
-            self._split_view(i, s, raw_splits, buyer, price, rulings, j.review_period, token)
+            self._split_view(
+                i, s, steps[i], raw_splits, buyer, price, rulings, j.review_period, token
+            )
             for i, s in enumerate(raw_splits)
         ]
         payouts = self._payouts(
@@ -444,6 +474,7 @@ class JobsClient:
     def _split_view(
         i: int,
         raw: SplitRecord,
+        step: bytes,
         all_splits: Sequence[SplitRecord],
         buyer: str,
         price: int,
@@ -457,7 +488,7 @@ class JobsClient:
             raw.quantity,
             raw.received,
         )
-        handed, share, step = raw.handed_to, raw.share_ppm, raw.step
+        handed, share = raw.handed_to, raw.share_ppm
         status = SplitStatus(raw.status)
         delivered_at = raw.delivered_at or None
         review_ends = (
@@ -481,7 +512,7 @@ class JobsClient:
         return SplitView(
             id=i,
             factory=factory,
-            step=show32(bytes(step)),
+            step=show32(step),
             quantity=quantity,
             share_ppm=share,
             amount=amount,

@@ -130,6 +130,7 @@ class Escrow:
     royalty_ppm: int
     fee_ppm: int
     buyer: str
+    closed_splits: int
     designer: str
     deposited: int
     held: int
