@@ -12,6 +12,7 @@ import pytest
 from eth_account import Account
 
 from kit import (
+    DAY,
     DUSD,
     FEE_PPM,
     PRICE,
@@ -25,6 +26,7 @@ from kit import (
     parties,
     refused,
     state,
+    time_travel,
 )
 from ledger.core.errors import Conflict, ContractRevert, InvalidInput
 from ledger.eth import deployment as deploy_mod
@@ -177,6 +179,36 @@ def test_a_dispute_ruling_adjusts_a_split_payout(bare_node: Node) -> None:
     assert view.status is JobStatus.SETTLED and view.held == 0
     assert s.balance(p.designer.address) == PRICE * ROYALTY_PPM // 10**6
     assert s.totals().conserved
+
+
+def test_each_payee_is_the_job_boards_split_and_closes_once(node: Node) -> None:
+    """The Settlement stores no payee of its own: it reads each split's factory and share
+    from the JobBoard and keeps one closed bit per split. A released split is closed; an
+    expiry refunds exactly the splits still open, and a split the order lacks has none."""
+    p = parties(node)
+    f = p.factories
+    s = node.settlement
+    specs = four_splits(p)
+    job_id = in_production(node, p, specs)
+    amounts = [PRICE * spec.share_ppm // 10**6 for spec in specs]
+    assert [s.payee(job_id, i) for i in range(4)] == [
+        (spec.factory, spec.share_ppm, False, amounts[i]) for i, spec in enumerate(specs)
+    ]
+    assert s.payee(job_id, 4) == ("0x" + "00" * 20, 0, False, 0)
+    node.jobs.deliver(f[1], job_id, 1)
+    node.jobs.accept_delivery(p.buyer, job_id, 1)
+    node.jobs.deliver(f[0], job_id, 2)
+    assert s.payee(job_id, 1)[2] and s.escrow(job_id).closed_splits == 0b0010
+    buyer_before = s.balance(p.buyer.address)
+    time_travel(node, 31 * DAY)
+    node.jobs.expire(p.buyer, job_id)
+    refunded = amounts[0] + amounts[3] + PRICE - sum(amounts)  # with the royalty and fee
+    assert s.balance(p.buyer.address) - buyer_before == refunded
+    assert s.escrow(job_id).closed_splits == 0b1011  # split 2, delivered, stays open
+    assert [s.payee(job_id, i)[2] for i in range(4)] == [True, True, False, True]
+    node.jobs.accept_delivery(p.buyer, job_id, 2)
+    assert s.balance(f[0].address) == amounts[2]
+    assert s.escrow(job_id).closed_splits == 0b1111 and s.totals().conserved
 
 
 def test_dev_chains_get_demo_dollars_and_accounts_are_funded(node: Node) -> None:
