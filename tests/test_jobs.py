@@ -21,6 +21,8 @@ from kit import (
     new_account,
     parties,
     refused,
+    rewound,
+    snapshot,
     split_order,
     state,
     time_travel,
@@ -210,6 +212,28 @@ def test_dependencies_and_step_labels_read_back_as_split(node: Node) -> None:
     edge = Handover(job_id, 0, 6, LOT, 4, int(time.time()) + 3600)
     node.jobs.handover(f[0], edge, node.jobs.sign(f[0].account, edge))
     assert node.jobs.raw_splits(job_id)[6].received == 1
+
+
+def test_an_order_split_again_on_a_rewound_chain_shows_its_new_labels(node: Node) -> None:
+    """Step labels are read from the chain on every view: a chain rewound (a reorganisation,
+    a devnet snapshot) that splits the order differently in the same block shows the new
+    splits, not the old ones."""
+    p = parties(node)
+    job_id = create(node, p)
+    node.jobs.fund(p.buyer, job_id)
+    snap = snapshot(node.chain)
+    node.jobs.split(p.buyer, job_id, four_splits(p))
+    first = node.jobs.view(job_id)
+    assert [s.step for s in first.splits][:2] == ["machining", "painting"]
+    block = node.jobs.raw_job(job_id).split_block
+    rewound(node.chain, snap)
+    rest = 1_000_000 - ROYALTY_PPM - FEE_PPM
+    shares = [rest // 5] * 5
+    shares[0] += rest - sum(shares)
+    specs = [SplitSpec(p.factories[0].address, f"other {i}", 1, shares[i]) for i in range(5)]
+    node.jobs.split(p.buyer, job_id, specs)
+    assert node.jobs.raw_job(job_id).split_block == block
+    assert [s.step for s in node.jobs.view(job_id).splits] == [f"other {i}" for i in range(5)]
 
 
 def test_a_factory_cannot_accept_someone_elses_split(node: Node) -> None:

@@ -16,6 +16,7 @@ from typing import Annotated, Any, NamedTuple
 from eth_account.signers.local import LocalAccount
 from pydantic import Field, computed_field
 from web3.contract import Contract
+from web3.exceptions import Web3RPCError
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
@@ -339,7 +340,6 @@ class JobsClient:
         self.contract = contract
         self.settlement = settlement
         self.chain = chain
-        self._labels: dict[tuple[int, int], list[bytes]] = {}
 
     @property
     def address(self) -> str:
@@ -358,29 +358,31 @@ class JobsClient:
         return [SplitRecord(*s) for s in call(self.contract.functions.splits(job_id))]
 
     def step_labels(self, job_id: int, job: JobRecord | None = None) -> list[bytes]:
-        """The step label of each split of order `job_id`, from its `SplitAssigned` events
-        (one `eth_getLogs` at the block the order was split in, then kept: labels never
-        change once assigned)."""
+        """The step label of each split of order `job_id`, from its `SplitAssigned` events:
+        one `eth_getLogs` of the block the order was split in. Not kept between calls: a
+        chain rewound or reorganised may split the order again, differently, at that
+        block."""
         j = job or self.raw_job(job_id)
         if not j.split_block:
             return []
-        key = (job_id, j.split_block)
-        labels = self._labels.get(key)
-        if labels is None:
+        try:
             logs = self.contract.events.SplitAssigned().get_logs(
                 from_block=j.split_block,
                 to_block=j.split_block,
                 argument_filters={"jobId": job_id},
             )
-            by_split = {int(e["args"]["splitId"]): bytes(e["args"]["step"]) for e in logs}
-            if sorted(by_split) != list(range(j.split_count)):
-                raise ChainUnavailable(
-                    f"the chain node returned {len(by_split)} SplitAssigned events of order "
-                    f"{job_id} at block {j.split_block}, not its {j.split_count} splits"
-                )
-            labels = [by_split[i] for i in range(j.split_count)]
-            self._labels[key] = labels
-        return labels
+        except (Web3RPCError, ValueError) as exc:
+            raise ChainUnavailable(
+                f"the chain node did not give the SplitAssigned events of order {job_id} "
+                f"(block {j.split_block}): {exc}"
+            ) from None
+        by_split = {int(e["args"]["splitId"]): bytes(e["args"]["step"]) for e in logs}
+        if sorted(by_split) != list(range(j.split_count)):
+            raise ChainUnavailable(
+                f"the chain node returned {len(by_split)} SplitAssigned events of order "
+                f"{job_id} at block {j.split_block}, not its {j.split_count} splits"
+            )
+        return [by_split[i] for i in range(j.split_count)]
 
     def status(self, job_id: int) -> JobStatus:
         return JobStatus(self.raw_job(job_id).status)
