@@ -8,9 +8,11 @@ import random
 import subprocess
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ledger.core.errors import InvalidInput
-from ledger.core.merkle import StandardMerkleTree, leaf_hash, process_proof, verify
+from ledger.core.merkle import StandardMerkleTree, leaf_hash, process_proof, root_of, verify
 from ledger.core.settings import NODE_MODULES
 
 ENCODING = ("bytes32", "uint256", "address")
@@ -89,3 +91,19 @@ def test_step_leaf_equals_the_generic_leaf() -> None:
     for seq in (0, 1, 2**63 - 1, 2**64 - 1):
         h = os.urandom(32)
         assert step_leaf(seq, h) == leaf_hash(LEAF_ENCODING, (seq, h))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.binary(min_size=32, max_size=32), min_size=1, max_size=70),
+    st.integers(0, 3),
+)
+def test_root_of_equals_the_tree_root(leaves: list[bytes], repeats: int) -> None:
+    """Leaves given twice (a tie in the sort) included."""
+    leaves = leaves + leaves[:repeats]
+    assert root_of(leaves) == StandardMerkleTree.from_leaf_hashes(leaves, (), ("bytes32",)).root
+
+
+def test_root_of_no_leaves_is_refused() -> None:
+    with pytest.raises(InvalidInput):
+        root_of([])
