@@ -144,3 +144,22 @@ def test_wrong_domain_recovers_someone_else(keys: list, change: str) -> None:
     sig = fast.Signer(keys[1].key).sign(step.digest(good))
     assert fast.recover(step.digest(other), sig) == reference_recover(step, other, sig)
     assert not fast.verify(step.digest(other), sig, keys[1].address)
+
+
+def test_recover_addresses_equals_recover_address_one_by_one(
+    rng: random.Random, keys: list
+) -> None:
+    """The batch form gives, in order, what `recover_address` gives for each pair, valid,
+    malformed, EIP-155 v or of the wrong length alike."""
+    digests, signatures = [], []
+    for i in range(200):
+        digest = rng.randbytes(32)
+        sig = fast.Signer(keys[i % len(keys)].key).sign(digest)
+        for bad in [sig, sig[:64] + bytes([37 + sig[64] % 2]), *_mutations(rng, sig)]:
+            digests.append(digest)
+            signatures.append(bad)
+    digests += [b"\x01" * 31, b"\x02" * 33]
+    signatures += signatures[:2]
+    expected = [fast.recover_address(d, s) for d, s in zip(digests, signatures, strict=True)]
+    assert fast.recover_addresses(digests, signatures) == expected
+    assert sum(e is None for e in expected) > 200 and sum(e is not None for e in expected) > 600

@@ -22,7 +22,7 @@ from coincurve._libsecp256k1 import ffi, lib
 from coincurve.context import GLOBAL_CONTEXT
 
 from ledger.core.abi import address_from_bytes
-from ledger.core.hashing import keccak
+from ledger.core.hashing import keccak, keccak_256
 
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 HALF_N = SECP256K1_N // 2
@@ -166,6 +166,45 @@ def recover_address(digest: bytes, signature: bytes) -> bytes | None:
     """The 20-byte address that signed `digest` (no checksum formatting: the hot path)."""
     buf = _recover_into(digest, signature)
     return keccak(buf[1:])[12:] if buf is not None else None
+
+
+def recover_addresses(digests: Sequence[bytes], signatures: Sequence[bytes]) -> list[bytes | None]:
+    """`[recover_address(d, s) for d, s in zip(digests, signatures)]` in one loop: the
+    buffers and library functions bound once, not looked up per signature (a checker
+    recovers thousands per call; tests/test_step_signatures.py compares the two)."""
+    try:
+        rsig, pub, out, outlen = _local.b
+    except AttributeError:
+        rsig, pub, out, outlen = _buffers()
+    parse, recover_key = (
+        lib.secp256k1_ecdsa_recoverable_signature_parse_compact,
+        lib.secp256k1_ecdsa_recover,
+    )
+    serialize, buffer, k256, ctx, form = (
+        lib.secp256k1_ec_pubkey_serialize,
+        ffi.buffer,
+        keccak_256,
+        _CTX,
+        _UNCOMPRESSED,
+    )
+    found: list[bytes | None] = []
+    add = found.append
+    for digest, signature in zip(digests, signatures, strict=True):
+        if len(signature) != 65 or len(digest) != 32:
+            add(None)
+            continue
+        v = signature[64]
+        if v >= 35:
+            v = (v - 35) % 2
+        elif v >= 27:
+            v -= 27
+        if v > 1 or not parse(ctx, rsig, signature, v) or not recover_key(ctx, pub, rsig, digest):
+            add(None)
+            continue
+        outlen[0] = 65
+        serialize(ctx, out, outlen, pub, form)
+        add(k256(buffer(out, 65)[1:]).digest()[12:])
+    return found
 
 
 def verify(digest: bytes, signature: bytes, address: str) -> bool:
