@@ -460,20 +460,10 @@ def _steps(data: bytes, count: int) -> list[dict[str, Any]]:
             at += 32 * n
         if at > len(data):
             raise InvalidInput("a block of the compact bundle is truncated")
-        if flags & UINT_TEXT:
-            job, split, seq, when = str(job), str(split), str(seq), str(when)
         step = {
-            "record": {
-                "jobId": job,
-                "splitId": split,
-                "seq": seq,
-                "prevHash": prev_hash,
-                "bizStep": biz,
-                "payloadHash": payload_hash,
-                "evidenceHash": evidence,
-                "time": when,
-                "member": member,
-            },
+            "record": step_record(
+                flags, job, split, seq, when, prev_hash, biz, payload_hash, evidence, member
+            ),
             "step_hash": step_hash,
             "signature": signature,
             "signer": signer,
@@ -486,6 +476,44 @@ def _steps(data: bytes, count: int) -> list[dict[str, Any]]:
     if at != len(data):
         raise InvalidInput("a block of the compact bundle has bytes past its steps")
     return out
+
+
+def step_record(
+    flags: int,
+    job: int,
+    split: int,
+    seq: int,
+    when: int,
+    prev_hash: str,
+    biz: str,
+    payload_hash: str,
+    evidence: str,
+    member: str,
+) -> dict[str, Any]:
+    """A typed step's record as its JSON object (one definition for every reader)."""
+    if flags & UINT_TEXT:
+        return {
+            "jobId": str(job),
+            "splitId": str(split),
+            "seq": str(seq),
+            "prevHash": prev_hash,
+            "bizStep": biz,
+            "payloadHash": payload_hash,
+            "evidenceHash": evidence,
+            "time": str(when),
+            "member": member,
+        }
+    return {
+        "jobId": job,
+        "splitId": split,
+        "seq": seq,
+        "prevHash": prev_hash,
+        "bizStep": biz,
+        "payloadHash": payload_hash,
+        "evidenceHash": evidence,
+        "time": when,
+        "member": member,
+    }
 
 
 def fill_proofs(steps: list[Any], anchors: list[dict[str, Any]]) -> None:

@@ -17,6 +17,7 @@ given twice (two bundles overlapping) counts once: the verdict depends on the co
 from __future__ import annotations
 
 import atexit
+import hashlib
 import itertools
 import multiprocessing
 from collections.abc import Callable, Iterable, Sequence
@@ -31,17 +32,40 @@ from web3.exceptions import BadFunctionCallOutput
 
 from ledger.core.abi import address_from_bytes
 from ledger.core.errors import InvalidInput
+from ledger.core.hashing import keccak, keccak_256
 from ledger.core.json_limits import loads as bounded_json
-from ledger.core.merkle import StandardMerkleTree, process_proof
+from ledger.core.merkle import StandardMerkleTree, process_proof, root_of
 from ledger.core.settings import usable_cores
 from ledger.core.types import Record
 from ledger.eth.reverts import reverts
 from ledger.steps.anchoring import LEAF_ENCODING, step_leaf
 from ledger.steps.bundle import Anchor, Bundle, BundleStep, StepList, gc_paused
-from ledger.steps.compact import Blocks, decode_block
-from ledger.steps.epcis import payload_hash
-from ledger.steps.record import ZERO, Domain, Step, read_record
-from ledger.steps.signatures import recover_address
+from ledger.steps.compact import (
+    _BLOCK_HEAD,
+    _FIXED,
+    _U16,
+    _U32,
+    KNOWN_FLAGS,
+    NO_ANCHOR,
+    NO_EVIDENCE,
+    NO_HASH,
+    NO_PAYLOAD,
+    NO_PROOF,
+    NO_SIGNER,
+    PAYLOAD_HASHED,
+    PREV_LINKED,
+    PROOF_DERIVED,
+    RAW,
+    SAME_MEMBER,
+    SIGNER_IS_MEMBER,
+    Blocks,
+    decode_block,
+    inflate,
+    step_record,
+)
+from ledger.steps.epcis import check_biz_step, payload_hash
+from ledger.steps.record import TYPE_HASH, ZERO, Domain, Step, read_record
+from ledger.steps.signatures import recover_address, recover_addresses
 from ledger.verify.authority import Window
 from ledger.verify.chain import ChainFacts, facts_for
 from ledger.verify.findings import Finding, Severity, counts, verdict
@@ -238,9 +262,222 @@ def examine_chunk(
 def examine_block(
     domain: Domain, block: bytes, job_id: int, split_id: int, ranges: Sequence[tuple[int, int, int]]
 ) -> Run | list[Examined | str]:
-    """`examine_chunk` of one block of a compact bundle, decoded here."""
+    """`examine_chunk` of one block of a compact bundle, decoded here: read straight into
+    a Run when it is one (`block_run`), else through its steps' JSON objects."""
+    run = block_run(domain, block, job_id, split_id, ranges)
+    if run is not None:
+        return run
     steps = [BundleStep.load(s) for s in decode_block(block)[1]]
     return examine_chunk(domain, _raws(enumerate(steps)), job_id, split_id, ranges)
+
+
+def block_run(
+    domain: Domain, block: bytes, job_id: int, split_id: int, ranges: Sequence[tuple[int, int, int]]
+) -> Run | None:
+    """The Run `examine_chunk` makes of a block's decoded steps, computed from the block's
+    typed fields as they lie in its bytes: no JSON object, hex text or row per step, the
+    payload hashed once per distinct text. None for any block that is not such a Run, or
+    that this reading is unsure of (a step kept as JSON, a damaged block, any error): the
+    general path then reads it and says what it finds. tests/test_block_run.py holds the
+    two equal on valid, odd and damaged blocks."""
+    try:
+        return _block_run(domain, block, job_id, split_id, ranges)
+    except Exception:  # noqa: BLE001 - whatever it is, the general path states it
+        return None
+
+
+PAD12 = bytes(12)  # an address's left padding to 32 bytes
+_BIZ_HASHES: dict[bytes, bytes] = {}
+"""A valid bizStep's UTF-8 bytes -> its EIP-712 string hash (a block repeats a few)."""
+
+
+def _biz_hash(raw: bytes) -> bytes:
+    """The hash of a valid bizStep given as UTF-8 bytes; raises for any other."""
+    found = _BIZ_HASHES.get(raw)
+    if found is None:
+        check_biz_step(raw.decode())
+        found = keccak(raw)
+        if len(_BIZ_HASHES) < 4096:
+            _BIZ_HASHES[raw] = found
+    return found
+
+
+def _block_run(
+    domain: Domain, block: bytes, job_id: int, split_id: int, ranges: Sequence[tuple[int, int, int]]
+) -> Run | None:
+    """`block_run`, raising where the block is damaged. Mirrors compact._steps field by
+    field; returns None at the first step that would not fit the Run of `_run_of`."""
+    count = _BLOCK_HEAD.unpack_from(block, 0)[1]
+    data = inflate(memoryview(block)[_BLOCK_HEAD.size :])
+    size = len(data)
+    if not count:
+        return None
+    fixed, u16, u32 = _FIXED.unpack_from, _U16.unpack_from, _U32.unpack_from
+    k256, sha256 = keccak_256, hashlib.sha256
+    prefix = domain.prefix
+    head64 = TYPE_HASH + job_id.to_bytes(32, "big") + split_id.to_bytes(32, "big")
+    unusual = ~KNOWN_FLAGS | RAW | NO_PAYLOAD
+    digests: list[bytes] = []
+    leaves: list[bytes] = []
+    times: list[int] = []
+    handovers: list[tuple[int, tuple[int, str]]] = []
+    signatures: list[bytes] = []
+    add_digest, add_leaf, add_time = digests.append, leaves.append, times.append
+    add_signature = signatures.append
+    at = 0
+    head = member = last_text = last_sha = when32 = b""
+    stated: bytes | None = None
+    stated_payload: bytes | None = None
+    last_when = -1
+    tells = False  # the last distinct payload may name a hand-over
+    first_seq = expect = -1
+    first_prev = b""
+    first_record: dict[str, Any] = {}
+    for i in range(count):
+        flags, job, split, seq, when = fixed(data, at)
+        at += 34
+        if flags & unusual or job != job_id or split != split_id or (i and seq != expect):
+            return None
+        if flags & PREV_LINKED:
+            if not i or stated is None:  # no step before, or one with no stated hash
+                return None
+            prev = stated
+        else:
+            prev = data[at : at + 32]
+            at += 32
+        if i and prev != head:
+            return None
+        (n,) = u16(data, at)
+        biz = data[at + 2 : at + 2 + n]
+        at += 2 + n
+        if flags & PAYLOAD_HASHED:
+            stated_payload = None
+        else:
+            stated_payload = data[at : at + 32]
+            at += 32
+        if flags & NO_EVIDENCE:
+            evidence = ZERO
+        else:
+            evidence = data[at : at + 32]
+            at += 32
+        if flags & SAME_MEMBER:
+            if not i:
+                return None
+        else:
+            raw = data[at : at + 20]
+            at += 20
+            if i and raw != member:
+                return None
+            member = raw
+        signature = data[at : at + 65]
+        at += 65
+        if flags & NO_HASH:
+            stated = None
+        else:
+            stated = data[at : at + 32]
+            at += 32
+        if not flags & (NO_SIGNER | SIGNER_IS_MEMBER):
+            at += 20
+        (n,) = u32(data, at)
+        text = data[at + 4 : at + 4 + n]
+        at += 4 + n
+        if not flags & NO_ANCHOR:
+            at += 8
+        if not flags & (PROOF_DERIVED | NO_PROOF):
+            (n,) = u16(data, at)
+            at += 2 + 32 * n
+        if at > size:
+            return None
+        if text != last_text:
+            if not text.isascii():
+                text.decode()  # raises if it is no UTF-8 text
+            last_text, last_sha = text, sha256(text).digest()
+            tells = b"handover" in text or b"\\u" in text  # escapes could hide the key
+        if stated_payload is not None and stated_payload != last_sha:
+            return None
+        seq32 = seq.to_bytes(32, "big")
+        if when != last_when:
+            when32, last_when = when.to_bytes(32, "big"), when
+        digest = k256(
+            prefix
+            + k256(
+                b"".join(
+                    (
+                        head64,
+                        seq32,
+                        prev,
+                        _biz_hash(biz),
+                        last_sha,
+                        evidence,
+                        when32,
+                        PAD12,
+                        member,
+                    )
+                )
+            ).digest()
+        ).digest()
+        if stated is not None and stated != digest:
+            return None
+        add_signature(signature)
+        if not i:
+            first_seq, first_prev = seq, prev
+            first_record = _record_of(
+                flags, (job, split, seq, when), (prev, biz, last_sha, evidence, member)
+            )
+        if tells:
+            found = _handover(text.decode())
+            if found is not None:
+                handovers.append((seq, found))
+        add_digest(digest)
+        add_leaf(k256(k256(seq32 + digest).digest()).digest())
+        add_time(when)
+        head, expect = digest, seq + 1
+    if at != size:
+        return None
+    signers = recover_addresses(digests, signatures)
+    signer = signers[0]
+    if signer is None or signers.count(signer) != count:
+        return None
+    last = expect - 1
+    last_record = _record_of(
+        flags, (job, split, last, when), (prev, biz, last_sha, evidence, member)
+    )
+    lo = first_seq
+    return Run(
+        first_seq=lo,
+        first_prev=first_prev,
+        last_seq=last,
+        last_digest=head,
+        member=str(first_record["member"]),
+        signer=signer,
+        times=times,
+        digests=b"".join(digests),
+        leaves=b"".join(leaves),
+        roots={
+            index: root_of(leaves[a - lo : b - lo + 1])
+            for index, a, b in ranges
+            if lo <= a <= b <= last
+        },
+        handovers=handovers,
+        edges=(first_record, last_record),
+    )
+
+
+def _record_of(
+    flags: int, uints: tuple[int, int, int, int], raw: tuple[bytes, bytes, bytes, bytes, bytes]
+) -> dict[str, Any]:
+    """A step's record as `decode_block` gives it, from its integers (job, split, seq,
+    time) and raw fields (prev hash, bizStep, payload hash, evidence hash, member)."""
+    prev, biz, payload, evidence, member = raw
+    return step_record(
+        flags,
+        *uints,
+        "0x" + prev.hex(),
+        biz.decode(),
+        "0x" + payload.hex(),
+        "0x" + evidence.hex(),
+        address_from_bytes(member),
+    )
 
 
 def _raws(items: Iterable[tuple[int, BundleStep]]) -> list[Raw]:
