@@ -171,7 +171,11 @@ def recover_address(digest: bytes, signature: bytes) -> bytes | None:
 def recover_addresses(digests: Sequence[bytes], signatures: Sequence[bytes]) -> list[bytes | None]:
     """`[recover_address(d, s) for d, s in zip(digests, signatures)]` in one loop: the
     buffers and library functions bound once, not looked up per signature (a checker
-    recovers thousands per call; tests/test_step_signatures.py compares the two)."""
+    recovers thousands per call; tests/test_step_signatures.py compares the two).
+
+    A key recovered twice in a row is recognised by libsecp256k1's own 64-byte form of
+    it (the same bytes load as the same point, in this process), so its address is not
+    serialised and hashed again."""
     try:
         rsig, pub, out, outlen = _local.b
     except AttributeError:
@@ -189,6 +193,7 @@ def recover_addresses(digests: Sequence[bytes], signatures: Sequence[bytes]) -> 
     )
     found: list[bytes | None] = []
     add = found.append
+    last_key, last = b"", b""  # the libsecp256k1 form of the last key recovered, its address
     for digest, signature in zip(digests, signatures, strict=True):
         if len(signature) != 65 or len(digest) != 32:
             add(None)
@@ -201,9 +206,12 @@ def recover_addresses(digests: Sequence[bytes], signatures: Sequence[bytes]) -> 
         if v > 1 or not parse(ctx, rsig, signature, v) or not recover_key(ctx, pub, rsig, digest):
             add(None)
             continue
-        outlen[0] = 65
-        serialize(ctx, out, outlen, pub, form)
-        add(k256(buffer(out, 65)[1:]).digest()[12:])
+        key = buffer(pub, 64)[:]
+        if key != last_key:  # a batch is mostly one signer's: its address is derived once
+            outlen[0] = 65
+            serialize(ctx, out, outlen, pub, form)
+            last_key, last = key, k256(buffer(out, 65)[1:]).digest()[12:]
+        add(last)
     return found
 
 
