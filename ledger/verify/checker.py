@@ -34,11 +34,11 @@ from ledger.core.abi import address_from_bytes
 from ledger.core.errors import InvalidInput
 from ledger.core.hashing import keccak, keccak_256
 from ledger.core.json_limits import loads as bounded_json
-from ledger.core.merkle import StandardMerkleTree, process_proof, root_of
+from ledger.core.merkle import process_proof, root_of
 from ledger.core.settings import usable_cores
 from ledger.core.types import Record
 from ledger.eth.reverts import reverts
-from ledger.steps.anchoring import LEAF_ENCODING, step_leaf
+from ledger.steps.anchoring import step_leaf
 from ledger.steps.bundle import Anchor, Bundle, BundleStep, StepList, gc_paused
 from ledger.steps.compact import (
     _BLOCK_HEAD,
@@ -82,6 +82,8 @@ Examined = tuple[
 ]
 # (record, signature, payload, stated step hash) as a bundle carries them
 Raw = tuple[Any, Any, Any, Any]
+# (from, to) sequence ranges whose Merkle roots the per-step work rebuilds: anchors' ranges
+Ranges = Sequence[tuple[int, int]]
 
 
 def _signature(value: Any) -> bytes:
@@ -184,14 +186,12 @@ class Run:
     times: list[int]
     digests: bytes  # 32 bytes per step
     leaves: bytes  # 32 bytes per step
-    roots: dict[int, bytes]  # anchor index -> root, for the anchors wholly inside the run
+    roots: dict[tuple[int, int], bytes]  # (from, to) seq range -> root, for ranges inside it
     handovers: list[tuple[int, tuple[int, str]]]
     edges: tuple[Any, Any] = (None, None)  # the first and last steps' records
 
 
-def _run_of(
-    rows: list[Examined | str], job_id: int, split_id: int, ranges: Sequence[tuple[int, int, int]]
-) -> Run | None:
+def _run_of(rows: list[Examined | str], job_id: int, split_id: int, ranges: Ranges) -> Run | None:
     """The rows as one Run, or None if any of them needs the step-by-step checks."""
     if not rows or isinstance(rows[0], str):
         return None
@@ -220,13 +220,7 @@ def _run_of(
     good = cast(list[Examined], rows)  # none is a str: checked above
     leaves = [r[7] for r in good]
     lo = first[0]
-    roots = {
-        index: StandardMerkleTree.from_leaf_hashes(
-            leaves[a - lo : b - lo + 1], (), LEAF_ENCODING
-        ).root
-        for index, a, b in ranges
-        if lo <= a <= b <= seq
-    }
+    roots = {(a, b): root_of(leaves[a - lo : b - lo + 1]) for a, b in ranges if lo <= a <= b <= seq}
     return Run(
         first_seq=lo,
         first_prev=first[3],
@@ -247,7 +241,7 @@ def examine_chunk(
     raws: Sequence[Raw],
     job_id: int,
     split_id: int,
-    ranges: Sequence[tuple[int, int, int]],
+    ranges: Ranges,
 ) -> Run | list[Examined | str]:
     """A worker's task: a chunk of one split's steps as a Run when it needs no finding of
     its own, else its rows for the step-by-step checks."""
@@ -260,7 +254,7 @@ def examine_chunk(
 
 
 def examine_block(
-    domain: Domain, block: bytes, job_id: int, split_id: int, ranges: Sequence[tuple[int, int, int]]
+    domain: Domain, block: bytes, job_id: int, split_id: int, ranges: Ranges
 ) -> Run | list[Examined | str]:
     """`examine_chunk` of one block of a compact bundle, decoded here: read straight into
     a Run when it is one (`block_run`), else through its steps' JSON objects."""
@@ -272,7 +266,7 @@ def examine_block(
 
 
 def block_run(
-    domain: Domain, block: bytes, job_id: int, split_id: int, ranges: Sequence[tuple[int, int, int]]
+    domain: Domain, block: bytes, job_id: int, split_id: int, ranges: Ranges
 ) -> Run | None:
     """The Run `examine_chunk` makes of a block's decoded steps, computed from the block's
     typed fields as they lie in its bytes: no JSON object, hex text or row per step, the
@@ -303,7 +297,7 @@ def _biz_hash(raw: bytes) -> bytes:
 
 
 def _block_run(
-    domain: Domain, block: bytes, job_id: int, split_id: int, ranges: Sequence[tuple[int, int, int]]
+    domain: Domain, block: bytes, job_id: int, split_id: int, ranges: Ranges
 ) -> Run | None:
     """`block_run`, raising where the block is damaged. Mirrors compact._steps field by
     field; returns None at the first step that would not fit the Run of `_run_of`."""
@@ -454,9 +448,7 @@ def _block_run(
         digests=b"".join(digests),
         leaves=b"".join(leaves),
         roots={
-            index: root_of(leaves[a - lo : b - lo + 1])
-            for index, a, b in ranges
-            if lo <= a <= b <= last
+            (a, b): root_of(leaves[a - lo : b - lo + 1]) for a, b in ranges if lo <= a <= b <= last
         },
         handovers=handovers,
         edges=(first_record, last_record),
@@ -625,7 +617,21 @@ def start_steps(
     caller does its own chain reads meanwhile, then calls `finish`. Of the facts, only
     the job, domain and anchors are read here; the rest only by `finish`."""
     with gc_paused():
-        return StepsCheck.start(facts, bundles, split_ids)
+        return StepsCheck.start(facts.job_id, facts.domain, bundles, split_ids, facts)
+
+
+def rooted(anchors: Iterable[Any]) -> list[tuple[int, int]]:
+    """The (from, to) ranges of `anchors` whose roots the workers rebuild: ascending and
+    disjoint, as the chain's are. A bundle's own claims serve when the chain's are not
+    read yet; a range no worker rooted is rooted by `_check_runs`, so claims that are
+    false cost time, never a verdict, and overlapping ones no more than one root each."""
+    out: list[tuple[int, int]] = []
+    last = -1
+    for lo, hi in sorted((a.from_seq, a.to_seq) for a in anchors):
+        if last < lo <= hi:
+            out.append((lo, hi))
+            last = hi
+    return out
 
 
 @dataclass
@@ -637,7 +643,10 @@ class StepsCheck:
     step here (`_check_runs`); any other falls back to the step-by-step checks, which
     state each problem."""
 
-    facts: ChainFacts
+    facts: ChainFacts | None  # None until `finish` is given them
+    job_id: int
+    domain: Domain
+    bundles: Sequence[Bundle]
     given: dict[int, list[tuple[int, BundleStep]]]
     claims: dict[int, list[Any]]
     lazy: dict[int, Blocks]  # compact splits: their blocks go to the workers undecoded
@@ -646,9 +655,15 @@ class StepsCheck:
 
     @classmethod
     def start(
-        cls, facts: ChainFacts, bundles: Sequence[Bundle], split_ids: Iterable[int]
+        cls,
+        job_id: int,
+        domain: Domain,
+        bundles: Sequence[Bundle],
+        split_ids: Iterable[int],
+        facts: ChainFacts | None = None,
     ) -> StepsCheck:
-        job_id = facts.job_id
+        """Hand the steps to the workers. Without the chain's facts yet, the bundles' own
+        anchor claims say which roots the workers rebuild (`rooted`)."""
         given: dict[int, list[tuple[int, BundleStep]]] = {s: [] for s in split_ids}
         claims: dict[int, list[Any]] = {s: [] for s in given}
         sources: dict[int, list[Sequence[BundleStep]]] = {s: [] for s in given}
@@ -685,27 +700,41 @@ class StepsCheck:
 
         parts: dict[int, list[Any]] = {}
         for sid, items in given.items():
-            ranges = [(a.index, a.from_seq, a.to_seq) for a in facts.anchors.get(sid, [])]
+            ranges = rooted(facts.anchors.get(sid, []) if facts is not None else claims[sid])
             if sid in lazy:
                 parts[sid] = [
-                    task(examine_block, facts.domain, b, job_id, sid, ranges)
-                    for b in lazy[sid].blocks
+                    task(examine_block, domain, b, job_id, sid, ranges) for b in lazy[sid].blocks
                 ]
                 continue
             raws = listed[sid].raws() if sid in listed else _raws(items)
             parts[sid] = [
-                task(examine_chunk, facts.domain, raws[i : i + CHUNK], job_id, sid, ranges)
+                task(examine_chunk, domain, raws[i : i + CHUNK], job_id, sid, ranges)
                 for i in range(0, len(raws), CHUNK)
             ]
-        return cls(facts, given, claims, lazy, listed, parts)
+        return cls(facts, job_id, domain, bundles, given, claims, lazy, listed, parts)
 
-    def finish(self) -> StepsVerdict:
-        """The verdict, once the workers are done (the facts complete by now)."""
+    def cancel(self) -> None:
+        """Drop the parts no worker has begun (a check that ends without a verdict)."""
+        for parts in self.parts.values():
+            for p in parts:
+                if isinstance(p, _Part):
+                    p.future.cancel()
+
+    def finish(self, facts: ChainFacts | None = None) -> StepsVerdict:
+        """The verdict, once the workers are done, with `facts` if it was started without
+        them (the facts complete by now)."""
+        facts = facts or self.facts
+        if facts is None:
+            raise ValueError("a check started without the chain's facts needs them to finish")
+        if (facts.job_id, facts.domain) != (self.job_id, self.domain):
+            self.cancel()  # examined for another job or domain than the chain's: start again
+            return start_steps(facts, self.bundles, list(self.given)).finish()
+        self.facts = facts
         with gc_paused():
-            return self._finish()
+            return self._finish(facts)
 
-    def _finish(self) -> StepsVerdict:
-        facts, claims, lazy, listed = self.facts, self.claims, self.lazy, self.listed
+    def _finish(self, facts: ChainFacts) -> StepsVerdict:
+        claims, lazy, listed = self.claims, self.lazy, self.listed
         job_id = facts.job_id
         findings: list[Finding] = []
 
@@ -787,12 +816,10 @@ def _check_runs(
         lo, hi = a.from_seq, a.to_seq
         if lo != covered or hi < lo or hi > last:
             return False
-        root = next((r.roots[a.index] for r in runs if a.index in r.roots), None)
+        root = next((r.roots[(lo, hi)] for r in runs if (lo, hi) in r.roots), None)
         if root is None:
             leaves = b"".join(r.leaves for r in runs)
-            root = StandardMerkleTree.from_leaf_hashes(
-                [leaves[32 * q : 32 * q + 32] for q in range(lo, hi + 1)], (), LEAF_ENCODING
-            ).root
+            root = root_of([leaves[32 * q : 32 * q + 32] for q in range(lo, hi + 1)])
         if root != a.root or digests[32 * hi : 32 * hi + 32] != a.head:
             return False
         span = times[lo : hi + 1]
@@ -1016,8 +1043,7 @@ def _check_anchors(
         present = [c for c in covered if c is not None]
         where = {"tx": anchor.tx_hash, "block": anchor.block, "anchor": anchor.index}
         if len(present) == len(covered):
-            tree = StandardMerkleTree.from_leaf_hashes([c.leaf for c in present], (), LEAF_ENCODING)
-            if tree.root != anchor.root:
+            if root_of([c.leaf for c in present]) != anchor.root:
                 flag(
                     Severity.CRITICAL,
                     "not-included",
@@ -1207,11 +1233,18 @@ def verify_bundle(bundle: Bundle, w3: Web3) -> StepsVerdict:
     if not w3.eth.get_code(address):
         return _refused(bundle, "no-contract", f"no Traceability contract at {address}")
     not_traceability: tuple[type[Exception], ...] = (*reverts(), BadFunctionCallOutput)
+    split_ids = sorted({s.split_id for s in bundle.splits})
+    with gc_paused():  # the workers examine the steps while the chain's facts are read
+        check = StepsCheck.start(bundle.job_id, Domain(chain_id, address), [bundle], split_ids)
     try:
         facts = facts_for(w3, address, chain_id, bundle.job_id)
     except not_traceability:
+        check.cancel()
         return _refused(bundle, "no-contract", f"the contract at {address} is no Traceability")
-    return check_steps(facts, [bundle], sorted({s.split_id for s in bundle.splits}))
+    except BaseException:
+        check.cancel()
+        raise
+    return check.finish(facts)
 
 
 def _refused(bundle: Bundle, code: str, text: str) -> StepsVerdict:
