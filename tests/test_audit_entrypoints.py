@@ -477,3 +477,33 @@ def test_a_split_listed_twice_gets_one_verdict_in_either_form(world: World) -> N
             assert resp.status_code == 200, resp.text
             verdicts.append((resp.json()["verdict"], resp.json()["findings"]))
         assert verdicts[0] == verdicts[1]
+
+
+def test_a_corrupt_block_for_a_contract_that_is_no_traceability_is_refused_as_that(
+    world: World,
+) -> None:
+    """The steps are examined while the chain is read, but the order of the answers is
+    as if one came after the other: a contract that is no Traceability is the verdict,
+    and only for a real one does the damaged block refuse the bundle."""
+    from ledger.core.errors import InvalidInput
+
+    good = world.cases["clean"].bundle
+    raw = bytearray(compact.encode(good))
+    frames = list(compact.frames(bytes(raw)))
+    offset = len(compact.MAGIC)
+    for kind, body in frames:
+        offset += 5
+        if kind == compact.STEPS:
+            raw[offset + 20] ^= 0xFF  # inside the block's compressed steps
+            break
+        offset += len(body)
+    other = world.node.deployment.address("JobBoard")
+    wrong = (
+        compact.MAGIC
+        + compact.header_frame({**good, "traceability": other})[len(compact.MAGIC) :]
+        + bytes(raw[len(compact.header_frame(good)) :])
+    )
+    result = verify_bundle(Bundle.load(wrong), http_web3(world.url))
+    assert [f.code for f in result.findings] == ["no-contract"]
+    with pytest.raises(InvalidInput, match="corrupt"):
+        verify_bundle(Bundle.load(bytes(raw)), http_web3(world.url))

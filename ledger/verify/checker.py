@@ -1234,16 +1234,22 @@ def verify_bundle(bundle: Bundle, w3: Web3) -> StepsVerdict:
         return _refused(bundle, "no-contract", f"no Traceability contract at {address}")
     not_traceability: tuple[type[Exception], ...] = (*reverts(), BadFunctionCallOutput)
     split_ids = sorted({s.split_id for s in bundle.splits})
-    with gc_paused():  # the workers examine the steps while the chain's facts are read
-        check = StepsCheck.start(bundle.job_id, Domain(chain_id, address), [bundle], split_ids)
+    check: StepsCheck | None = None
+    try:  # the workers examine the steps while the chain's facts are read
+        with gc_paused():
+            check = StepsCheck.start(bundle.job_id, Domain(chain_id, address), [bundle], split_ids)
+    except Exception:  # noqa: BLE001 - raised again below, after the chain's refusal if any
+        check = None
     try:
         facts = facts_for(w3, address, chain_id, bundle.job_id)
-    except not_traceability:
-        check.cancel()
-        return _refused(bundle, "no-contract", f"the contract at {address} is no Traceability")
-    except BaseException:
-        check.cancel()
+    except BaseException as exc:
+        if check is not None:
+            check.cancel()
+        if isinstance(exc, not_traceability):
+            return _refused(bundle, "no-contract", f"the contract at {address} is no Traceability")
         raise
+    if check is None:  # a step examined here at once raised: as before, once the facts are in
+        return check_steps(facts, [bundle], split_ids)
     return check.finish(facts)
 
 
