@@ -20,6 +20,7 @@ import atexit
 import hashlib
 import itertools
 import multiprocessing
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -484,14 +485,20 @@ def pool() -> ProcessPoolExecutor | None:
 
     Workers come from a fork server started without this process's data, so a checker
     holding a large bundle never forks it; call this before reading a bundle to overlap
-    the workers' start with the reading. The fork server also imports the CLI: each worker
-    runs this process's main script again before its first task (Python 3.11's fork
-    server never preloads `__main__`), and `cofab`'s, like the benches', imports the CLI,
-    which then costs a worker nothing instead of about 0.2 s of CPU per check."""
+    the workers' start with the reading. The fork server also imports every cofab module
+    this process has loaded: each worker runs this process's main script again before its
+    first task (Python 3.11's fork server never preloads `__main__`), and the imports of
+    `cofab`'s, the node's or a bench's would otherwise cost each worker about 0.2 s of CPU
+    per check."""
     global _POOL
     if _POOL is None and usable_cores(8) > 1:
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["ledger.verify.checker", "ledger.cli"])
+        loaded = sorted(
+            m
+            for m in list(sys.modules)
+            if m.split(".")[0] in ("ledger", "api") and not m.endswith("__main__")
+        )
+        ctx.set_forkserver_preload(["ledger.verify.checker", *loaded])
         _POOL = ProcessPoolExecutor(max_workers=usable_cores(8), mp_context=ctx)
         atexit.register(close_pool)
     return _POOL
