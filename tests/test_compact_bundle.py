@@ -150,8 +150,8 @@ def test_a_step_with_flags_this_reader_does_not_know_is_refused() -> None:
     bundle["splits"] = bundle["splits"][:1]
     bundle["splits"][0]["steps"] = []
     head = compact.encode(bundle)
-    step = compact._FIXED.pack(1 << 14, 7, 0, 0, 0)
-    block = compact._BLOCK_HEAD.pack(0, 1) + zlib.compress(step)
+    step = compact.FIXED.pack(1 << 14, 7, 0, 0, 0)
+    block = compact.BLOCK_HEAD.pack(0, 1) + zlib.compress(step)
     with pytest.raises(InvalidInput, match="flags this reader does not know") as refused:
         Bundle.load(head + compact._FRAME.pack(compact.STEPS, len(block)) + block).export()
     assert refused.value.status == 422
@@ -203,8 +203,8 @@ def test_a_crafted_header_or_step_is_refused_with_a_422_not_a_crash() -> None:
     nested = b"[" * 100_000 + b"]" * 100_000
     empty = {**bundle, "splits": [{"split_id": 0, "anchors": [], "steps": []}]}
     header = compact.encode(empty)
-    raw_step = compact._FIXED.pack(compact.RAW, 0, 0, 0, 0) + compact._U32.pack(len(nested))
-    block = compact._BLOCK_HEAD.pack(0, 1) + zlib.compress(raw_step + nested)
+    raw_step = compact.FIXED.pack(compact.RAW, 0, 0, 0, 0) + compact.U32.pack(len(nested))
+    block = compact.BLOCK_HEAD.pack(0, 1) + zlib.compress(raw_step + nested)
     for damaged in (
         compact.MAGIC + compact._frame(compact.HEADER, zlib.compress(nested)),
         header + compact._frame(compact.STEPS, block),

@@ -46,11 +46,11 @@ PROOF_DERIVED = 1 << 11  # the proof is the one of its anchor's tree over the bl
 UINT_TEXT = 1 << 12  # jobId, splitId, seq and time are decimal text (a node's export form)
 KNOWN_FLAGS = (1 << 13) - 1
 
-_FIXED = struct.Struct(">HQQQQ")  # flags, jobId, splitId, seq, time
-_U16 = struct.Struct(">H")
-_U32 = struct.Struct(">I")
+FIXED = struct.Struct(">HQQQQ")  # flags, jobId, splitId, seq, time
+U16 = struct.Struct(">H")
+U32 = struct.Struct(">I")
 _FRAME = struct.Struct(">cI")  # kind, length
-_BLOCK_HEAD = struct.Struct(">QI")  # split id, steps
+BLOCK_HEAD = struct.Struct(">QI")  # split id, steps
 U64 = 2**64
 
 
@@ -163,7 +163,7 @@ def _typed_or_none(
     biz_raw = biz.encode()
     if len(biz_raw) >= 2**16:
         return None
-    out += [_U16.pack(len(biz_raw)), biz_raw]
+    out += [U16.pack(len(biz_raw)), biz_raw]
     payload = step.get("payload")
     if isinstance(payload, str) and hashlib.sha256(payload.encode()).digest() == payload_hash:
         flags |= PAYLOAD_HASHED
@@ -198,7 +198,7 @@ def _typed_or_none(
         flags |= NO_PAYLOAD
     elif isinstance(payload, str):
         text = payload.encode()
-        out += [_U32.pack(len(text)), text]
+        out += [U32.pack(len(text)), text]
     else:
         return None
     anchor = step.get("anchor_index")
@@ -217,10 +217,10 @@ def _typed_or_none(
         nodes = [n for p in proof if (n := _b(p, 32)) is not None]
         if len(nodes) != len(proof):
             return None
-        out += [_U16.pack(len(nodes)), *nodes]
+        out += [U16.pack(len(nodes)), *nodes]
     else:
         return None
-    out[0] = _FIXED.pack(flags, *(int(rec[k]) for k in _UINTS))
+    out[0] = FIXED.pack(flags, *(int(rec[k]) for k in _UINTS))
     return b"".join(out)
 
 
@@ -297,13 +297,13 @@ def block_frame(split_id: int, steps: Sequence[Any], derived: Any = (), level: i
         typed = _typed(step, prev, i in derived) if isinstance(step, dict) else None
         if typed is None:
             text = json.dumps(step).encode()
-            typed = _FIXED.pack(RAW, 0, 0, 0, 0) + _U32.pack(len(text)) + text
+            typed = FIXED.pack(RAW, 0, 0, 0, 0) + U32.pack(len(text)) + text
             prev = None
         else:
             prev = step
         out.append(typed)
     body = zlib.compress(b"".join(out), level)
-    return _frame(STEPS, _BLOCK_HEAD.pack(split_id, len(out)) + body)
+    return _frame(STEPS, BLOCK_HEAD.pack(split_id, len(out)) + body)
 
 
 def encode(bundle: dict[str, Any], level: int = 6) -> bytes:
@@ -370,8 +370,8 @@ def decode_block(block: bytes) -> tuple[int, list[dict[str, Any]]]:
     """(split id, steps as their JSON objects) of one STEPS frame's body; proofs flagged
     as derived are left as `...` here (`fill_proofs` rebuilds them)."""
     try:
-        split_id, count = _BLOCK_HEAD.unpack_from(block, 0)
-        data = inflate(memoryview(block)[_BLOCK_HEAD.size :])
+        split_id, count = BLOCK_HEAD.unpack_from(block, 0)
+        data = inflate(memoryview(block)[BLOCK_HEAD.size :])
         return split_id, _steps(data, count)
     except (struct.error, IndexError, UnicodeDecodeError, ValueError) as exc:
         if isinstance(exc, InvalidInput):
@@ -384,15 +384,15 @@ def _steps(data: bytes, count: int) -> list[dict[str, Any]]:
     at, prev = 0, None
     hexes = bytes.hex
     for _ in range(count):
-        flags, job, split, seq, when = _FIXED.unpack_from(data, at)
-        at += _FIXED.size
+        flags, job, split, seq, when = FIXED.unpack_from(data, at)
+        at += FIXED.size
         if flags & ~KNOWN_FLAGS:
             raise InvalidInput(
                 f"a compact step has flags this reader does not know (0x{flags:04x}): the "
                 "bundle was written by a newer cofab"
             )
         if flags & RAW:
-            (n,) = _U32.unpack_from(data, at)
+            (n,) = U32.unpack_from(data, at)
             step = bounded_json(data[at + 4 : at + 4 + n], "a step of the compact bundle")
             at += 4 + n
             out.append(step)
@@ -405,7 +405,7 @@ def _steps(data: bytes, count: int) -> list[dict[str, Any]]:
         else:
             prev_hash = "0x" + hexes(data[at : at + 32])
             at += 32
-        (n,) = _U16.unpack_from(data, at)
+        (n,) = U16.unpack_from(data, at)
         biz = data[at + 2 : at + 2 + n].decode()
         at += 2 + n
         payload_hash = None
@@ -439,7 +439,7 @@ def _steps(data: bytes, count: int) -> list[dict[str, Any]]:
             at += 20
         payload = None
         if not flags & NO_PAYLOAD:
-            (n,) = _U32.unpack_from(data, at)
+            (n,) = U32.unpack_from(data, at)
             payload = data[at + 4 : at + 4 + n].decode()
             at += 4 + n
         if payload_hash is None:
@@ -454,7 +454,7 @@ def _steps(data: bytes, count: int) -> list[dict[str, Any]]:
         if flags & PROOF_DERIVED:
             proof = ...  # rebuilt from the split's steps
         elif not flags & NO_PROOF:
-            (n,) = _U16.unpack_from(data, at)
+            (n,) = U16.unpack_from(data, at)
             at += 2
             proof = ["0x" + hexes(data[at + 32 * i : at + 32 * i + 32]) for i in range(n)]
             at += 32 * n
@@ -577,9 +577,9 @@ def read(data: bytes) -> tuple[dict[str, Any], dict[int, Blocks]]:
             except ValueError as exc:
                 raise InvalidInput(f"the compact bundle's header is not JSON: {exc}") from None
         elif kind == STEPS:
-            if len(body) < _BLOCK_HEAD.size:
+            if len(body) < BLOCK_HEAD.size:
                 raise InvalidInput("a block of the compact bundle is truncated")
-            split_id, count = _BLOCK_HEAD.unpack_from(body, 0)
+            split_id, count = BLOCK_HEAD.unpack_from(body, 0)
             got = blocks.setdefault(split_id, ([], []))
             got[0].append(bytes(body))
             got[1].append(count)

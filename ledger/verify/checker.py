@@ -42,10 +42,8 @@ from ledger.eth.reverts import reverts
 from ledger.steps.anchoring import step_leaf
 from ledger.steps.bundle import Anchor, Bundle, BundleStep, StepList, gc_paused
 from ledger.steps.compact import (
-    _BLOCK_HEAD,
-    _FIXED,
-    _U16,
-    _U32,
+    BLOCK_HEAD,
+    FIXED,
     KNOWN_FLAGS,
     NO_ANCHOR,
     NO_EVIDENCE,
@@ -59,6 +57,8 @@ from ledger.steps.compact import (
     RAW,
     SAME_MEMBER,
     SIGNER_IS_MEMBER,
+    U16,
+    U32,
     Blocks,
     decode_block,
     inflate,
@@ -302,12 +302,12 @@ def _block_run(
 ) -> Run | None:
     """`block_run`, raising where the block is damaged. Mirrors compact._steps field by
     field; returns None at the first step that would not fit the Run of `_run_of`."""
-    count = _BLOCK_HEAD.unpack_from(block, 0)[1]
-    data = inflate(memoryview(block)[_BLOCK_HEAD.size :])
+    count = BLOCK_HEAD.unpack_from(block, 0)[1]
+    data = inflate(memoryview(block)[BLOCK_HEAD.size :])
     size = len(data)
     if not count:
         return None
-    fixed, u16, u32 = _FIXED.unpack_from, _U16.unpack_from, _U32.unpack_from
+    fixed, u16, u32 = FIXED.unpack_from, U16.unpack_from, U32.unpack_from
     k256, sha256 = keccak_256, hashlib.sha256
     prefix = domain.prefix
     head64 = TYPE_HASH + job_id.to_bytes(32, "big") + split_id.to_bytes(32, "big")
