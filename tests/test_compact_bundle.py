@@ -151,10 +151,30 @@ def test_a_step_with_flags_this_reader_does_not_know_is_refused() -> None:
     bundle["splits"][0]["steps"] = []
     head = compact.encode(bundle)
     step = compact.FIXED.pack(1 << 14, 7, 0, 0, 0)
-    block = compact.BLOCK_HEAD.pack(0, 1) + zlib.compress(step)
+    block = compact.BLOCK_HEAD.pack(0, 1) + zlib.compress(step, 0)
     with pytest.raises(InvalidInput, match="flags this reader does not know") as refused:
         Bundle.load(head + compact._FRAME.pack(compact.STEPS, len(block)) + block).export()
     assert refused.value.status == 422
+
+
+def test_a_block_repeating_one_step_over_and_over_is_refused_before_it_is_read() -> None:
+    """A crafted block of one step repeated compresses to almost nothing: a 4 MiB request
+    could otherwise make the checker examine millions of steps. A block must hold at
+    least 16 compressed bytes per step (a real one: over 64) and at most 4,096 steps."""
+    bundle = _bundle(8, 0)
+    one = bundle["splits"][0]["steps"][0]
+    head = compact.header_frame(bundle)
+    bomb = head + compact.block_frame(0, [one] * 4096)
+    assert len(bomb) - len(head) < 4096 * compact.MIN_PACKED_STEP
+    with pytest.raises(InvalidInput, match="declares 4,096 steps"):
+        Bundle.load(bomb)
+    too_many = compact.BLOCK_HEAD.pack(0, 4097) + zlib.compress(os.urandom(20 * 4097))
+    with pytest.raises(InvalidInput, match="at most 4,096 steps"):
+        Bundle.load(head + compact._frame(compact.STEPS, too_many))
+    distinct = _bundle(512, 0)["splits"][0]["steps"]
+    assert len(compact.block_frame(0, distinct)) > 64 * len(distinct)  # a real block
+    twice = head + compact.block_frame(0, distinct * 2)  # two exports pasted together
+    assert len(Bundle.load(twice).splits[0].steps) == 1024
 
 
 def test_a_bundle_without_proofs_or_anchors_round_trips() -> None:

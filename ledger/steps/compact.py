@@ -346,6 +346,12 @@ def frames(data: bytes) -> Iterator[tuple[bytes, memoryview]]:
         at += size
 
 
+MIN_PACKED_STEP = 16
+"""Compressed bytes a block's step takes at least: a real step carries 64 bytes that do
+not compress (its signature), so only a crafted block repeating its steps over and over
+comes under this. The bound keeps the steps a file can make a checker examine in
+proportion to its size (a 4 MiB request body: at most 262,144 steps)."""
+
 MAX_INFLATED = 64 << 20
 """Bytes a header or a block may inflate to: far above a real block of 4,096 steps (about
 2 MiB), and a bound on what a small, crafted file can make a reader hold."""
@@ -580,6 +586,13 @@ def read(data: bytes) -> tuple[dict[str, Any], dict[int, Blocks]]:
             if len(body) < BLOCK_HEAD.size:
                 raise InvalidInput("a block of the compact bundle is truncated")
             split_id, count = BLOCK_HEAD.unpack_from(body, 0)
+            packed = len(body) - BLOCK_HEAD.size
+            if count > BLOCK or count * MIN_PACKED_STEP > packed:
+                raise InvalidInput(
+                    f"a block of the compact bundle declares {count:,} steps in {packed:,} "
+                    f"bytes: a block holds at most {BLOCK:,} steps, each at least "
+                    f"{MIN_PACKED_STEP} bytes compressed"
+                )
             got = blocks.setdefault(split_id, ([], []))
             got[0].append(bytes(body))
             got[1].append(count)
