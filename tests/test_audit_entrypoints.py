@@ -479,6 +479,28 @@ def test_a_split_listed_twice_gets_one_verdict_in_either_form(world: World) -> N
         assert verdicts[0] == verdicts[1]
 
 
+def test_findings_of_one_kind_beyond_a_hundred_are_counted_not_listed(world: World) -> None:
+    """A bundle whose every step is forged answers with the first 100 findings of each
+    kind and one more that counts the rest; the summary and the verdict count them all."""
+    good = world.cases["clean"].bundle
+    forged = copy.deepcopy(good)
+    step = forged["splits"][0]["steps"][0]
+    copies = []
+    for i in range(250):  # step 0 with 250 different payloads: 250 payload mismatches
+        s = copy.deepcopy(step)
+        s["payload"] = s["payload"].replace("{", f'{{"n":{i},', 1)
+        copies.append(s)
+    forged["splits"][0]["steps"] = copies + forged["splits"][0]["steps"][1:]
+    result = verify_bundle(Bundle.load(forged), http_web3(world.url)).report()
+    kinds = [f for f in result.findings if f.code == "payload-mismatch"]
+    assert len(kinds) == 101 and result.verdict == "findings"
+    assert kinds[-1].evidence["omitted"] == 150 and "150 more" in kinds[-1].statement
+    assert result.summary["critical"] == sum(
+        f.evidence.get("omitted", 1) for f in result.findings if f.severity == "critical"
+    )
+    assert result.summary["critical"] >= 250
+
+
 def test_a_corrupt_block_for_a_contract_that_is_no_traceability_is_refused_as_that(
     world: World,
 ) -> None:

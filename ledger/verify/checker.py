@@ -69,9 +69,13 @@ from ledger.steps.record import TYPE_HASH, ZERO, Domain, Step, read_record
 from ledger.steps.signatures import recover_address, recover_addresses
 from ledger.verify.authority import Window
 from ledger.verify.chain import ChainFacts, facts_for
-from ledger.verify.findings import Finding, Severity, counts, verdict
+from ledger.verify.findings import ORDER, Finding, Severity, counts, verdict
 
 PARALLEL_FROM = 4_000  # steps; below this a process pool costs more than it saves
+FINDINGS_PER_KIND = 100
+"""Findings of one kind in one split listed in full; the rest are counted in one more
+finding. A bundle whose every step is forged would otherwise answer with (and hold in
+memory) a finding per step."""
 CHUNK = 2_048  # steps per task handed to a worker
 HANDOVER_KEY = "cofab:handover"
 PAYLOAD_OK, PAYLOAD_MISSING, PAYLOAD_MISMATCH = 0, 1, 2
@@ -747,8 +751,17 @@ class StepsCheck:
         claims, lazy, listed = self.claims, self.lazy, self.listed
         job_id = facts.job_id
         findings: list[Finding] = []
+        shown: dict[tuple[int, str], int] = {}
+        omitted: dict[tuple[int, str], tuple[Severity, int]] = {}
 
         def flag(sev: Severity, code: str, sid: int, text: str, **ev: Any) -> None:
+            key = (sid, code)
+            n = shown.get(key, 0)
+            if n >= FINDINGS_PER_KIND:
+                worst, more = omitted.get(key, (sev, 0))
+                omitted[key] = (min(worst, sev, key=ORDER.__getitem__), more + 1)
+                return
+            shown[key] = n + 1
             findings.append(
                 Finding(
                     severity=sev,
@@ -793,6 +806,16 @@ class StepsCheck:
                             seq=seq,
                         )
             results[sid] = res
+        for (sid, code), (sev, more) in omitted.items():
+            findings.append(
+                Finding(
+                    severity=sev,
+                    code=code,
+                    statement=f"split {sid}: {more:,} more {code} findings, not listed "
+                    f"(the first {FINDINGS_PER_KIND} are)",
+                    evidence={"job": job_id, "split": sid, "omitted": more},
+                )
+            )
         findings.sort(key=lambda f: f.sort_key())
         return StepsVerdict(job_id, findings, results)
 

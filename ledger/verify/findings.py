@@ -44,6 +44,7 @@ class Finding(Record):
             ORDER[self.severity],
             self.code,
             ev.get("split", -1),
+            "omitted" in ev,  # the count of those not listed comes after them
             ev.get("seq", -1),
             self.statement,
         )
@@ -55,4 +56,9 @@ def verdict(findings: list[Finding]) -> str:
 
 
 def counts(findings: list[Finding]) -> dict[str, int]:
-    return {s.value: sum(1 for f in findings if f.severity is s) for s in Severity}
+    """Findings per severity; a finding standing for others not listed one by one
+    (`evidence.omitted`) counts as those."""
+    tally = dict.fromkeys((s.value for s in Severity), 0)
+    for f in findings:
+        tally[f.severity.value] += int(f.evidence.get("omitted", 1))
+    return tally
