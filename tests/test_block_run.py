@@ -207,3 +207,52 @@ def test_a_plain_block_is_read_directly_and_equals_the_general_path() -> None:
         assert run == _general(block, JOB, SPLIT, ranges)
         assert run.handovers == [(7, (3, "L1"))] and sorted(run.roots) == [(0, 15), (16, 31)]
         assert json.dumps(run.edges[0]) == json.dumps(compact.decode_block(block)[1][0]["record"])
+
+
+def test_leading_empty_payloads_are_hashed_as_the_general_path_hashes_them() -> None:
+    """A block whose first steps carry the empty payload and no stated step hash: the
+    direct reading hashes `""` like any other text (its SHA-256, not nothing)."""
+    signer = SIGNERS[0]
+    for payloads in ([""], ["", "", "x"], ["", "x", ""]):
+        prev, out = ZERO, []
+        for seq, payload in enumerate(payloads):
+            rec: dict[str, Any] = {
+                "jobId": JOB,
+                "splitId": SPLIT,
+                "seq": seq,
+                "prevHash": "0x" + prev.hex(),
+                "bizStep": "assembling",
+                "payloadHash": "0x" + hashlib.sha256(payload.encode()).hexdigest(),
+                "evidenceHash": "0x" + ZERO.hex(),
+                "time": 1_800_000_000 + seq,
+                "member": signer.address,
+            }
+            digest = _digest(rec)
+            out.append(
+                {
+                    "record": rec,
+                    "step_hash": None,
+                    "signature": "0x" + signer.sign(digest).hex(),
+                    "signer": signer.address,
+                    "payload": payload,
+                    "anchor_index": None,
+                    "proof": None,
+                }
+            )
+            prev = digest
+        block = compact.block_frame(SPLIT, out)[5:]
+        ranges = [(0, len(payloads) - 1)]
+        general = _general(block, JOB, SPLIT, ranges)
+        assert isinstance(general, checker.Run)
+        assert general.signer == bytes.fromhex(signer.address[2:])
+        assert checker.block_run(DOMAIN, block, JOB, SPLIT, ranges) == general
+
+
+def test_a_chunk_is_given_only_the_claimed_ranges_within_its_steps() -> None:
+    ranges = [(0, 3), (4, 4), (5, 9), (10, 20), (21, 21), (30, 40)]
+    assert checker._inside(ranges, 0, 9) == [(0, 3), (4, 4), (5, 9)]
+    assert checker._inside(ranges, 4, 20) == [(4, 4), (5, 9), (10, 20)]
+    assert checker._inside(ranges, 1, 25) == [(4, 4), (5, 9), (10, 20), (21, 21)]
+    assert checker._inside(ranges, 22, 29) == [] == checker._inside([], 0, 9)
+    many = [(k, k) for k in range(200_000)]
+    assert checker._inside(many, 4096, 8191) == many[4096:8192]

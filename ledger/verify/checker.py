@@ -17,6 +17,7 @@ given twice (two bundles overlapping) counts once: the verdict depends on the co
 from __future__ import annotations
 
 import atexit
+import bisect
 import hashlib
 import itertools
 import multiprocessing
@@ -324,7 +325,8 @@ def _block_run(
     add_digest, add_leaf, add_time = digests.append, leaves.append, times.append
     add_signature = signatures.append
     at = 0
-    head = member = last_text = last_sha = when32 = b""
+    head = member = last_sha = when32 = b""
+    last_text: bytes | None = None  # no payload hashed yet (not even the empty one)
     stated: bytes | None = None
     stated_payload: bytes | None = None
     last_when = -1
@@ -648,6 +650,18 @@ def rooted(anchors: Iterable[Any]) -> list[tuple[int, int]]:
     return out
 
 
+def _inside(ranges: list[tuple[int, int]], lo: int, hi: int) -> list[tuple[int, int]]:
+    """The ranges (ascending, disjoint) lying within `lo..hi`: those a chunk expected to
+    hold steps `lo..hi` can root. Each chunk gets only its own, so a bundle claiming
+    many ranges costs no more per chunk than its steps do."""
+    out: list[tuple[int, int]] = []
+    for a, b in itertools.islice(ranges, bisect.bisect_left(ranges, (lo, -1)), None):
+        if b > hi:  # and every later range starts past this one's end
+            break
+        out.append((a, b))
+    return out
+
+
 @dataclass
 class StepsCheck:
     """Steps being examined by the workers, and what their split-level checks need.
@@ -716,13 +730,22 @@ class StepsCheck:
         for sid, items in given.items():
             ranges = rooted(facts.anchors.get(sid, []) if facts is not None else claims[sid])
             if sid in lazy:
+                spans = itertools.accumulate(lazy[sid].counts, initial=0)
                 parts[sid] = [
-                    task(examine_block, domain, b, job_id, sid, ranges) for b in lazy[sid].blocks
+                    task(examine_block, domain, b, job_id, sid, _inside(ranges, lo, lo + n - 1))
+                    for b, lo, n in zip(lazy[sid].blocks, spans, lazy[sid].counts, strict=False)
                 ]
                 continue
             raws = listed[sid].raws() if sid in listed else _raws(items)
             parts[sid] = [
-                task(examine_chunk, domain, raws[i : i + CHUNK], job_id, sid, ranges)
+                task(
+                    examine_chunk,
+                    domain,
+                    raws[i : i + CHUNK],
+                    job_id,
+                    sid,
+                    _inside(ranges, i, i + CHUNK - 1),
+                )
                 for i in range(0, len(raws), CHUNK)
             ]
         return cls(facts, job_id, domain, bundles, given, claims, lazy, listed, parts)
