@@ -74,17 +74,24 @@ class Person:
         self.tab = tabs.take("zh-CN" if lang == "zh-CN" else "en-US")
         self.page = self.tab.page
         self.errors: list[str] = []
+        self.warnings: list[str] = []  # what a failure message may need to say
         self.allowed: list[str] = []  # API refusals a test provokes on purpose
         self.requests: list[Any] = []
         self.origins = {served.url}
         self.listeners: list[tuple[str, Any]] = [
-            ("console", lambda m: self.errors.append(m.text) if m.type == "error" else None),
+            ("console", self._console),
             ("pageerror", lambda e: self.errors.append(str(e))),
             ("request", lambda r: self.requests.append(r)),
             ("framenavigated", self._went),
         ]
         for event, listener in self.listeners:
             self.page.on(event, listener)
+
+    def _console(self, message: Any) -> None:
+        if message.type == "error":
+            self.errors.append(message.text)
+        elif message.type == "warning":
+            self.warnings.append(message.text)
 
     def _went(self, frame: Any) -> None:
         if frame.url.startswith("http"):
@@ -367,6 +374,8 @@ def test_keystore_sign_in_decrypts_in_the_page(
     page.get_by_label("口令").fill("wrong pass")
     page.get_by_role("button", name="打开并登录").click()
     expect(page.get_by_role("alert")).to_contain_text("无法打开密钥库：口令错误")
+    expect(page.get_by_label("口令")).to_have_value("")  # not left in the page
+    assert any("could not be opened" in w for w in factory.warnings)
     factory.check("signin-zh")
 
     page.get_by_label("口令").fill("plant three pass")

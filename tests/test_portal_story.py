@@ -60,7 +60,9 @@ def sign_in_with_keystore(who: Person, path: Path, passphrase: str) -> None:
     page.locator("section[aria-labelledby=h-keystore] button[type=submit]").click()
     alert = page.get_by_role("alert")
     expect(page.get_by_test_id("who").or_(alert).first).to_be_visible(timeout=90_000)
-    assert not alert.is_visible(), f"the keystore sign-in was refused: {alert.inner_text()}"
+    assert not alert.is_visible(), (
+        f"the keystore sign-in was refused: {alert.inner_text()} (console: {who.warnings})"
+    )
 
 
 def visit(who: Person, route: str) -> Any:

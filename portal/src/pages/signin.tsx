@@ -9,7 +9,6 @@ export function SignIn() {
   const [error, setError] = useState<string | null>(null);
   const [status, setStatus] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
-  const [passphrase, setPassphrase] = useState("");
   const provider = browserWallet();
 
   async function run(makeSigner: () => Promise<Parameters<typeof signIn>[0]>) {
@@ -41,11 +40,13 @@ export function SignIn() {
 
   async function openKeystore(e: Event) {
     e.preventDefault();
-    // read from the form as it is now, not from state a re-render may not have caught up
-    // with (a click right after typing, a password manager that fills without input events)
+    // the fields are read from the form and never held in state: a re-render can then never
+    // put back a stale value (a click right after typing, a password manager that fills
+    // without input events)
     const fields = (e.currentTarget as HTMLFormElement).elements;
     const file = (fields.namedItem("keystore-file") as HTMLInputElement).files?.[0];
-    const secret = (fields.namedItem("keystore-pass") as HTMLInputElement).value;
+    const pass = fields.namedItem("keystore-pass") as HTMLInputElement;
+    const secret = pass.value;
     if (!file) {
       setError(t("signin.keystore.pick"));
       return;
@@ -57,10 +58,10 @@ export function SignIn() {
           setStatus(t("signin.keystore.decrypting", { percent: `${Math.round(f * 100)} %` })),
         );
       } catch (err) {
-        console.warn("the keystore could not be opened:", err);
+        console.warn("the keystore could not be opened:", String(err));
         throw new Error(t("signin.keystore.bad"));
       } finally {
-        setPassphrase("");
+        pass.value = "";
       }
     });
   }
@@ -92,8 +93,6 @@ export function SignIn() {
             id="keystore-pass"
             type="password"
             autocomplete="current-password"
-            value={passphrase}
-            onInput={(e) => setPassphrase((e.currentTarget as HTMLInputElement).value)}
           />
           <button type="submit" disabled={busy}>
             {t("signin.keystore.button")}
