@@ -166,40 +166,50 @@ def test_block_run_equals_the_general_path(data: st.DataObject) -> None:
     assert _outcome(checker.examine_block, DOMAIN, block, job, SPLIT, ranges) == general
 
 
+def _signed_chain(
+    payloads: list[str], *, text: bool = False, stated: bool = True, anchored: bool = True
+) -> list[dict[str, Any]]:
+    """Steps 0, 1, ... of one split signed by SIGNERS[0], each naming the one before; numbers
+    as decimal text when `text`, step hashes stated when `stated`, each step in anchor
+    `seq // 16` (with a placeholder proof) when `anchored`."""
+    signer = SIGNERS[0]
+    prev, out = ZERO, []
+    for seq, payload in enumerate(payloads):
+        rec: dict[str, Any] = {
+            "jobId": JOB,
+            "splitId": SPLIT,
+            "seq": seq,
+            "prevHash": "0x" + prev.hex(),
+            "bizStep": "assembling",
+            "payloadHash": "0x" + hashlib.sha256(payload.encode()).hexdigest(),
+            "evidenceHash": "0x" + ZERO.hex(),
+            "time": 1_800_000_000 + seq // 3,
+            "member": signer.address,
+        }
+        if text:
+            rec = {k: str(v) if isinstance(v, int) else v for k, v in rec.items()}
+        digest = _digest(rec)
+        out.append(
+            {
+                "record": rec,
+                "step_hash": "0x" + digest.hex() if stated else None,
+                "signature": "0x" + signer.sign(digest).hex(),
+                "signer": signer.address,
+                "payload": payload,
+                "anchor_index": seq // 16 if anchored else None,
+                "proof": ["0x" + "ef" * 32] if anchored else None,
+            }
+        )
+        prev = digest
+    return out
+
+
 def test_a_plain_block_is_read_directly_and_equals_the_general_path() -> None:
     """Steps as a node writes them (payload hashes, links and proofs left out) take the
     direct reading, in both number forms, hand-overs included."""
-    signer = SIGNERS[0]
+    payloads = [PAYLOADS[2] if seq == 7 else PAYLOADS[0] for seq in range(40)]
     for text in (False, True):
-        prev, out = ZERO, []
-        for seq in range(40):
-            payload = PAYLOADS[2] if seq == 7 else PAYLOADS[0]
-            rec: dict[str, Any] = {
-                "jobId": JOB,
-                "splitId": SPLIT,
-                "seq": seq,
-                "prevHash": "0x" + prev.hex(),
-                "bizStep": "assembling",
-                "payloadHash": "0x" + hashlib.sha256(payload.encode()).hexdigest(),
-                "evidenceHash": "0x" + ZERO.hex(),
-                "time": 1_800_000_000 + seq // 3,
-                "member": signer.address,
-            }
-            if text:
-                rec = {k: str(v) if isinstance(v, int) else v for k, v in rec.items()}
-            digest = _digest(rec)
-            out.append(
-                {
-                    "record": rec,
-                    "step_hash": "0x" + digest.hex(),
-                    "signature": "0x" + signer.sign(digest).hex(),
-                    "signer": signer.address,
-                    "payload": payload,
-                    "anchor_index": seq // 16,
-                    "proof": ["0x" + "ef" * 32],
-                }
-            )
-            prev = digest
+        out = _signed_chain(payloads, text=text)
         block = compact.block_frame(SPLIT, out, range(0, 40, 2))[5:]
         ranges = [(0, 15), (16, 31), (32, 47)]
         run = checker.block_run(DOMAIN, block, JOB, SPLIT, ranges)
@@ -212,39 +222,13 @@ def test_a_plain_block_is_read_directly_and_equals_the_general_path() -> None:
 def test_leading_empty_payloads_are_hashed_as_the_general_path_hashes_them() -> None:
     """A block whose first steps carry the empty payload and no stated step hash: the
     direct reading hashes `""` like any other text (its SHA-256, not nothing)."""
-    signer = SIGNERS[0]
     for payloads in ([""], ["", "", "x"], ["", "x", ""]):
-        prev, out = ZERO, []
-        for seq, payload in enumerate(payloads):
-            rec: dict[str, Any] = {
-                "jobId": JOB,
-                "splitId": SPLIT,
-                "seq": seq,
-                "prevHash": "0x" + prev.hex(),
-                "bizStep": "assembling",
-                "payloadHash": "0x" + hashlib.sha256(payload.encode()).hexdigest(),
-                "evidenceHash": "0x" + ZERO.hex(),
-                "time": 1_800_000_000 + seq,
-                "member": signer.address,
-            }
-            digest = _digest(rec)
-            out.append(
-                {
-                    "record": rec,
-                    "step_hash": None,
-                    "signature": "0x" + signer.sign(digest).hex(),
-                    "signer": signer.address,
-                    "payload": payload,
-                    "anchor_index": None,
-                    "proof": None,
-                }
-            )
-            prev = digest
+        out = _signed_chain(payloads, stated=False, anchored=False)
         block = compact.block_frame(SPLIT, out)[5:]
         ranges = [(0, len(payloads) - 1)]
         general = _general(block, JOB, SPLIT, ranges)
         assert isinstance(general, checker.Run)
-        assert general.signer == bytes.fromhex(signer.address[2:])
+        assert general.signer == bytes.fromhex(SIGNERS[0].address[2:])
         assert checker.block_run(DOMAIN, block, JOB, SPLIT, ranges) == general
 
 
