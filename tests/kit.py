@@ -38,6 +38,10 @@ from ledger.orders.jobs import SplitSpec
 from ledger.scenario import DAY, ROYALTY_PPM, licensed_design, order_in_production
 from ledger.scenario import member as admit  # the tests' word for it
 from ledger.scenario import new_account as new_account
+from ledger.steps import epcis
+from ledger.steps.builder import StepWriter, object_event
+from ledger.steps.record import Domain, Step
+from ledger.steps.signatures import Signer
 
 PASSPHRASE = "correct horse battery staple"
 FAST_KDF = 2**10  # scrypt cost for test keystores; real keys use eth-account's default
@@ -67,6 +71,27 @@ class Parties:
     designer: Sender
     factories: list[Sender]
     design: bytes
+
+
+def exported_steps(
+    signer: Signer, domain: Domain, job: int, split: int, n: int, when: int
+) -> list[dict[str, Any]]:
+    """`n` steps of one split signed by `signer` at `when`, as a node's export lists them
+    before they are anchored (no anchor, no proof)."""
+    w = StepWriter(signer, domain, job, split, signer.address)
+    subs = [w.step(object_event("assembling", when)) for _ in range(n)]
+    return [
+        {
+            "record": s.record,
+            "step_hash": "0x" + Step.from_message(s.record).digest(domain).hex(),
+            "signature": s.signature,
+            "signer": signer.address,
+            "payload": epcis.canonical(s.payload).decode(),
+            "anchor_index": None,
+            "proof": None,
+        }
+        for s in subs
+    ]
 
 
 def snapshot(chain: Chain) -> int:

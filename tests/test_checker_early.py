@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from ledger.steps import compact, epcis
+from kit import exported_steps
+from ledger.steps import compact
 from ledger.steps.anchoring import anchor_tree
-from ledger.steps.builder import StepWriter, object_event
 from ledger.steps.bundle import Anchor, Bundle
-from ledger.steps.record import Domain, Step, types_document
+from ledger.steps.record import Domain, types_document
 from ledger.steps.signatures import Signer
 from ledger.verify.authority import Window
 from ledger.verify.chain import ChainFacts
@@ -34,21 +34,7 @@ class _Authority:
 def _made() -> tuple[dict[str, Any], ChainFacts]:
     """A one-split bundle of 40 steps, the first 32 anchored 16 at a time (the chain's
     anchors in the facts, the same claimed in the bundle)."""
-    w = StepWriter(SIGNER, DOMAIN, 7, 0, SIGNER.address)
-    steps = []
-    for _ in range(40):
-        s = w.step(object_event("assembling", NOW))
-        steps.append(
-            {
-                "record": s.record,
-                "step_hash": "0x" + Step.from_message(s.record).digest(DOMAIN).hex(),
-                "signature": s.signature,
-                "signer": SIGNER.address,
-                "payload": epcis.canonical(s.payload).decode(),
-                "anchor_index": None,
-                "proof": None,
-            }
-        )
+    steps = exported_steps(SIGNER, DOMAIN, 7, 0, 40, NOW)
     claims, anchors, head = [], [], bytes(32)
     for index, lo in enumerate((0, 16)):
         rng = [(q, bytes.fromhex(steps[q]["step_hash"][2:])) for q in range(lo, lo + 16)]

@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 
+from kit import exported_steps
 from ledger.core.errors import InvalidInput
-from ledger.steps import compact, epcis
+from ledger.steps import compact
 from ledger.steps.anchoring import anchor_tree
-from ledger.steps.builder import StepWriter, object_event
 from ledger.steps.bundle import Bundle, Encoding, encoded
-from ledger.steps.record import Domain, Step, types_document
+from ledger.steps.record import Domain, types_document
 from ledger.steps.signatures import Signer
 
 DOMAIN = Domain(31337, "0x" + "ab" * 20)
@@ -30,20 +30,7 @@ def _bundle(n: int = 40, anchored: int = 32) -> dict[str, Any]:
     signer = Signer(os.urandom(32))
     splits = []
     for sid in (0, 1):
-        w = StepWriter(signer, DOMAIN, 7, sid, signer.address)
-        subs = [w.step(object_event("assembling", int(time.time()))) for _ in range(n)]
-        steps = [
-            {
-                "record": s.record,
-                "step_hash": "0x" + Step.from_message(s.record).digest(DOMAIN).hex(),
-                "signature": s.signature,
-                "signer": signer.address,
-                "payload": epcis.canonical(s.payload).decode(),
-                "anchor_index": None,
-                "proof": None,
-            }
-            for s in subs
-        ]
+        steps = exported_steps(signer, DOMAIN, 7, sid, n, int(time.time()))
         anchors = []
         for index, lo in enumerate(range(0, anchored if sid == 0 else 0, 16)):
             rng = [(q, bytes.fromhex(steps[q]["step_hash"][2:])) for q in range(lo, lo + 16)]
