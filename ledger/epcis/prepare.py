@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import atexit
 import logging
-import multiprocessing
 import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -23,6 +22,7 @@ from typing import Any
 
 from ledger.core.errors import InvalidInput
 from ledger.core.settings import usable_cores
+from ledger.core.workers import forkserver
 from ledger.epcis.eventhash import event_id
 from ledger.steps import epcis
 
@@ -110,8 +110,7 @@ def _pool() -> ProcessPoolExecutor | None:
         return None
     with _LOCK:
         if not _POOL:
-            ctx = multiprocessing.get_context("forkserver")
-            ctx.set_forkserver_preload(["ledger.epcis.prepare"])
+            ctx = forkserver("ledger.epcis.prepare")
             _POOL.append(ProcessPoolExecutor(max_workers=usable_cores(8) - 1, mp_context=ctx))
             atexit.register(_close)
         return _POOL[0]

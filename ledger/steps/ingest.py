@@ -9,7 +9,6 @@ equivocation: it is refused, and kept as evidence.
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 import sqlite3
 import threading
@@ -24,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ledger.core.errors import Conflict, InvalidInput, LedgerError
 from ledger.core.types import Record
+from ledger.core.workers import forkserver
 from ledger.steps import epcis
 from ledger.steps.authority import Authority
 from ledger.steps.journal import Journal, NewStep
@@ -252,8 +252,7 @@ class VerifyPool:
             return self._executor
 
     def _start(self) -> ProcessPoolExecutor:
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload([__name__])
+        context = forkserver(__name__)
         executor = ProcessPoolExecutor(
             self.workers,
             mp_context=context,

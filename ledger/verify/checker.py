@@ -20,8 +20,6 @@ import atexit
 import bisect
 import hashlib
 import itertools
-import multiprocessing
-import sys
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -39,6 +37,7 @@ from ledger.core.json_limits import loads as bounded_json
 from ledger.core.merkle import process_proof, root_of
 from ledger.core.settings import usable_cores
 from ledger.core.types import Record
+from ledger.core.workers import forkserver
 from ledger.eth.reverts import reverts
 from ledger.steps.anchoring import step_leaf
 from ledger.steps.bundle import Anchor, Bundle, BundleStep, StepList, gc_paused
@@ -491,20 +490,11 @@ def pool() -> ProcessPoolExecutor | None:
 
     Workers come from a fork server started without this process's data, so a checker
     holding a large bundle never forks it; call this before reading a bundle to overlap
-    the workers' start with the reading. The fork server also imports every cofab module
-    this process has loaded: each worker runs this process's main script again before its
-    first task (Python 3.11's fork server never preloads `__main__`), and the imports of
-    `cofab`'s, the node's or a bench's would otherwise cost each worker about 0.2 s of CPU
-    per check."""
+    the workers' start with the reading (ledger.core.workers: the fork server preloads
+    the main script too)."""
     global _POOL
     if _POOL is None and usable_cores(8) > 1:
-        ctx = multiprocessing.get_context("forkserver")
-        loaded = sorted(
-            m
-            for m in list(sys.modules)
-            if m.split(".")[0] in ("ledger", "api") and not m.endswith("__main__")
-        )
-        ctx.set_forkserver_preload(["ledger.verify.checker", *loaded])
+        ctx = forkserver("ledger.verify.checker")
         _POOL = ProcessPoolExecutor(max_workers=usable_cores(8), mp_context=ctx)
         atexit.register(close_pool)
     return _POOL
