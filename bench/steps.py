@@ -40,7 +40,7 @@ from ledger.verify.checker import examine
 SIGN_TARGET, VERIFY_TARGET = 30_000, 20_000  # per second, one core
 C_LIMIT_TARGET = 0.8
 CHUNK = 250  # items per turn: short turns share a busy machine's load alike
-ANCHOR_TARGETS = (100, 60)  # gas per step of the first anchor of a split, at 1,024 steps
+ANCHOR_TARGETS = (100, 60)  # gas per step of an anchor (a split's first, and later), at 1,024 steps
 
 
 def _pin_one_core() -> set[int]:

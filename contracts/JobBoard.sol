@@ -117,10 +117,10 @@ contract JobBoard is IJobBoard, ISettlementHooks, EIP712, ReentrancyGuardTransie
 
     /**
      * @dev A split as stored: slot 0, written once by {split}, holds what every later call
-     * reads (factory, status, quantity, share; a share fits 24 bits because the Settlement
-     * checks that the shares sum to 1e6 in the same transaction); slot 1 holds what
-     * hand-overs and the delivery write. The step label is not stored: it is in the
-     * {SplitAssigned} event, which nothing on chain needs to read back.
+     * reads (factory, status, quantity, share: at most 1e6, so 24 bits); slot 1 holds what
+     * hand-overs and the delivery write. The dependency masks are kept apart, four to a
+     * word (`_dependsOn`). The step label is not stored: it is in the {SplitAssigned}
+     * event, which nothing on chain needs to read back.
      */
     struct SplitState {
         address factory;
@@ -229,8 +229,9 @@ contract JobBoard is IJobBoard, ISettlementHooks, EIP712, ReentrancyGuardTransie
      * @dev Shares with the royalty and the platform fee must sum to 1e6 (checked by the
      * Settlement: {Settlement-SharesDoNotSum}). Reverts with {UnknownJob}, {NotJobBuyer},
      * {JobNotInStatus}, {JobDeadlinePassed}, {InvalidSplitCount}, {MissingRole},
-     * {ZeroSplitQuantity} or {InvalidDependencies}. Gas: one fresh slot per split (about
-     * 36,500 per split in all, with its membership check and events), a word of dependency
+     * {ZeroSplitQuantity}, the Settlement's `InvalidShare` (a share above 1e6) or
+     * {InvalidDependencies}. Gas: one fresh slot per split (about
+     * 36,700 per split in all, with its membership check and events), a word of dependency
      * masks per four splits that have any, and no slot in the Settlement; the step label
      * travels only in {SplitAssigned}.
      */
@@ -248,13 +249,14 @@ contract JobBoard is IJobBoard, ISettlementHooks, EIP712, ReentrancyGuardTransie
             SplitSpec calldata s = specs[i];
             if (!_consortium.hasRole(s.factory, Roles.FACTORY)) revert MissingRole(s.factory, Roles.FACTORY);
             if (s.quantity == 0) revert ZeroSplitQuantity(i);
+            if (s.sharePpm > Ppm.SCALE) revert ISettlement.InvalidShare(i);
             if (s.dependsOn >> i != 0) revert InvalidDependencies(i, s.dependsOn);
             // Field by field: a struct literal would also store the all-zero second slot.
             SplitState storage sp = _splits[jobId][i];
             sp.factory = s.factory;
             sp.status = SplitStatus.Assigned;
             sp.quantity = s.quantity;
-            sp.sharePpm = uint24(s.sharePpm); // a larger share fails the Settlement's sum
+            sp.sharePpm = uint24(s.sharePpm); // at most 1e6, checked above
             masks |= uint256(s.dependsOn) << (64 * (i & 3));
             if (i & 3 == 3 || i == n - 1) {
                 if (masks != 0) _dependsOn[jobId][i >> 2] = masks;

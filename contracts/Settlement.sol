@@ -45,7 +45,8 @@ import {ISplits} from "./interfaces/ISplits.sol";
  * when the order is split; this contract checks that they sum to 1e6 in that same
  * transaction, keeps one bit per split (closed or not) in the escrow's buyer slot, and
  * reads the factory and share back from the JobBoard ({ISplits-payeeOf}) when it pays or
- * refunds a split: one warm call (about 1,500 gas) instead of a slot of its own per split
+ * refunds a split: one call (about 1,500 gas; 2,600 more when the transaction has not
+ * touched the JobBoard yet, as a ruling's has not) instead of a slot of its own per split
  * (22,100 gas when the order is split).
  */
 contract Settlement is ISettlement, ReentrancyGuardTransient {

@@ -236,6 +236,20 @@ def test_an_order_split_again_on_a_rewound_chain_shows_its_new_labels(node: Node
     assert [s.step for s in node.jobs.view(job_id).splits] == [f"other {i}" for i in range(5)]
 
 
+def test_a_share_above_the_whole_is_refused_by_the_job_board_itself(node: Node) -> None:
+    """A split stores its share in 24 bits: a share above 1e6 (which 24 bits could wrap,
+    2**24 + 200,000 to 200,000) is refused before anything is stored."""
+    p = parties(node)
+    job_id = create(node, p)
+    node.jobs.fund(p.buyer, job_id)
+    before = state(node, job_id)
+    raw = [s.as_tuple(i) for i, s in enumerate(four_splits(p))]
+    raw[3] = (*raw[3][:3], 2**24 + 200_000, raw[3][4])
+    err = refused("InvalidShare", p.buyer.transact, node.jobs.contract.functions.split(job_id, raw))
+    assert "3" in err.message
+    assert state(node, job_id) == before
+
+
 def test_a_factory_cannot_accept_someone_elses_split(node: Node) -> None:
     p = parties(node)
     job_id = split_order(node, p)

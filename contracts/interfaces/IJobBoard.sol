@@ -95,10 +95,9 @@ interface IJobBoard is ISplits, ICofabErrors {
      * @param handedTo Bit `j` set: this split's output lots were handed over to split `j`.
      * @param handedQuantity Units of its output handed over so far, to all its dependents
      * (at most `quantity`).
-     * @dev Stored in two slots: {split} writes only the first (factory, status, quantity,
-     * share) and a word of dependency masks per four splits that have any; hand-overs and
-     * the delivery fill the second. The step label is only in the {SplitAssigned} event
-     * (the order's `splitBlock` says where to find it).
+     * @dev What {splitOf} and {splits} return. The split's step label is not part of it:
+     * it is in the split's {SplitAssigned} event, in the block the order's `splitBlock`
+     * gives.
      */
     struct Split {
         address factory;
@@ -143,6 +142,8 @@ interface IJobBoard is ISplits, ICofabErrors {
 
     /// @notice Split `splitId` of order `jobId`: `factory` does `quantity` of `step` for
     /// `sharePpm` of the price, after the splits in the `dependsOn` mask.
+    /// @dev The only record of the step label (contract storage does not keep it): query
+    /// it by `jobId` at the block `job(jobId).splitBlock` gives.
     event SplitAssigned(
         uint256 indexed jobId,
         uint256 splitId,

@@ -82,7 +82,7 @@ class JobRecord(NamedTuple):
 
 class SplitRecord(NamedTuple):
     """`JobBoard.splitOf(id, split)`; masks have bit i for split i. The step label is not
-    stored on chain: `JobsClient.step_labels` reads it from the `SplitAssigned` events."""
+    in contract storage: `JobsClient.step_labels` reads it from the `SplitAssigned` events."""
 
     factory: str
     status: int
