@@ -44,7 +44,8 @@ log = logging.getLogger("cofab.anchoring")
 
 def step_leaf(seq: int, step_hash: bytes) -> bytes:
     """leaf_hash(("uint64", "bytes32"), (seq, step_hash)) without the ABI encoder: both
-    are static types, so abi.encode is just the two 32-byte words."""
+    are static types, so abi.encode is just the two 32-byte words. checker._block_run
+    computes it inline, for speed."""
     return keccak(keccak(seq.to_bytes(32, "big") + step_hash))
 
 

@@ -386,6 +386,7 @@ def decode_block(block: bytes) -> tuple[int, list[dict[str, Any]]]:
 
 
 def _steps(data: bytes, count: int) -> list[dict[str, Any]]:
+    # checker._block_run walks the same fields straight into hashes: change both together
     out: list[dict[str, Any]] = []
     at, prev = 0, None
     hexes = bytes.hex

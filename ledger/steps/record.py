@@ -214,7 +214,7 @@ class Step:
             raise InvalidInput("step fields must be numbers and 0x-hex strings") from None
 
 
-def _struct_hash(
+def _struct_hash(  # the layout checker._block_run writes inline, for speed
     job_id: int,
     split_id: int,
     seq: int,
@@ -237,7 +237,7 @@ def _struct_hash(
                 payload_hash,
                 evidence_hash,
                 time.to_bytes(32, "big"),
-                _PAD12,
+                PAD12,
                 member,
             )
         )
@@ -272,7 +272,7 @@ def _plain_b32(value: Any) -> bytes | None:
 
 
 _U256, _U64 = 2**256, UINT64_MAX + 1
-_PAD12 = bytes(12)  # an address's left padding to 32 bytes
+PAD12 = bytes(12)  # an address's left padding to 32 bytes
 _NAMES = (
     "job_id",
     "split_id",

@@ -65,7 +65,7 @@ from ledger.steps.compact import (
     step_record,
 )
 from ledger.steps.epcis import check_biz_step, payload_hash
-from ledger.steps.record import TYPE_HASH, ZERO, Domain, Step, read_record
+from ledger.steps.record import PAD12, TYPE_HASH, ZERO, Domain, Step, read_record
 from ledger.steps.signatures import recover_address, recover_addresses
 from ledger.verify.authority import Window
 from ledger.verify.chain import ChainFacts, facts_for
@@ -285,7 +285,6 @@ def block_run(
         return None
 
 
-PAD12 = bytes(12)  # an address's left padding to 32 bytes
 _BIZ_HASHES: dict[bytes, bytes] = {}
 """A valid bizStep's UTF-8 bytes -> its EIP-712 string hash (a block repeats a few)."""
 
@@ -335,7 +334,7 @@ def _block_run(
     first_record: dict[str, Any] = {}
     for i in range(count):
         flags, job, split, seq, when = fixed(data, at)
-        at += 34
+        at += FIXED.size
         if flags & unusual or job != job_id or split != split_id or (i and seq != expect):
             return None
         if flags & PREV_LINKED:
@@ -857,14 +856,16 @@ def _check_runs(
     last = runs[-1].last_seq
     anchors = facts.anchors.get(sid, [])
     signer_text = address_from_bytes(signer)
+    roots = {k: v for r in runs for k, v in r.roots.items()}
+    leaves = b""  # joined when a range no worker rooted first needs them
     covered, count = 0, 0
     for a in anchors:
         lo, hi = a.from_seq, a.to_seq
         if lo != covered or hi < lo or hi > last:
             return False
-        root = next((r.roots[(lo, hi)] for r in runs if (lo, hi) in r.roots), None)
+        root = roots.get((lo, hi))
         if root is None:
-            leaves = b"".join(r.leaves for r in runs)
+            leaves = leaves or b"".join(r.leaves for r in runs)
             root = root_of([leaves[32 * q : 32 * q + 32] for q in range(lo, hi + 1)])
         if root != a.root or digests[32 * hi : 32 * hi + 32] != a.head:
             return False
