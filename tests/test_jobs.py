@@ -4,7 +4,11 @@ Every refusal names the contract's custom error and leaves the state as it was."
 
 from __future__ import annotations
 
+import json
+import threading
 import time
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -27,10 +31,11 @@ from kit import (
     state,
     time_travel,
 )
-from ledger.core.errors import InvalidInput, NotFound
+from ledger.core.errors import ChainUnavailable, InvalidInput, NotFound, fault
+from ledger.eth.chain import http_web3
 from ledger.membership.roles import Role
 from ledger.node import Node
-from ledger.orders.jobs import JobStatus, SplitSpec, SplitStatus
+from ledger.orders.jobs import JobsClient, JobStatus, SplitSpec, SplitStatus
 from ledger.orders.signing import Handover
 
 LOT = b"LOT-1".ljust(32, b"\x00")
@@ -234,6 +239,54 @@ def test_an_order_split_again_on_a_rewound_chain_shows_its_new_labels(node: Node
     node.jobs.split(p.buyer, job_id, specs)
     assert node.jobs.raw_job(job_id).split_block == block
     assert [s.step for s in node.jobs.view(job_id).splits] == [f"other {i}" for i in range(5)]
+
+
+class _RefusingLogs(BaseHTTPRequestHandler):
+    """A chain endpoint that forwards everything but eth_getLogs, which it refuses as a
+    node with pruned history does."""
+
+    upstream = ""
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        call = json.loads(body)
+        if call.get("method") == "eth_getLogs":
+            error = {"code": -32000, "message": "historical logs pruned"}
+            answer = json.dumps({"jsonrpc": "2.0", "id": call.get("id"), "error": error})
+        else:
+            req = urllib.request.Request(self.upstream, body, {"Content-Type": "application/json"})
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                answer = resp.read().decode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer.encode())
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_chain_node_refusing_the_step_labels_is_a_503_naming_it(node: Node) -> None:
+    """Step labels come from eth_getLogs: a node that refuses it (pruned history, a rate
+    limit) makes the order's view a 503 that says what the chain's node said."""
+    p = parties(node)
+    job_id = split_order(node, p)
+    handler = type("Refusing", (_RefusingLogs,), {"upstream": str(node.chain.url)})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        w3 = http_web3(f"http://127.0.0.1:{server.server_address[1]}")
+        board = w3.eth.contract(address=node.jobs.address, abi=node.jobs.contract.abi)
+        client = JobsClient(board, node.settlement, node.chain)
+        with pytest.raises(Exception) as raised:
+            client.view(job_id)
+        answer = fault(raised.value)
+        assert isinstance(answer, ChainUnavailable) and answer.status == 503
+        assert "historical logs pruned" in answer.message
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_a_share_above_the_whole_is_refused_by_the_job_board_itself(node: Node) -> None:

@@ -145,7 +145,12 @@ def _fault_types() -> tuple[type[Exception], ...]:
     import sqlite3
 
     import requests
-    from web3.exceptions import MismatchedABI, ProviderConnectionError, TimeExhausted
+    from web3.exceptions import (
+        MismatchedABI,
+        ProviderConnectionError,
+        TimeExhausted,
+        Web3RPCError,
+    )
 
     return (
         OSError,
@@ -154,6 +159,7 @@ def _fault_types() -> tuple[type[Exception], ...]:
         ProviderConnectionError,
         TimeExhausted,
         MismatchedABI,
+        Web3RPCError,
     )
 
 
@@ -171,7 +177,12 @@ def fault(exc: BaseException) -> LedgerError | None:
     import sqlite3
 
     import requests
-    from web3.exceptions import MismatchedABI, ProviderConnectionError, TimeExhausted
+    from web3.exceptions import (
+        MismatchedABI,
+        ProviderConnectionError,
+        TimeExhausted,
+        Web3RPCError,
+    )
 
     if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
         return DiskFull("the node's disk is full: free space on its data directory's disk")
@@ -181,6 +192,8 @@ def fault(exc: BaseException) -> LedgerError | None:
         return ChainUnavailable("the node cannot reach its chain: is the chain's RPC endpoint up?")
     if isinstance(exc, TimeExhausted):
         return ChainUnavailable(f"the chain did not answer in time: {exc}")
+    if isinstance(exc, Web3RPCError):  # e.g. eth_getLogs over pruned history, a rate limit
+        return ChainUnavailable(f"the chain's node refused a request: {exc.message}")
     if isinstance(exc, MismatchedABI):  # a value the API edge let through unbounded
         reasons = [line.strip() for line in str(exc).splitlines() if "not compatible" in line]
         return InvalidInput(

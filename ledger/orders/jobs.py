@@ -16,7 +16,6 @@ from typing import Annotated, Any, NamedTuple
 from eth_account.signers.local import LocalAccount
 from pydantic import Field, computed_field
 from web3.contract import Contract
-from web3.exceptions import Web3RPCError
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
@@ -365,17 +364,11 @@ class JobsClient:
         j = job or self.raw_job(job_id)
         if not j.split_block:
             return []
-        try:
-            logs = self.contract.events.SplitAssigned().get_logs(
-                from_block=j.split_block,
-                to_block=j.split_block,
-                argument_filters={"jobId": job_id},
-            )
-        except (Web3RPCError, ValueError) as exc:
-            raise ChainUnavailable(
-                f"the chain node did not give the SplitAssigned events of order {job_id} "
-                f"(block {j.split_block}): {exc}"
-            ) from None
+        logs = self.contract.events.SplitAssigned().get_logs(
+            from_block=j.split_block,
+            to_block=j.split_block,
+            argument_filters={"jobId": job_id},
+        )
         by_split = {int(e["args"]["splitId"]): bytes(e["args"]["step"]) for e in logs}
         if sorted(by_split) != list(range(j.split_count)):
             raise ChainUnavailable(
