@@ -40,7 +40,8 @@ from ledger.scenario import member as admit  # the tests' word for it
 from ledger.scenario import new_account as new_account
 from ledger.steps import epcis
 from ledger.steps.builder import StepWriter, object_event
-from ledger.steps.record import Domain, Step
+from ledger.steps.bundle import Bundle
+from ledger.steps.record import Domain, Step, types_document
 from ledger.steps.signatures import Signer
 
 PASSPHRASE = "correct horse battery staple"
@@ -92,6 +93,19 @@ def exported_steps(
         }
         for s in subs
     ]
+
+
+def bundle_of(domain: Domain, job: int, splits: list[dict[str, Any]]) -> dict[str, Any]:
+    """A bundle's JSON object (current version) of `splits` of order `job` on `domain`."""
+    empty = Bundle(
+        chain_id=domain.chain_id,
+        traceability=domain.verifying_contract,
+        job_id=job,
+        splits=[],
+        domain=domain.as_dict(),
+        types=types_document(),
+    )
+    return empty.export() | {"splits": splits}
 
 
 def snapshot(chain: Chain) -> int:

@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from kit import exported_steps
+from kit import bundle_of, exported_steps
 from ledger.steps import compact
 from ledger.steps.anchoring import anchor_tree
 from ledger.steps.bundle import Anchor, Bundle
-from ledger.steps.record import Domain, types_document
+from ledger.steps.record import Domain
 from ledger.steps.signatures import Signer
 from ledger.verify.authority import Window
 from ledger.verify.chain import ChainFacts
@@ -46,28 +46,8 @@ def _made() -> tuple[dict[str, Any], ChainFacts]:
                    "0x" + "11" * 32, 5 + index, NOW + 100)  # fmt: skip
         head = rng[-1][1]
         anchors.append(a)
-        claims.append(
-            {
-                "index": index,
-                "from_seq": lo,
-                "to_seq": lo + 15,
-                "root": "0x" + a.root.hex(),
-                "previous_head": "0x" + a.previous_head.hex(),
-                "head": "0x" + a.head.hex(),
-                "anchored_by": SIGNER.address,
-                "tx_hash": a.tx_hash,
-                "block_number": a.block,
-                "timestamp": a.timestamp,
-            }
-        )
-    bundle = Bundle(
-        chain_id=DOMAIN.chain_id,
-        traceability=DOMAIN.verifying_contract,
-        job_id=7,
-        splits=[],
-        domain=DOMAIN.as_dict(),
-        types=types_document(),
-    ).export() | {"splits": [{"split_id": 0, "anchors": claims, "steps": steps}]}
+        claims.append(a.as_dict())
+    bundle = bundle_of(DOMAIN, 7, [{"split_id": 0, "anchors": claims, "steps": steps}])
     facts = ChainFacts(7, DOMAIN, {0: anchors}, lambda _: SIGNER.address, _Authority(), 9, set())  # type: ignore[arg-type]
     return bundle, facts
 

@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 
-from kit import exported_steps
+from kit import bundle_of, exported_steps
 from ledger.core.errors import InvalidInput
 from ledger.steps import compact
 from ledger.steps.anchoring import anchor_tree
 from ledger.steps.bundle import Bundle, Encoding, encoded
-from ledger.steps.record import Domain, types_document
+from ledger.steps.record import Domain
 from ledger.steps.signatures import Signer
 
 DOMAIN = Domain(31337, "0x" + "ab" * 20)
@@ -53,14 +53,7 @@ def _bundle(n: int = 40, anchored: int = 32) -> dict[str, Any]:
                 }
             )
         splits.append({"split_id": sid, "anchors": anchors, "steps": steps})
-    return Bundle(
-        chain_id=DOMAIN.chain_id,
-        traceability=DOMAIN.verifying_contract,
-        job_id=7,
-        splits=[],
-        domain=DOMAIN.as_dict(),
-        types=types_document(),
-    ).export() | {"splits": splits}
+    return bundle_of(DOMAIN, 7, splits)
 
 
 def _same(bundle: dict[str, Any]) -> None:
